@@ -1,0 +1,23 @@
+//! AMD SEV-SNP: the attestation report, AMD's certificate chain, and reference values.
+
+mod certs;
+mod collateral;
+mod crl;
+mod error;
+mod reference;
+pub(crate) mod report;
+mod roots;
+mod tcb;
+mod verify;
+
+pub use certs::{AmdCertificate, VekExtensions, pem_certificates};
+pub use collateral::SnpCollateral;
+pub use error::{CertRole, SnpRejection};
+pub use reference::{AbiVersion, MinimumTcb, SnpReferenceValues};
+pub use report::{
+    Cpuid, FirmwareVersion, GuestPolicy, KeyInfo, MitigationVectors, PlatformInfo, REPORT_LEN,
+    Report, SIGNED_LEN, SigningKey,
+};
+pub use roots::{AnchorKind, PinMismatch, SnpTrustAnchors};
+pub use tcb::{Product, RawTcb, TcbComponent, TcbVersion, UnknownProduct};
+pub use verify::{verify, verify_report};

@@ -1,0 +1,214 @@
+//! Intel's collateral for a TDX quote, in the JSON shape `dcap-qvl` and PCCS clients use: PEM
+//! issuer chains, hex DER CRLs, the signed TCB info and QE identity as raw JSON text, and their
+//! signatures as hex `r ‖ s`.
+
+use der::Decode;
+use serde::{Deserialize, Serialize};
+use x509_cert::Certificate;
+use x509_cert::crl::CertificateList;
+
+use crate::UnixTime;
+use crate::error::{Error, Unavailable};
+use crate::snp::pem_certificates;
+use crate::tdx::error::TdxRejection;
+
+/// Offline collateral for one quote. Every field is untrusted until `dcap-qvl` has checked it
+/// against Intel's root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TdxCollateral {
+    /// Issuer chain of the PCK CRL (PEM).
+    pub pck_crl_issuer_chain: String,
+    /// Intel SGX Root CA CRL (hex DER); empty when not available.
+    #[serde(default, with = "hex::serde")]
+    pub root_ca_crl: Vec<u8>,
+    /// PCK CRL (hex DER).
+    #[serde(with = "hex::serde")]
+    pub pck_crl: Vec<u8>,
+    /// Issuer chain of the TCB info (PEM).
+    pub tcb_info_issuer_chain: String,
+    /// The signed `tcbInfo` object, byte for byte as Intel signed it.
+    pub tcb_info: String,
+    /// Signature over `tcb_info` (hex `r ‖ s`).
+    #[serde(with = "hex::serde")]
+    pub tcb_info_signature: Vec<u8>,
+    /// Issuer chain of the QE identity (PEM).
+    pub qe_identity_issuer_chain: String,
+    /// The signed `enclaveIdentity` object, byte for byte as Intel signed it.
+    pub qe_identity: String,
+    /// Signature over `qe_identity` (hex `r ‖ s`).
+    #[serde(with = "hex::serde")]
+    pub qe_identity_signature: Vec<u8>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Window {
+    issue_date: String,
+    next_update: String,
+}
+
+impl TdxCollateral {
+    /// Parses the collateral JSON.
+    ///
+    /// # Errors
+    /// [`TdxRejection::CollateralMalformed`] naming what did not decode.
+    pub fn from_json(text: &str) -> Result<Self, TdxRejection> {
+        serde_json::from_str(text).map_err(|e| TdxRejection::CollateralMalformed {
+            what: "collateral JSON",
+            detail: e.to_string(),
+        })
+    }
+
+    /// Checks that every piece of collateral is present and valid at `now`: TCB info and QE
+    /// identity between issue date and next update, both CRLs between this and next update, and
+    /// every issuer-chain certificate inside its validity.
+    ///
+    /// # Errors
+    /// [`Unavailable`] for missing, expired or not-yet-valid collateral;
+    /// [`TdxRejection::CollateralMalformed`] when a date or structure does not decode.
+    pub fn check_freshness(&self, now: UnixTime) -> Result<(), Error> {
+        if self.root_ca_crl.is_empty() {
+            return Err(Unavailable::CollateralMissing {
+                what: "Intel SGX Root CA CRL".to_owned(),
+            }
+            .into());
+        }
+        if self.pck_crl.is_empty() {
+            return Err(Unavailable::CollateralMissing {
+                what: "PCK CRL".to_owned(),
+            }
+            .into());
+        }
+        check_window("TCB info", &self.tcb_info, now)?;
+        check_window("QE identity", &self.qe_identity, now)?;
+        check_crl("Intel SGX Root CA CRL", &self.root_ca_crl, now)?;
+        check_crl("PCK CRL", &self.pck_crl, now)?;
+        for (what, chain) in [
+            ("TCB info issuer chain", &self.tcb_info_issuer_chain),
+            ("QE identity issuer chain", &self.qe_identity_issuer_chain),
+            ("PCK CRL issuer chain", &self.pck_crl_issuer_chain),
+        ] {
+            check_chain_validity(what, chain, now)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn to_dcap(&self) -> dcap_qvl::QuoteCollateralV3 {
+        dcap_qvl::QuoteCollateralV3 {
+            pck_crl_issuer_chain: self.pck_crl_issuer_chain.clone(),
+            root_ca_crl: self.root_ca_crl.clone(),
+            pck_crl: self.pck_crl.clone(),
+            tcb_info_issuer_chain: self.tcb_info_issuer_chain.clone(),
+            tcb_info: self.tcb_info.clone(),
+            tcb_info_signature: self.tcb_info_signature.clone(),
+            qe_identity_issuer_chain: self.qe_identity_issuer_chain.clone(),
+            qe_identity: self.qe_identity.clone(),
+            qe_identity_signature: self.qe_identity_signature.clone(),
+            pck_certificate_chain: None,
+        }
+    }
+}
+
+fn check_window(what: &'static str, json: &str, now: UnixTime) -> Result<(), Error> {
+    let malformed = |detail: String| TdxRejection::CollateralMalformed { what, detail };
+    let window: Window = serde_json::from_str(json).map_err(|e| malformed(e.to_string()))?;
+    let issued: UnixTime = window
+        .issue_date
+        .parse()
+        .map_err(|e: crate::time::TimeParseError| malformed(e.to_string()))?;
+    let next_update: UnixTime = window
+        .next_update
+        .parse()
+        .map_err(|e: crate::time::TimeParseError| malformed(e.to_string()))?;
+    if now < issued {
+        return Err(Unavailable::CollateralNotYetValid {
+            what: what.to_owned(),
+            issued,
+            now,
+        }
+        .into());
+    }
+    if now > next_update {
+        return Err(Unavailable::CollateralExpired {
+            what: what.to_owned(),
+            next_update,
+            now,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+fn check_crl(what: &'static str, der: &[u8], now: UnixTime) -> Result<(), Error> {
+    let crl: CertificateList =
+        CertificateList::from_der(der).map_err(|e| TdxRejection::CollateralMalformed {
+            what,
+            detail: e.to_string(),
+        })?;
+    let issued = UnixTime::from_secs(crl.tbs_cert_list.this_update.to_unix_duration().as_secs());
+    if now < issued {
+        return Err(Unavailable::CollateralNotYetValid {
+            what: what.to_owned(),
+            issued,
+            now,
+        }
+        .into());
+    }
+    if let Some(next) = crl.tbs_cert_list.next_update {
+        let next_update = UnixTime::from_secs(next.to_unix_duration().as_secs());
+        if now > next_update {
+            return Err(Unavailable::CollateralExpired {
+                what: what.to_owned(),
+                next_update,
+                now,
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Checks the validity window of every certificate in a PEM chain.
+pub(crate) fn check_chain_validity(
+    what: &'static str,
+    pem: &str,
+    now: UnixTime,
+) -> Result<(), Error> {
+    let ders = pem_certificates(pem).map_err(|e| TdxRejection::CollateralMalformed {
+        what,
+        detail: e.to_string(),
+    })?;
+    if ders.is_empty() {
+        return Err(Unavailable::CollateralMissing {
+            what: what.to_owned(),
+        }
+        .into());
+    }
+    for der in ders {
+        let cert = Certificate::from_der(&der).map_err(|e| TdxRejection::CollateralMalformed {
+            what,
+            detail: e.to_string(),
+        })?;
+        let validity = cert.tbs_certificate().validity();
+        let not_before = UnixTime::from_secs(validity.not_before.to_unix_duration().as_secs());
+        let not_after = UnixTime::from_secs(validity.not_after.to_unix_duration().as_secs());
+        let name = format!("{what}: {}", cert.tbs_certificate().subject());
+        if now < not_before {
+            return Err(Unavailable::CertificateNotYetValid {
+                what: name,
+                not_before,
+                now,
+            }
+            .into());
+        }
+        if now > not_after {
+            return Err(Unavailable::CertificateExpired {
+                what: name,
+                not_after,
+                now,
+            }
+            .into());
+        }
+    }
+    Ok(())
+}

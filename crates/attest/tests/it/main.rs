@@ -1,0 +1,26 @@
+//! Integration tests of `chiaro-attest` on real vectors and the simulated TEE.
+
+mod simulated;
+mod snp_mutations;
+mod snp_reference;
+mod snp_vectors;
+mod tdx_mutations;
+mod tdx_vectors;
+
+use chiaro_attest::snp::{SnpCollateral, SnpReferenceValues};
+use chiaro_test_support::snp_cases::SnpCase;
+use std::path::Path;
+
+/// The collateral of an SNP case, sorted by role.
+fn snp_collateral(case: &SnpCase, dir: &Path) -> SnpCollateral {
+    SnpCollateral::from_certificates(case.certificates(dir)).unwrap()
+}
+
+/// Reference values that accept what the case's report legitimately has (VMPL, debug).
+fn snp_reference(case: &SnpCase) -> SnpReferenceValues {
+    SnpReferenceValues {
+        allow_debug: case.debug,
+        allowed_vmpls: vec![case.vmpl],
+        ..Default::default()
+    }
+}
