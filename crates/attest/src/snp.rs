@@ -20,4 +20,4 @@ pub use report::{
 };
 pub use roots::{AnchorKind, PinMismatch, SnpTrustAnchors};
 pub use tcb::{Product, RawTcb, TcbComponent, TcbVersion, UnknownProduct};
-pub use verify::{verify, verify_report};
+pub use verify::{VerifiedVek, verify, verify_report};

@@ -1,10 +1,10 @@
 //! SNP verification: report → VCEK/VLEK → ASK/ASVK → pinned ARK, then reference values.
 
-use p384::ecdsa::Signature;
 use p384::ecdsa::signature::Verifier;
+use p384::ecdsa::{Signature, VerifyingKey as EcdsaKey};
 
 use crate::error::{Error, Unavailable};
-use crate::snp::certs::AmdCertificate;
+use crate::snp::certs::{AmdCertificate, VekExtensions};
 use crate::snp::collateral::SnpCollateral;
 use crate::snp::crl::AmdCrl;
 use crate::snp::error::{CertRole, SnpRejection};
@@ -21,20 +21,19 @@ use crate::verified::{Claims, InitDataBinding, Platform, TcbClaims, Verified};
 /// Checks, in this order, stopping at the first failure:
 /// 1. the report parses (length, version 2/3/5, ECDSA P-384, zero signature padding);
 /// 2. `KEY_INFO` names a VCEK or VLEK, and a matching endorsement key is supplied;
-/// 3. the product (from the report's CPUID and the key's `productName`, which must agree) has a
-///    trusted root; any root offered with the evidence must be that pinned root;
-/// 4. the intermediate (ASK for a VCEK, ASVK for a VLEK; the built-in ASK when none is offered)
-///    is signed by the root (RSASSA-PSS/SHA-384), and is not revoked when a CRL is given (the
-///    CRL itself signed by the root);
-/// 5. the endorsement key is signed by the intermediate, is the kind the report names, carries
-///    TCB extensions equal to `REPORTED_TCB` (FMC included on Turin), and, for a VCEK, a hwID
-///    equal to `CHIP_ID` (its first 8 bytes on Turin);
-/// 6. the report signature verifies with the endorsement key over bytes `[0, 0x2A0)` as received;
-/// 7. the reference values hold;
-/// 8. every certificate is inside its validity window and the CRL is fresh at `now`.
+/// 3. [`VerifiedVek::verify`]: the product (the key's `productName`, else the report's CPUID)
+///    has a trusted root, and any root offered with the evidence is that pinned root; the
+///    intermediate (ASK for a VCEK, ASVK for a VLEK; the built-in ASK when none is offered) is
+///    signed by the root (RSASSA-PSS/SHA-384) and not revoked by a CRL, if one is given, that
+///    the root signed; the endorsement key is signed by the intermediate and is the kind asked;
+/// 4. [`VerifiedVek::verify_report`]: the report names this kind of key and the same product;
+///    the key's TCB extensions equal `REPORTED_TCB` (FMC included on Turin) and, for a VCEK, its
+///    hwID equals `CHIP_ID` (the first 8 bytes on Turin); the report signature verifies over
+///    bytes `[0, 0x2A0)` exactly as received; the reference values hold; and finally every
+///    certificate is inside its validity and the CRL is fresh at `now`.
 ///
-/// Rejections (1–7) take precedence over unavailability (8): forged evidence is reported as
-/// forged even when its certificates have also expired.
+/// Rejections take precedence over unavailability: forged evidence is reported as forged even
+/// when its certificates have also expired.
 ///
 /// # Errors
 /// [`Error::Rejected`] with an [`SnpRejection`] or [`crate::Malformed`] for bad evidence;
@@ -62,139 +61,213 @@ pub fn verify_report(
     reference: &SnpReferenceValues,
     now: UnixTime,
 ) -> Result<Verified<Claims>, Error> {
-    let vek_role = match report.key_info.signing_key {
-        SigningKey::Vcek => CertRole::Vcek,
-        SigningKey::Vlek => CertRole::Vlek,
-        signing_key @ (SigningKey::None | SigningKey::Reserved(_)) => {
-            return Err(SnpRejection::UnsupportedSigningKey { signing_key }.into());
-        }
-    };
-    let vek_der = collateral
-        .vek
-        .as_deref()
-        .ok_or_else(|| Unavailable::CollateralMissing {
-            what: format!(
-                "{vek_role} certificate for this report (fetch it from AMD KDS or the host)"
-            ),
-        })?;
-    let vek = AmdCertificate::from_der(vek_der, vek_role)?;
-    let extensions = vek.vek_extensions(vek_role)?;
-
-    let product = determine_product(report, extensions.product_name.as_deref(), anchors)?;
-    let root = anchors
-        .root(product)
-        .ok_or(SnpRejection::ProductUndetermined)?;
-    for offered in &collateral.roots {
-        let offered = AmdCertificate::from_der(offered, CertRole::Ark)?;
-        if offered.fingerprint() != root.ark.fingerprint() {
-            return Err(SnpRejection::UntrustedRoot {
-                product,
-                fingerprint: offered.fingerprint(),
-            }
-            .into());
-        }
-    }
-
-    let intermediate_role = match vek_role {
-        CertRole::Vlek => CertRole::Asvk,
-        _ => CertRole::Ask,
-    };
-    let intermediate = select_intermediate(collateral, root, intermediate_role)?;
-    intermediate.verify_signed_by(&root.ark_key, intermediate_role, CertRole::Ark)?;
-    let crl = collateral
-        .crl
-        .as_deref()
-        .map(AmdCrl::from_der)
-        .transpose()?;
-    if let Some(crl) = &crl {
-        crl.check(root, &intermediate, intermediate_role)?;
-    }
-
-    let intermediate_key = intermediate.rsa_key(intermediate_role)?;
-    vek.verify_signed_by(&intermediate_key, vek_role, intermediate_role)?;
-    let vek_kind = match (&extensions.hw_id, &extensions.csp_id) {
-        (_, Some(_)) => CertRole::Vlek,
-        (Some(_), None) => CertRole::Vcek,
-        (None, None) => {
-            return Err(SnpRejection::ExtensionMissing {
-                role: vek_role,
-                extension: "hwID",
-            }
-            .into());
-        }
-    };
-    if vek_kind != vek_role {
-        return Err(SnpRejection::SigningKeyMismatch {
-            report: report.key_info.signing_key,
-            certificate: vek_kind,
-        }
-        .into());
-    }
-    let reported_tcb = report.reported_tcb.decode(product);
-    check_vek_tcb(&extensions, &reported_tcb, vek_role)?;
-    if let Some(hw_id) = &extensions.hw_id {
-        let chip_id = report.chip_id.as_bytes();
-        let compared = chip_id.get(..hw_id.len()).unwrap_or_default();
-        if compared != hw_id.as_slice() {
-            return Err(SnpRejection::ChipIdMismatch {
-                certificate: hex::encode(hw_id),
-                report: report.chip_id,
-            }
-            .into());
-        }
-    }
-
-    let key = vek.ecdsa_key(vek_role)?;
-    let signature = Signature::from_slice(&report.signature_be())
-        .map_err(|_| SnpRejection::SignatureInvalid { signer: vek_role })?;
-    key.verify(report.signed_bytes(), &signature)
-        .map_err(|_| SnpRejection::SignatureInvalid { signer: vek_role })?;
-
-    reference.check(report, product, &reported_tcb, extensions.csp_id.as_deref())?;
-
-    intermediate.check_validity(intermediate_role, now)?;
-    vek.check_validity(vek_role, now)?;
-    if let Some(crl) = &crl {
-        crl.check_freshness(now)?;
-    }
-
-    let platform = match anchors.kind() {
-        AnchorKind::Amd => Platform::Snp {
-            product,
-            signing_key: report.key_info.signing_key,
-        },
-        AnchorKind::InsecureSimulated => Platform::InsecureSimulated,
-    };
-    Ok(Verified::new(Claims {
-        platform,
-        measurement: report.measurement,
-        init_data: InitDataBinding::HostData(report.host_data),
-        report_data: report.report_data,
-        tcb: TcbClaims::Snp(reported_tcb),
-        chip_id: (!report.chip_id.is_masked()).then_some(report.chip_id),
-    }))
+    let role = vek_role(report.key_info.signing_key)?;
+    let vek = VerifiedVek::verify(collateral, anchors, role, report.product())?;
+    vek.verify_report(report, reference, now)
 }
 
-/// The product from the report's CPUID (version 3+) and the key's `productName`; when both are
-/// present they must agree. Simulated anchors know one product only.
-fn determine_product(
-    report: &Report,
-    product_name: Option<&str>,
-    anchors: &SnpTrustAnchors,
-) -> Result<Product, SnpRejection> {
-    let from_certificate = product_name.and_then(Product::from_product_name);
-    let from_report = report.product();
-    match (from_report, from_certificate) {
-        (Some(report), Some(certificate)) if report != certificate => {
-            Err(SnpRejection::ProductMismatch {
-                report,
-                certificate,
-            })
+/// An endorsement key (VCEK or VLEK) whose chain to a trusted root is verified: reusable for
+/// every report of the same chip and TCB, so a verifier that sees many reports checks the RSA
+/// chain once.
+#[derive(Debug, Clone)]
+pub struct VerifiedVek {
+    product: Product,
+    role: CertRole,
+    anchor_kind: AnchorKind,
+    key: EcdsaKey,
+    extensions: VekExtensions,
+    vek: AmdCertificate,
+    intermediate: AmdCertificate,
+    intermediate_role: CertRole,
+    crl: Option<AmdCrl>,
+}
+
+impl VerifiedVek {
+    /// Verifies the chain of the `role` key in `collateral` to the anchors. `product_hint` (the
+    /// report's CPUID) picks the root when the key does not name its product.
+    ///
+    /// # Errors
+    /// As [`verify`], for the chain checks; validity is checked per report.
+    pub fn verify(
+        collateral: &SnpCollateral,
+        anchors: &SnpTrustAnchors,
+        role: CertRole,
+        product_hint: Option<Product>,
+    ) -> Result<Self, Error> {
+        let vek_der = collateral
+            .vek
+            .as_deref()
+            .ok_or_else(|| Unavailable::CollateralMissing {
+                what: format!(
+                    "{role} certificate for this report (fetch it from AMD KDS or the host)"
+                ),
+            })?;
+        let vek = AmdCertificate::from_der(vek_der, role)?;
+        let extensions = vek.vek_extensions(role)?;
+        let product = extensions
+            .product_name
+            .as_deref()
+            .and_then(Product::from_product_name)
+            .or(product_hint)
+            .or_else(|| anchors.single_product())
+            .ok_or(SnpRejection::ProductUndetermined)?;
+        let root = anchors
+            .root(product)
+            .ok_or(SnpRejection::ProductUndetermined)?;
+        for offered in &collateral.roots {
+            let offered = AmdCertificate::from_der(offered, CertRole::Ark)?;
+            if offered.fingerprint() != root.ark.fingerprint() {
+                return Err(SnpRejection::UntrustedRoot {
+                    product,
+                    fingerprint: offered.fingerprint(),
+                }
+                .into());
+            }
         }
-        (Some(product), _) | (None, Some(product)) => Ok(product),
-        (None, None) => anchors
-            .single_product()
-            .ok_or(SnpRejection::ProductUndetermined),
+        let intermediate_role = match role {
+            CertRole::Vlek => CertRole::Asvk,
+            _ => CertRole::Ask,
+        };
+        let intermediate = select_intermediate(collateral, root, intermediate_role)?;
+        intermediate.verify_signed_by(&root.ark_key, intermediate_role, CertRole::Ark)?;
+        let crl = collateral
+            .crl
+            .as_deref()
+            .map(AmdCrl::from_der)
+            .transpose()?;
+        if let Some(crl) = &crl {
+            crl.check(root, &intermediate, intermediate_role)?;
+        }
+        let intermediate_key = intermediate.rsa_key(intermediate_role)?;
+        vek.verify_signed_by(&intermediate_key, role, intermediate_role)?;
+        let kind = match (&extensions.hw_id, &extensions.csp_id) {
+            (_, Some(_)) => CertRole::Vlek,
+            (Some(_), None) => CertRole::Vcek,
+            (None, None) => {
+                return Err(SnpRejection::ExtensionMissing {
+                    role,
+                    extension: "hwID",
+                }
+                .into());
+            }
+        };
+        if kind != role {
+            let report = if role == CertRole::Vlek {
+                SigningKey::Vlek
+            } else {
+                SigningKey::Vcek
+            };
+            return Err(SnpRejection::SigningKeyMismatch {
+                report,
+                certificate: kind,
+            }
+            .into());
+        }
+        let key = vek.ecdsa_key(role)?;
+        Ok(Self {
+            product,
+            role,
+            anchor_kind: anchors.kind(),
+            key,
+            extensions,
+            vek,
+            intermediate,
+            intermediate_role,
+            crl,
+        })
+    }
+
+    /// The processor generation of the chain.
+    pub fn product(&self) -> Product {
+        self.product
+    }
+
+    /// Verifies one report signed by this key; see [`verify`] for the checks.
+    ///
+    /// # Errors
+    /// As [`verify`].
+    pub fn verify_report(
+        &self,
+        report: &Report,
+        reference: &SnpReferenceValues,
+        now: UnixTime,
+    ) -> Result<Verified<Claims>, Error> {
+        let report_role = vek_role(report.key_info.signing_key)?;
+        if report_role != self.role {
+            return Err(SnpRejection::SigningKeyMismatch {
+                report: report.key_info.signing_key,
+                certificate: self.role,
+            }
+            .into());
+        }
+        if let Some(from_report) = report.product() {
+            if from_report != self.product {
+                return Err(SnpRejection::ProductMismatch {
+                    report: from_report,
+                    certificate: self.product,
+                }
+                .into());
+            }
+        }
+        let reported_tcb = report.reported_tcb.decode(self.product);
+        check_vek_tcb(&self.extensions, &reported_tcb, self.role)?;
+        if let Some(hw_id) = &self.extensions.hw_id {
+            let chip_id = report.chip_id.as_bytes();
+            let compared = chip_id.get(..hw_id.len()).unwrap_or_default();
+            if compared != hw_id.as_slice() {
+                return Err(SnpRejection::ChipIdMismatch {
+                    certificate: hex::encode(hw_id),
+                    report: report.chip_id,
+                }
+                .into());
+            }
+        }
+        let invalid = SnpRejection::SignatureInvalid { signer: self.role };
+        let signature =
+            Signature::from_slice(&report.signature_be()).map_err(|_| invalid.clone())?;
+        self.key
+            .verify(report.signed_bytes(), &signature)
+            .map_err(|_| invalid)?;
+
+        reference.check(
+            report,
+            self.product,
+            &reported_tcb,
+            self.extensions.csp_id.as_deref(),
+        )?;
+
+        self.intermediate
+            .check_validity(self.intermediate_role, now)?;
+        self.vek.check_validity(self.role, now)?;
+        if let Some(crl) = &self.crl {
+            crl.check_freshness(now)?;
+        }
+
+        let platform = match self.anchor_kind {
+            AnchorKind::Amd => Platform::Snp {
+                product: self.product,
+                signing_key: report.key_info.signing_key,
+            },
+            AnchorKind::InsecureSimulated => Platform::InsecureSimulated,
+        };
+        Ok(Verified::new(Claims {
+            platform,
+            measurement: report.measurement,
+            init_data: InitDataBinding::HostData(report.host_data),
+            report_data: report.report_data,
+            tcb: TcbClaims::Snp(reported_tcb),
+            chip_id: (!report.chip_id.is_masked()).then_some(report.chip_id),
+        }))
+    }
+}
+
+fn vek_role(signing_key: SigningKey) -> Result<CertRole, SnpRejection> {
+    match signing_key {
+        SigningKey::Vcek => Ok(CertRole::Vcek),
+        SigningKey::Vlek => Ok(CertRole::Vlek),
+        SigningKey::None | SigningKey::Reserved(_) => {
+            Err(SnpRejection::UnsupportedSigningKey { signing_key })
+        }
     }
 }
 
@@ -235,7 +308,7 @@ fn select_intermediate(
 }
 
 fn check_vek_tcb(
-    extensions: &crate::snp::certs::VekExtensions,
+    extensions: &VekExtensions,
     reported: &TcbVersion,
     role: CertRole,
 ) -> Result<(), SnpRejection> {

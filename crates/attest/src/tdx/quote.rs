@@ -248,6 +248,8 @@ impl Quote {
             .into());
         }
         let chain = qe.take(inner_len, "pck certificate chain")?;
+        qe.finish("certification data")?;
+        sig.finish("signature data")?;
         let pck_chain_pem = String::from_utf8(
             chain
                 .iter()
@@ -367,6 +369,19 @@ impl<'a> Cursor<'a> {
                 needed: N,
                 got: slice.len(),
             })
+    }
+
+    /// Declared lengths must be used exactly: slack would be unsigned, malleable input.
+    fn finish(&self, what: &'static str) -> Result<(), Malformed> {
+        let left = self.bytes.len().saturating_sub(self.offset);
+        if left == 0 {
+            Ok(())
+        } else {
+            Err(Malformed::Invalid {
+                what,
+                detail: format!("{left} bytes after the last field"),
+            })
+        }
     }
 
     fn u16(&mut self, what: &'static str) -> Result<u16, Malformed> {

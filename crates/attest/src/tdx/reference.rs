@@ -217,3 +217,57 @@ mod hex_option {
         .transpose()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_up_to_date_without_advisories_passes_by_default() {
+        let reference = TdxReferenceValues::default();
+        assert_eq!(reference.check_tcb(TcbStatus::UpToDate, &[]), Ok(()));
+        assert_eq!(
+            reference.check_tcb(TcbStatus::SWHardeningNeeded, &[]),
+            Err(TdxRejection::TcbStatusNotAllowed {
+                status: TcbStatus::SWHardeningNeeded,
+                allowed: vec![TcbStatus::UpToDate]
+            })
+        );
+        assert_eq!(
+            reference.check_tcb(TcbStatus::UpToDate, &["INTEL-SA-00615".to_owned()]),
+            Err(TdxRejection::AdvisoryNotAllowed {
+                advisory_id: "INTEL-SA-00615".to_owned()
+            })
+        );
+    }
+
+    #[test]
+    fn statuses_and_advisories_pass_only_when_listed() {
+        let reference = TdxReferenceValues {
+            allowed_tcb_statuses: vec![TcbStatus::UpToDate, TcbStatus::SWHardeningNeeded],
+            allowed_advisory_ids: vec!["INTEL-SA-00615".to_owned()],
+            ..Default::default()
+        };
+        assert_eq!(
+            reference.check_tcb(TcbStatus::SWHardeningNeeded, &["INTEL-SA-00615".to_owned()]),
+            Ok(())
+        );
+        assert_eq!(
+            reference.check_tcb(
+                TcbStatus::SWHardeningNeeded,
+                &["INTEL-SA-00615".to_owned(), "INTEL-SA-00289".to_owned()]
+            ),
+            Err(TdxRejection::AdvisoryNotAllowed {
+                advisory_id: "INTEL-SA-00289".to_owned()
+            })
+        );
+        assert!(reference.check_tcb(TcbStatus::Revoked, &[]).is_err());
+    }
+
+    #[test]
+    fn unknown_fields_in_reference_json_are_refused() {
+        let err =
+            serde_json::from_str::<TdxReferenceValues>(r#"{"allow_debgu": true}"#).unwrap_err();
+        assert!(err.to_string().contains("allow_debgu"), "{err}");
+    }
+}
