@@ -1,1 +1,244 @@
-//! TODO
+//! The insecure simulated TEE: same verifier, its own root, and the same checks failing.
+
+use std::sync::OnceLock;
+
+use chiaro_attest::insecure_simulation::{InsecureSimulatedTee, SimulatedLaunch};
+use chiaro_attest::snp::{
+    self, CertRole, GuestPolicy, SnpReferenceValues, SnpRejection, SnpTrustAnchors,
+};
+use chiaro_attest::{
+    Error, HostData, Measurement, Platform, Rejection, ReportData, Unavailable, UnixTime,
+};
+
+const NOW: &str = "2026-11-26T00:00:00Z";
+
+/// One chain for the whole test binary: RSA-4096 key generation is the slow part.
+fn tee() -> &'static InsecureSimulatedTee {
+    static TEE: OnceLock<InsecureSimulatedTee> = OnceLock::new();
+    TEE.get_or_init(|| InsecureSimulatedTee::generate(NOW.parse().unwrap()).unwrap())
+}
+
+fn launch() -> SimulatedLaunch {
+    SimulatedLaunch {
+        measurement: Measurement::new([1; 48]),
+        host_data: HostData::new([2; 32]),
+        ..Default::default()
+    }
+}
+
+fn now() -> UnixTime {
+    NOW.parse().unwrap()
+}
+
+#[test]
+fn simulated_evidence_verifies_only_as_insecure_simulated() {
+    let report = tee().report(&launch(), &ReportData::new([3; 64])).unwrap();
+    let reference = SnpReferenceValues {
+        host_data: Some(HostData::new([2; 32])),
+        report_data: Some(ReportData::new([3; 64])),
+        ..Default::default()
+    };
+    let claims = snp::verify(
+        &report,
+        &tee().collateral(),
+        &tee().trust_anchors().unwrap(),
+        &reference,
+        now(),
+    )
+    .unwrap();
+    assert_eq!(claims.platform, Platform::InsecureSimulated);
+    assert_eq!(claims.measurement, Measurement::new([1; 48]));
+    assert_eq!(claims.chip_id, Some(tee().chip_id()));
+}
+
+#[test]
+fn simulated_evidence_is_refused_under_amd_roots() {
+    let report = tee().report(&launch(), &ReportData::new([3; 64])).unwrap();
+    let err = snp::verify(
+        &report,
+        &tee().collateral(),
+        &SnpTrustAnchors::amd().unwrap(),
+        &SnpReferenceValues::default(),
+        now(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        Error::Rejected(Rejection::Snp(SnpRejection::ChainBroken {
+            role: CertRole::Ask,
+            issuer: CertRole::Ark
+        }))
+    );
+}
+
+#[test]
+fn another_simulated_root_does_not_verify_this_chain() {
+    let other = InsecureSimulatedTee::generate(now()).unwrap();
+    let report = tee().report(&launch(), &ReportData::new([3; 64])).unwrap();
+    let err = snp::verify(
+        &report,
+        &tee().collateral(),
+        &other.trust_anchors().unwrap(),
+        &SnpReferenceValues::default(),
+        now(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        Error::Rejected(Rejection::Snp(SnpRejection::ChainBroken {
+            role: CertRole::Ask,
+            issuer: CertRole::Ark
+        }))
+    );
+}
+
+#[test]
+fn simulated_migration_agent_policy_is_refused_by_default() {
+    let launch = SimulatedLaunch {
+        policy: GuestPolicy::from_raw(0x3_0000 | 1 << 18),
+        ..launch()
+    };
+    let report = tee().report(&launch, &ReportData::new([0; 64])).unwrap();
+    let err = snp::verify(
+        &report,
+        &tee().collateral(),
+        &tee().trust_anchors().unwrap(),
+        &SnpReferenceValues::default(),
+        now(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        Error::Rejected(Rejection::Snp(SnpRejection::MigrationAgentNotAllowed {
+            policy: 0x7_0000
+        }))
+    );
+    let allowed = SnpReferenceValues {
+        allow_migration_agent: true,
+        ..Default::default()
+    };
+    snp::verify(
+        &report,
+        &tee().collateral(),
+        &tee().trust_anchors().unwrap(),
+        &allowed,
+        now(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_crl_signed_by_the_root_revokes_the_ask() {
+    let report = tee().report(&launch(), &ReportData::new([0; 64])).unwrap();
+    let anchors = tee().trust_anchors().unwrap();
+    let next = UnixTime::from_secs(now().as_secs() + 86_400);
+    let mut collateral = tee().collateral();
+    collateral.crl = Some(tee().crl(false, now(), next).unwrap());
+    snp::verify(
+        &report,
+        &collateral,
+        &anchors,
+        &SnpReferenceValues::default(),
+        now(),
+    )
+    .unwrap();
+
+    collateral.crl = Some(tee().crl(true, now(), next).unwrap());
+    let err = snp::verify(
+        &report,
+        &collateral,
+        &anchors,
+        &SnpReferenceValues::default(),
+        now(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Rejected(Rejection::Snp(SnpRejection::Revoked {
+                role: CertRole::Ask,
+                ..
+            }))
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_stale_crl_is_unavailable() {
+    let report = tee().report(&launch(), &ReportData::new([0; 64])).unwrap();
+    let mut collateral = tee().collateral();
+    let yesterday = UnixTime::from_secs(now().as_secs() - 86_400);
+    collateral.crl = Some(
+        tee()
+            .crl(
+                false,
+                UnixTime::from_secs(now().as_secs() - 2 * 86_400),
+                yesterday,
+            )
+            .unwrap(),
+    );
+    let err = snp::verify(
+        &report,
+        &collateral,
+        &tee().trust_anchors().unwrap(),
+        &SnpReferenceValues::default(),
+        now(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Unavailable(Unavailable::CollateralExpired { .. })
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_crl_signed_by_another_root_is_refused() {
+    let other = InsecureSimulatedTee::generate(now()).unwrap();
+    let report = tee().report(&launch(), &ReportData::new([0; 64])).unwrap();
+    let mut collateral = tee().collateral();
+    collateral.crl = Some(
+        other
+            .crl(false, now(), UnixTime::from_secs(now().as_secs() + 60))
+            .unwrap(),
+    );
+    let err = snp::verify(
+        &report,
+        &collateral,
+        &tee().trust_anchors().unwrap(),
+        &SnpReferenceValues::default(),
+        now(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Rejected(Rejection::Snp(SnpRejection::CrlSignatureInvalid { .. }))
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn certificates_before_their_validity_are_unavailable() {
+    let report = tee().report(&launch(), &ReportData::new([0; 64])).unwrap();
+    let before = UnixTime::from_secs(now().as_secs() - 1);
+    let err = snp::verify(
+        &report,
+        &tee().collateral(),
+        &tee().trust_anchors().unwrap(),
+        &SnpReferenceValues::default(),
+        before,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Unavailable(Unavailable::CertificateNotYetValid { .. })
+        ),
+        "{err:?}"
+    );
+}
