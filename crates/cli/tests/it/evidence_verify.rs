@@ -1,0 +1,288 @@
+//! `chiaro evidence verify` gives each vector's README outcome as an exit code and JSON verdict.
+
+use chiaro_test_support::snp_cases::{Encoding, Expected, SNP_CASES};
+use chiaro_test_support::tdx_sets::{TDX_SETS, TdxExpected};
+use chiaro_test_support::testdata_or_skip;
+use serde_json::Value;
+
+use crate::{chiaro, path_str, scratch_file};
+
+#[test]
+fn every_snp_vector_gives_its_exit_code() {
+    let dir = testdata_or_skip!("CLI SNP verification");
+    for case in SNP_CASES {
+        let reference = scratch_file(
+            &format!("snp-reference-{}.json", case.row),
+            &format!(
+                r#"{{"snp": {{"allow_debug": {}, "allowed_vmpls": [{}]}}}}"#,
+                case.debug, case.vmpl
+            ),
+        );
+        let report = dir.join(case.report);
+        let vek = dir.join(case.vek);
+        let offset = match case.encoding {
+            Encoding::At(offset) => offset.to_string(),
+            _ => "0".to_owned(),
+        };
+        let mut args = vec![
+            "--output",
+            "json",
+            "evidence",
+            "verify",
+            "snp",
+            "--report",
+            path_str(&report),
+            "--report-offset",
+            &offset,
+            "--vcek",
+            path_str(&vek),
+            "--reference",
+            path_str(&reference),
+            "--at",
+            case.at,
+        ];
+        let chain = case.chain.map(|chain| dir.join(chain));
+        if let Some(chain) = &chain {
+            args.extend(["--chain", path_str(chain)]);
+        }
+        let (code, stdout, stderr) = chiaro(&args);
+        let json: Value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("row {}: {e}: {stdout} {stderr}", case.row));
+        let (expected_code, expected_check) = match case.expected {
+            Expected::Valid => (0, None),
+            Expected::SignatureInvalid => (3, Some("snp.report_signature")),
+            Expected::OtherChip => (3, Some("snp.vek_chip_id")),
+        };
+        assert_eq!(code, expected_code, "row {}: {stdout}", case.row);
+        assert_eq!(
+            json["error"]["check"].as_str(),
+            expected_check,
+            "row {}: {stdout}",
+            case.row
+        );
+        if expected_code == 0 {
+            assert_eq!(json["verdict"], "verified");
+            assert_eq!(json["claims"]["platform"]["kind"], "snp");
+        }
+    }
+}
+
+#[test]
+fn an_expired_vlek_exits_4() {
+    let dir = testdata_or_skip!("CLI expired VLEK");
+    let case = SNP_CASES[3];
+    let reference = scratch_file("vlek-reference.json", r#"{"snp": {"allowed_vmpls": [1]}}"#);
+    let (code, stdout, _) = chiaro(&[
+        "--output",
+        "json",
+        "evidence",
+        "verify",
+        "snp",
+        "--report",
+        path_str(&dir.join(case.report)),
+        "--vcek",
+        path_str(&dir.join(case.vek)),
+        "--chain",
+        path_str(&dir.join(case.chain.unwrap())),
+        "--reference",
+        path_str(&reference),
+        "--at",
+        "2026-11-26T00:00:00Z",
+    ]);
+    assert_eq!(code, 4, "{stdout}");
+    let json: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["verdict"], "unavailable");
+    assert_eq!(json["error"]["check"], "collateral.certificate_validity");
+}
+
+#[test]
+fn a_debug_guest_is_rejected_without_reference_values() {
+    let dir = testdata_or_skip!("CLI default reference values");
+    let case = SNP_CASES[1];
+    let (code, stdout, _) = chiaro(&[
+        "evidence",
+        "verify",
+        "snp",
+        "--report",
+        path_str(&dir.join(case.report)),
+        "--vcek",
+        path_str(&dir.join(case.vek)),
+        "--at",
+        case.at,
+    ]);
+    assert_eq!(code, 3, "{stdout}");
+    assert!(stdout.contains("check: snp.reference.debug"), "{stdout}");
+}
+
+#[test]
+fn every_tdx_set_gives_its_exit_code() {
+    let dir = testdata_or_skip!("CLI TDX verification");
+    for set in &TDX_SETS {
+        let collateral = scratch_file(
+            &format!("collateral-{}.json", set.name),
+            &set.collateral_json(&dir),
+        );
+        let quote = dir.join(set.quote);
+        let (code, stdout, stderr) = chiaro(&[
+            "--output",
+            "json",
+            "evidence",
+            "verify",
+            "tdx",
+            "--quote",
+            path_str(&quote),
+            "--collateral",
+            path_str(&collateral),
+            "--at",
+            set.at,
+        ]);
+        let json: Value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("set {}: {e}: {stdout} {stderr}", set.name));
+        let (expected_code, expected_check) = match set.expected {
+            TdxExpected::UpToDate => (0, None),
+            TdxExpected::NoMatchingTcbLevel => (3, Some("tdx.collateral_verification")),
+            TdxExpected::RootCrlMissing => (4, Some("collateral.missing")),
+        };
+        assert_eq!(code, expected_code, "set {}: {stdout}", set.name);
+        assert_eq!(
+            json["error"]["check"].as_str(),
+            expected_check,
+            "set {}: {stdout}",
+            set.name
+        );
+    }
+}
+
+#[test]
+fn expired_tdx_collateral_exits_4() {
+    let dir = testdata_or_skip!("CLI expired TDX collateral");
+    let set = &TDX_SETS[0];
+    let (code, stdout, _) = chiaro(&[
+        "evidence",
+        "verify",
+        "tdx",
+        "--quote",
+        path_str(&dir.join(set.quote)),
+        "--collateral",
+        path_str(&dir.join("tdx/dcap-qvl/tdx_quote_collateral.json")),
+        "--at",
+        "2026-11-26T00:00:00Z",
+    ]);
+    assert_eq!(code, 4, "{stdout}");
+    assert!(stdout.starts_with("unavailable: "), "{stdout}");
+}
+
+#[test]
+fn hex_encoded_tdx_quote_is_detected() {
+    let dir = testdata_or_skip!("CLI hex quote");
+    // tdx-quote.hex has set A's FMSPC but fails its TCB match (README, partial sets).
+    let (code, stdout, _) = chiaro(&[
+        "--output",
+        "json",
+        "evidence",
+        "verify",
+        "tdx",
+        "--quote",
+        path_str(&dir.join("tdx/dcap-qvl/tdx-quote.hex")),
+        "--collateral",
+        path_str(&dir.join("tdx/dcap-qvl/tdx_quote_collateral.json")),
+        "--at",
+        TDX_SETS[0].at,
+    ]);
+    assert_eq!(code, 3, "{stdout}");
+    let json: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["error"]["check"], "tdx.collateral_verification");
+}
+
+#[test]
+fn tdx_reference_values_are_applied() {
+    let dir = testdata_or_skip!("CLI TDX reference values");
+    let set = &TDX_SETS[0];
+    let reference = scratch_file(
+        "tdx-reference.json",
+        &format!(r#"{{"tdx": {{"mrtd": ["{}"]}}}}"#, "00".repeat(48)),
+    );
+    let (code, stdout, _) = chiaro(&[
+        "--output",
+        "json",
+        "evidence",
+        "verify",
+        "tdx",
+        "--quote",
+        path_str(&dir.join(set.quote)),
+        "--collateral",
+        path_str(&dir.join("tdx/dcap-qvl/tdx_quote_collateral.json")),
+        "--at",
+        set.at,
+        "--reference",
+        path_str(&reference),
+    ]);
+    assert_eq!(code, 3, "{stdout}");
+    let json: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["error"]["check"], "tdx.reference.mrtd");
+}
+
+#[test]
+fn unreadable_or_malformed_inputs_exit_64() {
+    let bad_reference = scratch_file("bad-reference.json", r#"{"snp": {"allow_debgu": true}}"#);
+    let empty = scratch_file("empty.bin", "");
+    let cases: Vec<Vec<&str>> = vec![
+        vec![
+            "evidence",
+            "verify",
+            "snp",
+            "--report",
+            "/nonexistent/report.bin",
+        ],
+        vec![
+            "evidence",
+            "verify",
+            "snp",
+            "--report",
+            path_str(&empty),
+            "--reference",
+            path_str(&bad_reference),
+        ],
+        vec![
+            "evidence",
+            "verify",
+            "snp",
+            "--report",
+            path_str(&empty),
+            "--at",
+            "yesterday",
+        ],
+        vec![
+            "evidence",
+            "verify",
+            "tdx",
+            "--quote",
+            path_str(&empty),
+            "--collateral",
+            path_str(&empty),
+        ],
+        vec!["evidence", "verify", "snp"],
+        vec!["evidence", "show"],
+    ];
+    for args in cases {
+        let (code, stdout, stderr) = chiaro(&args);
+        assert_eq!(code, 64, "{args:?}: {stdout} {stderr}");
+    }
+}
+
+#[test]
+fn a_truncated_report_is_rejected_not_a_usage_error() {
+    let empty = scratch_file("short.bin", "\u{1}\u{2}\u{3}");
+    let (code, stdout, _) = chiaro(&[
+        "--output",
+        "json",
+        "evidence",
+        "verify",
+        "snp",
+        "--report",
+        path_str(&empty),
+    ]);
+    assert_eq!(code, 3, "{stdout}");
+    let json: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["error"]["check"], "format.length");
+}
