@@ -5,6 +5,8 @@
 //! the report is produced from what it wrote to `inblob`. What this cannot cover: the kernel's
 //! own `mkdir`/`rmdir` semantics and real firmware.
 
+#![expect(clippy::unwrap_used, reason = "test helpers fail loudly")]
+
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -129,7 +129,7 @@ impl InsecureSimulatedTee {
             &ark_name,
             &ark_name,
             1,
-            validity.clone(),
+            validity,
             Vec::new(),
         )?;
         let ask_der = issue(
@@ -138,7 +138,7 @@ impl InsecureSimulatedTee {
             &ark_name,
             &ask_name,
             2,
-            validity.clone(),
+            validity,
             Vec::new(),
         )?;
         let vcek_spki = vcek_key

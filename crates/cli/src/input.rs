@@ -25,15 +25,16 @@ fn decode_text_encodings(bytes: Vec<u8>) -> Vec<u8> {
     };
     let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
     let hex_text = compact.strip_prefix("0x").unwrap_or(&compact);
-    if !hex_text.is_empty() && hex_text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        if let Ok(decoded) = hex::decode(hex_text) {
-            return decoded;
-        }
+    if !hex_text.is_empty()
+        && hex_text.bytes().all(|b| b.is_ascii_hexdigit())
+        && let Ok(decoded) = hex::decode(hex_text)
+    {
+        return decoded;
     }
-    if !compact.is_empty() {
-        if let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(&compact) {
-            return decoded;
-        }
+    if !compact.is_empty()
+        && let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(&compact)
+    {
+        return decoded;
     }
     bytes
 }

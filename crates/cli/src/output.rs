@@ -22,7 +22,7 @@ impl Printer {
     pub(crate) fn show(self, kind: &str, fields: &Value, notes: &[String]) {
         match self.format {
             OutputFormat::Json => {
-                stdout(&json!({ "kind": kind, "fields": fields, "notes": notes }).to_string())
+                stdout(&json!({ "kind": kind, "fields": fields, "notes": notes }).to_string());
             }
             OutputFormat::Text => {
                 let mut text = format!("{kind}\n");

@@ -239,19 +239,19 @@ impl AmdCertificate {
                     found.product_name = Some(name.as_str().to_owned());
                 }
                 oid::BL_SPL => {
-                    found.bootloader = Some(u8::from_der(value).map_err(|_| malformed("blSPL"))?)
+                    found.bootloader = Some(u8::from_der(value).map_err(|_| malformed("blSPL"))?);
                 }
                 oid::TEE_SPL => {
-                    found.tee = Some(u8::from_der(value).map_err(|_| malformed("teeSPL"))?)
+                    found.tee = Some(u8::from_der(value).map_err(|_| malformed("teeSPL"))?);
                 }
                 oid::SNP_SPL => {
-                    found.snp = Some(u8::from_der(value).map_err(|_| malformed("snpSPL"))?)
+                    found.snp = Some(u8::from_der(value).map_err(|_| malformed("snpSPL"))?);
                 }
                 oid::UCODE_SPL => {
-                    found.microcode = Some(u8::from_der(value).map_err(|_| malformed("ucodeSPL"))?)
+                    found.microcode = Some(u8::from_der(value).map_err(|_| malformed("ucodeSPL"))?);
                 }
                 oid::FMC_SPL => {
-                    found.fmc = Some(u8::from_der(value).map_err(|_| malformed("fmcSPL"))?)
+                    found.fmc = Some(u8::from_der(value).map_err(|_| malformed("fmcSPL"))?);
                 }
                 oid::HW_ID => found.hw_id = Some(hw_id(value).ok_or_else(|| malformed("hwID"))?),
                 oid::CSP_ID => {

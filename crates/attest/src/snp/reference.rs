@@ -126,13 +126,13 @@ impl SnpReferenceValues {
         reported_tcb: &TcbVersion,
         csp_id: Option<&str>,
     ) -> Result<(), SnpRejection> {
-        if let Some(allowed) = &self.measurements {
-            if !allowed.contains(&report.measurement) {
-                return Err(SnpRejection::MeasurementNotAllowed {
-                    actual: report.measurement,
-                    allowed: allowed.len(),
-                });
-            }
+        if let Some(allowed) = &self.measurements
+            && !allowed.contains(&report.measurement)
+        {
+            return Err(SnpRejection::MeasurementNotAllowed {
+                actual: report.measurement,
+                allowed: allowed.len(),
+            });
         }
         if let Some(minimum) = &self.minimum_tcb {
             check_minimum_tcb(minimum, reported_tcb)?;
@@ -172,58 +172,58 @@ impl SnpReferenceValues {
                 allowed: self.allowed_vmpls.clone(),
             });
         }
-        if let Some(expected) = self.host_data {
-            if report.host_data != expected {
-                return Err(SnpRejection::HostDataMismatch {
-                    actual: report.host_data,
-                    expected,
-                });
-            }
+        if let Some(expected) = self.host_data
+            && report.host_data != expected
+        {
+            return Err(SnpRejection::HostDataMismatch {
+                actual: report.host_data,
+                expected,
+            });
         }
-        if let Some(expected) = self.report_data {
-            if report.report_data != expected {
-                return Err(SnpRejection::ReportDataMismatch {
-                    actual: report.report_data,
-                    expected,
-                });
-            }
+        if let Some(expected) = self.report_data
+            && report.report_data != expected
+        {
+            return Err(SnpRejection::ReportDataMismatch {
+                actual: report.report_data,
+                expected,
+            });
         }
-        if let Some(allowed) = &self.id_key_digests {
-            if !allowed.contains(&report.id_key_digest) {
-                return Err(SnpRejection::IdKeyDigestNotAllowed {
-                    actual: report.id_key_digest,
-                });
-            }
+        if let Some(allowed) = &self.id_key_digests
+            && !allowed.contains(&report.id_key_digest)
+        {
+            return Err(SnpRejection::IdKeyDigestNotAllowed {
+                actual: report.id_key_digest,
+            });
         }
-        if let Some(allowed) = &self.author_key_digests {
-            if !allowed.contains(&report.author_key_digest) {
-                return Err(SnpRejection::AuthorKeyDigestNotAllowed {
-                    actual: report.author_key_digest,
-                });
-            }
+        if let Some(allowed) = &self.author_key_digests
+            && !allowed.contains(&report.author_key_digest)
+        {
+            return Err(SnpRejection::AuthorKeyDigestNotAllowed {
+                actual: report.author_key_digest,
+            });
         }
-        if let Some(allowed) = &self.chip_ids {
-            if !allowed.contains(&report.chip_id) {
-                return Err(SnpRejection::ChipIdNotAllowed {
-                    actual: report.chip_id,
-                });
-            }
+        if let Some(allowed) = &self.chip_ids
+            && !allowed.contains(&report.chip_id)
+        {
+            return Err(SnpRejection::ChipIdNotAllowed {
+                actual: report.chip_id,
+            });
         }
-        if let Some(allowed) = &self.products {
-            if !allowed.contains(&product) {
-                return Err(SnpRejection::ProductNotAllowed {
-                    actual: product,
-                    allowed: allowed.clone(),
-                });
-            }
+        if let Some(allowed) = &self.products
+            && !allowed.contains(&product)
+        {
+            return Err(SnpRejection::ProductNotAllowed {
+                actual: product,
+                allowed: allowed.clone(),
+            });
         }
-        if let (Some(allowed), Some(csp)) = (&self.vlek_csp_ids, csp_id) {
-            if !allowed.iter().any(|id| id == csp) {
-                return Err(SnpRejection::CspNotAllowed {
-                    actual: csp.to_owned(),
-                    allowed: allowed.clone(),
-                });
-            }
+        if let (Some(allowed), Some(csp)) = (&self.vlek_csp_ids, csp_id)
+            && !allowed.iter().any(|id| id == csp)
+        {
+            return Err(SnpRejection::CspNotAllowed {
+                actual: csp.to_owned(),
+                allowed: allowed.clone(),
+            });
         }
         Ok(())
     }
@@ -250,14 +250,14 @@ fn check_minimum_tcb(minimum: &MinimumTcb, actual: &TcbVersion) -> Result<(), Sn
         ),
     ];
     for (component, actual, minimum) in pairs {
-        if let Some(minimum) = minimum {
-            if actual < minimum {
-                return Err(SnpRejection::TcbBelowMinimum {
-                    component,
-                    actual,
-                    minimum,
-                });
-            }
+        if let Some(minimum) = minimum
+            && actual < minimum
+        {
+            return Err(SnpRejection::TcbBelowMinimum {
+                component,
+                actual,
+                minimum,
+            });
         }
     }
     Ok(())

@@ -200,14 +200,14 @@ impl VerifiedVek {
             }
             .into());
         }
-        if let Some(from_report) = report.product() {
-            if from_report != self.product {
-                return Err(SnpRejection::ProductMismatch {
-                    report: from_report,
-                    certificate: self.product,
-                }
-                .into());
+        if let Some(from_report) = report.product()
+            && from_report != self.product
+        {
+            return Err(SnpRejection::ProductMismatch {
+                report: from_report,
+                certificate: self.product,
             }
+            .into());
         }
         let reported_tcb = report.reported_tcb.decode(self.product);
         check_vek_tcb(&self.extensions, &reported_tcb, self.role)?;

@@ -106,24 +106,24 @@ impl TdxReferenceValues {
 
     /// The measurement and configuration registers.
     pub(crate) fn check_body(&self, body: &TdReport) -> Result<(), TdxRejection> {
-        if let Some(allowed) = &self.mrtd {
-            if !allowed.contains(&body.mr_td) {
-                return Err(TdxRejection::MrTdNotAllowed {
-                    actual: body.mr_td,
-                    allowed: allowed.len(),
-                });
-            }
+        if let Some(allowed) = &self.mrtd
+            && !allowed.contains(&body.mr_td)
+        {
+            return Err(TdxRejection::MrTdNotAllowed {
+                actual: body.mr_td,
+                allowed: allowed.len(),
+            });
         }
         if let Some(expected) = &self.rtmrs {
             for (index, (actual, expected)) in body.rtmrs.iter().zip(expected).enumerate() {
-                if let Some(expected) = expected {
-                    if actual != expected {
-                        return Err(TdxRejection::RtmrMismatch {
-                            index,
-                            actual: *actual,
-                            expected: *expected,
-                        });
-                    }
+                if let Some(expected) = expected
+                    && actual != expected
+                {
+                    return Err(TdxRejection::RtmrMismatch {
+                        index,
+                        actual: *actual,
+                        expected: *expected,
+                    });
                 }
             }
         }
@@ -137,10 +137,10 @@ impl TdxReferenceValues {
             ),
         ];
         for (expected, actual, register) in registers {
-            if let Some(expected) = expected {
-                if actual != expected {
-                    return Err(register.mismatch(actual, expected));
-                }
+            if let Some(expected) = expected
+                && actual != expected
+            {
+                return Err(register.mismatch(actual, expected));
             }
         }
         if let Some(minimum) = self.minimum_tee_tcb_svn {
@@ -154,21 +154,21 @@ impl TdxReferenceValues {
                 }
             }
         }
-        if let Some(expected) = self.xfam {
-            if body.xfam != expected {
-                return Err(TdxRejection::XfamMismatch {
-                    actual: body.xfam_value(),
-                    expected: u64::from_le_bytes(expected),
-                });
-            }
+        if let Some(expected) = self.xfam
+            && body.xfam != expected
+        {
+            return Err(TdxRejection::XfamMismatch {
+                actual: body.xfam_value(),
+                expected: u64::from_le_bytes(expected),
+            });
         }
-        if let Some(expected) = self.report_data {
-            if body.report_data != expected {
-                return Err(TdxRejection::ReportDataMismatch {
-                    actual: body.report_data,
-                    expected,
-                });
-            }
+        if let Some(expected) = self.report_data
+            && body.report_data != expected
+        {
+            return Err(TdxRejection::ReportDataMismatch {
+                actual: body.report_data,
+                expected,
+            });
         }
         Ok(())
     }

@@ -1,5 +1,12 @@
 //! Integration tests of `chiaro-attest` on real vectors and the simulated TEE.
 
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers fail loudly on broken vectors"
+)]
+
 mod simulated;
 mod snp_mutations;
 mod snp_reference;

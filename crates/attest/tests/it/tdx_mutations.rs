@@ -31,9 +31,8 @@ fn flipping_any_byte_of_a_real_quote_is_refused_with_a_specific_error() {
     for offset in 0..signed_end {
         let mut mutated = quote.clone();
         mutated[offset] ^= 0x01;
-        let err = match tdx::verify(&mutated, &collateral, &reference, now) {
-            Err(err) => err,
-            Ok(_) => {
+        let Err(err) = tdx::verify(&mutated, &collateral, &reference, now) else {
+            {
                 // The PCK chain travels as PEM text, which nothing signs. A flip may verify only if
                 // the leaf and intermediate decode as before (a whitespace byte for another, or a
                 // broken copy of the root, which is pinned and never taken from the quote).

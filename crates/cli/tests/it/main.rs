@@ -1,5 +1,7 @@
 //! The `chiaro` binary, run as a process, on the real vectors.
 
+#![expect(clippy::unwrap_used, reason = "test helpers fail loudly")]
+
 mod evidence_show;
 mod evidence_verify;
 
