@@ -174,8 +174,17 @@ impl InsecureSimulatedTee {
     /// # Errors
     /// [`SimulationError::Encoding`] if the generated certificates do not decode.
     pub fn trust_anchors(&self) -> Result<SnpTrustAnchors, SimulationError> {
-        SnpTrustAnchors::insecure_simulated(PRODUCT, &self.ark_der, &self.ask_der)
-            .map_err(|e| SimulationError::Encoding(e.to_string()))
+        trust_anchors(&self.ark_der)
+    }
+
+    /// The VCEK (DER).
+    pub fn vcek_der(&self) -> &[u8] {
+        &self.vcek_der
+    }
+
+    /// The ASK (DER).
+    pub fn ask_der(&self) -> &[u8] {
+        &self.ask_der
     }
 
     /// The VCEK and ASK to send with a report.
@@ -298,6 +307,15 @@ impl InsecureSimulatedTee {
             .map_err(|e| encoding(&e))?;
         crl.to_der().map_err(|e| encoding(&e))
     }
+}
+
+/// **Insecure**: trust anchors for a simulated ARK saved earlier (DER), e.g. by local mode.
+/// Evidence verified under them comes out as [`crate::Platform::InsecureSimulated`].
+///
+/// # Errors
+/// [`SimulationError::Encoding`] when the certificate does not decode or has no RSA key.
+pub fn trust_anchors(ark_der: &[u8]) -> Result<SnpTrustAnchors, SimulationError> {
+    SnpTrustAnchors::insecure_simulated(PRODUCT, ark_der).map_err(|e| SimulationError::Encoding(e.to_string()))
 }
 
 /// A profile that adds exactly the extensions given, like AMD's certificates.

@@ -41,6 +41,18 @@ pub enum EvidenceCommand {
     /// Verify evidence against the vendor's roots and reference values.
     #[command(subcommand)]
     Verify(VerifyCommand),
+    /// INSECURE: write SNP-format evidence from a freshly generated simulated TEE, its chain,
+    /// its root and matching reference values (for trying the verifier without hardware).
+    SimulateInsecure(SimulateArgs),
+}
+
+/// `chiaro evidence simulate-insecure`
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Directory to write `report.bin`, `vcek-chain.pem`, `insecure-simulated-ark.pem` and
+    /// `reference.json` into.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 /// `chiaro evidence show`
@@ -89,6 +101,10 @@ pub struct VerifySnpArgs {
     /// Verification time (RFC 3339); default: now.
     #[arg(long, value_name = "RFC3339")]
     pub at: Option<String>,
+    /// INSECURE: trust this simulated ARK instead of AMD's roots. The evidence then proves
+    /// nothing about hardware and is reported as `insecure_simulated`.
+    #[arg(long, value_name = "FILE")]
+    pub insecure_simulated_root: Option<PathBuf>,
 }
 
 /// `chiaro evidence verify tdx`

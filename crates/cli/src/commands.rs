@@ -1,6 +1,7 @@
 //! The commands: each returns its [`Outcome`] after printing its result.
 
 mod evidence_show;
+mod evidence_simulate;
 mod evidence_verify;
 
 use crate::cli::{Cli, Command, EvidenceCommand, VerifyCommand};
@@ -12,6 +13,7 @@ pub(crate) fn run(cli: &Cli) -> Outcome {
     let printer = Printer::new(cli.output);
     let result = match &cli.command {
         Command::Evidence(EvidenceCommand::Show(args)) => evidence_show::run(args, printer),
+        Command::Evidence(EvidenceCommand::SimulateInsecure(args)) => evidence_simulate::run(args, printer),
         Command::Evidence(EvidenceCommand::Verify(VerifyCommand::Snp(args))) => {
             evidence_verify::snp(args, printer)
         }

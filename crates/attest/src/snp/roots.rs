@@ -97,24 +97,15 @@ impl SnpTrustAnchors {
         })
     }
 
-    /// Anchors for a simulated root. Only [`crate::insecure_simulation`] builds these, so the name
-    /// of the module that made them is visible wherever they are used.
-    pub(crate) fn insecure_simulated(
-        product: Product,
-        ark_der: &[u8],
-        ask_der: &[u8],
-    ) -> Result<Self, SnpRejection> {
+    /// Anchors for a simulated root (its ASK comes with the evidence). Only
+    /// [`crate::insecure_simulation`] builds these, so the name of the module that made them is
+    /// visible wherever they are used.
+    pub(crate) fn insecure_simulated(product: Product, ark_der: &[u8]) -> Result<Self, SnpRejection> {
         let ark = AmdCertificate::from_der(ark_der, CertRole::Ark)?;
         let ark_key = ark.rsa_key(CertRole::Ark)?;
-        let ask = AmdCertificate::from_der(ask_der, CertRole::Ask)?;
         Ok(Self {
             kind: AnchorKind::InsecureSimulated,
-            roots: vec![ProductRoot {
-                product,
-                ark,
-                ark_key,
-                ask: Some(ask),
-            }],
+            roots: vec![ProductRoot { product, ark, ark_key, ask: None }],
         })
     }
 

@@ -2,6 +2,7 @@
 
 use anyhow::{Context, bail};
 use chiaro_attest::Error;
+use chiaro_attest::insecure_simulation;
 use chiaro_attest::snp::{self, SnpCollateral, SnpTrustAnchors};
 use chiaro_attest::tdx::{self, TdxCollateral};
 
@@ -43,10 +44,18 @@ pub(crate) fn snp(args: &VerifySnpArgs, printer: Printer) -> anyhow::Result<Outc
         bail!("reference values have no \"snp\" section");
     }
     let now = input::verification_time(args.at.as_deref())?;
-    let anchors =
-        SnpTrustAnchors::amd().context("the embedded AMD roots do not match their pins")?;
-
     let mut notes = Vec::new();
+    let anchors = match &args.insecure_simulated_root {
+        None => SnpTrustAnchors::amd().context("the embedded AMD roots do not match their pins")?,
+        Some(path) => {
+            let ark = input::certificates(path, "simulated ARK")?.into_iter().next().unwrap_or_default();
+            notes.push(format!(
+                "WARNING: INSECURE simulated root {} trusted instead of AMD's: this proves nothing about hardware",
+                path.display()
+            ));
+            insecure_simulation::trust_anchors(&ark).with_context(|| format!("simulated ARK {}", path.display()))?
+        }
+    };
     if args.reference.is_none() {
         notes.push("no reference values: measurement, host data and report data not checked; debug refused, VMPL 0 only".to_owned());
     }

@@ -286,3 +286,38 @@ fn a_truncated_report_is_rejected_not_a_usage_error() {
     let json: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(json["error"]["check"], "format.length");
 }
+
+#[test]
+fn simulated_evidence_verifies_only_with_the_insecure_root_flag() {
+    let out = std::env::temp_dir().join(format!("chiaro-cli-sim-{}", std::process::id()));
+    let (code, _, stderr) = chiaro(&["evidence", "simulate-insecure", "--out", path_str(&out)]);
+    assert_eq!(code, 0, "{stderr}");
+    let report = out.join("report.bin");
+    let chain = out.join("vcek-chain.pem");
+    let root = out.join("insecure-simulated-ark.pem");
+    let reference = out.join("reference.json");
+    let base = ["--output", "json", "evidence", "verify", "snp", "--report", path_str(&report), "--vcek", path_str(&chain), "--reference", path_str(&reference)];
+
+    let mut with_root = base.to_vec();
+    with_root.extend(["--insecure-simulated-root", path_str(&root)]);
+    let (code, stdout, _) = chiaro(&with_root);
+    assert_eq!(code, 0, "{stdout}");
+    let json: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["claims"]["platform"]["kind"], "insecure_simulated");
+    assert!(json["notes"].to_string().contains("INSECURE"), "{stdout}");
+
+    let (code, stdout, _) = chiaro(&base);
+    assert_eq!(code, 3, "without the flag AMD's roots refuse it: {stdout}");
+
+    let mut tampered = std::fs::read(&report).unwrap();
+    tampered[0x90] ^= 0xFF;
+    let tampered_path = out.join("tampered.bin");
+    std::fs::write(&tampered_path, tampered).unwrap();
+    let mut args = with_root.clone();
+    args[6] = path_str(&tampered_path);
+    let (code, stdout, _) = chiaro(&args);
+    assert_eq!(code, 3, "{stdout}");
+    let json: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["error"]["check"], "snp.report_signature");
+    std::fs::remove_dir_all(out).unwrap();
+}

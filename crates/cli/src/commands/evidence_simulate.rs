@@ -1,0 +1,69 @@
+//! `chiaro evidence simulate-insecure`: evidence from a freshly generated simulated TEE.
+
+use std::path::Path;
+
+use anyhow::Context;
+use base64::Engine;
+use chiaro_attest::insecure_simulation::{InsecureSimulatedTee, SimulatedLaunch};
+use chiaro_attest::snp::SnpReferenceValues;
+use chiaro_attest::{HostData, Measurement, ReferenceValues, ReportData};
+use serde_json::json;
+
+use crate::cli::SimulateArgs;
+use crate::exit::Outcome;
+use crate::input;
+use crate::output::Printer;
+
+pub(crate) fn run(args: &SimulateArgs, printer: Printer) -> anyhow::Result<Outcome> {
+    let now = input::verification_time(None)?;
+    let tee = InsecureSimulatedTee::generate(now).context("generating the simulated TEE")?;
+    let launch = SimulatedLaunch {
+        measurement: Measurement::new(random()?),
+        host_data: HostData::new(random()?),
+        ..SimulatedLaunch::default()
+    };
+    let report_data = ReportData::new(random()?);
+    let report = tee.report(&launch, &report_data).context("signing the simulated report")?;
+    let reference = ReferenceValues {
+        snp: Some(SnpReferenceValues {
+            measurements: Some(vec![launch.measurement]),
+            host_data: Some(launch.host_data),
+            report_data: Some(report_data),
+            ..SnpReferenceValues::default()
+        }),
+        tdx: None,
+    };
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    write(&args.out, "report.bin", &report)?;
+    write(&args.out, "vcek-chain.pem", format!("{}{}", pem(tee.vcek_der()), pem(tee.ask_der())).as_bytes())?;
+    write(&args.out, "insecure-simulated-ark.pem", pem(tee.ark_der()).as_bytes())?;
+    write(&args.out, "reference.json", serde_json::to_string_pretty(&reference).context("encoding reference values")?.as_bytes())?;
+    printer.show(
+        "INSECURE simulated SEV-SNP evidence",
+        &json!({
+            "directory": args.out.display().to_string(),
+            "measurement": launch.measurement,
+            "host_data": launch.host_data,
+            "report_data": report_data,
+        }),
+        &["the simulated root proves nothing about hardware; verify with --insecure-simulated-root".to_owned()],
+    );
+    Ok(Outcome::Verified)
+}
+
+fn random<const N: usize>() -> anyhow::Result<[u8; N]> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("reading randomness: {e}"))?;
+    Ok(bytes)
+}
+
+fn pem(der: &[u8]) -> String {
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = body.as_bytes().chunks(64).filter_map(|chunk| std::str::from_utf8(chunk).ok()).collect();
+    format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n"))
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))
+}
