@@ -315,7 +315,8 @@ impl InsecureSimulatedTee {
 /// # Errors
 /// [`SimulationError::Encoding`] when the certificate does not decode or has no RSA key.
 pub fn trust_anchors(ark_der: &[u8]) -> Result<SnpTrustAnchors, SimulationError> {
-    SnpTrustAnchors::insecure_simulated(PRODUCT, ark_der).map_err(|e| SimulationError::Encoding(e.to_string()))
+    SnpTrustAnchors::insecure_simulated(PRODUCT, ark_der)
+        .map_err(|e| SimulationError::Encoding(e.to_string()))
 }
 
 /// A profile that adds exactly the extensions given, like AMD's certificates.

@@ -13,7 +13,9 @@ pub(crate) fn run(cli: &Cli) -> Outcome {
     let printer = Printer::new(cli.output);
     let result = match &cli.command {
         Command::Evidence(EvidenceCommand::Show(args)) => evidence_show::run(args, printer),
-        Command::Evidence(EvidenceCommand::SimulateInsecure(args)) => evidence_simulate::run(args, printer),
+        Command::Evidence(EvidenceCommand::SimulateInsecure(args)) => {
+            evidence_simulate::run(args, printer)
+        }
         Command::Evidence(EvidenceCommand::Verify(VerifyCommand::Snp(args))) => {
             evidence_verify::snp(args, printer)
         }

@@ -100,12 +100,20 @@ impl SnpTrustAnchors {
     /// Anchors for a simulated root (its ASK comes with the evidence). Only
     /// [`crate::insecure_simulation`] builds these, so the name of the module that made them is
     /// visible wherever they are used.
-    pub(crate) fn insecure_simulated(product: Product, ark_der: &[u8]) -> Result<Self, SnpRejection> {
+    pub(crate) fn insecure_simulated(
+        product: Product,
+        ark_der: &[u8],
+    ) -> Result<Self, SnpRejection> {
         let ark = AmdCertificate::from_der(ark_der, CertRole::Ark)?;
         let ark_key = ark.rsa_key(CertRole::Ark)?;
         Ok(Self {
             kind: AnchorKind::InsecureSimulated,
-            roots: vec![ProductRoot { product, ark, ark_key, ask: None }],
+            roots: vec![ProductRoot {
+                product,
+                ark,
+                ark_key,
+                ask: None,
+            }],
         })
     }
 

@@ -23,7 +23,9 @@ pub(crate) fn run(args: &SimulateArgs, printer: Printer) -> anyhow::Result<Outco
         ..SimulatedLaunch::default()
     };
     let report_data = ReportData::new(random()?);
-    let report = tee.report(&launch, &report_data).context("signing the simulated report")?;
+    let report = tee
+        .report(&launch, &report_data)
+        .context("signing the simulated report")?;
     let reference = ReferenceValues {
         snp: Some(SnpReferenceValues {
             measurements: Some(vec![launch.measurement]),
@@ -33,11 +35,26 @@ pub(crate) fn run(args: &SimulateArgs, printer: Printer) -> anyhow::Result<Outco
         }),
         tdx: None,
     };
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
     write(&args.out, "report.bin", &report)?;
-    write(&args.out, "vcek-chain.pem", format!("{}{}", pem(tee.vcek_der()), pem(tee.ask_der())).as_bytes())?;
-    write(&args.out, "insecure-simulated-ark.pem", pem(tee.ark_der()).as_bytes())?;
-    write(&args.out, "reference.json", serde_json::to_string_pretty(&reference).context("encoding reference values")?.as_bytes())?;
+    write(
+        &args.out,
+        "vcek-chain.pem",
+        format!("{}{}", pem(tee.vcek_der()), pem(tee.ask_der())).as_bytes(),
+    )?;
+    write(
+        &args.out,
+        "insecure-simulated-ark.pem",
+        pem(tee.ark_der()).as_bytes(),
+    )?;
+    write(
+        &args.out,
+        "reference.json",
+        serde_json::to_string_pretty(&reference)
+            .context("encoding reference values")?
+            .as_bytes(),
+    )?;
     printer.show(
         "INSECURE simulated SEV-SNP evidence",
         &json!({
@@ -59,8 +76,15 @@ fn random<const N: usize>() -> anyhow::Result<[u8; N]> {
 
 fn pem(der: &[u8]) -> String {
     let body = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = body.as_bytes().chunks(64).filter_map(|chunk| std::str::from_utf8(chunk).ok()).collect();
-    format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n"))
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .filter_map(|chunk| std::str::from_utf8(chunk).ok())
+        .collect();
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    )
 }
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {

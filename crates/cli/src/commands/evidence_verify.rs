@@ -48,12 +48,16 @@ pub(crate) fn snp(args: &VerifySnpArgs, printer: Printer) -> anyhow::Result<Outc
     let anchors = match &args.insecure_simulated_root {
         None => SnpTrustAnchors::amd().context("the embedded AMD roots do not match their pins")?,
         Some(path) => {
-            let ark = input::certificates(path, "simulated ARK")?.into_iter().next().unwrap_or_default();
+            let ark = input::certificates(path, "simulated ARK")?
+                .into_iter()
+                .next()
+                .unwrap_or_default();
             notes.push(format!(
                 "WARNING: INSECURE simulated root {} trusted instead of AMD's: this proves nothing about hardware",
                 path.display()
             ));
-            insecure_simulation::trust_anchors(&ark).with_context(|| format!("simulated ARK {}", path.display()))?
+            insecure_simulation::trust_anchors(&ark)
+                .with_context(|| format!("simulated ARK {}", path.display()))?
         }
     };
     if args.reference.is_none() {

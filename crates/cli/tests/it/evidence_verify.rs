@@ -296,7 +296,19 @@ fn simulated_evidence_verifies_only_with_the_insecure_root_flag() {
     let chain = out.join("vcek-chain.pem");
     let root = out.join("insecure-simulated-ark.pem");
     let reference = out.join("reference.json");
-    let base = ["--output", "json", "evidence", "verify", "snp", "--report", path_str(&report), "--vcek", path_str(&chain), "--reference", path_str(&reference)];
+    let base = [
+        "--output",
+        "json",
+        "evidence",
+        "verify",
+        "snp",
+        "--report",
+        path_str(&report),
+        "--vcek",
+        path_str(&chain),
+        "--reference",
+        path_str(&reference),
+    ];
 
     let mut with_root = base.to_vec();
     with_root.extend(["--insecure-simulated-root", path_str(&root)]);
