@@ -51,6 +51,7 @@ mod reference;
 pub mod snp;
 pub mod tdx;
 mod time;
+mod validity;
 mod verified;
 
 pub use error::{Error, Malformed, Rejection, Unavailable};

@@ -13,6 +13,7 @@ use crate::UnixTime;
 use crate::error::Unavailable;
 use crate::fields::Fingerprint;
 use crate::snp::error::{CertRole, SnpRejection};
+use crate::validity::Window;
 
 /// `id-RSASSA-PSS` (RFC 4055): the only signature algorithm AMD uses above the VCEK/VLEK.
 const RSASSA_PSS: &str = "1.2.840.113549.1.1.10";
@@ -197,25 +198,10 @@ impl AmdCertificate {
     /// # Errors
     /// [`Unavailable::CertificateExpired`] or [`Unavailable::CertificateNotYetValid`].
     pub fn check_validity(&self, role: CertRole, now: UnixTime) -> Result<(), Unavailable> {
-        let validity = self.cert.tbs_certificate().validity();
-        let not_before = UnixTime::from_secs(validity.not_before.to_unix_duration().as_secs());
-        let not_after = UnixTime::from_secs(validity.not_after.to_unix_duration().as_secs());
-        let what = format!("{role} certificate {:?}", self.subject_common_name());
-        if now < not_before {
-            return Err(Unavailable::CertificateNotYetValid {
-                what,
-                not_before,
-                now,
-            });
-        }
-        if now > not_after {
-            return Err(Unavailable::CertificateExpired {
-                what,
-                not_after,
-                now,
-            });
-        }
-        Ok(())
+        Window::of_certificate(self.cert.tbs_certificate().validity()).check_certificate(
+            || format!("{role} certificate {:?}", self.subject_common_name()),
+            now,
+        )
     }
 
     /// Decodes the VCEK/VLEK extensions.

@@ -10,6 +10,7 @@ use crate::error::Unavailable;
 use crate::snp::certs::{AmdCertificate, signed_part};
 use crate::snp::error::{CertRole, SnpRejection};
 use crate::snp::roots::ProductRoot;
+use crate::validity::Window;
 
 /// A decoded CRL.
 #[derive(Debug, Clone)]
@@ -64,25 +65,6 @@ impl AmdCrl {
 
     /// Checks `this_update <= now <= next_update`.
     pub(crate) fn check_freshness(&self, now: UnixTime) -> Result<(), Unavailable> {
-        let tbs = &self.list.tbs_cert_list;
-        let issued = UnixTime::from_secs(tbs.this_update.to_unix_duration().as_secs());
-        if now < issued {
-            return Err(Unavailable::CollateralNotYetValid {
-                what: "AMD CRL".to_owned(),
-                issued,
-                now,
-            });
-        }
-        if let Some(next) = tbs.next_update {
-            let next_update = UnixTime::from_secs(next.to_unix_duration().as_secs());
-            if now > next_update {
-                return Err(Unavailable::CollateralExpired {
-                    what: "AMD CRL".to_owned(),
-                    next_update,
-                    now,
-                });
-            }
-        }
-        Ok(())
+        Window::of_crl(&self.list.tbs_cert_list).check_collateral("AMD CRL", now)
     }
 }

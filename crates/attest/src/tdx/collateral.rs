@@ -5,12 +5,14 @@
 use der::Decode;
 use serde::{Deserialize, Serialize};
 use x509_cert::Certificate;
+use x509_cert::certificate::Rfc5280;
 use x509_cert::crl::CertificateList;
 
 use crate::UnixTime;
 use crate::error::{Error, Unavailable};
 use crate::snp::pem_certificates;
 use crate::tdx::error::TdxRejection;
+use crate::validity::Window;
 
 /// Offline collateral for one quote. Every field is untrusted until `dcap-qvl` has checked it
 /// against Intel's root.
@@ -42,7 +44,7 @@ pub struct TdxCollateral {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Window {
+struct IssueWindow {
     issue_date: String,
     next_update: String,
 }
@@ -111,61 +113,26 @@ impl TdxCollateral {
 
 fn check_window(what: &'static str, json: &str, now: UnixTime) -> Result<(), Error> {
     let malformed = |detail: String| TdxRejection::CollateralMalformed { what, detail };
-    let window: Window = serde_json::from_str(json).map_err(|e| malformed(e.to_string()))?;
-    let issued: UnixTime = window
-        .issue_date
-        .parse()
-        .map_err(|e: crate::time::TimeParseError| malformed(e.to_string()))?;
-    let next_update: UnixTime = window
-        .next_update
-        .parse()
-        .map_err(|e: crate::time::TimeParseError| malformed(e.to_string()))?;
-    if now < issued {
-        return Err(Unavailable::CollateralNotYetValid {
-            what: what.to_owned(),
-            issued,
-            now,
-        }
-        .into());
-    }
-    if now > next_update {
-        return Err(Unavailable::CollateralExpired {
-            what: what.to_owned(),
-            next_update,
-            now,
-        }
-        .into());
-    }
-    Ok(())
+    let window: IssueWindow = serde_json::from_str(json).map_err(|e| malformed(e.to_string()))?;
+    let parse = |text: &str| {
+        text.parse::<UnixTime>()
+            .map_err(|e| malformed(e.to_string()))
+    };
+    let window = Window {
+        from: parse(&window.issue_date)?,
+        until: Some(parse(&window.next_update)?),
+    };
+    Ok(window.check_collateral(what, now)?)
 }
 
 fn check_crl(what: &'static str, der: &[u8], now: UnixTime) -> Result<(), Error> {
-    let crl: CertificateList =
-        CertificateList::from_der(der).map_err(|e| TdxRejection::CollateralMalformed {
+    let crl = CertificateList::<Rfc5280>::from_der(der).map_err(|e| {
+        TdxRejection::CollateralMalformed {
             what,
             detail: e.to_string(),
-        })?;
-    let issued = UnixTime::from_secs(crl.tbs_cert_list.this_update.to_unix_duration().as_secs());
-    if now < issued {
-        return Err(Unavailable::CollateralNotYetValid {
-            what: what.to_owned(),
-            issued,
-            now,
         }
-        .into());
-    }
-    if let Some(next) = crl.tbs_cert_list.next_update {
-        let next_update = UnixTime::from_secs(next.to_unix_duration().as_secs());
-        if now > next_update {
-            return Err(Unavailable::CollateralExpired {
-                what: what.to_owned(),
-                next_update,
-                now,
-            }
-            .into());
-        }
-    }
-    Ok(())
+    })?;
+    Ok(Window::of_crl(&crl.tbs_cert_list).check_collateral(what, now)?)
 }
 
 /// Checks the validity window of every certificate in a PEM chain.
@@ -189,26 +156,9 @@ pub(crate) fn check_chain_validity(
             what,
             detail: e.to_string(),
         })?;
-        let validity = cert.tbs_certificate().validity();
-        let not_before = UnixTime::from_secs(validity.not_before.to_unix_duration().as_secs());
-        let not_after = UnixTime::from_secs(validity.not_after.to_unix_duration().as_secs());
-        let name = format!("{what}: {}", cert.tbs_certificate().subject());
-        if now < not_before {
-            return Err(Unavailable::CertificateNotYetValid {
-                what: name,
-                not_before,
-                now,
-            }
-            .into());
-        }
-        if now > not_after {
-            return Err(Unavailable::CertificateExpired {
-                what: name,
-                not_after,
-                now,
-            }
-            .into());
-        }
+        let tbs = cert.tbs_certificate();
+        Window::of_certificate(tbs.validity())
+            .check_certificate(|| format!("{what}: {}", tbs.subject()), now)?;
     }
     Ok(())
 }

@@ -23,6 +23,22 @@ fn snp_collateral(case: &SnpCase, dir: &Path) -> SnpCollateral {
     SnpCollateral::from_certificates(case.certificates(dir)).unwrap()
 }
 
+/// Verifies an SNP case at its time, under AMD's roots, with its own reference values.
+fn verify_case(
+    case: &SnpCase,
+    dir: &Path,
+    collateral: &SnpCollateral,
+) -> Result<chiaro_attest::Verified<chiaro_attest::Claims>, chiaro_attest::Error> {
+    let anchors = chiaro_attest::snp::SnpTrustAnchors::amd().unwrap();
+    chiaro_attest::snp::verify(
+        &case.report_bytes(dir),
+        collateral,
+        &anchors,
+        &snp_reference(case),
+        case.at.parse().unwrap(),
+    )
+}
+
 /// Reference values that accept what the case's report legitimately has (VMPL, debug).
 fn snp_reference(case: &SnpCase) -> SnpReferenceValues {
     SnpReferenceValues {

@@ -5,7 +5,7 @@ use chiaro_attest::{Error, Platform, Rejection, Unavailable, UnixTime};
 use chiaro_test_support::snp_cases::{Expected, SNP_CASES};
 use chiaro_test_support::testdata_or_skip;
 
-use crate::{snp_collateral, snp_reference};
+use crate::{snp_collateral, snp_reference, verify_case};
 
 #[test]
 fn every_snp_vector_gives_its_readme_outcome() {
@@ -113,14 +113,7 @@ fn vlek_report_is_unavailable_once_the_vlek_expired() {
 fn missing_vcek_is_unavailable_not_rejected() {
     let dir = testdata_or_skip!("missing VCEK");
     let case = SNP_CASES[0];
-    let err = snp::verify(
-        &case.report_bytes(&dir),
-        &Default::default(),
-        &SnpTrustAnchors::amd().unwrap(),
-        &snp_reference(&case),
-        case.at.parse().unwrap(),
-    )
-    .unwrap_err();
+    let err = verify_case(&case, &dir, &Default::default()).unwrap_err();
     assert!(
         matches!(
             err,
@@ -141,14 +134,7 @@ fn vlek_report_with_an_ask_instead_of_an_asvk_is_refused() {
             .subject_common_name()
             .starts_with("SEV-VLEK")
     });
-    let err = snp::verify(
-        &case.report_bytes(&dir),
-        &collateral,
-        &SnpTrustAnchors::amd().unwrap(),
-        &snp_reference(&case),
-        case.at.parse().unwrap(),
-    )
-    .unwrap_err();
+    let err = verify_case(&case, &dir, &collateral).unwrap_err();
     assert_eq!(
         err,
         Error::Rejected(Rejection::Snp(SnpRejection::WrongIntermediate {
@@ -164,14 +150,7 @@ fn vlek_report_without_any_asvk_is_unavailable() {
     let case = SNP_CASES[3];
     let mut collateral = snp_collateral(&case, &dir);
     collateral.intermediates.clear();
-    let err = snp::verify(
-        &case.report_bytes(&dir),
-        &collateral,
-        &SnpTrustAnchors::amd().unwrap(),
-        &snp_reference(&case),
-        case.at.parse().unwrap(),
-    )
-    .unwrap_err();
+    let err = verify_case(&case, &dir, &collateral).unwrap_err();
     assert!(
         matches!(
             err,
@@ -192,14 +171,7 @@ fn vek_signed_by_another_generation_breaks_the_chain() {
     ));
     collateral.intermediates = genoa;
     collateral.roots.clear();
-    let err = snp::verify(
-        &case.report_bytes(&dir),
-        &collateral,
-        &SnpTrustAnchors::amd().unwrap(),
-        &snp_reference(&case),
-        case.at.parse().unwrap(),
-    )
-    .unwrap_err();
+    let err = verify_case(&case, &dir, &collateral).unwrap_err();
     assert_eq!(
         err,
         Error::Rejected(Rejection::Snp(SnpRejection::ChainBroken {
@@ -217,14 +189,7 @@ fn an_offered_root_other_than_the_pinned_one_is_refused() {
     collateral.roots = chiaro_test_support::snp_cases::der_or_pem(
         &chiaro_test_support::vectors::read(&dir, "sev-snp/virtee-sev/builtin/genoa/ark.pem"),
     );
-    let err = snp::verify(
-        &case.report_bytes(&dir),
-        &collateral,
-        &SnpTrustAnchors::amd().unwrap(),
-        &snp_reference(&case),
-        case.at.parse().unwrap(),
-    )
-    .unwrap_err();
+    let err = verify_case(&case, &dir, &collateral).unwrap_err();
     assert!(
         matches!(
             err,
@@ -247,14 +212,7 @@ fn synthetic_vceks_with_bad_signatures_break_the_chain() {
     ] {
         let mut collateral = snp_collateral(&case, &dir);
         collateral.vek = Some(chiaro_test_support::vectors::read(&dir, vek));
-        let err = snp::verify(
-            &case.report_bytes(&dir),
-            &collateral,
-            &SnpTrustAnchors::amd().unwrap(),
-            &snp_reference(&case),
-            case.at.parse().unwrap(),
-        )
-        .unwrap_err();
+        let err = verify_case(&case, &dir, &collateral).unwrap_err();
         assert_eq!(
             err,
             Error::Rejected(Rejection::Snp(SnpRejection::ChainBroken {

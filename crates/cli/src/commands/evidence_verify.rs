@@ -1,10 +1,10 @@
 //! `chiaro evidence verify snp|tdx`.
 
 use anyhow::{Context, bail};
-use chiaro_attest::Error;
 use chiaro_attest::insecure_simulation;
 use chiaro_attest::snp::{self, SnpCollateral, SnpTrustAnchors};
 use chiaro_attest::tdx::{self, TdxCollateral};
+use chiaro_attest::{Claims, Error, UnixTime, Verified};
 
 use crate::cli::{VerifySnpArgs, VerifyTdxArgs};
 use crate::exit::Outcome;
@@ -78,12 +78,7 @@ pub(crate) fn snp(args: &VerifySnpArgs, printer: Printer) -> anyhow::Result<Outc
             now,
         )
     });
-    notes.push(format!("verification time {now}"));
-    Ok(finish(
-        printer,
-        result.map(chiaro_attest::Verified::into_inner),
-        &notes,
-    ))
+    Ok(finish(printer, result, now, notes))
 }
 
 pub(crate) fn tdx(args: &VerifyTdxArgs, printer: Printer) -> anyhow::Result<Outcome> {
@@ -107,20 +102,19 @@ pub(crate) fn tdx(args: &VerifyTdxArgs, printer: Printer) -> anyhow::Result<Outc
         &references.tdx.unwrap_or_default(),
         now,
     );
-    notes.push(format!("verification time {now}"));
-    Ok(finish(
-        printer,
-        result.map(chiaro_attest::Verified::into_inner),
-        &notes,
-    ))
+    Ok(finish(printer, result, now, notes))
 }
 
+/// Prints the verdict with the notes and the verification time, and names the exit.
 fn finish(
     printer: Printer,
-    result: Result<chiaro_attest::Claims, Error>,
-    notes: &[String],
+    result: Result<Verified<Claims>, Error>,
+    now: UnixTime,
+    mut notes: Vec<String>,
 ) -> Outcome {
-    printer.verdict(&result, notes);
+    notes.push(format!("verification time {now}"));
+    let result = result.map(Verified::into_inner);
+    printer.verdict(&result, &notes);
     match result {
         Ok(_) => Outcome::Verified,
         Err(Error::Rejected(_)) => Outcome::Rejected,
