@@ -1,0 +1,398 @@
+//! The manifest model and its validation (schema: `docs/manifest.md`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use chiaro_attest::snp::SnpReferenceValues;
+use chiaro_attest::tdx::TdxReferenceValues;
+use chiaro_attest::{Claims, InitDataBinding};
+use rsa::pkcs8::DecodePublicKey;
+use rsa::traits::PublicKeyParts;
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::ManifestError;
+use crate::hashes::{KeyDigest, ManifestHash, PolicyHash};
+
+/// The schema version this build reads and writes.
+const VERSION: u32 = 1;
+/// The smallest RSA key that may protect a seed share.
+const MIN_RSA_BITS: usize = 3072;
+
+/// A validated manifest. Only [`Manifest::parse`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    policies: BTreeMap<PolicyHash, PolicyEntry>,
+    reference_values: ReferenceValueSets,
+    workload_owner_key_digests: Vec<KeyDigest>,
+    seed_share_owner_keys: Vec<SeedShareOwnerKey>,
+}
+
+/// What a workload with a given policy hash is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyEntry {
+    /// Names in its mesh certificate (DNS names, IP addresses, URIs).
+    pub sans: Vec<String>,
+    /// Its role.
+    #[serde(default)]
+    pub role: Role,
+    /// Which workload secret it receives; workloads with the same id share the secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_secret_id: Option<String>,
+}
+
+/// The role of a workload.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// An ordinary workload.
+    #[default]
+    Workload,
+    /// A Coordinator (its own entry, for peers and upgrades).
+    Coordinator,
+}
+
+/// Acceptable evidence per platform: evidence is accepted if it satisfies any one set of its
+/// platform.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReferenceValueSets {
+    /// AMD SEV-SNP under AMD's roots.
+    pub snp: Vec<SnpReferenceValues>,
+    /// Intel TDX under Intel's root.
+    pub tdx: Vec<TdxReferenceValues>,
+    /// **Insecure**: SNP-format evidence under a simulated root, listed explicitly.
+    pub insecure_simulated: Vec<InsecureSimulatedReference>,
+}
+
+/// **Insecure**: a simulated root and the values its evidence must have.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InsecureSimulatedReference {
+    /// The simulated ARK certificate (DER).
+    #[serde(serialize_with = "hex::serialize")]
+    pub ark: Vec<u8>,
+    /// The values its evidence must satisfy.
+    pub values: SnpReferenceValues,
+}
+
+/// An RSA public key that seed shares are encrypted to.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SeedShareOwnerKey {
+    der: Vec<u8>,
+    key: rsa::PublicKey,
+}
+
+impl SeedShareOwnerKey {
+    /// The SubjectPublicKeyInfo DER.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// The key.
+    pub fn key(&self) -> &rsa::PublicKey {
+        &self.key
+    }
+}
+
+impl fmt::Debug for SeedShareOwnerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "SeedShareOwnerKey({} bits, {})",
+            self.key.size() * 8,
+            hex::encode(Sha256::digest(&self.der))
+        )
+    }
+}
+
+impl Serialize for SeedShareOwnerKey {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex::encode(&self.der))
+    }
+}
+
+impl Manifest {
+    /// Parses and validates a manifest.
+    ///
+    /// # Errors
+    /// [`ManifestError`] naming the first field that is wrong.
+    pub fn parse(text: &str) -> Result<Self, ManifestError> {
+        let raw: RawManifest = serde_json::from_str(text).map_err(|e| ManifestError::Syntax {
+            detail: e.to_string(),
+            line: e.line(),
+            column: e.column(),
+        })?;
+        raw.validate()
+    }
+
+    /// The policies, by hash.
+    pub fn policies(&self) -> &BTreeMap<PolicyHash, PolicyEntry> {
+        &self.policies
+    }
+
+    /// The reference values.
+    pub fn reference_values(&self) -> &ReferenceValueSets {
+        &self.reference_values
+    }
+
+    /// Digests of the keys that may install the next manifest (empty: the deployment is
+    /// immutable).
+    pub fn workload_owner_key_digests(&self) -> &[KeyDigest] {
+        &self.workload_owner_key_digests
+    }
+
+    /// The keys seed shares are encrypted to.
+    pub fn seed_share_owner_keys(&self) -> &[SeedShareOwnerKey] {
+        &self.seed_share_owner_keys
+    }
+
+    /// The policy entry whose hash the verified evidence carries, if any.
+    pub fn entry_for(&self, claims: &Claims) -> Option<(PolicyHash, &PolicyEntry)> {
+        self.entry_for_binding(&claims.init_data)
+    }
+
+    /// The policy entry for a launch binding (`HOST_DATA` / `MRCONFIGID`), if any.
+    pub fn entry_for_binding(
+        &self,
+        binding: &InitDataBinding,
+    ) -> Option<(PolicyHash, &PolicyEntry)> {
+        self.policies
+            .iter()
+            .find(|(hash, _)| hash.matches(binding))
+            .map(|(hash, entry)| (*hash, entry))
+    }
+
+    /// The canonical JSON: the schema's field order, policies sorted by hash, lists in the
+    /// given order, no insignificant whitespace. Equal manifests have equal canonical JSON.
+    pub fn canonical_json(&self) -> Vec<u8> {
+        // INVARIANT: the view holds strings, numbers, lists and maps only; encoding cannot fail.
+        serde_json::to_vec(&self.view()).unwrap_or_default()
+    }
+
+    /// SHA-256 of [`Manifest::canonical_json`].
+    pub fn hash(&self) -> ManifestHash {
+        ManifestHash::new(Sha256::digest(self.canonical_json()).into())
+    }
+
+    /// Pretty JSON for people and files; parses back to an equal manifest.
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(&self.view()).unwrap_or_default()
+    }
+
+    fn view(&self) -> ManifestView<'_> {
+        ManifestView {
+            version: VERSION,
+            policies: self
+                .policies
+                .iter()
+                .map(|(hash, entry)| (hash.to_string(), entry))
+                .collect(),
+            reference_values: &self.reference_values,
+            workload_owner_key_digests: &self.workload_owner_key_digests,
+            seed_share_owner_keys: &self.seed_share_owner_keys,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ManifestView<'a> {
+    version: u32,
+    policies: BTreeMap<String, &'a PolicyEntry>,
+    reference_values: &'a ReferenceValueSets,
+    workload_owner_key_digests: &'a [KeyDigest],
+    seed_share_owner_keys: &'a [SeedShareOwnerKey],
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    version: u32,
+    #[serde(default)]
+    policies: RawPolicies,
+    #[serde(default)]
+    reference_values: RawReferenceValues,
+    #[serde(default)]
+    workload_owner_key_digests: Vec<String>,
+    #[serde(default)]
+    seed_share_owner_keys: Vec<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReferenceValues {
+    #[serde(default)]
+    snp: Vec<SnpReferenceValues>,
+    #[serde(default)]
+    tdx: Vec<TdxReferenceValues>,
+    #[serde(default)]
+    insecure_simulated: Vec<RawSimulated>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSimulated {
+    ark: String,
+    values: SnpReferenceValues,
+}
+
+/// The policies object, keeping duplicate keys (which a map would silently merge).
+#[derive(Default)]
+struct RawPolicies(Vec<(String, PolicyEntry)>);
+
+impl<'de> Deserialize<'de> for RawPolicies {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PoliciesVisitor;
+        impl<'de> Visitor<'de> for PoliciesVisitor {
+            type Value = RawPolicies;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object from policy hash to policy entry")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawPolicies, A::Error> {
+                let mut entries = Vec::new();
+                while let Some((key, value)) = map.next_entry::<String, PolicyEntry>()? {
+                    entries.push((key, value));
+                }
+                Ok(RawPolicies(entries))
+            }
+        }
+        deserializer.deserialize_map(PoliciesVisitor)
+    }
+}
+
+impl RawManifest {
+    fn validate(self) -> Result<Manifest, ManifestError> {
+        if self.version != VERSION {
+            return Err(ManifestError::UnsupportedVersion {
+                version: self.version,
+            });
+        }
+        let policies = validate_policies(self.policies)?;
+        let reference_values = validate_reference_values(self.reference_values)?;
+        let mut workload_owner_key_digests = Vec::new();
+        for (index, text) in self.workload_owner_key_digests.iter().enumerate() {
+            let field = format!("workload_owner_key_digests[{index}]");
+            let digest =
+                KeyDigest::from_hex(text).ok_or_else(|| malformed_hex(&field, 64, text))?;
+            if workload_owner_key_digests.contains(&digest) {
+                return Err(ManifestError::DuplicateKey { field });
+            }
+            workload_owner_key_digests.push(digest);
+        }
+        let mut seed_share_owner_keys: Vec<SeedShareOwnerKey> = Vec::new();
+        for (index, text) in self.seed_share_owner_keys.iter().enumerate() {
+            let field = format!("seed_share_owner_keys[{index}]");
+            let key = parse_rsa_key(&field, text)?;
+            if seed_share_owner_keys
+                .iter()
+                .any(|known| known.der == key.der)
+            {
+                return Err(ManifestError::DuplicateKey { field });
+            }
+            seed_share_owner_keys.push(key);
+        }
+        Ok(Manifest {
+            policies,
+            reference_values,
+            workload_owner_key_digests,
+            seed_share_owner_keys,
+        })
+    }
+}
+
+fn validate_policies(raw: RawPolicies) -> Result<BTreeMap<PolicyHash, PolicyEntry>, ManifestError> {
+    if raw.0.is_empty() {
+        return Err(ManifestError::NoPolicies);
+    }
+    let mut policies = BTreeMap::new();
+    for (key, entry) in raw.0 {
+        let field = format!("policies[{key:?}]");
+        let hash = PolicyHash::from_hex(&key.to_ascii_lowercase())
+            .ok_or_else(|| malformed_hex(&field, 64, &key))?;
+        if entry.sans.is_empty() {
+            return Err(ManifestError::EmptySans {
+                field: format!("{field}.sans"),
+            });
+        }
+        let mut seen = BTreeSet::new();
+        for san in &entry.sans {
+            if san.trim().is_empty() || san.trim() == "*" || !seen.insert(san.as_str()) {
+                return Err(ManifestError::InvalidSan {
+                    field: format!("{field}.sans"),
+                    san: san.clone(),
+                });
+            }
+        }
+        if entry
+            .workload_secret_id
+            .as_deref()
+            .is_some_and(|id| id.trim().is_empty())
+        {
+            return Err(ManifestError::EmptyWorkloadSecretId {
+                field: format!("{field}.workload_secret_id"),
+            });
+        }
+        if policies.insert(hash, entry).is_some() {
+            return Err(ManifestError::DuplicatePolicy {
+                hash: hash.to_string(),
+            });
+        }
+    }
+    Ok(policies)
+}
+
+fn validate_reference_values(raw: RawReferenceValues) -> Result<ReferenceValueSets, ManifestError> {
+    let mut insecure_simulated = Vec::new();
+    for (index, simulated) in raw.insecure_simulated.into_iter().enumerate() {
+        let field = format!("reference_values.insecure_simulated[{index}].ark");
+        let ark =
+            hex::decode(simulated.ark.trim()).map_err(|_| ManifestError::InvalidSimulatedRoot {
+                field: field.clone(),
+                detail: "not hex".to_owned(),
+            })?;
+        chiaro_attest::insecure_simulation::trust_anchors(&ark).map_err(|e| {
+            ManifestError::InvalidSimulatedRoot {
+                field,
+                detail: e.to_string(),
+            }
+        })?;
+        insecure_simulated.push(InsecureSimulatedReference {
+            ark,
+            values: simulated.values,
+        });
+    }
+    let sets = ReferenceValueSets {
+        snp: raw.snp,
+        tdx: raw.tdx,
+        insecure_simulated,
+    };
+    if sets.snp.is_empty() && sets.tdx.is_empty() && sets.insecure_simulated.is_empty() {
+        return Err(ManifestError::NoReferenceValues);
+    }
+    Ok(sets)
+}
+
+fn parse_rsa_key(field: &str, text: &str) -> Result<SeedShareOwnerKey, ManifestError> {
+    let invalid = |detail: String| ManifestError::InvalidKey {
+        field: field.to_owned(),
+        detail,
+    };
+    let der = hex::decode(text.trim()).map_err(|_| invalid("not hex".to_owned()))?;
+    let key = rsa::PublicKey::from_public_key_der(&der).map_err(|e| invalid(e.to_string()))?;
+    let bits = key.size() * 8;
+    if bits < MIN_RSA_BITS {
+        return Err(ManifestError::WeakKey {
+            field: field.to_owned(),
+            bits,
+        });
+    }
+    Ok(SeedShareOwnerKey { der, key })
+}
+
+fn malformed_hex(field: &str, expected_hex_chars: usize, got: &str) -> ManifestError {
+    ManifestError::MalformedHex {
+        field: field.to_owned(),
+        expected_hex_chars,
+        got: got.to_owned(),
+    }
+}
