@@ -1,6 +1,10 @@
 //! Manifest validation, canonical hashing and policy lookup.
 
-#![expect(clippy::unwrap_used, clippy::panic, reason = "test helpers fail loudly")]
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers fail loudly"
+)]
 
 use std::sync::OnceLock;
 
