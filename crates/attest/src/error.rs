@@ -27,6 +27,7 @@ impl Error {
             Self::Rejected(Rejection::Malformed(malformed)) => malformed.check(),
             Self::Rejected(Rejection::Snp(snp)) => snp.check(),
             Self::Rejected(Rejection::Tdx(tdx)) => tdx.check(),
+            Self::Rejected(Rejection::PlatformNotAccepted { .. }) => "platform.not_accepted",
             Self::Unavailable(unavailable) => unavailable.check(),
         }
     }
@@ -52,6 +53,12 @@ pub enum Rejection {
     /// A TDX-specific check failed.
     #[error(transparent)]
     Tdx(TdxRejection),
+    /// The verifier has no reference values for the evidence's platform, so accepts none.
+    #[error("no reference values accept {platform} evidence")]
+    PlatformNotAccepted {
+        /// The platform of the evidence.
+        platform: &'static str,
+    },
 }
 
 /// Structural problems in evidence or collateral.

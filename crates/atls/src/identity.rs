@@ -1,0 +1,44 @@
+//! The ephemeral TLS identity: a fresh key and a self-signed certificate. Trust in it comes
+//! from the evidence bound to the session, not from any CA.
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+use crate::error::AtlsError;
+
+/// A key pair and self-signed certificate for one process (or one connection).
+#[derive(Debug)]
+pub struct TlsIdentity {
+    certificate: CertificateDer<'static>,
+    key: PrivatePkcs8KeyDer<'static>,
+}
+
+impl TlsIdentity {
+    /// Generates a fresh ECDSA P-256 key and a self-signed certificate for it.
+    ///
+    /// # Errors
+    /// [`AtlsError::Config`] if key generation fails.
+    pub fn generate() -> Result<Self, AtlsError> {
+        let key = rcgen::KeyPair::generate().map_err(|e| AtlsError::Config {
+            detail: e.to_string(),
+        })?;
+        let params = rcgen::CertificateParams::new(vec!["chiaro-atls.invalid".to_owned()])
+            .map_err(|e| AtlsError::Config {
+                detail: e.to_string(),
+            })?;
+        let certificate = params.self_signed(&key).map_err(|e| AtlsError::Config {
+            detail: e.to_string(),
+        })?;
+        Ok(Self {
+            certificate: certificate.der().clone(),
+            key: PrivatePkcs8KeyDer::from(key.serialize_der()),
+        })
+    }
+
+    pub(crate) fn certificate(&self) -> CertificateDer<'static> {
+        self.certificate.clone()
+    }
+
+    pub(crate) fn key(&self) -> PrivateKeyDer<'static> {
+        PrivateKeyDer::Pkcs8(self.key.clone_key())
+    }
+}

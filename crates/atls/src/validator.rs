@@ -1,0 +1,125 @@
+//! The two ports of the exchange: producing this side's evidence, and judging the peer's.
+
+use chiaro_attest::snp::{SnpCollateral, SnpReferenceValues, SnpTrustAnchors};
+use chiaro_attest::tdx::{TdxCollateral, TdxReferenceValues};
+use chiaro_attest::{Claims, Error, ReportData, UnixTime, Verified};
+
+use crate::evidence::EvidenceBundle;
+
+/// Produces this side's evidence with the given report data.
+pub trait Issuer: Send + Sync {
+    /// Fresh evidence carrying `report_data`.
+    ///
+    /// # Errors
+    /// A description of why the TEE could not produce evidence.
+    fn issue(&self, report_data: &ReportData) -> Result<EvidenceBundle, String>;
+}
+
+/// Decides whether the peer's evidence is acceptable. The exchange itself checks that the
+/// verified report data equals the session's exporter; a validator checks everything else.
+pub trait Validator: Send + Sync {
+    /// Verifies `evidence` at `now`.
+    ///
+    /// # Errors
+    /// The verification error; rejected and unavailable stay distinct.
+    fn validate(&self, evidence: &EvidenceBundle, now: UnixTime)
+    -> Result<Verified<Claims>, Error>;
+}
+
+/// Accepts evidence that satisfies any one reference set of its platform.
+#[derive(Debug)]
+pub struct ReferenceValidator {
+    amd: SnpTrustAnchors,
+    snp: Vec<SnpReferenceValues>,
+    tdx: Vec<TdxReferenceValues>,
+    insecure_simulated: Vec<(SnpTrustAnchors, SnpReferenceValues)>,
+}
+
+impl ReferenceValidator {
+    /// A validator for real SNP and TDX evidence.
+    pub fn new(
+        amd: SnpTrustAnchors,
+        snp: Vec<SnpReferenceValues>,
+        tdx: Vec<TdxReferenceValues>,
+    ) -> Self {
+        Self {
+            amd,
+            snp,
+            tdx,
+            insecure_simulated: Vec::new(),
+        }
+    }
+
+    /// **Insecure**: also accept evidence from a simulated root with these values.
+    #[must_use]
+    pub fn with_insecure_simulated(
+        mut self,
+        root: SnpTrustAnchors,
+        values: SnpReferenceValues,
+    ) -> Self {
+        self.insecure_simulated.push((root, values));
+        self
+    }
+}
+
+impl Validator for ReferenceValidator {
+    fn validate(
+        &self,
+        evidence: &EvidenceBundle,
+        now: UnixTime,
+    ) -> Result<Verified<Claims>, Error> {
+        let attempts: Vec<Result<Verified<Claims>, Error>> = match evidence {
+            EvidenceBundle::Snp {
+                report,
+                certificates,
+            } => {
+                let collateral = SnpCollateral::from_certificates(certificates.clone())?;
+                let real = self.snp.iter().map(|values| {
+                    chiaro_attest::snp::verify(report, &collateral, &self.amd, values, now)
+                });
+                let simulated = self.insecure_simulated.iter().map(|(anchors, values)| {
+                    chiaro_attest::snp::verify(report, &collateral, anchors, values, now)
+                });
+                real.chain(simulated).collect()
+            }
+            EvidenceBundle::Tdx { quote, collateral } => {
+                let collateral = TdxCollateral::from_json(collateral)?;
+                self.tdx
+                    .iter()
+                    .map(|values| chiaro_attest::tdx::verify(quote, &collateral, values, now))
+                    .collect()
+            }
+        };
+        let platform = match evidence {
+            EvidenceBundle::Snp { .. } => "SNP",
+            EvidenceBundle::Tdx { .. } => "TDX",
+        };
+        first_success(attempts, platform)
+    }
+}
+
+/// The first verified result, else the most informative failure: a rejection beats
+/// unavailability (forged evidence must read as forged), and the last attempt breaks ties.
+fn first_success(
+    attempts: Vec<Result<Verified<Claims>, Error>>,
+    platform: &'static str,
+) -> Result<Verified<Claims>, Error> {
+    let mut failure = None;
+    for attempt in attempts {
+        match attempt {
+            Ok(claims) => return Ok(claims),
+            Err(error) => {
+                let keep_previous = matches!(
+                    (&failure, &error),
+                    (Some(Error::Rejected(_)), Error::Unavailable(_))
+                );
+                if !keep_previous {
+                    failure = Some(error);
+                }
+            }
+        }
+    }
+    Err(failure.unwrap_or(Error::Rejected(
+        chiaro_attest::Rejection::PlatformNotAccepted { platform },
+    )))
+}

@@ -1,0 +1,366 @@
+//! Attested TLS over real TCP on loopback, with the insecure simulated TEE as the evidence
+//! source: every refusal the protocol promises, as a typed error.
+
+#![expect(clippy::unwrap_used, reason = "test helpers fail loudly")]
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use chiaro_atls::{
+    AtlsError, ClientConfig, Clock, EvidenceBundle, Issuer, ReferenceValidator, ServerConfig,
+    Validator,
+};
+use chiaro_attest::insecure_simulation::{InsecureSimulatedTee, SimulatedLaunch};
+use chiaro_attest::snp::{SnpReferenceValues, SnpRejection, SnpTrustAnchors};
+use chiaro_attest::{Error, HostData, Platform, Rejection, ReportData, UnixTime};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const POLICY: HostData = HostData::new([0xAA; 32]);
+
+fn now() -> UnixTime {
+    "2026-11-26T00:00:00Z".parse().unwrap()
+}
+
+fn clock() -> Clock {
+    Arc::new(now)
+}
+
+fn tee() -> &'static InsecureSimulatedTee {
+    static TEE: OnceLock<InsecureSimulatedTee> = OnceLock::new();
+    TEE.get_or_init(|| InsecureSimulatedTee::generate(now()).unwrap())
+}
+
+/// Signs simulated evidence for a guest launched with `host_data`, recording what it issued.
+struct SimulatedIssuer {
+    host_data: HostData,
+    issued: Mutex<Vec<EvidenceBundle>>,
+}
+
+impl SimulatedIssuer {
+    fn new(host_data: HostData) -> Arc<Self> {
+        Arc::new(Self {
+            host_data,
+            issued: Mutex::new(Vec::new()),
+        })
+    }
+}
+
+fn simulated_evidence(host_data: HostData, report_data: &ReportData) -> EvidenceBundle {
+    let launch = SimulatedLaunch {
+        host_data,
+        ..SimulatedLaunch::default()
+    };
+    let report = tee().report(&launch, report_data).unwrap();
+    let collateral = tee().collateral();
+    let mut certificates = vec![collateral.vek.unwrap()];
+    certificates.extend(collateral.intermediates);
+    EvidenceBundle::Snp {
+        report,
+        certificates,
+    }
+}
+
+impl Issuer for SimulatedIssuer {
+    fn issue(&self, report_data: &ReportData) -> Result<EvidenceBundle, String> {
+        let evidence = simulated_evidence(self.host_data, report_data);
+        self.issued.lock().unwrap().push(evidence.clone());
+        Ok(evidence)
+    }
+}
+
+/// Always sends the same evidence, whatever the session.
+struct FixedIssuer(EvidenceBundle);
+
+impl Issuer for FixedIssuer {
+    fn issue(&self, _report_data: &ReportData) -> Result<EvidenceBundle, String> {
+        Ok(self.0.clone())
+    }
+}
+
+fn validator() -> Arc<dyn Validator> {
+    let values = SnpReferenceValues {
+        host_data: Some(POLICY),
+        ..SnpReferenceValues::default()
+    };
+    Arc::new(
+        ReferenceValidator::new(SnpTrustAnchors::amd().unwrap(), Vec::new(), Vec::new())
+            .with_insecure_simulated(tee().trust_anchors().unwrap(), values),
+    )
+}
+
+/// Runs one server `accept` on loopback and one client `connect`; returns both results after
+/// the client wrote "ping" and the server answered "pong" (when both succeeded).
+async fn exchange(
+    server: ServerConfig,
+    client: ClientConfig,
+) -> (
+    Result<Option<Platform>, AtlsError>,
+    Result<Platform, AtlsError>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server_task = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut stream = chiaro_atls::accept(tcp, &server).await?;
+        let peer = stream.peer().map(|claims| claims.platform);
+        let mut ping = [0u8; 4];
+        stream.read_exact(&mut ping).await.unwrap();
+        assert_eq!(&ping, b"ping");
+        stream.write_all(b"pong").await.unwrap();
+        stream.flush().await.unwrap();
+        Ok(peer)
+    });
+    let tcp = TcpStream::connect(address).await.unwrap();
+    let client_result = match chiaro_atls::connect(tcp, &client).await {
+        Ok(mut stream) => {
+            stream.write_all(b"ping").await.unwrap();
+            let mut pong = [0u8; 4];
+            stream.read_exact(&mut pong).await.unwrap();
+            assert_eq!(&pong, b"pong");
+            Ok(stream.peer().unwrap().platform)
+        }
+        Err(error) => Err(error),
+    };
+    (server_task.await.unwrap(), client_result)
+}
+
+fn server(
+    issuer: Option<Arc<dyn Issuer>>,
+    client_validator: Option<Arc<dyn Validator>>,
+) -> ServerConfig {
+    ServerConfig::new(issuer, client_validator, clock())
+        .unwrap()
+        .with_timeout(Duration::from_secs(10))
+}
+
+fn client(issuer: Option<Arc<dyn Issuer>>) -> ClientConfig {
+    ClientConfig::new(validator(), issuer, clock())
+        .unwrap()
+        .with_timeout(Duration::from_secs(10))
+}
+
+#[tokio::test]
+async fn a_server_attested_connection_carries_application_data() {
+    let (server_result, client_result) = exchange(
+        server(Some(SimulatedIssuer::new(POLICY)), None),
+        client(None),
+    )
+    .await;
+    assert_eq!(
+        server_result.unwrap(),
+        None,
+        "the server did not ask the client to attest"
+    );
+    assert_eq!(client_result.unwrap(), Platform::InsecureSimulated);
+}
+
+#[tokio::test]
+async fn mutual_attestation_gives_both_sides_the_peer_claims() {
+    let (server_result, client_result) = exchange(
+        server(Some(SimulatedIssuer::new(POLICY)), Some(validator())),
+        client(Some(SimulatedIssuer::new(POLICY))),
+    )
+    .await;
+    assert_eq!(server_result.unwrap(), Some(Platform::InsecureSimulated));
+    assert_eq!(client_result.unwrap(), Platform::InsecureSimulated);
+}
+
+#[tokio::test]
+async fn evidence_replayed_from_another_session_is_refused() {
+    let recorder = SimulatedIssuer::new(POLICY);
+    let (_, first) = exchange(server(Some(recorder.clone()), None), client(None)).await;
+    first.unwrap();
+    let recorded = recorder.issued.lock().unwrap()[0].clone();
+    let (_, replayed) = exchange(
+        server(Some(Arc::new(FixedIssuer(recorded))), None),
+        client(None),
+    )
+    .await;
+    assert!(
+        matches!(replayed, Err(AtlsError::EvidenceNotBound)),
+        "{replayed:?}"
+    );
+}
+
+#[tokio::test]
+async fn evidence_for_another_key_is_refused() {
+    let other = simulated_evidence(POLICY, &ReportData::new([0x55; 64]));
+    let (_, result) = exchange(
+        server(Some(Arc::new(FixedIssuer(other))), None),
+        client(None),
+    )
+    .await;
+    assert!(
+        matches!(result, Err(AtlsError::EvidenceNotBound)),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_policy_hash_is_refused() {
+    let wrong = HostData::new([0xBB; 32]);
+    let (_, result) = exchange(
+        server(Some(SimulatedIssuer::new(wrong)), None),
+        client(None),
+    )
+    .await;
+    match result {
+        Err(AtlsError::Evidence(Error::Rejected(Rejection::Snp(
+            SnpRejection::HostDataMismatch { actual, expected },
+        )))) => {
+            assert_eq!((actual, expected), (wrong, POLICY));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_server_without_evidence_is_refused() {
+    let (_, result) = exchange(server(None, None), client(None)).await;
+    assert!(
+        matches!(result, Err(AtlsError::PeerNotAttested)),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_client_without_evidence_is_refused_by_a_mutual_server() {
+    // The client has no certificate to present, so the TLS handshake itself refuses it, before
+    // any evidence is exchanged.
+    let (server_result, client_result) = exchange(
+        server(Some(SimulatedIssuer::new(POLICY)), Some(validator())),
+        client(None),
+    )
+    .await;
+    assert!(
+        matches!(server_result, Err(AtlsError::Handshake(_))),
+        "{server_result:?}"
+    );
+    assert!(
+        matches!(client_result, Err(AtlsError::RefusedByPeer)),
+        "{client_result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_client_with_a_wrong_policy_is_refused_by_a_mutual_server() {
+    let (server_result, client_result) = exchange(
+        server(Some(SimulatedIssuer::new(POLICY)), Some(validator())),
+        client(Some(SimulatedIssuer::new(HostData::new([1; 32])))),
+    )
+    .await;
+    assert!(
+        matches!(server_result, Err(AtlsError::Evidence(_))),
+        "{server_result:?}"
+    );
+    assert!(
+        matches!(client_result, Err(AtlsError::RefusedByPeer)),
+        "{client_result:?}"
+    );
+}
+
+/// A plain TLS 1.3 server with a self-signed certificate that answers like an HTTP server.
+async fn plain_tls_server() -> std::net::SocketAddr {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let certificate = rcgen::CertificateParams::new(vec!["plain.invalid".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![certificate.der().clone()],
+        rustls_pki_types::PrivateKeyDer::Pkcs8(rustls_pki_types::PrivatePkcs8KeyDer::from(
+            key.serialize_der(),
+        )),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut stream = acceptor.accept(tcp).await.unwrap();
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            .await;
+        let _ = stream.flush().await;
+        let mut sink = Vec::new();
+        let _ = stream.read_to_end(&mut sink).await;
+    });
+    address
+}
+
+#[tokio::test]
+async fn a_plain_tls_server_is_refused() {
+    let address = plain_tls_server().await;
+    let tcp = TcpStream::connect(address).await.unwrap();
+    let result = chiaro_atls::connect(tcp, &client(None)).await;
+    assert!(
+        matches!(result, Err(AtlsError::Protocol { .. })),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_peer_that_does_not_speak_tls_fails_the_handshake() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut tcp, _) = listener.accept().await.unwrap();
+        let _ = tcp.write_all(b"SSH-2.0-OpenSSH_9.2\r\n").await;
+    });
+    let tcp = TcpStream::connect(address).await.unwrap();
+    let result = chiaro_atls::connect(tcp, &client(None)).await;
+    assert!(matches!(result, Err(AtlsError::Handshake(_))), "{result:?}");
+}
+
+#[tokio::test]
+async fn a_silent_peer_times_out() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let holder = tokio::spawn(async move { listener.accept().await.unwrap() });
+    let tcp = TcpStream::connect(address).await.unwrap();
+    let config = ClientConfig::new(validator(), None, clock())
+        .unwrap()
+        .with_timeout(Duration::from_millis(300));
+    let result = chiaro_atls::connect(tcp, &config).await;
+    assert!(
+        matches!(result, Err(AtlsError::Timeout { .. })),
+        "{result:?}"
+    );
+    drop(holder);
+}
+
+#[tokio::test]
+async fn evidence_of_a_platform_without_reference_values_is_refused() {
+    let strict: Arc<dyn Validator> = Arc::new(ReferenceValidator::new(
+        SnpTrustAnchors::amd().unwrap(),
+        Vec::new(),
+        Vec::new(),
+    ));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server_config = server(Some(SimulatedIssuer::new(POLICY)), None);
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let _ = chiaro_atls::accept(tcp, &server_config).await;
+    });
+    let tcp = TcpStream::connect(address).await.unwrap();
+    let config = ClientConfig::new(strict, None, clock()).unwrap();
+    let result = chiaro_atls::connect(tcp, &config).await;
+    assert!(
+        matches!(
+            result,
+            Err(AtlsError::Evidence(Error::Rejected(
+                Rejection::PlatformNotAccepted { platform: "SNP" }
+            )))
+        ),
+        "{result:?}"
+    );
+}
