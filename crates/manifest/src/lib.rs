@@ -20,6 +20,7 @@
 mod error;
 mod hashes;
 mod manifest;
+mod san;
 mod transition;
 
 pub use error::ManifestError;
@@ -27,4 +28,5 @@ pub use hashes::{KeyDigest, ManifestHash, PolicyHash, TransitionHash};
 pub use manifest::{
     InsecureSimulatedReference, Manifest, PolicyEntry, ReferenceValueSets, Role, SeedShareOwnerKey,
 };
+pub use san::San;
 pub use transition::Transition;

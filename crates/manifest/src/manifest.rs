@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ManifestError;
 use crate::hashes::{KeyDigest, ManifestHash, PolicyHash};
+use crate::san::San;
 
 /// The schema version this build reads and writes.
 const VERSION: u32 = 1;
@@ -316,7 +317,7 @@ fn validate_policies(raw: RawPolicies) -> Result<BTreeMap<PolicyHash, PolicyEntr
         }
         let mut seen = BTreeSet::new();
         for san in &entry.sans {
-            if san.trim().is_empty() || san.trim() == "*" || !seen.insert(san.as_str()) {
+            if San::parse(san).is_none() || !seen.insert(san.as_str()) {
                 return Err(ManifestError::InvalidSan {
                     field: format!("{field}.sans"),
                     san: san.clone(),
