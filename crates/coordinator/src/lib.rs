@@ -1,12 +1,12 @@
 //! The Chiaro Coordinator: it holds the deployment's secret seed, derives every secret from it,
 //! keeps the manifest history, and issues mesh certificates to attested workloads.
 //!
-//! This crate holds, so far, the Coordinator's key material core: the [`seed`] and what it
-//! derives, and the certificate authorities in [`ca`]. The services, persistence and the
-//! binary come with the rest of the trust-core issue.
+//! This crate holds, so far, the Coordinator's core: the [`seed`] and what it derives, the
+//! certificate authorities in [`ca`], and the persisted [`history`] in a [`store`] directory.
+//! The gRPC services and the binary come with the rest of the trust-core issue.
 //!
 //! # What this crate does not do (yet)
-//! No network and no files: nothing here persists or serves anything.
+//! No network: nothing here serves anything.
 //!
 //! # Security model
 //! Every secret is derived from one 32-byte seed (HKDF-SHA256, one label per use), so the
@@ -16,4 +16,6 @@
 //! zeroize on drop.
 
 pub mod ca;
+pub mod history;
 pub mod seed;
+pub mod store;
