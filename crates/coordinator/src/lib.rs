@@ -18,4 +18,5 @@
 pub mod ca;
 pub mod history;
 pub mod seed;
+pub mod state;
 pub mod store;
