@@ -119,6 +119,27 @@ impl ClientConfig {
         })
     }
 
+    /// A client that attests itself with `issuer` over the TLS key of `identity` (whose key then
+    /// is what the server sees, e.g. to certify it).
+    ///
+    /// # Errors
+    /// [`AtlsError::Config`] if the TLS configuration cannot be built.
+    pub fn with_identity(
+        server_validator: Arc<dyn Validator>,
+        issuer: Arc<dyn Issuer>,
+        identity: &TlsIdentity,
+        clock: Clock,
+    ) -> Result<Self, AtlsError> {
+        let tls = tls::client_config(Some(identity))?;
+        Ok(Self {
+            tls: TlsConnector::from(Arc::new(tls)),
+            issuer: Some(issuer),
+            server_validator,
+            clock,
+            timeout: DEFAULT_TIMEOUT,
+        })
+    }
+
     /// Sets the limit for handshake and exchange together.
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {

@@ -34,6 +34,28 @@ impl TlsIdentity {
         })
     }
 
+    /// A self-signed certificate for an existing ECDSA key (PKCS#8 DER), e.g. the key a
+    /// workload's mesh certificate will be issued for.
+    ///
+    /// # Errors
+    /// [`AtlsError::Config`] if the key is unusable.
+    pub fn from_pkcs8(key: &[u8]) -> Result<Self, AtlsError> {
+        let pair = rcgen::KeyPair::try_from(key).map_err(|e| AtlsError::Config {
+            detail: e.to_string(),
+        })?;
+        let params = rcgen::CertificateParams::new(vec!["chiaro-atls.invalid".to_owned()])
+            .map_err(|e| AtlsError::Config {
+                detail: e.to_string(),
+            })?;
+        let certificate = params.self_signed(&pair).map_err(|e| AtlsError::Config {
+            detail: e.to_string(),
+        })?;
+        Ok(Self {
+            certificate: certificate.der().clone(),
+            key: PrivatePkcs8KeyDer::from(key.to_vec()),
+        })
+    }
+
     pub(crate) fn certificate(&self) -> CertificateDer<'static> {
         self.certificate.clone()
     }

@@ -17,8 +17,10 @@
 //! reads back. A concurrent writer to the same configfs entry is detected through `generation`
 //! and reported as an error rather than returning someone else's report.
 
+mod atls_issuer;
 mod configfs_tsm;
 mod issuer;
 
+pub use atls_issuer::AtlsIssuer;
 pub use configfs_tsm::{ConfigfsTsm, DEFAULT_TSM_ROOT, Provider};
 pub use issuer::{Evidence, EvidenceIssuer, InsecureSimulatedIssuer, IssueError};

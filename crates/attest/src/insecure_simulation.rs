@@ -36,6 +36,14 @@ use crate::snp::{GuestPolicy, Product, SnpCollateral, SnpTrustAnchors, TcbVersio
 
 /// The generation the simulated chain claims to be.
 const PRODUCT: Product = Product::Milan;
+/// The TCB the simulated chip reports and its VCEK certifies.
+const SIMULATED_TCB: TcbVersion = TcbVersion {
+    fmc: None,
+    bootloader: 3,
+    tee: 0,
+    snp: 8,
+    microcode: 115,
+};
 /// Years the generated certificates stay valid.
 const VALIDITY_YEARS: u64 = 25;
 
@@ -166,6 +174,65 @@ impl InsecureSimulatedTee {
             vcek_der,
             chip_id,
             tcb,
+        })
+    }
+
+    /// The whole simulated TEE, private keys included, as JSON: what local mode writes to disk
+    /// so every simulated "machine" shares one simulated chip. Anyone with this text can forge
+    /// evidence for this root.
+    ///
+    /// # Errors
+    /// [`SimulationError::Encoding`] if a key does not encode.
+    pub fn to_insecure_json(&self) -> Result<String, SimulationError> {
+        use rsa::pkcs8::EncodePrivateKey as _;
+        let encoding = |e: &dyn fmt::Display| SimulationError::Encoding(e.to_string());
+        let ark_key = self.ark_key.to_pkcs8_der().map_err(|e| encoding(&e))?;
+        let vcek_key = p384::pkcs8::EncodePrivateKey::to_pkcs8_der(&self.vcek_key)
+            .map_err(|e| encoding(&e))?;
+        let document = serde_json::json!({
+            "warning": "INSECURE simulated TEE: these keys forge evidence for its root",
+            "ark_key": hex::encode(ark_key.as_bytes()),
+            "vcek_key": hex::encode(vcek_key.as_bytes()),
+            "ark": hex::encode(&self.ark_der),
+            "ask": hex::encode(&self.ask_der),
+            "vcek": hex::encode(&self.vcek_der),
+            "chip_id": self.chip_id,
+        });
+        serde_json::to_string_pretty(&document).map_err(|e| encoding(&e))
+    }
+
+    /// Reads what [`InsecureSimulatedTee::to_insecure_json`] wrote.
+    ///
+    /// # Errors
+    /// [`SimulationError::Encoding`] for anything else.
+    pub fn from_insecure_json(text: &str) -> Result<Self, SimulationError> {
+        use rsa::pkcs8::DecodePrivateKey as _;
+        #[derive(serde::Deserialize)]
+        struct Document {
+            ark_key: String,
+            vcek_key: String,
+            ark: String,
+            ask: String,
+            vcek: String,
+            chip_id: ChipId,
+        }
+        let encoding = |e: &dyn fmt::Display| SimulationError::Encoding(e.to_string());
+        let document: Document = serde_json::from_str(text).map_err(|e| encoding(&e))?;
+        let bytes = |text: &str| hex::decode(text).map_err(|e| encoding(&e));
+        let ark_key = rsa::PrivateKey::from_pkcs8_der(&bytes(&document.ark_key)?)
+            .map_err(|e| encoding(&e))?;
+        let vcek_key = <p384::ecdsa::SigningKey as p384::pkcs8::DecodePrivateKey>::from_pkcs8_der(
+            &bytes(&document.vcek_key)?,
+        )
+        .map_err(|e| encoding(&e))?;
+        Ok(Self {
+            ark_key,
+            vcek_key,
+            ark_der: bytes(&document.ark)?,
+            ask_der: bytes(&document.ask)?,
+            vcek_der: bytes(&document.vcek)?,
+            chip_id: document.chip_id,
+            tcb: SIMULATED_TCB,
         })
     }
 

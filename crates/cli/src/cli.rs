@@ -31,6 +31,92 @@ pub enum Command {
     /// Inspect and verify TEE evidence.
     #[command(subcommand)]
     Evidence(EvidenceCommand),
+    /// Install a manifest on the Coordinator, after attesting it.
+    Set(SetArgs),
+    /// Attest the Coordinator, check its manifest history, and write its CA certificates.
+    Verify(VerifyDeploymentArgs),
+    /// Give a restarted Coordinator its seed back from a seed share.
+    Recover(RecoverArgs),
+    /// Generate keys for workload owners and seed-share owners.
+    #[command(subcommand)]
+    Keygen(KeygenCommand),
+}
+
+/// How to reach and attest the Coordinator.
+#[derive(Debug, Args)]
+pub struct CoordinatorArgs {
+    /// The Coordinator's user API.
+    #[arg(short = 'c', long, value_name = "HOST:PORT")]
+    pub coordinator: String,
+    /// Reference values the Coordinator's evidence must satisfy (a manifest's
+    /// `reference_values` object). Required: the CLI trusts no Coordinator by default.
+    #[arg(long, value_name = "FILE")]
+    pub coordinator_reference: PathBuf,
+    /// Verification time (RFC 3339); default: now.
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+}
+
+/// `chiaro set`
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    /// The Coordinator.
+    #[command(flatten)]
+    pub coordinator: CoordinatorArgs,
+    /// The manifest.
+    #[arg(short = 'm', long, default_value = "manifest.json")]
+    pub manifest: PathBuf,
+    /// A workload-owner key (PKCS#8 PEM) listed in the current manifest; needed for updates.
+    #[arg(long, value_name = "FILE")]
+    pub workload_owner_key: Option<PathBuf>,
+    /// Where to write the seed shares the first manifest returns.
+    #[arg(long, default_value = ".")]
+    pub seed_shares_dir: PathBuf,
+}
+
+/// `chiaro verify`
+#[derive(Debug, Args)]
+pub struct VerifyDeploymentArgs {
+    /// The Coordinator.
+    #[command(flatten)]
+    pub coordinator: CoordinatorArgs,
+    /// The manifest the latest one must equal; without it, the history is only written.
+    #[arg(short = 'm', long)]
+    pub manifest: Option<PathBuf>,
+    /// Where to write the history, the root CA and the mesh CA.
+    #[arg(long, default_value = "verify")]
+    pub out: PathBuf,
+}
+
+/// `chiaro recover`
+#[derive(Debug, Args)]
+pub struct RecoverArgs {
+    /// The Coordinator.
+    #[command(flatten)]
+    pub coordinator: CoordinatorArgs,
+    /// The seed-share owner's private key (PKCS#8 PEM).
+    #[arg(long, value_name = "FILE")]
+    pub seedshare_owner_key: PathBuf,
+    /// The seed share `chiaro set` wrote for that key.
+    #[arg(long, value_name = "FILE")]
+    pub seed_share: PathBuf,
+}
+
+/// `chiaro keygen …`
+#[derive(Debug, Subcommand)]
+pub enum KeygenCommand {
+    /// An ECDSA P-256 key that may authorise manifest updates.
+    WorkloadOwner(KeygenArgs),
+    /// An RSA-4096 key that seed shares are encrypted to.
+    SeedShareOwner(KeygenArgs),
+}
+
+/// Where a generated key goes.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// The private key file (PKCS#8 PEM, mode 0600); the public key goes to FILE.pub.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
 }
 
 /// `chiaro evidence …`

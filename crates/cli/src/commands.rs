@@ -1,10 +1,13 @@
 //! The commands: each returns its [`Outcome`] after printing its result.
 
+mod coordinator_client;
+mod deployment;
 mod evidence_show;
 mod evidence_simulate;
 mod evidence_verify;
+mod keygen;
 
-use crate::cli::{Cli, Command, EvidenceCommand, VerifyCommand};
+use crate::cli::{Cli, Command, EvidenceCommand, KeygenCommand, VerifyCommand};
 use crate::exit::Outcome;
 use crate::output::Printer;
 
@@ -21,6 +24,15 @@ pub(crate) fn run(cli: &Cli) -> Outcome {
         }
         Command::Evidence(EvidenceCommand::Verify(VerifyCommand::Tdx(args))) => {
             evidence_verify::tdx(args, printer)
+        }
+        Command::Set(args) => deployment::set(args, printer),
+        Command::Verify(args) => deployment::verify(args, printer),
+        Command::Recover(args) => deployment::recover(args, printer),
+        Command::Keygen(KeygenCommand::WorkloadOwner(args)) => {
+            keygen::workload_owner(args, printer)
+        }
+        Command::Keygen(KeygenCommand::SeedShareOwner(args)) => {
+            keygen::seed_share_owner(args, printer)
         }
     };
     result.unwrap_or_else(|error| {

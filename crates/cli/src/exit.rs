@@ -11,6 +11,8 @@ pub enum Outcome {
     Unavailable,
     /// Bad usage or unreadable input (`EX_USAGE`).
     Usage,
+    /// The operation failed for another reason (unreachable Coordinator, refused request).
+    Failed,
 }
 
 impl Outcome {
@@ -21,6 +23,7 @@ impl Outcome {
             Self::Rejected => 3,
             Self::Unavailable => 4,
             Self::Usage => 64,
+            Self::Failed => 1,
         }
     }
 }

@@ -15,8 +15,10 @@
 //! (RSA-OAEP-SHA256) to the manifest's seed-share owner keys. Secret types redact `Debug` and
 //! zeroize on drop.
 
+pub mod app;
 pub mod ca;
 pub mod history;
 pub mod seed;
+pub mod service;
 pub mod state;
 pub mod store;

@@ -5,16 +5,13 @@
 use std::sync::{Mutex, MutexGuard};
 
 use chiaro_attest::{Claims, UnixTime, Verified};
-use chiaro_manifest::{KeyDigest, Manifest, ManifestHash, TransitionHash};
+use chiaro_manifest::{KeyDigest, Manifest, ManifestHash, TransitionHash, update_message};
 use sha2::{Digest, Sha256};
 
 use crate::ca::{CaError, MeshCa, RootCa};
 use crate::history::{History, HistoryError};
 use crate::seed::{Seed, SeedError};
 use crate::store::DirStore;
-
-/// The domain prefix of the message a workload owner signs to install a manifest.
-pub const SET_MANIFEST_CONTEXT: &[u8] = b"chiaro-set-manifest-v1";
 
 /// What a refused operation was refused for.
 #[derive(Debug, thiserror::Error)]
@@ -93,14 +90,6 @@ pub struct OwnerSignature {
     pub public_key: Vec<u8>,
     /// ECDSA P-256/SHA-256 (DER) over [`update_message`].
     pub signature: Vec<u8>,
-}
-
-/// The message a workload owner signs to install `manifest` after `previous`.
-pub fn update_message(previous: &TransitionHash, manifest: &ManifestHash) -> Vec<u8> {
-    let mut message = SET_MANIFEST_CONTEXT.to_vec();
-    message.extend_from_slice(previous.as_bytes());
-    message.extend_from_slice(manifest.as_bytes());
-    message
 }
 
 enum Phase {

@@ -29,4 +29,4 @@ pub use manifest::{
     InsecureSimulatedReference, Manifest, PolicyEntry, ReferenceValueSets, Role, SeedShareOwnerKey,
 };
 pub use san::San;
-pub use transition::Transition;
+pub use transition::{SET_MANIFEST_CONTEXT, Transition, update_message};

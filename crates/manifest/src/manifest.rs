@@ -67,6 +67,28 @@ pub struct ReferenceValueSets {
     pub insecure_simulated: Vec<InsecureSimulatedReference>,
 }
 
+impl ReferenceValueSets {
+    /// Parses a `reference_values` object on its own (what the CLI and the initializer are told
+    /// to expect of the Coordinator), validated as in a manifest.
+    ///
+    /// # Errors
+    /// [`ManifestError`] naming the field.
+    pub fn parse(text: &str) -> Result<Self, ManifestError> {
+        let raw: RawReferenceValues =
+            serde_json::from_str(text).map_err(|e| ManifestError::Syntax {
+                detail: e.to_string(),
+                line: e.line(),
+                column: e.column(),
+            })?;
+        validate_reference_values(raw)
+    }
+
+    /// Pretty JSON that [`ReferenceValueSets::parse`] reads back.
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
 /// **Insecure**: a simulated root and the values its evidence must have.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InsecureSimulatedReference {

@@ -242,3 +242,20 @@ fn certificates_before_their_validity_are_unavailable() {
         "{err:?}"
     );
 }
+
+#[test]
+fn a_saved_simulated_tee_signs_evidence_its_root_accepts() {
+    let text = tee().to_insecure_json().unwrap();
+    let loaded = InsecureSimulatedTee::from_insecure_json(&text).unwrap();
+    let report = loaded.report(&launch(), &ReportData::new([5; 64])).unwrap();
+    let claims = snp::verify(
+        &report,
+        &loaded.collateral(),
+        &tee().trust_anchors().unwrap(),
+        &SnpReferenceValues::default(),
+        now(),
+    )
+    .unwrap();
+    assert_eq!(claims.chip_id, Some(tee().chip_id()));
+    assert!(InsecureSimulatedTee::from_insecure_json("{}").is_err());
+}

@@ -1,0 +1,97 @@
+//! `chiaro keygen`: workload-owner (ECDSA P-256) and seed-share-owner (RSA-4096) keys.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::cli::KeygenArgs;
+use crate::exit::Outcome;
+use crate::output::Printer;
+
+pub(crate) fn workload_owner(args: &KeygenArgs, printer: Printer) -> anyhow::Result<Outcome> {
+    let key = rcgen::KeyPair::generate().context("generating an ECDSA P-256 key")?;
+    let spki = rcgen::PublicKeyData::subject_public_key_info(&key);
+    write_key_pair(&args.out, &key.serialize_der(), &spki)?;
+    printer.show(
+        "workload-owner key",
+        &json!({ "private_key": args.out.display().to_string(), "manifest_workload_owner_key_digest": hex::encode(Sha256::digest(&spki)) }),
+        &["add the digest to `workload_owner_key_digests` in the manifest".to_owned()],
+    );
+    Ok(Outcome::Verified)
+}
+
+pub(crate) fn seed_share_owner(args: &KeygenArgs, printer: Printer) -> anyhow::Result<Outcome> {
+    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey};
+    let key = rsa::PrivateKey::new(&mut rsa::rand_core::UnwrapErr(getrandom::SysRng), 4096)
+        .context("generating an RSA-4096 key")?;
+    let private = key.to_pkcs8_der().context("encoding the private key")?;
+    let public = key
+        .to_public_key()
+        .to_public_key_der()
+        .context("encoding the public key")?;
+    write_key_pair(&args.out, private.as_bytes(), public.as_bytes())?;
+    printer.show(
+        "seed-share-owner key",
+        &json!({ "private_key": args.out.display().to_string(), "manifest_seed_share_owner_key": hex::encode(public.as_bytes()) }),
+        &["add the public key to `seed_share_owner_keys` in the manifest; keep the private key offline".to_owned()],
+    );
+    Ok(Outcome::Verified)
+}
+
+fn write_key_pair(out: &Path, private_pkcs8: &[u8], public_spki: &[u8]) -> anyhow::Result<()> {
+    if out.exists() {
+        bail!("{} exists; not overwriting a key", out.display());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(out)
+        .with_context(|| format!("creating {}", out.display()))?;
+    file.write_all(pem("PRIVATE KEY", private_pkcs8).as_bytes())
+        .with_context(|| format!("writing {}", out.display()))?;
+    let public_path = out.with_extension("pub");
+    std::fs::write(&public_path, pem("PUBLIC KEY", public_spki))
+        .with_context(|| format!("writing {}", public_path.display()))
+}
+
+/// PEM text of one DER block.
+pub(crate) fn pem(label: &str, der: &[u8]) -> String {
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .filter_map(|chunk| std::str::from_utf8(chunk).ok())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+/// The DER of the `label` block in a PEM file.
+pub(crate) fn read_pem(path: &Path, label: &str) -> anyhow::Result<Vec<u8>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let body: String = text
+        .split(&begin)
+        .nth(1)
+        .and_then(|rest| rest.split(&end).next())
+        .with_context(|| format!("{} has no {label} block", path.display()))?
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .with_context(|| format!("{}: the PEM body is not base64", path.display()))
+}

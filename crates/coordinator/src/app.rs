@@ -1,0 +1,165 @@
+//! The Coordinator process: configuration, the two attested gRPC listeners, and the state.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use chiaro_api::v1::mesh_api_server::MeshApiServer;
+use chiaro_api::v1::user_api_server::UserApiServer;
+use chiaro_atls::{Clock, Issuer, ServerConfig};
+use chiaro_attest::insecure_simulation::{InsecureSimulatedTee, SimulatedLaunch};
+use chiaro_attest::{HostData, Measurement, UnixTime};
+use chiaro_attest_guest::{AtlsIssuer, ConfigfsTsm, DEFAULT_TSM_ROOT, InsecureSimulatedIssuer};
+use tokio::net::TcpListener;
+
+use crate::service::{ManifestValidator, MeshService, UserService};
+use crate::state::Coordinator;
+use crate::store::DirStore;
+
+/// Where the Coordinator's own evidence comes from.
+#[derive(Debug, Clone)]
+pub enum EvidenceSource {
+    /// configfs-tsm in a real SNP or TDX guest.
+    ConfigfsTsm,
+    /// **Insecure**: a simulated TEE loaded from a file, launched with these values.
+    InsecureSimulated {
+        /// The file `InsecureSimulatedTee::to_insecure_json` wrote.
+        tee: PathBuf,
+        /// The launch measurement to report.
+        measurement: Measurement,
+        /// The `HOST_DATA` (the Coordinator's policy hash) to report.
+        host_data: HostData,
+    },
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The state directory.
+    pub state_dir: PathBuf,
+    /// The user API address (server-attested).
+    pub user_api: SocketAddr,
+    /// The mesh API address (mutually attested).
+    pub mesh_api: SocketAddr,
+    /// The evidence source.
+    pub evidence: EvidenceSource,
+}
+
+/// Writes one log line to stderr.
+pub fn log(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "chiaro-coordinator: {line}");
+}
+
+/// The system clock, read here and nowhere else in the Coordinator.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the Coordinator reads the clock at its edge"
+        )]
+        let now = std::time::SystemTime::now();
+        UnixTime::from_secs(
+            now.duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        )
+    })
+}
+
+/// Runs the Coordinator until either listener fails.
+///
+/// # Errors
+/// A corrupt state, an unreadable simulated TEE, or a listener that cannot bind.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let store = DirStore::open(&config.state_dir).context("opening the state directory")?;
+    let coordinator = Arc::new(Coordinator::open(store).context("loading the persisted state")?);
+    log(&format!(
+        "state {} in {}",
+        coordinator.state_name(),
+        config.state_dir.display()
+    ));
+    let issuer: Arc<dyn Issuer> = match &config.evidence {
+        EvidenceSource::ConfigfsTsm => Arc::new(AtlsIssuer(ConfigfsTsm::new(DEFAULT_TSM_ROOT))),
+        EvidenceSource::InsecureSimulated {
+            tee,
+            measurement,
+            host_data,
+        } => {
+            let text = std::fs::read_to_string(tee)
+                .with_context(|| format!("reading the simulated TEE {}", tee.display()))?;
+            let tee = InsecureSimulatedTee::from_insecure_json(&text)
+                .context("loading the simulated TEE")?;
+            log(
+                "WARNING: INSECURE simulated TEE: this Coordinator's evidence proves nothing about hardware",
+            );
+            let launch = SimulatedLaunch {
+                measurement: *measurement,
+                host_data: *host_data,
+                ..SimulatedLaunch::default()
+            };
+            Arc::new(AtlsIssuer(InsecureSimulatedIssuer::new(tee, launch)))
+        }
+    };
+    let clock = system_clock();
+    let user_tls = Arc::new(ServerConfig::new(
+        Some(Arc::clone(&issuer)),
+        None,
+        Arc::clone(&clock),
+    )?);
+    let mesh_tls = Arc::new(ServerConfig::new(
+        Some(issuer),
+        Some(Arc::new(ManifestValidator::new(Arc::clone(&coordinator)))),
+        Arc::clone(&clock),
+    )?);
+    let user_listener = TcpListener::bind(config.user_api)
+        .await
+        .with_context(|| format!("binding {}", config.user_api))?;
+    let mesh_listener = TcpListener::bind(config.mesh_api)
+        .await
+        .with_context(|| format!("binding {}", config.mesh_api))?;
+    log(&format!(
+        "user API on {}, mesh API on {}",
+        user_listener.local_addr()?,
+        mesh_listener.local_addr()?
+    ));
+    let refused = |api: &'static str| {
+        move |address: Option<SocketAddr>, error: chiaro_atls::AtlsError| {
+            let address = address.map_or_else(|| "?".to_owned(), |a| a.to_string());
+            log(&format!("{api}: refused {address}: {}", chain(&error)));
+        }
+    };
+    let user = tonic::transport::Server::builder()
+        .add_service(UserApiServer::new(UserService::new(
+            Arc::clone(&coordinator),
+            Arc::clone(&clock),
+        )))
+        .serve_with_incoming(chiaro_api::transport::incoming(
+            user_listener,
+            user_tls,
+            refused("user API"),
+        ));
+    let mesh = tonic::transport::Server::builder()
+        .add_service(MeshApiServer::new(MeshService::new(coordinator, clock)))
+        .serve_with_incoming(chiaro_api::transport::incoming(
+            mesh_listener,
+            mesh_tls,
+            refused("mesh API"),
+        ));
+    tokio::select! {
+        result = user => result.context("user API")?,
+        result = mesh => result.context("mesh API")?,
+    }
+    Ok(())
+}
+
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,62 @@
+//! `chiaro-coordinator`: parse flags, run, map the outcome to an exit code.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chiaro_coordinator::app::{self, Config, EvidenceSource};
+use clap::Parser;
+
+/// The Chiaro Coordinator.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Flags {
+    /// The state directory (persisted history and CA certificates; no secrets).
+    #[arg(long, default_value = "/var/lib/chiaro")]
+    state_dir: PathBuf,
+    /// Address of the user API (server-attested TLS).
+    #[arg(long, default_value = "0.0.0.0:1313")]
+    user_api: SocketAddr,
+    /// Address of the mesh API (mutually attested TLS).
+    #[arg(long, default_value = "0.0.0.0:7777")]
+    mesh_api: SocketAddr,
+    /// INSECURE: attest with the simulated TEE in this file instead of configfs-tsm.
+    #[arg(long, value_name = "FILE")]
+    insecure_simulated_tee: Option<PathBuf>,
+    /// With --insecure-simulated-tee: the launch measurement to report (96 hex).
+    #[arg(long, value_name = "HEX", requires = "insecure_simulated_tee")]
+    insecure_simulated_measurement: Option<chiaro_attest::Measurement>,
+    /// With --insecure-simulated-tee: the HOST_DATA (policy hash) to report (64 hex).
+    #[arg(long, value_name = "HEX", requires = "insecure_simulated_tee")]
+    insecure_simulated_host_data: Option<chiaro_attest::HostData>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let flags = Flags::parse();
+    let evidence = match flags.insecure_simulated_tee {
+        None => EvidenceSource::ConfigfsTsm,
+        Some(tee) => EvidenceSource::InsecureSimulated {
+            tee,
+            measurement: flags
+                .insecure_simulated_measurement
+                .unwrap_or(chiaro_attest::Measurement::new([0; 48])),
+            host_data: flags
+                .insecure_simulated_host_data
+                .unwrap_or(chiaro_attest::HostData::new([0; 32])),
+        },
+    };
+    let config = Config {
+        state_dir: flags.state_dir,
+        user_api: flags.user_api,
+        mesh_api: flags.mesh_api,
+        evidence,
+    };
+    match app::run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            app::log(&format!("error: {error:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,410 @@
+//! The trust core end to end, as real processes over loopback with the INSECURE simulated TEE:
+//! `chiaro-coordinator`, `chiaro set`, `chiaro-initializer` per workload, `chiaro verify`, an
+//! owner-signed update, `kill -9`, restart into recovery, and `chiaro recover`.
+//!
+//! The three binaries must be built (`cargo nextest run --workspace` builds them all).
+
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers fail loudly"
+)]
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use chiaro_attest::insecure_simulation::InsecureSimulatedTee;
+
+const COORDINATOR_POLICY: &str = "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0";
+const WEB: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+const API: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+const DB: &str = "3333333333333333333333333333333333333333333333333333333333333333";
+const UNKNOWN: &str = "4444444444444444444444444444444444444444444444444444444444444444";
+
+fn binary(name: &str) -> PathBuf {
+    let coordinator = PathBuf::from(env!("CARGO_BIN_EXE_chiaro-coordinator"));
+    let path = coordinator.with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run the tests with `cargo nextest run --workspace`",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+struct Deployment {
+    dir: PathBuf,
+    user_api: SocketAddr,
+    mesh_api: SocketAddr,
+    coordinator: Option<Child>,
+}
+
+impl Deployment {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("chiaro-e2e-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let now = "2026-01-01T00:00:00Z".parse().unwrap();
+        let tee = InsecureSimulatedTee::generate(now).unwrap();
+        std::fs::write(dir.join("tee.json"), tee.to_insecure_json().unwrap()).unwrap();
+        let other = InsecureSimulatedTee::generate(now).unwrap();
+        std::fs::write(
+            dir.join("other-tee.json"),
+            other.to_insecure_json().unwrap(),
+        )
+        .unwrap();
+        let ark = hex::encode(tee.ark_der());
+        std::fs::write(
+            dir.join("coordinator-reference.json"),
+            serde_json::json!({ "insecure_simulated": [{ "ark": ark, "values": { "host_data": COORDINATOR_POLICY } }] }).to_string(),
+        )
+        .unwrap();
+        Self {
+            dir,
+            user_api: free_port(),
+            mesh_api: free_port(),
+            coordinator: None,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn start_coordinator(&mut self) {
+        let child = Command::new(binary("chiaro-coordinator"))
+            .args(["--state-dir", self.path("state").to_str().unwrap()])
+            .args([
+                "--user-api",
+                &self.user_api.to_string(),
+                "--mesh-api",
+                &self.mesh_api.to_string(),
+            ])
+            .args([
+                "--insecure-simulated-tee",
+                self.path("tee.json").to_str().unwrap(),
+            ])
+            .args(["--insecure-simulated-host-data", COORDINATOR_POLICY])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        self.coordinator = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(self.user_api).is_err()
+            || TcpStream::connect(self.mesh_api).is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the Coordinator did not start listening"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn kill_coordinator(&mut self) {
+        let mut child = self.coordinator.take().unwrap();
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+
+    fn chiaro(&self, args: &[&str]) -> Output {
+        let mut command = Command::new(binary("chiaro"));
+        command.args(["--output", "json"]).args(args);
+        if ["set", "verify", "recover"].contains(&args[0]) {
+            command.args([
+                "-c",
+                &self.user_api.to_string(),
+                "--coordinator-reference",
+                self.path("coordinator-reference.json").to_str().unwrap(),
+            ]);
+        }
+        command.output().unwrap()
+    }
+
+    fn initializer(&self, policy: &str, tee: &str, out: &str, patience: &str) -> Output {
+        Command::new(binary("chiaro-initializer"))
+            .args(["--coordinator", &self.mesh_api.to_string()])
+            .args([
+                "--coordinator-reference",
+                self.path("coordinator-reference.json").to_str().unwrap(),
+            ])
+            .args([
+                "--out",
+                self.path(out).to_str().unwrap(),
+                "--patience-secs",
+                patience,
+            ])
+            .args(["--insecure-simulated-tee", self.path(tee).to_str().unwrap()])
+            .args(["--insecure-simulated-host-data", policy])
+            .output()
+            .unwrap()
+    }
+
+    fn manifest(
+        &self,
+        name: &str,
+        web_san: &str,
+        owner_digest: &str,
+        share_owner: &str,
+    ) -> PathBuf {
+        let ark = hex::encode(
+            InsecureSimulatedTee::from_insecure_json(
+                &std::fs::read_to_string(self.path("tee.json")).unwrap(),
+            )
+            .unwrap()
+            .ark_der(),
+        );
+        let manifest = serde_json::json!({
+            "version": 1,
+            "policies": {
+                WEB: { "sans": [web_san], "workload_secret_id": "shared" },
+                API: { "sans": ["api"], "workload_secret_id": "shared" },
+                DB: { "sans": ["db"], "workload_secret_id": "db" },
+            },
+            "reference_values": { "insecure_simulated": [{ "ark": ark, "values": {} }] },
+            "workload_owner_key_digests": [owner_digest],
+            "seed_share_owner_keys": [share_owner],
+        });
+        let path = self.path(name);
+        std::fs::write(&path, serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
+        path
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.coordinator.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+fn ok(output: &Output) -> serde_json::Value {
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    json(output)
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn set_initialize_verify_update_kill_recover() {
+    let mut deployment = Deployment::new();
+    let owner = ok(&deployment.chiaro(&[
+        "keygen",
+        "workload-owner",
+        "--out",
+        deployment.path("owner.pem").to_str().unwrap(),
+    ]));
+    let owner_digest = owner["fields"]["manifest_workload_owner_key_digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let share = ok(&deployment.chiaro(&[
+        "keygen",
+        "seed-share-owner",
+        "--out",
+        deployment.path("share-owner.pem").to_str().unwrap(),
+    ]));
+    let share_owner = share["fields"]["manifest_seed_share_owner_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let manifest = deployment.manifest("manifest.json", "web", &owner_digest, &share_owner);
+
+    deployment.start_coordinator();
+    let shares_dir = deployment.path("shares");
+    let set = ok(&deployment.chiaro(&[
+        "set",
+        "-m",
+        manifest.to_str().unwrap(),
+        "--seed-shares-dir",
+        shares_dir.to_str().unwrap(),
+    ]));
+    let share_file = set["fields"]["seed_shares"][0].as_str().unwrap().to_owned();
+
+    // Each workload gets credentials; same secret id, same secret.
+    for (policy, out) in [(WEB, "web"), (API, "api"), (DB, "db")] {
+        ok_process(&deployment.initializer(policy, "tee.json", out, "20"));
+    }
+    let dir = deployment.dir.clone();
+    let secret = |out: &str| read(&dir.join(out).join("secrets/workload-secret-seed"));
+    assert_eq!(secret("web"), secret("api"));
+    assert_ne!(secret("web"), secret("db"));
+    assert_eq!(secret("web").len(), 64);
+    let key_mode = std::fs::metadata(deployment.path("web/tls/key.pem")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&key_mode.permissions()) & 0o777,
+        0o600
+    );
+    let web_cert = read(&deployment.path("web/tls/cert.pem"));
+    let mesh_ca_before = read(&deployment.path("web/tls/mesh-ca.pem"));
+    let root_before = read(&deployment.path("web/tls/coordinator-root-ca.pem"));
+    assert!(web_cert.contains("BEGIN CERTIFICATE"));
+
+    // An unknown policy and evidence from a root the manifest does not list are refused.
+    assert!(
+        !deployment
+            .initializer(UNKNOWN, "tee.json", "unknown", "5")
+            .status
+            .success()
+    );
+    assert!(
+        !deployment
+            .initializer(WEB, "other-tee.json", "other", "5")
+            .status
+            .success()
+    );
+    assert!(
+        !deployment.path("unknown/tls/cert.pem").exists()
+            && !deployment.path("other/tls/cert.pem").exists()
+    );
+
+    // verify: the latest manifest equals ours; the CAs are written.
+    let verify = ok(&deployment.chiaro(&[
+        "verify",
+        "-m",
+        manifest.to_str().unwrap(),
+        "--out",
+        deployment.path("verify").to_str().unwrap(),
+    ]));
+    assert_eq!(verify["fields"]["manifests"], 1);
+    assert_eq!(read(&deployment.path("verify/mesh-ca.pem")), mesh_ca_before);
+
+    // An update without the owner key is refused; with it, the mesh CA rotates, the root stays.
+    let update = deployment.manifest("manifest-2.json", "www", &owner_digest, &share_owner);
+    assert_eq!(
+        deployment
+            .chiaro(&[
+                "set",
+                "-m",
+                update.to_str().unwrap(),
+                "--seed-shares-dir",
+                shares_dir.to_str().unwrap()
+            ])
+            .status
+            .code(),
+        Some(1)
+    );
+    ok(&deployment.chiaro(&[
+        "set",
+        "-m",
+        update.to_str().unwrap(),
+        "--workload-owner-key",
+        deployment.path("owner.pem").to_str().unwrap(),
+        "--seed-shares-dir",
+        shares_dir.to_str().unwrap(),
+    ]));
+    ok(&deployment.chiaro(&[
+        "verify",
+        "-m",
+        update.to_str().unwrap(),
+        "--out",
+        deployment.path("verify-2").to_str().unwrap(),
+    ]));
+    assert_ne!(
+        read(&deployment.path("verify-2/mesh-ca.pem")),
+        mesh_ca_before
+    );
+    assert_eq!(
+        read(&deployment.path("verify-2/coordinator-root-ca.pem")),
+        root_before
+    );
+    let stale = deployment.chiaro(&[
+        "verify",
+        "-m",
+        manifest.to_str().unwrap(),
+        "--out",
+        deployment.path("verify-stale").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        stale.status.code(),
+        Some(3),
+        "the old manifest is not the latest"
+    );
+
+    // kill -9, restart: recovery, no credentials until a seed share owner recovers it.
+    deployment.kill_coordinator();
+    deployment.start_coordinator();
+    assert!(
+        !deployment
+            .initializer(WEB, "tee.json", "web-recovery", "2")
+            .status
+            .success()
+    );
+    let refused = deployment.chiaro(&[
+        "verify",
+        "--out",
+        deployment.path("verify-recovery").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "a Coordinator in recovery serves no history"
+    );
+    ok(&deployment.chiaro(&[
+        "recover",
+        "--seedshare-owner-key",
+        deployment.path("share-owner.pem").to_str().unwrap(),
+        "--seed-share",
+        &share_file,
+    ]));
+    ok(&deployment.chiaro(&[
+        "verify",
+        "-m",
+        update.to_str().unwrap(),
+        "--out",
+        deployment.path("verify-3").to_str().unwrap(),
+    ]));
+    assert_eq!(
+        read(&deployment.path("verify-3/coordinator-root-ca.pem")),
+        root_before,
+        "same root CA"
+    );
+    assert_eq!(
+        std::fs::read_dir(deployment.path("verify-3/manifests"))
+            .unwrap()
+            .count(),
+        2,
+        "same history"
+    );
+    ok_process(&deployment.initializer(WEB, "tee.json", "web-after", "20"));
+    assert_eq!(secret("web-after"), secret("web"), "same workload secrets");
+    std::fs::remove_dir_all(&deployment.dir).unwrap();
+}
+
+fn ok_process(output: &Output) {
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

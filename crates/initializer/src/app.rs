@@ -1,0 +1,192 @@
+//! Configuration and the run: attest, request, write.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use chiaro_api::v1::NewMeshCertRequest;
+use chiaro_api::v1::mesh_api_client::MeshApiClient;
+use chiaro_atls::{ClientConfig, Clock, Issuer, TlsIdentity};
+use chiaro_attest::insecure_simulation::{InsecureSimulatedTee, SimulatedLaunch};
+use chiaro_attest::{HostData, Measurement, UnixTime};
+use chiaro_attest_guest::{AtlsIssuer, ConfigfsTsm, DEFAULT_TSM_ROOT, InsecureSimulatedIssuer};
+use chiaro_manifest::ReferenceValueSets;
+
+use crate::files::{self, Credentials};
+
+/// Where this pod's evidence comes from.
+#[derive(Debug, Clone)]
+pub enum EvidenceSource {
+    /// configfs-tsm in a real SNP or TDX guest.
+    ConfigfsTsm,
+    /// **Insecure**: a simulated TEE loaded from a file, with this launch.
+    InsecureSimulated {
+        /// The file `InsecureSimulatedTee::to_insecure_json` wrote.
+        tee: PathBuf,
+        /// The launch measurement to report.
+        measurement: Measurement,
+        /// The `HOST_DATA` (this pod's policy hash) to report.
+        host_data: HostData,
+    },
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The Coordinator's mesh API.
+    pub coordinator: SocketAddr,
+    /// What the Coordinator's evidence must satisfy.
+    pub coordinator_reference: ReferenceValueSets,
+    /// Where to write credentials.
+    pub out: PathBuf,
+    /// This pod's evidence source.
+    pub evidence: EvidenceSource,
+    /// How long to keep retrying while the Coordinator is not ready.
+    pub patience: Duration,
+}
+
+/// Writes one log line to stderr.
+pub fn log(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "chiaro-initializer: {line}");
+}
+
+fn system_clock() -> Clock {
+    Arc::new(|| {
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the initializer reads the clock at its edge"
+        )]
+        let now = std::time::SystemTime::now();
+        UnixTime::from_secs(
+            now.duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        )
+    })
+}
+
+/// Attests, obtains the mesh credentials and writes them.
+///
+/// # Errors
+/// A refusal by the Coordinator or of the Coordinator, or running out of patience.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let key = rcgen::KeyPair::generate().context("generating the mesh key")?;
+    let identity = TlsIdentity::from_pkcs8(&key.serialize_der())?;
+    let issuer: Arc<dyn Issuer> = match &config.evidence {
+        EvidenceSource::ConfigfsTsm => Arc::new(AtlsIssuer(ConfigfsTsm::new(DEFAULT_TSM_ROOT))),
+        EvidenceSource::InsecureSimulated {
+            tee,
+            measurement,
+            host_data,
+        } => {
+            let text = std::fs::read_to_string(tee)
+                .with_context(|| format!("reading the simulated TEE {}", tee.display()))?;
+            let tee = InsecureSimulatedTee::from_insecure_json(&text)
+                .context("loading the simulated TEE")?;
+            log(
+                "WARNING: INSECURE simulated TEE: this pod's evidence proves nothing about hardware",
+            );
+            let launch = SimulatedLaunch {
+                measurement: *measurement,
+                host_data: *host_data,
+                ..SimulatedLaunch::default()
+            };
+            Arc::new(AtlsIssuer(InsecureSimulatedIssuer::new(tee, launch)))
+        }
+    };
+    let validator = chiaro_api::validation::reference_validator(&config.coordinator_reference)
+        .map_err(anyhow::Error::msg)?;
+    let tls = Arc::new(ClientConfig::with_identity(
+        Arc::new(validator),
+        issuer,
+        &identity,
+        system_clock(),
+    )?);
+
+    let mut delay = Duration::from_millis(200);
+    let deadline = tokio::time::Instant::now() + config.patience;
+    let response = loop {
+        match attempt(config.coordinator, Arc::clone(&tls)).await {
+            Ok(response) => break response,
+            Err(Attempt::Refused(error)) => return Err(error),
+            Err(Attempt::Retry(error)) => {
+                if tokio::time::Instant::now() + delay > deadline {
+                    return Err(error.context("the Coordinator did not become ready in time"));
+                }
+                log(&format!("retrying in {delay:?}: {error:#}"));
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    };
+    let credentials = Credentials {
+        certificate: response.certificate,
+        key: key.serialize_der(),
+        mesh_ca: response.mesh_ca,
+        root_ca: response.root_ca,
+        workload_secret: (!response.workload_secret.is_empty()).then_some(response.workload_secret),
+    };
+    if credentials.certificate.is_empty() {
+        bail!("the Coordinator returned no certificate");
+    }
+    files::write(&config.out, &credentials)?;
+    log(&format!("credentials written to {}", config.out.display()));
+    Ok(())
+}
+
+enum Attempt {
+    /// Worth retrying: the Coordinator is unreachable or not ready.
+    Retry(anyhow::Error),
+    /// Final: the Coordinator refused this pod, or this pod refused the Coordinator.
+    Refused(anyhow::Error),
+}
+
+async fn attempt(
+    coordinator: SocketAddr,
+    tls: Arc<ClientConfig>,
+) -> Result<chiaro_api::v1::NewMeshCertResponse, Attempt> {
+    let channel = chiaro_api::transport::channel(coordinator, tls)
+        .await
+        .map_err(|error| {
+            // A refused attestation is final; anything else (no listener yet) is retried.
+            let refused = source_chain(&error).any(|cause| {
+                cause
+                    .downcast_ref::<chiaro_atls::AtlsError>()
+                    .is_some_and(is_refusal)
+            });
+            let error = anyhow::Error::new(error)
+                .context(format!("connecting to the Coordinator at {coordinator}"));
+            if refused {
+                Attempt::Refused(error)
+            } else {
+                Attempt::Retry(error)
+            }
+        })?;
+    let mut client = MeshApiClient::new(channel);
+    match client.new_mesh_cert(NewMeshCertRequest {}).await {
+        Ok(response) => Ok(response.into_inner()),
+        Err(status) if status.code() == tonic::Code::Unavailable => {
+            Err(Attempt::Retry(anyhow::Error::new(status)))
+        }
+        Err(status) => Err(Attempt::Refused(
+            anyhow::Error::new(status).context("the Coordinator refused this workload"),
+        )),
+    }
+}
+
+fn is_refusal(error: &chiaro_atls::AtlsError) -> bool {
+    matches!(
+        error,
+        chiaro_atls::AtlsError::Evidence(_)
+            | chiaro_atls::AtlsError::EvidenceNotBound
+            | chiaro_atls::AtlsError::PeerNotAttested
+    )
+}
+
+fn source_chain<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |error| error.source())
+}

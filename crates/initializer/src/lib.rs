@@ -1,0 +1,14 @@
+//! The Chiaro initializer: the init container of every workload pod.
+//!
+//! It creates the pod's mesh key, attests to the Coordinator over mutually attested TLS (its
+//! evidence binds the session whose client key is the mesh key, and it checks the
+//! Coordinator's evidence as the CLI does), asks for a mesh certificate, and writes under its
+//! output directory: `tls/mesh-ca.pem`, `tls/coordinator-root-ca.pem`, `tls/cert.pem`,
+//! `tls/key.pem` (mode 0600) and `secrets/workload-secret-seed` (hex, mode 0600). While the
+//! Coordinator is not ready it retries with backoff; a refusal ends it with a non-zero exit.
+//!
+//! # What this crate does not do
+//! It does not decide which workload it is: the TEE's evidence (its policy hash) does.
+
+pub mod app;
+pub mod files;
