@@ -30,9 +30,13 @@ pub enum AtlsError {
     /// The evidence verified but carries report data of another session or key.
     #[error("peer evidence is not bound to this TLS session (replayed or for another key)")]
     EvidenceNotBound,
-    /// The peer refused our evidence (or our lack of it).
-    #[error("peer refused this side's attestation")]
-    RefusedByPeer,
+    /// The peer refused our evidence (or our lack of it). `retryable` when the peer could not
+    /// check it right now (e.g. a Coordinator without a manifest yet), not because it is bad.
+    #[error("peer refused this side's attestation{}", if *retryable { " for now (it cannot verify yet)" } else { "" })]
+    RefusedByPeer {
+        /// Whether trying again later may succeed.
+        retryable: bool,
+    },
     /// This side could not produce its own evidence.
     #[error("could not obtain this side's evidence: {detail}")]
     Issuer {

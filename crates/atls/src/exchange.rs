@@ -229,17 +229,21 @@ where
                 match check(validator, evidence, client_binding, &config.clock).await {
                     Ok(claims) => Some(claims),
                     Err(error) => {
-                        let _ = send(&mut stream, &Frame::Refused).await;
+                        let retryable = matches!(
+                            error,
+                            AtlsError::Evidence(chiaro_attest::Error::Unavailable(_))
+                        );
+                        let _ = send(&mut stream, &Frame::Refused { retryable }).await;
                         return Err(error);
                     }
                 }
             }
             (Some(_), Frame::NoEvidence) => {
-                let _ = send(&mut stream, &Frame::Refused).await;
+                let _ = send(&mut stream, &Frame::Refused { retryable: false }).await;
                 return Err(AtlsError::PeerNotAttested);
             }
             (None, Frame::Evidence { .. } | Frame::NoEvidence) => None,
-            (_, Frame::Accepted | Frame::Refused) => {
+            (_, Frame::Accepted | Frame::Refused { .. }) => {
                 return Err(AtlsError::Protocol {
                     detail: "expected the client's evidence".to_owned(),
                 });
@@ -282,10 +286,10 @@ where
         let server = match receive(&mut stream).await? {
             Frame::Evidence { evidence } => evidence,
             Frame::NoEvidence => {
-                let _ = send(&mut stream, &Frame::Refused).await;
+                let _ = send(&mut stream, &Frame::Refused { retryable: false }).await;
                 return Err(AtlsError::PeerNotAttested);
             }
-            Frame::Accepted | Frame::Refused => {
+            Frame::Accepted | Frame::Refused { .. } => {
                 return Err(AtlsError::Protocol {
                     detail: "expected the server's evidence".to_owned(),
                 });
@@ -301,7 +305,7 @@ where
         {
             Ok(claims) => claims,
             Err(error) => {
-                let _ = send(&mut stream, &Frame::Refused).await;
+                let _ = send(&mut stream, &Frame::Refused { retryable: false }).await;
                 return Err(error);
             }
         };
@@ -315,7 +319,7 @@ where
                 stream,
                 peer: Some(peer),
             }),
-            Frame::Refused => Err(AtlsError::RefusedByPeer),
+            Frame::Refused { retryable } => Err(AtlsError::RefusedByPeer { retryable }),
             Frame::Evidence { .. } | Frame::NoEvidence => Err(AtlsError::Protocol {
                 detail: "expected the server's verdict".to_owned(),
             }),
@@ -329,10 +333,15 @@ where
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "frame", rename_all = "snake_case")]
 enum Frame {
-    Evidence { evidence: EvidenceBundle },
+    Evidence {
+        evidence: EvidenceBundle,
+    },
     NoEvidence,
     Accepted,
-    Refused,
+    Refused {
+        #[serde(default)]
+        retryable: bool,
+    },
 }
 
 /// The 64-byte exporter value for `role` (b"server" or b"client"): the report data that side's
@@ -409,7 +418,9 @@ async fn receive<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Frame, AtlsErro
         match (e.kind(), alert) {
             // The peer aborted the session with a TLS alert (e.g. `certificate_required` from a
             // server that requires attested clients): it refused us.
-            (_, Some(rustls::Error::AlertReceived(_))) => AtlsError::RefusedByPeer,
+            (_, Some(rustls::Error::AlertReceived(_))) => {
+                AtlsError::RefusedByPeer { retryable: false }
+            }
             (io::ErrorKind::UnexpectedEof, _) => AtlsError::Protocol {
                 detail: "connection closed before an attestation frame".to_owned(),
             },

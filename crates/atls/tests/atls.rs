@@ -238,7 +238,10 @@ async fn a_client_without_evidence_is_refused_by_a_mutual_server() {
         "{server_result:?}"
     );
     assert!(
-        matches!(client_result, Err(AtlsError::RefusedByPeer)),
+        matches!(
+            client_result,
+            Err(AtlsError::RefusedByPeer { retryable: false })
+        ),
         "{client_result:?}"
     );
 }
@@ -255,7 +258,10 @@ async fn a_client_with_a_wrong_policy_is_refused_by_a_mutual_server() {
         "{server_result:?}"
     );
     assert!(
-        matches!(client_result, Err(AtlsError::RefusedByPeer)),
+        matches!(
+            client_result,
+            Err(AtlsError::RefusedByPeer { retryable: false })
+        ),
         "{client_result:?}"
     );
 }

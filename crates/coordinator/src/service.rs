@@ -185,7 +185,16 @@ impl Validator for ManifestValidator {
                 platform: "any",
             })
         };
-        let manifest = self.coordinator.manifest().ok_or_else(refused)?;
+        // Without a manifest (uninitialized, in recovery) nothing can be judged yet: that is
+        // "cannot verify", so the workload retries, not "rejected".
+        let manifest = self.coordinator.manifest().ok_or_else(|| {
+            chiaro_attest::Error::Unavailable(chiaro_attest::Unavailable::CollateralMissing {
+                what: format!(
+                    "a manifest (the Coordinator is {})",
+                    self.coordinator.state_name()
+                ),
+            })
+        })?;
         let validator = chiaro_api::validation::reference_validator(manifest.reference_values())
             .map_err(|_| refused())?;
         validator.validate(evidence, now)

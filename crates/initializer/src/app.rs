@@ -150,12 +150,7 @@ async fn attempt(
     let channel = chiaro_api::transport::channel(coordinator, tls)
         .await
         .map_err(|error| {
-            // A refused attestation is final; anything else (no listener yet) is retried.
-            let refused = source_chain(&error).any(|cause| {
-                cause
-                    .downcast_ref::<chiaro_atls::AtlsError>()
-                    .is_some_and(is_refusal)
-            });
+            let refused = refused_attestation(&error);
             let error = anyhow::Error::new(error)
                 .context(format!("connecting to the Coordinator at {coordinator}"));
             if refused {
@@ -167,6 +162,10 @@ async fn attempt(
     let mut client = MeshApiClient::new(channel);
     match client.new_mesh_cert(NewMeshCertRequest {}).await {
         Ok(response) => Ok(response.into_inner()),
+        // The connection is made lazily, so attestation failures surface here too.
+        Err(status) if refused_attestation(&status) => Err(Attempt::Refused(
+            anyhow::Error::new(status).context("attested TLS with the Coordinator failed"),
+        )),
         Err(status) if status.code() == tonic::Code::Unavailable => {
             Err(Attempt::Retry(anyhow::Error::new(status)))
         }
@@ -176,12 +175,24 @@ async fn attempt(
     }
 }
 
+/// Whether an attested-TLS refusal that retrying cannot fix is among the error's causes.
+fn refused_attestation(error: &(dyn std::error::Error + 'static)) -> bool {
+    source_chain(error).any(|cause| {
+        cause
+            .downcast_ref::<chiaro_atls::AtlsError>()
+            .is_some_and(is_refusal)
+    })
+}
+
+/// A final refusal: the Coordinator's evidence is bad, or the Coordinator judged ours bad.
+/// A Coordinator that cannot judge yet (no manifest) refuses retryably.
 fn is_refusal(error: &chiaro_atls::AtlsError) -> bool {
     matches!(
         error,
         chiaro_atls::AtlsError::Evidence(_)
             | chiaro_atls::AtlsError::EvidenceNotBound
             | chiaro_atls::AtlsError::PeerNotAttested
+            | chiaro_atls::AtlsError::RefusedByPeer { retryable: false }
     )
 }
 
