@@ -50,7 +50,9 @@ struct Deployment {
 
 impl Deployment {
     fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("chiaro-e2e-{}", std::process::id()));
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("chiaro-e2e-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let now = "2026-01-01T00:00:00Z".parse().unwrap();
@@ -407,4 +409,154 @@ fn ok_process(output: &Output) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// Starts the Coordinator on `state`; `Err(stderr)` when it exits (refuses to start), `Ok(child)`
+/// once it listens.
+fn start_on(state: &Path, deployment: &Deployment) -> Result<Child, String> {
+    let mut child = Command::new(binary("chiaro-coordinator"))
+        .args(["--state-dir", state.to_str().unwrap()])
+        .args([
+            "--user-api",
+            &deployment.user_api.to_string(),
+            "--mesh-api",
+            &deployment.mesh_api.to_string(),
+        ])
+        .args([
+            "--insecure-simulated-tee",
+            deployment.path("tee.json").to_str().unwrap(),
+        ])
+        .args(["--insecure-simulated-host-data", COORDINATOR_POLICY])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+            assert!(!status.success());
+            return Err(stderr);
+        }
+        if TcpStream::connect(deployment.user_api).is_ok() {
+            return Ok(child);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the Coordinator neither started nor exited"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_corrupted_or_truncated_state_file_never_serves() {
+    let mut deployment = Deployment::new();
+    let share = ok(&deployment.chiaro(&[
+        "keygen",
+        "seed-share-owner",
+        "--out",
+        deployment.path("share-owner.pem").to_str().unwrap(),
+    ]));
+    let share_owner = share["fields"]["manifest_seed_share_owner_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let owner = ok(&deployment.chiaro(&[
+        "keygen",
+        "workload-owner",
+        "--out",
+        deployment.path("owner.pem").to_str().unwrap(),
+    ]));
+    let owner_digest = owner["fields"]["manifest_workload_owner_key_digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let manifest = deployment.manifest("manifest.json", "web", &owner_digest, &share_owner);
+    deployment.start_coordinator();
+    let shares = deployment.path("shares");
+    let set = ok(&deployment.chiaro(&[
+        "set",
+        "-m",
+        manifest.to_str().unwrap(),
+        "--seed-shares-dir",
+        shares.to_str().unwrap(),
+    ]));
+    let share_file = set["fields"]["seed_shares"][0].as_str().unwrap().to_owned();
+    deployment.kill_coordinator();
+
+    let state = deployment.path("state");
+    let mut files: Vec<PathBuf> = Vec::new();
+    let mut pending = vec![state.clone()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path)
+            } else {
+                files.push(path)
+            }
+        }
+    }
+    assert!(files.len() >= 5, "{files:?}");
+    for file in files {
+        let original = std::fs::read(&file).unwrap();
+        let mut flipped = original.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 0x01;
+        for corrupted in [original[..original.len() / 2].to_vec(), flipped] {
+            std::fs::write(&file, &corrupted).unwrap();
+            match start_on(&state, &deployment) {
+                Err(stderr) => assert!(
+                    stderr.contains("state file"),
+                    "{}: unclear refusal: {stderr}",
+                    file.display()
+                ),
+                Ok(mut child) => {
+                    // Only a forged signature on `latest` loads; the seed then exposes it, and
+                    // the Coordinator stays in recovery, serving nothing.
+                    let recovered = deployment.chiaro(&[
+                        "recover",
+                        "--seedshare-owner-key",
+                        deployment.path("share-owner.pem").to_str().unwrap(),
+                        "--seed-share",
+                        &share_file,
+                    ]);
+                    let history = deployment.chiaro(&[
+                        "verify",
+                        "--out",
+                        deployment.path("verify-corrupt").to_str().unwrap(),
+                    ]);
+                    child.kill().unwrap();
+                    child.wait().unwrap();
+                    assert!(
+                        file.ends_with("latest"),
+                        "{} corrupted, yet the Coordinator started",
+                        file.display()
+                    );
+                    assert!(
+                        !recovered.status.success(),
+                        "recovery accepted a forged history"
+                    );
+                    assert!(
+                        !history.status.success(),
+                        "a Coordinator on forged state served its history"
+                    );
+                }
+            }
+        }
+        std::fs::write(&file, &original).unwrap();
+    }
+    let mut child = start_on(&state, &deployment).unwrap();
+    ok(&deployment.chiaro(&[
+        "recover",
+        "--seedshare-owner-key",
+        deployment.path("share-owner.pem").to_str().unwrap(),
+        "--seed-share",
+        &share_file,
+    ]));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::fs::remove_dir_all(&deployment.dir).unwrap();
 }
