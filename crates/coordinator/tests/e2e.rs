@@ -493,9 +493,9 @@ fn a_corrupted_or_truncated_state_file_never_serves() {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
-                pending.push(path)
+                pending.push(path);
             } else {
-                files.push(path)
+                files.push(path);
             }
         }
     }
