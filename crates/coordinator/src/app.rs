@@ -13,6 +13,7 @@ use chiaro_attest::{HostData, Measurement, UnixTime};
 use chiaro_attest_guest::{AtlsIssuer, ConfigfsTsm, DEFAULT_TSM_ROOT, InsecureSimulatedIssuer};
 use tokio::net::TcpListener;
 
+use crate::metrics::{Api, Metrics};
 use crate::service::{ManifestValidator, MeshService, UserService};
 use crate::state::Coordinator;
 use crate::store::DirStore;
@@ -42,6 +43,8 @@ pub struct Config {
     pub user_api: SocketAddr,
     /// The mesh API address (mutually attested).
     pub mesh_api: SocketAddr,
+    /// The plain-HTTP status address (`/healthz`, `/readyz`, `/metrics`).
+    pub status: SocketAddr,
     /// The evidence source.
     pub evidence: EvidenceSource,
 }
@@ -123,32 +126,47 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         user_listener.local_addr()?,
         mesh_listener.local_addr()?
     ));
-    let refused = |api: &'static str| {
+    let status_listener = TcpListener::bind(config.status)
+        .await
+        .with_context(|| format!("binding {}", config.status))?;
+    log(&format!(
+        "status (/healthz, /readyz, /metrics) on {}",
+        status_listener.local_addr()?
+    ));
+    let metrics = Arc::new(Metrics::default());
+    let refused = |api: Api, name: &'static str| {
+        let metrics = Arc::clone(&metrics);
         move |address: Option<SocketAddr>, error: chiaro_atls::AtlsError| {
+            metrics.attestation_refused(api);
             let address = address.map_or_else(|| "?".to_owned(), |a| a.to_string());
-            log(&format!("{api}: refused {address}: {}", chain(&error)));
+            log(&format!("{name}: refused {address}: {}", chain(&error)));
         }
     };
+    let user_service = UserService::new(
+        Arc::clone(&coordinator),
+        Arc::clone(&clock),
+        Arc::clone(&metrics),
+    );
     let user = tonic::transport::Server::builder()
-        .add_service(UserApiServer::new(UserService::new(
-            Arc::clone(&coordinator),
-            Arc::clone(&clock),
-        )))
+        .add_service(UserApiServer::new(user_service))
         .serve_with_incoming(chiaro_api::transport::incoming(
             user_listener,
             user_tls,
-            refused("user API"),
+            refused(Api::User, "user API"),
         ));
+    let mesh_service = MeshService::new(Arc::clone(&coordinator), clock, Arc::clone(&metrics));
     let mesh = tonic::transport::Server::builder()
-        .add_service(MeshApiServer::new(MeshService::new(coordinator, clock)))
+        .add_service(MeshApiServer::new(mesh_service))
         .serve_with_incoming(chiaro_api::transport::incoming(
             mesh_listener,
             mesh_tls,
-            refused("mesh API"),
+            refused(Api::Mesh, "mesh API"),
         ));
+    let status = crate::http::serve(status_listener, coordinator, metrics);
     tokio::select! {
         result = user => result.context("user API")?,
         result = mesh => result.context("mesh API")?,
+        result = status => result.context("status port")?,
     }
     Ok(())
 }

@@ -18,6 +18,8 @@
 pub mod app;
 pub mod ca;
 pub mod history;
+pub mod http;
+pub mod metrics;
 pub mod seed;
 pub mod service;
 pub mod state;

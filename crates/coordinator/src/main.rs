@@ -20,6 +20,9 @@ struct Flags {
     /// Address of the mesh API (mutually attested TLS).
     #[arg(long, default_value = "0.0.0.0:7777")]
     mesh_api: SocketAddr,
+    /// Address of the plain-HTTP status port (/healthz, /readyz, /metrics).
+    #[arg(long, default_value = "0.0.0.0:9102")]
+    status: SocketAddr,
     /// INSECURE: attest with the simulated TEE in this file instead of configfs-tsm.
     #[arg(long, value_name = "FILE")]
     insecure_simulated_tee: Option<PathBuf>,
@@ -50,6 +53,7 @@ async fn main() -> ExitCode {
         state_dir: flags.state_dir,
         user_api: flags.user_api,
         mesh_api: flags.mesh_api,
+        status: flags.status,
         evidence,
     };
     match app::run(config).await {

@@ -13,6 +13,7 @@ use chiaro_atls::{Clock, EvidenceBundle, Validator};
 use chiaro_attest::{Claims, UnixTime, Verified};
 use tonic::{Request, Response, Status};
 
+use crate::metrics::{Metrics, Operation};
 use crate::state::{Coordinator, CoreError, OwnerSignature};
 
 /// The user API.
@@ -20,6 +21,7 @@ use crate::state::{Coordinator, CoreError, OwnerSignature};
 pub struct UserService {
     coordinator: Arc<Coordinator>,
     clock: Clock,
+    metrics: Arc<Metrics>,
 }
 
 /// The mesh API.
@@ -27,6 +29,7 @@ pub struct UserService {
 pub struct MeshService {
     coordinator: Arc<Coordinator>,
     clock: Clock,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for UserService {
@@ -47,15 +50,23 @@ impl std::fmt::Debug for MeshService {
 
 impl UserService {
     /// The user API of `coordinator`.
-    pub fn new(coordinator: Arc<Coordinator>, clock: Clock) -> Self {
-        Self { coordinator, clock }
+    pub fn new(coordinator: Arc<Coordinator>, clock: Clock, metrics: Arc<Metrics>) -> Self {
+        Self {
+            coordinator,
+            clock,
+            metrics,
+        }
     }
 }
 
 impl MeshService {
     /// The mesh API of `coordinator`.
-    pub fn new(coordinator: Arc<Coordinator>, clock: Clock) -> Self {
-        Self { coordinator, clock }
+    pub fn new(coordinator: Arc<Coordinator>, clock: Clock, metrics: Arc<Metrics>) -> Self {
+        Self {
+            coordinator,
+            clock,
+            metrics,
+        }
     }
 }
 
@@ -74,8 +85,10 @@ impl UserApi for UserService {
         });
         let installed = self
             .coordinator
-            .set_manifest(&text, owner.as_ref(), (self.clock)())
-            .map_err(status)?;
+            .set_manifest(&text, owner.as_ref(), (self.clock)());
+        self.metrics
+            .count(Operation::SetManifest, installed.is_ok());
+        let installed = installed.map_err(status)?;
         Ok(Response::new(SetManifestResponse {
             seed_shares: installed
                 .seed_shares
@@ -116,9 +129,9 @@ impl UserApi for UserService {
         &self,
         request: Request<RecoverRequest>,
     ) -> Result<Response<RecoverResponse>, Status> {
-        self.coordinator
-            .recover(&request.into_inner().seed)
-            .map_err(status)?;
+        let recovered = self.coordinator.recover(&request.into_inner().seed);
+        self.metrics.count(Operation::Recover, recovered.is_ok());
+        recovered.map_err(status)?;
         Ok(Response::new(RecoverResponse {}))
     }
 }
@@ -142,8 +155,10 @@ impl MeshApi for MeshService {
             .ok_or_else(|| Status::unauthenticated("the workload presented no TLS key"))?;
         let credentials = self
             .coordinator
-            .new_mesh_cert(&claims, &key, (self.clock)())
-            .map_err(status)?;
+            .new_mesh_cert(&claims, &key, (self.clock)());
+        self.metrics
+            .count(Operation::NewMeshCert, credentials.is_ok());
+        let credentials = credentials.map_err(status)?;
         Ok(Response::new(NewMeshCertResponse {
             certificate: credentials.certificate,
             mesh_ca: credentials.mesh_ca,

@@ -2,7 +2,7 @@
 //! `chiaro-coordinator`, `chiaro set`, `chiaro-initializer` per workload, `chiaro verify`, an
 //! owner-signed update, `kill -9`, restart into recovery, and `chiaro recover`.
 //!
-//! The three binaries must be built (`cargo nextest run --workspace` builds them all).
+//! The three binaries must be built first (`cargo build --workspace --bins`; scripts/test does).
 
 #![expect(
     clippy::unwrap_used,
@@ -28,7 +28,7 @@ fn binary(name: &str) -> PathBuf {
     let path = coordinator.with_file_name(name);
     assert!(
         path.exists(),
-        "{} is not built: run the tests with `cargo nextest run --workspace`",
+        "{} is not built: run `cargo build --workspace --bins` first (scripts/test does)",
         path.display()
     );
     path
@@ -45,6 +45,7 @@ struct Deployment {
     dir: PathBuf,
     user_api: SocketAddr,
     mesh_api: SocketAddr,
+    status: SocketAddr,
     coordinator: Option<Child>,
 }
 
@@ -74,6 +75,7 @@ impl Deployment {
             dir,
             user_api: free_port(),
             mesh_api: free_port(),
+            status: free_port(),
             coordinator: None,
         }
     }
@@ -90,6 +92,8 @@ impl Deployment {
                 &self.user_api.to_string(),
                 "--mesh-api",
                 &self.mesh_api.to_string(),
+                "--status",
+                &self.status.to_string(),
             ])
             .args([
                 "--insecure-simulated-tee",
@@ -104,6 +108,7 @@ impl Deployment {
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(self.user_api).is_err()
             || TcpStream::connect(self.mesh_api).is_err()
+            || TcpStream::connect(self.status).is_err()
         {
             assert!(
                 Instant::now() < deadline,
@@ -192,6 +197,17 @@ impl Drop for Deployment {
     }
 }
 
+/// `GET path` on the status port: (status line, body).
+fn http_get(address: SocketAddr, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(address).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nhost: chiaro\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_owned(), body.to_owned())
+}
+
 fn json(output: &Output) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
         panic!(
@@ -242,6 +258,14 @@ fn set_initialize_verify_update_kill_recover() {
     let manifest = deployment.manifest("manifest.json", "web", &owner_digest, &share_owner);
 
     deployment.start_coordinator();
+    assert_eq!(
+        http_get(deployment.status, "/readyz"),
+        (
+            "HTTP/1.1 503 Service Unavailable".to_owned(),
+            "uninitialized\n".to_owned()
+        )
+    );
+    assert_eq!(http_get(deployment.status, "/healthz").0, "HTTP/1.1 200 OK");
     let shares_dir = deployment.path("shares");
     let set = ok(&deployment.chiaro(&[
         "set",
@@ -288,6 +312,29 @@ fn set_initialize_verify_update_kill_recover() {
         !deployment.path("unknown/tls/cert.pem").exists()
             && !deployment.path("other/tls/cert.pem").exists()
     );
+
+    assert_eq!(http_get(deployment.status, "/readyz").0, "HTTP/1.1 200 OK");
+    let metrics = http_get(deployment.status, "/metrics").1;
+    for expected in [
+        "chiaro_coordinator_operations_total{operation=\"new_mesh_cert\",outcome=\"ok\"} 3",
+        "chiaro_coordinator_operations_total{operation=\"new_mesh_cert\",outcome=\"refused\"} 1",
+        "chiaro_coordinator_state{state=\"ready\"} 1",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "{expected} missing from\n{metrics}"
+        );
+    }
+    // The wrong-root initializer was refused by attested TLS (readiness probes count too).
+    let refused_tls: u64 = metrics
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("chiaro_coordinator_attestation_refused_total{api=\"mesh\"} ")
+        })
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(refused_tls >= 1, "{metrics}");
 
     // verify: the latest manifest equals ours; the CAs are written.
     let verify = ok(&deployment.chiaro(&[
@@ -355,6 +402,7 @@ fn set_initialize_verify_update_kill_recover() {
     // kill -9, restart: recovery, no credentials until a seed share owner recovers it.
     deployment.kill_coordinator();
     deployment.start_coordinator();
+    assert_eq!(http_get(deployment.status, "/readyz").1, "recovery\n");
     assert!(
         !deployment
             .initializer(WEB, "tee.json", "web-recovery", "2")
@@ -397,6 +445,7 @@ fn set_initialize_verify_update_kill_recover() {
         2,
         "same history"
     );
+    assert_eq!(http_get(deployment.status, "/readyz").0, "HTTP/1.1 200 OK");
     ok_process(&deployment.initializer(WEB, "tee.json", "web-after", "20"));
     assert_eq!(secret("web-after"), secret("web"), "same workload secrets");
     std::fs::remove_dir_all(&deployment.dir).unwrap();
@@ -421,6 +470,8 @@ fn start_on(state: &Path, deployment: &Deployment) -> Result<Child, String> {
             &deployment.user_api.to_string(),
             "--mesh-api",
             &deployment.mesh_api.to_string(),
+            "--status",
+            &deployment.status.to_string(),
         ])
         .args([
             "--insecure-simulated-tee",
