@@ -106,6 +106,8 @@ pub fn incoming(
                     continue;
                 }
             };
+            // Small request/response exchanges: do not wait for delayed ACKs.
+            let _ = tcp.set_nodelay(true);
             let sender = sender.clone();
             let config = Arc::clone(&config);
             let on_refused = Arc::clone(&on_refused);
@@ -136,6 +138,7 @@ pub async fn channel(
             let tcp = TcpStream::connect(address)
                 .await
                 .map_err(chiaro_atls::AtlsError::Io)?;
+            tcp.set_nodelay(true).map_err(chiaro_atls::AtlsError::Io)?;
             let stream = chiaro_atls::connect(tcp, &config).await?;
             Ok::<_, chiaro_atls::AtlsError>(TokioIo::new(stream))
         }

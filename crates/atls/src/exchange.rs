@@ -401,11 +401,12 @@ async fn send<S: AsyncWrite + Unpin>(stream: &mut S, frame: &Frame) -> Result<()
     let len = u32::try_from(body.len()).map_err(|_| AtlsError::Protocol {
         detail: "frame too large".to_owned(),
     })?;
-    stream
-        .write_all(&len.to_be_bytes())
-        .await
-        .map_err(AtlsError::Io)?;
-    stream.write_all(&body).await.map_err(AtlsError::Io)?;
+    // One write per frame: a separate length write would be its own TLS record and, with
+    // Nagle's algorithm, wait for a delayed ACK.
+    let mut frame = Vec::with_capacity(body.len() + 4);
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(&body);
+    stream.write_all(&frame).await.map_err(AtlsError::Io)?;
     stream.flush().await.map_err(AtlsError::Io)
 }
 
