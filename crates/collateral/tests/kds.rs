@@ -2,11 +2,7 @@
 //! `../shared/testdata` at KDS paths, with a test CA this test generates. AMD's real KDS is not
 //! reachable from here; what is not covered is its rate limiting and exact response headers.
 
-#![expect(
-    clippy::unwrap_used,
-    clippy::panic,
-    reason = "test helpers fail loudly"
-)]
+#![expect(clippy::unwrap_used, reason = "test helpers fail loudly")]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
