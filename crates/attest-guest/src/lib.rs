@@ -21,6 +21,6 @@ mod atls_issuer;
 mod configfs_tsm;
 mod issuer;
 
-pub use atls_issuer::AtlsIssuer;
+pub use atls_issuer::{AtlsIssuer, guest_issuer};
 pub use configfs_tsm::{ConfigfsTsm, DEFAULT_TSM_ROOT, Provider};
 pub use issuer::{Evidence, EvidenceIssuer, InsecureSimulatedIssuer, IssueError};

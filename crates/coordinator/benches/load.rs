@@ -151,7 +151,7 @@ fn main() {
                         host_data: HostData::new(*chiaro_manifest::PolicyHash::from_hex(POLICY).unwrap().as_bytes()),
                         ..SimulatedLaunch::default()
                     };
-                    let issuer = Arc::new(AtlsIssuer(InsecureSimulatedIssuer::new(InsecureSimulatedTee::from_insecure_json(&tee_text).unwrap(), launch)));
+                    let issuer = Arc::new(AtlsIssuer::new(InsecureSimulatedIssuer::new(InsecureSimulatedTee::from_insecure_json(&tee_text).unwrap(), launch)));
                     let mut latencies = Vec::with_capacity(per_task);
                     for _ in 0..per_task {
                         let begin = Instant::now();

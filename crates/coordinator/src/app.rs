@@ -10,7 +10,7 @@ use chiaro_api::v1::user_api_server::UserApiServer;
 use chiaro_atls::{Clock, Issuer, ServerConfig};
 use chiaro_attest::insecure_simulation::{InsecureSimulatedTee, SimulatedLaunch};
 use chiaro_attest::{HostData, Measurement, UnixTime};
-use chiaro_attest_guest::{AtlsIssuer, ConfigfsTsm, DEFAULT_TSM_ROOT, InsecureSimulatedIssuer};
+use chiaro_attest_guest::{AtlsIssuer, InsecureSimulatedIssuer, guest_issuer};
 use tokio::net::TcpListener;
 
 use crate::metrics::{Api, Metrics};
@@ -83,7 +83,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config.state_dir.display()
     ));
     let issuer: Arc<dyn Issuer> = match &config.evidence {
-        EvidenceSource::ConfigfsTsm => Arc::new(AtlsIssuer(ConfigfsTsm::new(DEFAULT_TSM_ROOT))),
+        EvidenceSource::ConfigfsTsm => Arc::new(
+            guest_issuer(
+                std::env::temp_dir().join("chiaro-kds-cache"),
+                system_clock(),
+            )
+            .map_err(anyhow::Error::msg)?,
+        ),
         EvidenceSource::InsecureSimulated {
             tee,
             measurement,
@@ -101,7 +107,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 host_data: *host_data,
                 ..SimulatedLaunch::default()
             };
-            Arc::new(AtlsIssuer(InsecureSimulatedIssuer::new(tee, launch)))
+            Arc::new(AtlsIssuer::new(InsecureSimulatedIssuer::new(tee, launch)))
         }
     };
     let clock = system_clock();

@@ -11,7 +11,7 @@ use chiaro_api::v1::mesh_api_client::MeshApiClient;
 use chiaro_atls::{ClientConfig, Clock, Issuer, TlsIdentity};
 use chiaro_attest::insecure_simulation::{InsecureSimulatedTee, SimulatedLaunch};
 use chiaro_attest::{HostData, Measurement, UnixTime};
-use chiaro_attest_guest::{AtlsIssuer, ConfigfsTsm, DEFAULT_TSM_ROOT, InsecureSimulatedIssuer};
+use chiaro_attest_guest::{AtlsIssuer, InsecureSimulatedIssuer, guest_issuer};
 use chiaro_manifest::ReferenceValueSets;
 
 use crate::files::{self, Credentials};
@@ -75,7 +75,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let key = rcgen::KeyPair::generate().context("generating the mesh key")?;
     let identity = TlsIdentity::from_pkcs8(&key.serialize_der())?;
     let issuer: Arc<dyn Issuer> = match &config.evidence {
-        EvidenceSource::ConfigfsTsm => Arc::new(AtlsIssuer(ConfigfsTsm::new(DEFAULT_TSM_ROOT))),
+        EvidenceSource::ConfigfsTsm => Arc::new(
+            guest_issuer(
+                std::env::temp_dir().join("chiaro-kds-cache"),
+                system_clock(),
+            )
+            .map_err(anyhow::Error::msg)?,
+        ),
         EvidenceSource::InsecureSimulated {
             tee,
             measurement,
@@ -93,7 +99,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 host_data: *host_data,
                 ..SimulatedLaunch::default()
             };
-            Arc::new(AtlsIssuer(InsecureSimulatedIssuer::new(tee, launch)))
+            Arc::new(AtlsIssuer::new(InsecureSimulatedIssuer::new(tee, launch)))
         }
     };
     let validator = chiaro_api::validation::reference_validator(&config.coordinator_reference)

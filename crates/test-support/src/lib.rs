@@ -1,5 +1,6 @@
 //! Test fixtures for Chiaro's tests. Never a dependency of production code.
 //!
+//! - [`fake_kds`]: a loopback HTTPS server standing in for AMD's KDS.
 //! - [`vectors`]: the one helper that finds the third-party vectors in `../shared/testdata`.
 //! - [`snp_cases`]: the real SEV-SNP reports with their certificates, times and expected outcome.
 //! - [`tdx_sets`]: the real TDX quotes with their collateral, times and expected outcome.
@@ -7,9 +8,11 @@
 #![expect(
     clippy::panic,
     clippy::expect_used,
+    clippy::unwrap_used,
     reason = "test fixtures fail loudly on broken vectors"
 )]
 
+pub mod fake_kds;
 pub mod snp_cases;
 pub mod tdx_sets;
 pub mod vectors;

@@ -1,0 +1,99 @@
+//! Real SNP evidence gets its VCEK and chain from KDS before it goes out over attested TLS.
+//! The TEE is stood in for by a fixed real report (no SNP guest here) and KDS by a loopback
+//! HTTPS server (`chiaro_test_support::fake_kds`).
+
+#![expect(clippy::unwrap_used, reason = "test helpers fail loudly")]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chiaro_atls::{EvidenceBundle, Issuer};
+use chiaro_attest::snp::{self, Product, SnpCollateral, SnpReferenceValues, SnpTrustAnchors};
+use chiaro_attest::{ReportData, UnixTime};
+use chiaro_attest_guest::{AtlsIssuer, Evidence, EvidenceIssuer, IssueError};
+use chiaro_collateral::{Fetcher, Kds};
+use chiaro_test_support::fake_kds::{fake_kds, milan_and_turin_routes};
+use chiaro_test_support::snp_cases::SNP_CASES;
+use chiaro_test_support::testdata_or_skip;
+
+/// Returns one recorded Milan report (version 2: no CPUID) whatever the report data.
+struct RecordedTee(Vec<u8>);
+
+impl EvidenceIssuer for RecordedTee {
+    fn evidence(&self, _report_data: &ReportData) -> Result<Evidence, IssueError> {
+        Ok(Evidence::Snp {
+            report: self.0.clone(),
+            certificate_table: None,
+        })
+    }
+}
+
+fn now() -> UnixTime {
+    "2026-11-26T00:00:00Z".parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn snp_evidence_carries_the_vcek_from_kds() {
+    let dir = testdata_or_skip!("KDS-backed issuer");
+    let report = SNP_CASES[0].report_bytes(&dir);
+    let fake = fake_kds(milan_and_turin_routes(&dir), 0).await;
+    let kds = Kds::new(
+        format!("https://localhost:{}", fake.address.port()),
+        Fetcher::with_root_certificate(&fake.ca)
+            .unwrap()
+            .with_retries(2, Duration::from_millis(5)),
+        None,
+    );
+    let issuer = Arc::new(AtlsIssuer::new(RecordedTee(report.clone())).with_kds(
+        kds,
+        Some(Product::Milan),
+        Arc::new(now),
+    ));
+    let bundle = tokio::task::spawn_blocking(move || issuer.issue(&ReportData::new([0; 64])))
+        .await
+        .unwrap()
+        .unwrap();
+    let EvidenceBundle::Snp {
+        report: sent,
+        certificates,
+    } = bundle
+    else {
+        panic!("not SNP")
+    };
+    assert_eq!(sent, report);
+    let collateral = SnpCollateral::from_certificates(certificates).unwrap();
+    snp::verify(
+        &sent,
+        &collateral,
+        &SnpTrustAnchors::amd().unwrap(),
+        &SnpReferenceValues::default(),
+        now(),
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_product_or_kds_snp_evidence_is_refused_with_a_reason() {
+    let dir = testdata_or_skip!("KDS-backed issuer errors");
+    let report = SNP_CASES[0].report_bytes(&dir);
+    let fake = fake_kds(milan_and_turin_routes(&dir), 0).await;
+    let kds = Kds::new(
+        format!("https://localhost:{}", fake.address.port()),
+        Fetcher::with_root_certificate(&fake.ca).unwrap(),
+        None,
+    );
+    let no_product =
+        Arc::new(AtlsIssuer::new(RecordedTee(report.clone())).with_kds(kds, None, Arc::new(now)));
+    let error = tokio::task::spawn_blocking(move || no_product.issue(&ReportData::new([0; 64])))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(error.contains("generation"), "{error}");
+    let no_kds = AtlsIssuer::new(RecordedTee(report));
+    assert!(
+        no_kds
+            .issue(&ReportData::new([0; 64]))
+            .unwrap_err()
+            .contains("KDS")
+    );
+}
