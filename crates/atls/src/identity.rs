@@ -21,17 +21,7 @@ impl TlsIdentity {
         let key = rcgen::KeyPair::generate().map_err(|e| AtlsError::Config {
             detail: e.to_string(),
         })?;
-        let params = rcgen::CertificateParams::new(vec!["chiaro-atls.invalid".to_owned()])
-            .map_err(|e| AtlsError::Config {
-                detail: e.to_string(),
-            })?;
-        let certificate = params.self_signed(&key).map_err(|e| AtlsError::Config {
-            detail: e.to_string(),
-        })?;
-        Ok(Self {
-            certificate: certificate.der().clone(),
-            key: PrivatePkcs8KeyDer::from(key.serialize_der()),
-        })
+        Self::from_pkcs8(&key.serialize_der())
     }
 
     /// A self-signed certificate for an existing ECDSA key (PKCS#8 DER), e.g. the key a

@@ -6,8 +6,11 @@
 //! - [`InsecureSimulatedIssuer`]: SNP-format evidence from the simulated TEE, for local mode and
 //!   tests, requested by name only.
 //!
+//! - [`AtlsIssuer`]: evidence for attested TLS, with real SNP reports' VCEK and chain fetched
+//!   from AMD KDS ([`guest_issuer`] is the production wiring).
+//!
 //! # What this crate does not do
-//! It verifies nothing (that is `chiaro-attest`) and fetches no collateral. It has no
+//! It verifies nothing (that is `chiaro-attest`) and fetches no Intel collateral yet. It has no
 //! `/dev/sev-guest` fallback: the ioctl interface needs `unsafe`, which the workspace forbids;
 //! kernels without configfs-tsm (before 6.7) are not supported.
 //!
@@ -20,7 +23,9 @@
 mod atls_issuer;
 mod configfs_tsm;
 mod issuer;
+mod source;
 
 pub use atls_issuer::{AtlsIssuer, guest_issuer};
 pub use configfs_tsm::{ConfigfsTsm, DEFAULT_TSM_ROOT, Provider};
 pub use issuer::{Evidence, EvidenceIssuer, InsecureSimulatedIssuer, IssueError};
+pub use source::EvidenceSource;

@@ -7,32 +7,15 @@ use std::sync::Arc;
 use anyhow::Context;
 use chiaro_api::v1::mesh_api_server::MeshApiServer;
 use chiaro_api::v1::user_api_server::UserApiServer;
-use chiaro_atls::{Clock, Issuer, ServerConfig};
-use chiaro_attest::insecure_simulation::{InsecureSimulatedTee, SimulatedLaunch};
-use chiaro_attest::{HostData, Measurement, UnixTime};
-use chiaro_attest_guest::{AtlsIssuer, InsecureSimulatedIssuer, guest_issuer};
+use chiaro_atls::{Clock, ServerConfig};
+use chiaro_attest::UnixTime;
+use chiaro_attest_guest::EvidenceSource;
 use tokio::net::TcpListener;
 
 use crate::metrics::{Api, Metrics};
 use crate::service::{ManifestValidator, MeshService, UserService};
 use crate::state::Coordinator;
 use crate::store::DirStore;
-
-/// Where the Coordinator's own evidence comes from.
-#[derive(Debug, Clone)]
-pub enum EvidenceSource {
-    /// configfs-tsm in a real SNP or TDX guest.
-    ConfigfsTsm,
-    /// **Insecure**: a simulated TEE loaded from a file, launched with these values.
-    InsecureSimulated {
-        /// The file `InsecureSimulatedTee::to_insecure_json` wrote.
-        tee: PathBuf,
-        /// The launch measurement to report.
-        measurement: Measurement,
-        /// The `HOST_DATA` (the Coordinator's policy hash) to report.
-        host_data: HostData,
-    },
-}
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -82,34 +65,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         coordinator.state_name(),
         config.state_dir.display()
     ));
-    let issuer: Arc<dyn Issuer> = match &config.evidence {
-        EvidenceSource::ConfigfsTsm => Arc::new(
-            guest_issuer(
-                std::env::temp_dir().join("chiaro-kds-cache"),
-                system_clock(),
-            )
-            .map_err(anyhow::Error::msg)?,
-        ),
-        EvidenceSource::InsecureSimulated {
-            tee,
-            measurement,
-            host_data,
-        } => {
-            let text = std::fs::read_to_string(tee)
-                .with_context(|| format!("reading the simulated TEE {}", tee.display()))?;
-            let tee = InsecureSimulatedTee::from_insecure_json(&text)
-                .context("loading the simulated TEE")?;
-            log(
-                "WARNING: INSECURE simulated TEE: this Coordinator's evidence proves nothing about hardware",
-            );
-            let launch = SimulatedLaunch {
-                measurement: *measurement,
-                host_data: *host_data,
-                ..SimulatedLaunch::default()
-            };
-            Arc::new(AtlsIssuer::new(InsecureSimulatedIssuer::new(tee, launch)))
-        }
-    };
+    if config.evidence.is_insecure() {
+        log(
+            "WARNING: INSECURE simulated TEE: this Coordinator's evidence proves nothing about hardware",
+        );
+    }
+    let issuer = config
+        .evidence
+        .issuer(system_clock())
+        .map_err(anyhow::Error::msg)?;
     let clock = system_clock();
     let user_tls = Arc::new(ServerConfig::new(
         Some(Arc::clone(&issuer)),

@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use chiaro_coordinator::app::{self, Config, EvidenceSource};
+use chiaro_attest_guest::EvidenceSource;
+use chiaro_coordinator::app::{self, Config};
 use clap::Parser;
 
 /// The Chiaro Coordinator.
@@ -38,7 +39,9 @@ struct Flags {
 async fn main() -> ExitCode {
     let flags = Flags::parse();
     let evidence = match flags.insecure_simulated_tee {
-        None => EvidenceSource::ConfigfsTsm,
+        None => EvidenceSource::ConfigfsTsm {
+            kds_cache: std::env::temp_dir().join("chiaro-kds-cache"),
+        },
         Some(tee) => EvidenceSource::InsecureSimulated {
             tee,
             measurement: flags

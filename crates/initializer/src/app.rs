@@ -8,29 +8,12 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use chiaro_api::v1::NewMeshCertRequest;
 use chiaro_api::v1::mesh_api_client::MeshApiClient;
-use chiaro_atls::{ClientConfig, Clock, Issuer, TlsIdentity};
-use chiaro_attest::insecure_simulation::{InsecureSimulatedTee, SimulatedLaunch};
-use chiaro_attest::{HostData, Measurement, UnixTime};
-use chiaro_attest_guest::{AtlsIssuer, InsecureSimulatedIssuer, guest_issuer};
+use chiaro_atls::{ClientConfig, Clock, TlsIdentity};
+use chiaro_attest::UnixTime;
+use chiaro_attest_guest::EvidenceSource;
 use chiaro_manifest::ReferenceValueSets;
 
 use crate::files::{self, Credentials};
-
-/// Where this pod's evidence comes from.
-#[derive(Debug, Clone)]
-pub enum EvidenceSource {
-    /// configfs-tsm in a real SNP or TDX guest.
-    ConfigfsTsm,
-    /// **Insecure**: a simulated TEE loaded from a file, with this launch.
-    InsecureSimulated {
-        /// The file `InsecureSimulatedTee::to_insecure_json` wrote.
-        tee: PathBuf,
-        /// The launch measurement to report.
-        measurement: Measurement,
-        /// The `HOST_DATA` (this pod's policy hash) to report.
-        host_data: HostData,
-    },
-}
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -74,34 +57,13 @@ fn system_clock() -> Clock {
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let key = rcgen::KeyPair::generate().context("generating the mesh key")?;
     let identity = TlsIdentity::from_pkcs8(&key.serialize_der())?;
-    let issuer: Arc<dyn Issuer> = match &config.evidence {
-        EvidenceSource::ConfigfsTsm => Arc::new(
-            guest_issuer(
-                std::env::temp_dir().join("chiaro-kds-cache"),
-                system_clock(),
-            )
-            .map_err(anyhow::Error::msg)?,
-        ),
-        EvidenceSource::InsecureSimulated {
-            tee,
-            measurement,
-            host_data,
-        } => {
-            let text = std::fs::read_to_string(tee)
-                .with_context(|| format!("reading the simulated TEE {}", tee.display()))?;
-            let tee = InsecureSimulatedTee::from_insecure_json(&text)
-                .context("loading the simulated TEE")?;
-            log(
-                "WARNING: INSECURE simulated TEE: this pod's evidence proves nothing about hardware",
-            );
-            let launch = SimulatedLaunch {
-                measurement: *measurement,
-                host_data: *host_data,
-                ..SimulatedLaunch::default()
-            };
-            Arc::new(AtlsIssuer::new(InsecureSimulatedIssuer::new(tee, launch)))
-        }
-    };
+    if config.evidence.is_insecure() {
+        log("WARNING: INSECURE simulated TEE: this pod's evidence proves nothing about hardware");
+    }
+    let issuer = config
+        .evidence
+        .issuer(system_clock())
+        .map_err(anyhow::Error::msg)?;
     let validator = chiaro_api::validation::reference_validator(&config.coordinator_reference)
         .map_err(anyhow::Error::msg)?;
     let tls = Arc::new(ClientConfig::with_identity(

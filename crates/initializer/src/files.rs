@@ -5,7 +5,6 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
-use base64::Engine;
 
 /// What the Coordinator handed out, and the key it certified.
 #[derive(Debug)]
@@ -61,18 +60,9 @@ pub fn write(out: &Path, credentials: &Credentials) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// PEM text of one DER block.
+/// PEM text of one DER block (the labels used here are valid, so encoding cannot fail).
 pub fn pem(label: &str, der: &[u8]) -> String {
-    let body = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = body
-        .as_bytes()
-        .chunks(64)
-        .filter_map(|chunk| std::str::from_utf8(chunk).ok())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
+    der::pem::encode_string(label, der::pem::LineEnding::LF, der).unwrap_or_default()
 }
 
 fn write_file(path: &Path, bytes: &[u8], private: bool) -> anyhow::Result<()> {

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use chiaro_initializer::app::{self, Config, EvidenceSource};
+use chiaro_attest_guest::EvidenceSource;
+use chiaro_initializer::app::{self, Config};
 use clap::Parser;
 
 /// The Chiaro initializer.
@@ -43,7 +44,9 @@ fn config(flags: Flags) -> anyhow::Result<Config> {
     let coordinator_reference = chiaro_manifest::ReferenceValueSets::parse(&text)
         .with_context(|| format!("reference values {}", flags.coordinator_reference.display()))?;
     let evidence = match flags.insecure_simulated_tee {
-        None => EvidenceSource::ConfigfsTsm,
+        None => EvidenceSource::ConfigfsTsm {
+            kds_cache: std::env::temp_dir().join("chiaro-kds-cache"),
+        },
         Some(tee) => EvidenceSource::InsecureSimulated {
             tee,
             measurement: flags

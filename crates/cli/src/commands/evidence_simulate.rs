@@ -3,13 +3,13 @@
 use std::path::Path;
 
 use anyhow::Context;
-use base64::Engine;
 use chiaro_attest::insecure_simulation::{InsecureSimulatedTee, SimulatedLaunch};
 use chiaro_attest::snp::SnpReferenceValues;
 use chiaro_attest::{HostData, Measurement, ReferenceValues, ReportData};
 use serde_json::json;
 
 use crate::cli::SimulateArgs;
+use crate::commands::keygen::pem;
 use crate::exit::Outcome;
 use crate::input;
 use crate::output::Printer;
@@ -41,12 +41,17 @@ pub(crate) fn run(args: &SimulateArgs, printer: Printer) -> anyhow::Result<Outco
     write(
         &args.out,
         "vcek-chain.pem",
-        format!("{}{}", pem(tee.vcek_der()), pem(tee.ask_der())).as_bytes(),
+        format!(
+            "{}{}",
+            pem("CERTIFICATE", tee.vcek_der()),
+            pem("CERTIFICATE", tee.ask_der())
+        )
+        .as_bytes(),
     )?;
     write(
         &args.out,
         "insecure-simulated-ark.pem",
-        pem(tee.ark_der()).as_bytes(),
+        pem("CERTIFICATE", tee.ark_der()).as_bytes(),
     )?;
     write(
         &args.out,
@@ -72,19 +77,6 @@ fn random<const N: usize>() -> anyhow::Result<[u8; N]> {
     let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("reading randomness: {e}"))?;
     Ok(bytes)
-}
-
-fn pem(der: &[u8]) -> String {
-    let body = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = body
-        .as_bytes()
-        .chunks(64)
-        .filter_map(|chunk| std::str::from_utf8(chunk).ok())
-        .collect();
-    format!(
-        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-        lines.join("\n")
-    )
 }
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {

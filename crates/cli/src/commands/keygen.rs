@@ -63,18 +63,10 @@ fn write_key_pair(out: &Path, private_pkcs8: &[u8], public_spki: &[u8]) -> anyho
         .with_context(|| format!("writing {}", public_path.display()))
 }
 
-/// PEM text of one DER block.
+/// PEM text of one DER block (`label` is one of the fixed labels used here, so encoding cannot
+/// fail).
 pub(crate) fn pem(label: &str, der: &[u8]) -> String {
-    let body = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = body
-        .as_bytes()
-        .chunks(64)
-        .filter_map(|chunk| std::str::from_utf8(chunk).ok())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
+    der::pem::encode_string(label, der::pem::LineEnding::LF, der).unwrap_or_default()
 }
 
 /// The DER of the `label` block in a PEM file.

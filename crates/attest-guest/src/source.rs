@@ -1,0 +1,67 @@
+//! Where a Chiaro process's own evidence comes from, as its binaries configure it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chiaro_atls::{Clock, Issuer};
+use chiaro_attest::insecure_simulation::{InsecureSimulatedTee, SimulatedLaunch};
+use chiaro_attest::{HostData, Measurement};
+
+use crate::atls_issuer::{AtlsIssuer, guest_issuer};
+use crate::issuer::InsecureSimulatedIssuer;
+
+/// The evidence source of a Coordinator or initializer.
+#[derive(Debug, Clone)]
+pub enum EvidenceSource {
+    /// configfs-tsm in a real SNP or TDX guest, with VCEKs from AMD KDS cached in this directory.
+    ConfigfsTsm {
+        /// The KDS cache directory.
+        kds_cache: PathBuf,
+    },
+    /// **Insecure**: a simulated TEE loaded from a file, launched with these values.
+    InsecureSimulated {
+        /// The file `InsecureSimulatedTee::to_insecure_json` wrote.
+        tee: PathBuf,
+        /// The launch measurement to report.
+        measurement: Measurement,
+        /// The `HOST_DATA` (the process's policy hash) to report.
+        host_data: HostData,
+    },
+}
+
+impl EvidenceSource {
+    /// Whether evidence from this source proves nothing about hardware.
+    pub fn is_insecure(&self) -> bool {
+        matches!(self, Self::InsecureSimulated { .. })
+    }
+
+    /// The attested-TLS issuer for this source.
+    ///
+    /// # Errors
+    /// A description when the simulated TEE file cannot be read, or KDS cannot be set up.
+    pub fn issuer(&self, clock: Clock) -> Result<Arc<dyn Issuer>, String> {
+        match self {
+            Self::ConfigfsTsm { kds_cache } => {
+                Ok(Arc::new(guest_issuer(kds_cache.clone(), clock)?))
+            }
+            Self::InsecureSimulated {
+                tee,
+                measurement,
+                host_data,
+            } => {
+                let text = std::fs::read_to_string(tee)
+                    .map_err(|e| format!("reading the simulated TEE {}: {e}", tee.display()))?;
+                let tee = InsecureSimulatedTee::from_insecure_json(&text)
+                    .map_err(|e| format!("loading the simulated TEE: {e}"))?;
+                let launch = SimulatedLaunch {
+                    measurement: *measurement,
+                    host_data: *host_data,
+                    ..SimulatedLaunch::default()
+                };
+                Ok(Arc::new(AtlsIssuer::new(InsecureSimulatedIssuer::new(
+                    tee, launch,
+                ))))
+            }
+        }
+    }
+}
