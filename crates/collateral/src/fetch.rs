@@ -130,6 +130,16 @@ impl Fetcher {
     /// # Errors
     /// [`FetchError`] after the last attempt, or at once for 4xx.
     pub async fn get(&self, url: &str) -> Result<Vec<u8>, FetchError> {
+        self.get_with_headers(url)
+            .await
+            .map(|response| response.body)
+    }
+
+    /// As [`Fetcher::get`], keeping the response headers (Intel PCS sends issuer chains there).
+    ///
+    /// # Errors
+    /// As [`Fetcher::get`].
+    pub async fn get_with_headers(&self, url: &str) -> Result<Response, FetchError> {
         let (host, port, path) = parse(url)?;
         let mut backoff = self.first_backoff;
         let mut attempt = 1;
@@ -165,7 +175,7 @@ impl Fetcher {
         host: &str,
         port: u16,
         path: &str,
-    ) -> Result<Vec<u8>, FetchError> {
+    ) -> Result<Response, FetchError> {
         let transport = |detail: String| FetchError::Transport {
             url: url.to_owned(),
             detail,
@@ -201,11 +211,43 @@ impl Fetcher {
                 status,
             });
         }
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(name, value)| {
+                value
+                    .to_str()
+                    .ok()
+                    .map(|value| (name.as_str().to_owned(), value.to_owned()))
+            })
+            .collect();
         let limited = http_body_util::Limited::new(response.into_body(), MAX_BODY);
         let body = limited.collect().await.map_err(|_| FetchError::TooLarge {
             url: url.to_owned(),
         })?;
-        Ok(body.to_bytes().to_vec())
+        Ok(Response {
+            headers,
+            body: body.to_bytes().to_vec(),
+        })
+    }
+}
+
+/// A successful response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// Header names (lowercase) and values.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
     }
 }
 

@@ -1,11 +1,11 @@
-//! Collateral for SEV-SNP evidence from AMD's Key Distribution Service: the VCEK for a chip and
-//! TCB, the ASK/ASVK + ARK chain, and the CRL — fetched over HTTPS on demand, cached on disk,
-//! retried with backoff.
+//! Collateral fetched over HTTPS on demand, cached on disk, retried with backoff: for SEV-SNP
+//! from AMD's Key Distribution Service ([`Kds`]: the VCEK for a chip and TCB, the ASK/ASVK + ARK
+//! chain, the CRL), for TDX from Intel PCS or a PCCS ([`Pcs`]: TCB info, QE identity, their
+//! issuer chains, the PCK and root CA CRLs).
 //!
 //! # What this crate does not do
 //! It trusts nothing it fetches: every certificate is checked by `chiaro-attest` against the
 //! pinned AMD roots, so KDS, a mirror, the cache directory and the network may all be hostile.
-//! It does not fetch Intel PCS/PCCS collateral yet.
 //!
 //! # Security model
 //! A wrong or forged response can only make verification fail (rejected or unavailable), never
@@ -15,7 +15,9 @@
 mod cache;
 mod fetch;
 mod kds;
+mod pcs;
 
 pub use cache::Cache;
-pub use fetch::{FetchError, Fetcher};
+pub use fetch::{FetchError, Fetcher, Response};
 pub use kds::{AMD_KDS, Kds, KdsError};
+pub use pcs::{INTEL_PCS, INTEL_ROOT_CA_CRL, Pcs, PcsError};

@@ -19,8 +19,32 @@ pub struct FakeKds {
     pub requests: Arc<AtomicUsize>,
 }
 
+/// One path the fake server answers, with extra response headers.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// The request path with its query.
+    pub path: String,
+    /// Response headers.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
 /// Starts a fake KDS on loopback (needs a tokio runtime).
 pub async fn fake_kds(routes: Vec<(String, Vec<u8>)>, failures: usize) -> FakeKds {
+    let routes = routes
+        .into_iter()
+        .map(|(path, body)| Route {
+            path,
+            headers: Vec::new(),
+            body,
+        })
+        .collect();
+    fake_https(routes, failures).await
+}
+
+/// Starts a fake HTTPS server (KDS, PCS) on loopback (needs a tokio runtime).
+pub async fn fake_https(routes: Vec<Route>, failures: usize) -> FakeKds {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -80,15 +104,24 @@ pub async fn fake_kds(routes: Vec<(String, Vec<u8>)>, failures: usize) -> FakeKd
                     .to_owned();
                 let path = line.split(' ').nth(1).unwrap_or_default().to_owned();
                 let seen = counter.fetch_add(1, Ordering::SeqCst);
-                let (status, body): (&str, Vec<u8>) = if seen < failures {
-                    ("503 Service Unavailable", b"busy".to_vec())
-                } else if let Some((_, body)) = routes.iter().find(|(route, _)| *route == path) {
-                    ("200 OK", body.clone())
-                } else {
-                    ("404 Not Found", format!("no route {path}").into_bytes())
-                };
+                let (status, headers, body): (&str, Vec<(String, String)>, Vec<u8>) =
+                    if seen < failures {
+                        ("503 Service Unavailable", Vec::new(), b"busy".to_vec())
+                    } else if let Some(route) = routes.iter().find(|route| route.path == path) {
+                        ("200 OK", route.headers.clone(), route.body.clone())
+                    } else {
+                        (
+                            "404 Not Found",
+                            Vec::new(),
+                            format!("no route {path}").into_bytes(),
+                        )
+                    };
+                let extra: String = headers
+                    .iter()
+                    .map(|(name, value)| format!("{name}: {value}\r\n"))
+                    .collect();
                 let mut response = format!(
-                    "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    "HTTP/1.1 {status}\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n",
                     body.len()
                 )
                 .into_bytes();
