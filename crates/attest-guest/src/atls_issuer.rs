@@ -4,21 +4,28 @@
 use chiaro_atls::{Clock, EvidenceBundle};
 use chiaro_attest::ReportData;
 use chiaro_attest::snp::{Product, Report};
-use chiaro_collateral::Kds;
+use chiaro_collateral::{Kds, Pcs};
 
 use crate::issuer::{Evidence, EvidenceIssuer};
 
 /// Sends this guest's evidence in attested TLS handshakes. Real SNP evidence gets its VCEK and
-/// chain from AMD KDS (cached), when a [`Kds`] client is configured.
+/// chain from AMD KDS, real TDX evidence its collateral from Intel PCS/PCCS (both cached), when
+/// those clients are configured.
 #[derive(Debug)]
 pub struct AtlsIssuer<I> {
     issuer: I,
     kds: Option<KdsSource>,
+    pcs: Option<PcsSource>,
 }
 
 struct KdsSource {
     kds: Kds,
     product: Option<Product>,
+    clock: Clock,
+}
+
+struct PcsSource {
+    pcs: Pcs,
     clock: Clock,
 }
 
@@ -31,10 +38,22 @@ impl std::fmt::Debug for KdsSource {
     }
 }
 
+impl std::fmt::Debug for PcsSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PcsSource")
+            .field("pcs", &self.pcs)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<I> AtlsIssuer<I> {
     /// Evidence from `issuer`, without a collateral source.
     pub fn new(issuer: I) -> Self {
-        Self { issuer, kds: None }
+        Self {
+            issuer,
+            kds: None,
+            pcs: None,
+        }
     }
 
     /// Attaches VCEKs from `kds`; `product` names the generation for version-2 reports, which
@@ -46,6 +65,13 @@ impl<I> AtlsIssuer<I> {
             product,
             clock,
         });
+        self
+    }
+
+    /// Attaches Intel collateral for TDX quotes from `pcs`.
+    #[must_use]
+    pub fn with_pcs(mut self, pcs: Pcs, clock: Clock) -> Self {
+        self.pcs = Some(PcsSource { pcs, clock });
         self
     }
 }
@@ -88,32 +114,46 @@ impl<I: EvidenceIssuer + Send + Sync> chiaro_atls::Issuer for AtlsIssuer<I> {
                     certificates,
                 })
             }
-            // Intel PCS/PCCS collateral fetching does not exist yet.
-            Evidence::Tdx { .. } => Err(
-                "TDX evidence needs Intel collateral; PCS/PCCS fetching is not implemented yet"
-                    .to_owned(),
-            ),
+            Evidence::Tdx { quote } => {
+                let source = self.pcs.as_ref().ok_or(
+                    "TDX evidence needs Intel collateral, and no PCS/PCCS client is configured",
+                )?;
+                let handle = tokio::runtime::Handle::try_current().map_err(|e| e.to_string())?;
+                let collateral = handle
+                    .block_on(source.pcs.collateral(&quote, (source.clock)()))
+                    .map_err(|e| format!("fetching Intel collateral: {e}"))?;
+                let collateral = serde_json::to_string(&collateral).map_err(|e| e.to_string())?;
+                Ok(EvidenceBundle::Tdx { quote, collateral })
+            }
         }
     }
 }
 
-/// The production issuer: configfs-tsm evidence, with VCEKs from AMD's KDS (system TLS roots),
-/// cached in `cache`.
+/// The production issuer: configfs-tsm evidence, with VCEKs from AMD's KDS and TDX collateral
+/// from Intel PCS (system TLS roots), cached in `cache`.
 ///
 /// # Errors
-/// When no system root certificates can be loaded to reach KDS.
+/// When no system root certificates can be loaded to reach KDS and PCS.
 pub fn guest_issuer(
     cache: std::path::PathBuf,
     clock: Clock,
 ) -> Result<AtlsIssuer<crate::ConfigfsTsm>, String> {
     let fetcher = chiaro_collateral::Fetcher::with_system_roots().map_err(|e| e.to_string())?;
+    let cache = chiaro_collateral::Cache::new(cache);
     let kds = Kds::new(
         chiaro_collateral::AMD_KDS,
+        fetcher.clone(),
+        Some(cache.clone()),
+    );
+    let pcs = Pcs::new(
+        chiaro_collateral::INTEL_PCS,
+        chiaro_collateral::INTEL_ROOT_CA_CRL,
         fetcher,
-        Some(chiaro_collateral::Cache::new(cache)),
+        Some(cache),
     );
     Ok(
         AtlsIssuer::new(crate::ConfigfsTsm::new(crate::DEFAULT_TSM_ROOT))
-            .with_kds(kds, None, clock),
+            .with_kds(kds, None, clock.clone())
+            .with_pcs(pcs, clock),
     )
 }

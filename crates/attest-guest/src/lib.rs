@@ -6,11 +6,11 @@
 //! - [`InsecureSimulatedIssuer`]: SNP-format evidence from the simulated TEE, for local mode and
 //!   tests, requested by name only.
 //!
-//! - [`AtlsIssuer`]: evidence for attested TLS, with real SNP reports' VCEK and chain fetched
-//!   from AMD KDS ([`guest_issuer`] is the production wiring).
+//! - [`AtlsIssuer`]: evidence for attested TLS, with real SNP reports' VCEK and chain from AMD
+//!   KDS and TDX quotes' collateral from Intel PCS ([`guest_issuer`] is the production wiring).
 //!
 //! # What this crate does not do
-//! It verifies nothing (that is `chiaro-attest`) and fetches no Intel collateral yet. It has no
+//! It verifies nothing (that is `chiaro-attest`); collateral fetching is `chiaro-collateral`. It has no
 //! `/dev/sev-guest` fallback: the ioctl interface needs `unsafe`, which the workspace forbids;
 //! kernels without configfs-tsm (before 6.7) are not supported.
 //!

@@ -28,6 +28,17 @@ impl EvidenceIssuer for RecordedTee {
     }
 }
 
+/// Returns one recorded TDX quote whatever the report data.
+struct RecordedTd(Vec<u8>);
+
+impl EvidenceIssuer for RecordedTd {
+    fn evidence(&self, _report_data: &ReportData) -> Result<Evidence, IssueError> {
+        Ok(Evidence::Tdx {
+            quote: self.0.clone(),
+        })
+    }
+}
+
 fn now() -> UnixTime {
     "2026-11-26T00:00:00Z".parse().unwrap()
 }
@@ -96,4 +107,95 @@ async fn without_a_product_or_kds_snp_evidence_is_refused_with_a_reason() {
             .unwrap_err()
             .contains("KDS")
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tdx_evidence_carries_intel_collateral_from_pcs() {
+    let dir = testdata_or_skip!("PCS-backed issuer");
+    let set = &chiaro_test_support::tdx_sets::TDX_SETS[0];
+    let expected =
+        chiaro_attest::tdx::TdxCollateral::from_json(&set.collateral_json(&dir)).unwrap();
+    let encode = |text: &str| -> String {
+        text.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    };
+    let routes = vec![
+        chiaro_test_support::fake_kds::Route {
+            path: "/tdx/certification/v4/tcb?fmspc=b0c06f000000".to_owned(),
+            headers: vec![(
+                "TCB-Info-Issuer-Chain".to_owned(),
+                encode(&expected.tcb_info_issuer_chain),
+            )],
+            body: format!(
+                "{{\"tcbInfo\":{},\"signature\":\"{}\"}}",
+                expected.tcb_info,
+                hex::encode(&expected.tcb_info_signature)
+            )
+            .into_bytes(),
+        },
+        chiaro_test_support::fake_kds::Route {
+            path: "/tdx/certification/v4/qe/identity".to_owned(),
+            headers: vec![(
+                "SGX-Enclave-Identity-Issuer-Chain".to_owned(),
+                encode(&expected.qe_identity_issuer_chain),
+            )],
+            body: format!(
+                "{{\"enclaveIdentity\":{},\"signature\":\"{}\"}}",
+                expected.qe_identity,
+                hex::encode(&expected.qe_identity_signature)
+            )
+            .into_bytes(),
+        },
+        chiaro_test_support::fake_kds::Route {
+            path: "/sgx/certification/v4/pckcrl?ca=platform&encoding=der".to_owned(),
+            headers: vec![(
+                "SGX-PCK-CRL-Issuer-Chain".to_owned(),
+                encode(&expected.pck_crl_issuer_chain),
+            )],
+            body: expected.pck_crl.clone(),
+        },
+        chiaro_test_support::fake_kds::Route {
+            path: "/root.crl".to_owned(),
+            headers: Vec::new(),
+            body: expected.root_ca_crl.clone(),
+        },
+    ];
+    let fake = chiaro_test_support::fake_kds::fake_https(routes, 0).await;
+    let base = format!("https://localhost:{}", fake.address.port());
+    let pcs = chiaro_collateral::Pcs::new(
+        base.clone(),
+        format!("{base}/root.crl"),
+        Fetcher::with_root_certificate(&fake.ca).unwrap(),
+        None,
+    );
+    let at: UnixTime = set.at.parse().unwrap();
+    let quote = set.quote_bytes(&dir);
+    let issuer =
+        Arc::new(AtlsIssuer::new(RecordedTd(quote.clone())).with_pcs(pcs, Arc::new(move || at)));
+    let bundle = tokio::task::spawn_blocking(move || issuer.issue(&ReportData::new([0; 64])))
+        .await
+        .unwrap()
+        .unwrap();
+    let EvidenceBundle::Tdx {
+        quote: sent,
+        collateral,
+    } = bundle
+    else {
+        panic!("not TDX")
+    };
+    let collateral = chiaro_attest::tdx::TdxCollateral::from_json(&collateral).unwrap();
+    chiaro_attest::tdx::verify(
+        &sent,
+        &collateral,
+        &chiaro_attest::tdx::TdxReferenceValues::default(),
+        at,
+    )
+    .unwrap();
 }
