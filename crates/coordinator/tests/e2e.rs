@@ -232,29 +232,36 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// `chiaro keygen` for a workload owner and a seed-share owner (into the deployment directory);
+/// returns what the manifest lists of them: the owner's key digest and the share owner's key.
+fn owner_keys(deployment: &Deployment) -> (String, String) {
+    let field = |kind: &str, file: &str, name: &str| {
+        let output = ok(&deployment.chiaro(&[
+            "keygen",
+            kind,
+            "--out",
+            deployment.path(file).to_str().unwrap(),
+        ]));
+        output["fields"][name].as_str().unwrap().to_owned()
+    };
+    (
+        field(
+            "workload-owner",
+            "owner.pem",
+            "manifest_workload_owner_key_digest",
+        ),
+        field(
+            "seed-share-owner",
+            "share-owner.pem",
+            "manifest_seed_share_owner_key",
+        ),
+    )
+}
+
 #[test]
 fn set_initialize_verify_update_kill_recover() {
     let mut deployment = Deployment::new();
-    let owner = ok(&deployment.chiaro(&[
-        "keygen",
-        "workload-owner",
-        "--out",
-        deployment.path("owner.pem").to_str().unwrap(),
-    ]));
-    let owner_digest = owner["fields"]["manifest_workload_owner_key_digest"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let share = ok(&deployment.chiaro(&[
-        "keygen",
-        "seed-share-owner",
-        "--out",
-        deployment.path("share-owner.pem").to_str().unwrap(),
-    ]));
-    let share_owner = share["fields"]["manifest_seed_share_owner_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (owner_digest, share_owner) = owner_keys(&deployment);
     let manifest = deployment.manifest("manifest.json", "web", &owner_digest, &share_owner);
 
     deployment.start_coordinator();
@@ -504,26 +511,7 @@ fn start_on(state: &Path, deployment: &Deployment) -> Result<Child, String> {
 #[test]
 fn a_corrupted_or_truncated_state_file_never_serves() {
     let mut deployment = Deployment::new();
-    let share = ok(&deployment.chiaro(&[
-        "keygen",
-        "seed-share-owner",
-        "--out",
-        deployment.path("share-owner.pem").to_str().unwrap(),
-    ]));
-    let share_owner = share["fields"]["manifest_seed_share_owner_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let owner = ok(&deployment.chiaro(&[
-        "keygen",
-        "workload-owner",
-        "--out",
-        deployment.path("owner.pem").to_str().unwrap(),
-    ]));
-    let owner_digest = owner["fields"]["manifest_workload_owner_key_digest"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (owner_digest, share_owner) = owner_keys(&deployment);
     let manifest = deployment.manifest("manifest.json", "web", &owner_digest, &share_owner);
     deployment.start_coordinator();
     let shares = deployment.path("shares");
