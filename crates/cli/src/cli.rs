@@ -97,9 +97,13 @@ pub struct RecoverArgs {
     /// The seed-share owner's private key (PKCS#8 PEM).
     #[arg(long, value_name = "FILE")]
     pub seedshare_owner_key: PathBuf,
-    /// The seed share `chiaro set` wrote for that key.
+    /// The seed share `chiaro set` wrote for that key; default: `seed-share-<key digest>.bin`
+    /// in `--seed-shares-dir`.
     #[arg(long, value_name = "FILE")]
-    pub seed_share: PathBuf,
+    pub seed_share: Option<PathBuf>,
+    /// Where `chiaro set` wrote the seed shares.
+    #[arg(long, default_value = ".")]
+    pub seed_shares_dir: PathBuf,
 }
 
 /// `chiaro keygen …`

@@ -281,7 +281,11 @@ fn set_initialize_verify_update_kill_recover() {
         "--seed-shares-dir",
         shares_dir.to_str().unwrap(),
     ]));
-    let share_file = set["fields"]["seed_shares"][0].as_str().unwrap().to_owned();
+    let share_file = PathBuf::from(set["fields"]["seed_shares"][0].as_str().unwrap());
+    assert!(
+        share_file.starts_with(&shares_dir) && share_file.exists(),
+        "{set}"
+    );
 
     // Each workload gets credentials; same secret id, same secret.
     for (policy, out) in [(WEB, "web"), (API, "api"), (DB, "db")] {
@@ -430,8 +434,8 @@ fn set_initialize_verify_update_kill_recover() {
         "recover",
         "--seedshare-owner-key",
         deployment.path("share-owner.pem").to_str().unwrap(),
-        "--seed-share",
-        &share_file,
+        "--seed-shares-dir",
+        shares_dir.to_str().unwrap(),
     ]));
     ok(&deployment.chiaro(&[
         "verify",

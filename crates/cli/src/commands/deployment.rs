@@ -159,7 +159,22 @@ pub(crate) fn recover(args: &RecoverArgs, printer: Printer) -> anyhow::Result<Ou
     use rsa::pkcs8::DecodePrivateKey;
     let key = rsa::PrivateKey::from_pkcs8_der(&read_pem(&args.seedshare_owner_key, "PRIVATE KEY")?)
         .context("the seed-share owner key is not an RSA PKCS#8 key")?;
-    let share = input::read(&args.seed_share, "seed share")?;
+    let share_path = match &args.seed_share {
+        Some(path) => path.clone(),
+        None => {
+            use rsa::pkcs8::EncodePublicKey;
+            use sha2::Digest;
+            let spki = key
+                .to_public_key()
+                .to_public_key_der()
+                .context("encoding the public key")?;
+            args.seed_shares_dir.join(format!(
+                "seed-share-{}.bin",
+                hex::encode(sha2::Sha256::digest(spki.as_bytes()))
+            ))
+        }
+    };
+    let share = input::read(&share_path, "seed share")?;
     let seed = key
         .oaep_decrypt::<sha2::Sha256>(&share)
         .map_err(|_| anyhow::anyhow!("the seed share does not decrypt with this key"))?;
