@@ -30,6 +30,26 @@ pub enum EvidenceSource {
 }
 
 impl EvidenceSource {
+    /// The source a binary's flags select: the simulated TEE in `insecure_simulated_tee` when
+    /// given (with zero measurement and host data unless set), configfs-tsm otherwise (with its
+    /// KDS/PCS cache in the temporary directory).
+    pub fn from_flags(
+        insecure_simulated_tee: Option<PathBuf>,
+        measurement: Option<Measurement>,
+        host_data: Option<HostData>,
+    ) -> Self {
+        match insecure_simulated_tee {
+            None => Self::ConfigfsTsm {
+                kds_cache: std::env::temp_dir().join("chiaro-kds-cache"),
+            },
+            Some(tee) => Self::InsecureSimulated {
+                tee,
+                measurement: measurement.unwrap_or(Measurement::new([0; 48])),
+                host_data: host_data.unwrap_or(HostData::new([0; 32])),
+            },
+        }
+    }
+
     /// Whether evidence from this source proves nothing about hardware.
     pub fn is_insecure(&self) -> bool {
         matches!(self, Self::InsecureSimulated { .. })

@@ -38,20 +38,11 @@ struct Flags {
 #[tokio::main]
 async fn main() -> ExitCode {
     let flags = Flags::parse();
-    let evidence = match flags.insecure_simulated_tee {
-        None => EvidenceSource::ConfigfsTsm {
-            kds_cache: std::env::temp_dir().join("chiaro-kds-cache"),
-        },
-        Some(tee) => EvidenceSource::InsecureSimulated {
-            tee,
-            measurement: flags
-                .insecure_simulated_measurement
-                .unwrap_or(chiaro_attest::Measurement::new([0; 48])),
-            host_data: flags
-                .insecure_simulated_host_data
-                .unwrap_or(chiaro_attest::HostData::new([0; 32])),
-        },
-    };
+    let evidence = EvidenceSource::from_flags(
+        flags.insecure_simulated_tee,
+        flags.insecure_simulated_measurement,
+        flags.insecure_simulated_host_data,
+    );
     let config = Config {
         state_dir: flags.state_dir,
         user_api: flags.user_api,

@@ -84,24 +84,31 @@ impl Deployment {
         self.dir.join(name)
     }
 
-    fn start_coordinator(&mut self) {
-        let child = Command::new(binary("chiaro-coordinator"))
-            .args(["--state-dir", self.path("state").to_str().unwrap()])
+    /// The Coordinator on this deployment's ports and simulated TEE, with its state in `state`.
+    fn coordinator_command(&self, state: &Path, stderr: Stdio) -> Command {
+        let mut command = Command::new(binary("chiaro-coordinator"));
+        command
+            .args(["--state-dir", state.to_str().unwrap()])
             .args([
                 "--user-api",
                 &self.user_api.to_string(),
                 "--mesh-api",
                 &self.mesh_api.to_string(),
-                "--status",
-                &self.status.to_string(),
             ])
+            .args(["--status", &self.status.to_string()])
             .args([
                 "--insecure-simulated-tee",
                 self.path("tee.json").to_str().unwrap(),
             ])
             .args(["--insecure-simulated-host-data", COORDINATOR_POLICY])
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr);
+        command
+    }
+
+    fn start_coordinator(&mut self) {
+        let child = self
+            .coordinator_command(&self.path("state"), Stdio::inherit())
             .spawn()
             .unwrap();
         self.coordinator = Some(child);
@@ -474,23 +481,8 @@ fn ok_process(output: &Output) {
 /// Starts the Coordinator on `state`; `Err(stderr)` when it exits (refuses to start), `Ok(child)`
 /// once it listens.
 fn start_on(state: &Path, deployment: &Deployment) -> Result<Child, String> {
-    let mut child = Command::new(binary("chiaro-coordinator"))
-        .args(["--state-dir", state.to_str().unwrap()])
-        .args([
-            "--user-api",
-            &deployment.user_api.to_string(),
-            "--mesh-api",
-            &deployment.mesh_api.to_string(),
-            "--status",
-            &deployment.status.to_string(),
-        ])
-        .args([
-            "--insecure-simulated-tee",
-            deployment.path("tee.json").to_str().unwrap(),
-        ])
-        .args(["--insecure-simulated-host-data", COORDINATOR_POLICY])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+    let mut child = deployment
+        .coordinator_command(state, Stdio::piped())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -43,20 +43,11 @@ fn config(flags: Flags) -> anyhow::Result<Config> {
         .with_context(|| format!("reading {}", flags.coordinator_reference.display()))?;
     let coordinator_reference = chiaro_manifest::ReferenceValueSets::parse(&text)
         .with_context(|| format!("reference values {}", flags.coordinator_reference.display()))?;
-    let evidence = match flags.insecure_simulated_tee {
-        None => EvidenceSource::ConfigfsTsm {
-            kds_cache: std::env::temp_dir().join("chiaro-kds-cache"),
-        },
-        Some(tee) => EvidenceSource::InsecureSimulated {
-            tee,
-            measurement: flags
-                .insecure_simulated_measurement
-                .unwrap_or(chiaro_attest::Measurement::new([0; 48])),
-            host_data: flags
-                .insecure_simulated_host_data
-                .unwrap_or(chiaro_attest::HostData::new([0; 32])),
-        },
-    };
+    let evidence = EvidenceSource::from_flags(
+        flags.insecure_simulated_tee,
+        flags.insecure_simulated_measurement,
+        flags.insecure_simulated_host_data,
+    );
     Ok(Config {
         coordinator: flags.coordinator,
         coordinator_reference,
