@@ -1,0 +1,88 @@
+//! Multi-document YAML files as a sequence of JSON-like values, each with where it came from.
+
+use std::fmt;
+
+use crate::error::K8sError;
+
+/// Where a document is: file name and 0-based index among the file's documents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentId {
+    /// The file name as the user gave it (`-` for standard input).
+    pub file: String,
+    /// 0-based position of the document in the file.
+    pub index: usize,
+}
+
+impl fmt::Display for DocumentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.index)
+    }
+}
+
+/// One YAML document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    /// Where it is.
+    pub id: DocumentId,
+    /// Its content; `Null` for an empty document.
+    pub value: serde_json::Value,
+}
+
+impl Document {
+    /// `kind` of the object, if it is one.
+    pub fn kind(&self) -> Option<&str> {
+        self.value.get("kind").and_then(serde_json::Value::as_str)
+    }
+
+    /// `metadata.name` of the object.
+    pub fn name(&self) -> Option<&str> {
+        self.value
+            .pointer("/metadata/name")
+            .and_then(serde_json::Value::as_str)
+    }
+}
+
+/// Splits `text` into its YAML documents, in order. Empty documents are kept (as `Null`) so a
+/// rewritten file keeps its structure.
+pub fn read_documents(file: &str, text: &str) -> Result<Vec<Document>, K8sError> {
+    let values: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(text).map_err(|error| K8sError::Yaml {
+            file: file.to_owned(),
+            detail: error.to_string(),
+        })?;
+    Ok(values
+        .into_iter()
+        .enumerate()
+        .map(|(index, value)| Document {
+            id: DocumentId {
+                file: file.to_owned(),
+                index,
+            },
+            value,
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_keep_order_and_strings_stay_strings() {
+        let text = "a: 1\n---\nb: \"yes\"\nc: \"0755\"\nd: yes\n";
+        let docs = read_documents("f.yaml", text).unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1].id.to_string(), "f.yaml:1");
+        assert_eq!(docs[1].value["b"], serde_json::json!("yes"));
+        assert_eq!(docs[1].value["c"], serde_json::json!("0755"));
+    }
+
+    #[test]
+    fn broken_yaml_names_the_file() {
+        let error = read_documents("bad.yaml", "a: [1, 2\n").unwrap_err();
+        assert!(
+            error.to_string().starts_with("bad.yaml: not valid YAML"),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,28 @@
+//! Reading Kubernetes YAML for Chiaro: multi-document files, the workload kinds whose pods run
+//! confidentially, typed read-only views of their pod specs, and the ConfigMaps and Secrets those
+//! pods consume.
+//!
+//! Pure: no I/O. Callers pass file contents and names; errors name the file, the document and the
+//! field path.
+//!
+//! What it does not do: it does not talk to a cluster, does not apply defaults the API server
+//! would apply beyond those the kubelet's container runtime observably uses, and does not accept
+//! a pod-spec field it does not understand — such a field is an error with a hint, never ignored,
+//! because a policy generated without it would silently differ from the pod that runs.
+
+mod config_sources;
+mod documents;
+mod error;
+mod pod_spec;
+mod workload;
+
+pub use config_sources::{ConfigSource, ConfigSourceKind, ConfigSources};
+pub use documents::{Document, DocumentId, read_documents};
+pub use error::K8sError;
+pub use pod_spec::{
+    Capabilities, ConfigMapKeySelector, Container, EnvFromSource, EnvVar, EnvVarSource, ExecAction,
+    FieldSelector, KeyToPath, Lifecycle, LifecycleHandler, LocalObjectReference,
+    PodSecurityContext, PodSpec, Probe, ResourceRequirements, SecretKeySelector, SecurityContext,
+    Sysctl, Volume, VolumeMount, VolumeSource,
+};
+pub use workload::{Workload, WorkloadKind};

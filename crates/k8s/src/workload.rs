@@ -1,0 +1,315 @@
+//! The workload kinds whose pods Chiaro runs confidentially, and where their pod template is.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::documents::Document;
+use crate::error::K8sError;
+use crate::pod_spec::{PodSpec, Volume, VolumeSource};
+
+/// A kind of object that creates pods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkloadKind {
+    /// A bare pod.
+    Pod,
+    /// `apps/v1` Deployment.
+    Deployment,
+    /// `apps/v1` StatefulSet.
+    StatefulSet,
+    /// `apps/v1` DaemonSet.
+    DaemonSet,
+    /// `apps/v1` ReplicaSet.
+    ReplicaSet,
+    /// `v1` ReplicationController.
+    ReplicationController,
+    /// `batch/v1` Job.
+    Job,
+    /// `batch/v1` CronJob.
+    CronJob,
+}
+
+impl WorkloadKind {
+    /// The kind for a `kind` field, `None` for objects that are not workloads.
+    pub fn from_kind(kind: &str) -> Option<Self> {
+        Some(match kind {
+            "Pod" => Self::Pod,
+            "Deployment" => Self::Deployment,
+            "StatefulSet" => Self::StatefulSet,
+            "DaemonSet" => Self::DaemonSet,
+            "ReplicaSet" => Self::ReplicaSet,
+            "ReplicationController" => Self::ReplicationController,
+            "Job" => Self::Job,
+            "CronJob" => Self::CronJob,
+            _ => return None,
+        })
+    }
+
+    /// JSON pointer of the pod template (`""` for a Pod, which is its own template).
+    pub fn template_pointer(self) -> &'static str {
+        match self {
+            Self::Pod => "",
+            Self::CronJob => "/spec/jobTemplate/spec/template",
+            _ => "/spec/template",
+        }
+    }
+
+    /// The same as a dotted path for messages (`spec.template.`), empty for a Pod.
+    fn template_path(self) -> &'static str {
+        match self {
+            Self::Pod => "",
+            Self::CronJob => "spec.jobTemplate.spec.template.",
+            _ => "spec.template.",
+        }
+    }
+}
+
+/// A workload read from a document: its names and its typed pod spec.
+#[derive(Debug)]
+pub struct Workload {
+    /// The kind.
+    pub kind: WorkloadKind,
+    /// `metadata.name` of the workload (empty for a Pod with only `generateName`).
+    pub name: String,
+    /// `metadata.generateName` of a Pod.
+    pub generate_name: Option<String>,
+    /// `metadata.namespace`, if set.
+    pub namespace: Option<String>,
+    /// Labels of the pod template.
+    pub pod_labels: BTreeMap<String, String>,
+    /// Annotations of the pod template.
+    pub pod_annotations: BTreeMap<String, String>,
+    /// The pod spec.
+    pub pod_spec: PodSpec,
+}
+
+impl Workload {
+    /// Reads the workload in `document`; `Ok(None)` when the document is not a workload.
+    pub fn from_document(document: &Document) -> Result<Option<Self>, K8sError> {
+        let Some(kind) = document.kind().and_then(WorkloadKind::from_kind) else {
+            return Ok(None);
+        };
+        let invalid = |path: &str, detail: String| K8sError::Invalid {
+            at: document.id.clone(),
+            path: path.to_owned(),
+            detail,
+        };
+        let metadata = document.value.get("metadata");
+        let text = |value: Option<&Value>, path: &str| -> Result<Option<String>, K8sError> {
+            match value {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(other) => Err(invalid(path, format!("expected a string, got {other}"))),
+            }
+        };
+        let name = text(metadata.and_then(|m| m.get("name")), "metadata.name")?;
+        let generate_name = text(
+            metadata.and_then(|m| m.get("generateName")),
+            "metadata.generateName",
+        )?;
+        let namespace = text(
+            metadata.and_then(|m| m.get("namespace")),
+            "metadata.namespace",
+        )?;
+        if name.is_none() && (kind != WorkloadKind::Pod || generate_name.is_none()) {
+            return Err(K8sError::NotAnObject {
+                at: document.id.clone(),
+                detail: "a workload needs metadata.name".to_owned(),
+            });
+        }
+        let template = document
+            .value
+            .pointer(kind.template_pointer())
+            .ok_or_else(|| invalid(kind.template_path(), "no pod template".to_owned()))?;
+        let prefix = kind.template_path();
+        let string_map = |value: Option<&Value>, path: &str| {
+            let mut map = BTreeMap::new();
+            if let Some(Value::Object(entries)) = value {
+                for (key, value) in entries {
+                    let value = match value {
+                        Value::String(s) => s.clone(),
+                        other => {
+                            return Err(invalid(
+                                &format!("{path}.{key}"),
+                                format!("expected a string, got {other}"),
+                            ));
+                        }
+                    };
+                    map.insert(key.clone(), value);
+                }
+            }
+            Ok(map)
+        };
+        let pod_labels = string_map(
+            template.pointer("/metadata/labels"),
+            &format!("{prefix}metadata.labels"),
+        )?;
+        let pod_annotations = string_map(
+            template.pointer("/metadata/annotations"),
+            &format!("{prefix}metadata.annotations"),
+        )?;
+        let spec = template
+            .get("spec")
+            .ok_or_else(|| invalid(&format!("{prefix}spec"), "missing".to_owned()))?;
+        let pod_spec: PodSpec =
+            serde_path_to_error::deserialize(spec.clone()).map_err(|error| {
+                let path = format!("{prefix}spec.{}", error.path());
+                let detail = error.into_inner().to_string();
+                if detail.starts_with("unknown field") {
+                    K8sError::Unsupported {
+                        at: document.id.clone(),
+                        path,
+                        hint: format!(
+                            "{detail}; Chiaro refuses pod-spec fields it does not understand, \
+                             because the policy it generates would not cover them"
+                        ),
+                    }
+                } else {
+                    invalid(&path, detail)
+                }
+            })?;
+        Ok(Some(Self {
+            kind,
+            name: name.unwrap_or_default(),
+            generate_name,
+            namespace,
+            pod_labels,
+            pod_annotations,
+            pod_spec,
+        }))
+    }
+
+    /// A regular expression matching the names of this workload's pods.
+    pub fn pod_name_regex(&self) -> String {
+        let name = regex_escape(&self.name);
+        // Pod names are DNS subdomains; generated suffixes are lower-case alphanumerics.
+        let suffix = "[a-z0-9]{5}";
+        match self.kind {
+            WorkloadKind::Pod => match (&self.generate_name, self.name.is_empty()) {
+                (Some(prefix), true) => format!("^{}[a-z0-9]+$", regex_escape(prefix)),
+                _ => format!("^{name}$"),
+            },
+            WorkloadKind::Deployment => format!("^{name}-[a-z0-9]{{1,10}}-{suffix}$"),
+            WorkloadKind::StatefulSet => format!("^{name}-[0-9]+$"),
+            WorkloadKind::Job => format!("^{name}-([0-9]+-)?{suffix}$"),
+            WorkloadKind::CronJob => format!("^{name}-[0-9]+-([0-9]+-)?{suffix}$"),
+            WorkloadKind::DaemonSet
+            | WorkloadKind::ReplicaSet
+            | WorkloadKind::ReplicationController => format!("^{name}-{suffix}$"),
+        }
+    }
+
+    /// The supported source of `volume` (the `index`th volume of the pod).
+    pub fn volume_source(
+        &self,
+        document: &Document,
+        index: usize,
+        volume: &Volume,
+    ) -> Result<VolumeSource, K8sError> {
+        let path = format!("{}spec.volumes[{index}]", self.kind.template_path());
+        let unsupported = |hint: String| K8sError::Unsupported {
+            at: document.id.clone(),
+            path: path.clone(),
+            hint,
+        };
+        let mut kinds = volume.source.iter();
+        let (Some((kind, value)), None) = (kinds.next(), kinds.next()) else {
+            return Err(K8sError::Invalid {
+                at: document.id.clone(),
+                path: path.clone(),
+                detail: "a volume needs exactly one source".to_owned(),
+            });
+        };
+        let name = || -> Result<String, K8sError> {
+            value
+                .get(if kind == "secret" {
+                    "secretName"
+                } else {
+                    "name"
+                })
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| K8sError::Invalid {
+                    at: document.id.clone(),
+                    path: format!("{path}.{kind}"),
+                    detail: "missing the object name".to_owned(),
+                })
+        };
+        match kind.as_str() {
+            "emptyDir" => Ok(VolumeSource::EmptyDir {
+                memory: value.get("medium").and_then(Value::as_str) == Some("Memory"),
+            }),
+            "configMap" => Ok(VolumeSource::ConfigMap { name: name()? }),
+            "secret" => Ok(VolumeSource::Secret { name: name()? }),
+            "downwardAPI" | "projected" => Ok(VolumeSource::Projected),
+            "persistentVolumeClaim" | "ephemeral" => Ok(VolumeSource::PersistentVolumeClaim),
+            "hostPath" => Err(unsupported(
+                "hostPath volumes give the host a directory inside the pod; use an emptyDir \
+                 or a persistent volume"
+                    .to_owned(),
+            )),
+            other => Err(unsupported(format!(
+                "volume kind {other:?}; supported: emptyDir, configMap, secret, downwardAPI, \
+                 projected, persistentVolumeClaim, ephemeral"
+            ))),
+        }
+    }
+}
+
+/// Escapes the regular-expression metacharacters that can occur in Kubernetes names.
+fn regex_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::documents::read_documents;
+
+    fn workload(yaml: &str) -> Result<Option<Workload>, K8sError> {
+        let docs = read_documents("w.yaml", yaml).unwrap();
+        Workload::from_document(&docs[0])
+    }
+
+    #[test]
+    fn deployment_template_is_read() {
+        let w = workload(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers: [{name: c, image: nginx}]\n",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(w.kind, WorkloadKind::Deployment);
+        assert_eq!(w.pod_labels["app"], "web");
+        assert_eq!(w.pod_spec.containers[0].name, "c");
+        assert_eq!(w.pod_name_regex(), "^web-[a-z0-9]{1,10}-[a-z0-9]{5}$");
+    }
+
+    #[test]
+    fn unknown_field_is_refused_with_its_path() {
+        let error = workload(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    image: x\n    frobnicate: true\n",
+        )
+        .unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.starts_with("w.yaml:0:spec.containers[0].frobnicate: not supported"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn other_kinds_pass_through() {
+        assert!(
+            workload("apiVersion: v1\nkind: Service\nmetadata: {name: s}\n")
+                .unwrap()
+                .is_none()
+        );
+    }
+}

@@ -1,0 +1,177 @@
+//! `policy_data`: everything pod-specific the rules check, as it is serialised into the policy.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::platform::Platform;
+
+/// The data of one pod's policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyData {
+    /// Pod-wide rules.
+    pub pod: PodRules,
+    /// The pod's sandbox (pause) container.
+    pub sandbox: ContainerRules,
+    /// The pod's containers and init containers by name.
+    pub containers: BTreeMap<String, ContainerRules>,
+    /// What the Kata runtime and kubelet add to every pod.
+    pub platform: Platform,
+}
+
+/// Pod-wide rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PodRules {
+    /// Names the pod may have (`io.kubernetes.cri.sandbox-name`).
+    pub name_regex: String,
+    /// Namespaces the pod may be in.
+    pub namespace_regex: String,
+    /// `shareProcessNamespace`.
+    pub share_process_namespace: bool,
+    /// Sysctls the containers may set, with their values.
+    pub sysctls: BTreeMap<String, String>,
+    /// `fsGroup`, the group volumes may be owned by.
+    pub fs_group: Option<u32>,
+}
+
+/// What one container may be.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerRules {
+    /// Image references the runtime may name for it (all pinned by digest when generated from
+    /// pinned images).
+    pub images: Vec<String>,
+    /// Containers that must have been created before this one.
+    pub after: Vec<String>,
+    /// Its process.
+    pub process: ProcessRules,
+    /// `readOnlyRootFilesystem`.
+    pub read_only_root: bool,
+    /// Mounts of pod volumes and image volumes.
+    pub mounts: Vec<MountRule>,
+    /// Devices it may have.
+    pub devices: Vec<DeviceRule>,
+    /// Commands the host may exec in it (probes and lifecycle hooks).
+    pub exec: Vec<Vec<String>>,
+}
+
+/// A process: command, user, environment, privileges.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessRules {
+    /// argv.
+    pub args: Vec<String>,
+    /// Working directory.
+    pub cwd: String,
+    /// `tty`.
+    pub terminal: bool,
+    /// Set when `allowPrivilegeEscalation: false`.
+    pub no_new_privileges: bool,
+    /// Identity.
+    pub user: UserRules,
+    /// Capability sets by OCI name (`Ambient`, `Bounding`, ...).
+    pub capabilities: BTreeMap<String, Vec<String>>,
+    /// Environment rules.
+    pub env: Vec<EnvRule>,
+}
+
+/// The process identity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserRules {
+    /// UID.
+    pub uid: u32,
+    /// GID.
+    pub gid: u32,
+    /// All groups, including the GID.
+    pub additional_gids: Vec<u32>,
+}
+
+/// One environment rule: a variable by name or name pattern, with a value or value pattern.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvRule {
+    /// Exact name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Name pattern, for variables the platform adds (service links, host name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_regex: Option<String>,
+    /// Exact value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// Value pattern, for values known only at run time (pod IP, pod name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_regex: Option<String>,
+    /// The variable must be present.
+    pub required: bool,
+}
+
+impl EnvRule {
+    /// `name=value`, required.
+    pub fn exact(name: &str, value: &str) -> Self {
+        Self {
+            name: Some(name.to_owned()),
+            name_regex: None,
+            value: Some(value.to_owned()),
+            value_regex: None,
+            required: true,
+        }
+    }
+
+    /// `name` with a value matching `value_regex`.
+    pub fn pattern(name: &str, value_regex: &str, required: bool) -> Self {
+        Self {
+            name: Some(name.to_owned()),
+            name_regex: None,
+            value: None,
+            value_regex: Some(value_regex.to_owned()),
+            required,
+        }
+    }
+
+    /// Optional variables whose names and values match patterns.
+    pub fn patterns(name_regex: &str, value_regex: &str) -> Self {
+        Self {
+            name: None,
+            name_regex: Some(name_regex.to_owned()),
+            value: None,
+            value_regex: Some(value_regex.to_owned()),
+            required: false,
+        }
+    }
+}
+
+/// A mount the container may have.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MountRule {
+    /// Mount point in the container.
+    pub destination: String,
+    /// OCI mount type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Source path pattern; `$(bundle-id)` stands for the container's bundle id.
+    pub source_regex: String,
+    /// Options it must have.
+    pub options: Vec<String>,
+    /// Options it may have in addition.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub optional_options: Vec<String>,
+    /// The platform storage kind backing it, if the guest creates it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<String>,
+}
+
+/// Devices a container may have, each named by an annotation (CDI).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRule {
+    /// Annotation keys naming devices.
+    pub annotation_key_regex: String,
+    /// The key with the device number removed.
+    pub annotation_key_prefix: String,
+    /// Annotation values.
+    pub annotation_value_regex: String,
+    /// How many devices.
+    pub count: u32,
+    /// Agent device type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Device path without the number.
+    pub path_prefix: String,
+}

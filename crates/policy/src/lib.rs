@@ -1,0 +1,43 @@
+//! Kata agent policies for Chiaro pods.
+//!
+//! - [`generate()`]: a workload's pod spec, image configurations and the ConfigMaps and Secrets
+//!   it consumes become [`PolicyData`]: what every container must be (image, command,
+//!   environment, user, capabilities, mounts, devices, exec commands) and the order containers
+//!   must start in.
+//! - [`AgentPolicy`]: Chiaro's rules ([`RULES`], Rego, package `agent_policy`) with that data.
+//! - [`Initdata`]: the TOML document carrying the policy into the TEE launch, its digest (the
+//!   policy hash) and its annotation form.
+//! - [`Evaluator`]: evaluates agent requests as the Kata agent does, with policy state, and
+//!   explains denials.
+//!
+//! Security model: the host (kubelet, containerd, Kata shim) is untrusted and sends the agent
+//! every request; the policy, measured into the TEE, decides which are allowed. Every request
+//! kind is refused unless a rule allows it. Containers are pinned by name: each must be exactly
+//! as generated, each is created at most once per sandbox, and no container starts before the
+//! init containers that precede it — so an initializer or mesh sidecar cannot be skipped.
+//!
+//! What it does not do: it fetches nothing (image configurations come from `chiaro-registry`
+//! or the caller), reads no image layers (so image users must be numeric or set by the pod),
+//! and does not yet pin the contents of ConfigMap and Secret *volumes* (their files come from
+//! the host); environment values from them are pinned. Generation is pure; evaluation runs
+//! regorus with a time limit.
+
+mod agent_policy;
+mod data;
+mod error;
+mod evaluate;
+mod generate;
+mod image;
+mod initdata;
+mod platform;
+
+pub use agent_policy::{AgentPolicy, RULES};
+pub use data::{
+    ContainerRules, DeviceRule, EnvRule, MountRule, PodRules, PolicyData, ProcessRules, UserRules,
+};
+pub use error::PolicyError;
+pub use evaluate::{Decision, Evaluator};
+pub use generate::{GenerateOptions, GeneratedPolicy, PinnedSecret, generate};
+pub use image::{ImageConfig, runtime_names};
+pub use initdata::{INITDATA_ANNOTATION, Initdata};
+pub use platform::{Namespace, NetworkRules, Platform, StorageTemplate};

@@ -1,0 +1,781 @@
+# Chiaro's Kata agent policy rules.
+#
+# The Kata agent evaluates data.agent_policy.<RequestName> with the request as input. Every request
+# is refused unless a rule below allows it. The generated policy is this text followed by
+# `policy_data := {...}`: everything pod-specific (containers, images, processes, mounts, order)
+# lives in policy_data, so these rules are the same for every pod.
+#
+# Each checked request has a `<name>_denials` set: one "rule: field: reason" line per violated
+# rule. A request is allowed exactly when that set is empty; `chiaro policy eval` prints the set.
+# The rules use only builtins of the agent's regorus build (std, regex, base64).
+#
+# Policy state (data.pstate, JSON-Patch ops applied by the agent after an allowed request):
+#   pstate.sandbox     {name, namespace, netns} pinned by the first container request
+#   pstate.created     {container name: container id} every container ever created, at most once
+#   pstate.containers  {container id: container name} containers not yet removed (for exec)
+#   pstate.bundles     {bundle id: container name} root file systems in use, each by one container
+
+package agent_policy
+
+# ---------------------------------------------------------------------------------------------
+# Requests with no effect on confidentiality or integrity of the workload.
+default CloseStdinRequest := true
+default DestroySandboxRequest := true
+default GetMetricsRequest := true
+default GetOOMEventRequest := true
+default GetVolumeStatsRequest := true
+default GuestDetailsRequest := true
+default ListInterfacesRequest := true
+default ListRoutesRequest := true
+default MemHotplugByProbeRequest := true
+default OnlineCPUMemRequest := true
+default PauseContainerRequest := true
+default RemoveStaleVirtiofsShareMountsRequest := true
+default ReseedRandomDevRequest := true
+default ResumeContainerRequest := true
+default SignalProcessRequest := true
+default StartContainerRequest := true
+default StatsContainerRequest := true
+default TtyWinResizeRequest := true
+default WaitProcessRequest := true
+
+# Requests that would let the host read from or write into the workload, change the policy,
+# the clock, the firewall or the image: refused.
+default AddSwapRequest := false
+default GetIPTablesRequest := false
+default PullImageRequest := false
+default ReadStreamRequest := false
+default ResizeVolumeRequest := false
+default SetGuestDateTimeRequest := false
+default SetIPTablesRequest := false
+default SetPolicyRequest := false
+default StartTracingRequest := false
+default StopTracingRequest := false
+default UpdateContainerRequest := false
+default UpdateEphemeralMountsRequest := false
+default WriteStreamRequest := false
+
+# Requests checked by the rules below.
+default AddARPNeighborsRequest := false
+default CopyFileRequest := false
+default CreateContainerRequest := false
+default CreateSandboxRequest := false
+default ExecProcessRequest := false
+default RemoveContainerRequest := false
+default UpdateInterfaceRequest := false
+default UpdateRoutesRequest := false
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+pstate := object.get(data, "pstate", {})
+
+created := object.get(pstate, "created", {})
+
+live_containers := object.get(pstate, "containers", {})
+
+as_set(xs) := {x | some x in xs}
+
+same_set(a, b) if as_set(a) == as_set(b)
+
+# The empty value a protobuf field has when the request omits it.
+field(obj, path, empty) := object.get(obj, path, empty)
+
+not_null(x, empty) := empty if x == null
+
+not_null(x, empty) := x if x != null
+
+# JSON pointer token for a key (RFC 6901).
+pointer_token(key) := replace(replace(key, "~", "~0"), "/", "~1")
+
+# ---------------------------------------------------------------------------------------------
+# CreateContainerRequest
+
+oci := field(input, "OCI", {})
+
+annotations := not_null(field(oci, "Annotations", {}), {})
+
+container_type := object.get(annotations, "io.kubernetes.cri.container-type", "")
+
+container_name := object.get(annotations, "io.kubernetes.cri.container-name", "")
+
+bundle_path := object.get(annotations, "io.katacontainers.pkg.oci.bundle_path", "")
+
+bundle_id := substring(bundle_path, count(policy_data.platform.bundle_path_prefix), -1) if {
+	startswith(bundle_path, policy_data.platform.bundle_path_prefix)
+	regex.match(`^[a-z0-9]+$`, substring(bundle_path, count(policy_data.platform.bundle_path_prefix), -1))
+}
+
+request_container_id := field(input, "container_id", "")
+
+container_id := request_container_id if request_container_id != ""
+
+container_id := bundle_id if {
+	request_container_id == ""
+	bundle_id
+}
+
+# The policy entry a request is for: the pod's sandbox (pause) container or a named container.
+container_key := "sandbox" if container_type == "sandbox"
+
+container_key := container_name if container_type == "container"
+
+policy_container := policy_data.sandbox if container_type == "sandbox"
+
+policy_container := policy_data.containers[container_name] if container_type == "container"
+
+sandbox_name := object.get(annotations, "io.kubernetes.cri.sandbox-name", "")
+
+sandbox_namespace := object.get(annotations, "io.kubernetes.cri.sandbox-namespace", "")
+
+request_netns := [ns.Path | some ns in not_null(field(oci, ["Linux", "Namespaces"], []), []); ns.Type == "network"]
+
+CreateContainerRequest := {"allowed": true, "ops": create_container_ops} if {
+	count(create_container_denials) == 0
+}
+
+create_container_denials contains msg if {
+	not container_type in {"sandbox", "container"}
+	msg := sprintf("container: OCI.Annotations[io.kubernetes.cri.container-type]: %q is neither sandbox nor container", [container_type])
+}
+
+create_container_denials contains msg if {
+	container_type == "container"
+	not policy_data.containers[container_name]
+	msg := sprintf("container: OCI.Annotations[io.kubernetes.cri.container-name]: %q is not a container of this pod", [container_name])
+}
+
+create_container_denials contains msg if {
+	not bundle_id
+	msg := sprintf("container: OCI.Annotations[io.katacontainers.pkg.oci.bundle_path]: %q is not a bundle directory of the runtime", [bundle_path])
+}
+
+# A root file system serves one container: a second container on an earlier one's bundle would run
+# its pinned command in the other image.
+create_container_denials contains msg if {
+	object.get(object.get(pstate, "bundles", {}), bundle_id, null) != null
+	msg := sprintf("root: OCI.Annotations[io.katacontainers.pkg.oci.bundle_path]: bundle %q is already used by container %q", [bundle_id, pstate.bundles[bundle_id]])
+}
+
+# Order and presence: each container at most once, and after the containers it must follow.
+create_container_denials contains msg if {
+	created[container_key]
+	msg := sprintf("order: container %q: was already created in this sandbox", [container_key])
+}
+
+create_container_denials contains msg if {
+	some before in object.get(policy_container, "after", [])
+	not created[before]
+	msg := sprintf("order: container %q: must not start before %q was created", [container_key, before])
+}
+
+# The pod: its name, namespace and network namespace are fixed by the first container request.
+create_container_denials contains msg if {
+	not regex.match(policy_data.pod.name_regex, sandbox_name)
+	msg := sprintf("pod: OCI.Annotations[io.kubernetes.cri.sandbox-name]: %q is not a name of this workload's pods", [sandbox_name])
+}
+
+create_container_denials contains msg if {
+	not regex.match(policy_data.pod.namespace_regex, sandbox_namespace)
+	msg := sprintf("pod: OCI.Annotations[io.kubernetes.cri.sandbox-namespace]: %q is not this workload's namespace", [sandbox_namespace])
+}
+
+create_container_denials contains msg if {
+	pstate.sandbox.name != sandbox_name
+	msg := sprintf("pod: OCI.Annotations[io.kubernetes.cri.sandbox-name]: %q differs from the sandbox's %q", [sandbox_name, pstate.sandbox.name])
+}
+
+create_container_denials contains msg if {
+	pstate.sandbox.namespace != sandbox_namespace
+	msg := sprintf("pod: OCI.Annotations[io.kubernetes.cri.sandbox-namespace]: %q differs from the sandbox's %q", [sandbox_namespace, pstate.sandbox.namespace])
+}
+
+create_container_denials contains msg if {
+	some key, value in annotations
+	not annotation_allowed(key, value)
+	msg := sprintf("annotations: OCI.Annotations[%s]: not allowed for this container", [key])
+}
+
+annotation_allowed(key, value) if {
+	some pattern in policy_data.platform.annotation_key_patterns
+	regex.match(pattern, key)
+}
+
+annotation_allowed(key, value) if {
+	key == "io.kubernetes.cri.image-name"
+	value in policy_container.images
+}
+
+annotation_allowed(key, value) if {
+	some device in object.get(policy_container, "devices", [])
+	regex.match(device.annotation_key_regex, key)
+	regex.match(device.annotation_value_regex, value)
+}
+
+create_container_denials contains msg if {
+	log_dir := object.get(annotations, "io.kubernetes.cri.sandbox-log-directory", "")
+	log_dir != ""
+	not startswith(log_dir, sprintf("/var/log/pods/%s_%s_", [sandbox_namespace, sandbox_name]))
+	msg := "pod: OCI.Annotations[io.kubernetes.cri.sandbox-log-directory]: not the directory of this sandbox"
+}
+
+# Network namespace: the first container request that names one fixes it for the pod; later
+# requests name the same or none (a container without one joins the sandbox's).
+pinned_netns := object.get(object.get(pstate, "sandbox", {}), "netns", "")
+
+create_container_denials contains msg if {
+	count(request_netns) > 1
+	msg := "namespaces: OCI.Linux.Namespaces: more than one network namespace"
+}
+
+create_container_denials contains msg if {
+	some path in request_netns
+	path == ""
+	msg := "namespaces: OCI.Linux.Namespaces[network]: a new network namespace is not the pod's"
+}
+
+create_container_denials contains msg if {
+	some path in request_netns
+	pinned_netns != ""
+	path != pinned_netns
+	msg := sprintf("namespaces: OCI.Linux.Namespaces[network]: %q is not the pod's network namespace %q", [path, pinned_netns])
+}
+
+create_container_denials contains msg if {
+	container_type == "sandbox"
+	pinned_netns != ""
+	count(request_netns) == 0
+	msg := sprintf("namespaces: OCI.Linux.Namespaces[network]: missing; the pod's is %q", [pinned_netns])
+}
+
+create_container_denials contains msg if {
+	some ns in not_null(field(oci, ["Linux", "Namespaces"], []), [])
+	ns.Type != "network"
+	not {"Type": ns.Type, "Path": ns.Path} in policy_data.platform.namespaces
+	msg := sprintf("namespaces: OCI.Linux.Namespaces[%s]: %q is not allowed", [ns.Type, ns.Path])
+}
+
+create_container_denials contains msg if {
+	some ns in policy_data.platform.namespaces
+	not ns in {{"Type": n.Type, "Path": n.Path} | some n in not_null(field(oci, ["Linux", "Namespaces"], []), [])}
+	msg := sprintf("namespaces: OCI.Linux.Namespaces[%s]: missing", [ns.Type])
+}
+
+create_container_denials contains msg if {
+	field(input, "sandbox_pidns", false) != policy_data.pod.share_process_namespace
+	msg := "namespaces: sandbox_pidns: differs from the pod's shareProcessNamespace"
+}
+
+# Process
+process := not_null(field(oci, "Process", {}), {})
+
+create_container_denials contains msg if {
+	field(process, "Args", []) != policy_container.process.args
+	msg := sprintf("process: OCI.Process.Args: %v is not the pinned command %v", [field(process, "Args", []), policy_container.process.args])
+}
+
+create_container_denials contains msg if {
+	field(process, "Cwd", "") != policy_container.process.cwd
+	msg := sprintf("process: OCI.Process.Cwd: %q is not the pinned working directory %q", [field(process, "Cwd", ""), policy_container.process.cwd])
+}
+
+create_container_denials contains msg if {
+	field(process, "Terminal", false) != policy_container.process.terminal
+	msg := "process: OCI.Process.Terminal: differs from the container's tty setting"
+}
+
+create_container_denials contains msg if {
+	field(process, "NoNewPrivileges", false) != policy_container.process.no_new_privileges
+	msg := "process: OCI.Process.NoNewPrivileges: differs from the container's allowPrivilegeEscalation"
+}
+
+create_container_denials contains msg if {
+	some denial in process_common_denials(process, policy_container.process, "OCI.Process")
+	msg := denial
+}
+
+create_container_denials contains msg if {
+	some set in ["Ambient", "Bounding", "Effective", "Inheritable", "Permitted"]
+	requested := not_null(field(process, ["Capabilities", set], []), [])
+	not same_set(requested, policy_container.process.capabilities[set])
+	msg := sprintf("capabilities: OCI.Process.Capabilities.%s: %v is not the pinned set %v", [set, requested, policy_container.process.capabilities[set]])
+}
+
+create_container_denials contains msg if {
+	some denial in env_denials(field(process, "Env", []), policy_container.process.env, "OCI.Process.Env")
+	msg := denial
+}
+
+create_container_denials contains msg if {
+	some rule in policy_container.process.env
+	rule.required
+	not env_rule_satisfied(rule, not_null(field(process, "Env", []), []))
+	msg := sprintf("env: OCI.Process.Env: %s is missing", [rule.name])
+}
+
+env_rule_satisfied(rule, env) if {
+	some entry in env
+	env_rule_matches(rule, entry)
+}
+
+env_entry_name(entry) := split(entry, "=")[0]
+
+env_entry_value(entry) := substring(entry, count(env_entry_name(entry)) + 1, -1)
+
+env_rule_matches(rule, entry) if {
+	contains(entry, "=")
+	rule.name == env_entry_name(entry)
+	rule.value == env_entry_value(entry)
+}
+
+env_rule_matches(rule, entry) if {
+	contains(entry, "=")
+	rule.name == env_entry_name(entry)
+	regex.match(rule.value_regex, env_entry_value(entry))
+}
+
+env_rule_matches(rule, entry) if {
+	contains(entry, "=")
+	regex.match(rule.name_regex, env_entry_name(entry))
+	regex.match(rule.value_regex, env_entry_value(entry))
+}
+
+env_denials(env, rules, where) := {msg |
+	some entry in not_null(env, [])
+	not env_allowed(entry, rules)
+	msg := sprintf("env: %s: %s is not allowed with this value", [where, env_entry_name(entry)])
+} | {msg |
+	names := [env_entry_name(entry) | some entry in not_null(env, [])]
+	some i, name in names
+	some j, other in names
+	i < j
+	name == other
+	msg := sprintf("env: %s: %s is set twice", [where, name])
+}
+
+env_allowed(entry, rules) if {
+	some rule in rules
+	env_rule_matches(rule, entry)
+}
+
+# Fields shared by container processes and exec processes.
+process_common_denials(p, pinned, where) := {msg |
+	user := not_null(field(p, "User", {}), {})
+	field(user, "UID", 0) != pinned.user.uid
+	msg := sprintf("user: %s.User.UID: %v is not the pinned %v", [where, field(user, "UID", 0), pinned.user.uid])
+} | {msg |
+	user := not_null(field(p, "User", {}), {})
+	field(user, "GID", 0) != pinned.user.gid
+	msg := sprintf("user: %s.User.GID: %v is not the pinned %v", [where, field(user, "GID", 0), pinned.user.gid])
+} | {msg |
+	user := not_null(field(p, "User", {}), {})
+	gids := not_null(field(user, "AdditionalGids", []), [])
+	not same_set(gids, pinned.user.additional_gids)
+	msg := sprintf("user: %s.User.AdditionalGids: %v is not the pinned %v", [where, gids, pinned.user.additional_gids])
+} | {msg |
+	user := not_null(field(p, "User", {}), {})
+	field(user, "Username", "") != ""
+	msg := sprintf("user: %s.User.Username: a user name is not resolved by the policy", [where])
+} | {msg |
+	field(p, "SelinuxLabel", "") != ""
+	msg := sprintf("process: %s.SelinuxLabel: must be empty", [where])
+} | {msg |
+	not field(p, "ApparmorProfile", "") in policy_data.platform.apparmor_profiles
+	msg := sprintf("process: %s.ApparmorProfile: %q is not allowed", [where, field(p, "ApparmorProfile", "")])
+} | {msg |
+	field(input, "string_user", null) != null
+	msg := "user: string_user: must not be set"
+}
+
+# Root file system: the image's, pulled and checked in the guest, at the runtime's path.
+create_container_denials contains msg if {
+	expected := sprintf("%s%s/rootfs", [policy_data.platform.guest_container_dir, bundle_id])
+	field(oci, ["Root", "Path"], "") != expected
+	msg := sprintf("root: OCI.Root.Path: %q is not %q", [field(oci, ["Root", "Path"], ""), expected])
+}
+
+create_container_denials contains msg if {
+	field(oci, ["Root", "Readonly"], false) != policy_container.read_only_root
+	msg := "root: OCI.Root.Readonly: differs from readOnlyRootFilesystem"
+}
+
+create_container_denials contains msg if {
+	hooks := not_null(field(oci, "Hooks", {}), {})
+	some kind, list in hooks
+	count(not_null(list, [])) > 0
+	msg := sprintf("hooks: OCI.Hooks.%s: OCI hooks are not allowed", [kind])
+}
+
+create_container_denials contains msg if {
+	some name, value in not_null(field(oci, ["Linux", "Sysctl"], {}), {})
+	object.get(policy_data.pod.sysctls, name, null) != value
+	msg := sprintf("sysctl: OCI.Linux.Sysctl[%s]: %q is not allowed", [name, value])
+}
+
+create_container_denials contains msg if {
+	some kind in ["MaskedPaths", "ReadonlyPaths"]
+	requested := not_null(field(oci, ["Linux", kind], []), [])
+	missing := as_set(policy_data.platform[kind]) - as_set(requested)
+	count(missing) > 0
+	msg := sprintf("paths: OCI.Linux.%s: %v must be included", [kind, missing])
+}
+
+# Mounts: each requested mount is one the container may have; no destination twice.
+mounts := not_null(field(oci, "Mounts", []), [])
+
+create_container_denials contains msg if {
+	some mount in mounts
+	not mount_allowed(mount)
+	msg := sprintf("mounts: OCI.Mounts[%s]: %s mount from %q with options %v is not allowed", [mount.destination, field(mount, "type_", ""), field(mount, "source", ""), field(mount, "options", [])])
+}
+
+create_container_denials contains msg if {
+	some i, a in mounts
+	some j, b in mounts
+	i < j
+	a.destination == b.destination
+	msg := sprintf("mounts: OCI.Mounts[%s]: mounted twice", [a.destination])
+}
+
+mount_allowed(mount) if {
+	some allowed in array.concat(policy_container.mounts, policy_data.platform.mounts[container_type])
+	allowed.destination == mount.destination
+	allowed.type == field(mount, "type_", "")
+	regex.match(replace(allowed.source_regex, "$(bundle-id)", bundle_id), field(mount, "source", ""))
+	options := as_set(field(mount, "options", []))
+	as_set(allowed.options) - options == set()
+	options - as_set(allowed.options) - as_set(object.get(allowed, "optional_options", [])) == set()
+	mount_storage_ok(allowed, mount)
+}
+
+mount_storage_ok(allowed, mount) if not allowed.storage
+
+# A mount of a pod volume backed by guest storage must come from a storage of this request.
+mount_storage_ok(allowed, mount) if {
+	some storage in storages
+	storage.mount_point == mount.source
+	storage_matches(storage, allowed.storage)
+}
+
+# Storages: the image, pulled in the guest, and pod volumes of the kinds the pod declares.
+storages := not_null(field(input, "storages", []), [])
+
+create_container_denials contains msg if {
+	some storage in storages
+	not storage_allowed(storage)
+	msg := sprintf("storages: storages[%s]: %s storage of %q is not allowed", [field(storage, "mount_point", ""), field(storage, "driver", ""), field(storage, "source", "")])
+}
+
+storage_allowed(storage) if {
+	storage.driver == "image_guest_pull"
+	storage.source in policy_container.images
+	storage.mount_point == sprintf("%s%s/rootfs", [policy_data.platform.guest_container_dir, bundle_id])
+	field(storage, "fstype", "") == "overlay"
+	count(not_null(field(storage, "options", []), [])) == 0
+}
+
+storage_allowed(storage) if {
+	some allowed in policy_container.mounts
+	storage_matches(storage, allowed.storage)
+}
+
+storage_matches(storage, kind) if {
+	template := policy_data.platform.storages[kind]
+	field(storage, "driver", "") == template.driver
+	field(storage, "fstype", "") == template.fstype
+	not_null(field(storage, "driver_options", []), []) == template.driver_options
+	same_set(not_null(field(storage, "options", []), []), template.options)
+	regex.match(template.source_regex, field(storage, "source", ""))
+	storage_mount_point_ok(storage, template)
+	storage_fs_group_ok(storage)
+}
+
+storage_mount_point_ok(storage, template) if {
+	template.mount_point == "block"
+	storage.mount_point == sprintf("%s/%s", [policy_data.platform.block_storage_dir, base64.encode(storage.source)])
+}
+
+storage_mount_point_ok(storage, template) if {
+	template.mount_point != "block"
+	regex.match(template.mount_point, storage.mount_point)
+}
+
+storage_fs_group_ok(storage) if field(storage, "fs_group", null) == null
+
+storage_fs_group_ok(storage) if {
+	policy_data.pod.fs_group != null
+	storage.fs_group.group_id == policy_data.pod.fs_group
+}
+
+# Devices: only the GPUs the container asks for, each named by its CDI annotation.
+requested_devices := not_null(field(input, "devices", []), [])
+
+create_container_denials contains msg if {
+	count(object.get(policy_container, "devices", [])) == 0
+	count(requested_devices) > 0
+	msg := "devices: devices: this container has no devices"
+}
+
+create_container_denials contains msg if {
+	count(not_null(field(oci, ["Linux", "Devices"], []), [])) > 0
+	msg := "devices: OCI.Linux.Devices: device nodes are not allowed"
+}
+
+create_container_denials contains msg if {
+	some device in object.get(policy_container, "devices", [])
+	keys := {key | some key, _ in annotations; regex.match(device.annotation_key_regex, key)}
+	count(keys) != device.count
+	msg := sprintf("devices: OCI.Annotations: %d annotations match %s, the container asks for %d", [count(keys), device.annotation_key_regex, device.count])
+}
+
+create_container_denials contains msg if {
+	some device in object.get(policy_container, "devices", [])
+	some requested in requested_devices
+	not device_request_ok(device, requested)
+	msg := sprintf("devices: devices[%s]: not a device named by a CDI annotation", [field(requested, "container_path", "")])
+}
+
+create_container_denials contains msg if {
+	some i, a in requested_devices
+	some j, b in requested_devices
+	i < j
+	a.container_path == b.container_path
+	msg := sprintf("devices: devices[%s]: requested twice", [a.container_path])
+}
+
+device_request_ok(device, requested) if {
+	requested.type_ == device.type
+	startswith(requested.container_path, device.path_prefix)
+	suffix := substring(requested.container_path, count(device.path_prefix), -1)
+	regex.match(`^[0-9]+$`, suffix)
+	annotations[sprintf("%s%s", [device.annotation_key_prefix, suffix])]
+}
+
+# State after an allowed CreateContainerRequest.
+create_container_ops := array.concat(array.concat(init_ops, sandbox_ops), [
+	{"op": "add", "path": sprintf("/pstate/created/%s", [pointer_token(container_key)]), "value": container_id},
+	{"op": "add", "path": sprintf("/pstate/containers/%s", [pointer_token(container_id)]), "value": container_key},
+	{"op": "add", "path": sprintf("/pstate/bundles/%s", [pointer_token(bundle_id)]), "value": container_key},
+])
+
+init_ops := [op |
+	some key in ["created", "containers", "bundles"]
+	not pstate[key]
+	op := {"op": "add", "path": sprintf("/pstate/%s", [key]), "value": {}}
+]
+
+sandbox_ops := [] if pinned_netns != ""
+
+sandbox_ops := [{"op": "add", "path": "/pstate/sandbox", "value": {"name": sandbox_name, "namespace": sandbox_namespace, "netns": netns}}] if {
+	pinned_netns == ""
+	netns := concat("", request_netns)
+}
+
+# ---------------------------------------------------------------------------------------------
+# RemoveContainerRequest: the container is no longer live (it stays "created").
+
+RemoveContainerRequest := {"allowed": true, "ops": ops} if {
+	live_containers[input.container_id]
+	ops := [{"op": "remove", "path": sprintf("/pstate/containers/%s", [pointer_token(input.container_id)])}]
+}
+
+RemoveContainerRequest := true if not live_containers[input.container_id]
+
+# ---------------------------------------------------------------------------------------------
+# ExecProcessRequest: only the commands of the container's probes and lifecycle hooks, with the
+# container's own user, environment and working directory.
+
+exec_process := not_null(field(input, "process", {}), {})
+
+exec_container_name := live_containers[input.container_id]
+
+exec_container := policy_data.sandbox if exec_container_name == "sandbox"
+
+exec_container := policy_data.containers[exec_container_name] if exec_container_name != "sandbox"
+
+ExecProcessRequest if count(exec_process_denials) == 0
+
+exec_process_denials contains msg if {
+	not exec_container
+	msg := sprintf("exec: container_id: %q is not a live container of this pod", [field(input, "container_id", "")])
+}
+
+exec_process_denials contains msg if {
+	exec_container
+	not field(exec_process, "Args", []) in exec_container.exec
+	msg := sprintf("exec: process.Args: %v is not a probe or hook command of container %q", [field(exec_process, "Args", []), exec_container_name])
+}
+
+exec_process_denials contains msg if {
+	exec_container
+	field(exec_process, "Cwd", "") != exec_container.process.cwd
+	msg := sprintf("exec: process.Cwd: %q is not the container's working directory", [field(exec_process, "Cwd", "")])
+}
+
+exec_process_denials contains msg if {
+	field(exec_process, "Terminal", false) != false
+	msg := "exec: process.Terminal: no terminal for exec"
+}
+
+exec_process_denials contains msg if {
+	field(exec_process, "NoNewPrivileges", false) != exec_container.process.no_new_privileges
+	msg := "exec: process.NoNewPrivileges: differs from the container's"
+}
+
+exec_process_denials contains msg if {
+	field(exec_process, "Capabilities", null) != null
+	msg := "exec: process.Capabilities: an exec process inherits the container's capabilities"
+}
+
+exec_process_denials contains msg if {
+	some denial in process_common_denials(exec_process, exec_container.process, "process")
+	msg := denial
+}
+
+exec_process_denials contains msg if {
+	some denial in env_denials(field(exec_process, "Env", []), exec_container.process.env, "process.Env")
+	msg := denial
+}
+
+# ---------------------------------------------------------------------------------------------
+# CreateSandboxRequest
+
+CreateSandboxRequest if count(create_sandbox_denials) == 0
+
+create_sandbox_denials contains msg if {
+	field(input, "sandbox_pidns", false) != policy_data.pod.share_process_namespace
+	msg := "sandbox: sandbox_pidns: differs from the pod's shareProcessNamespace"
+}
+
+create_sandbox_denials contains msg if {
+	count(not_null(field(input, "kernel_modules", []), [])) > 0
+	msg := "sandbox: kernel_modules: loading kernel modules is not allowed"
+}
+
+create_sandbox_denials contains msg if {
+	field(input, "guest_hook_path", "") != ""
+	msg := "sandbox: guest_hook_path: guest hooks are not allowed"
+}
+
+create_sandbox_denials contains msg if {
+	some storage in not_null(field(input, "storages", []), [])
+	not storage in policy_data.platform.sandbox_storages
+	msg := sprintf("sandbox: storages[%s]: not allowed", [field(storage, "mount_point", "")])
+}
+
+# ---------------------------------------------------------------------------------------------
+# CopyFileRequest: files the runtime shares into a container (hosts, resolv.conf, volumes),
+# only below a container's shared directory, never into a root file system, no way out.
+
+copy_path := field(input, "path", "")
+
+copy_relative := substring(copy_path, count(prefix), -1) if {
+	some prefix_regex in policy_data.platform.copy_file_prefix_regexes
+	prefix := regex.find_n(prefix_regex, copy_path, 1)[0]
+}
+
+CopyFileRequest if count(copy_file_denials) == 0
+
+copy_file_denials contains msg if {
+	not copy_relative
+	msg := sprintf("copyfile: path: %q is not below a container's shared directory", [copy_path])
+}
+
+copy_file_denials contains msg if {
+	some part in split(copy_path, "/")
+	part in {".", ".."}
+	msg := sprintf("copyfile: path: %q has a . or .. component", [copy_path])
+}
+
+copy_file_denials contains msg if {
+	not field(input, "file_type", "") in {"Regular", "Directory", "Symlink"}
+	msg := sprintf("copyfile: file_type: %q is not a file, directory or symlink", [field(input, "file_type", "")])
+}
+
+copy_file_denials contains msg if {
+	field(input, "file_type", "") == "Symlink"
+	copy_relative
+	not contains(copy_relative, "/")
+	msg := "copyfile: path: a symlink cannot be a container's top-level shared entry"
+}
+
+copy_file_denials contains msg if {
+	field(input, "file_type", "") == "Symlink"
+	target := field(input, "symlink_target", "")
+	not symlink_target_ok(target)
+	msg := sprintf("copyfile: symlink_target: %q leaves its directory", [target])
+}
+
+symlink_target_ok(target) if {
+	target != ""
+	not startswith(target, "/")
+	every part in split(target, "/") {
+		part != ".."
+	}
+}
+
+# ---------------------------------------------------------------------------------------------
+# Network configuration by the host: never the loopback device, loopback addresses or MACs that
+# would impersonate the guest's own.
+
+UpdateInterfaceRequest if count(update_interface_denials) == 0
+
+update_interface_denials contains msg if {
+	interface := field(input, "interface", {})
+	field(interface, "name", "") in policy_data.platform.network.forbidden_devices
+	msg := sprintf("interface: interface.name: %q is not allowed", [field(interface, "name", "")])
+}
+
+update_interface_denials contains msg if {
+	interface := field(input, "interface", {})
+	field(interface, "hwAddr", "") in policy_data.platform.network.forbidden_hw_addrs
+	msg := sprintf("interface: interface.hwAddr: %q is not allowed", [field(interface, "hwAddr", "")])
+}
+
+update_interface_denials contains msg if {
+	interface := field(input, "interface", {})
+	not field(interface, "raw_flags", 0) in policy_data.platform.network.interface_raw_flags
+	msg := sprintf("interface: interface.raw_flags: %v is not allowed", [field(interface, "raw_flags", 0)])
+}
+
+UpdateRoutesRequest if count(update_routes_denials) == 0
+
+update_routes_denials contains msg if {
+	some route in not_null(field(input, ["routes", "Routes"], []), [])
+	field(route, "device", "") in policy_data.platform.network.forbidden_devices
+	msg := sprintf("routes: routes.Routes[].device: %q is not allowed", [field(route, "device", "")])
+}
+
+update_routes_denials contains msg if {
+	some route in not_null(field(input, ["routes", "Routes"], []), [])
+	some pattern in policy_data.platform.network.loopback_address_regexes
+	regex.match(pattern, field(route, "source", ""))
+	msg := sprintf("routes: routes.Routes[].source: %q is a loopback address", [field(route, "source", "")])
+}
+
+AddARPNeighborsRequest if count(add_arp_neighbors_denials) == 0
+
+add_arp_neighbors_denials contains msg if {
+	some neighbor in not_null(field(input, ["neighbors", "ARPNeighbors"], []), [])
+	field(neighbor, "device", "") in policy_data.platform.network.forbidden_devices
+	msg := sprintf("arp: neighbors[].device: %q is not allowed", [field(neighbor, "device", "")])
+}
+
+add_arp_neighbors_denials contains msg if {
+	some neighbor in not_null(field(input, ["neighbors", "ARPNeighbors"], []), [])
+	some pattern in policy_data.platform.network.loopback_address_regexes
+	regex.match(pattern, field(neighbor, ["toIPAddress", "address"], ""))
+	msg := sprintf("arp: neighbors[].toIPAddress: %q is a loopback address", [field(neighbor, ["toIPAddress", "address"], "")])
+}
+
+add_arp_neighbors_denials contains msg if {
+	some neighbor in not_null(field(input, ["neighbors", "ARPNeighbors"], []), [])
+	not field(neighbor, "state", 0) in policy_data.platform.network.arp_states
+	msg := sprintf("arp: neighbors[].state: %v is not allowed", [field(neighbor, "state", 0)])
+}
+
+add_arp_neighbors_denials contains msg if {
+	some neighbor in not_null(field(input, ["neighbors", "ARPNeighbors"], []), [])
+	not field(neighbor, "flags", 0) in policy_data.platform.network.arp_flags
+	msg := sprintf("arp: neighbors[].flags: %v is not allowed", [field(neighbor, "flags", 0)])
+}
