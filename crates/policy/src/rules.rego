@@ -353,9 +353,24 @@ env_denials(env, rules, where) := {msg |
 	msg := sprintf("env: %s: %s is set twice", [where, name])
 }
 
+# A variable the pod spec or image names by name only takes its pinned value; patterns for
+# platform variables (service links) cannot override it.
 env_allowed(entry, rules) if {
 	some rule in rules
+	rule.name == env_entry_name(entry)
 	env_rule_matches(rule, entry)
+}
+
+env_allowed(entry, rules) if {
+	not env_name_pinned(env_entry_name(entry), rules)
+	some rule in rules
+	rule.name_regex
+	env_rule_matches(rule, entry)
+}
+
+env_name_pinned(name, rules) if {
+	some rule in rules
+	rule.name == name
 }
 
 # Fields shared by container processes and exec processes.

@@ -153,6 +153,13 @@ fn run_case(dir: &Path, case: &str) -> (usize, Vec<Outcome>) {
         let kind = test["kind"].as_str().unwrap();
         let expected = test["allowed"].as_bool().unwrap();
         let decision = evaluator.evaluate(kind, &test["request"]).unwrap();
+        if !decision.allowed {
+            assert!(
+                !decision.denials.is_empty(),
+                "{case} / {}: a denial must name the rule and field",
+                test["description"]
+            );
+        }
         if decision.allowed != expected {
             mismatches.push(Outcome {
                 case: case.to_owned(),

@@ -1,0 +1,508 @@
+//! What an untrusted host can change in a container creation, and that each change is refused.
+//!
+//! The pod has Chiaro's shape: the initializer and the mesh sidecar (a native sidecar) as init
+//! containers, then the workload. The requests are built the way containerd and the Kata shim
+//! build them for that pod (mounts, namespaces, storages, annotations), so the untouched ones are
+//! allowed; each test then changes one thing.
+
+#![expect(clippy::unwrap_used, reason = "test")]
+
+use std::collections::BTreeMap;
+
+use chiaro_k8s::{ConfigSources, Workload, read_documents};
+use chiaro_policy::{
+    AgentPolicy, ContainerRules, Evaluator, GenerateOptions, ImageConfig, PolicyData, generate,
+};
+use serde_json::{Value, json};
+
+const POD: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      initContainers:
+      - name: chiaro-initializer
+        image: registry.example/chiaro/initializer@sha256:1111111111111111111111111111111111111111111111111111111111111111
+        volumeMounts: [{name: chiaro-credentials, mountPath: /chiaro}]
+      - name: chiaro-mesh
+        image: registry.example/chiaro/mesh@sha256:2222222222222222222222222222222222222222222222222222222222222222
+        restartPolicy: Always
+        volumeMounts: [{name: chiaro-credentials, mountPath: /chiaro, readOnly: true}]
+      containers:
+      - name: web
+        image: registry.example/web:1.0@sha256:3333333333333333333333333333333333333333333333333333333333333333
+        env:
+        - {name: MODE, value: production}
+        - {name: REDIS_PORT, value: "6379"}
+        - name: DB_PASSWORD
+          valueFrom: {secretKeyRef: {name: db, key: password}}
+        volumeMounts: [{name: chiaro-credentials, mountPath: /chiaro, readOnly: true}]
+        livenessProbe: {exec: {command: [/bin/check, --quick]}}
+      volumes:
+      - name: chiaro-credentials
+        emptyDir: {medium: Memory}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: db}
+stringData: {password: hunter2}
+"#;
+
+const PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+fn images() -> BTreeMap<String, ImageConfig> {
+    let image = |reference: &str, entrypoint: &str| ImageConfig {
+        reference: reference.to_owned(),
+        entrypoint: vec![entrypoint.to_owned()],
+        env: vec![PATH.to_owned()],
+        user: "1000:1000".to_owned(),
+        ..ImageConfig::default()
+    };
+    BTreeMap::from([
+        ("registry.example/chiaro/initializer@sha256:1111111111111111111111111111111111111111111111111111111111111111".to_owned(),
+         image("registry.example/chiaro/initializer@sha256:1111111111111111111111111111111111111111111111111111111111111111", "/chiaro-initializer")),
+        ("registry.example/chiaro/mesh@sha256:2222222222222222222222222222222222222222222222222222222222222222".to_owned(),
+         image("registry.example/chiaro/mesh@sha256:2222222222222222222222222222222222222222222222222222222222222222", "/chiaro-mesh")),
+        ("registry.example/web:1.0@sha256:3333333333333333333333333333333333333333333333333333333333333333".to_owned(),
+         image("registry.example/web@sha256:3333333333333333333333333333333333333333333333333333333333333333", "/web")),
+    ])
+}
+
+fn policy_data() -> PolicyData {
+    let documents = read_documents("pod.yaml", POD).unwrap();
+    let mut config = ConfigSources::default();
+    for document in &documents {
+        config.add(document).unwrap();
+    }
+    let workload = Workload::from_document(&documents[0]).unwrap().unwrap();
+    generate(
+        &documents[0],
+        &workload,
+        &images(),
+        &config,
+        &GenerateOptions::default(),
+    )
+    .unwrap()
+    .data
+}
+
+const POD_NAME: &str = "web-5d8f7c9b4-x2x7k";
+const NETNS: &str = "/var/run/netns/cni-1234";
+
+fn bundle(name: &str) -> String {
+    let mut id = hex::encode(name.as_bytes());
+    id.extend(std::iter::repeat_n('0', 64 - id.len()));
+    id
+}
+
+/// A CreateContainerRequest as containerd and the Kata shim send it for `name`.
+fn request(data: &PolicyData, name: &str) -> Value {
+    let (rules, kind): (&ContainerRules, &str) = if name == "sandbox" {
+        (&data.sandbox, "sandbox")
+    } else {
+        (&data.containers[name], "container")
+    };
+    let id = bundle(name);
+    let shared =
+        |file: &str| format!("/run/kata-containers/shared/containers/{id}-0123456789abcdef-{file}");
+    let mut mounts = vec![
+        json!({"destination": "/proc", "type_": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev", "type_": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        json!({"destination": "/sys", "type_": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}),
+        json!({"destination": "/dev/shm", "type_": "bind", "source": "/run/kata-containers/sandbox/shm", "options": ["rbind"]}),
+    ];
+    let mut storages = vec![json!({
+        "driver": "image_guest_pull", "driver_options": [], "fs_group": null, "fstype": "overlay",
+        "mount_point": format!("/run/kata-containers/{id}/rootfs"), "options": [],
+        "source": rules.images.iter().find(|i| i.contains('@') && !i.contains(":1.0")).unwrap_or(&rules.images[0]),
+    })];
+    if kind == "container" {
+        mounts.push(json!({"destination": "/etc/hosts", "type_": "bind", "source": shared("hosts"), "options": ["rbind", "rprivate", "rw"]}));
+        mounts.push(json!({"destination": "/etc/resolv.conf", "type_": "bind", "source": shared("resolv.conf"), "options": ["rbind", "rprivate", "rw"]}));
+        for mount in &rules.mounts {
+            let source = format!(
+                "/run/kata-containers/sandbox/ephemeral/{}",
+                "chiaro-credentials"
+            );
+            mounts.push(json!({"destination": mount.destination, "type_": "bind", "source": source, "options": mount.options}));
+            storages.push(json!({
+                "driver": "ephemeral", "driver_options": [], "fs_group": null, "fstype": "tmpfs",
+                "mount_point": source, "options": [], "source": "tmpfs",
+            }));
+        }
+    }
+    let mut env: Vec<String> = rules
+        .process
+        .env
+        .iter()
+        .filter(|rule| rule.required)
+        .map(|rule| {
+            format!(
+                "{}={}",
+                rule.name.as_deref().unwrap(),
+                rule.value.as_deref().unwrap()
+            )
+        })
+        .collect();
+    if kind == "container" {
+        env.push(format!("HOSTNAME={POD_NAME}"));
+        env.push("KUBERNETES_SERVICE_HOST=10.0.0.1".to_owned());
+    }
+    let mut annotations = json!({
+        "io.katacontainers.pkg.oci.bundle_path": format!("/run/containerd/io.containerd.runtime.v2.task/k8s.io/{id}"),
+        "io.kubernetes.cri.container-type": kind,
+        "io.kubernetes.cri.sandbox-name": POD_NAME,
+        "io.kubernetes.cri.sandbox-namespace": "shop",
+        "io.kubernetes.cri.sandbox-id": bundle("sandbox"),
+    });
+    if kind == "container" {
+        annotations["io.kubernetes.cri.container-name"] = json!(name);
+        annotations["io.kubernetes.cri.image-name"] = storages[0]["source"].clone();
+    }
+    let mut namespaces = vec![
+        json!({"Type": "ipc", "Path": ""}),
+        json!({"Type": "uts", "Path": ""}),
+        json!({"Type": "mount", "Path": ""}),
+    ];
+    if kind == "sandbox" {
+        namespaces.push(json!({"Type": "network", "Path": NETNS}));
+    }
+    let caps = &rules.process.capabilities;
+    json!({
+        "container_id": id,
+        "exec_id": id,
+        "OCI": {
+            "Annotations": annotations,
+            "Hooks": null,
+            "Hostname": "",
+            "Linux": {
+                "MaskedPaths": data.platform.masked_paths,
+                "ReadonlyPaths": data.platform.readonly_paths,
+                "Namespaces": namespaces,
+                "Sysctl": {},
+                "Devices": [],
+            },
+            "Mounts": mounts,
+            "Process": {
+                "Args": rules.process.args,
+                "Cwd": rules.process.cwd,
+                "Env": env,
+                "NoNewPrivileges": rules.process.no_new_privileges,
+                "Terminal": false,
+                "User": {"UID": rules.process.user.uid, "GID": rules.process.user.gid, "AdditionalGids": rules.process.user.additional_gids, "Username": ""},
+                "Capabilities": caps,
+                "ApparmorProfile": "cri-containerd.apparmor.d",
+                "SelinuxLabel": "",
+            },
+            "Root": {"Path": format!("/run/kata-containers/{id}/rootfs"), "Readonly": rules.read_only_root},
+            "Version": "1.1.0",
+        },
+        "storages": storages,
+        "devices": [],
+        "sandbox_pidns": false,
+        "string_user": null,
+    })
+}
+
+struct Pod {
+    data: PolicyData,
+    evaluator: Evaluator,
+}
+
+impl Pod {
+    fn new() -> Self {
+        let data = policy_data();
+        let evaluator = Evaluator::new(&AgentPolicy::new(&data).unwrap()).unwrap();
+        Self { data, evaluator }
+    }
+
+    fn create(&mut self, request: &Value) -> Vec<String> {
+        let decision = self
+            .evaluator
+            .evaluate("CreateContainerRequest", request)
+            .unwrap();
+        if decision.allowed {
+            Vec::new()
+        } else {
+            assert!(!decision.denials.is_empty(), "a denial names its rule");
+            decision.denials
+        }
+    }
+
+    fn start(&mut self, name: &str) {
+        let request = request(&self.data, name);
+        let denials = self.create(&request);
+        assert!(denials.is_empty(), "{name}: {denials:?}");
+    }
+
+    /// Starts the sandbox and the init containers; the workload is next.
+    fn up_to_workload() -> Self {
+        let mut pod = Self::new();
+        for name in ["sandbox", "chiaro-initializer", "chiaro-mesh"] {
+            pod.start(name);
+        }
+        pod
+    }
+}
+
+fn assert_denied(denials: &[String], rule: &str) {
+    assert!(
+        denials.iter().any(|d| d.starts_with(rule)),
+        "expected a {rule:?} denial, got {denials:?}"
+    );
+}
+
+#[test]
+fn the_untouched_pod_starts_and_probes_run() {
+    let mut pod = Pod::up_to_workload();
+    pod.start("web");
+    let exec = json!({
+        "container_id": bundle("web"),
+        "exec_id": "e1",
+        "process": {"Args": ["/bin/check", "--quick"], "Cwd": "/", "Env": [PATH], "Terminal": false,
+                    "User": {"UID": 1000, "GID": 1000, "AdditionalGids": [1000]}, "NoNewPrivileges": false},
+    });
+    assert!(
+        pod.evaluator
+            .evaluate("ExecProcessRequest", &exec)
+            .unwrap()
+            .allowed
+    );
+    let mut shell = exec.clone();
+    shell["process"]["Args"] = json!(["/bin/sh"]);
+    let decision = pod
+        .evaluator
+        .evaluate("ExecProcessRequest", &shell)
+        .unwrap();
+    assert!(!decision.allowed);
+    assert_denied(&decision.denials, "exec: process.Args");
+}
+
+#[test]
+fn a_changed_image_is_refused() {
+    let mut pod = Pod::up_to_workload();
+    let mut request = request(&pod.data, "web");
+    request["storages"][0]["source"] = json!(
+        "registry.example/web@sha256:4444444444444444444444444444444444444444444444444444444444444444"
+    );
+    assert_denied(&pod.create(&request), "storages:");
+}
+
+#[test]
+fn changed_args_are_refused() {
+    let mut pod = Pod::up_to_workload();
+    let mut request = request(&pod.data, "web");
+    request["OCI"]["Process"]["Args"] = json!(["/web", "--debug"]);
+    assert_denied(&pod.create(&request), "process: OCI.Process.Args");
+}
+
+#[test]
+fn changed_added_and_removed_env_are_refused() {
+    let data = policy_data();
+    let base = request(&data, "web");
+    let env: Vec<String> = serde_json::from_value(base["OCI"]["Process"]["Env"].clone()).unwrap();
+    let mut cases = Vec::new();
+    cases.push(
+        env.iter()
+            .map(|e| {
+                if e.starts_with("MODE=") {
+                    "MODE=debug".to_owned()
+                } else {
+                    e.clone()
+                }
+            })
+            .collect::<Vec<_>>(),
+    );
+    cases.push(
+        env.iter()
+            .filter(|e| !e.starts_with("DB_PASSWORD="))
+            .cloned()
+            .collect(),
+    );
+    let mut added = env.clone();
+    added.push("LD_PRELOAD=/tmp/evil.so".to_owned());
+    cases.push(added);
+    // A service named "redis" makes the kubelet set REDIS_PORT=tcp://…; a pinned REDIS_PORT
+    // keeps its value.
+    cases.push(
+        env.iter()
+            .map(|e| {
+                if e.starts_with("REDIS_PORT=") {
+                    "REDIS_PORT=tcp://10.0.0.9:6379".to_owned()
+                } else {
+                    e.clone()
+                }
+            })
+            .collect(),
+    );
+    for changed in cases {
+        let mut pod = Pod::up_to_workload();
+        let mut request = base.clone();
+        request["OCI"]["Process"]["Env"] = json!(changed);
+        assert_denied(&pod.create(&request), "env: OCI.Process.Env");
+    }
+}
+
+#[test]
+fn an_extra_mount_is_refused() {
+    let mut pod = Pod::up_to_workload();
+    let mut request = request(&pod.data, "web");
+    request["OCI"]["Mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/host", "type_": "bind", "source": "/run/kata-containers/shared/containers/x", "options": ["rbind", "rw"],
+    }));
+    assert_denied(&pod.create(&request), "mounts: OCI.Mounts[/host]");
+}
+
+#[test]
+fn a_writable_credentials_mount_is_refused() {
+    let mut pod = Pod::up_to_workload();
+    let mut request = request(&pod.data, "web");
+    for mount in request["OCI"]["Mounts"].as_array_mut().unwrap() {
+        if mount["destination"] == "/chiaro" {
+            mount["options"] = json!(["rbind", "rprivate", "rw"]);
+        }
+    }
+    assert_denied(&pod.create(&request), "mounts: OCI.Mounts[/chiaro]");
+}
+
+#[test]
+fn more_privileges_are_refused() {
+    let mut pod = Pod::up_to_workload();
+    let base = request(&pod.data, "web");
+    let mut request = base.clone();
+    request["OCI"]["Process"]["Capabilities"]["Bounding"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("CAP_SYS_ADMIN"));
+    assert_denied(
+        &pod.create(&request),
+        "capabilities: OCI.Process.Capabilities.Bounding",
+    );
+    let mut request = base.clone();
+    request["OCI"]["Process"]["User"]["UID"] = json!(0);
+    assert_denied(&pod.create(&request), "user: OCI.Process.User.UID");
+    let mut request = base;
+    request["OCI"]["Hooks"] = json!({"Prestart": [{"Path": "/bin/sh"}]});
+    assert_denied(&pod.create(&request), "hooks: OCI.Hooks.Prestart");
+}
+
+#[test]
+fn other_namespaces_are_refused() {
+    let mut pod = Pod::up_to_workload();
+    let base = request(&pod.data, "web");
+    let mut request = base.clone();
+    request["OCI"]["Linux"]["Namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"Type": "network", "Path": "/var/run/netns/other"}));
+    assert_denied(
+        &pod.create(&request),
+        "namespaces: OCI.Linux.Namespaces[network]",
+    );
+    let mut request = base;
+    request["OCI"]["Linux"]["Namespaces"][0] = json!({"Type": "ipc", "Path": "/proc/1/ns/ipc"});
+    assert_denied(
+        &pod.create(&request),
+        "namespaces: OCI.Linux.Namespaces[ipc]",
+    );
+}
+
+#[test]
+fn an_extra_container_is_refused() {
+    let mut pod = Pod::up_to_workload();
+    let mut request = request(&pod.data, "web");
+    request["OCI"]["Annotations"]["io.kubernetes.cri.container-name"] = json!("debug");
+    assert_denied(
+        &pod.create(&request),
+        "container: OCI.Annotations[io.kubernetes.cri.container-name]",
+    );
+}
+
+#[test]
+fn a_repeated_container_is_refused() {
+    let mut pod = Pod::up_to_workload();
+    pod.start("web");
+    let mut again = request(&pod.data, "web");
+    again["container_id"] = json!(bundle("web2"));
+    assert_denied(
+        &pod.create(&again),
+        "order: container \"web\": was already created",
+    );
+}
+
+#[test]
+fn the_workload_before_the_initializer_is_refused() {
+    let mut pod = Pod::new();
+    pod.start("sandbox");
+    let request = request(&pod.data, "web");
+    let denials = pod.create(&request);
+    assert_denied(
+        &denials,
+        "order: container \"web\": must not start before \"chiaro-initializer\"",
+    );
+}
+
+#[test]
+fn a_skipped_sidecar_is_refused() {
+    let mut pod = Pod::new();
+    pod.start("sandbox");
+    pod.start("chiaro-initializer");
+    let request = request(&pod.data, "web");
+    assert_denied(
+        &pod.create(&request),
+        "order: container \"web\": must not start before \"chiaro-mesh\"",
+    );
+}
+
+#[test]
+fn another_pod_name_or_namespace_is_refused() {
+    let mut pod = Pod::up_to_workload();
+    let base = request(&pod.data, "web");
+    let mut request = base.clone();
+    request["OCI"]["Annotations"]["io.kubernetes.cri.sandbox-namespace"] = json!("default");
+    assert_denied(
+        &pod.create(&request),
+        "pod: OCI.Annotations[io.kubernetes.cri.sandbox-namespace]",
+    );
+    let mut request = base;
+    request["OCI"]["Annotations"]["io.kubernetes.cri.sandbox-name"] = json!("web-5d8f7c9b4-aaaaa");
+    assert_denied(
+        &pod.create(&request),
+        "pod: OCI.Annotations[io.kubernetes.cri.sandbox-name]",
+    );
+}
+
+#[test]
+fn a_root_file_system_is_not_shared() {
+    let mut pod = Pod::up_to_workload();
+    let mut request = request(&pod.data, "web");
+    let mesh = bundle("chiaro-mesh");
+    request["OCI"]["Annotations"]["io.katacontainers.pkg.oci.bundle_path"] = json!(format!(
+        "/run/containerd/io.containerd.runtime.v2.task/k8s.io/{mesh}"
+    ));
+    request["OCI"]["Root"]["Path"] = json!(format!("/run/kata-containers/{mesh}/rootfs"));
+    request["storages"] = json!([]);
+    assert_denied(
+        &pod.create(&request),
+        "root: OCI.Annotations[io.katacontainers.pkg.oci.bundle_path]",
+    );
+}
+
+#[test]
+fn requests_that_read_or_write_the_workload_are_refused() {
+    let mut pod = Pod::up_to_workload();
+    for kind in [
+        "ReadStreamRequest",
+        "WriteStreamRequest",
+        "SetPolicyRequest",
+        "SetGuestDateTimeRequest",
+        "SetIPTablesRequest",
+        "NoSuchRequest",
+    ] {
+        let decision = pod.evaluator.evaluate(kind, &json!({})).unwrap();
+        assert!(!decision.allowed, "{kind}");
+    }
+}
