@@ -40,6 +40,50 @@ pub enum Command {
     /// Generate keys for workload owners and seed-share owners.
     #[command(subcommand)]
     Keygen(KeygenCommand),
+    /// Inspect Kata agent policies and evaluate agent requests against them.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+/// `chiaro policy …`
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Evaluate one agent request as the Kata agent would; exit 0 allowed, 3 denied.
+    Eval(PolicyEvalArgs),
+    /// Print a policy's hash and what it pins, per container.
+    Show(PolicySourceArgs),
+}
+
+/// Where a policy comes from.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct PolicySourceArgs {
+    /// A policy (Rego text).
+    #[arg(long, value_name = "FILE", group = "source")]
+    pub policy: Option<PathBuf>,
+    /// A generated workload: the policy is read from its initdata annotation.
+    #[arg(long, value_name = "FILE", group = "source")]
+    pub from_yaml: Option<PathBuf>,
+    /// Which workload of the YAML (by `metadata.name`), when it has several.
+    #[arg(long, value_name = "NAME", requires = "from_yaml")]
+    pub workload: Option<String>,
+}
+
+/// `chiaro policy eval`
+#[derive(Debug, Args)]
+pub struct PolicyEvalArgs {
+    /// The policy.
+    #[command(flatten)]
+    pub source: PolicySourceArgs,
+    /// The request as JSON, or a `{"kind": …, "request": …}` object as in Kata's testcases.json.
+    #[arg(long, value_name = "FILE")]
+    pub request: PathBuf,
+    /// The request name, e.g. CreateContainerRequest (read from the file when it has `kind`).
+    #[arg(long, value_name = "REQUEST_NAME")]
+    pub kind: Option<String>,
+    /// Policy state (`data.pstate`) before the request, as JSON; default empty.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
 }
 
 /// How to reach and attest the Coordinator.

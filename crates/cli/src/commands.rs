@@ -6,8 +6,9 @@ mod evidence_show;
 mod evidence_simulate;
 mod evidence_verify;
 mod keygen;
+mod policy;
 
-use crate::cli::{Cli, Command, EvidenceCommand, KeygenCommand, VerifyCommand};
+use crate::cli::{Cli, Command, EvidenceCommand, KeygenCommand, PolicyCommand, VerifyCommand};
 use crate::exit::Outcome;
 use crate::output::Printer;
 
@@ -34,6 +35,8 @@ pub(crate) fn run(cli: &Cli) -> Outcome {
         Command::Keygen(KeygenCommand::SeedShareOwner(args)) => {
             keygen::seed_share_owner(args, printer)
         }
+        Command::Policy(PolicyCommand::Eval(args)) => policy::eval(args, printer),
+        Command::Policy(PolicyCommand::Show(args)) => policy::show(args, printer),
     };
     result.unwrap_or_else(|error| {
         printer.input_error(&error);

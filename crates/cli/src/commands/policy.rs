@@ -1,0 +1,170 @@
+//! `chiaro policy eval` and `chiaro policy show`.
+
+use anyhow::{Context, anyhow, bail};
+use chiaro_k8s::{Workload, read_documents};
+use chiaro_policy::{AgentPolicy, Evaluator, INITDATA_ANNOTATION, Initdata};
+use serde_json::{Value, json};
+
+use crate::cli::{PolicyEvalArgs, PolicySourceArgs};
+use crate::exit::Outcome;
+use crate::input;
+use crate::output::Printer;
+
+/// The policy named on the command line, with its initdata when it came from YAML.
+fn load(source: &PolicySourceArgs) -> anyhow::Result<(AgentPolicy, Option<Initdata>)> {
+    if let Some(path) = &source.policy {
+        let bytes = input::read(path, "policy")?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| anyhow!("policy {} is not UTF-8 text", path.display()))?;
+        return Ok((AgentPolicy::from_text(&text), None));
+    }
+    let Some(path) = &source.from_yaml else {
+        bail!("give --policy or --from-yaml");
+    };
+    let bytes = input::read(path, "workload YAML")?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| anyhow!("{} is not UTF-8 text", path.display()))?;
+    let file = path.display().to_string();
+    let documents = read_documents(&file, &text)?;
+    let mut found = Vec::new();
+    for document in &documents {
+        if let Some(workload) = Workload::from_document(document)? {
+            found.push(workload);
+        }
+    }
+    let names: Vec<&str> = found.iter().map(|w| w.name.as_str()).collect();
+    let workload = match (&source.workload, found.len()) {
+        (Some(name), _) => found
+            .iter()
+            .find(|w| &w.name == name)
+            .ok_or_else(|| anyhow!("{file}: no workload {name:?}; workloads: {names:?}"))?,
+        (None, 1) => &found[0],
+        (None, 0) => bail!("{file}: no workload (Pod, Deployment, …) in it"),
+        (None, _) => bail!("{file}: several workloads {names:?}; choose one with --workload"),
+    };
+    let annotation = workload
+        .pod_annotations
+        .get(INITDATA_ANNOTATION)
+        .ok_or_else(|| {
+            anyhow!(
+                "{file}: workload {:?} has no {INITDATA_ANNOTATION} annotation; run `chiaro generate` on it first",
+                workload.name
+            )
+        })?;
+    let initdata = Initdata::from_annotation(annotation)
+        .with_context(|| format!("{file}: workload {:?}", workload.name))?;
+    Ok((AgentPolicy::from_text(initdata.policy()), Some(initdata)))
+}
+
+pub(crate) fn eval(args: &PolicyEvalArgs, printer: Printer) -> anyhow::Result<Outcome> {
+    let (policy, _) = load(&args.source)?;
+    let request_bytes = input::read(&args.request, "request")?;
+    let document: Value = serde_json::from_slice(&request_bytes)
+        .with_context(|| format!("request {} is not JSON", args.request.display()))?;
+    let (kind, request) = match (&args.kind, document.get("kind"), document.get("request")) {
+        (Some(kind), _, Some(request)) => (kind.clone(), request.clone()),
+        (Some(kind), _, None) => (kind.clone(), document.clone()),
+        (None, Some(Value::String(kind)), Some(request)) => (kind.clone(), request.clone()),
+        (None, _, _) => bail!(
+            "request {}: give --kind, or a {{\"kind\": …, \"request\": …}} object",
+            args.request.display()
+        ),
+    };
+    let mut evaluator = Evaluator::new(&policy).context("loading the policy")?;
+    if let Some(path) = &args.state {
+        let state: Value = serde_json::from_slice(&input::read(path, "policy state")?)
+            .with_context(|| format!("policy state {} is not JSON", path.display()))?;
+        evaluator.set_state(state)?;
+    }
+    let decision = evaluator.evaluate(&kind, &request)?;
+    let verdict = if decision.allowed {
+        "allowed"
+    } else {
+        "denied"
+    };
+    let mut notes = decision.denials.clone();
+    if !decision.allowed && decision.denials.is_empty() {
+        notes.push(format!("{kind} is refused by default: no rule allows it"));
+    }
+    printer.show(
+        verdict,
+        &json!({
+            "kind": kind,
+            "allowed": decision.allowed,
+            "denials": decision.denials,
+            "state": evaluator.state(),
+            "prints": decision.prints,
+        }),
+        &notes,
+    );
+    Ok(if decision.allowed {
+        Outcome::Verified
+    } else {
+        Outcome::Rejected
+    })
+}
+
+pub(crate) fn show(args: &PolicySourceArgs, printer: Printer) -> anyhow::Result<Outcome> {
+    let (policy, initdata) = load(args)?;
+    let initdata = match initdata {
+        Some(initdata) => initdata,
+        None => Initdata::for_policy(policy.text())?,
+    };
+    let data = policy
+        .data()
+        .ok_or_else(|| anyhow!("not a Chiaro policy: no policy_data after the rules"))?;
+    let mut notes = Vec::new();
+    if !policy.has_current_rules() {
+        notes.push("the rules differ from this chiaro version's rules".to_owned());
+    }
+    let containers: serde_json::Map<String, Value> = data
+        .containers
+        .iter()
+        .map(|(name, rules)| {
+            let env: Vec<String> = rules
+                .process
+                .env
+                .iter()
+                .filter_map(|rule| match (&rule.name, &rule.value, &rule.value_regex) {
+                    (Some(name), Some(_), _) => Some(format!("{name} (pinned value)")),
+                    (Some(name), None, Some(regex)) => Some(format!("{name} ~ {regex}")),
+                    _ => None,
+                })
+                .collect();
+            let mounts: Vec<String> = rules
+                .mounts
+                .iter()
+                .map(|m| format!("{} ({})", m.destination, m.options.join(",")))
+                .collect();
+            (
+                name.clone(),
+                json!({
+                    "images": rules.images,
+                    "after": rules.after,
+                    "args": rules.process.args,
+                    "cwd": rules.process.cwd,
+                    "user": format!("{}:{} groups {:?}", rules.process.user.uid, rules.process.user.gid, rules.process.user.additional_gids),
+                    "capabilities": rules.process.capabilities.get("Bounding"),
+                    "env": env,
+                    "mounts": mounts,
+                    "exec": rules.exec,
+                    "read_only_root": rules.read_only_root,
+                }),
+            )
+        })
+        .collect();
+    printer.show(
+        "policy",
+        &json!({
+            "policy_hash": initdata.policy_hash().to_string(),
+            "pod": {
+                "name": data.pod.name_regex,
+                "namespace": data.pod.namespace_regex,
+                "sysctls": data.pod.sysctls,
+            },
+            "containers": containers,
+        }),
+        &notes,
+    );
+    Ok(Outcome::Verified)
+}

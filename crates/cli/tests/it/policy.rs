@@ -1,0 +1,175 @@
+//! `chiaro policy eval` and `show` on a policy generated for Kata's `createcontainer/gid` case,
+//! with that case's real requests.
+
+use std::collections::BTreeMap;
+
+use chiaro_k8s::{ConfigSources, Workload, read_documents};
+use chiaro_policy::{AgentPolicy, GenerateOptions, ImageConfig, Initdata, generate};
+use chiaro_test_support::testdata_or_skip;
+use serde_json::Value;
+
+use super::{chiaro, path_str, scratch_file};
+
+const CASE: &str = "genpolicy/kata-containers/tests/policy/testdata/createcontainer/gid";
+const IMAGE: &str = "ghcr.io/burgerdev/weird-images/gid:latest@sha256:bdbb485bb9e3baf381a2957b9369b6051c6113097a5f8dcee27faff17624a2c0";
+
+/// The case's pod YAML and the policy generated for it.
+fn case() -> Option<(String, AgentPolicy, Vec<Value>)> {
+    let dir = chiaro_test_support::vectors::testdata("chiaro policy eval on Kata's gid case")?;
+    let yaml = std::fs::read_to_string(dir.join(CASE).join("pod.yaml")).unwrap();
+    let documents = read_documents("pod.yaml", &yaml).unwrap();
+    let workload = Workload::from_document(&documents[0]).unwrap().unwrap();
+    let images = BTreeMap::from([(
+        IMAGE.to_owned(),
+        ImageConfig {
+            reference: IMAGE.to_owned(),
+            entrypoint: vec!["/entrypoint.sh".to_owned()],
+            env: vec![
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_owned(),
+            ],
+            ..ImageConfig::default()
+        },
+    )]);
+    let generated = generate(
+        &documents[0],
+        &workload,
+        &images,
+        &ConfigSources::default(),
+        &GenerateOptions::default(),
+    )
+    .unwrap();
+    let cases: Vec<Value> = serde_json::from_str(
+        &std::fs::read_to_string(dir.join(CASE).join("testcases.json")).unwrap(),
+    )
+    .unwrap();
+    Some((yaml, AgentPolicy::new(&generated.data).unwrap(), cases))
+}
+
+#[test]
+fn eval_allows_the_real_request_and_explains_the_denial() {
+    let Some((_, policy, cases)) = case() else {
+        return;
+    };
+    let policy_file = scratch_file("gid.rego", policy.text());
+    let allowed = scratch_file("gid-allowed.json", &cases[0].to_string());
+    let (code, stdout, stderr) = chiaro(&[
+        "policy",
+        "eval",
+        "--policy",
+        path_str(&policy_file),
+        "--request",
+        path_str(&allowed),
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let result: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(result["kind"], "allowed");
+    assert_eq!(result["fields"]["state"]["created"]["gid"], "gid");
+
+    let denied = scratch_file("gid-denied.json", &cases[1].to_string());
+    let (code, stdout, _) = chiaro(&[
+        "policy",
+        "eval",
+        "--policy",
+        path_str(&policy_file),
+        "--request",
+        path_str(&denied),
+    ]);
+    assert_eq!(code, 3, "{stdout}");
+    assert!(
+        stdout.contains("user: OCI.Process.User.AdditionalGids"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn eval_reads_the_policy_from_the_initdata_annotation() {
+    let Some((yaml, policy, cases)) = case() else {
+        return;
+    };
+    let annotation = Initdata::for_policy(policy.text()).unwrap().to_annotation();
+    let annotated = yaml.replacen(
+        "metadata:\n",
+        &format!("metadata:\n  annotations:\n    io.katacontainers.config.hypervisor.cc_init_data: \"{annotation}\"\n"),
+        1,
+    );
+    let workload = scratch_file("gid-annotated.yaml", &annotated);
+    let request = scratch_file("gid-request.json", &cases[0]["request"].to_string());
+    let (code, stdout, stderr) = chiaro(&[
+        "policy",
+        "eval",
+        "--from-yaml",
+        path_str(&workload),
+        "--request",
+        path_str(&request),
+        "--kind",
+        "CreateContainerRequest",
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+
+    let (code, stdout, _) = chiaro(&[
+        "policy",
+        "show",
+        "--from-yaml",
+        path_str(&workload),
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, 0);
+    let shown: Value = serde_json::from_str(&stdout).unwrap();
+    let hash = Initdata::from_annotation(&annotation)
+        .unwrap()
+        .policy_hash()
+        .to_string();
+    assert_eq!(shown["fields"]["policy_hash"], hash);
+    assert_eq!(
+        shown["fields"]["containers"]["gid"]["args"][0],
+        "/entrypoint.sh"
+    );
+}
+
+#[test]
+fn bad_input_is_a_usage_error_that_names_it() {
+    let dir = testdata_or_skip!("chiaro policy eval input errors");
+    let pod = dir.join(CASE).join("pod.yaml");
+    let request = scratch_file("empty.json", "{}");
+    let (code, _, stderr) = chiaro(&[
+        "policy",
+        "eval",
+        "--from-yaml",
+        path_str(&pod),
+        "--request",
+        path_str(&request),
+        "--kind",
+        "CreateContainerRequest",
+    ]);
+    assert_eq!(code, 64);
+    assert!(
+        stderr.contains("has no io.katacontainers.config.hypervisor.cc_init_data annotation"),
+        "{stderr}"
+    );
+
+    let policy = scratch_file("trivial.rego", "package agent_policy\n");
+    let not_json = scratch_file("not.json", "{\"kind\": ");
+    let (code, _, stderr) = chiaro(&[
+        "policy",
+        "eval",
+        "--policy",
+        path_str(&policy),
+        "--request",
+        path_str(&not_json),
+    ]);
+    assert_eq!(code, 64);
+    assert!(stderr.contains("is not JSON"), "{stderr}");
+    let (code, _, stderr) = chiaro(&[
+        "policy",
+        "eval",
+        "--policy",
+        path_str(&policy),
+        "--request",
+        path_str(&request),
+    ]);
+    assert_eq!(code, 64);
+    assert!(stderr.contains("give --kind"), "{stderr}");
+}
