@@ -78,6 +78,21 @@ mod tests {
     }
 
     #[test]
+    fn every_truncation_is_read_or_refused_without_panic() {
+        let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: {a: \"yes\"}}\nspec:\n  containers:\n  - name: c\n    image: x\n    args: [\"0755\", on]\n---\nkind: Secret\n";
+        for end in 0..=text.len() {
+            if text.is_char_boundary(end) {
+                let _ = read_documents("t.yaml", &text[..end]);
+            }
+        }
+        let docs = read_documents("t.yaml", text).unwrap();
+        assert_eq!(
+            docs[0].value["spec"]["containers"][0]["args"][0],
+            serde_json::json!("0755")
+        );
+    }
+
+    #[test]
     fn broken_yaml_names_the_file() {
         let error = read_documents("bad.yaml", "a: [1, 2\n").unwrap_err();
         assert!(

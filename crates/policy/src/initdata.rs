@@ -128,6 +128,32 @@ mod tests {
     }
 
     #[test]
+    fn truncated_and_flipped_annotations_fail_cleanly() {
+        let annotation = Initdata::for_policy("package agent_policy\n")
+            .unwrap()
+            .to_annotation();
+        let good = Initdata::from_annotation(&annotation).unwrap();
+        for end in 0..annotation.len() {
+            if let Ok(parsed) = Initdata::from_annotation(&annotation[..end]) {
+                assert_eq!(parsed, good, "a truncation parsed differently");
+            }
+        }
+        let mut compressed = base64::engine::general_purpose::STANDARD
+            .decode(&annotation)
+            .unwrap();
+        for index in 0..compressed.len() {
+            compressed[index] ^= 0x01;
+            let flipped = base64::engine::general_purpose::STANDARD.encode(&compressed);
+            if let Ok(parsed) = Initdata::from_annotation(&flipped) {
+                // Only flips gzip does not check (header flags, mtime) may parse; the policy
+                // and the digest's text must be unchanged then.
+                assert_eq!(parsed.text(), good.text());
+            }
+            compressed[index] ^= 0x01;
+        }
+    }
+
+    #[test]
     fn bad_annotations_are_named() {
         let error = Initdata::from_annotation("!!").unwrap_err();
         assert!(
