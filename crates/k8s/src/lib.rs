@@ -25,4 +25,4 @@ pub use pod_spec::{
     PodSecurityContext, PodSpec, Probe, ResourceRequirements, SecretKeySelector, SecurityContext,
     Sysctl, Volume, VolumeMount, VolumeSource,
 };
-pub use workload::{Workload, WorkloadKind};
+pub use workload::{Workload, WorkloadKind, regex_escape};

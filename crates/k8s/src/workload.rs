@@ -256,8 +256,8 @@ impl Workload {
     }
 }
 
-/// Escapes the regular-expression metacharacters that can occur in Kubernetes names.
-fn regex_escape(text: &str) -> String {
+/// Escapes regular-expression metacharacters, so `text` matches only itself.
+pub fn regex_escape(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
         if "\\.+*?()|[]{}^$".contains(c) {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chiaro_k8s::{
     ConfigSourceKind, ConfigSources, Container, Document, EnvVar, K8sError, PodSecurityContext,
-    VolumeSource, Workload,
+    VolumeSource, Workload, regex_escape,
 };
 
 use crate::data::{
@@ -927,17 +927,6 @@ fn expand(text: &str, env: &BTreeMap<String, EnvRule>) -> Expanded {
     } else {
         Expanded::Exact(exact)
     }
-}
-
-fn regex_escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if "\\.+*?()|[]{}^$".contains(c) {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
 }
 
 impl From<K8sError> for PolicyError {
