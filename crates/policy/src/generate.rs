@@ -194,11 +194,6 @@ fn sandbox_container(pod_security: Option<&PodSecurityContext>) -> ContainerRule
     let gid = pod_security
         .and_then(|s| s.run_as_group)
         .unwrap_or(PAUSE_USER);
-    let mut groups = BTreeSet::from([gid]);
-    if let Some(pod) = pod_security {
-        groups.extend(&pod.supplemental_groups);
-        groups.extend(pod.fs_group);
-    }
     ContainerRules {
         images: vec!["pause".to_owned()],
         after: Vec::new(),
@@ -207,11 +202,7 @@ fn sandbox_container(pod_security: Option<&PodSecurityContext>) -> ContainerRule
             cwd: "/".to_owned(),
             terminal: false,
             no_new_privileges: true,
-            user: UserRules {
-                uid,
-                gid,
-                additional_gids: groups.into_iter().collect(),
-            },
+            user: user_rules(uid, gid, pod_security),
             capabilities: capability_sets(
                 DEFAULT_CAPABILITIES
                     .iter()
@@ -230,6 +221,21 @@ fn sandbox_container(pod_security: Option<&PodSecurityContext>) -> ContainerRule
         mounts: Vec::new(),
         devices: Vec::new(),
         exec: Vec::new(),
+    }
+}
+
+/// The identity of a process: its groups are the GID plus the pod's `supplementalGroups` and
+/// `fsGroup`, as the kubelet sets them for every container, the pause container included.
+fn user_rules(uid: u32, gid: u32, pod: Option<&PodSecurityContext>) -> UserRules {
+    let mut groups = BTreeSet::from([gid]);
+    if let Some(pod) = pod {
+        groups.extend(&pod.supplemental_groups);
+        groups.extend(pod.fs_group);
+    }
+    UserRules {
+        uid,
+        gid,
+        additional_gids: groups.into_iter().collect(),
     }
 }
 
@@ -680,16 +686,7 @@ impl PodContext<'_> {
             .or_else(|| pod.and_then(|s| s.run_as_group))
             .or(image_gid)
             .unwrap_or(0);
-        let mut groups = BTreeSet::from([gid]);
-        if let Some(pod) = pod {
-            groups.extend(&pod.supplemental_groups);
-            groups.extend(pod.fs_group);
-        }
-        Ok(UserRules {
-            uid,
-            gid,
-            additional_gids: groups.into_iter().collect(),
-        })
+        Ok(user_rules(uid, gid, pod))
     }
 
     fn capabilities(
@@ -775,11 +772,9 @@ impl PodContext<'_> {
                 ),
                 VolumeSource::ConfigMap { .. }
                 | VolumeSource::Secret { .. }
-                | VolumeSource::Projected => rule(
-                    format!("{SHARED_FILE_PREFIX}[a-zA-Z0-9._-]+$"),
-                    vec!["rbind", "rprivate", "ro"],
-                    None,
-                ),
+                | VolumeSource::Projected => {
+                    rule(shared_entry_regex(), vec!["rbind", "rprivate", "ro"], None)
+                }
                 VolumeSource::PersistentVolumeClaim => {
                     return Err(self.unsupported(
                         name,
@@ -802,7 +797,7 @@ impl PodContext<'_> {
             mounts.push(MountRule {
                 destination: path.to_owned(),
                 kind: "bind".to_owned(),
-                source_regex: format!("{SHARED_FILE_PREFIX}[a-zA-Z0-9._-]+$"),
+                source_regex: shared_entry_regex(),
                 options: ["rbind", "rprivate", "rw"].map(str::to_owned).to_vec(),
                 optional_options: Vec::new(),
                 storage: None,
@@ -838,6 +833,11 @@ fn gpu_devices(container: &Container) -> Vec<DeviceRule> {
         kind: "vfio-pci-gk".to_owned(),
         path_prefix: "/dev/vfio/devices/vfio".to_owned(),
     }]
+}
+
+/// Any entry the runtime shares into the container from the host (volume files, image volumes).
+fn shared_entry_regex() -> String {
+    format!("{SHARED_FILE_PREFIX}[a-zA-Z0-9._-]+$")
 }
 
 fn kind_name(kind: ConfigSourceKind) -> &'static str {

@@ -128,7 +128,9 @@ sandbox_name := object.get(annotations, "io.kubernetes.cri.sandbox-name", "")
 
 sandbox_namespace := object.get(annotations, "io.kubernetes.cri.sandbox-namespace", "")
 
-request_netns := [ns.Path | some ns in not_null(field(oci, ["Linux", "Namespaces"], []), []); ns.Type == "network"]
+request_namespaces := not_null(field(oci, ["Linux", "Namespaces"], []), [])
+
+request_netns := [ns.Path | some ns in request_namespaces; ns.Type == "network"]
 
 CreateContainerRequest := {"allowed": true, "ops": create_container_ops} if {
 	count(create_container_denials) == 0
@@ -249,7 +251,7 @@ create_container_denials contains msg if {
 }
 
 create_container_denials contains msg if {
-	some ns in not_null(field(oci, ["Linux", "Namespaces"], []), [])
+	some ns in request_namespaces
 	ns.Type != "network"
 	not {"Type": ns.Type, "Path": ns.Path} in policy_data.platform.namespaces
 	msg := sprintf("namespaces: OCI.Linux.Namespaces[%s]: %q is not allowed", [ns.Type, ns.Path])
@@ -257,7 +259,7 @@ create_container_denials contains msg if {
 
 create_container_denials contains msg if {
 	some ns in policy_data.platform.namespaces
-	not ns in {{"Type": n.Type, "Path": n.Path} | some n in not_null(field(oci, ["Linux", "Namespaces"], []), [])}
+	not ns in {{"Type": n.Type, "Path": n.Path} | some n in request_namespaces}
 	msg := sprintf("namespaces: OCI.Linux.Namespaces[%s]: missing", [ns.Type])
 }
 
@@ -373,22 +375,24 @@ env_name_pinned(name, rules) if {
 	rule.name == name
 }
 
+process_user(p) := not_null(field(p, "User", {}), {})
+
 # Fields shared by container processes and exec processes.
 process_common_denials(p, pinned, where) := {msg |
-	user := not_null(field(p, "User", {}), {})
+	user := process_user(p)
 	field(user, "UID", 0) != pinned.user.uid
 	msg := sprintf("user: %s.User.UID: %v is not the pinned %v", [where, field(user, "UID", 0), pinned.user.uid])
 } | {msg |
-	user := not_null(field(p, "User", {}), {})
+	user := process_user(p)
 	field(user, "GID", 0) != pinned.user.gid
 	msg := sprintf("user: %s.User.GID: %v is not the pinned %v", [where, field(user, "GID", 0), pinned.user.gid])
 } | {msg |
-	user := not_null(field(p, "User", {}), {})
+	user := process_user(p)
 	gids := not_null(field(user, "AdditionalGids", []), [])
 	not same_set(gids, pinned.user.additional_gids)
 	msg := sprintf("user: %s.User.AdditionalGids: %v is not the pinned %v", [where, gids, pinned.user.additional_gids])
 } | {msg |
-	user := not_null(field(p, "User", {}), {})
+	user := process_user(p)
 	field(user, "Username", "") != ""
 	msg := sprintf("user: %s.User.Username: a user name is not resolved by the policy", [where])
 } | {msg |
