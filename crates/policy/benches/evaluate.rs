@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use chiaro_k8s::{ConfigSources, Workload, read_documents};
 use chiaro_policy::{AgentPolicy, Evaluator, GenerateOptions, ImageConfig, generate};
+use chiaro_test_support::genpolicy_cases::{CASES_DIR, image_configs};
 
-const CASE: &str = "genpolicy/kata-containers/tests/policy/testdata/createcontainer/gid";
-const IMAGE: &str = "ghcr.io/burgerdev/weird-images/gid:latest@sha256:bdbb485bb9e3baf381a2957b9369b6051c6113097a5f8dcee27faff17624a2c0";
+const GID_CASE: &str = "createcontainer/gid";
 
 fn report(name: &str, mut samples: Vec<Duration>) {
     samples.sort();
@@ -34,23 +34,15 @@ fn main() {
     let Some(dir) = chiaro_test_support::vectors::testdata("policy evaluation benchmark") else {
         return;
     };
-    let yaml = std::fs::read_to_string(dir.join(CASE).join("pod.yaml")).unwrap();
+    let yaml =
+        std::fs::read_to_string(dir.join(CASES_DIR).join(GID_CASE).join("pod.yaml")).unwrap();
     let cases: Vec<serde_json::Value> = serde_json::from_str(
-        &std::fs::read_to_string(dir.join(CASE).join("testcases.json")).unwrap(),
+        &std::fs::read_to_string(dir.join(CASES_DIR).join(GID_CASE).join("testcases.json"))
+            .unwrap(),
     )
     .unwrap();
     let request = &cases[0]["request"];
-    let images = BTreeMap::from([(
-        IMAGE.to_owned(),
-        ImageConfig {
-            reference: IMAGE.to_owned(),
-            entrypoint: vec!["/entrypoint.sh".to_owned()],
-            env: vec![
-                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_owned(),
-            ],
-            ..ImageConfig::default()
-        },
-    )]);
+    let images: BTreeMap<String, ImageConfig> = serde_json::from_value(image_configs()).unwrap();
     let documents = read_documents("pod.yaml", &yaml).unwrap();
     let workload = Workload::from_document(&documents[0]).unwrap().unwrap();
     let config = ConfigSources::default();

@@ -3,9 +3,8 @@
 //! evaluate its `testcases.json` in order against one evaluator (policy state carries over), as
 //! upstream does. Every decision must match, except the deviations listed below with reasons.
 //!
-//! The images these cases name are not reachable here; their configurations are the fixtures
-//! below, read off the requests each case expects to be allowed (entrypoint, environment,
-//! working directory, volumes).
+//! The images these cases name are not reachable here; their configurations come from
+//! `chiaro_test_support::genpolicy_cases`.
 
 #![expect(clippy::unwrap_used, clippy::panic, reason = "test")]
 
@@ -14,48 +13,10 @@ use std::path::Path;
 
 use chiaro_k8s::{ConfigSources, Workload, read_documents};
 use chiaro_policy::{AgentPolicy, Evaluator, GenerateOptions, ImageConfig, generate};
-use chiaro_test_support::testdata_or_skip;
-
-const PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+use chiaro_test_support::{genpolicy_cases, testdata_or_skip};
 
 fn image_fixtures() -> BTreeMap<String, ImageConfig> {
-    let pause = ImageConfig {
-        reference: "registry.k8s.io/pause@sha256:3d380ca8864549e74af4b29c10f9cb0956236dfb01c40ca076fb6c37253234db".to_owned(),
-        entrypoint: vec!["/pause".to_owned()],
-        env: vec![PATH.to_owned()],
-        user: "65535:65535".to_owned(),
-        ..ImageConfig::default()
-    };
-    let busybox = ImageConfig {
-        reference: "quay.io/prometheus/busybox:latest".to_owned(),
-        cmd: vec!["sh".to_owned()],
-        env: vec![PATH.to_owned()],
-        ..ImageConfig::default()
-    };
-    let redis = |reference: &str| ImageConfig {
-        reference: reference.to_owned(),
-        entrypoint: vec!["/usr/bin/entrypoint.sh".to_owned()],
-        env: vec![PATH.to_owned(), "REDIS_PORT=6379".to_owned()],
-        working_dir: "/data".to_owned(),
-        volumes: vec!["/data".to_owned(), "/node-conf".to_owned()],
-        ..ImageConfig::default()
-    };
-    let gid = ImageConfig {
-        reference: "ghcr.io/burgerdev/weird-images/gid@sha256:bdbb485bb9e3baf381a2957b9369b6051c6113097a5f8dcee27faff17624a2c0".to_owned(),
-        entrypoint: vec!["/entrypoint.sh".to_owned()],
-        env: vec![PATH.to_owned()],
-        ..ImageConfig::default()
-    };
-    BTreeMap::from([
-        ("registry.k8s.io/pause:3.6@sha256:3d380ca8864549e74af4b29c10f9cb0956236dfb01c40ca076fb6c37253234db".to_owned(), pause),
-        ("quay.io/prometheus/busybox:latest".to_owned(), busybox),
-        ("quay.io/opstree/redis".to_owned(), redis("quay.io/opstree/redis")),
-        (
-            "quay.io/kata-containers/test-images/opstree/redis:sha256-2642c7b07713df6897fa88cbe6db85170690cf3650018ceb2ab16cfa0b4f8d48".to_owned(),
-            redis("quay.io/kata-containers/test-images/opstree/redis:sha256-2642c7b07713df6897fa88cbe6db85170690cf3650018ceb2ab16cfa0b4f8d48"),
-        ),
-        ("ghcr.io/burgerdev/weird-images/gid:latest@sha256:bdbb485bb9e3baf381a2957b9369b6051c6113097a5f8dcee27faff17624a2c0".to_owned(), gid),
-    ])
+    serde_json::from_value(genpolicy_cases::image_configs()).unwrap()
 }
 
 /// Cases where Chiaro's policy decides differently from Kata's, on purpose.
@@ -186,7 +147,7 @@ fn case_dirs(root: &Path, found: &mut Vec<std::path::PathBuf>) {
 #[test]
 fn every_kata_test_case_gets_the_expected_decision() {
     let testdata = testdata_or_skip!("Kata genpolicy conformance cases");
-    let root = testdata.join("genpolicy/kata-containers/tests/policy/testdata");
+    let root = testdata.join(genpolicy_cases::CASES_DIR);
     let mut dirs = Vec::new();
     case_dirs(&root, &mut dirs);
     dirs.sort();

@@ -5,31 +5,22 @@ use std::collections::BTreeMap;
 
 use chiaro_k8s::{ConfigSources, Workload, read_documents};
 use chiaro_policy::{AgentPolicy, GenerateOptions, ImageConfig, Initdata, generate};
+use chiaro_test_support::genpolicy_cases::{CASES_DIR, image_configs};
 use chiaro_test_support::testdata_or_skip;
+
+const GID_CASE: &str = "createcontainer/gid";
 use serde_json::Value;
 
 use super::{chiaro, path_str, scratch_file};
 
-const CASE: &str = "genpolicy/kata-containers/tests/policy/testdata/createcontainer/gid";
-const IMAGE: &str = "ghcr.io/burgerdev/weird-images/gid:latest@sha256:bdbb485bb9e3baf381a2957b9369b6051c6113097a5f8dcee27faff17624a2c0";
-
 /// The case's pod YAML and the policy generated for it.
 fn case() -> Option<(String, AgentPolicy, Vec<Value>)> {
     let dir = chiaro_test_support::vectors::testdata("chiaro policy eval on Kata's gid case")?;
-    let yaml = std::fs::read_to_string(dir.join(CASE).join("pod.yaml")).unwrap();
+    let yaml =
+        std::fs::read_to_string(dir.join(CASES_DIR).join(GID_CASE).join("pod.yaml")).unwrap();
     let documents = read_documents("pod.yaml", &yaml).unwrap();
     let workload = Workload::from_document(&documents[0]).unwrap().unwrap();
-    let images = BTreeMap::from([(
-        IMAGE.to_owned(),
-        ImageConfig {
-            reference: IMAGE.to_owned(),
-            entrypoint: vec!["/entrypoint.sh".to_owned()],
-            env: vec![
-                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_owned(),
-            ],
-            ..ImageConfig::default()
-        },
-    )]);
+    let images: BTreeMap<String, ImageConfig> = serde_json::from_value(image_configs()).unwrap();
     let generated = generate(
         &documents[0],
         &workload,
@@ -39,7 +30,8 @@ fn case() -> Option<(String, AgentPolicy, Vec<Value>)> {
     )
     .unwrap();
     let cases: Vec<Value> = serde_json::from_str(
-        &std::fs::read_to_string(dir.join(CASE).join("testcases.json")).unwrap(),
+        &std::fs::read_to_string(dir.join(CASES_DIR).join(GID_CASE).join("testcases.json"))
+            .unwrap(),
     )
     .unwrap();
     Some((yaml, AgentPolicy::new(&generated.data).unwrap(), cases))
@@ -132,7 +124,7 @@ fn eval_reads_the_policy_from_the_initdata_annotation() {
 #[test]
 fn bad_input_is_a_usage_error_that_names_it() {
     let dir = testdata_or_skip!("chiaro policy eval input errors");
-    let pod = dir.join(CASE).join("pod.yaml");
+    let pod = dir.join(CASES_DIR).join(GID_CASE).join("pod.yaml");
     let request = scratch_file("empty.json", "{}");
     let (code, _, stderr) = chiaro(&[
         "policy",
