@@ -506,3 +506,82 @@ fn requests_that_read_or_write_the_workload_are_refused() {
         assert!(!decision.allowed, "{kind}");
     }
 }
+
+#[test]
+fn each_remaining_container_field_is_checked() {
+    type Mutation = fn(&mut Value);
+    let cases: [(&str, Mutation, &str); 10] = [
+        (
+            "an annotation the runtime does not set",
+            |r| r["OCI"]["Annotations"]["io.katacontainers.config.agent.policy"] = json!("x"),
+            "annotations: OCI.Annotations[io.katacontainers.config.agent.policy]",
+        ),
+        (
+            "another sandbox's log directory",
+            |r| {
+                r["OCI"]["Annotations"]["io.kubernetes.cri.sandbox-log-directory"] =
+                    json!("/var/log/pods/other_x_1");
+            },
+            "pod: OCI.Annotations[io.kubernetes.cri.sandbox-log-directory]",
+        ),
+        (
+            "a shared PID namespace",
+            |r| r["sandbox_pidns"] = json!(true),
+            "namespaces: sandbox_pidns",
+        ),
+        (
+            "a terminal",
+            |r| r["OCI"]["Process"]["Terminal"] = json!(true),
+            "process: OCI.Process.Terminal",
+        ),
+        (
+            "no_new_privileges",
+            |r| r["OCI"]["Process"]["NoNewPrivileges"] = json!(true),
+            "process: OCI.Process.NoNewPrivileges",
+        ),
+        (
+            "a read-only root",
+            |r| r["OCI"]["Root"]["Readonly"] = json!(true),
+            "root: OCI.Root.Readonly",
+        ),
+        (
+            "unmasked paths",
+            |r| r["OCI"]["Linux"]["MaskedPaths"] = json!([]),
+            "paths: OCI.Linux.MaskedPaths",
+        ),
+        (
+            "a device node",
+            |r| r["OCI"]["Linux"]["Devices"] = json!([{"Path": "/dev/sda"}]),
+            "devices: OCI.Linux.Devices",
+        ),
+        (
+            "a variable set twice",
+            |r| {
+                r["OCI"]["Process"]["Env"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!("MODE=production"));
+            },
+            "env: OCI.Process.Env: MODE is set twice",
+        ),
+        (
+            "two network namespaces",
+            |r| {
+                let namespaces = r["OCI"]["Linux"]["Namespaces"].as_array_mut().unwrap();
+                namespaces.push(json!({"Type": "network", "Path": NETNS}));
+                namespaces.push(json!({"Type": "network", "Path": NETNS}));
+            },
+            "namespaces: OCI.Linux.Namespaces: more than one network namespace",
+        ),
+    ];
+    for (what, mutate, rule) in cases {
+        let mut pod = Pod::up_to_workload();
+        let mut request = request(&pod.data, "web");
+        mutate(&mut request);
+        let denials = pod.create(&request);
+        assert!(
+            denials.iter().any(|d| d.starts_with(rule)),
+            "{what}: expected {rule:?}, got {denials:?}"
+        );
+    }
+}
