@@ -1,6 +1,7 @@
 //! Test fixtures for Chiaro's tests. Never a dependency of production code.
 //!
 //! - [`fake_kds`]: a loopback HTTPS server standing in for AMD's KDS.
+//! - [`oci_registry`]: a real `docker-registry` on loopback, with images the tests push.
 //! - [`genpolicy_cases`]: Kata's genpolicy cases and the image configurations they imply.
 //! - [`vectors`]: the one helper that finds the third-party vectors in `../shared/testdata`.
 //! - [`snp_cases`]: the real SEV-SNP reports with their certificates, times and expected outcome.
@@ -15,6 +16,7 @@
 
 pub mod fake_kds;
 pub mod genpolicy_cases;
+pub mod oci_registry;
 pub mod snp_cases;
 pub mod tdx_sets;
 pub mod vectors;

@@ -1,0 +1,287 @@
+//! The client against a real registry (Debian's `docker-registry`) on loopback, with images the
+//! tests push: plain HTTP, HTTPS with a test CA, bearer tokens, multi-platform indexes,
+//! mirrors, the cache, and content the registry serves altered.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chiaro_registry::{
+    BlobCache, ClientOptions, DockerConfig, RegistryClient, RegistryError, TrustRoots,
+};
+use chiaro_test_support::oci_registry::{Access, OciRegistry};
+use serde_json::json;
+
+fn config(arch: &str, cmd: &[&str]) -> serde_json::Value {
+    json!({
+        "os": "linux",
+        "architecture": arch,
+        "config": {
+            "Entrypoint": ["/entry"],
+            "Cmd": cmd,
+            "Env": ["PATH=/usr/bin", "MODE=test"],
+            "WorkingDir": "/srv",
+            "User": "1000:1000",
+            "Volumes": {"/data": {}}
+        }
+    })
+}
+
+fn insecure(registry: &OciRegistry) -> ClientOptions {
+    ClientOptions {
+        insecure: BTreeSet::from([registry.host.clone()]),
+        ..ClientOptions::default()
+    }
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("chiaro-registry-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[tokio::test]
+async fn tags_resolve_to_the_pushed_digest_and_configuration() {
+    let Some(registry) = OciRegistry::start(&Access::Open, "tag resolution") else {
+        return;
+    };
+    let digest = registry.push_image("team/app", "v1", &config("amd64", &["serve"]));
+    let client = RegistryClient::new(insecure(&registry)).unwrap();
+    let image = format!("{}/team/app:v1", registry.host);
+    let resolved = client.resolve(&image).await.unwrap();
+    assert_eq!(resolved.digest.to_string(), digest);
+    assert_eq!(resolved.pinned, format!("{image}@{digest}"));
+    assert_eq!(
+        resolved.config.reference,
+        format!("{}/team/app@{digest}", registry.host)
+    );
+    assert_eq!(resolved.config.entrypoint, ["/entry"]);
+    assert_eq!(resolved.config.cmd, ["serve"]);
+    assert_eq!(resolved.config.env, ["PATH=/usr/bin", "MODE=test"]);
+    assert_eq!(resolved.config.working_dir, "/srv");
+    assert_eq!(resolved.config.user, "1000:1000");
+    assert_eq!(resolved.config.volumes, ["/data"]);
+
+    let again = client.resolve(&resolved.pinned).await.unwrap();
+    assert_eq!(
+        again.pinned, resolved.pinned,
+        "a pinned reference stays as it is"
+    );
+
+    let missing = client
+        .resolve(&format!("{}/team/app:v2", registry.host))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(missing, RegistryError::Status { status: 404, .. }),
+        "{missing}"
+    );
+}
+
+#[tokio::test]
+async fn indexes_pin_the_index_and_read_the_amd64_configuration() {
+    let Some(registry) = OciRegistry::start(&Access::Open, "multi-platform indexes") else {
+        return;
+    };
+    let amd64 = registry.push_image("multi/app", "amd64", &config("amd64", &["x86"]));
+    let arm64 = registry.push_image("multi/app", "arm64", &config("arm64", &["arm"]));
+    let index = registry.push_index(
+        "multi/app",
+        "v1",
+        &[("linux", "arm64", &arm64), ("linux", "amd64", &amd64)],
+    );
+    registry.push_index("multi/app", "arm-only", &[("linux", "arm64", &arm64)]);
+    let client = RegistryClient::new(insecure(&registry)).unwrap();
+    let resolved = client
+        .resolve(&format!("{}/multi/app:v1", registry.host))
+        .await
+        .unwrap();
+    assert_eq!(resolved.digest.to_string(), index);
+    assert_eq!(resolved.config.cmd, ["x86"]);
+    let error = client
+        .resolve(&format!("{}/multi/app:arm-only", registry.host))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, RegistryError::NoPlatform { .. }), "{error}");
+    let error = client
+        .resolve(&format!("{}/multi/app:arm64", registry.host))
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("built for linux/arm64"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn content_the_registry_alters_is_refused() {
+    let Some(registry) = OciRegistry::start(&Access::Open, "altered content") else {
+        return;
+    };
+    let image_config = config("amd64", &["serve"]);
+    registry.push_image("evil/app", "v1", &image_config);
+    let config_digest = registry.push_blob("evil/app", &serde_json::to_vec(&image_config).unwrap());
+    let data = registry.blob_path(&config_digest);
+    let mut bytes = std::fs::read(&data).unwrap();
+    let serve = bytes.windows(5).position(|w| w == b"serve").unwrap();
+    bytes[serve] = b'S';
+    std::fs::write(&data, bytes).unwrap();
+    let client = RegistryClient::new(insecure(&registry)).unwrap();
+    let error = client
+        .resolve(&format!("{}/evil/app:v1", registry.host))
+        .await
+        .unwrap_err();
+    match error {
+        RegistryError::DigestMismatch { what, expected, .. } => {
+            assert_eq!(what, "image configuration");
+            assert_eq!(expected, config_digest);
+        }
+        other => panic!("expected a digest mismatch, got {other}"),
+    }
+}
+
+#[tokio::test]
+async fn bearer_tokens_come_from_the_token_service_with_config_json_credentials() {
+    let Some(open) = OciRegistry::start(&Access::Open, "bearer-token authentication") else {
+        return;
+    };
+    let digest = open.push_image("private/app", "v1", &config("amd64", &["serve"]));
+    let protected = open.sharing_storage(&Access::Token {
+        username: "alice".to_owned(),
+        password: "s3cret".to_owned(),
+    });
+    let image = format!("{}/private/app:v1", protected.host);
+    let with = |user: &str, password: &str| {
+        let text =
+            json!({"auths": {protected.host.clone(): {"username": user, "password": password}}})
+                .to_string();
+        ClientOptions {
+            docker_config: DockerConfig::parse("config.json", &text).unwrap(),
+            insecure: BTreeSet::from([
+                protected.host.clone(),
+                protected.token_service.clone().unwrap(),
+            ]),
+            ..ClientOptions::default()
+        }
+    };
+
+    let client = RegistryClient::new(with("alice", "s3cret")).unwrap();
+    let resolved = client.resolve(&image).await.unwrap();
+    assert_eq!(resolved.digest.to_string(), digest);
+    let tokens = protected
+        .token_requests
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(tokens, 1, "one token for the repository");
+    client.resolve(&image).await.unwrap();
+    assert_eq!(
+        protected
+            .token_requests
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the token is reused"
+    );
+
+    let wrong = RegistryClient::new(with("alice", "guess")).unwrap();
+    let error = wrong.resolve(&image).await.unwrap_err();
+    assert!(matches!(error, RegistryError::Auth { .. }), "{error}");
+    assert!(error.to_string().contains("401"), "{error}");
+
+    let anonymous = RegistryClient::new(ClientOptions {
+        docker_config: DockerConfig::default(),
+        ..with("", "")
+    })
+    .unwrap();
+    let error = anonymous.resolve(&image).await.unwrap_err();
+    assert!(matches!(error, RegistryError::Auth { .. }), "{error}");
+}
+
+#[tokio::test]
+async fn https_registries_must_chain_to_the_trusted_roots() {
+    let Some(registry) = OciRegistry::start(&Access::Tls, "HTTPS registries") else {
+        return;
+    };
+    let Some(open) = OciRegistry::start(&Access::Open, "HTTPS registries (push side)") else {
+        return;
+    };
+    let _ = open;
+    let tls = registry.ca.clone().unwrap();
+    let pusher = registry.sharing_storage(&Access::Open);
+    let digest = pusher.push_image("tls/app", "v1", &config("amd64", &["serve"]));
+    let image = format!("{}/tls/app:v1", registry.host);
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(tls.into()).unwrap();
+    let trusting = RegistryClient::new(ClientOptions {
+        roots: TrustRoots::Custom(roots),
+        ..ClientOptions::default()
+    })
+    .unwrap();
+    assert_eq!(
+        trusting.resolve(&image).await.unwrap().digest.to_string(),
+        digest
+    );
+
+    let system = RegistryClient::new(ClientOptions::default()).unwrap();
+    let error = system.resolve(&image).await.unwrap_err();
+    assert!(
+        matches!(&error, RegistryError::Transport { detail, .. } if detail.starts_with("TLS")),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn digest_pinned_images_resolve_from_the_cache_when_the_registry_is_gone() {
+    let Some(registry) = OciRegistry::start(&Access::Open, "the blob cache") else {
+        return;
+    };
+    registry.push_image("cached/app", "v1", &config("amd64", &["serve"]));
+    let cache_dir = scratch("cache");
+    let options = ClientOptions {
+        cache: Some(BlobCache::new(&cache_dir)),
+        ..insecure(&registry)
+    };
+    let tagged = format!("{}/cached/app:v1", registry.host);
+    let first = RegistryClient::new(options.clone())
+        .unwrap()
+        .resolve(&tagged)
+        .await
+        .unwrap();
+    drop(registry);
+
+    let offline = RegistryClient::new(options).unwrap();
+    let again = offline.resolve(&first.pinned).await.unwrap();
+    assert_eq!((again.digest, &again.config), (first.digest, &first.config));
+    let error = offline.resolve(&tagged).await.unwrap_err();
+    assert!(
+        matches!(error, RegistryError::Transport { .. }),
+        "tags are not cached: {error}"
+    );
+    std::fs::remove_dir_all(cache_dir).unwrap();
+}
+
+#[tokio::test]
+async fn mirrors_answer_for_other_registries_and_pins_keep_the_original_name() {
+    let Some(registry) = OciRegistry::start(&Access::Open, "registry mirrors") else {
+        return;
+    };
+    let digest = registry.push_image("library/nginx", "1.27", &config("amd64", &["nginx"]));
+    let client = Arc::new(
+        RegistryClient::new(ClientOptions {
+            mirrors: BTreeMap::from([("*".to_owned(), registry.host.clone())]),
+            ..insecure(&registry)
+        })
+        .unwrap(),
+    );
+    let results = client
+        .resolve_all(
+            &["nginx:1.27".to_owned(), "nginx:absent".to_owned()],
+            Arc::new(()),
+        )
+        .await;
+    let resolved = results[0].as_ref().unwrap();
+    assert_eq!(resolved.pinned, format!("nginx:1.27@{digest}"));
+    assert_eq!(
+        resolved.config.reference,
+        format!("docker.io/library/nginx@{digest}")
+    );
+    assert!(results[1].is_err());
+}
