@@ -45,8 +45,10 @@ impl Document {
 /// Splits `text` into its YAML documents, in order. Empty documents are kept (as `Null`) so a
 /// rewritten file keeps its structure.
 pub fn read_documents(file: &str, text: &str) -> Result<Vec<Document>, K8sError> {
-    let values: Vec<serde_json::Value> =
-        serde_saphyr::from_multiple(text).map_err(|error| K8sError::Yaml {
+    // Kubernetes reads YAML 1.1 (go-yaml): `0755` is octal 493, as `kubectl` would send it.
+    let options = serde_saphyr::options! { legacy_octal_numbers: true };
+    let values: Vec<serde_json::Value> = serde_saphyr::from_multiple_with_options(text, options)
+        .map_err(|error| K8sError::Yaml {
             file: file.to_owned(),
             detail: error.to_string(),
         })?;
@@ -75,6 +77,24 @@ mod tests {
         assert_eq!(docs[1].id.to_string(), "f.yaml:1");
         assert_eq!(docs[1].value["b"], serde_json::json!("yes"));
         assert_eq!(docs[1].value["c"], serde_json::json!("0755"));
+        assert_eq!(docs[1].value["d"], serde_json::json!(true));
+    }
+
+    #[test]
+    fn numbers_read_as_kubernetes_reads_them() {
+        let docs = read_documents(
+            "f.yaml",
+            "mode: 0755
+port: 8080
+ratio: 0.5
+on: on
+",
+        )
+        .unwrap();
+        assert_eq!(docs[0].value["mode"], serde_json::json!(493));
+        assert_eq!(docs[0].value["port"], serde_json::json!(8080));
+        assert_eq!(docs[0].value["ratio"], serde_json::json!(0.5));
+        assert_eq!(docs[0].value["on"], serde_json::json!(true));
     }
 
     #[test]

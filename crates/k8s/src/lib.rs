@@ -1,6 +1,7 @@
-//! Reading Kubernetes YAML for Chiaro: multi-document files, the workload kinds whose pods run
-//! confidentially, typed read-only views of their pod specs, and the ConfigMaps and Secrets those
-//! pods consume.
+//! Reading and rewriting Kubernetes YAML for Chiaro: multi-document files, the workload kinds
+//! whose pods run confidentially, typed read-only views of their pod specs, the ConfigMaps and
+//! Secrets those pods consume, the injection of Chiaro's init container, volume and runtime
+//! class, and writing documents back (unchanged ones byte for byte).
 //!
 //! Pure: no I/O. Callers pass file contents and names; errors name the file, the document and the
 //! field path.
@@ -13,12 +14,19 @@
 mod config_sources;
 mod documents;
 mod error;
+mod injection;
 mod pod_spec;
 mod workload;
+mod writing;
 
 pub use config_sources::{ConfigSource, ConfigSourceKind, ConfigSources};
 pub use documents::{Document, DocumentId, read_documents};
 pub use error::K8sError;
+pub use injection::{
+    CREDENTIALS_PATH, CREDENTIALS_VOLUME, INITIALIZER_NAME, Injection, MESH_EGRESS_ANNOTATION,
+    MESH_INGRESS_ANNOTATION, RUNTIME_CLASS, container_images, inject, pin_images,
+    set_pod_annotation,
+};
 pub use pod_spec::{
     Capabilities, ConfigMapKeySelector, Container, EnvFromSource, EnvVar, EnvVarSource, ExecAction,
     FieldSelector, KeyToPath, Lifecycle, LifecycleHandler, LocalObjectReference,
@@ -26,3 +34,4 @@ pub use pod_spec::{
     Sysctl, Volume, VolumeMount, VolumeSource,
 };
 pub use workload::{Workload, WorkloadKind, regex_escape};
+pub use writing::write_documents;

@@ -1,0 +1,316 @@
+//! Rewriting a workload's pod template for Chiaro: the runtime class, the initializer init
+//! container, the credentials volume, pinned images and annotations. Pure JSON rewriting;
+//! every step is idempotent, so rewriting a rewritten workload changes nothing.
+
+use serde_json::{Map, Value, json};
+
+use crate::{DocumentId, K8sError, WorkloadKind};
+
+/// The runtime class of Chiaro's confidential pods.
+pub const RUNTIME_CLASS: &str = "chiaro-cc";
+/// The init container that attests the pod and fetches its credentials.
+pub const INITIALIZER_NAME: &str = "chiaro-initializer";
+/// The in-memory volume the initializer writes credentials to.
+pub const CREDENTIALS_VOLUME: &str = "chiaro-credentials";
+/// Where the credentials volume is mounted in every container.
+pub const CREDENTIALS_PATH: &str = "/chiaro";
+/// Annotation: the mesh proxy's inbound configuration (read by the sidecar, issue 5).
+pub const MESH_INGRESS_ANNOTATION: &str = "chiaro.dev/mesh-ingress";
+/// Annotation: the mesh proxy's outbound configuration.
+pub const MESH_EGRESS_ANNOTATION: &str = "chiaro.dev/mesh-egress";
+
+/// What to inject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Injection {
+    /// The initializer's image (pinned by digest).
+    pub initializer_image: String,
+    /// The initializer's environment, in order.
+    pub initializer_env: Vec<(String, String)>,
+    /// The runtime class to set.
+    pub runtime_class: String,
+}
+
+fn template_mut<'a>(
+    value: &'a mut Value,
+    kind: WorkloadKind,
+    at: &DocumentId,
+) -> Result<&'a mut Map<String, Value>, K8sError> {
+    value
+        .pointer_mut(kind.template_pointer())
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| K8sError::Invalid {
+            at: at.clone(),
+            path: kind
+                .template_pointer()
+                .trim_start_matches('/')
+                .replace('/', "."),
+            detail: "no pod template".to_owned(),
+        })
+}
+
+fn object_entry<'a>(map: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
+    let entry = map
+        .entry(key.to_owned())
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !entry.is_object() {
+        *entry = Value::Object(Map::new());
+    }
+    match entry {
+        Value::Object(map) => map,
+        _ => unreachable!("made an object above"),
+    }
+}
+
+fn array_entry<'a>(map: &'a mut Map<String, Value>, key: &str) -> &'a mut Vec<Value> {
+    let entry = map
+        .entry(key.to_owned())
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if !entry.is_array() {
+        *entry = Value::Array(Vec::new());
+    }
+    match entry {
+        Value::Array(items) => items,
+        _ => unreachable!("made an array above"),
+    }
+}
+
+fn named<'a>(items: &'a mut [Value], name: &str) -> Option<&'a mut Value> {
+    items
+        .iter_mut()
+        .find(|item| item.get("name").and_then(Value::as_str) == Some(name))
+}
+
+/// Injects the runtime class, the credentials volume, the initializer (first init container)
+/// and the credentials mount (read-only, in every other container) into `value`'s pod
+/// template. `at` names the document in errors.
+///
+/// # Errors
+/// [`K8sError::Invalid`] when the document has no pod template, or a container already uses
+/// the credentials path for something else.
+pub fn inject(
+    value: &mut Value,
+    kind: WorkloadKind,
+    injection: &Injection,
+    at: &DocumentId,
+) -> Result<(), K8sError> {
+    let template = template_mut(value, kind, at)?;
+    let spec = object_entry(template, "spec");
+    spec.insert(
+        "runtimeClassName".to_owned(),
+        Value::String(injection.runtime_class.clone()),
+    );
+
+    let volume = json!({"name": CREDENTIALS_VOLUME, "emptyDir": {"medium": "Memory"}});
+    let volumes = array_entry(spec, "volumes");
+    match named(volumes, CREDENTIALS_VOLUME) {
+        Some(existing) => *existing = volume,
+        None => volumes.push(volume),
+    }
+
+    let env: Vec<Value> = injection
+        .initializer_env
+        .iter()
+        .map(|(name, value)| json!({"name": name, "value": value}))
+        .collect();
+    let initializer = json!({
+        "name": INITIALIZER_NAME,
+        "image": injection.initializer_image,
+        "env": env,
+        "volumeMounts": [{"name": CREDENTIALS_VOLUME, "mountPath": CREDENTIALS_PATH}],
+        "securityContext": {
+            "allowPrivilegeEscalation": false,
+            "readOnlyRootFilesystem": true,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    });
+    let init_containers = array_entry(spec, "initContainers");
+    init_containers.retain(|c| c.get("name").and_then(Value::as_str) != Some(INITIALIZER_NAME));
+    init_containers.insert(0, initializer);
+
+    for list in ["initContainers", "containers"] {
+        let Some(containers) = spec.get_mut(list).and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for (index, container) in containers.iter_mut().enumerate() {
+            if list == "initContainers" && index == 0 {
+                continue;
+            }
+            let name = container
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let Some(container) = container.as_object_mut() else {
+                continue;
+            };
+            let mounts = array_entry(container, "volumeMounts");
+            let clash = mounts.iter().any(|mount| {
+                mount.get("mountPath").and_then(Value::as_str) == Some(CREDENTIALS_PATH)
+                    && mount.get("name").and_then(Value::as_str) != Some(CREDENTIALS_VOLUME)
+            });
+            if clash {
+                return Err(K8sError::Invalid {
+                    at: at.clone(),
+                    path: format!("{list}[{name}].volumeMounts"),
+                    detail: format!(
+                        "{CREDENTIALS_PATH} is where Chiaro mounts the pod's credentials; mount this volume elsewhere"
+                    ),
+                });
+            }
+            let mount = json!({"name": CREDENTIALS_VOLUME, "mountPath": CREDENTIALS_PATH, "readOnly": true});
+            match named(mounts, CREDENTIALS_VOLUME) {
+                Some(existing) => *existing = mount,
+                None => mounts.push(mount),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The images of every container of the pod template, in order (init containers first).
+pub fn container_images(value: &Value, kind: WorkloadKind) -> Vec<String> {
+    let Some(spec) = value.pointer(&format!("{}/spec", kind.template_pointer())) else {
+        return Vec::new();
+    };
+    ["initContainers", "containers"]
+        .iter()
+        .filter_map(|list| spec.get(*list).and_then(Value::as_array))
+        .flatten()
+        .filter_map(|container| container.get("image").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Replaces every container image by what `pin` returns for it.
+pub fn pin_images(value: &mut Value, kind: WorkloadKind, pin: impl Fn(&str) -> Option<String>) {
+    let Some(spec) = value.pointer_mut(&format!("{}/spec", kind.template_pointer())) else {
+        return;
+    };
+    for list in ["initContainers", "containers"] {
+        let Some(containers) = spec.get_mut(list).and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for container in containers {
+            let pinned = container
+                .get("image")
+                .and_then(Value::as_str)
+                .and_then(&pin);
+            if let (Some(pinned), Some(container)) = (pinned, container.as_object_mut()) {
+                container.insert("image".to_owned(), Value::String(pinned));
+            }
+        }
+    }
+}
+
+/// Sets the pod template's annotation `key`.
+///
+/// # Errors
+/// [`K8sError::Invalid`] when the document has no pod template.
+pub fn set_pod_annotation(
+    value: &mut Value,
+    kind: WorkloadKind,
+    key: &str,
+    annotation: &str,
+    at: &DocumentId,
+) -> Result<(), K8sError> {
+    let template = template_mut(value, kind, at)?;
+    let metadata = object_entry(template, "metadata");
+    object_entry(metadata, "annotations")
+        .insert(key.to_owned(), Value::String(annotation.to_owned()));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at() -> DocumentId {
+        DocumentId {
+            file: "f.yaml".to_owned(),
+            index: 2,
+        }
+    }
+
+    fn deployment() -> Value {
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web"},
+            "spec": {"template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {
+                    "initContainers": [{"name": "setup", "image": "busybox:1"}],
+                    "containers": [{"name": "web", "image": "nginx:1.27",
+                        "volumeMounts": [{"name": "cache", "mountPath": "/cache"}]}],
+                    "volumes": [{"name": "cache", "emptyDir": {}}]
+                }
+            }}
+        })
+    }
+
+    fn injection() -> Injection {
+        Injection {
+            initializer_image: "init@sha256:00".to_owned(),
+            initializer_env: vec![("CHIARO_COORDINATOR".to_owned(), "c:7777".to_owned())],
+            runtime_class: RUNTIME_CLASS.to_owned(),
+        }
+    }
+
+    #[test]
+    fn injects_initializer_volume_mounts_and_runtime_class_once() {
+        let mut value = deployment();
+        inject(&mut value, WorkloadKind::Deployment, &injection(), &at()).unwrap();
+        let spec = &value["spec"]["template"]["spec"];
+        assert_eq!(spec["runtimeClassName"], "chiaro-cc");
+        assert_eq!(spec["initContainers"][0]["name"], INITIALIZER_NAME);
+        assert_eq!(spec["initContainers"][0]["env"][0]["value"], "c:7777");
+        assert_eq!(spec["initContainers"][1]["name"], "setup");
+        assert_eq!(
+            spec["initContainers"][1]["volumeMounts"][0]["readOnly"],
+            true
+        );
+        assert_eq!(
+            spec["containers"][0]["volumeMounts"][1]["name"],
+            CREDENTIALS_VOLUME
+        );
+        assert_eq!(spec["volumes"][1]["emptyDir"]["medium"], "Memory");
+        let once = value.clone();
+        inject(&mut value, WorkloadKind::Deployment, &injection(), &at()).unwrap();
+        assert_eq!(value, once, "injecting twice changes nothing");
+    }
+
+    #[test]
+    fn a_foreign_mount_at_the_credentials_path_is_refused() {
+        let mut value = deployment();
+        value["spec"]["template"]["spec"]["containers"][0]["volumeMounts"][0]["mountPath"] =
+            json!(CREDENTIALS_PATH);
+        let error = inject(&mut value, WorkloadKind::Deployment, &injection(), &at()).unwrap_err();
+        assert!(
+            error.to_string().contains("f.yaml:2") && error.to_string().contains("containers[web]"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn images_are_listed_and_pinned_and_annotations_set() {
+        let mut value = deployment();
+        assert_eq!(
+            container_images(&value, WorkloadKind::Deployment),
+            ["busybox:1", "nginx:1.27"]
+        );
+        pin_images(&mut value, WorkloadKind::Deployment, |image| {
+            (image == "nginx:1.27").then(|| "nginx:1.27@sha256:11".to_owned())
+        });
+        assert_eq!(
+            container_images(&value, WorkloadKind::Deployment),
+            ["busybox:1", "nginx:1.27@sha256:11"]
+        );
+        set_pod_annotation(&mut value, WorkloadKind::Deployment, "k", "v", &at()).unwrap();
+        assert_eq!(
+            value["spec"]["template"]["metadata"]["annotations"]["k"],
+            "v"
+        );
+        let mut pod = json!({"kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": []}});
+        set_pod_annotation(&mut pod, WorkloadKind::Pod, "k", "v", &at()).unwrap();
+        assert_eq!(pod["metadata"]["annotations"]["k"], "v");
+    }
+}

@@ -1,0 +1,168 @@
+//! Writing documents back: documents that did not change keep their exact source text
+//! (comments, quoting, layout); changed ones keep their leading comments and are re-serialised
+//! with serde-saphyr, which quotes every string YAML 1.1 would read as something else
+//! (`"yes"`, `"on"`, `"0755"`, `"1e3"`), so Kubernetes reads back what was meant.
+
+use serde_json::Value;
+
+use crate::{Document, K8sError};
+
+/// The text of `documents` after changing each to the value in `after` (same order, same
+/// length), `original` being the text they were read from.
+///
+/// # Errors
+/// [`K8sError::Yaml`] if a value cannot be serialised (it always can for JSON values).
+pub fn write_documents(
+    file: &str,
+    original: &str,
+    before: &[Document],
+    after: &[Value],
+) -> Result<String, K8sError> {
+    let sources = document_sources(original).filter(|sources| sources.len() == before.len());
+    let mut out = String::with_capacity(original.len() + 1024);
+    for (index, value) in after.iter().enumerate() {
+        let source = sources.as_ref().and_then(|sources| sources.get(index));
+        let unchanged = before
+            .get(index)
+            .is_some_and(|document| document.value == *value);
+        match source {
+            Some(source) if unchanged => out.push_str(source),
+            Some(source) => {
+                out.push_str(&leading_lines(source));
+                out.push_str(&serialise(file, value)?);
+            }
+            None => {
+                if index > 0 {
+                    out.push_str("---\n");
+                }
+                out.push_str(&serialise(file, value)?);
+            }
+        }
+        if !out.ends_with('\n') && index + 1 < after.len() {
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+fn serialise(file: &str, value: &Value) -> Result<String, K8sError> {
+    if value.is_null() {
+        return Ok(String::new());
+    }
+    serde_saphyr::to_string(value).map_err(|error| K8sError::Yaml {
+        file: file.to_owned(),
+        detail: error.to_string(),
+    })
+}
+
+fn is_marker(line: &str) -> bool {
+    line.strip_prefix("---")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
+}
+
+fn is_blank_or_comment(line: &str) -> bool {
+    let trimmed = line.trim();
+    trimmed.is_empty() || trimmed.starts_with('#')
+}
+
+/// The document marker line (if any) and the comment and blank lines that open `source`.
+fn leading_lines(source: &str) -> String {
+    let mut lead = String::new();
+    for (index, line) in source.split_inclusive('\n').enumerate() {
+        if (index == 0 && is_marker(line) && line.trim() == "---") || is_blank_or_comment(line) {
+            lead.push_str(line);
+        } else if index == 0 && is_marker(line) {
+            lead.push_str("---\n");
+            break;
+        } else {
+            break;
+        }
+    }
+    lead
+}
+
+/// The source text of each document, split at `---` lines (a `---` at the start of a line
+/// always starts a document in YAML). Text before the first marker that holds no content
+/// belongs to the first document; trailing text after the last marker with no content is not
+/// a document. `None` when the file has `...` end markers or directives (not split here).
+fn document_sources(text: &str) -> Option<Vec<String>> {
+    let mut chunks: Vec<String> = vec![String::new()];
+    for line in text.split_inclusive('\n') {
+        if line.starts_with("...") || line.starts_with('%') {
+            return None;
+        }
+        if is_marker(line) {
+            chunks.push(String::new());
+        }
+        if let Some(last) = chunks.last_mut() {
+            last.push_str(line);
+        }
+    }
+    if chunks.len() > 1 && chunks[0].lines().all(is_blank_or_comment) {
+        let header = chunks.remove(0);
+        chunks[0].insert_str(0, &header);
+    }
+    if chunks.len() > 1
+        && chunks.last().is_some_and(|last| {
+            last.lines().skip(1).all(is_blank_or_comment)
+                && last.lines().next().is_some_and(|l| l.trim() == "---")
+        })
+    {
+        let trailer = chunks.pop().unwrap_or_default();
+        if let Some(last) = chunks.last_mut() {
+            last.push_str(&trailer);
+        }
+    }
+    Some(chunks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::read_documents;
+
+    const TEXT: &str = "# header comment\n---\n# the service\napiVersion: v1\nkind: Service\nmetadata:\n  name: web   # inline\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  mode: \"0755\"\n  flag: 'on'\n";
+
+    #[test]
+    fn unchanged_documents_keep_their_text_byte_for_byte() {
+        let documents = read_documents("f", TEXT).unwrap();
+        let values: Vec<Value> = documents.iter().map(|d| d.value.clone()).collect();
+        assert_eq!(
+            write_documents("f", TEXT, &documents, &values).unwrap(),
+            TEXT
+        );
+    }
+
+    #[test]
+    fn changed_documents_keep_leading_comments_and_quote_yaml_1_1_strings() {
+        let documents = read_documents("f", TEXT).unwrap();
+        let mut values: Vec<Value> = documents.iter().map(|d| d.value.clone()).collect();
+        values[1]["data"]["extra"] = Value::String("yes".to_owned());
+        let written = write_documents("f", TEXT, &documents, &values).unwrap();
+        assert!(written.starts_with("# header comment\n---\n# the service\napiVersion: v1\n"));
+        assert!(written.contains("name: web   # inline\n---\n"), "{written}");
+        assert!(written.contains("mode: \"0755\""), "{written}");
+        assert!(written.contains("flag: \"on\""), "{written}");
+        assert!(written.contains("extra: \"yes\""), "{written}");
+        let again = read_documents("f", &written).unwrap();
+        let read_back: Vec<Value> = again.into_iter().map(|d| d.value).collect();
+        assert_eq!(read_back, values);
+        let rewritten = write_documents(
+            "f",
+            &written,
+            &read_documents("f", &written).unwrap(),
+            &read_back,
+        )
+        .unwrap();
+        assert_eq!(rewritten, written, "writing is a fixed point");
+    }
+
+    #[test]
+    fn sources_split_at_markers_only() {
+        let text = "a: |\n  --- not a marker, indented\n---\nb: 1\n--- # comment\nc: 2\n---\n";
+        let sources = document_sources(text).unwrap();
+        assert_eq!(sources.len(), 3, "{sources:?}");
+        assert_eq!(read_documents("f", text).unwrap().len(), 3);
+        assert!(document_sources("%YAML 1.1\n---\na: 1\n").is_none());
+    }
+}
