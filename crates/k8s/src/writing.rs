@@ -49,7 +49,10 @@ fn serialise(file: &str, value: &Value) -> Result<String, K8sError> {
     if value.is_null() {
         return Ok(String::new());
     }
-    serde_saphyr::to_string(value).map_err(|error| K8sError::Yaml {
+    // Long one-line strings (initdata, pinned images) stay on one line rather than folded;
+    // strings with newlines still become literal blocks.
+    let options = serde_saphyr::ser_options! { folded_wrap_chars: usize::MAX / 2 };
+    serde_saphyr::to_string_with_options(value, options).map_err(|error| K8sError::Yaml {
         file: file.to_owned(),
         detail: error.to_string(),
     })

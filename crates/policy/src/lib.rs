@@ -7,6 +7,8 @@
 //! - [`AgentPolicy`]: Chiaro's rules ([`RULES`], Rego, package `agent_policy`) with that data.
 //! - [`Initdata`]: the TOML document carrying the policy into the TEE launch, its digest (the
 //!   policy hash) and its annotation form.
+//! - [`generate_deployment`]: a whole deployment's YAML rewritten for Chiaro (initializer,
+//!   pinned images, initdata) and its `manifest.json` policies.
 //! - [`Evaluator`]: evaluates agent requests as the Kata agent does, with policy state, and
 //!   explains denials.
 //!
@@ -24,6 +26,7 @@
 
 mod agent_policy;
 mod data;
+mod deployment;
 mod error;
 mod evaluate;
 mod generate;
@@ -34,6 +37,10 @@ mod platform;
 pub use agent_policy::{AgentPolicy, RULES};
 pub use data::{
     ContainerRules, DeviceRule, EnvRule, MountRule, PodRules, PolicyData, ProcessRules, UserRules,
+};
+pub use deployment::{
+    DeploymentOptions, GeneratedDeployment, ImagePin, SANS_ANNOTATION, SourceFile,
+    WORKLOAD_SECRET_ANNOTATION, WorkloadReport, generate_deployment, images_to_resolve,
 };
 pub use error::PolicyError;
 pub use evaluate::{Decision, Evaluator};

@@ -1,0 +1,527 @@
+//! A whole deployment at once: the YAML files a user gives `chiaro generate`, rewritten so every
+//! confidential workload carries Chiaro's initializer, pinned images and its policy (as
+//! initdata), and the `manifest.json` that lists those policies.
+//!
+//! Pure: files come in as text and go out as text; image configurations are resolved by the
+//! caller between [`images_to_resolve`] and [`generate_deployment`].
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chiaro_k8s::{
+    ConfigSources, Document, DocumentId, INITIALIZER_NAME, Injection, MESH_EGRESS_ANNOTATION,
+    MESH_INGRESS_ANNOTATION, Workload, container_images, inject, pin_images, read_documents,
+    set_pod_annotation, write_documents,
+};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::{
+    AgentPolicy, GenerateOptions, INITDATA_ANNOTATION, ImageConfig, Initdata, PolicyError, generate,
+};
+
+/// Annotation: extra SANs for the workload's mesh certificate, comma-separated.
+pub const SANS_ANNOTATION: &str = "chiaro.dev/sans";
+/// Annotation: the workload secret ID (workloads with the same ID share a secret).
+pub const WORKLOAD_SECRET_ANNOTATION: &str = "chiaro.dev/workload-secret-id";
+
+/// One input file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    /// Its name as the user gave it (`-` for standard input).
+    pub name: String,
+    /// Its text.
+    pub text: String,
+}
+
+/// What `generate` injects and how it decides.
+#[derive(Debug, Clone)]
+pub struct DeploymentOptions {
+    /// Make every workload confidential, not only those whose `runtimeClassName` is
+    /// [`DeploymentOptions::runtime_class`].
+    pub all_workloads: bool,
+    /// Chiaro's runtime class.
+    pub runtime_class: String,
+    /// The initializer's image (resolved and pinned like every other image).
+    pub initializer_image: String,
+    /// The Coordinator's mesh API as the initializer reaches it (`host:port`).
+    pub coordinator: String,
+    /// Policy choices.
+    pub policy: GenerateOptions,
+}
+
+/// An image as resolved by the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImagePin {
+    /// The reference pinned by digest, written back into the pod spec.
+    pub pinned: String,
+    /// Its configuration.
+    pub config: ImageConfig,
+}
+
+/// What happened to one workload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkloadReport {
+    /// `file:document`.
+    pub at: String,
+    /// Kind.
+    pub kind: String,
+    /// `metadata.name` (or `generateName`).
+    pub name: String,
+    /// Namespace (`default` when the YAML has none).
+    pub namespace: String,
+    /// Why it was left alone, if it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    /// The policy hash (hex), when generated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_hash: Option<String>,
+    /// SANs of its mesh certificate.
+    pub sans: Vec<String>,
+    /// Its workload secret ID.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workload_secret_id: Option<String>,
+    /// `(container, image pinned)`, init containers first.
+    pub images: Vec<(String, String)>,
+    /// Secret values copied into the policy: `container: VARIABLE from Secret name/key`.
+    pub pinned_secrets: Vec<String>,
+}
+
+/// The result: rewritten files, the manifest, and a report.
+#[derive(Debug, Clone)]
+pub struct GeneratedDeployment {
+    /// The files, rewritten (unchanged documents keep their text).
+    pub files: Vec<SourceFile>,
+    /// The manifest JSON: generated `policies`, every other field kept from the old one.
+    pub manifest: Value,
+    /// Per workload, in input order.
+    pub workloads: Vec<WorkloadReport>,
+    /// What the user should know.
+    pub warnings: Vec<String>,
+}
+
+struct Parsed {
+    documents: Vec<Vec<Document>>,
+    config: ConfigSources,
+}
+
+fn parse(files: &[SourceFile]) -> Result<Parsed, PolicyError> {
+    let mut documents = Vec::with_capacity(files.len());
+    let mut config = ConfigSources::default();
+    for file in files {
+        let docs = read_documents(&file.name, &file.text).map_err(PolicyError::Input)?;
+        for document in &docs {
+            config.add(document).map_err(PolicyError::Input)?;
+        }
+        documents.push(docs);
+    }
+    Ok(Parsed { documents, config })
+}
+
+fn selected(workload: &Workload, options: &DeploymentOptions) -> Result<(), String> {
+    if options.all_workloads {
+        return Ok(());
+    }
+    match workload.pod_spec.runtime_class_name.as_deref() {
+        Some(class) if class == options.runtime_class => Ok(()),
+        Some(class) => Err(format!(
+            "runtimeClassName is {class:?}, not {:?} (pass --all to include it)",
+            options.runtime_class
+        )),
+        None => Err(format!(
+            "no runtimeClassName {:?} (pass --all to include it)",
+            options.runtime_class
+        )),
+    }
+}
+
+/// Every image the deployment needs resolved: the images of the workloads that will be
+/// generated, and the initializer's (sorted, each once).
+///
+/// # Errors
+/// [`PolicyError::Input`] for YAML that cannot be read.
+pub fn images_to_resolve(
+    files: &[SourceFile],
+    options: &DeploymentOptions,
+) -> Result<Vec<String>, PolicyError> {
+    let parsed = parse(files)?;
+    let mut images = BTreeSet::new();
+    for document in parsed.documents.iter().flatten() {
+        let Some(workload) = Workload::from_document(document).map_err(PolicyError::Input)? else {
+            continue;
+        };
+        if selected(&workload, options).is_err() {
+            continue;
+        }
+        images.insert(options.initializer_image.clone());
+        let spec = &workload.pod_spec;
+        for container in spec.init_containers.iter().chain(&spec.containers) {
+            if let Some(image) = container
+                .image
+                .as_ref()
+                .filter(|_| container.name != INITIALIZER_NAME)
+            {
+                images.insert(image.clone());
+            }
+        }
+    }
+    Ok(images.into_iter().collect())
+}
+
+/// A Service: which pods it selects.
+struct Service {
+    name: String,
+    namespace: String,
+    selector: BTreeMap<String, String>,
+}
+
+fn services(documents: &[Vec<Document>]) -> Vec<Service> {
+    documents
+        .iter()
+        .flatten()
+        .filter(|document| document.kind() == Some("Service"))
+        .filter_map(|document| {
+            let selector: BTreeMap<String, String> = document
+                .value
+                .pointer("/spec/selector")?
+                .as_object()?
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect();
+            Some(Service {
+                name: document.name()?.to_owned(),
+                namespace: namespace_of(&document.value),
+                selector,
+            })
+        })
+        .collect()
+}
+
+fn namespace_of(value: &Value) -> String {
+    value
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("default")
+        .to_owned()
+}
+
+/// The SANs of a workload: its own name and every Service selecting its pods, each as
+/// `name`, `name.ns`, `name.ns.svc` and `name.ns.svc.cluster.local`; a StatefulSet's pods
+/// also by their per-pod names under its governing Service; then the annotation's extras.
+fn default_sans(
+    workload: &Workload,
+    document: &Document,
+    namespace: &str,
+    services: &[Service],
+) -> Vec<String> {
+    let mut names = vec![workload.name.trim_end_matches('-').to_owned()];
+    for service in services {
+        let selects = !service.selector.is_empty()
+            && service.namespace == namespace
+            && service
+                .selector
+                .iter()
+                .all(|(key, value)| workload.pod_labels.get(key) == Some(value));
+        if selects {
+            names.push(service.name.clone());
+        }
+    }
+    let mut sans = Vec::new();
+    for name in names {
+        for san in [
+            name.clone(),
+            format!("{name}.{namespace}"),
+            format!("{name}.{namespace}.svc"),
+            format!("{name}.{namespace}.svc.cluster.local"),
+        ] {
+            if !sans.contains(&san) {
+                sans.push(san);
+            }
+        }
+    }
+    if let Some(governing) = document
+        .value
+        .pointer("/spec/serviceName")
+        .and_then(Value::as_str)
+        .filter(|_| document.kind() == Some("StatefulSet"))
+    {
+        sans.push(format!("*.{governing}.{namespace}.svc.cluster.local"));
+    }
+    if let Some(extra) = workload.pod_annotations.get(SANS_ANNOTATION) {
+        for san in extra.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if !sans.iter().any(|known| known == san) {
+                sans.push(san.to_owned());
+            }
+        }
+    }
+    sans
+}
+
+/// Rewrites the deployment: for each selected workload, injection, pinned images, policy and
+/// initdata annotation; then the manifest. `pins` maps each image of
+/// [`images_to_resolve`] to its resolution; `manifest` is the current `manifest.json`, if any.
+///
+/// # Errors
+/// [`PolicyError`] naming the file, document and field of the first problem.
+pub fn generate_deployment(
+    files: &[SourceFile],
+    pins: &BTreeMap<String, ImagePin>,
+    manifest: Option<&Value>,
+    options: &DeploymentOptions,
+) -> Result<GeneratedDeployment, PolicyError> {
+    let parsed = parse(files)?;
+    let services = services(&parsed.documents);
+    let mut warnings = Vec::new();
+    let reference_values = manifest
+        .and_then(|m| m.get("reference_values"))
+        .filter(|r| {
+            r.as_object().is_some_and(|o| {
+                o.values()
+                    .any(|v| v.as_array().is_some_and(|a| !a.is_empty()))
+            })
+        })
+        .cloned();
+    let mut policies = Map::new();
+    let mut workloads = Vec::new();
+    let mut out_files = Vec::with_capacity(files.len());
+    let mut initializer_env_missing_reference = false;
+
+    for (file, documents) in files.iter().zip(&parsed.documents) {
+        let mut values: Vec<Value> = documents.iter().map(|d| d.value.clone()).collect();
+        for (document, value) in documents.iter().zip(values.iter_mut()) {
+            let Some(workload) = Workload::from_document(document).map_err(PolicyError::Input)?
+            else {
+                continue;
+            };
+            let namespace = namespace_of(&document.value);
+            let mut report = WorkloadReport {
+                at: document.id.to_string(),
+                kind: document.kind().unwrap_or_default().to_owned(),
+                name: workload.name.clone(),
+                namespace: namespace.clone(),
+                skipped: None,
+                policy_hash: None,
+                sans: Vec::new(),
+                workload_secret_id: None,
+                images: Vec::new(),
+                pinned_secrets: Vec::new(),
+            };
+            if let Err(reason) = selected(&workload, options) {
+                report.skipped = Some(reason);
+                workloads.push(report);
+                continue;
+            }
+
+            let mut env = vec![("CHIARO_COORDINATOR".to_owned(), options.coordinator.clone())];
+            match &reference_values {
+                Some(reference) => env.push((
+                    "CHIARO_COORDINATOR_REFERENCE".to_owned(),
+                    reference.to_string(),
+                )),
+                None => initializer_env_missing_reference = true,
+            }
+            for (annotation, variable) in [
+                (MESH_INGRESS_ANNOTATION, "CHIARO_MESH_INGRESS"),
+                (MESH_EGRESS_ANNOTATION, "CHIARO_MESH_EGRESS"),
+            ] {
+                if let Some(config) = workload.pod_annotations.get(annotation) {
+                    env.push((variable.to_owned(), config.clone()));
+                }
+            }
+            let initializer_image = pins
+                .get(&options.initializer_image)
+                .map(|pin| pin.pinned.clone())
+                .ok_or_else(|| PolicyError::MissingImage {
+                    container: INITIALIZER_NAME.to_owned(),
+                    image: options.initializer_image.clone(),
+                })?;
+            let injection = Injection {
+                initializer_image,
+                initializer_env: env,
+                runtime_class: options.runtime_class.clone(),
+            };
+            inject(value, workload.kind, &injection, &document.id).map_err(PolicyError::Input)?;
+            pin_images(value, workload.kind, |image| {
+                pins.get(image).map(|pin| pin.pinned.clone())
+            });
+
+            let rewritten = Document {
+                id: document.id.clone(),
+                value: value.clone(),
+            };
+            let rewritten_workload = Workload::from_document(&rewritten)
+                .map_err(PolicyError::Input)?
+                .ok_or_else(|| {
+                    PolicyError::Input(chiaro_k8s::K8sError::Invalid {
+                        at: document.id.clone(),
+                        path: String::new(),
+                        detail: "no longer a workload after injection".to_owned(),
+                    })
+                })?;
+            let images = image_configs(&rewritten, &rewritten_workload, pins);
+            let generated = generate(
+                &rewritten,
+                &rewritten_workload,
+                &images,
+                &parsed.config,
+                &options.policy,
+            )
+            .map_err(|error| located(&document.id, error))?;
+            let policy = AgentPolicy::new(&generated.data)?;
+            let initdata = Initdata::for_policy(policy.text())?;
+            set_pod_annotation(
+                value,
+                workload.kind,
+                INITDATA_ANNOTATION,
+                &initdata.to_annotation(),
+                &document.id,
+            )
+            .map_err(PolicyError::Input)?;
+
+            let hash = initdata.policy_hash().to_string();
+            let sans = default_sans(&workload, document, &namespace, &services);
+            let secret_id = workload
+                .pod_annotations
+                .get(WORKLOAD_SECRET_ANNOTATION)
+                .cloned()
+                .unwrap_or_else(|| {
+                    let api_version = document
+                        .value
+                        .get("apiVersion")
+                        .and_then(Value::as_str)
+                        .unwrap_or("v1");
+                    format!(
+                        "{api_version}/{}/{namespace}/{}",
+                        report.kind, workload.name
+                    )
+                });
+            if let Some(previous) = policies.get(&hash) {
+                return Err(PolicyError::Unsupported {
+                    workload: workload.name,
+                    field: document.id.to_string(),
+                    hint: format!(
+                        "its policy is identical to another workload's ({previous}); give the two different names or namespaces"
+                    ),
+                });
+            }
+            policies.insert(
+                hash.clone(),
+                json!({"sans": sans, "role": "workload", "workload_secret_id": secret_id}),
+            );
+            let spec = &rewritten_workload.pod_spec;
+            report.images = spec
+                .init_containers
+                .iter()
+                .chain(&spec.containers)
+                .map(|c| (c.name.clone(), c.image.clone().unwrap_or_default()))
+                .collect();
+            report.pinned_secrets = generated
+                .pinned_secrets
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{}: {} from Secret {}/{}",
+                        s.container, s.variable, s.secret, s.key
+                    )
+                })
+                .collect();
+            report.policy_hash = Some(hash);
+            report.sans = sans;
+            report.workload_secret_id = Some(secret_id);
+            workloads.push(report);
+        }
+        out_files.push(SourceFile {
+            name: file.name.clone(),
+            text: write_documents(&file.name, &file.text, documents, &values)
+                .map_err(PolicyError::Input)?,
+        });
+    }
+
+    if initializer_env_missing_reference {
+        warnings.push(
+            "manifest.json has no reference values yet: the initializers cannot check the Coordinator's evidence and will refuse to start; add reference values to manifest.json and run generate again".to_owned(),
+        );
+    }
+    if workloads.iter().all(|w| w.skipped.is_some()) {
+        warnings.push(format!(
+            "no workload has runtimeClassName {:?}; nothing was made confidential (pass --all to include every workload)",
+            options.runtime_class
+        ));
+    }
+    Ok(GeneratedDeployment {
+        files: out_files,
+        manifest: updated_manifest(manifest, policies),
+        workloads,
+        warnings,
+    })
+}
+
+/// The configurations of a rewritten workload's images, keyed as written (pinned).
+fn image_configs(
+    document: &Document,
+    workload: &Workload,
+    pins: &BTreeMap<String, ImagePin>,
+) -> BTreeMap<String, ImageConfig> {
+    let by_pinned: BTreeMap<&str, &ImageConfig> = pins
+        .values()
+        .map(|pin| (pin.pinned.as_str(), &pin.config))
+        .collect();
+    container_images(&document.value, workload.kind)
+        .into_iter()
+        .filter_map(|image| {
+            let config = by_pinned.get(image.as_str())?;
+            Some((image, (*config).clone()))
+        })
+        .collect()
+}
+
+fn located(at: &DocumentId, error: PolicyError) -> PolicyError {
+    match error {
+        PolicyError::Unsupported {
+            workload,
+            field,
+            hint,
+        } => PolicyError::Unsupported {
+            workload,
+            field: format!("{at}: {field}"),
+            hint,
+        },
+        other => other,
+    }
+}
+
+/// The manifest with `policies` replaced by the generated ones (Coordinator entries kept) and
+/// every other field kept; a new skeleton when there was none.
+fn updated_manifest(existing: Option<&Value>, generated: Map<String, Value>) -> Value {
+    let mut manifest = match existing.and_then(Value::as_object) {
+        Some(object) => object.clone(),
+        None => {
+            let mut skeleton = Map::new();
+            skeleton.insert("version".to_owned(), json!(1));
+            skeleton.insert("policies".to_owned(), json!({}));
+            skeleton.insert(
+                "reference_values".to_owned(),
+                json!({"snp": [], "tdx": [], "insecure_simulated": []}),
+            );
+            skeleton.insert("workload_owner_key_digests".to_owned(), json!([]));
+            skeleton.insert("seed_share_owner_keys".to_owned(), json!([]));
+            skeleton
+        }
+    };
+    let mut policies: Map<String, Value> = manifest
+        .get("policies")
+        .and_then(Value::as_object)
+        .map(|old| {
+            old.iter()
+                .filter(|(_, entry)| {
+                    entry.get("role").and_then(Value::as_str) == Some("coordinator")
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut generated: Vec<(String, Value)> = generated.into_iter().collect();
+    generated.sort_by(|a, b| a.0.cmp(&b.0));
+    policies.extend(generated);
+    manifest.insert("policies".to_owned(), Value::Object(policies));
+    Value::Object(manifest)
+}

@@ -1,0 +1,277 @@
+//! A whole deployment through `generate_deployment`: injection, pinning, policies, SANs, the
+//! Secret report, the manifest update, and idempotence.
+
+use std::collections::BTreeMap;
+
+use chiaro_policy::{
+    DeploymentOptions, GenerateOptions, INITDATA_ANNOTATION, ImageConfig, ImagePin, Initdata,
+    SourceFile, generate_deployment, images_to_resolve,
+};
+use serde_json::{Value, json};
+
+const APP: &str = r#"# the shop's web tier
+apiVersion: v1
+kind: Service
+metadata: {name: frontend, namespace: shop}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: db, namespace: shop}
+stringData: {password: hunter2}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata:
+      labels: {app: web}
+      annotations: {chiaro.dev/mesh-ingress: "web#8080#true"}
+    spec:
+      runtimeClassName: chiaro-cc
+      containers:
+      - name: web
+        image: shop/web:1.0
+        env:
+        - {name: FLAG, value: "on"}
+        - name: DB_PASSWORD
+          valueFrom: {secretKeyRef: {name: db, key: password}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: plain, namespace: shop}
+spec:
+  selector: {matchLabels: {app: plain}}
+  template:
+    metadata: {labels: {app: plain}}
+    spec:
+      containers:
+      - {name: c, image: shop/plain:1.0}
+"#;
+
+const DIGEST_WEB: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+const DIGEST_INIT: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+fn options(all: bool, pin_secret_values: bool) -> DeploymentOptions {
+    DeploymentOptions {
+        all_workloads: all,
+        runtime_class: "chiaro-cc".to_owned(),
+        initializer_image: "chiaro/initializer:0.1".to_owned(),
+        coordinator: "coordinator.chiaro:7777".to_owned(),
+        policy: GenerateOptions {
+            pin_secret_values,
+            ..GenerateOptions::default()
+        },
+    }
+}
+
+fn pin(image: &str, digest: &str, cmd: &[&str]) -> (String, ImagePin) {
+    let pinned = if image.contains('@') {
+        image.to_owned()
+    } else {
+        format!("{image}@{digest}")
+    };
+    (
+        image.to_owned(),
+        ImagePin {
+            pinned: pinned.clone(),
+            config: ImageConfig {
+                reference: pinned,
+                cmd: cmd.iter().map(|s| (*s).to_owned()).collect(),
+                user: "1000".to_owned(),
+                ..ImageConfig::default()
+            },
+        },
+    )
+}
+
+fn pins(images: &[String]) -> BTreeMap<String, ImagePin> {
+    images
+        .iter()
+        .map(|image| {
+            if image.starts_with("chiaro/initializer") {
+                pin(image, DIGEST_INIT, &["/initializer"])
+            } else {
+                pin(image, DIGEST_WEB, &["/serve"])
+            }
+        })
+        .collect()
+}
+
+fn files(text: &str) -> Vec<SourceFile> {
+    vec![SourceFile {
+        name: "app.yaml".to_owned(),
+        text: text.to_owned(),
+    }]
+}
+
+fn manifest_with_keys() -> Value {
+    json!({
+        "version": 1,
+        "policies": {
+            "aa".repeat(32): {"sans": ["coordinator"], "role": "coordinator"},
+            "bb".repeat(32): {"sans": ["old"], "role": "workload"}
+        },
+        "reference_values": {"snp": [{"minimum_tcb": {}}], "tdx": [], "insecure_simulated": []},
+        "workload_owner_key_digests": ["cc".repeat(32)],
+        "seed_share_owner_keys": []
+    })
+}
+
+#[test]
+fn selected_workloads_get_initializer_pins_and_policy_and_the_rest_stays() {
+    let input = files(APP);
+    let images = images_to_resolve(&input, &options(false, true)).unwrap();
+    assert_eq!(
+        images,
+        ["chiaro/initializer:0.1", "shop/web:1.0"],
+        "plain is not selected"
+    );
+    let manifest = manifest_with_keys();
+    let out = generate_deployment(
+        &input,
+        &pins(&images),
+        Some(&manifest),
+        &options(false, true),
+    )
+    .unwrap();
+    let text = &out.files[0].text;
+    assert!(text.starts_with("# the shop's web tier\napiVersion: v1\nkind: Service"));
+    assert!(
+        text.contains(&format!("image: shop/web:1.0@{DIGEST_WEB}")),
+        "{text}"
+    );
+    assert!(text.contains("name: chiaro-initializer"), "{text}");
+    assert!(
+        text.contains("value: \"on\""),
+        "YAML 1.1 strings stay quoted: {text}"
+    );
+    assert!(
+        text.contains("- {name: c, image: shop/plain:1.0}\n"),
+        "unselected workloads keep their text"
+    );
+
+    let documents = chiaro_k8s::read_documents("app.yaml", text).unwrap();
+    let annotation = documents[2].value["spec"]["template"]["metadata"]["annotations"]
+        [INITDATA_ANNOTATION]
+        .as_str()
+        .unwrap();
+    let initdata = Initdata::from_annotation(annotation).unwrap();
+    let web = &out.workloads[0];
+    assert_eq!(
+        web.policy_hash.as_deref(),
+        Some(initdata.policy_hash().to_string().as_str())
+    );
+    let init_env = &documents[2].value["spec"]["template"]["spec"]["initContainers"][0]["env"];
+    assert_eq!(init_env[0]["value"], "coordinator.chiaro:7777");
+    assert_eq!(init_env[1]["name"], "CHIARO_COORDINATOR_REFERENCE");
+    assert_eq!(init_env[2]["name"], "CHIARO_MESH_INGRESS");
+    assert_eq!(init_env[2]["value"], "web#8080#true");
+
+    assert!(web.sans.contains(&"web.shop.svc.cluster.local".to_owned()));
+    assert!(web.sans.contains(&"frontend.shop.svc".to_owned()));
+    assert!(web.sans.iter().all(|san| san != "*"));
+    assert_eq!(
+        web.workload_secret_id.as_deref(),
+        Some("apps/v1/Deployment/shop/web")
+    );
+    assert_eq!(
+        web.pinned_secrets,
+        ["web: DB_PASSWORD from Secret db/password"]
+    );
+    assert!(out.workloads[1].skipped.is_some());
+
+    let policies = out.manifest["policies"].as_object().unwrap();
+    assert_eq!(
+        policies.len(),
+        2,
+        "the Coordinator's entry stays, stale workloads go"
+    );
+    assert_eq!(policies[&"aa".repeat(32)]["role"], "coordinator");
+    assert_eq!(
+        policies[web.policy_hash.as_ref().unwrap()]["sans"][0],
+        "web"
+    );
+    assert_eq!(
+        out.manifest["workload_owner_key_digests"],
+        manifest["workload_owner_key_digests"]
+    );
+    assert_eq!(
+        out.manifest["reference_values"],
+        manifest["reference_values"]
+    );
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+}
+
+#[test]
+fn generating_on_its_own_output_changes_nothing() {
+    let manifest = manifest_with_keys();
+    let first_input = files(APP);
+    let images = images_to_resolve(&first_input, &options(true, true)).unwrap();
+    let first = generate_deployment(
+        &first_input,
+        &pins(&images),
+        Some(&manifest),
+        &options(true, true),
+    )
+    .unwrap();
+    let second_input = first.files.clone();
+    let images = images_to_resolve(&second_input, &options(true, true)).unwrap();
+    assert!(
+        images
+            .iter()
+            .all(|image| image.contains('@') || image == "chiaro/initializer:0.1"),
+        "every workload image is pinned after the first run: {images:?}"
+    );
+    let second = generate_deployment(
+        &second_input,
+        &pins(&images),
+        Some(&first.manifest),
+        &options(true, true),
+    )
+    .unwrap();
+    assert_eq!(second.files, first.files);
+    assert_eq!(second.manifest, first.manifest);
+}
+
+#[test]
+fn secret_values_can_stay_unpinned_and_a_missing_manifest_gets_a_skeleton() {
+    let input = files(APP);
+    let images = images_to_resolve(&input, &options(false, false)).unwrap();
+    let out = generate_deployment(&input, &pins(&images), None, &options(false, false)).unwrap();
+    assert!(out.workloads[0].pinned_secrets.is_empty());
+    assert!(!out.files[0].text.contains("hunter2\n    -"));
+    assert_eq!(out.manifest["version"], 1);
+    assert_eq!(out.manifest["policies"].as_object().unwrap().len(), 1);
+    assert!(
+        out.warnings[0].contains("no reference values"),
+        "{:?}",
+        out.warnings
+    );
+}
+
+#[test]
+fn problems_name_the_file_and_document() {
+    let broken = APP.replace(
+        "image: shop/web:1.0",
+        "image: shop/web:1.0\n        securityContext: {privileged: true}",
+    );
+    let input = files(&broken);
+    let images = images_to_resolve(&input, &options(false, true)).unwrap();
+    let error = generate_deployment(&input, &pins(&images), None, &options(false, true))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("app.yaml:2"), "{error}");
+    assert!(error.contains("privileged"), "{error}");
+
+    let mut missing = pins(&images);
+    missing.remove("shop/web:1.0");
+    let error = generate_deployment(&input, &missing, None, &options(false, true))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("shop/web:1.0"), "{error}");
+}
