@@ -43,6 +43,59 @@ pub enum Command {
     /// Inspect Kata agent policies and evaluate agent requests against them.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Make Kubernetes workloads confidential: inject the initializer, pin images, write each
+    /// pod's policy (initdata annotation) and the manifest.
+    Generate(GenerateArgs),
+}
+
+/// `chiaro generate`
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// YAML files or directories of them (`*.yaml`, `*.yml`); `-` reads standard input and
+    /// writes the result to standard output. Files are rewritten in place.
+    #[arg(value_name = "FILES|DIRS", required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The manifest to create or update (owner keys, seed-share keys and reference values in
+    /// it are kept; `policies` is regenerated).
+    #[arg(short = 'm', long, default_value = "manifest.json")]
+    pub manifest: PathBuf,
+    /// Reference values (a `reference_values` object) to put into the manifest.
+    #[arg(long, value_name = "FILE")]
+    pub reference: Option<PathBuf>,
+    /// Make every workload confidential, not only those with Chiaro's runtime class.
+    #[arg(long)]
+    pub all: bool,
+    /// Chiaro's runtime class.
+    #[arg(long, default_value = "chiaro-cc")]
+    pub runtime_class: String,
+    /// The initializer image (resolved and pinned like the workloads' images).
+    #[arg(long, default_value = "ghcr.io/chiaro-dev/chiaro-initializer:0.1.0")]
+    pub initializer_image: String,
+    /// The Coordinator's mesh API as pods reach it.
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        default_value = "chiaro-coordinator:7777"
+    )]
+    pub coordinator_address: String,
+    /// Leave values taken from Secrets out of the policies (the variables must still be
+    /// present). Pinned values are readable by anyone who can read the pod.
+    #[arg(long)]
+    pub no_pin_secrets: bool,
+    /// A registry reached over plain HTTP (`host:port` as in image references; repeatable).
+    #[arg(long, value_name = "HOST")]
+    pub insecure_registry: Vec<String>,
+    /// Ask MIRROR for the images of REGISTRY (`*` for every registry; repeatable). Digests and
+    /// the names written back stay those of REGISTRY.
+    #[arg(long, value_name = "REGISTRY=MIRROR")]
+    pub registry_mirror: Vec<String>,
+    /// Docker's config.json with registry credentials; default `$DOCKER_CONFIG/config.json`
+    /// or `~/.docker/config.json`.
+    #[arg(long, value_name = "FILE")]
+    pub docker_config: Option<PathBuf>,
+    /// The image cache; default the user's cache directory.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// `chiaro policy …`

@@ -5,6 +5,7 @@ mod deployment;
 mod evidence_show;
 mod evidence_simulate;
 mod evidence_verify;
+mod generate;
 mod keygen;
 mod policy;
 
@@ -37,6 +38,7 @@ pub(crate) fn run(cli: &Cli) -> Outcome {
         }
         Command::Policy(PolicyCommand::Eval(args)) => policy::eval(args, printer),
         Command::Policy(PolicyCommand::Show(args)) => policy::show(args, printer),
+        Command::Generate(args) => generate::run(args, printer),
     };
     result.unwrap_or_else(|error| {
         printer.input_error(&error);

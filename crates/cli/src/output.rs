@@ -1,6 +1,9 @@
 //! Rendering results as text or JSON. The only module that writes to the terminal.
 
-use std::io::Write;
+use std::io::{IsTerminal as _, Write};
+use std::sync::Arc;
+
+use chiaro_registry::Progress;
 
 use chiaro_attest::{Claims, Error};
 use serde_json::{Value, json};
@@ -67,6 +70,40 @@ impl Printer {
         }
     }
 
+    /// A command's result: `json` on stdout as one document, or `text` as it is.
+    pub(crate) fn result(self, json: &Value, text: &str) {
+        match self.format {
+            OutputFormat::Json => stdout(&json.to_string()),
+            OutputFormat::Text => stdout(text.trim_end()),
+        }
+    }
+
+    /// A command's report when stdout carries its data (YAML): JSON or text on stderr.
+    pub(crate) fn note(self, json: &Value, text: &str) {
+        match self.format {
+            OutputFormat::Json => stderr(&json.to_string()),
+            OutputFormat::Text => stderr(text.trim_end()),
+        }
+    }
+
+    /// Documents a command produces (`generate -`), as they are.
+    pub(crate) fn yaml(self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+    }
+
+    /// A progress bar on stderr while `what` goes on, when stderr is a terminal and the
+    /// output is text; otherwise nothing.
+    pub(crate) fn progress(self, what: &str) -> Arc<dyn Progress> {
+        if self.format == OutputFormat::Text && std::io::stderr().is_terminal() {
+            Arc::new(ProgressBar {
+                what: what.to_owned(),
+            })
+        } else {
+            Arc::new(())
+        }
+    }
+
     /// A usage or input error.
     pub(crate) fn input_error(self, error: &anyhow::Error) {
         match self.format {
@@ -124,6 +161,33 @@ fn scalar(value: &Value) -> String {
         Value::String(text) => text.clone(),
         Value::Null => "-".to_owned(),
         other => other.to_string(),
+    }
+}
+
+/// A one-line bar redrawn in place: `resolving images [#####     ] 5/10 nginx:1.27`.
+struct ProgressBar {
+    what: String,
+}
+
+impl Progress for ProgressBar {
+    fn finished(&self, item: &str, done: usize, total: usize) {
+        const WIDTH: usize = 24;
+        let filled = (done * WIDTH).checked_div(total).unwrap_or(WIDTH);
+        let line: String = format!(
+            "\r{} [{}{}] {done}/{total} {item}",
+            self.what,
+            "#".repeat(filled),
+            " ".repeat(WIDTH.saturating_sub(filled))
+        )
+        .chars()
+        .take(100)
+        .collect();
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "{line:<100}");
+        if done == total {
+            let _ = writeln!(err);
+        }
+        let _ = err.flush();
     }
 }
 

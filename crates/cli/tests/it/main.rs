@@ -4,6 +4,7 @@
 
 mod evidence_show;
 mod evidence_verify;
+mod generate;
 mod policy;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,231 @@
+//! `chiaro generate` as a process against a real registry (Debian's `docker-registry`) holding
+//! images the test pushes: pinning, injection, manifest, idempotence, stdin, and refusals.
+
+use chiaro_k8s::read_documents;
+use chiaro_policy::{INITDATA_ANNOTATION, Initdata};
+use chiaro_test_support::oci_registry::{Access, OciRegistry};
+use serde_json::{Value, json};
+
+use super::{chiaro, path_str};
+
+const APP: &str = r#"# a two-tier app
+apiVersion: v1
+kind: Service
+metadata: {name: api}
+spec:
+  selector: {app: api}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api}
+spec:
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      runtimeClassName: chiaro-cc
+      containers:
+      - name: api
+        image: shop/api:1.0
+        env: [{name: MODE, value: "yes"}]
+        ports: [{containerPort: 8080}]
+"#;
+
+fn image_config(cmd: &str) -> Value {
+    json!({"os": "linux", "architecture": "amd64",
+           "config": {"Cmd": [cmd], "User": "1000", "WorkingDir": "/"}})
+}
+
+fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("chiaro-generate-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn registry(what: &str) -> Option<(OciRegistry, String, String)> {
+    let registry = OciRegistry::start(&Access::Open, what)?;
+    let api = registry.push_image("shop/api", "1.0", &image_config("/api"));
+    let init = registry.push_image("chiaro/initializer", "0.1", &image_config("/initializer"));
+    Some((registry, api, init))
+}
+
+fn generate_args<'a>(registry: &'a str, mirror: &'a str, cache: &'a str) -> Vec<&'a str> {
+    vec![
+        "generate",
+        "--registry-mirror",
+        mirror,
+        "--insecure-registry",
+        registry,
+        "--initializer-image",
+        "chiaro/initializer:0.1",
+        "--coordinator-address",
+        "coordinator.chiaro:7777",
+        "--cache-dir",
+        cache,
+    ]
+}
+
+#[test]
+fn generate_pins_injects_writes_the_manifest_and_is_idempotent() {
+    let Some((registry, api_digest, init_digest)) = registry("chiaro generate") else {
+        return;
+    };
+    let dir = scratch_dir("files");
+    let app = dir.join("app.yaml");
+    std::fs::write(&app, APP).unwrap();
+    let manifest = dir.join("manifest.json");
+    let cache = dir.join("cache");
+    let mirror = format!("*={}", registry.host);
+    let mut args = generate_args(&registry.host, &mirror, path_str(&cache));
+    args.extend([
+        "-m",
+        path_str(&manifest),
+        "--output",
+        "json",
+        path_str(&dir),
+    ]);
+
+    let (code, stdout, stderr) = chiaro(&args);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    let workload = &summary["workloads"][0];
+    assert_eq!(workload["name"], "api");
+    assert_eq!(summary["written"].as_array().unwrap().len(), 2, "{summary}");
+
+    let text = std::fs::read_to_string(&app).unwrap();
+    assert!(text.starts_with("# a two-tier app\n"), "{text}");
+    assert!(
+        text.contains(&format!("shop/api:1.0@{api_digest}")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("chiaro/initializer:0.1@{init_digest}")),
+        "{text}"
+    );
+    assert!(text.contains("value: \"yes\""), "{text}");
+    let documents = read_documents("app.yaml", &text).unwrap();
+    let annotation = documents[1].value["spec"]["template"]["metadata"]["annotations"]
+        [INITDATA_ANNOTATION]
+        .as_str()
+        .unwrap();
+    let hash = Initdata::from_annotation(annotation)
+        .unwrap()
+        .policy_hash()
+        .to_string();
+    assert_eq!(workload["policy_hash"], hash.as_str());
+    let manifest_json: Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    let entry = &manifest_json["policies"][&hash];
+    assert_eq!(entry["sans"][0], "api");
+    assert!(
+        entry["sans"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("api.default.svc.cluster.local"))
+    );
+    assert!(
+        summary["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("no reference values"),
+        "{summary}"
+    );
+
+    let (code, stdout, stderr) = chiaro(&args);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let again: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(again["written"], json!([]), "a second run changes nothing");
+    assert_eq!(std::fs::read_to_string(&app).unwrap(), text);
+
+    let (code, stdout, stderr) = chiaro(&["policy", "show", "--from-yaml", path_str(&app)]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains(&hash), "{stdout}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn unresolvable_images_and_unsupported_fields_are_refused_by_name() {
+    let Some((registry, _, _)) = registry("chiaro generate refusals") else {
+        return;
+    };
+    let dir = scratch_dir("refusals");
+    let mirror = format!("*={}", registry.host);
+    let cache = dir.join("cache");
+    let manifest = dir.join("manifest.json");
+
+    let missing = dir.join("missing.yaml");
+    std::fs::write(&missing, APP.replace("shop/api:1.0", "shop/absent:2.0")).unwrap();
+    let mut args = generate_args(&registry.host, &mirror, path_str(&cache));
+    args.extend(["-m", path_str(&manifest), path_str(&missing)]);
+    let (code, stdout, stderr) = chiaro(&args);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("shop/absent:2.0"), "{stdout}{stderr}");
+    assert!(
+        !manifest.exists(),
+        "nothing is written when generation fails"
+    );
+
+    let privileged = dir.join("privileged.yaml");
+    std::fs::write(
+        &privileged,
+        APP.replace(
+            "        ports:",
+            "        securityContext: {privileged: true}\n        ports:",
+        ),
+    )
+    .unwrap();
+    let mut args = generate_args(&registry.host, &mirror, path_str(&cache));
+    args.extend(["-m", path_str(&manifest), path_str(&privileged)]);
+    let (code, stdout, stderr) = chiaro(&args);
+    assert_eq!(code, 64, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("privileged.yaml:1") && stderr.contains("privileged"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&privileged).unwrap(),
+        APP.replace(
+            "        ports:",
+            "        securityContext: {privileged: true}\n        ports:"
+        ),
+        "the input is left as it was"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn standard_input_goes_to_standard_output() {
+    let Some((registry, api_digest, _)) = registry("chiaro generate -") else {
+        return;
+    };
+    let dir = scratch_dir("stdin");
+    let mirror = format!("*={}", registry.host);
+    let cache = dir.join("cache");
+    let manifest = dir.join("manifest.json");
+    let mut args = generate_args(&registry.host, &mirror, path_str(&cache));
+    args.extend(["-m", path_str(&manifest), "-"]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chiaro"))
+        .args(&args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), APP.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stdout.contains(&format!("shop/api:1.0@{api_digest}")),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("policy "),
+        "the report goes to stderr: {stderr}"
+    );
+    assert!(manifest.exists());
+    std::fs::remove_dir_all(dir).unwrap();
+}
