@@ -5,6 +5,7 @@
 mod evidence_show;
 mod evidence_verify;
 mod generate;
+mod generate_real_apps;
 mod policy;
 
 use std::path::{Path, PathBuf};

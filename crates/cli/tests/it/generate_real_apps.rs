@@ -1,0 +1,150 @@
+//! `chiaro generate --all` on the real application manifests in
+//! `../shared/testdata/k8s-manifests/`, with stand-in images pushed under the same names to a
+//! local registry used as a mirror (the real registries are unreachable here), and the output
+//! checked by `kubernetes-validate` against the Kubernetes schemas when it is installed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use chiaro_k8s::{Workload, read_documents};
+use chiaro_registry::ImageReference;
+use chiaro_test_support::oci_registry::{Access, OciRegistry};
+use chiaro_test_support::testdata_or_skip;
+use serde_json::json;
+
+use super::{chiaro, path_str};
+
+/// The applications, and what generate does with each.
+const APPS: &[(&str, Option<&str>)] = &[
+    ("buoyantio-emojivoto", None),
+    // Contrast's mesh proxy runs privileged (it installs iptables rules); a privileged
+    // container can reach the guest kernel and every other container, so it is refused.
+    (
+        "contrast/emojivoto-sm-ingress",
+        Some("container \"sidecar\": securityContext.privileged: not supported"),
+    ),
+    ("istio-bookinfo", None),
+    ("microservices-demo", None),
+];
+
+/// The Kubernetes version generated YAML is validated against.
+const KUBERNETES_VERSION: &str = "1.33.0";
+
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn generate_runs_on_every_real_application() {
+    let testdata = testdata_or_skip!("generate on the real application manifests");
+    let Some(registry) = OciRegistry::start(&Access::Open, "generate on real applications") else {
+        return;
+    };
+    registry.push_image(
+        "chiaro/initializer",
+        "0.1",
+        &json!({"os": "linux", "architecture": "amd64", "config": {"Cmd": ["/initializer"]}}),
+    );
+    let root = std::env::temp_dir().join(format!("chiaro-real-apps-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for (app, expected) in APPS {
+        let source = testdata.join("k8s-manifests").join(app);
+        let dir = root.join(app.replace('/', "_"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for file in yaml_files(&source) {
+            if file.file_name().unwrap() == "kustomization.yml" {
+                continue;
+            }
+            let mut text = std::fs::read_to_string(&file).unwrap();
+            let documents = read_documents(path_str(&file), &text).unwrap();
+            for document in &documents {
+                let Ok(Some(workload)) = Workload::from_document(document) else {
+                    continue;
+                };
+                let spec = &workload.pod_spec;
+                for container in spec.init_containers.iter().chain(&spec.containers) {
+                    let Some(image) = &container.image else {
+                        continue;
+                    };
+                    let reference = ImageReference::parse(image).unwrap();
+                    let config = json!({"os": "linux", "architecture": "amd64",
+                        "config": {"Cmd": [format!("/{}", container.name)], "User": "1000"}});
+                    let tag = reference.tag().unwrap_or("pinned");
+                    let digest = registry.push_image(reference.repository(), tag, &config);
+                    if let Some(pinned) = reference.digest() {
+                        // The real content is unreachable: point the reference at the stand-in.
+                        text = text.replace(&pinned.to_string(), &digest);
+                    }
+                }
+            }
+            std::fs::write(dir.join(file.file_name().unwrap()), text).unwrap();
+        }
+        let mirror = format!("*={}", registry.host);
+        let manifest = dir.join("manifest.json");
+        let cache = root.join("cache");
+        let args = [
+            "generate",
+            "--all",
+            "--registry-mirror",
+            &mirror,
+            "--insecure-registry",
+            &registry.host,
+            "--initializer-image",
+            "chiaro/initializer:0.1",
+            "--cache-dir",
+            path_str(&cache),
+            "-m",
+            path_str(&manifest),
+            path_str(&dir),
+        ];
+        let (code, stdout, stderr) = chiaro(&args);
+        match expected {
+            None => {
+                assert_eq!(code, 0, "{app}: {stdout}{stderr}");
+                let (code, again, stderr) = chiaro(&args);
+                assert_eq!(code, 0, "{app}: {again}{stderr}");
+                assert!(again.contains("nothing changed"), "{app} again: {again}");
+                validate(app, &yaml_files(&dir));
+            }
+            Some(message) => {
+                assert_eq!(code, 64, "{app}");
+                assert!(stderr.contains(message), "{app}: {stderr}");
+            }
+        }
+    }
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+/// Checks `files` with `kubernetes-validate` (PyPI) in strict mode: unknown fields fail.
+fn validate(app: &str, files: &[PathBuf]) {
+    let mut command = Command::new("kubernetes-validate");
+    command
+        .args(["--strict", "--quiet", "-k", KUBERNETES_VERSION])
+        .args(files);
+    let output = match command.output() {
+        Ok(output) => output,
+        Err(error) => {
+            let message = format!(
+                "kubernetes-validate not runnable ({error}; pip install kubernetes-validate); not run: schema validation of generated {app}"
+            );
+            assert!(std::env::var_os("CI").is_none(), "{message}");
+            #[expect(clippy::print_stderr, reason = "a skipped check must say so")]
+            {
+                eprintln!("SKIPPED: {message}");
+            }
+            return;
+        }
+    };
+    assert!(
+        output.status.success(),
+        "{app}: kubernetes-validate refused the generated YAML:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
