@@ -9,6 +9,8 @@
 //!   policy hash) and its annotation form.
 //! - [`generate_deployment`]: a whole deployment's YAML rewritten for Chiaro (initializer,
 //!   pinned images, initdata) and its `manifest.json` policies.
+//! - [`create_container_request`]: what a well-behaved host sends to start a pod (a
+//!   simulation of the untrusted side, for local mode and tamper tests).
 //! - [`Evaluator`]: evaluates agent requests as the Kata agent does, with policy state, and
 //!   explains denials.
 //!
@@ -33,6 +35,7 @@ mod generate;
 mod image;
 mod initdata;
 mod platform;
+mod simulated_host;
 
 pub use agent_policy::{AgentPolicy, RULES};
 pub use data::{
@@ -48,3 +51,6 @@ pub use generate::{GenerateOptions, GeneratedPolicy, PinnedSecret, generate};
 pub use image::{ImageConfig, runtime_names};
 pub use initdata::{INITDATA_ANNOTATION, Initdata};
 pub use platform::{Namespace, NetworkRules, Platform, StorageTemplate};
+pub use simulated_host::{
+    SANDBOX, SimulatedPod, bundle_id, create_container_request, creation_order,
+};

@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 
 use chiaro_policy::{
-    DeploymentOptions, GenerateOptions, INITDATA_ANNOTATION, ImageConfig, ImagePin, Initdata,
-    SourceFile, generate_deployment, images_to_resolve,
+    AgentPolicy, DeploymentOptions, Evaluator, GenerateOptions, INITDATA_ANNOTATION, ImageConfig,
+    ImagePin, Initdata, SANDBOX, SimulatedPod, SourceFile, create_container_request,
+    creation_order, generate_deployment, images_to_resolve,
 };
 use serde_json::{Value, json};
 
@@ -274,4 +275,43 @@ fn problems_name_the_file_and_document() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("shop/web:1.0"), "{error}");
+}
+
+#[test]
+fn a_generated_pod_starts_on_an_honest_host_in_order_and_nothing_else_does() {
+    let input = files(APP);
+    let images = images_to_resolve(&input, &options(false, true)).unwrap();
+    let out = generate_deployment(&input, &pins(&images), None, &options(false, true)).unwrap();
+    let documents = chiaro_k8s::read_documents("app.yaml", &out.files[0].text).unwrap();
+    let annotation = documents[2].value["spec"]["template"]["metadata"]["annotations"]
+        [INITDATA_ANNOTATION]
+        .as_str()
+        .unwrap();
+    let policy = AgentPolicy::from_text(Initdata::from_annotation(annotation).unwrap().policy());
+    let data = policy.data().unwrap();
+    let order = creation_order(&data);
+    assert_eq!(order, [SANDBOX, "chiaro-initializer", "web"]);
+    let pod = SimulatedPod {
+        name: "web-7d9f8c6b5d-q8x2z".to_owned(),
+        namespace: "shop".to_owned(),
+        netns: "/var/run/netns/cni-0".to_owned(),
+    };
+    let mut evaluator = Evaluator::new(&policy).unwrap();
+    let early = create_container_request(&data, &pod, "web").unwrap();
+    let sandbox = create_container_request(&data, &pod, SANDBOX).unwrap();
+    let decision = evaluator
+        .evaluate("CreateContainerRequest", &sandbox)
+        .unwrap();
+    assert!(decision.allowed, "sandbox: {:?}", decision.denials);
+    assert!(
+        !refused.allowed,
+        "the workload before the initializer is refused"
+    );
+    for container in &order[1..] {
+        let request = create_container_request(&data, &pod, container).unwrap();
+        let decision = evaluator
+            .evaluate("CreateContainerRequest", &request)
+            .unwrap();
+        assert!(decision.allowed, "{container}: {:?}", decision.denials);
+    }
 }

@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 
 use chiaro_k8s::{ConfigSources, Workload, read_documents};
 use chiaro_policy::{
-    AgentPolicy, ContainerRules, Evaluator, GenerateOptions, ImageConfig, PolicyData, generate,
+    AgentPolicy, Evaluator, GenerateOptions, ImageConfig, PolicyData, SimulatedPod, bundle_id,
+    create_container_request, generate,
 };
 use serde_json::{Value, json};
 
@@ -92,119 +93,21 @@ fn policy_data() -> PolicyData {
 const POD_NAME: &str = "web-5d8f7c9b4-x2x7k";
 const NETNS: &str = "/var/run/netns/cni-1234";
 
+fn pod() -> SimulatedPod {
+    SimulatedPod {
+        name: POD_NAME.to_owned(),
+        namespace: "shop".to_owned(),
+        netns: NETNS.to_owned(),
+    }
+}
+
 fn bundle(name: &str) -> String {
-    let mut id = hex::encode(name.as_bytes());
-    id.extend(std::iter::repeat_n('0', 64 - id.len()));
-    id
+    bundle_id(&pod(), name)
 }
 
 /// A CreateContainerRequest as containerd and the Kata shim send it for `name`.
 fn request(data: &PolicyData, name: &str) -> Value {
-    let (rules, kind): (&ContainerRules, &str) = if name == "sandbox" {
-        (&data.sandbox, "sandbox")
-    } else {
-        (&data.containers[name], "container")
-    };
-    let id = bundle(name);
-    let shared =
-        |file: &str| format!("/run/kata-containers/shared/containers/{id}-0123456789abcdef-{file}");
-    let mut mounts = vec![
-        json!({"destination": "/proc", "type_": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev", "type_": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
-        json!({"destination": "/sys", "type_": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}),
-        json!({"destination": "/dev/shm", "type_": "bind", "source": "/run/kata-containers/sandbox/shm", "options": ["rbind"]}),
-    ];
-    let mut storages = vec![json!({
-        "driver": "image_guest_pull", "driver_options": [], "fs_group": null, "fstype": "overlay",
-        "mount_point": format!("/run/kata-containers/{id}/rootfs"), "options": [],
-        "source": rules.images.iter().find(|i| i.contains('@') && !i.contains(":1.0")).unwrap_or(&rules.images[0]),
-    })];
-    if kind == "container" {
-        mounts.push(json!({"destination": "/etc/hosts", "type_": "bind", "source": shared("hosts"), "options": ["rbind", "rprivate", "rw"]}));
-        mounts.push(json!({"destination": "/etc/resolv.conf", "type_": "bind", "source": shared("resolv.conf"), "options": ["rbind", "rprivate", "rw"]}));
-        for mount in &rules.mounts {
-            let source = format!(
-                "/run/kata-containers/sandbox/ephemeral/{}",
-                "chiaro-credentials"
-            );
-            mounts.push(json!({"destination": mount.destination, "type_": "bind", "source": source, "options": mount.options}));
-            storages.push(json!({
-                "driver": "ephemeral", "driver_options": [], "fs_group": null, "fstype": "tmpfs",
-                "mount_point": source, "options": [], "source": "tmpfs",
-            }));
-        }
-    }
-    let mut env: Vec<String> = rules
-        .process
-        .env
-        .iter()
-        .filter(|rule| rule.required)
-        .map(|rule| {
-            format!(
-                "{}={}",
-                rule.name.as_deref().unwrap(),
-                rule.value.as_deref().unwrap()
-            )
-        })
-        .collect();
-    if kind == "container" {
-        env.push(format!("HOSTNAME={POD_NAME}"));
-        env.push("KUBERNETES_SERVICE_HOST=10.0.0.1".to_owned());
-    }
-    let mut annotations = json!({
-        "io.katacontainers.pkg.oci.bundle_path": format!("/run/containerd/io.containerd.runtime.v2.task/k8s.io/{id}"),
-        "io.kubernetes.cri.container-type": kind,
-        "io.kubernetes.cri.sandbox-name": POD_NAME,
-        "io.kubernetes.cri.sandbox-namespace": "shop",
-        "io.kubernetes.cri.sandbox-id": bundle("sandbox"),
-    });
-    if kind == "container" {
-        annotations["io.kubernetes.cri.container-name"] = json!(name);
-        annotations["io.kubernetes.cri.image-name"] = storages[0]["source"].clone();
-    }
-    let mut namespaces = vec![
-        json!({"Type": "ipc", "Path": ""}),
-        json!({"Type": "uts", "Path": ""}),
-        json!({"Type": "mount", "Path": ""}),
-    ];
-    if kind == "sandbox" {
-        namespaces.push(json!({"Type": "network", "Path": NETNS}));
-    }
-    let caps = &rules.process.capabilities;
-    json!({
-        "container_id": id,
-        "exec_id": id,
-        "OCI": {
-            "Annotations": annotations,
-            "Hooks": null,
-            "Hostname": "",
-            "Linux": {
-                "MaskedPaths": data.platform.masked_paths,
-                "ReadonlyPaths": data.platform.readonly_paths,
-                "Namespaces": namespaces,
-                "Sysctl": {},
-                "Devices": [],
-            },
-            "Mounts": mounts,
-            "Process": {
-                "Args": rules.process.args,
-                "Cwd": rules.process.cwd,
-                "Env": env,
-                "NoNewPrivileges": rules.process.no_new_privileges,
-                "Terminal": false,
-                "User": {"UID": rules.process.user.uid, "GID": rules.process.user.gid, "AdditionalGids": rules.process.user.additional_gids, "Username": ""},
-                "Capabilities": caps,
-                "ApparmorProfile": "cri-containerd.apparmor.d",
-                "SelinuxLabel": "",
-            },
-            "Root": {"Path": format!("/run/kata-containers/{id}/rootfs"), "Readonly": rules.read_only_root},
-            "Version": "1.1.0",
-        },
-        "storages": storages,
-        "devices": [],
-        "sandbox_pidns": false,
-        "string_user": null,
-    })
+    create_container_request(data, &pod(), name).unwrap()
 }
 
 struct Pod {
