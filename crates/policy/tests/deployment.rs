@@ -303,6 +303,9 @@ fn a_generated_pod_starts_on_an_honest_host_in_order_and_nothing_else_does() {
         .evaluate("CreateContainerRequest", &sandbox)
         .unwrap();
     assert!(decision.allowed, "sandbox: {:?}", decision.denials);
+    let refused = evaluator
+        .evaluate("CreateContainerRequest", &early)
+        .unwrap();
     assert!(
         !refused.allowed,
         "the workload before the initializer is refused"
