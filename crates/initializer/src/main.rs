@@ -14,13 +14,31 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Flags {
-    /// The Coordinator's mesh API.
-    #[arg(long, default_value = "127.0.0.1:7777")]
-    coordinator: SocketAddr,
+    /// The Coordinator's mesh API (`chiaro generate` sets it in the pod's environment).
+    #[arg(
+        long,
+        env = "CHIARO_COORDINATOR",
+        value_name = "HOST:PORT",
+        default_value = "127.0.0.1:7777"
+    )]
+    coordinator: String,
     /// Reference values the Coordinator's evidence must satisfy (a manifest's
-    /// `reference_values` object).
-    #[arg(long, value_name = "FILE")]
-    coordinator_reference: PathBuf,
+    /// `reference_values` object), from a file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "coordinator_reference_json"
+    )]
+    coordinator_reference: Option<PathBuf>,
+    /// The same as JSON text (`chiaro generate` sets it in the pod's environment, where the
+    /// policy pins it).
+    #[arg(
+        long,
+        env = "CHIARO_COORDINATOR_REFERENCE",
+        value_name = "JSON",
+        conflicts_with = "coordinator_reference"
+    )]
+    coordinator_reference_json: Option<String>,
     /// Where to write `tls/` and `secrets/`.
     #[arg(long, default_value = "/chiaro")]
     out: PathBuf,
@@ -39,22 +57,42 @@ struct Flags {
 }
 
 fn config(flags: Flags) -> anyhow::Result<Config> {
-    let text = std::fs::read_to_string(&flags.coordinator_reference)
-        .with_context(|| format!("reading {}", flags.coordinator_reference.display()))?;
+    let (text, origin) = match (
+        &flags.coordinator_reference,
+        flags.coordinator_reference_json,
+    ) {
+        (Some(path), _) => (
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+            path.display().to_string(),
+        ),
+        (None, Some(json)) => (json, "CHIARO_COORDINATOR_REFERENCE".to_owned()),
+        (None, None) => anyhow::bail!("no reference values for the Coordinator"),
+    };
     let coordinator_reference = chiaro_manifest::ReferenceValueSets::parse(&text)
-        .with_context(|| format!("reference values {}", flags.coordinator_reference.display()))?;
+        .with_context(|| format!("reference values {origin}"))?;
+    let coordinator = resolve(&flags.coordinator)?;
     let evidence = EvidenceSource::from_flags(
         flags.insecure_simulated_tee,
         flags.insecure_simulated_measurement,
         flags.insecure_simulated_host_data,
     );
     Ok(Config {
-        coordinator: flags.coordinator,
+        coordinator,
         coordinator_reference,
         out: flags.out,
         evidence,
         patience: Duration::from_secs(flags.patience_secs),
     })
+}
+
+/// `host:port` to an address (the first the resolver gives).
+fn resolve(coordinator: &str) -> anyhow::Result<SocketAddr> {
+    use std::net::ToSocketAddrs as _;
+    coordinator
+        .to_socket_addrs()
+        .with_context(|| format!("resolving the Coordinator {coordinator:?}"))?
+        .next()
+        .with_context(|| format!("the Coordinator {coordinator:?} has no address"))
 }
 
 #[tokio::main]
