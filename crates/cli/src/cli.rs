@@ -46,6 +46,69 @@ pub enum Command {
     /// Make Kubernetes workloads confidential: inject the initializer, pin images, write each
     /// pod's policy (initdata annotation) and the manifest.
     Generate(GenerateArgs),
+    /// Run a whole deployment on this machine with no cluster and an INSECURE simulated TEE.
+    #[command(subcommand)]
+    Local(LocalCommand),
+}
+
+/// `chiaro local …`
+#[derive(Debug, Subcommand)]
+pub enum LocalCommand {
+    /// Generate, start a Coordinator, set the manifest, start every pod as the Kata agent
+    /// would (each container creation evaluated against the pod's policy), verify.
+    Run(LocalRunArgs),
+    /// Start one pod as an untrusted host that changed one thing, and show the refusal
+    /// (exit 3 when refused, 0 if the change got through).
+    Tamper(LocalTamperArgs),
+}
+
+/// Where a local deployment comes from and lives.
+#[derive(Debug, Args)]
+pub struct LocalDirs {
+    /// The application's YAML (a file or a directory).
+    #[arg(default_value = "examples/emojivoto")]
+    pub app: PathBuf,
+    /// Where the generated files, keys, state and logs go.
+    #[arg(long, default_value = ".chiaro-local")]
+    pub work_dir: PathBuf,
+}
+
+/// `chiaro local run`
+#[derive(Debug, Args)]
+pub struct LocalRunArgs {
+    /// The application and the work directory.
+    #[command(flatten)]
+    pub dirs: LocalDirs,
+    /// Keep the Coordinator and the stand-in servers running until Ctrl-C.
+    #[arg(long)]
+    pub keep_running: bool,
+}
+
+/// `chiaro local tamper`
+#[derive(Debug, Args)]
+pub struct LocalTamperArgs {
+    /// The application and the work directory of a previous `chiaro local run`.
+    #[command(flatten)]
+    pub dirs: LocalDirs,
+    /// The workload whose pod the host tampers with.
+    #[arg(long)]
+    pub workload: String,
+    /// What the host changes.
+    #[arg(long, value_enum)]
+    pub change: TamperChange,
+}
+
+/// A change an untrusted host could make when starting a pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TamperChange {
+    /// Change an environment variable of the workload container (or add LD_PRELOAD).
+    Env,
+    /// Run another image in the workload container.
+    Image,
+    /// Add a container the pod spec does not have.
+    ExtraContainer,
+    /// Start the workload without running the initializer first.
+    SkipInitializer,
 }
 
 /// `chiaro generate`

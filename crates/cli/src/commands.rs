@@ -7,9 +7,12 @@ mod evidence_simulate;
 mod evidence_verify;
 mod generate;
 mod keygen;
+mod local;
 mod policy;
 
-use crate::cli::{Cli, Command, EvidenceCommand, KeygenCommand, PolicyCommand, VerifyCommand};
+use crate::cli::{
+    Cli, Command, EvidenceCommand, KeygenCommand, LocalCommand, PolicyCommand, VerifyCommand,
+};
 use crate::exit::Outcome;
 use crate::output::Printer;
 
@@ -39,6 +42,8 @@ pub(crate) fn run(cli: &Cli) -> Outcome {
         Command::Policy(PolicyCommand::Eval(args)) => policy::eval(args, printer),
         Command::Policy(PolicyCommand::Show(args)) => policy::show(args, printer),
         Command::Generate(args) => generate::run(args, printer),
+        Command::Local(LocalCommand::Run(args)) => local::run(args, printer),
+        Command::Local(LocalCommand::Tamper(args)) => local::tamper(args, printer),
     };
     result.unwrap_or_else(|error| {
         printer.input_error(&error);

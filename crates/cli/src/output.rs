@@ -78,6 +78,13 @@ impl Printer {
         }
     }
 
+    /// One line of a narrated run, in text mode (JSON mode reports at the end).
+    pub(crate) fn line(self, text: &str) {
+        if self.format == OutputFormat::Text {
+            stdout(text);
+        }
+    }
+
     /// A command's report when stdout carries its data (YAML): JSON or text on stderr.
     pub(crate) fn note(self, json: &Value, text: &str) {
         match self.format {

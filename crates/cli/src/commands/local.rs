@@ -1,0 +1,815 @@
+//! `chiaro local run` and `chiaro local tamper`: a whole deployment on this machine, with no
+//! cluster and an INSECURE simulated TEE.
+//!
+//! What is real: `generate` and the policies it writes, the Coordinator, `chiaro set` and
+//! `chiaro verify` (processes, attested TLS, the manifest history), each pod's initializer (the
+//! real binary, attesting with the simulated TEE and the pod's policy hash as HOST_DATA), and the
+//! agent's decision on every container creation (the pod's own policy, evaluated with its state
+//! as the Kata agent does). What is simulated: the TEE (a locally generated key chain that
+//! proves nothing about hardware), the host's requests (what a well-behaved containerd and Kata
+//! shim send), and the application images, which cannot run here: each container is stood in
+//! for by a small built-in server on its declared ports, and the output says so.
+
+use std::collections::BTreeMap;
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use chiaro_attest::insecure_simulation::InsecureSimulatedTee;
+use chiaro_k8s::{INITIALIZER_NAME, Workload, WorkloadKind, read_documents};
+use chiaro_policy::{
+    AgentPolicy, DeploymentOptions, Evaluator, GenerateOptions, INITDATA_ANNOTATION, ImageConfig,
+    ImagePin, Initdata, PolicyData, SANDBOX, SimulatedPod, SourceFile, create_container_request,
+    creation_order, generate_deployment, images_to_resolve,
+};
+use chiaro_registry::{Digest, ImageReference};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+use crate::cli::{LocalDirs, LocalRunArgs, LocalTamperArgs, TamperChange};
+use crate::exit::Outcome;
+use crate::input;
+use crate::output::Printer;
+
+/// The initializer image the local deployment names (the real binary runs in its place).
+const LOCAL_INITIALIZER_IMAGE: &str = "chiaro.local/chiaro-initializer:local";
+
+/// The Coordinator's simulated HOST_DATA: in a cluster, its own policy hash.
+fn coordinator_host_data() -> String {
+    hex::encode(Sha256::digest(
+        b"chiaro local mode: the Coordinator's policy",
+    ))
+}
+
+/// A process that is killed when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A binary built beside `chiaro`.
+fn sibling(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("locating the chiaro binary")?;
+    let path = exe.with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    if !path.is_file() {
+        bail!(
+            "{} is not built: run `cargo build --bins` (local mode runs the Coordinator and the initializer as processes)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+fn free_port() -> anyhow::Result<SocketAddr> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}
+
+fn read_app(app: &Path) -> anyhow::Result<Vec<SourceFile>> {
+    let mut paths = Vec::new();
+    if app.is_dir() {
+        for entry in std::fs::read_dir(app).with_context(|| format!("reading {}", app.display()))? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                paths.push(path);
+            }
+        }
+        paths.sort();
+    } else {
+        paths.push(app.to_owned());
+    }
+    if paths.is_empty() {
+        bail!("{}: no *.yaml files", app.display());
+    }
+    paths
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            Ok(SourceFile { name, text })
+        })
+        .collect()
+}
+
+/// A stand-in image: a real OCI configuration and manifest, synthesised here, whose digest
+/// the policy pins. Nothing of the original image is claimed.
+fn stand_in(image: &str) -> anyhow::Result<(ImagePin, Value)> {
+    let reference = ImageReference::parse(image)?;
+    let base = reference
+        .repository()
+        .rsplit('/')
+        .next()
+        .unwrap_or("app")
+        .to_owned();
+    let config = json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Entrypoint": [format!("/usr/local/bin/{base}")], "User": "65532:65532", "WorkingDir": "/"},
+        "rootfs": {"type": "layers", "diff_ids": []},
+    });
+    let config_bytes = serde_json::to_vec(&config)?;
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": Digest::of(&config_bytes).to_string(), "size": config_bytes.len()},
+        "layers": [],
+    });
+    let digest = reference
+        .digest()
+        .unwrap_or_else(|| Digest::of(manifest.to_string().as_bytes()));
+    let pinned = reference.pinned_as_written(digest);
+    let pin = ImagePin {
+        pinned: pinned.clone(),
+        config: ImageConfig {
+            reference: reference.canonical_pinned(digest),
+            entrypoint: vec![format!("/usr/local/bin/{base}")],
+            user: "65532:65532".to_owned(),
+            working_dir: "/".to_owned(),
+            ..ImageConfig::default()
+        },
+    };
+    Ok((
+        pin,
+        json!({"image": image, "pinned": pinned, "manifest": manifest, "config": config}),
+    ))
+}
+
+/// The pod name a controller of `kind` would give the first replica of `name`.
+fn pod_name(kind: &str, name: &str) -> String {
+    match WorkloadKind::from_kind(kind) {
+        Some(WorkloadKind::Pod) => name.to_owned(),
+        Some(WorkloadKind::Deployment) => format!("{name}-7d9f8c6b5d-q8x2z"),
+        Some(WorkloadKind::StatefulSet) => format!("{name}-0"),
+        Some(WorkloadKind::CronJob) => format!("{name}-29100000-q8x2z"),
+        _ => format!("{name}-q8x2z"),
+    }
+}
+
+/// A generated workload of the local deployment.
+struct LocalPod {
+    name: String,
+    namespace: String,
+    kind: String,
+    policy: AgentPolicy,
+    data: PolicyData,
+    policy_hash: String,
+    document: Value,
+    template_pointer: &'static str,
+}
+
+impl LocalPod {
+    fn simulated(&self) -> SimulatedPod {
+        SimulatedPod {
+            name: pod_name(&self.kind, &self.name),
+            namespace: self.namespace.clone(),
+            netns: format!("/var/run/netns/cni-{}", &self.policy_hash[..8]),
+        }
+    }
+
+    fn container(&self, name: &str) -> Option<&Value> {
+        let spec = self
+            .document
+            .pointer(&format!("{}/spec", self.template_pointer))?;
+        ["initContainers", "containers"]
+            .iter()
+            .filter_map(|list| spec.get(*list).and_then(Value::as_array))
+            .flatten()
+            .find(|c| c.get("name").and_then(Value::as_str) == Some(name))
+    }
+}
+
+/// The confidential workloads of the generated files in the work directory.
+fn local_pods(generated: &[SourceFile]) -> anyhow::Result<Vec<LocalPod>> {
+    let mut pods = Vec::new();
+    for file in generated {
+        for document in read_documents(&file.name, &file.text)? {
+            let Some(workload) = Workload::from_document(&document)? else {
+                continue;
+            };
+            let Some(annotation) = workload.pod_annotations.get(INITDATA_ANNOTATION) else {
+                continue;
+            };
+            let initdata = Initdata::from_annotation(annotation)?;
+            let policy = AgentPolicy::from_text(initdata.policy());
+            let data = policy
+                .data()
+                .ok_or_else(|| anyhow!("{}: the policy has no readable data", document.id))?;
+            pods.push(LocalPod {
+                name: workload.name.clone(),
+                namespace: workload
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| "default".to_owned()),
+                kind: document.kind().unwrap_or_default().to_owned(),
+                policy_hash: initdata.policy_hash().to_string(),
+                policy,
+                data,
+                template_pointer: workload.kind.template_pointer(),
+                document: document.value,
+            });
+        }
+    }
+    Ok(pods)
+}
+
+/// Narrates in text mode, collects in JSON mode.
+struct Story {
+    printer: Printer,
+    steps: Vec<Value>,
+}
+
+impl Story {
+    fn step(&mut self, title: &str) {
+        self.printer.line(&format!("\n== {title}"));
+        self.steps.push(json!({"step": title, "lines": []}));
+    }
+
+    fn line(&mut self, text: &str) {
+        self.printer.line(&format!("   {text}"));
+        if let Some(lines) = self
+            .steps
+            .last_mut()
+            .and_then(|step| step.get_mut("lines"))
+            .and_then(Value::as_array_mut)
+        {
+            lines.push(json!(text));
+        }
+    }
+}
+
+/// Runs `chiaro` itself with `args` (JSON output); its parsed output, or the error it printed.
+fn chiaro(args: &[&str]) -> anyhow::Result<Value> {
+    let exe = std::env::current_exe()?;
+    let output = Command::new(exe)
+        .args(["--output", "json"])
+        .args(args)
+        .output()
+        .with_context(|| format!("running chiaro {}", args.join(" ")))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!(
+            "chiaro {} failed: {}{}",
+            args[0],
+            stdout.trim(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    serde_json::from_str(stdout.trim()).with_context(|| format!("chiaro {}: {stdout}", args[0]))
+}
+
+pub(crate) fn run(args: &LocalRunArgs, printer: Printer) -> anyhow::Result<Outcome> {
+    let work = &args.dirs.work_dir;
+    let _ = std::fs::remove_dir_all(work);
+    std::fs::create_dir_all(work).with_context(|| format!("creating {}", work.display()))?;
+    let path = |name: &str| work.join(name);
+    let path_text = |name: &str| work.join(name).display().to_string();
+    let mut story = Story {
+        printer,
+        steps: Vec::new(),
+    };
+    printer.line("WARNING: local mode uses an INSECURE simulated TEE: nothing here proves anything about hardware.");
+
+    story.step("1. An INSECURE simulated TEE (ARK -> ASK -> VCEK generated on this machine)");
+    let now = input::verification_time(None)?;
+    let tee = InsecureSimulatedTee::generate(now).context("generating the simulated TEE")?;
+    std::fs::write(path("insecure-simulated-tee.json"), tee.to_insecure_json()?)?;
+    let ark = hex::encode(tee.ark_der());
+    let reference = json!({"insecure_simulated": [{"ark": ark, "values": {}}]});
+    std::fs::write(path("reference.json"), reference.to_string())?;
+    let coordinator_reference = json!({"insecure_simulated": [{"ark": ark, "values": {"host_data": coordinator_host_data()}}]});
+    std::fs::write(
+        path("coordinator-reference.json"),
+        coordinator_reference.to_string(),
+    )?;
+    story.line(&format!(
+        "wrote {}",
+        path_text("insecure-simulated-tee.json")
+    ));
+    story.line("workloads are accepted under this root only because the manifest lists it (reference_values.insecure_simulated)");
+
+    story.step("2. Owner keys: a workload owner (may update the manifest) and a seed-share owner");
+    let owner = chiaro(&[
+        "keygen",
+        "workload-owner",
+        "--out",
+        &path_text("workload-owner.pem"),
+    ])?;
+    let share = chiaro(&[
+        "keygen",
+        "seed-share-owner",
+        "--out",
+        &path_text("seed-share-owner.pem"),
+    ])?;
+    let owner_digest = owner["fields"]["manifest_workload_owner_key_digest"].clone();
+    let share_key = share["fields"]["manifest_seed_share_owner_key"].clone();
+    story.line(&format!(
+        "workload owner key digest {}",
+        owner_digest.as_str().unwrap_or("?")
+    ));
+
+    story.step("3. chiaro generate: initializer injected, images pinned, one policy per pod");
+    let files = read_app(&args.dirs.app)?;
+    let mesh_api = free_port()?;
+    let user_api = free_port()?;
+    let status = free_port()?;
+    let options = DeploymentOptions {
+        all_workloads: true,
+        runtime_class: "chiaro-cc".to_owned(),
+        initializer_image: LOCAL_INITIALIZER_IMAGE.to_owned(),
+        coordinator: mesh_api.to_string(),
+        policy: GenerateOptions::default(),
+    };
+    let mut pins = BTreeMap::new();
+    let mut stand_ins = Vec::new();
+    for image in images_to_resolve(&files, &options)? {
+        let (pin, record) = stand_in(&image)?;
+        pins.insert(image, pin);
+        stand_ins.push(record);
+    }
+    std::fs::write(
+        path("stand-in-images.json"),
+        serde_json::to_string_pretty(&stand_ins)?,
+    )?;
+    story.line(&format!(
+        "{} images cannot run here: each is a stand-in (an OCI config synthesised here, listed in {}); the policy pins its digest",
+        stand_ins.len(),
+        path_text("stand-in-images.json")
+    ));
+    let manifest = json!({
+        "version": 1,
+        "policies": {},
+        "reference_values": reference,
+        "workload_owner_key_digests": [owner_digest],
+        "seed_share_owner_keys": [share_key],
+    });
+    let generated = generate_deployment(&files, &pins, Some(&manifest), &options)?;
+    let generated_dir = path("generated");
+    std::fs::create_dir_all(&generated_dir)?;
+    for file in &generated.files {
+        std::fs::write(generated_dir.join(&file.name), &file.text)?;
+    }
+    std::fs::write(
+        path("manifest.json"),
+        serde_json::to_string_pretty(&generated.manifest)? + "\n",
+    )?;
+    for workload in generated.workloads.iter().filter(|w| w.skipped.is_none()) {
+        story.line(&format!(
+            "{}/{} ({}): policy {}",
+            workload.namespace,
+            workload.name,
+            workload.kind,
+            workload.policy_hash.as_deref().unwrap_or("-")
+        ));
+    }
+    for warning in &generated.warnings {
+        story.line(&format!("warning: {warning}"));
+    }
+
+    story.step("4. The Coordinator starts (its own CVM in a cluster; the simulated TEE here)");
+    let log = std::fs::File::create(path("coordinator.log"))?;
+    let coordinator = Running(
+        Command::new(sibling("chiaro-coordinator")?)
+            .args(["--state-dir", &path_text("coordinator-state")])
+            .args(["--user-api", &user_api.to_string()])
+            .args(["--mesh-api", &mesh_api.to_string()])
+            .args(["--status", &status.to_string()])
+            .args([
+                "--insecure-simulated-tee",
+                &path_text("insecure-simulated-tee.json"),
+            ])
+            .args(["--insecure-simulated-host-data", &coordinator_host_data()])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("starting chiaro-coordinator")?,
+    );
+    wait_for(&[user_api, mesh_api, status], Duration::from_secs(30))?;
+    story.line(&format!(
+        "pid {}: user API {user_api}, mesh API {mesh_api}, status {status}",
+        coordinator.0.id()
+    ));
+
+    story.step("5. chiaro set: attest the Coordinator, install the manifest");
+    let coordinator_args = [
+        "-c",
+        &user_api.to_string(),
+        "--coordinator-reference",
+        &path_text("coordinator-reference.json"),
+    ]
+    .map(str::to_owned);
+    let mut set_args: Vec<String> = vec!["set".to_owned()];
+    set_args.extend(coordinator_args.iter().cloned());
+    set_args.extend(
+        [
+            "-m",
+            &path_text("manifest.json"),
+            "--seed-shares-dir",
+            &path_text("seed-shares"),
+        ]
+        .map(str::to_owned),
+    );
+    std::fs::create_dir_all(path("seed-shares"))?;
+    let set = chiaro(&set_args.iter().map(String::as_str).collect::<Vec<_>>())?;
+    story.line(&format!("installed: {}", compact(&set["fields"])));
+
+    story.step("6. Every pod, as the Kata agent starts it: each container creation is checked against the pod's policy");
+    let pods = local_pods(&generated.files)?;
+    let mut servers = Vec::new();
+    let mut failures = 0;
+    for pod in &pods {
+        let simulated = pod.simulated();
+        story.line(&format!(
+            "pod {}/{} (policy {}…)",
+            simulated.namespace,
+            simulated.name,
+            &pod.policy_hash[..16]
+        ));
+        let mut evaluator = Evaluator::new(&pod.policy)?;
+        for container in creation_order(&pod.data) {
+            let request = create_container_request(&pod.data, &simulated, &container)?;
+            let decision = evaluator.evaluate("CreateContainerRequest", &request)?;
+            if !decision.allowed {
+                story.line(&format!(
+                    "  {container:<20} REFUSED: {}",
+                    decision.denials.join("; ")
+                ));
+                failures += 1;
+                break;
+            }
+            if container == SANDBOX {
+                story.line(&format!("  {container:<20} allowed"));
+            } else if container == INITIALIZER_NAME {
+                let out = work.join("pods").join(&simulated.name).join("chiaro");
+                let result = run_initializer(pod, &out, &path("insecure-simulated-tee.json"));
+                match result {
+                    Ok(files) => story.line(&format!(
+                        "  {container:<20} allowed; ran the real initializer: attested to the Coordinator, wrote {files}"
+                    )),
+                    Err(error) => {
+                        story.line(&format!("  {container:<20} allowed; the initializer FAILED: {error:#}"));
+                        failures += 1;
+                        break;
+                    }
+                }
+            } else {
+                let ports = declared_ports(pod.container(&container));
+                let mut mapped = Vec::new();
+                for port in &ports {
+                    let server = StandIn::start(&container, &pod.name, *port)?;
+                    mapped.push(format!("{port} -> {}", server.address));
+                    servers.push(server);
+                }
+                let ports = if mapped.is_empty() {
+                    "no declared ports".to_owned()
+                } else {
+                    format!("stand-in server on {}", mapped.join(", "))
+                };
+                story.line(&format!(
+                    "  {container:<20} allowed; image cannot run here: {ports}"
+                ));
+            }
+        }
+    }
+
+    story.step("7. Stand-ins answer on their ports");
+    for server in &servers {
+        let answer = server.get().unwrap_or_else(|e| format!("no answer: {e}"));
+        story.line(&format!(
+            "{} {}: {answer}",
+            server.container, server.address
+        ));
+    }
+
+    story.step("8. chiaro verify: anyone can attest the Coordinator and check the deployment");
+    let mut verify_args: Vec<String> = vec!["verify".to_owned()];
+    verify_args.extend(coordinator_args.iter().cloned());
+    verify_args.extend(
+        [
+            "-m",
+            &path_text("manifest.json"),
+            "--out",
+            &path_text("verify"),
+        ]
+        .map(str::to_owned),
+    );
+    let verify = chiaro(&verify_args.iter().map(String::as_str).collect::<Vec<_>>())?;
+    story.line(&format!("verified: {}", compact(&verify["fields"])));
+
+    let summary = json!({
+        "pods": pods.len(),
+        "refused_or_failed": failures,
+        "work_dir": work.display().to_string(),
+        "steps": story.steps,
+    });
+    if failures > 0 {
+        printer.result(&summary, &format!("\n{failures} pod(s) did not start"));
+        return Ok(Outcome::Failed);
+    }
+    printer.result(
+        &summary,
+        &format!(
+            "\nAll {} pods started under their policies; the deployment verifies. Files: {}",
+            pods.len(),
+            work.display()
+        ),
+    );
+    if args.keep_running {
+        printer.line("Running until Ctrl-C.");
+        let runtime = crate::commands::coordinator_client::runtime()?;
+        runtime.block_on(tokio::signal::ctrl_c())?;
+    }
+    drop(servers);
+    drop(coordinator);
+    Ok(Outcome::Verified)
+}
+
+fn compact(value: &Value) -> String {
+    match value.as_object() {
+        Some(map) => map
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => format!("{k}={s}"),
+                other => format!("{k}={other}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        None => value.to_string(),
+    }
+}
+
+fn wait_for(addresses: &[SocketAddr], patience: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + patience;
+    while addresses
+        .iter()
+        .any(|address| TcpStream::connect(address).is_err())
+    {
+        if Instant::now() > deadline {
+            bail!("the Coordinator did not start listening (see coordinator.log)");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// Runs the real initializer with the environment the pod spec gives it (which the policy
+/// pinned) and the simulated TEE reporting the pod's policy hash as HOST_DATA.
+fn run_initializer(pod: &LocalPod, out: &Path, tee: &Path) -> anyhow::Result<String> {
+    let spec = pod
+        .container(INITIALIZER_NAME)
+        .ok_or_else(|| anyhow!("no initializer in the pod spec"))?;
+    let mut command = Command::new(sibling("chiaro-initializer")?);
+    for variable in spec
+        .get("env")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let (Some(name), Some(value)) = (
+            variable.get("name").and_then(Value::as_str),
+            variable.get("value").and_then(Value::as_str),
+        ) {
+            command.env(name, value);
+        }
+    }
+    let output = command
+        .args(["--out", &out.display().to_string(), "--patience-secs", "30"])
+        .args(["--insecure-simulated-tee", &tee.display().to_string()])
+        .args(["--insecure-simulated-host-data", &pod.policy_hash])
+        .stdout(Stdio::null())
+        .output()
+        .context("running chiaro-initializer")?;
+    if !output.status.success() {
+        bail!("{}", String::from_utf8_lossy(&output.stderr).trim());
+    }
+    let mut written = Vec::new();
+    for dir in ["tls", "secrets"] {
+        if let Ok(entries) = std::fs::read_dir(out.join(dir)) {
+            let mut names: Vec<String> = entries
+                .filter_map(Result::ok)
+                .map(|e| format!("{dir}/{}", e.file_name().to_string_lossy()))
+                .collect();
+            names.sort();
+            written.extend(names);
+        }
+    }
+    Ok(written.join(", "))
+}
+
+fn declared_ports(container: Option<&Value>) -> Vec<u16> {
+    container
+        .and_then(|c| c.get("ports"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|port| port.get("containerPort").and_then(Value::as_u64))
+        .filter_map(|port| u16::try_from(port).ok())
+        .collect()
+}
+
+/// A built-in server standing in for a container whose image cannot run here.
+struct StandIn {
+    container: String,
+    address: SocketAddr,
+}
+
+impl StandIn {
+    fn start(container: &str, workload: &str, declared: u16) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let address = listener.local_addr()?;
+        let body = format!(
+            "chiaro local stand-in for container {container} of {workload} (declared port {declared}); its image cannot run here\n"
+        );
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 16384 {
+                    match stream.read(&mut buffer) {
+                        Ok(0) | Err(_) => break,
+                        Ok(read) => request.extend_from_slice(&buffer[..read]),
+                    }
+                }
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Ok(Self {
+            container: container.to_owned(),
+            address,
+        })
+    }
+
+    fn get(&self) -> anyhow::Result<String> {
+        let mut stream = TcpStream::connect(self.address)?;
+        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+        let request = format!(
+            "GET / HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n\r\n",
+            self.address
+        );
+        stream.write_all(request.as_bytes())?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        let status = response.lines().next().unwrap_or_default().to_owned();
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.trim().to_owned())
+            .unwrap_or_default();
+        Ok(format!("{status}: {body}"))
+    }
+}
+
+pub(crate) fn tamper(args: &LocalTamperArgs, printer: Printer) -> anyhow::Result<Outcome> {
+    let generated = read_generated(&args.dirs)?;
+    let pods = local_pods(&generated)?;
+    let pod = pods
+        .iter()
+        .find(|pod| pod.name == args.workload)
+        .ok_or_else(|| {
+            anyhow!(
+                "no workload {:?}; workloads: {}",
+                args.workload,
+                pods.iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?;
+    let simulated = pod.simulated();
+    let order = creation_order(&pod.data);
+    // The first container no other waits for: an application container, not an init one.
+    let workload_container = order
+        .iter()
+        .skip(1)
+        .find(|name| {
+            !pod.data
+                .containers
+                .values()
+                .any(|rules| rules.after.contains(name))
+        })
+        .cloned()
+        .ok_or_else(|| anyhow!("the pod has no application container"))?;
+    let mut requests: Vec<(String, Value, bool)> = Vec::new();
+    for container in &order {
+        let mut request = create_container_request(&pod.data, &simulated, container)?;
+        let tampered = container == &workload_container;
+        if tampered {
+            match args.change {
+                TamperChange::Env => {
+                    let env = request["OCI"]["Process"]["Env"]
+                        .as_array_mut()
+                        .ok_or_else(|| anyhow!("request without Env"))?;
+                    match env
+                        .iter_mut()
+                        .find(|e| e.as_str().is_some_and(|e| !e.starts_with("HOSTNAME=")))
+                    {
+                        Some(first) => {
+                            let name = first
+                                .as_str()
+                                .and_then(|e| e.split_once('='))
+                                .map(|(n, _)| n.to_owned())
+                                .unwrap_or_default();
+                            *first = json!(format!("{name}=changed-by-the-host"));
+                        }
+                        None => env.push(json!("LD_PRELOAD=/tmp/evil.so")),
+                    }
+                }
+                TamperChange::Image => {
+                    let other = format!(
+                        "registry.example/evil@sha256:{}",
+                        hex::encode(Sha256::digest(b"another image"))
+                    );
+                    request["storages"][0]["source"] = json!(other);
+                    request["OCI"]["Annotations"]["io.kubernetes.cri.image-name"] = json!(other);
+                }
+                TamperChange::ExtraContainer | TamperChange::SkipInitializer => {}
+            }
+        }
+        if args.change == TamperChange::SkipInitializer && container == INITIALIZER_NAME {
+            continue;
+        }
+        requests.push((container.clone(), request, tampered));
+    }
+    if args.change == TamperChange::ExtraContainer {
+        let mut extra = create_container_request(&pod.data, &simulated, &workload_container)?;
+        let id = hex::encode(Sha256::digest(b"debug container"));
+        extra["container_id"] = json!(id);
+        extra["exec_id"] = json!(id);
+        extra["OCI"]["Annotations"]["io.kubernetes.cri.container-name"] = json!("debug");
+        extra["OCI"]["Process"]["Args"] = json!(["/bin/sh"]);
+        requests.push(("debug (extra)".to_owned(), extra, true));
+    }
+    let mut evaluator = Evaluator::new(&pod.policy)?;
+    let mut lines = vec![format!(
+        "pod {}/{}: the host {}",
+        simulated.namespace,
+        simulated.name,
+        match args.change {
+            TamperChange::Env => format!("changes an environment variable of {workload_container}"),
+            TamperChange::Image => format!("runs another image as {workload_container}"),
+            TamperChange::ExtraContainer =>
+                "adds a container the pod spec does not have".to_owned(),
+            TamperChange::SkipInitializer => "skips the initializer".to_owned(),
+        }
+    )];
+    let mut refused = None;
+    let mut decisions = Vec::new();
+    for (container, request, tampered) in &requests {
+        let decision = evaluator.evaluate("CreateContainerRequest", request)?;
+        let marker = if *tampered { " (tampered)" } else { "" };
+        if decision.allowed {
+            lines.push(format!("  {container}{marker}: allowed"));
+        } else {
+            lines.push(format!("  {container}{marker}: REFUSED"));
+            for denial in &decision.denials {
+                lines.push(format!("    {denial}"));
+            }
+        }
+        decisions.push(json!({"container": container, "tampered": tampered, "allowed": decision.allowed, "denials": decision.denials}));
+        if !decision.allowed {
+            refused = Some(container.clone());
+            break;
+        }
+    }
+    let outcome = if refused.is_some() {
+        lines.push(
+            "The agent refused the change: the pod does not start as the host wanted.".to_owned(),
+        );
+        Outcome::Rejected
+    } else {
+        lines.push("The change was NOT refused.".to_owned());
+        Outcome::Verified
+    };
+    printer.result(
+        &json!({"workload": pod.name, "change": format!("{:?}", args.change), "refused": refused, "decisions": decisions}),
+        &lines.join("\n"),
+    );
+    Ok(outcome)
+}
+
+fn read_generated(dirs: &LocalDirs) -> anyhow::Result<Vec<SourceFile>> {
+    let dir = dirs.work_dir.join("generated");
+    if !dir.is_dir() {
+        bail!(
+            "{} does not exist: run `chiaro local run {}` first",
+            dir.display(),
+            dirs.app.display()
+        );
+    }
+    read_app(&dir)
+}
