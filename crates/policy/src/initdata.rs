@@ -89,7 +89,7 @@ impl Initdata {
 
     /// The annotation value.
     pub fn to_annotation(&self) -> String {
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         // Writing into a Vec cannot fail.
         let compressed = encoder
             .write_all(self.text.as_bytes())
