@@ -42,8 +42,8 @@ impl Document {
     }
 }
 
-/// Splits `text` into its YAML documents, in order. Empty documents are kept (as `Null`) so a
-/// rewritten file keeps its structure.
+/// Splits `text` into its YAML documents, in order. Empty and null documents are not
+/// documents (`kubectl` skips them too) and are left out.
 pub fn read_documents(file: &str, text: &str) -> Result<Vec<Document>, K8sError> {
     // Kubernetes reads YAML 1.1 (go-yaml): `0755` is octal 493, as `kubectl` would send it.
     let options = serde_saphyr::options! { legacy_octal_numbers: true };
@@ -54,6 +54,7 @@ pub fn read_documents(file: &str, text: &str) -> Result<Vec<Document>, K8sError>
         })?;
     Ok(values
         .into_iter()
+        .filter(|value| !value.is_null())
         .enumerate()
         .map(|(index, value)| Document {
             id: DocumentId {
@@ -78,6 +79,9 @@ mod tests {
         assert_eq!(docs[1].value["b"], serde_json::json!("yes"));
         assert_eq!(docs[1].value["c"], serde_json::json!("0755"));
         assert_eq!(docs[1].value["d"], serde_json::json!(true));
+        let with_nulls = read_documents("f.yaml", "--- !x\n---\na: 1\n---\nnull\n").unwrap();
+        assert_eq!(with_nulls.len(), 1, "null documents are not documents");
+        assert_eq!(with_nulls[0].id.index, 0);
     }
 
     #[test]

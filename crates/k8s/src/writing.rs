@@ -47,7 +47,8 @@ pub fn write_documents(
 
 fn serialise(file: &str, value: &Value) -> Result<String, K8sError> {
     if value.is_null() {
-        return Ok(String::new());
+        // Written out: an empty text would be no document at all.
+        return Ok("null\n".to_owned());
     }
     // Long one-line strings (initdata, pinned images) stay on one line rather than folded;
     // strings with newlines still become literal blocks.
@@ -89,6 +90,13 @@ fn leading_lines(source: &str) -> String {
 /// belongs to the first document; trailing text after the last marker with no content is not
 /// a document. `None` when the file has `...` end markers or directives (not split here).
 fn document_sources(text: &str) -> Option<Vec<String>> {
+    // A lone carriage return is a line break to YAML but not to `lines()`: do not split such text.
+    if text
+        .char_indices()
+        .any(|(i, c)| c == '\r' && !text[i + 1..].starts_with('\n'))
+    {
+        return None;
+    }
     let mut chunks: Vec<String> = vec![String::new()];
     for line in text.split_inclusive('\n') {
         if line.starts_with("...") || line.starts_with('%') {
@@ -161,11 +169,32 @@ mod tests {
     }
 
     #[test]
+    fn a_comment_with_a_lone_carriage_return_is_not_kept_as_a_comment() {
+        // Found by the fuzzer: YAML reads `\r` as a line break, so "b: 2" is content.
+        let text = "# note\rb: 2\nc: 3\n";
+        let documents = read_documents("f", text).unwrap();
+        let mut values: Vec<Value> = documents.iter().map(|d| d.value.clone()).collect();
+        values[0]["d"] = Value::Bool(true);
+        let written = write_documents("f", text, &documents, &values).unwrap();
+        let again: Vec<Value> = read_documents("f", &written)
+            .unwrap()
+            .into_iter()
+            .map(|d| d.value)
+            .collect();
+        assert_eq!(again, values, "{written:?}");
+    }
+
+    #[test]
     fn sources_split_at_markers_only() {
         let text = "a: |\n  --- not a marker, indented\n---\nb: 1\n--- # comment\nc: 2\n---\n";
         let sources = document_sources(text).unwrap();
         assert_eq!(sources.len(), 3, "{sources:?}");
         assert_eq!(read_documents("f", text).unwrap().len(), 3);
         assert!(document_sources("%YAML 1.1\n---\na: 1\n").is_none());
+        assert!(
+            document_sources("# a\rb: 1\n").is_none(),
+            "a lone CR breaks lines"
+        );
+        assert!(document_sources("a: 1\r\n---\r\nb: 2\r\n").is_some());
     }
 }
