@@ -111,7 +111,7 @@ impl RegistryClient {
         })
     }
 
-    /// Resolves every image in `images` (at most [`CONCURRENCY`] at a time), telling
+    /// Resolves every image in `images` (at most eight at a time), telling
     /// `progress` as each finishes. The results come in the order of `images`.
     pub async fn resolve_all(
         self: &Arc<Self>,
