@@ -4,6 +4,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// The initializer image `generate` injects unless told otherwise.
+pub(crate) const DEFAULT_INITIALIZER_IMAGE: &str = "ghcr.io/chiaro-dev/chiaro-initializer:0.1.0";
+/// The Coordinator's mesh API as pods reach it, unless told otherwise.
+pub(crate) const DEFAULT_COORDINATOR_ADDRESS: &str = "chiaro-coordinator:7777";
+
 /// Chiaro: confidential containers, verifiable end to end.
 #[derive(Debug, Parser)]
 #[command(name = "chiaro", version, about)]
@@ -132,33 +137,22 @@ pub struct GenerateArgs {
     #[arg(long, default_value = "chiaro-cc")]
     pub runtime_class: String,
     /// The initializer image (resolved and pinned like the workloads' images).
-    #[arg(long, default_value = "ghcr.io/chiaro-dev/chiaro-initializer:0.1.0")]
+    #[arg(long, default_value = DEFAULT_INITIALIZER_IMAGE)]
     pub initializer_image: String,
     /// The Coordinator's mesh API as pods reach it.
     #[arg(
         long,
         value_name = "HOST:PORT",
-        default_value = "chiaro-coordinator:7777"
+        default_value = DEFAULT_COORDINATOR_ADDRESS
     )]
     pub coordinator_address: String,
     /// Leave values taken from Secrets out of the policies (the variables must still be
     /// present). Pinned values are readable by anyone who can read the pod.
     #[arg(long)]
     pub no_pin_secrets: bool,
-    /// A registry reached over plain HTTP (`host:port` as in image references; repeatable).
-    #[arg(long, value_name = "HOST")]
-    pub insecure_registry: Vec<String>,
-    /// Ask MIRROR for the images of REGISTRY (`*` for every registry; repeatable). Digests and
-    /// the names written back stay those of REGISTRY.
-    #[arg(long, value_name = "REGISTRY=MIRROR")]
-    pub registry_mirror: Vec<String>,
-    /// Docker's config.json with registry credentials; default `$DOCKER_CONFIG/config.json`
-    /// or `~/.docker/config.json`.
-    #[arg(long, value_name = "FILE")]
-    pub docker_config: Option<PathBuf>,
-    /// The image cache; default the user's cache directory.
-    #[arg(long, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
+    /// How images are resolved.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// `chiaro policy …`
@@ -167,7 +161,18 @@ pub enum PolicyCommand {
     /// Evaluate one agent request as the Kata agent would; exit 0 allowed, 3 denied.
     Eval(PolicyEvalArgs),
     /// Print a policy's hash and what it pins, per container.
-    Show(PolicySourceArgs),
+    Show(PolicyShowArgs),
+}
+
+/// `chiaro policy show`
+#[derive(Debug, Args)]
+pub struct PolicyShowArgs {
+    /// The policy.
+    #[command(flatten)]
+    pub source: PolicySourceArgs,
+    /// How to reach registries, for a workload not generated yet.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// Where a policy comes from.
@@ -177,7 +182,8 @@ pub struct PolicySourceArgs {
     /// A policy (Rego text).
     #[arg(long, value_name = "FILE", group = "source")]
     pub policy: Option<PathBuf>,
-    /// A generated workload: the policy is read from its initdata annotation.
+    /// A workload's YAML: the policy in its initdata annotation when `chiaro generate` wrote
+    /// one, else the policy `chiaro generate --all` would write (images resolved).
     #[arg(long, value_name = "FILE", group = "source")]
     pub from_yaml: Option<PathBuf>,
     /// Which workload of the YAML (by `metadata.name`), when it has several.
@@ -200,6 +206,28 @@ pub struct PolicyEvalArgs {
     /// Policy state (`data.pstate`) before the request, as JSON; default empty.
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
+    /// How to reach registries, for a workload not generated yet.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// How images are resolved.
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// A registry reached over plain HTTP (`host:port` as in image references; repeatable).
+    #[arg(long, value_name = "HOST")]
+    pub insecure_registry: Vec<String>,
+    /// Ask MIRROR for the images of REGISTRY (`*` for every registry; repeatable). Digests and
+    /// the names written back stay those of REGISTRY.
+    #[arg(long, value_name = "REGISTRY=MIRROR")]
+    pub registry_mirror: Vec<String>,
+    /// Docker's config.json with registry credentials; default `$DOCKER_CONFIG/config.json`
+    /// or `~/.docker/config.json`.
+    #[arg(long, value_name = "FILE")]
+    pub docker_config: Option<PathBuf>,
+    /// The image cache; default the user's cache directory.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// How to reach and attest the Coordinator.

@@ -14,7 +14,7 @@ use chiaro_policy::{
 use chiaro_registry::{BlobCache, ClientOptions, DockerConfig, RegistryClient};
 use serde_json::{Value, json};
 
-use crate::cli::GenerateArgs;
+use crate::cli::{GenerateArgs, RegistryArgs};
 use crate::commands::coordinator_client::runtime;
 use crate::exit::Outcome;
 use crate::output::Printer;
@@ -50,7 +50,7 @@ pub(crate) fn run(args: &GenerateArgs, printer: Printer) -> anyhow::Result<Outco
     }
 
     let images = images_to_resolve(&files, &options)?;
-    let pins = resolve(args, &images, printer)?;
+    let pins = resolve(&args.registry, &images, printer)?;
     let generated = generate_deployment(&files, &pins, manifest.as_ref(), &options)?;
 
     let mut written = Vec::new();
@@ -192,8 +192,8 @@ fn read_manifest(path: &Path) -> anyhow::Result<Option<Value>> {
 }
 
 /// Resolves every image, all failures reported together.
-fn resolve(
-    args: &GenerateArgs,
+pub(crate) fn resolve(
+    args: &RegistryArgs,
     images: &[String],
     printer: Printer,
 ) -> anyhow::Result<BTreeMap<String, ImagePin>> {

@@ -2,21 +2,33 @@
 
 use anyhow::{Context, anyhow, bail};
 use chiaro_k8s::{Workload, read_documents};
-use chiaro_policy::{AgentPolicy, Evaluator, INITDATA_ANNOTATION, Initdata};
+use chiaro_policy::{
+    AgentPolicy, DeploymentOptions, Evaluator, GenerateOptions, INITDATA_ANNOTATION, Initdata,
+    SourceFile, generate_deployment, images_to_resolve,
+};
 use serde_json::{Value, json};
 
-use crate::cli::{PolicyEvalArgs, PolicySourceArgs};
+use crate::cli::{
+    DEFAULT_COORDINATOR_ADDRESS, DEFAULT_INITIALIZER_IMAGE, PolicyEvalArgs, PolicyShowArgs,
+    PolicySourceArgs, RegistryArgs,
+};
+use crate::commands::generate;
 use crate::exit::Outcome;
 use crate::input;
 use crate::output::Printer;
 
-/// The policy named on the command line, with its initdata when it came from YAML.
-fn load(source: &PolicySourceArgs) -> anyhow::Result<(AgentPolicy, Option<Initdata>)> {
+/// The policy named on the command line, with its initdata when it came from YAML (and a note
+/// when it was generated here).
+fn load(
+    source: &PolicySourceArgs,
+    registry: &RegistryArgs,
+    printer: Printer,
+) -> anyhow::Result<(AgentPolicy, Option<Initdata>, Option<String>)> {
     if let Some(path) = &source.policy {
         let bytes = input::read(path, "policy")?;
         let text = String::from_utf8(bytes)
             .map_err(|_| anyhow!("policy {} is not UTF-8 text", path.display()))?;
-        return Ok((AgentPolicy::from_text(&text), None));
+        return Ok((AgentPolicy::from_text(&text), None, None));
     }
     let Some(path) = &source.from_yaml else {
         bail!("give --policy or --from-yaml");
@@ -42,22 +54,60 @@ fn load(source: &PolicySourceArgs) -> anyhow::Result<(AgentPolicy, Option<Initda
         (None, 0) => bail!("{file}: no workload (Pod, Deployment, …) in it"),
         (None, _) => bail!("{file}: several workloads {names:?}; choose one with --workload"),
     };
-    let annotation = workload
-        .pod_annotations
-        .get(INITDATA_ANNOTATION)
-        .ok_or_else(|| {
-            anyhow!(
-                "{file}: workload {:?} has no {INITDATA_ANNOTATION} annotation; run `chiaro generate` on it first",
+    let (annotation, note) = match workload.pod_annotations.get(INITDATA_ANNOTATION) {
+        Some(annotation) => (annotation.clone(), None),
+        None => (
+            generate_for(&file, &text, &workload.name, registry, printer)?,
+            Some(format!(
+                "{file}: workload {:?} was not generated yet; this is the policy `chiaro generate --all` would write for it (initializer injected, images resolved now)",
                 workload.name
-            )
-        })?;
-    let initdata = Initdata::from_annotation(annotation)
+            )),
+        ),
+    };
+    let initdata = Initdata::from_annotation(&annotation)
         .with_context(|| format!("{file}: workload {:?}", workload.name))?;
-    Ok((AgentPolicy::from_text(initdata.policy()), Some(initdata)))
+    Ok((
+        AgentPolicy::from_text(initdata.policy()),
+        Some(initdata),
+        note,
+    ))
+}
+
+/// The initdata annotation `chiaro generate --all` would write for workload `name` of `file`.
+fn generate_for(
+    file: &str,
+    text: &str,
+    name: &str,
+    registry: &RegistryArgs,
+    printer: Printer,
+) -> anyhow::Result<String> {
+    let files = [SourceFile {
+        name: file.to_owned(),
+        text: text.to_owned(),
+    }];
+    let options = DeploymentOptions {
+        all_workloads: true,
+        runtime_class: "chiaro-cc".to_owned(),
+        initializer_image: DEFAULT_INITIALIZER_IMAGE.to_owned(),
+        coordinator: DEFAULT_COORDINATOR_ADDRESS.to_owned(),
+        policy: GenerateOptions::default(),
+    };
+    let images = images_to_resolve(&files, &options)?;
+    let pins = generate::resolve(registry, &images, printer)?;
+    let generated = generate_deployment(&files, &pins, None, &options)?;
+    for document in read_documents(file, &generated.files[0].text)? {
+        if let Some(workload) = Workload::from_document(&document)?
+            && workload.name == name
+            && let Some(annotation) = workload.pod_annotations.get(INITDATA_ANNOTATION)
+        {
+            return Ok(annotation.clone());
+        }
+    }
+    bail!("{file}: no policy was generated for workload {name:?}")
 }
 
 pub(crate) fn eval(args: &PolicyEvalArgs, printer: Printer) -> anyhow::Result<Outcome> {
-    let (policy, _) = load(&args.source)?;
+    let (policy, _, generated) = load(&args.source, &args.registry, printer)?;
     let request_bytes = input::read(&args.request, "request")?;
     let document: Value = serde_json::from_slice(&request_bytes)
         .with_context(|| format!("request {} is not JSON", args.request.display()))?;
@@ -82,7 +132,8 @@ pub(crate) fn eval(args: &PolicyEvalArgs, printer: Printer) -> anyhow::Result<Ou
     } else {
         "denied"
     };
-    let mut notes = decision.denials.clone();
+    let mut notes: Vec<String> = generated.into_iter().collect();
+    notes.extend(decision.denials.iter().cloned());
     if !decision.allowed && decision.denials.is_empty() {
         notes.push(format!("{kind} is refused by default: no rule allows it"));
     }
@@ -104,8 +155,8 @@ pub(crate) fn eval(args: &PolicyEvalArgs, printer: Printer) -> anyhow::Result<Ou
     })
 }
 
-pub(crate) fn show(args: &PolicySourceArgs, printer: Printer) -> anyhow::Result<Outcome> {
-    let (policy, initdata) = load(args)?;
+pub(crate) fn show(args: &PolicyShowArgs, printer: Printer) -> anyhow::Result<Outcome> {
+    let (policy, initdata, generated) = load(&args.source, &args.registry, printer)?;
     let initdata = match initdata {
         Some(initdata) => initdata,
         None => Initdata::for_policy(policy.text())?,
@@ -113,7 +164,7 @@ pub(crate) fn show(args: &PolicySourceArgs, printer: Printer) -> anyhow::Result<
     let data = policy
         .data()
         .ok_or_else(|| anyhow!("not a Chiaro policy: no policy_data after the rules"))?;
-    let mut notes = Vec::new();
+    let mut notes: Vec<String> = generated.into_iter().collect();
     if !policy.has_current_rules() {
         notes.push("the rules differ from this chiaro version's rules".to_owned());
     }

@@ -229,3 +229,56 @@ fn standard_input_goes_to_standard_output() {
     assert!(manifest.exists());
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn policy_show_and_eval_generate_for_a_workload_not_generated_yet() {
+    let Some((registry, api_digest, _)) = registry("chiaro policy --from-yaml, ungenerated") else {
+        return;
+    };
+    let dir = scratch_dir("policy-from-yaml");
+    let app = dir.join("app.yaml");
+    std::fs::write(&app, APP).unwrap();
+    let mirror = format!("*={}", registry.host);
+    let cache = dir.join("cache");
+    let registry_args = [
+        "--registry-mirror",
+        &mirror,
+        "--insecure-registry",
+        &registry.host,
+        "--cache-dir",
+        path_str(&cache),
+    ];
+    // The default initializer image, pushed under its name for the mirror.
+    registry.push_image(
+        "chiaro-dev/chiaro-initializer",
+        "0.1.0",
+        &image_config("/initializer"),
+    );
+    let mut show = vec!["policy", "show", "--from-yaml", path_str(&app)];
+    show.extend(registry_args);
+    let (code, stdout, stderr) = chiaro(&show);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("was not generated yet"), "{stdout}");
+    assert!(stdout.contains("chiaro-initializer"), "{stdout}");
+    assert!(stdout.contains(&api_digest), "{stdout}");
+    assert_eq!(
+        std::fs::read_to_string(&app).unwrap(),
+        APP,
+        "the file is not rewritten"
+    );
+
+    let request = dir.join("read-stream.json");
+    std::fs::write(&request, r#"{"kind": "ReadStreamRequest", "request": {}}"#).unwrap();
+    let mut eval = vec![
+        "policy",
+        "eval",
+        "--from-yaml",
+        path_str(&app),
+        "--request",
+        path_str(&request),
+    ];
+    eval.extend(registry_args);
+    let (code, stdout, stderr) = chiaro(&eval);
+    assert_eq!(code, 3, "{stdout}{stderr}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
