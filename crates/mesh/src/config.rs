@@ -1,0 +1,315 @@
+//! The mesh configuration, from the pod annotations `generate` copies into the sidecar's
+//! environment. Pure parsing; every error names the entry and the field.
+//!
+//! Ingress (`chiaro.dev/mesh-ingress`): entries separated by `##`, each
+//! `NAME#PORT[#TLS[#ALLOWED]]`:
+//! - `NAME`: a label for logs and metrics (`[a-z0-9-]`, 1–63 characters);
+//! - `PORT`: the workload's port the entry governs;
+//! - `TLS`: `true` (the default: mutual TLS with a mesh certificate required) or `false` (this
+//!   port is reachable in plaintext — an explicit opt-out);
+//! - `ALLOWED`: `|`-separated SANs; the peer's certificate must carry one of them (default:
+//!   any certificate from the mesh CA).
+//!
+//! Egress (`chiaro.dev/mesh-egress`): entries separated by `##`, each
+//! `NAME#LOCAL#REMOTE[#SAN]`: the workload connects in plaintext to `LOCAL` (`ip:port`, a
+//! loopback address), the proxy connects with mutual TLS to `REMOTE` (`host:port`) and requires
+//! its certificate to carry `SAN` (default: the host of `REMOTE`).
+
+use std::net::SocketAddr;
+
+use crate::MeshError;
+
+/// One ingress entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngressRule {
+    /// The entry's name.
+    pub name: String,
+    /// The workload port.
+    pub port: u16,
+    /// Whether mutual TLS is required (false: plaintext opt-out).
+    pub tls: bool,
+    /// SANs a peer must have one of; empty: any mesh certificate.
+    pub allowed: Vec<String>,
+}
+
+/// One egress entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EgressRule {
+    /// The entry's name.
+    pub name: String,
+    /// Where the workload connects (plaintext, loopback).
+    pub local: SocketAddr,
+    /// Where the proxy connects (`host:port`).
+    pub remote: String,
+    /// The SAN the remote's certificate must carry.
+    pub san: String,
+}
+
+fn error(annotation: &str, entry: &str, reason: String) -> MeshError {
+    MeshError::Config {
+        annotation: annotation.to_owned(),
+        entry: entry.to_owned(),
+        reason,
+    }
+}
+
+fn name(annotation: &str, entry: &str, name: &str) -> Result<String, MeshError> {
+    let valid = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if valid {
+        Ok(name.to_owned())
+    } else {
+        Err(error(
+            annotation,
+            entry,
+            format!("name {name:?}: use 1-63 of a-z, 0-9 and -"),
+        ))
+    }
+}
+
+fn entries(text: &str) -> impl Iterator<Item = &str> {
+    text.split("##").map(str::trim).filter(|e| !e.is_empty())
+}
+
+/// Parses the ingress annotation; names and ports must be unique.
+///
+/// # Errors
+/// [`MeshError::Config`] naming the entry and what is wrong.
+pub fn parse_ingress(text: &str) -> Result<Vec<IngressRule>, MeshError> {
+    const ANNOTATION: &str = "chiaro.dev/mesh-ingress";
+    let mut rules: Vec<IngressRule> = Vec::new();
+    for entry in entries(text) {
+        let fields: Vec<&str> = entry.split('#').collect();
+        if !(2..=4).contains(&fields.len()) {
+            return Err(error(
+                ANNOTATION,
+                entry,
+                "expected NAME#PORT[#TLS[#ALLOWED]]".to_owned(),
+            ));
+        }
+        let name = name(ANNOTATION, entry, fields[0])?;
+        let port = fields[1]
+            .parse::<u16>()
+            .ok()
+            .filter(|port| *port != 0)
+            .ok_or_else(|| {
+                error(
+                    ANNOTATION,
+                    entry,
+                    format!("port {:?}: expected 1-65535", fields[1]),
+                )
+            })?;
+        let tls = match fields.get(2).copied() {
+            None | Some("true") => true,
+            Some("false") => false,
+            Some(other) => {
+                return Err(error(
+                    ANNOTATION,
+                    entry,
+                    format!("TLS {other:?}: expected true or false"),
+                ));
+            }
+        };
+        let allowed: Vec<String> = fields
+            .get(3)
+            .map(|list| {
+                list.split('|')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !tls && !allowed.is_empty() {
+            return Err(error(
+                ANNOTATION,
+                entry,
+                "an allow-list needs TLS: a plaintext port has no peer identity".to_owned(),
+            ));
+        }
+        if allowed.iter().any(|san| san == "*") {
+            return Err(error(
+                ANNOTATION,
+                entry,
+                "`*` is not an identity; leave the list out to accept any mesh certificate"
+                    .to_owned(),
+            ));
+        }
+        if let Some(clash) = rules.iter().find(|r| r.name == name || r.port == port) {
+            return Err(error(
+                ANNOTATION,
+                entry,
+                format!("name or port already used by entry {:?}", clash.name),
+            ));
+        }
+        rules.push(IngressRule {
+            name,
+            port,
+            tls,
+            allowed,
+        });
+    }
+    Ok(rules)
+}
+
+/// Parses the egress annotation; names and local addresses must be unique, local addresses
+/// must be loopback.
+///
+/// # Errors
+/// [`MeshError::Config`] naming the entry and what is wrong.
+pub fn parse_egress(text: &str) -> Result<Vec<EgressRule>, MeshError> {
+    const ANNOTATION: &str = "chiaro.dev/mesh-egress";
+    let mut rules: Vec<EgressRule> = Vec::new();
+    for entry in entries(text) {
+        let fields: Vec<&str> = entry.split('#').collect();
+        if !(3..=4).contains(&fields.len()) {
+            return Err(error(
+                ANNOTATION,
+                entry,
+                "expected NAME#LOCAL_IP:PORT#REMOTE_HOST:PORT[#SAN]".to_owned(),
+            ));
+        }
+        let name = name(ANNOTATION, entry, fields[0])?;
+        let local: SocketAddr = fields[1].parse().map_err(|_| {
+            error(
+                ANNOTATION,
+                entry,
+                format!("local {:?}: expected IP:PORT", fields[1]),
+            )
+        })?;
+        if !local.ip().is_loopback() {
+            return Err(error(
+                ANNOTATION,
+                entry,
+                format!("local {local}: must be a loopback address (only the workload may use it)"),
+            ));
+        }
+        let remote = fields[2];
+        let (host, port) = remote.rsplit_once(':').ok_or_else(|| {
+            error(
+                ANNOTATION,
+                entry,
+                format!("remote {remote:?}: expected HOST:PORT"),
+            )
+        })?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() || port.parse::<u16>().ok().filter(|p| *p != 0).is_none() {
+            return Err(error(
+                ANNOTATION,
+                entry,
+                format!("remote {remote:?}: expected HOST:PORT"),
+            ));
+        }
+        let san = fields.get(3).map_or(host, |san| san.trim()).to_owned();
+        if san.is_empty() || san == "*" {
+            return Err(error(
+                ANNOTATION,
+                entry,
+                format!("SAN {san:?}: name the identity the remote must have"),
+            ));
+        }
+        if let Some(clash) = rules.iter().find(|r| r.name == name || r.local == local) {
+            return Err(error(
+                ANNOTATION,
+                entry,
+                format!(
+                    "name or local address already used by entry {:?}",
+                    clash.name
+                ),
+            ));
+        }
+        rules.push(EgressRule {
+            name,
+            local,
+            remote: remote.to_owned(),
+            san,
+        });
+    }
+    Ok(rules)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ingress_entries_with_defaults_opt_outs_and_allow_lists() {
+        let rules =
+            parse_ingress("web#8080##metrics#9090#false## admin#8443#true#ops.shop|audit.shop ")
+                .unwrap();
+        assert_eq!(
+            rules,
+            [
+                IngressRule {
+                    name: "web".to_owned(),
+                    port: 8080,
+                    tls: true,
+                    allowed: vec![]
+                },
+                IngressRule {
+                    name: "metrics".to_owned(),
+                    port: 9090,
+                    tls: false,
+                    allowed: vec![]
+                },
+                IngressRule {
+                    name: "admin".to_owned(),
+                    port: 8443,
+                    tls: true,
+                    allowed: vec!["ops.shop".to_owned(), "audit.shop".to_owned()]
+                },
+            ]
+        );
+        assert_eq!(parse_ingress("").unwrap(), []);
+    }
+
+    #[test]
+    fn bad_ingress_entries_name_the_entry() {
+        for (bad, says) in [
+            ("web", "expected NAME#PORT"),
+            ("Web#80", "name \"Web\""),
+            ("web#0", "port \"0\""),
+            ("web#99999", "port"),
+            ("web#80#maybe", "TLS \"maybe\""),
+            ("web#80#false#a.b", "allow-list needs TLS"),
+            ("web#80#true#*", "`*` is not an identity"),
+            ("web#80##api#80", "already used"),
+            ("web#80#true#a#b", "expected NAME#PORT"),
+        ] {
+            let error = parse_ingress(bad).unwrap_err().to_string();
+            assert!(error.contains(says), "{bad}: {error}");
+            assert!(error.starts_with("chiaro.dev/mesh-ingress"), "{error}");
+        }
+    }
+
+    #[test]
+    fn egress_entries_default_the_san_to_the_remote_host() {
+        let rules = parse_egress(
+            "emoji#127.137.0.1:8080#emoji-svc.emojivoto:8080##db#127.0.0.1:5432#10.0.0.5:5432#db.shop",
+        )
+        .unwrap();
+        assert_eq!(rules[0].san, "emoji-svc.emojivoto");
+        assert_eq!(rules[0].local.to_string(), "127.137.0.1:8080");
+        assert_eq!(rules[1].san, "db.shop");
+        assert_eq!(rules[1].remote, "10.0.0.5:5432");
+    }
+
+    #[test]
+    fn bad_egress_entries_name_the_entry() {
+        for (bad, says) in [
+            ("emoji#127.0.0.1:1", "expected NAME#LOCAL"),
+            ("emoji#0.0.0.0:80#e:80", "loopback"),
+            ("emoji#localhost:80#e:80", "expected IP:PORT"),
+            ("emoji#127.0.0.1:80#e", "expected HOST:PORT"),
+            ("emoji#127.0.0.1:80#e:0", "expected HOST:PORT"),
+            ("emoji#127.0.0.1:80#e:80#*", "SAN \"*\""),
+            ("a#127.0.0.1:80#e:80##b#127.0.0.1:80#f:80", "already used"),
+        ] {
+            let error = parse_egress(bad).unwrap_err().to_string();
+            assert!(error.contains(says), "{bad}: {error}");
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Outbound: the workload connects in plaintext to a loopback listener; the proxy connects to
+//! the remote with mutual TLS, requires the remote's certificate to chain to the mesh CA and to
+//! carry the entry's SAN, then forwards.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsConnector;
+
+use crate::config::EgressRule;
+use crate::credentials::SharedTls;
+use crate::events::{Event, Events};
+use crate::pipe::pipe;
+
+/// One outbound entry being served.
+#[derive(Debug)]
+pub struct Egress {
+    rule: EgressRule,
+    tls: Arc<SharedTls>,
+    idle: Duration,
+    events: Events,
+}
+
+impl Egress {
+    /// An outbound entry over the shared credentials.
+    pub fn new(rule: EgressRule, tls: Arc<SharedTls>, idle: Duration, events: Events) -> Self {
+        Self {
+            rule,
+            tls,
+            idle,
+            events,
+        }
+    }
+
+    /// Accepts the workload's connections on `listener` until the task is dropped.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let egress = Arc::clone(&self);
+            tokio::spawn(async move { egress.handle(stream).await });
+        }
+    }
+
+    async fn handle(&self, stream: TcpStream) {
+        let _ = stream.set_nodelay(true);
+        let refuse = |reason: String| {
+            self.events.record(Event::Refused {
+                side: "egress",
+                peer: self.rule.remote.clone(),
+                reason: format!("{}: {reason}", self.rule.name),
+            });
+        };
+        let Ok(name) = ServerName::try_from(self.rule.san.clone()) else {
+            refuse(format!(
+                "{:?} is not a DNS name or IP address",
+                self.rule.san
+            ));
+            return;
+        };
+        let upstream = match TcpStream::connect(&self.rule.remote).await {
+            Ok(upstream) => upstream,
+            Err(error) => {
+                refuse(format!("connecting: {error}"));
+                return;
+            }
+        };
+        let _ = upstream.set_nodelay(true);
+        let connector = TlsConnector::from(Arc::clone(&self.tls.current().client));
+        let tls = match connector.connect(name, upstream).await {
+            Ok(tls) => tls,
+            Err(error) => {
+                refuse(format!("TLS: {error}"));
+                return;
+            }
+        };
+        self.events.record(Event::Accepted {
+            side: "egress",
+            rule: self.rule.name.clone(),
+            peer: self.rule.remote.clone(),
+            identity: Some(self.rule.san.clone()),
+        });
+        let _ = pipe(stream, tls, self.idle).await;
+    }
+}

@@ -1,0 +1,32 @@
+//! The one error type of the mesh proxy's library.
+
+/// What went wrong configuring or running the proxy.
+#[derive(Debug, thiserror::Error)]
+pub enum MeshError {
+    /// An annotation entry is malformed.
+    #[error("{annotation}: entry {entry:?}: {reason}")]
+    Config {
+        /// Which annotation.
+        annotation: String,
+        /// The entry as written.
+        entry: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A credentials file is missing or malformed.
+    #[error("credentials {path}: {reason}")]
+    Credentials {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A listener could not be opened.
+    #[error("listening on {address}: {source}")]
+    Listen {
+        /// The address.
+        address: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,84 @@
+//! What the proxy did with each connection: counted, and written to stderr one line each.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// One connection's fate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Forwarded.
+    Accepted {
+        /// `ingress` or `egress`.
+        side: &'static str,
+        /// The entry.
+        rule: String,
+        /// The other end.
+        peer: String,
+        /// The identity checked, if any.
+        identity: Option<String>,
+    },
+    /// Refused, and why.
+    Refused {
+        /// `ingress` or `egress`.
+        side: &'static str,
+        /// The other end.
+        peer: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Counters and the log, shared by every listener.
+#[derive(Debug, Clone, Default)]
+pub struct Events {
+    accepted: Arc<AtomicU64>,
+    refused: Arc<AtomicU64>,
+    quiet: bool,
+}
+
+impl Events {
+    /// Events that are counted but not logged (tests, benchmarks).
+    pub fn quiet() -> Self {
+        Self {
+            quiet: true,
+            ..Self::default()
+        }
+    }
+
+    /// Records `event`.
+    pub fn record(&self, event: Event) {
+        let counter = match &event {
+            Event::Accepted { .. } => &self.accepted,
+            Event::Refused { .. } => &self.refused,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if !self.quiet {
+            let line = match event {
+                Event::Accepted {
+                    side,
+                    rule,
+                    peer,
+                    identity,
+                } => format!(
+                    "{side} {rule}: {peer} accepted{}",
+                    identity.map(|i| format!(" ({i})")).unwrap_or_default()
+                ),
+                Event::Refused { side, peer, reason } => {
+                    format!("{side}: {peer} refused: {reason}")
+                }
+            };
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr().lock(), "chiaro-mesh: {line}");
+        }
+    }
+
+    /// Connections forwarded so far.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
+    }
+
+    /// Connections refused so far.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,31 @@
+//! Chiaro's mesh proxy, the sidecar of every confidential pod: all pod-to-pod traffic is
+//! mutual TLS with the mesh certificates the initializer fetched after attestation.
+//!
+//! - [`config`]: the ingress and egress annotations (`chiaro.dev/mesh-ingress`,
+//!   `chiaro.dev/mesh-egress`) and their syntax.
+//! - [`credentials`]: the TLS configurations from `/chiaro/tls`, reloaded when the mesh CA
+//!   rotates (new connections get the new ones; established ones are not dropped).
+//! - [`ingress`]: inbound connections terminated with mutual TLS, peer identity checked,
+//!   forwarded in plaintext to the workload on loopback.
+//! - [`egress`]: loopback listeners whose connections leave with mutual TLS to a named peer.
+//! - [`pipe`]: the byte copy: both directions, one bounded buffer each, half-close, idle timeout.
+//! - [`events`]: what happened to each connection.
+//!
+//! Security model: the network and every other pod are untrusted. A peer is accepted only with
+//! a certificate from the current mesh CA (which only the Coordinator can issue, and only to
+//! attested pods whose policy is in the manifest), and, where the entry lists names, only with
+//! one of them. A port reachable in plaintext is an explicit opt-out in the pod's annotations,
+//! which the pod's policy pins.
+//!
+//! What it does not do (yet): it does not install the pod's firewall rules (transparent
+//! redirection), parse application protocols, or balance across endpoints.
+
+pub mod config;
+pub mod credentials;
+pub mod egress;
+mod error;
+pub mod events;
+pub mod ingress;
+pub mod pipe;
+
+pub use error::MeshError;

@@ -1,0 +1,131 @@
+//! `chiaro-mesh`: the mesh sidecar. Loads the credentials, opens the ingress listener(s) and
+//! the egress listeners, reloads the credentials when they change, stops on SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chiaro_mesh::config::{parse_egress, parse_ingress};
+use chiaro_mesh::credentials::SharedTls;
+use chiaro_mesh::egress::Egress;
+use chiaro_mesh::events::Events;
+use chiaro_mesh::ingress::{Destination, Ingress};
+use clap::Parser;
+use tokio::net::TcpListener;
+
+/// The Chiaro mesh proxy.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Flags {
+    /// The initializer's output (with `tls/cert.pem`, `tls/key.pem`, `tls/mesh-ca.pem`).
+    #[arg(long, default_value = "/chiaro")]
+    credentials: PathBuf,
+    /// Ingress entries (`NAME#PORT[#TLS[#ALLOWED]]`, separated by `##`).
+    #[arg(long, env = "CHIARO_MESH_INGRESS", default_value = "")]
+    ingress: String,
+    /// Egress entries (`NAME#LOCAL#REMOTE[#SAN]`, separated by `##`).
+    #[arg(long, env = "CHIARO_MESH_EGRESS", default_value = "")]
+    egress: String,
+    /// Where redirected inbound connections arrive (their original destination decides the
+    /// workload port).
+    #[arg(long, value_name = "ADDR")]
+    ingress_listen: Option<SocketAddr>,
+    /// Without redirection: `LISTEN=PORT` pairs, a listener forwarding to workload port PORT.
+    #[arg(long, value_name = "ADDR=PORT")]
+    ingress_port: Vec<String>,
+    /// Close connections idle this long.
+    #[arg(long, default_value_t = 3600)]
+    idle_secs: u64,
+    /// How often to look for new credentials.
+    #[arg(long, default_value_t = 5)]
+    reload_secs: u64,
+}
+
+fn log(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "chiaro-mesh: {line}");
+}
+
+async fn run(flags: Flags) -> anyhow::Result<()> {
+    let ingress_rules = parse_ingress(&flags.ingress)?;
+    let egress_rules = parse_egress(&flags.egress)?;
+    let tls = Arc::new(SharedTls::load(&flags.credentials)?);
+    let idle = Duration::from_secs(flags.idle_secs);
+    let events = Events::default();
+    let ingress = Arc::new(Ingress::new(
+        ingress_rules,
+        Arc::clone(&tls),
+        idle,
+        events.clone(),
+    ));
+    let mut tasks = tokio::task::JoinSet::new();
+    if let Some(address) = flags.ingress_listen {
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("listening on {address}"))?;
+        tasks.spawn(Arc::clone(&ingress).serve(listener, Destination::Original));
+        log(&format!("ingress on {address} (redirected connections)"));
+    }
+    for pair in &flags.ingress_port {
+        let (address, port) = pair
+            .split_once('=')
+            .with_context(|| format!("--ingress-port {pair:?}: expected ADDR=PORT"))?;
+        let address: SocketAddr = address
+            .parse()
+            .with_context(|| format!("--ingress-port {pair:?}: bad address"))?;
+        let port: u16 = port
+            .parse()
+            .with_context(|| format!("--ingress-port {pair:?}: bad port"))?;
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("listening on {address}"))?;
+        tasks.spawn(Arc::clone(&ingress).serve(listener, Destination::Port(port)));
+        log(&format!("ingress on {address} -> workload port {port}"));
+    }
+    for rule in egress_rules {
+        let listener = TcpListener::bind(rule.local)
+            .await
+            .with_context(|| format!("listening on {}", rule.local))?;
+        log(&format!(
+            "egress {} on {} -> {} ({})",
+            rule.name, rule.local, rule.remote, rule.san
+        ));
+        let egress = Arc::new(Egress::new(rule, Arc::clone(&tls), idle, events.clone()));
+        tasks.spawn(egress.serve(listener));
+    }
+    let reloader = Arc::clone(&tls);
+    let every = Duration::from_secs(flags.reload_secs.max(1));
+    tasks.spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            match reloader.reload() {
+                Ok(true) => log("new credentials loaded (new connections use them)"),
+                Ok(false) => {}
+                Err(error) => log(&format!("keeping the current credentials: {error}")),
+            }
+        }
+    });
+    log("ready");
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        _ = terminate.recv() => log("SIGTERM: stopping"),
+        _ = tokio::signal::ctrl_c() => log("interrupted: stopping"),
+    }
+    tasks.abort_all();
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Flags::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            log(&format!("error: {error:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Copying bytes between the two sides of a proxied connection: both directions at once, each
+//! through one fixed buffer (bounded memory per connection), an end of stream passed on as a
+//! half-close, and the connection closed after a period with no bytes in either direction.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::time::Instant;
+
+/// The buffer per direction.
+pub const BUFFER: usize = 16 * 1024;
+
+/// Bytes moved each way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Moved {
+    /// From the first side to the second.
+    pub forward: u64,
+    /// From the second side to the first.
+    pub backward: u64,
+}
+
+/// How a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Both sides closed their sending half.
+    Closed(Moved),
+    /// Nothing moved for the idle timeout.
+    Idle(Moved),
+}
+
+async fn one_way<R, W>(
+    mut from: R,
+    mut to: W,
+    moved: Arc<AtomicU64>,
+    activity: Arc<AtomicU64>,
+    start: Instant,
+) -> std::io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut buffer = vec![0u8; BUFFER];
+    loop {
+        let read = from.read(&mut buffer).await?;
+        if read == 0 {
+            // Half-close: the other side learns that no more bytes come, and may still answer.
+            to.shutdown().await?;
+            return Ok(());
+        }
+        to.write_all(&buffer[..read]).await?;
+        moved.fetch_add(read as u64, Ordering::Relaxed);
+        activity.store(
+            u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+}
+
+/// Copies `a` ↔ `b` until both directions ended, an error, or `idle` without a byte.
+///
+/// # Errors
+/// The first I/O error of either direction.
+pub async fn pipe<A, B>(a: A, b: B, idle: Duration) -> std::io::Result<Ended>
+where
+    A: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    let (a_read, a_write) = tokio::io::split(a);
+    let (b_read, b_write) = tokio::io::split(b);
+    let start = Instant::now();
+    let activity = Arc::new(AtomicU64::new(0));
+    let forward = Arc::new(AtomicU64::new(0));
+    let backward = Arc::new(AtomicU64::new(0));
+    let moved = || Moved {
+        forward: forward.load(Ordering::Relaxed),
+        backward: backward.load(Ordering::Relaxed),
+    };
+    let both = async {
+        tokio::try_join!(
+            one_way(
+                a_read,
+                b_write,
+                Arc::clone(&forward),
+                Arc::clone(&activity),
+                start
+            ),
+            one_way(
+                b_read,
+                a_write,
+                Arc::clone(&backward),
+                Arc::clone(&activity),
+                start
+            ),
+        )
+    };
+    let watchdog = async {
+        loop {
+            let last = Duration::from_millis(activity.load(Ordering::Relaxed));
+            let deadline = start + last + idle;
+            if Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep_until(deadline).await;
+        }
+    };
+    tokio::select! {
+        result = both => result.map(|_| Ended::Closed(moved())),
+        () = watchdog => Ok(Ended::Idle(moved())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::duplex;
+
+    #[tokio::test]
+    async fn bytes_flow_both_ways_and_half_close_passes_through() {
+        let (mut client, proxy_a) = duplex(64);
+        let (proxy_b, mut server) = duplex(64);
+        let task = tokio::spawn(pipe(proxy_a, proxy_b, Duration::from_secs(5)));
+        client.write_all(b"request").await.unwrap();
+        client.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        server.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"request", "the server sees the end of the request");
+        server
+            .write_all(b"response after half-close")
+            .await
+            .unwrap();
+        server.shutdown().await.unwrap();
+        let mut answer = Vec::new();
+        client.read_to_end(&mut answer).await.unwrap();
+        assert_eq!(answer, b"response after half-close");
+        assert_eq!(
+            task.await.unwrap().unwrap(),
+            Ended::Closed(Moved {
+                forward: 7,
+                backward: 25
+            })
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_connection_is_closed() {
+        let (mut client, proxy_a) = duplex(64);
+        let (proxy_b, _server) = duplex(64);
+        let task = tokio::spawn(pipe(proxy_a, proxy_b, Duration::from_secs(30)));
+        client.write_all(b"x").await.unwrap();
+        tokio::time::sleep(Duration::from_secs(31)).await;
+        assert!(matches!(task.await.unwrap().unwrap(), Ended::Idle(_)));
+    }
+}

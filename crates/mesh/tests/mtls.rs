@@ -1,0 +1,359 @@
+//! The proxy over real TLS on loopback: client → egress proxy → ingress proxy → server, and
+//! every way in that must be refused (no certificate, another CA, a SAN not allowed, a server
+//! with the wrong identity), the plaintext opt-out, and credential rotation that keeps
+//! established connections. (Network namespaces and redirection are tested separately.)
+
+#![expect(clippy::unwrap_used, reason = "test")]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use chiaro_mesh::config::{EgressRule, IngressRule};
+use chiaro_mesh::credentials::SharedTls;
+use chiaro_mesh::egress::Egress;
+use chiaro_mesh::events::Events;
+use chiaro_mesh::ingress::{Destination, Ingress};
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A certificate authority for tests.
+struct Ca {
+    params: rcgen::CertificateParams,
+    key: rcgen::KeyPair,
+    pem: String,
+}
+
+impl Ca {
+    fn new() -> Self {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let pem = params.self_signed(&key).unwrap().pem();
+        Self { params, key, pem }
+    }
+
+    /// Writes `dir/tls/{cert,key,mesh-ca}.pem` for a workload with `names`.
+    fn credentials(&self, dir: &Path, names: &[&str]) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let certificate = rcgen::CertificateParams::new(
+            names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>(),
+        )
+        .unwrap()
+        .signed_by(&key, &rcgen::Issuer::from_params(&self.params, &self.key))
+        .unwrap();
+        let tls = dir.join("tls");
+        std::fs::create_dir_all(&tls).unwrap();
+        std::fs::write(tls.join("cert.pem"), certificate.pem()).unwrap();
+        std::fs::write(tls.join("key.pem"), key.serialize_pem()).unwrap();
+        std::fs::write(tls.join("mesh-ca.pem"), &self.pem).unwrap();
+    }
+}
+
+fn scratch(name: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "chiaro-mesh-{name}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// An echo server counting its connections.
+async fn echo_server() -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&connections);
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 4096];
+                loop {
+                    match stream.read(&mut buffer).await {
+                        Ok(0) | Err(_) => {
+                            let _ = stream.shutdown().await;
+                            return;
+                        }
+                        Ok(n) => {
+                            if stream.write_all(&buffer[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (address, connections)
+}
+
+/// The server pod: credentials for `names`, an ingress in front of an echo server.
+struct ServerPod {
+    ingress: SocketAddr,
+    connections: Arc<AtomicUsize>,
+    tls: Arc<SharedTls>,
+    events: Events,
+    dir: PathBuf,
+}
+
+async fn server_pod(ca: &Ca, names: &[&str], rule: impl Fn(u16) -> IngressRule) -> ServerPod {
+    let dir = scratch("server");
+    ca.credentials(&dir, names);
+    let (echo, connections) = echo_server().await;
+    let tls = Arc::new(SharedTls::load(&dir).unwrap());
+    let events = Events::quiet();
+    let ingress = Arc::new(Ingress::new(
+        vec![rule(echo.port())],
+        Arc::clone(&tls),
+        Duration::from_secs(60),
+        events.clone(),
+    ));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(ingress.serve(listener, Destination::Port(echo.port())));
+    ServerPod {
+        ingress: address,
+        connections,
+        tls,
+        events,
+        dir,
+    }
+}
+
+fn mtls(port: u16) -> IngressRule {
+    IngressRule {
+        name: "api".to_owned(),
+        port,
+        tls: true,
+        allowed: Vec::new(),
+    }
+}
+
+/// The client pod: credentials for `names`, an egress listener to `remote` requiring `san`.
+async fn client_pod(
+    ca: &Ca,
+    names: &[&str],
+    remote: SocketAddr,
+    san: &str,
+) -> (SocketAddr, Arc<SharedTls>) {
+    let dir = scratch("client");
+    ca.credentials(&dir, names);
+    client_pod_with(&dir, remote, san).await
+}
+
+/// Sends `message`, half-closes, and returns everything read back.
+async fn exchange(address: SocketAddr, message: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    stream.write_all(message).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    answer
+}
+
+/// A direct TLS client with the given client credentials directory (or none).
+async fn direct(
+    address: SocketAddr,
+    roots_pem: &str,
+    client: Option<&Path>,
+) -> std::io::Result<Vec<u8>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in CertificateDer::pem_slice_iter(roots_pem.as_bytes()) {
+        roots.add(certificate.unwrap()).unwrap();
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots);
+    let config = match client {
+        Some(dir) => {
+            let chain = CertificateDer::pem_file_iter(dir.join("tls/cert.pem"))
+                .unwrap()
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap();
+            let key = PrivateKeyDer::from_pem_file(dir.join("tls/key.pem")).unwrap();
+            builder.with_client_auth_cert(chain, key).unwrap()
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(address).await?;
+    let mut tls = connector
+        .connect(ServerName::try_from("api").unwrap(), tcp)
+        .await?;
+    tls.write_all(b"sneak").await?;
+    tls.shutdown().await?;
+    let mut answer = Vec::new();
+    tls.read_to_end(&mut answer).await?;
+    Ok(answer)
+}
+
+#[tokio::test]
+async fn a_request_crosses_egress_and_ingress_proxies() {
+    let ca = Ca::new();
+    let server = server_pod(&ca, &["api", "api.shop"], mtls).await;
+    let (egress, _) = client_pod(&ca, &["web"], server.ingress, "api").await;
+    let answer = exchange(egress, b"hello through the mesh").await;
+    assert_eq!(answer, b"hello through the mesh");
+    assert_eq!(server.connections.load(Ordering::SeqCst), 1);
+    assert_eq!(server.events.accepted(), 1);
+    let big: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    assert_eq!(exchange(egress, &big).await, big, "a megabyte, in order");
+}
+
+#[tokio::test]
+async fn a_client_without_a_certificate_is_refused() {
+    let ca = Ca::new();
+    let server = server_pod(&ca, &["api"], mtls).await;
+    let result = direct(server.ingress, &ca.pem, None).await;
+    assert!(
+        result.is_err() || result.as_ref().unwrap().is_empty(),
+        "{result:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        server.connections.load(Ordering::SeqCst),
+        0,
+        "nothing reached the server"
+    );
+    assert_eq!(server.events.refused(), 1);
+}
+
+#[tokio::test]
+async fn a_certificate_from_another_ca_is_refused() {
+    let ca = Ca::new();
+    let server = server_pod(&ca, &["api"], mtls).await;
+    let other = Ca::new();
+    let intruder = scratch("intruder");
+    other.credentials(&intruder, &["web"]);
+    let result = direct(server.ingress, &ca.pem, Some(&intruder)).await;
+    assert!(
+        result.is_err() || result.as_ref().unwrap().is_empty(),
+        "{result:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(server.connections.load(Ordering::SeqCst), 0);
+    assert_eq!(server.events.refused(), 1);
+}
+
+#[tokio::test]
+async fn a_san_not_on_the_allow_list_is_refused() {
+    let ca = Ca::new();
+    let server = server_pod(&ca, &["api"], |port| IngressRule {
+        allowed: vec!["admin.shop".to_owned()],
+        ..mtls(port)
+    })
+    .await;
+    let (egress, _) = client_pod(&ca, &["web.shop"], server.ingress, "api").await;
+    assert!(exchange(egress, b"let me in").await.is_empty());
+    assert_eq!(server.connections.load(Ordering::SeqCst), 0);
+    assert_eq!(server.events.refused(), 1);
+
+    let (admin, _) = client_pod(&ca, &["admin.shop"], server.ingress, "api").await;
+    assert_eq!(exchange(admin, b"admin here").await, b"admin here");
+}
+
+#[tokio::test]
+async fn egress_refuses_a_server_with_another_identity() {
+    let ca = Ca::new();
+    let server = server_pod(&ca, &["api"], mtls).await;
+    let (egress, _) = client_pod(&ca, &["web"], server.ingress, "db").await;
+    assert!(exchange(egress, b"secret for db").await.is_empty());
+    assert_eq!(server.connections.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_plaintext_opt_out_port_forwards_plain_tcp() {
+    let ca = Ca::new();
+    let server = server_pod(&ca, &["api"], |port| IngressRule {
+        tls: false,
+        ..mtls(port)
+    })
+    .await;
+    assert_eq!(exchange(server.ingress, b"plain").await, b"plain");
+}
+
+#[tokio::test]
+async fn rotated_credentials_apply_to_new_connections_and_keep_established_ones() {
+    let ca = Ca::new();
+    let server = server_pod(&ca, &["api"], mtls).await;
+    let (egress, client_tls) = client_pod(&ca, &["web"], server.ingress, "api").await;
+
+    let mut established = TcpStream::connect(egress).await.unwrap();
+    established.write_all(b"before").await.unwrap();
+    let mut buffer = [0u8; 6];
+    established.read_exact(&mut buffer).await.unwrap();
+    assert_eq!(&buffer, b"before");
+    let old_client = scratch("old-client");
+    ca.credentials(&old_client, &["web"]);
+
+    // A manifest update rotates the mesh CA; the initializer-written files change.
+    let rotated = Ca::new();
+    rotated.credentials(&server.dir, &["api"]);
+    assert!(server.tls.reload().unwrap(), "the server notices new files");
+    assert!(!server.tls.reload().unwrap(), "and only once");
+
+    established.write_all(b"after!").await.unwrap();
+    established.read_exact(&mut buffer).await.unwrap();
+    assert_eq!(
+        &buffer, b"after!",
+        "the established connection survives the rotation"
+    );
+
+    let stale = direct(server.ingress, &rotated.pem, Some(&old_client)).await;
+    assert!(
+        stale.is_err() || stale.as_ref().unwrap().is_empty(),
+        "old CA: {stale:?}"
+    );
+
+    let client_dir = scratch("client-rotated");
+    rotated.credentials(&client_dir, &["web"]);
+    let (new_egress, _) = client_pod_with(&client_dir, server.ingress, "api").await;
+    assert_eq!(exchange(new_egress, b"new ca").await, b"new ca");
+    drop(client_tls);
+}
+
+async fn client_pod_with(
+    dir: &Path,
+    remote: SocketAddr,
+    san: &str,
+) -> (SocketAddr, Arc<SharedTls>) {
+    let tls = Arc::new(SharedTls::load(dir).unwrap());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let local = listener.local_addr().unwrap();
+    let egress = Arc::new(Egress::new(
+        EgressRule {
+            name: "api".to_owned(),
+            local,
+            remote: remote.to_string(),
+            san: san.to_owned(),
+        },
+        Arc::clone(&tls),
+        Duration::from_secs(60),
+        Events::quiet(),
+    ));
+    tokio::spawn(egress.serve(listener));
+    (local, tls)
+}
+
+#[test]
+fn missing_or_broken_credentials_are_named() {
+    let dir = scratch("broken");
+    let error = SharedTls::load(&dir).unwrap_err().to_string();
+    assert!(error.contains("tls/cert.pem"), "{error}");
+    Ca::new().credentials(&dir, &["api"]);
+    std::fs::write(dir.join("tls/mesh-ca.pem"), "not a certificate").unwrap();
+    let error = SharedTls::load(&dir).unwrap_err().to_string();
+    assert!(error.contains("mesh-ca.pem"), "{error}");
+}
