@@ -10,6 +10,10 @@
 //! - [`egress`]: loopback listeners whose connections leave with mutual TLS to a named peer.
 //! - [`pipe`]: the byte copy: both directions, one bounded buffer each, half-close, idle timeout.
 //! - [`events`]: what happened to each connection.
+//! - [`redirect`]: transparent ingress: the pod's firewall rules, installed before the proxy
+//!   listens (fail closed).
+//! - [`status`]: readiness for the kubelet (a native sidecar's startup probe holds the
+//!   workload back until the proxy is ready).
 //!
 //! Security model: the network and every other pod are untrusted. A peer is accepted only with
 //! a certificate from the current mesh CA (which only the Coordinator can issue, and only to
@@ -17,8 +21,10 @@
 //! one of them. A port reachable in plaintext is an explicit opt-out in the pod's annotations,
 //! which the pod's policy pins.
 //!
-//! What it does not do (yet): it does not install the pod's firewall rules (transparent
-//! redirection), parse application protocols, or balance across endpoints.
+//! What it does not do: parse application protocols, balance across endpoints, or redirect
+//! outbound traffic (egress is explicit: the workload connects to the loopback listeners its
+//! annotations name; a plaintext connection around them reaches no mesh pod, whose ingress
+//! demands mutual TLS).
 
 pub mod config;
 pub mod credentials;
@@ -27,5 +33,7 @@ mod error;
 pub mod events;
 pub mod ingress;
 pub mod pipe;
+pub mod redirect;
+pub mod status;
 
 pub use error::MeshError;

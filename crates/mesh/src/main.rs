@@ -13,6 +13,7 @@ use chiaro_mesh::credentials::SharedTls;
 use chiaro_mesh::egress::Egress;
 use chiaro_mesh::events::Events;
 use chiaro_mesh::ingress::{Destination, Ingress};
+use chiaro_mesh::status::Readiness;
 use clap::Parser;
 use tokio::net::TcpListener;
 
@@ -29,10 +30,17 @@ struct Flags {
     /// Egress entries (`NAME#LOCAL#REMOTE[#SAN]`, separated by `##`).
     #[arg(long, env = "CHIARO_MESH_EGRESS", default_value = "")]
     egress: String,
+    /// Transparent ingress: install the pod's firewall rules redirecting every inbound TCP
+    /// connection to `--ingress-listen` (needs CAP_NET_ADMIN in the pod's network namespace).
+    #[arg(long)]
+    transparent: bool,
     /// Where redirected inbound connections arrive (their original destination decides the
     /// workload port).
-    #[arg(long, value_name = "ADDR")]
-    ingress_listen: Option<SocketAddr>,
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:15006")]
+    ingress_listen: SocketAddr,
+    /// The status port (`/ready`, `/healthz`), never redirected.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:15021")]
+    status: SocketAddr,
     /// Without redirection: `LISTEN=PORT` pairs, a listener forwarding to workload port PORT.
     #[arg(long, value_name = "ADDR=PORT")]
     ingress_port: Vec<String>,
@@ -52,6 +60,21 @@ fn log(line: &str) {
 async fn run(flags: Flags) -> anyhow::Result<()> {
     let ingress_rules = parse_ingress(&flags.ingress)?;
     let egress_rules = parse_egress(&flags.egress)?;
+    let readiness = Readiness::default();
+    let status = TcpListener::bind(flags.status)
+        .await
+        .with_context(|| format!("listening on {}", flags.status))?;
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(chiaro_mesh::status::serve(status, readiness.clone()));
+    if flags.transparent {
+        // First the rules: until the listener below is up, redirected connections are refused.
+        chiaro_mesh::redirect::install(flags.ingress_listen.port(), &[flags.status.port()])?;
+        log(&format!(
+            "inbound TCP redirected to port {} (status port {} excluded)",
+            flags.ingress_listen.port(),
+            flags.status.port()
+        ));
+    }
     let tls = Arc::new(SharedTls::load(&flags.credentials)?);
     let idle = Duration::from_secs(flags.idle_secs);
     let events = Events::default();
@@ -61,8 +84,8 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         idle,
         events.clone(),
     ));
-    let mut tasks = tokio::task::JoinSet::new();
-    if let Some(address) = flags.ingress_listen {
+    if flags.transparent {
+        let address = flags.ingress_listen;
         let listener = TcpListener::bind(address)
             .await
             .with_context(|| format!("listening on {address}"))?;
@@ -108,6 +131,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
             }
         }
     });
+    readiness.set_ready();
     log("ready");
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;

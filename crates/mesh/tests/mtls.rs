@@ -5,8 +5,12 @@
 
 #![expect(clippy::unwrap_used, reason = "test")]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+
+use common::{Ca, scratch};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -20,50 +24,6 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
-
-/// A certificate authority for tests.
-struct Ca {
-    params: rcgen::CertificateParams,
-    key: rcgen::KeyPair,
-    pem: String,
-}
-
-impl Ca {
-    fn new() -> Self {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let pem = params.self_signed(&key).unwrap().pem();
-        Self { params, key, pem }
-    }
-
-    /// Writes `dir/tls/{cert,key,mesh-ca}.pem` for a workload with `names`.
-    fn credentials(&self, dir: &Path, names: &[&str]) {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let certificate = rcgen::CertificateParams::new(
-            names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>(),
-        )
-        .unwrap()
-        .signed_by(&key, &rcgen::Issuer::from_params(&self.params, &self.key))
-        .unwrap();
-        let tls = dir.join("tls");
-        std::fs::create_dir_all(&tls).unwrap();
-        std::fs::write(tls.join("cert.pem"), certificate.pem()).unwrap();
-        std::fs::write(tls.join("key.pem"), key.serialize_pem()).unwrap();
-        std::fs::write(tls.join("mesh-ca.pem"), &self.pem).unwrap();
-    }
-}
-
-fn scratch(name: &str) -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "chiaro-mesh-{name}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
 
 /// An echo server counting its connections.
 async fn echo_server() -> (SocketAddr, Arc<AtomicUsize>) {

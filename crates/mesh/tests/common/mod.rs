@@ -1,0 +1,48 @@
+//! Test helpers shared by the mesh tests: a certificate authority and scratch directories.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A certificate authority for tests.
+pub(crate) struct Ca {
+    params: rcgen::CertificateParams,
+    key: rcgen::KeyPair,
+    pub(crate) pem: String,
+}
+
+impl Ca {
+    pub(crate) fn new() -> Self {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let pem = params.self_signed(&key).unwrap().pem();
+        Self { params, key, pem }
+    }
+
+    /// Writes `dir/tls/{cert,key,mesh-ca}.pem` for a workload with `names`.
+    pub(crate) fn credentials(&self, dir: &Path, names: &[&str]) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let certificate = rcgen::CertificateParams::new(
+            names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>(),
+        )
+        .unwrap()
+        .signed_by(&key, &rcgen::Issuer::from_params(&self.params, &self.key))
+        .unwrap();
+        let tls = dir.join("tls");
+        std::fs::create_dir_all(&tls).unwrap();
+        std::fs::write(tls.join("cert.pem"), certificate.pem()).unwrap();
+        std::fs::write(tls.join("key.pem"), key.serialize_pem()).unwrap();
+        std::fs::write(tls.join("mesh-ca.pem"), &self.pem).unwrap();
+    }
+}
+
+pub(crate) fn scratch(name: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "chiaro-mesh-{name}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
