@@ -6,6 +6,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// The initializer image `generate` injects unless told otherwise.
 pub(crate) const DEFAULT_INITIALIZER_IMAGE: &str = "ghcr.io/chiaro-dev/chiaro-initializer:0.1.0";
+/// The mesh proxy image `generate` injects unless told otherwise.
+pub(crate) const DEFAULT_MESH_IMAGE: &str = "ghcr.io/chiaro-dev/chiaro-mesh:0.1.0";
 /// The Coordinator's mesh API as pods reach it, unless told otherwise.
 pub(crate) const DEFAULT_COORDINATOR_ADDRESS: &str = "chiaro-coordinator:7777";
 
@@ -139,6 +141,10 @@ pub struct GenerateArgs {
     /// The initializer image (resolved and pinned like the workloads' images).
     #[arg(long, default_value = DEFAULT_INITIALIZER_IMAGE)]
     pub initializer_image: String,
+    /// The mesh proxy image, injected into pods with a `chiaro.dev/mesh-ingress` or
+    /// `chiaro.dev/mesh-egress` annotation.
+    #[arg(long, default_value = DEFAULT_MESH_IMAGE)]
+    pub mesh_image: String,
     /// The Coordinator's mesh API as pods reach it.
     #[arg(
         long,

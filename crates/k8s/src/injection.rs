@@ -14,7 +14,12 @@ pub const INITIALIZER_NAME: &str = "chiaro-initializer";
 pub const CREDENTIALS_VOLUME: &str = "chiaro-credentials";
 /// Where the credentials volume is mounted in every container.
 pub const CREDENTIALS_PATH: &str = "/chiaro";
-/// Annotation: the mesh proxy's inbound configuration (read by the sidecar, issue 5).
+/// The mesh proxy, a native sidecar started right after the initializer.
+pub const MESH_NAME: &str = "chiaro-mesh";
+/// The mesh proxy's status port (readiness), probed by the kubelet and never redirected.
+pub const MESH_STATUS_PORT: u16 = 15021;
+/// Annotation: the mesh proxy's inbound configuration; with it (or the egress one) the pod
+/// gets the mesh proxy.
 pub const MESH_INGRESS_ANNOTATION: &str = "chiaro.dev/mesh-ingress";
 /// Annotation: the mesh proxy's outbound configuration.
 pub const MESH_EGRESS_ANNOTATION: &str = "chiaro.dev/mesh-egress";
@@ -26,8 +31,51 @@ pub struct Injection {
     pub initializer_image: String,
     /// The initializer's environment, in order.
     pub initializer_env: Vec<(String, String)>,
+    /// The mesh proxy, when the pod asks for one.
+    pub mesh: Option<MeshSidecar>,
     /// The runtime class to set.
     pub runtime_class: String,
+}
+
+/// The mesh proxy's image and configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeshSidecar {
+    /// Its image (pinned by digest).
+    pub image: String,
+    /// `CHIARO_MESH_INGRESS` (the ingress annotation's value).
+    pub ingress: String,
+    /// `CHIARO_MESH_EGRESS` (the egress annotation's value).
+    pub egress: String,
+}
+
+impl MeshSidecar {
+    /// The container: a native sidecar (`restartPolicy: Always`) in transparent mode, with
+    /// `NET_ADMIN` only (for the pod's firewall rules), and a startup probe on its readiness so
+    /// the kubelet starts nothing after it before it is ready.
+    fn container(&self) -> Value {
+        json!({
+            "name": MESH_NAME,
+            "image": self.image,
+            "restartPolicy": "Always",
+            "args": ["--transparent", "--credentials", CREDENTIALS_PATH],
+            "env": [
+                {"name": "CHIARO_MESH_INGRESS", "value": self.ingress},
+                {"name": "CHIARO_MESH_EGRESS", "value": self.egress},
+            ],
+            "volumeMounts": [{"name": CREDENTIALS_VOLUME, "mountPath": CREDENTIALS_PATH, "readOnly": true}],
+            "securityContext": {
+                "allowPrivilegeEscalation": false,
+                "readOnlyRootFilesystem": true,
+                "runAsUser": 0,
+                "capabilities": {"drop": ["ALL"], "add": ["NET_ADMIN"]},
+            },
+            "startupProbe": {
+                "httpGet": {"path": "/ready", "port": MESH_STATUS_PORT},
+                "periodSeconds": 1,
+                "failureThreshold": 300,
+            },
+        })
+    }
 }
 
 fn template_mut<'a>(
@@ -124,15 +172,24 @@ pub fn inject(
         },
     });
     let init_containers = array_entry(spec, "initContainers");
-    init_containers.retain(|c| c.get("name").and_then(Value::as_str) != Some(INITIALIZER_NAME));
+    init_containers.retain(|c| {
+        let name = c.get("name").and_then(Value::as_str);
+        name != Some(INITIALIZER_NAME) && name != Some(MESH_NAME)
+    });
     init_containers.insert(0, initializer);
+    if let Some(mesh) = &injection.mesh {
+        init_containers.insert(1, mesh.container());
+    }
+    let injected = init_containers
+        .len()
+        .min(1 + usize::from(injection.mesh.is_some()));
 
     for list in ["initContainers", "containers"] {
         let Some(containers) = spec.get_mut(list).and_then(Value::as_array_mut) else {
             continue;
         };
         for (index, container) in containers.iter_mut().enumerate() {
-            if list == "initContainers" && index == 0 {
+            if list == "initContainers" && index < injected {
                 continue;
             }
             let name = container
@@ -251,8 +308,41 @@ mod tests {
         Injection {
             initializer_image: "init@sha256:00".to_owned(),
             initializer_env: vec![("CHIARO_COORDINATOR".to_owned(), "c:7777".to_owned())],
+            mesh: None,
             runtime_class: RUNTIME_CLASS.to_owned(),
         }
+    }
+
+    #[test]
+    fn the_mesh_sidecar_follows_the_initializer_once() {
+        let mut value = deployment();
+        let with_mesh = Injection {
+            mesh: Some(MeshSidecar {
+                image: "mesh@sha256:11".to_owned(),
+                ingress: "web#8080".to_owned(),
+                egress: String::new(),
+            }),
+            ..injection()
+        };
+        inject(&mut value, WorkloadKind::Deployment, &with_mesh, &at()).unwrap();
+        let once = value.clone();
+        inject(&mut value, WorkloadKind::Deployment, &with_mesh, &at()).unwrap();
+        assert_eq!(value, once, "injecting twice changes nothing");
+        let init = &value["spec"]["template"]["spec"]["initContainers"];
+        assert_eq!(init[0]["name"], INITIALIZER_NAME);
+        assert_eq!(init[1]["name"], MESH_NAME);
+        assert_eq!(init[1]["restartPolicy"], "Always");
+        assert_eq!(init[1]["env"][0]["value"], "web#8080");
+        assert_eq!(
+            init[1]["securityContext"]["capabilities"]["add"],
+            json!(["NET_ADMIN"])
+        );
+        assert_eq!(init[2]["name"], "setup");
+        inject(&mut value, WorkloadKind::Deployment, &injection(), &at()).unwrap();
+        assert_eq!(
+            value["spec"]["template"]["spec"]["initContainers"][1]["name"], "setup",
+            "without mesh annotations the sidecar goes again"
+        );
     }
 
     #[test]

@@ -49,6 +49,7 @@ fn main() {
         all_workloads: true,
         runtime_class: "chiaro-cc".to_owned(),
         initializer_image: "ghcr.io/chiaro-dev/chiaro-initializer:0.1.0".to_owned(),
+        mesh_image: "ghcr.io/chiaro-dev/chiaro-mesh:0.1.0".to_owned(),
         coordinator: "chiaro-coordinator:7777".to_owned(),
         policy: GenerateOptions::default(),
     };

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chiaro_k8s::{
     ConfigSources, Document, DocumentId, INITIALIZER_NAME, Injection, MESH_EGRESS_ANNOTATION,
-    MESH_INGRESS_ANNOTATION, Workload, container_images, inject, pin_images, read_documents,
-    set_pod_annotation, write_documents,
+    MESH_INGRESS_ANNOTATION, MESH_NAME, MeshSidecar, Workload, container_images, inject,
+    pin_images, read_documents, set_pod_annotation, write_documents,
 };
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -43,6 +43,8 @@ pub struct DeploymentOptions {
     pub runtime_class: String,
     /// The initializer's image (resolved and pinned like every other image).
     pub initializer_image: String,
+    /// The mesh proxy's image, injected into pods with a mesh annotation.
+    pub mesh_image: String,
     /// The Coordinator's mesh API as the initializer reaches it (`host:port`).
     pub coordinator: String,
     /// Policy choices.
@@ -153,18 +155,28 @@ pub fn images_to_resolve(
             continue;
         }
         images.insert(options.initializer_image.clone());
+        if wants_mesh(&workload) {
+            images.insert(options.mesh_image.clone());
+        }
         let spec = &workload.pod_spec;
         for container in spec.init_containers.iter().chain(&spec.containers) {
-            if let Some(image) = container
-                .image
-                .as_ref()
-                .filter(|_| container.name != INITIALIZER_NAME)
-            {
+            let injected = container.name == INITIALIZER_NAME || container.name == MESH_NAME;
+            if let Some(image) = container.image.as_ref().filter(|_| !injected) {
                 images.insert(image.clone());
             }
         }
     }
     Ok(images.into_iter().collect())
+}
+
+/// Whether the pod asks for the mesh proxy (either mesh annotation, even empty).
+fn wants_mesh(workload: &Workload) -> bool {
+    workload
+        .pod_annotations
+        .contains_key(MESH_INGRESS_ANNOTATION)
+        || workload
+            .pod_annotations
+            .contains_key(MESH_EGRESS_ANNOTATION)
 }
 
 /// A Service: which pods it selects.
@@ -319,14 +331,6 @@ pub fn generate_deployment(
                 )),
                 None => initializer_env_missing_reference = true,
             }
-            for (annotation, variable) in [
-                (MESH_INGRESS_ANNOTATION, "CHIARO_MESH_INGRESS"),
-                (MESH_EGRESS_ANNOTATION, "CHIARO_MESH_EGRESS"),
-            ] {
-                if let Some(config) = workload.pod_annotations.get(annotation) {
-                    env.push((variable.to_owned(), config.clone()));
-                }
-            }
             let initializer_image = pins
                 .get(&options.initializer_image)
                 .map(|pin| pin.pinned.clone())
@@ -334,9 +338,33 @@ pub fn generate_deployment(
                     container: INITIALIZER_NAME.to_owned(),
                     image: options.initializer_image.clone(),
                 })?;
+            let mesh = if wants_mesh(&workload) {
+                let image = pins
+                    .get(&options.mesh_image)
+                    .map(|pin| pin.pinned.clone())
+                    .ok_or_else(|| PolicyError::MissingImage {
+                        container: MESH_NAME.to_owned(),
+                        image: options.mesh_image.clone(),
+                    })?;
+                let annotation = |key| {
+                    workload
+                        .pod_annotations
+                        .get(key)
+                        .cloned()
+                        .unwrap_or_default()
+                };
+                Some(MeshSidecar {
+                    image,
+                    ingress: annotation(MESH_INGRESS_ANNOTATION),
+                    egress: annotation(MESH_EGRESS_ANNOTATION),
+                })
+            } else {
+                None
+            };
             let injection = Injection {
                 initializer_image,
                 initializer_env: env,
+                mesh,
                 runtime_class: options.runtime_class.clone(),
             };
             inject(value, workload.kind, &injection, &document.id).map_err(PolicyError::Input)?;

@@ -62,6 +62,7 @@ fn options(all: bool, pin_secret_values: bool) -> DeploymentOptions {
         all_workloads: all,
         runtime_class: "chiaro-cc".to_owned(),
         initializer_image: "chiaro/initializer:0.1".to_owned(),
+        mesh_image: "chiaro/mesh:0.1".to_owned(),
         coordinator: "coordinator.chiaro:7777".to_owned(),
         policy: GenerateOptions {
             pin_secret_values,
@@ -94,7 +95,7 @@ fn pins(images: &[String]) -> BTreeMap<String, ImagePin> {
     images
         .iter()
         .map(|image| {
-            if image.starts_with("chiaro/initializer") {
+            if image.starts_with("chiaro/") {
                 pin(image, DIGEST_INIT, &["/initializer"])
             } else {
                 pin(image, DIGEST_WEB, &["/serve"])
@@ -129,8 +130,8 @@ fn selected_workloads_get_initializer_pins_and_policy_and_the_rest_stays() {
     let images = images_to_resolve(&input, &options(false, true)).unwrap();
     assert_eq!(
         images,
-        ["chiaro/initializer:0.1", "shop/web:1.0"],
-        "plain is not selected"
+        ["chiaro/initializer:0.1", "chiaro/mesh:0.1", "shop/web:1.0"],
+        "plain is not selected; web asks for the mesh"
     );
     let manifest = manifest_with_keys();
     let out = generate_deployment(
@@ -170,8 +171,11 @@ fn selected_workloads_get_initializer_pins_and_policy_and_the_rest_stays() {
     let init_env = &documents[2].value["spec"]["template"]["spec"]["initContainers"][0]["env"];
     assert_eq!(init_env[0]["value"], "coordinator.chiaro:7777");
     assert_eq!(init_env[1]["name"], "CHIARO_COORDINATOR_REFERENCE");
-    assert_eq!(init_env[2]["name"], "CHIARO_MESH_INGRESS");
-    assert_eq!(init_env[2]["value"], "web#8080#true");
+    let mesh = &documents[2].value["spec"]["template"]["spec"]["initContainers"][1];
+    assert_eq!(mesh["name"], "chiaro-mesh");
+    assert_eq!(mesh["restartPolicy"], "Always");
+    assert_eq!(mesh["env"][0]["name"], "CHIARO_MESH_INGRESS");
+    assert_eq!(mesh["env"][0]["value"], "web#8080#true");
 
     assert!(web.sans.contains(&"web.shop.svc.cluster.local".to_owned()));
     assert!(web.sans.contains(&"frontend.shop.svc".to_owned()));
@@ -225,7 +229,7 @@ fn generating_on_its_own_output_changes_nothing() {
     assert!(
         images
             .iter()
-            .all(|image| image.contains('@') || image == "chiaro/initializer:0.1"),
+            .all(|image| image.contains('@') || image.starts_with("chiaro/")),
         "every workload image is pinned after the first run: {images:?}"
     );
     let second = generate_deployment(
@@ -290,7 +294,7 @@ fn a_generated_pod_starts_on_an_honest_host_in_order_and_nothing_else_does() {
     let policy = AgentPolicy::from_text(Initdata::from_annotation(annotation).unwrap().policy());
     let data = policy.data().unwrap();
     let order = creation_order(&data);
-    assert_eq!(order, [SANDBOX, "chiaro-initializer", "web"]);
+    assert_eq!(order, [SANDBOX, "chiaro-initializer", "chiaro-mesh", "web"]);
     let pod = SimulatedPod {
         name: "web-7d9f8c6b5d-q8x2z".to_owned(),
         namespace: "shop".to_owned(),

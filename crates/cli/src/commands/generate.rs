@@ -29,6 +29,7 @@ pub(crate) fn run(args: &GenerateArgs, printer: Printer) -> anyhow::Result<Outco
         all_workloads: args.all,
         runtime_class: args.runtime_class.clone(),
         initializer_image: args.initializer_image.clone(),
+        mesh_image: args.mesh_image.clone(),
         coordinator: args.coordinator_address.clone(),
         policy: GenerateOptions {
             pin_secret_values: !args.no_pin_secrets,

@@ -37,6 +37,9 @@ use crate::output::Printer;
 /// The initializer image the local deployment names (the real binary runs in its place).
 const LOCAL_INITIALIZER_IMAGE: &str = "chiaro.local/chiaro-initializer:local";
 
+/// The mesh proxy image the local deployment names (the real binary runs in its place).
+const LOCAL_MESH_IMAGE: &str = "chiaro.local/chiaro-mesh:local";
+
 /// The Coordinator's simulated HOST_DATA: in a cluster, its own policy hash.
 fn coordinator_host_data() -> String {
     hex::encode(Sha256::digest(
@@ -327,6 +330,7 @@ pub(crate) fn run(args: &LocalRunArgs, printer: Printer) -> anyhow::Result<Outco
         all_workloads: true,
         runtime_class: "chiaro-cc".to_owned(),
         initializer_image: LOCAL_INITIALIZER_IMAGE.to_owned(),
+        mesh_image: LOCAL_MESH_IMAGE.to_owned(),
         coordinator: mesh_api.to_string(),
         policy: GenerateOptions::default(),
     };

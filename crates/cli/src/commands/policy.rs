@@ -9,8 +9,8 @@ use chiaro_policy::{
 use serde_json::{Value, json};
 
 use crate::cli::{
-    DEFAULT_COORDINATOR_ADDRESS, DEFAULT_INITIALIZER_IMAGE, PolicyEvalArgs, PolicyShowArgs,
-    PolicySourceArgs, RegistryArgs,
+    DEFAULT_COORDINATOR_ADDRESS, DEFAULT_INITIALIZER_IMAGE, DEFAULT_MESH_IMAGE, PolicyEvalArgs,
+    PolicyShowArgs, PolicySourceArgs, RegistryArgs,
 };
 use crate::commands::generate;
 use crate::exit::Outcome;
@@ -89,6 +89,7 @@ fn generate_for(
         all_workloads: true,
         runtime_class: "chiaro-cc".to_owned(),
         initializer_image: DEFAULT_INITIALIZER_IMAGE.to_owned(),
+        mesh_image: DEFAULT_MESH_IMAGE.to_owned(),
         coordinator: DEFAULT_COORDINATOR_ADDRESS.to_owned(),
         policy: GenerateOptions::default(),
     };
