@@ -116,6 +116,8 @@ pub enum TamperChange {
     ExtraContainer,
     /// Start the workload without running the initializer first.
     SkipInitializer,
+    /// Start the workload without its mesh proxy (for a pod that has one).
+    SkipMesh,
 }
 
 /// `chiaro generate`

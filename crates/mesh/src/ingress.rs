@@ -18,8 +18,14 @@ use crate::pipe::pipe;
 /// Where an accepted connection was meant to go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Destination {
-    /// A fixed workload port (a listener per port, no redirection).
-    Port(u16),
+    /// A fixed workload port (a listener per port, no redirection), served at `target`
+    /// (`127.0.0.1:port` in a pod).
+    Fixed {
+        /// The workload port, which selects the ingress entry.
+        port: u16,
+        /// Where the workload listens.
+        target: SocketAddr,
+    },
     /// The original destination of a connection redirected here by the pod's firewall rules
     /// (`SO_ORIGINAL_DST`).
     Original,
@@ -78,11 +84,16 @@ impl Ingress {
 
     async fn handle(&self, stream: TcpStream, peer: SocketAddr, destination: Destination) {
         let _ = stream.set_nodelay(true);
-        let port = match destination {
-            Destination::Port(port) => Some(port),
-            Destination::Original => original_destination(&stream).map(|address| address.port()),
+        let target = match destination {
+            Destination::Fixed { port, target } => Some((port, target)),
+            Destination::Original => original_destination(&stream).map(|address| {
+                (
+                    address.port(),
+                    SocketAddr::from((Ipv4Addr::LOCALHOST, address.port())),
+                )
+            }),
         };
-        let Some(port) = port else {
+        let Some((port, workload)) = target else {
             self.events.record(Event::Refused {
                 side: "ingress",
                 peer: peer.to_string(),
@@ -91,7 +102,6 @@ impl Ingress {
             return;
         };
         let rule = self.rule(port);
-        let workload = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         if !rule.tls {
             if let Ok(upstream) = TcpStream::connect(workload).await {
                 let _ = upstream.set_nodelay(true);

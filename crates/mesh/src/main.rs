@@ -41,8 +41,9 @@ struct Flags {
     /// The status port (`/ready`, `/healthz`), never redirected.
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:15021")]
     status: SocketAddr,
-    /// Without redirection: `LISTEN=PORT` pairs, a listener forwarding to workload port PORT.
-    #[arg(long, value_name = "ADDR=PORT")]
+    /// Without redirection: `LISTEN=PORT[@TARGET]`, a listener for workload port PORT,
+    /// forwarding to TARGET (default `127.0.0.1:PORT`).
+    #[arg(long, value_name = "ADDR=PORT[@TARGET]")]
     ingress_port: Vec<String>,
     /// Close connections idle this long.
     #[arg(long, default_value_t = 3600)]
@@ -93,9 +94,12 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         log(&format!("ingress on {address} (redirected connections)"));
     }
     for pair in &flags.ingress_port {
-        let (address, port) = pair
+        let (address, rest) = pair
             .split_once('=')
-            .with_context(|| format!("--ingress-port {pair:?}: expected ADDR=PORT"))?;
+            .with_context(|| format!("--ingress-port {pair:?}: expected ADDR=PORT[@TARGET]"))?;
+        let (port, target) = rest
+            .split_once('@')
+            .map_or((rest, None), |(p, t)| (p, Some(t)));
         let address: SocketAddr = address
             .parse()
             .with_context(|| format!("--ingress-port {pair:?}: bad address"))?;
@@ -105,8 +109,16 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         let listener = TcpListener::bind(address)
             .await
             .with_context(|| format!("listening on {address}"))?;
-        tasks.spawn(Arc::clone(&ingress).serve(listener, Destination::Port(port)));
-        log(&format!("ingress on {address} -> workload port {port}"));
+        let target: SocketAddr = match target {
+            Some(target) => target
+                .parse()
+                .with_context(|| format!("--ingress-port {pair:?}: bad target"))?,
+            None => SocketAddr::from(([127, 0, 0, 1], port)),
+        };
+        tasks.spawn(Arc::clone(&ingress).serve(listener, Destination::Fixed { port, target }));
+        log(&format!(
+            "ingress on {address} -> workload port {port} at {target}"
+        ));
     }
     for rule in egress_rules {
         let listener = TcpListener::bind(rule.local)

@@ -79,7 +79,13 @@ async fn server_pod(ca: &Ca, names: &[&str], rule: impl Fn(u16) -> IngressRule) 
     ));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    tokio::spawn(ingress.serve(listener, Destination::Port(echo.port())));
+    tokio::spawn(ingress.serve(
+        listener,
+        Destination::Fixed {
+            port: echo.port(),
+            target: echo,
+        },
+    ));
     ServerPod {
         ingress: address,
         connections,

@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use chiaro_attest::insecure_simulation::InsecureSimulatedTee;
-use chiaro_k8s::{INITIALIZER_NAME, Workload, WorkloadKind, read_documents};
+use chiaro_k8s::{INITIALIZER_NAME, MESH_NAME, Workload, WorkloadKind, read_documents};
+use chiaro_mesh::config::{parse_egress, parse_ingress};
 use chiaro_policy::{
     AgentPolicy, DeploymentOptions, Evaluator, GenerateOptions, INITDATA_ANNOTATION, ImageConfig,
     ImagePin, Initdata, PolicyData, SANDBOX, SimulatedPod, SourceFile, create_container_request,
@@ -163,6 +164,7 @@ fn pod_name(kind: &str, name: &str) -> String {
 struct LocalPod {
     name: String,
     namespace: String,
+    labels: BTreeMap<String, String>,
     kind: String,
     policy: AgentPolicy,
     data: PolicyData,
@@ -178,6 +180,29 @@ impl LocalPod {
             namespace: self.namespace.clone(),
             netns: format!("/var/run/netns/cni-{}", &self.policy_hash[..8]),
         }
+    }
+
+    /// Every port the pod's containers declare.
+    fn ports(&self) -> Vec<u16> {
+        let mut ports: Vec<u16> = creation_order(&self.data)
+            .iter()
+            .flat_map(|name| declared_ports(self.container(name)))
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        ports
+    }
+
+    /// The value of `variable` in container `name`'s pod-spec environment.
+    fn env(&self, name: &str, variable: &str) -> Option<String> {
+        self.container(name)?
+            .get("env")?
+            .as_array()?
+            .iter()
+            .find(|v| v.get("name").and_then(Value::as_str) == Some(variable))?
+            .get("value")?
+            .as_str()
+            .map(str::to_owned)
     }
 
     fn container(&self, name: &str) -> Option<&Value> {
@@ -210,6 +235,7 @@ fn local_pods(generated: &[SourceFile]) -> anyhow::Result<Vec<LocalPod>> {
                 .ok_or_else(|| anyhow!("{}: the policy has no readable data", document.id))?;
             pods.push(LocalPod {
                 name: workload.name.clone(),
+                labels: workload.pod_labels.clone(),
                 namespace: workload
                     .namespace
                     .clone()
@@ -429,9 +455,12 @@ pub(crate) fn run(args: &LocalRunArgs, printer: Printer) -> anyhow::Result<Outco
 
     story.step("6. Every pod, as the Kata agent starts it: each container creation is checked against the pod's policy");
     let pods = local_pods(&generated.files)?;
+    let network = LocalNetwork::plan(&pods, &generated.files)?;
     let mut servers = Vec::new();
+    let mut proxies = Vec::new();
     let mut failures = 0;
-    for pod in &pods {
+    for (index, pod) in pods.iter().enumerate() {
+        let addresses = &network.pods[index];
         let simulated = pod.simulated();
         story.line(&format!(
             "pod {}/{} (policy {}…)",
@@ -466,12 +495,35 @@ pub(crate) fn run(args: &LocalRunArgs, printer: Printer) -> anyhow::Result<Outco
                         break;
                     }
                 }
+            } else if container == MESH_NAME {
+                let out = work.join("pods").join(&simulated.name).join("chiaro");
+                match start_mesh(pod, addresses, &out, work) {
+                    Ok((proxy, summary)) => {
+                        story.line(&format!(
+                            "  {container:<20} allowed; ran the real mesh proxy: {summary}"
+                        ));
+                        proxies.push(proxy);
+                    }
+                    Err(error) => {
+                        story.line(&format!(
+                            "  {container:<20} allowed; the mesh proxy FAILED: {error:#}"
+                        ));
+                        failures += 1;
+                        break;
+                    }
+                }
             } else {
                 let ports = declared_ports(pod.container(&container));
                 let mut mapped = Vec::new();
                 for port in &ports {
-                    let server = StandIn::start(&container, &pod.name, *port)?;
-                    mapped.push(format!("{port} -> {}", server.address));
+                    let address = addresses.stand_ins[port];
+                    let mut server = StandIn::start(&container, &pod.name, *port, address)?;
+                    server.meshed = addresses.ingress.contains_key(port);
+                    let reach = match addresses.ingress.get(port) {
+                        Some(ingress) => format!(" (reached through the mesh at {ingress})"),
+                        None => String::new(),
+                    };
+                    mapped.push(format!("{port} -> {}{reach}", server.address));
                     servers.push(server);
                 }
                 let ports = if mapped.is_empty() {
@@ -486,14 +538,62 @@ pub(crate) fn run(args: &LocalRunArgs, printer: Printer) -> anyhow::Result<Outco
         }
     }
 
-    story.step("7. Stand-ins answer on their ports");
-    for server in &servers {
+    story.step("7. Traffic between pods goes through their mesh proxies");
+    let mut mesh_failures = 0;
+    for (index, pod) in pods.iter().enumerate() {
+        for (name, local, remote, through) in &network.pods[index].egress {
+            let answer = http_get(*local).unwrap_or_default();
+            let crossed = answer.contains("200 OK");
+            story.line(&format!(
+                "{}: GET via egress {name} ({local}) -> {remote}: {}",
+                pod.name,
+                if crossed {
+                    format!(
+                        "crossed two proxies (mutual TLS to {through}): {}",
+                        answer.lines().last().unwrap_or_default()
+                    )
+                } else {
+                    format!("no answer ({answer:?})")
+                }
+            ));
+            if !crossed {
+                mesh_failures += 1;
+            }
+        }
+    }
+    for (index, pod) in pods.iter().enumerate() {
+        if let Some((port, ingress)) = network.pods[index].ingress.iter().next() {
+            let entry = pod
+                .env(MESH_NAME, "CHIARO_MESH_INGRESS")
+                .and_then(|text| parse_ingress(&text).ok())
+                .and_then(|rules| rules.into_iter().find(|r| r.port == *port));
+            if entry.is_some_and(|rule| !rule.tls) {
+                continue;
+            }
+            let answer = http_get(*ingress).unwrap_or_default();
+            let refused = !answer.contains("200 OK");
+            story.line(&format!(
+                "plaintext straight to {}'s ingress ({ingress}, port {port}): {}",
+                pod.name,
+                if refused {
+                    "refused (no mesh certificate)"
+                } else {
+                    "ANSWERED"
+                }
+            ));
+            if !refused {
+                mesh_failures += 1;
+            }
+        }
+    }
+    for server in servers.iter().filter(|s| !s.meshed) {
         let answer = server.get().unwrap_or_else(|e| format!("no answer: {e}"));
         story.line(&format!(
             "{} {}: {answer}",
             server.container, server.address
         ));
     }
+    failures += mesh_failures;
 
     story.step("8. chiaro verify: anyone can attest the Coordinator and check the deployment");
     let mut verify_args: Vec<String> = vec!["verify".to_owned()];
@@ -534,6 +634,7 @@ pub(crate) fn run(args: &LocalRunArgs, printer: Printer) -> anyhow::Result<Outco
         runtime.block_on(tokio::signal::ctrl_c())?;
     }
     drop(servers);
+    drop(proxies);
     drop(coordinator);
     Ok(Outcome::Verified)
 }
@@ -625,11 +726,18 @@ fn declared_ports(container: Option<&Value>) -> Vec<u16> {
 struct StandIn {
     container: String,
     address: SocketAddr,
+    meshed: bool,
 }
 
 impl StandIn {
-    fn start(container: &str, workload: &str, declared: u16) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
+    fn start(
+        container: &str,
+        workload: &str,
+        declared: u16,
+        address: SocketAddr,
+    ) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(address)
+            .with_context(|| format!("binding the stand-in for {container} on {address}"))?;
         let address = listener.local_addr()?;
         let body = format!(
             "chiaro local stand-in for container {container} of {workload} (declared port {declared}); its image cannot run here\n"
@@ -656,26 +764,207 @@ impl StandIn {
         Ok(Self {
             container: container.to_owned(),
             address,
+            meshed: false,
         })
     }
 
     fn get(&self) -> anyhow::Result<String> {
-        let mut stream = TcpStream::connect(self.address)?;
-        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-        let request = format!(
-            "GET / HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n\r\n",
-            self.address
-        );
-        stream.write_all(request.as_bytes())?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response)?;
-        let status = response.lines().next().unwrap_or_default().to_owned();
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, body)| body.trim().to_owned())
-            .unwrap_or_default();
-        Ok(format!("{status}: {body}"))
+        http_get(self.address)
     }
+}
+
+/// `GET /` at `address`: `status line: body`, or what came back.
+fn http_get(address: SocketAddr) -> anyhow::Result<String> {
+    http_get_path(address, "/")
+}
+
+/// `GET path` at `address`.
+fn http_get_path(address: SocketAddr, path: &str) -> anyhow::Result<String> {
+    let mut stream = TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(Duration::from_secs(3)))?;
+    let request = format!("GET {path} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes())?;
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let response = String::from_utf8_lossy(&response);
+    let status = response.lines().next().unwrap_or_default().to_owned();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.trim().to_owned())
+        .unwrap_or_default();
+    Ok(format!("{status}: {body}"))
+}
+
+/// Where each pod's pieces listen in local mode: the stand-ins, the mesh ingress listeners, and
+/// the egress entries with their remotes resolved (Kubernetes Service names mean nothing on
+/// this machine, so local mode maps `service:port` to the serving pod's ingress listener).
+struct LocalNetwork {
+    pods: Vec<PodAddresses>,
+}
+
+#[derive(Default)]
+struct PodAddresses {
+    stand_ins: BTreeMap<u16, SocketAddr>,
+    ingress: BTreeMap<u16, SocketAddr>,
+    /// `(name, local listener, remote as written, where it resolved to)`.
+    egress: Vec<(String, SocketAddr, String, SocketAddr)>,
+}
+
+impl LocalNetwork {
+    fn plan(pods: &[LocalPod], files: &[SourceFile]) -> anyhow::Result<Self> {
+        let mut addresses = Vec::new();
+        for pod in pods {
+            let meshed = pod.container(MESH_NAME).is_some();
+            let mut pod_addresses = PodAddresses::default();
+            for port in pod.ports() {
+                pod_addresses.stand_ins.insert(port, free_port()?);
+                if meshed {
+                    pod_addresses.ingress.insert(port, free_port()?);
+                }
+            }
+            addresses.push(pod_addresses);
+        }
+        // service:port (every DNS form) -> the serving pod's ingress (or stand-in) address
+        let mut services: BTreeMap<String, SocketAddr> = BTreeMap::new();
+        for file in files {
+            for document in read_documents(&file.name, &file.text)? {
+                if document.kind() != Some("Service") {
+                    continue;
+                }
+                let name = document.name().unwrap_or_default().to_owned();
+                let namespace = document
+                    .value
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or("default")
+                    .to_owned();
+                let Some(selector) = document
+                    .value
+                    .pointer("/spec/selector")
+                    .and_then(Value::as_object)
+                else {
+                    continue;
+                };
+                let Some(index) = pods.iter().position(|pod| {
+                    pod.namespace == namespace
+                        && !selector.is_empty()
+                        && selector
+                            .iter()
+                            .all(|(k, v)| pod.labels.get(k).map(String::as_str) == v.as_str())
+                }) else {
+                    continue;
+                };
+                let ports = document
+                    .value
+                    .pointer("/spec/ports")
+                    .and_then(Value::as_array);
+                for entry in ports.into_iter().flatten() {
+                    let Some(port) = entry.get("port").and_then(Value::as_u64) else {
+                        continue;
+                    };
+                    let target = entry
+                        .get("targetPort")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(port);
+                    let Ok(target) = u16::try_from(target) else {
+                        continue;
+                    };
+                    let served = addresses[index]
+                        .ingress
+                        .get(&target)
+                        .or_else(|| addresses[index].stand_ins.get(&target))
+                        .copied();
+                    let Some(served) = served else { continue };
+                    for form in [
+                        name.clone(),
+                        format!("{name}.{namespace}"),
+                        format!("{name}.{namespace}.svc"),
+                        format!("{name}.{namespace}.svc.cluster.local"),
+                    ] {
+                        services.insert(format!("{form}:{port}"), served);
+                    }
+                }
+            }
+        }
+        for (pod, pod_addresses) in pods.iter().zip(addresses.iter_mut()) {
+            let Some(text) = pod.env(MESH_NAME, "CHIARO_MESH_EGRESS") else {
+                continue;
+            };
+            for rule in parse_egress(&text)? {
+                let resolved = services.get(&rule.remote).copied().ok_or_else(|| {
+                    anyhow!(
+                        "{}: egress {} to {}: no Service of this deployment serves it",
+                        pod.name,
+                        rule.name,
+                        rule.remote
+                    )
+                })?;
+                pod_addresses
+                    .egress
+                    .push((rule.name, rule.local, rule.remote, resolved));
+            }
+        }
+        Ok(Self { pods: addresses })
+    }
+}
+
+/// Starts the real `chiaro-mesh` for `pod` (no redirection here: one ingress listener per
+/// declared port, egress remotes resolved by local mode), and waits until it is ready.
+fn start_mesh(
+    pod: &LocalPod,
+    addresses: &PodAddresses,
+    credentials: &Path,
+    work: &Path,
+) -> anyhow::Result<(Running, String)> {
+    let status = free_port()?;
+    let ingress = pod
+        .env(MESH_NAME, "CHIARO_MESH_INGRESS")
+        .unwrap_or_default();
+    let egress = pod.env(MESH_NAME, "CHIARO_MESH_EGRESS").unwrap_or_default();
+    let rules = parse_egress(&egress)?;
+    let rewritten: Vec<String> = rules
+        .iter()
+        .zip(&addresses.egress)
+        .map(|(rule, (_, _, _, resolved))| {
+            format!("{}#{}#{resolved}#{}", rule.name, rule.local, rule.san)
+        })
+        .collect();
+    let mut command = Command::new(sibling("chiaro-mesh")?);
+    command
+        .args(["--credentials", &credentials.display().to_string()])
+        .args(["--status", &status.to_string()])
+        .args(["--ingress", &ingress])
+        .args(["--egress", &rewritten.join("##")]);
+    let mut summary = Vec::new();
+    for (port, listen) in &addresses.ingress {
+        let target = addresses.stand_ins[port];
+        command.args(["--ingress-port", &format!("{listen}={port}@{target}")]);
+        summary.push(format!("ingress {port} at {listen}"));
+    }
+    for (name, local, remote, resolved) in &addresses.egress {
+        summary.push(format!("egress {name} {local} -> {remote} ({resolved})"));
+    }
+    let log = std::fs::File::create(work.join(format!("mesh-{}.log", pod.name)))?;
+    let child = Running(
+        command
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("starting chiaro-mesh")?,
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ready =
+            http_get_path(status, "/ready").is_ok_and(|answer| answer.starts_with("HTTP/1.1 200"));
+        if ready {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("not ready after 20 s (see mesh-{}.log)", pod.name);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok((child, summary.join("; ")))
 }
 
 pub(crate) fn tamper(args: &LocalTamperArgs, printer: Printer) -> anyhow::Result<Outcome> {
@@ -741,10 +1030,14 @@ pub(crate) fn tamper(args: &LocalTamperArgs, printer: Printer) -> anyhow::Result
                     request["storages"][0]["source"] = json!(other);
                     request["OCI"]["Annotations"]["io.kubernetes.cri.image-name"] = json!(other);
                 }
-                TamperChange::ExtraContainer | TamperChange::SkipInitializer => {}
+                TamperChange::ExtraContainer
+                | TamperChange::SkipInitializer
+                | TamperChange::SkipMesh => {}
             }
         }
-        if args.change == TamperChange::SkipInitializer && container == INITIALIZER_NAME {
+        if (args.change == TamperChange::SkipInitializer && container == INITIALIZER_NAME)
+            || (args.change == TamperChange::SkipMesh && container == MESH_NAME)
+        {
             continue;
         }
         requests.push((container.clone(), request, tampered));
@@ -769,6 +1062,7 @@ pub(crate) fn tamper(args: &LocalTamperArgs, printer: Printer) -> anyhow::Result
             TamperChange::ExtraContainer =>
                 "adds a container the pod spec does not have".to_owned(),
             TamperChange::SkipInitializer => "skips the initializer".to_owned(),
+            TamperChange::SkipMesh => "skips the mesh proxy".to_owned(),
         }
     )];
     let mut refused = None;

@@ -24,7 +24,18 @@ fn the_example_runs_locally_and_every_tampering_is_refused() {
     assert_eq!(summary["refused_or_failed"], 0, "{summary}");
     let text = summary["steps"].to_string();
     assert!(text.contains("ran the real initializer"), "{text}");
+    assert!(text.contains("ran the real mesh proxy"), "{text}");
     assert!(text.contains("stand-in server on 8080"), "{text}");
+    assert_eq!(
+        text.matches("crossed two proxies").count(),
+        3,
+        "web -> emoji, web -> voting, vote-bot -> web: {text}"
+    );
+    assert_eq!(
+        text.matches("refused (no mesh certificate)").count(),
+        3,
+        "plaintext to each ingress: {text}"
+    );
     assert!(text.contains("verified: manifests=1"), "{text}");
     for file in ["manifest.json", "generated/emojivoto.yaml", "verify"] {
         assert!(work.join(file).exists(), "{file}");
@@ -43,6 +54,7 @@ fn the_example_runs_locally_and_every_tampering_is_refused() {
             "skip-initializer",
             "must not start before \"chiaro-initializer\"",
         ),
+        ("skip-mesh", "must not start before \"chiaro-mesh\""),
     ] {
         let (code, stdout, stderr) = chiaro(&[
             "local",
