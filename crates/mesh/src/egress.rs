@@ -46,6 +46,7 @@ impl Egress {
     }
 
     async fn handle(&self, stream: TcpStream) {
+        let _open = self.events.open();
         let _ = stream.set_nodelay(true);
         let refuse = |reason: String| {
             self.events.record(Event::Refused {

@@ -33,7 +33,18 @@ pub enum Event {
 pub struct Events {
     accepted: Arc<AtomicU64>,
     refused: Arc<AtomicU64>,
+    open: Arc<AtomicU64>,
     quiet: bool,
+}
+
+/// Counts a connection as open until dropped.
+#[derive(Debug)]
+pub struct OpenConnection(Arc<AtomicU64>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Events {
@@ -70,6 +81,17 @@ impl Events {
             use std::io::Write as _;
             let _ = writeln!(std::io::stderr().lock(), "chiaro-mesh: {line}");
         }
+    }
+
+    /// Marks a connection open for as long as the returned guard lives.
+    pub fn open(&self) -> OpenConnection {
+        self.open.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(Arc::clone(&self.open))
+    }
+
+    /// Connections open now.
+    pub fn open_connections(&self) -> u64 {
+        self.open.load(Ordering::Relaxed)
     }
 
     /// Connections forwarded so far.

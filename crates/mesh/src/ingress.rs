@@ -83,6 +83,7 @@ impl Ingress {
     }
 
     async fn handle(&self, stream: TcpStream, peer: SocketAddr, destination: Destination) {
+        let _open = self.events.open();
         let _ = stream.set_nodelay(true);
         let target = match destination {
             Destination::Fixed { port, target } => Some((port, target)),

@@ -51,6 +51,9 @@ struct Flags {
     /// How often to look for new credentials.
     #[arg(long, default_value_t = 5)]
     reload_secs: u64,
+    /// On SIGTERM: stop accepting, then wait this long for open connections to end.
+    #[arg(long, default_value_t = 10)]
+    drain_secs: u64,
 }
 
 fn log(line: &str) {
@@ -148,10 +151,19 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
     tokio::select! {
-        _ = terminate.recv() => log("SIGTERM: stopping"),
-        _ = tokio::signal::ctrl_c() => log("interrupted: stopping"),
+        _ = terminate.recv() => log("SIGTERM: no new connections; draining"),
+        _ = tokio::signal::ctrl_c() => log("interrupted: no new connections; draining"),
     }
+    // The listeners stop; connections already accepted run on in their own tasks.
     tasks.abort_all();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(flags.drain_secs);
+    while events.open_connections() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    log(&format!(
+        "stopping with {} connection(s) still open",
+        events.open_connections()
+    ));
     Ok(())
 }
 

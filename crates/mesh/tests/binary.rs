@@ -1,0 +1,127 @@
+//! The `chiaro-mesh` binary as a process: readiness on the status port, a request through its
+//! ingress, and SIGTERM: no new connections, the open one drains, then the process exits.
+
+#![expect(clippy::unwrap_used, reason = "test")]
+
+mod common;
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chiaro_mesh::config::EgressRule;
+use chiaro_mesh::credentials::SharedTls;
+use chiaro_mesh::egress::Egress;
+use chiaro_mesh::events::Events;
+use common::{Ca, scratch};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+
+fn free() -> SocketAddr {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+async fn get(address: SocketAddr, path: &str) -> String {
+    let Ok(mut stream) = TcpStream::connect(address).await else {
+        return String::new();
+    };
+    let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer).await;
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ready_serves_then_drains_on_sigterm() {
+    let ca = Ca::new();
+    let (server, client) = (scratch("bin-server"), scratch("bin-client"));
+    ca.credentials(&server, &["api"]);
+    ca.credentials(&client, &["web"]);
+
+    let echo = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let echo_address = echo.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = echo.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 1024];
+                while let Ok(n) = stream.read(&mut buffer).await {
+                    if n == 0 || stream.write_all(&buffer[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+
+    let (status, ingress) = (free(), free());
+    let mut proxy = Command::new(env!("CARGO_BIN_EXE_chiaro-mesh"))
+        .args(["--credentials", server.to_str().unwrap()])
+        .args(["--status", &status.to_string()])
+        .args(["--ingress", ""])
+        .args([
+            "--ingress-port",
+            &format!("{ingress}={}@{echo_address}", echo_address.port()),
+        ])
+        .args(["--drain-secs", "20"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !get(status, "/ready").await.starts_with("HTTP/1.1 200") {
+        assert!(Instant::now() < deadline, "never ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(get(status, "/healthz").await.starts_with("HTTP/1.1 200"));
+
+    let tls = Arc::new(SharedTls::load(&client).unwrap());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let local = listener.local_addr().unwrap();
+    let egress = Arc::new(Egress::new(
+        EgressRule {
+            name: "api".to_owned(),
+            local,
+            remote: ingress.to_string(),
+            san: "api".to_owned(),
+        },
+        tls,
+        Duration::from_secs(60),
+        Events::quiet(),
+    ));
+    tokio::spawn(egress.serve(listener));
+    let mut open = TcpStream::connect(local).await.unwrap();
+    open.write_all(b"one").await.unwrap();
+    let mut buffer = [0u8; 3];
+    open.read_exact(&mut buffer).await.unwrap();
+    assert_eq!(&buffer, b"one");
+
+    let status_code = Command::new("kill")
+        .args(["-TERM", &proxy.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status_code.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(ingress).await.is_ok() {
+        assert!(Instant::now() < deadline, "still accepting after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    open.write_all(b"two").await.unwrap();
+    open.read_exact(&mut buffer).await.unwrap();
+    assert_eq!(&buffer, b"two", "the open connection drains");
+    assert!(proxy.try_wait().unwrap().is_none(), "still draining");
+    drop(open);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(exit) = proxy.try_wait().unwrap() {
+            assert!(exit.success(), "{exit}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "did not exit after draining");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
