@@ -210,6 +210,25 @@ fn selected_workloads_get_initializer_pins_and_policy_and_the_rest_stays() {
         manifest["reference_values"]
     );
     assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+
+    let probed = APP.replace(
+        "        env:\n        - {name: FLAG",
+        "        readinessProbe: {httpGet: {path: /, port: 8080}}\n        env:\n        - {name: FLAG",
+    );
+    let out = generate_deployment(
+        &files(&probed),
+        &pins(&images),
+        Some(&manifest),
+        &options(false, true),
+    )
+    .unwrap();
+    assert!(
+        out.warnings
+            .iter()
+            .any(|w| w.contains("readinessProbe probes over the network")),
+        "{:?}",
+        out.warnings
+    );
 }
 
 #[test]
