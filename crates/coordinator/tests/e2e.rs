@@ -106,23 +106,42 @@ impl Deployment {
         command
     }
 
+    /// Starts the Coordinator; when it exits before listening (another test process took one
+    /// of the free ports in between), again on new ports.
     fn start_coordinator(&mut self) {
-        let child = self
-            .coordinator_command(&self.path("state"), Stdio::inherit())
-            .spawn()
-            .unwrap();
-        self.coordinator = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(self.user_api).is_err()
-            || TcpStream::connect(self.mesh_api).is_err()
-            || TcpStream::connect(self.status).is_err()
-        {
-            assert!(
-                Instant::now() < deadline,
-                "the Coordinator did not start listening"
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        for _ in 0..5 {
+            let child = self
+                .coordinator_command(&self.path("state"), Stdio::inherit())
+                .spawn()
+                .unwrap();
+            // Kept in `self` at once, so it is waited for whatever happens (Drop).
+            self.coordinator = Some(child);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let mut exited = false;
+            while TcpStream::connect(self.user_api).is_err()
+                || TcpStream::connect(self.mesh_api).is_err()
+                || TcpStream::connect(self.status).is_err()
+            {
+                let child = self.coordinator.as_mut().unwrap();
+                if child.try_wait().unwrap().is_some() {
+                    exited = true;
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the Coordinator did not start listening"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if !exited {
+                return;
+            }
+            self.coordinator = None;
+            self.user_api = free_port();
+            self.mesh_api = free_port();
+            self.status = free_port();
         }
+        panic!("the Coordinator exited before listening, five times");
     }
 
     fn kill_coordinator(&mut self) {

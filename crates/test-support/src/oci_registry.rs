@@ -96,7 +96,17 @@ impl OciRegistry {
         Self::launch(self.dir.clone(), false, access)
     }
 
+    /// Starts the registry; on a port another process took meanwhile, again on another.
     fn launch(dir: PathBuf, owns_dir: bool, access: &Access) -> Self {
+        for _ in 0..4 {
+            if let Some(registry) = Self::launch_once(dir.clone(), owns_dir, access) {
+                return registry;
+            }
+        }
+        panic!("docker-registry exited before listening, four times");
+    }
+
+    fn launch_once(dir: PathBuf, owns_dir: bool, access: &Access) -> Option<Self> {
         let port = free_port();
         let token_requests = Arc::new(AtomicUsize::new(0));
         let mut ca = None;
@@ -162,22 +172,29 @@ impl OciRegistry {
             .stderr(log)
             .spawn()
             .unwrap();
-        let registry = Self {
+        let mut registry = Self {
             child,
             dir,
-            owns_dir,
+            owns_dir: false,
             host,
             ca,
             token_requests,
             token_service,
         };
-        registry.wait_until_listening(port);
-        registry
+        if !registry.wait_until_listening(port) {
+            return None;
+        }
+        registry.owns_dir = owns_dir;
+        Some(registry)
     }
 
-    fn wait_until_listening(&self, port: u16) {
+    /// Whether it listens (false: it exited first).
+    fn wait_until_listening(&mut self, port: u16) -> bool {
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return false;
+            }
             assert!(
                 Instant::now() < deadline,
                 "docker-registry did not listen on {port}: {}",
@@ -186,6 +203,7 @@ impl OciRegistry {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+        true
     }
 
     /// Where the registry stores the blob `digest` (`sha256:…`), to alter it behind its back.

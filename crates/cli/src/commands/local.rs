@@ -347,11 +347,15 @@ pub(crate) fn run(args: &LocalRunArgs, printer: Printer) -> anyhow::Result<Outco
         owner_digest.as_str().unwrap_or("?")
     ));
 
-    story.step("3. chiaro generate: initializer injected, images pinned, one policy per pod");
+    story.step("3. The Coordinator starts (its own CVM in a cluster; the simulated TEE here)");
+    let (coordinator, user_api, mesh_api, status) = start_coordinator(work)?;
+    story.line(&format!(
+        "pid {}: user API {user_api}, mesh API {mesh_api}, status {status}",
+        coordinator.0.id()
+    ));
+
+    story.step("4. chiaro generate: initializer injected, images pinned, one policy per pod");
     let files = read_app(&args.dirs.app)?;
-    let mesh_api = free_port()?;
-    let user_api = free_port()?;
-    let status = free_port()?;
     let options = DeploymentOptions {
         all_workloads: true,
         runtime_class: "chiaro-cc".to_owned(),
@@ -405,30 +409,6 @@ pub(crate) fn run(args: &LocalRunArgs, printer: Printer) -> anyhow::Result<Outco
     for warning in &generated.warnings {
         story.line(&format!("warning: {warning}"));
     }
-
-    story.step("4. The Coordinator starts (its own CVM in a cluster; the simulated TEE here)");
-    let log = std::fs::File::create(path("coordinator.log"))?;
-    let coordinator = Running(
-        Command::new(sibling("chiaro-coordinator")?)
-            .args(["--state-dir", &path_text("coordinator-state")])
-            .args(["--user-api", &user_api.to_string()])
-            .args(["--mesh-api", &mesh_api.to_string()])
-            .args(["--status", &status.to_string()])
-            .args([
-                "--insecure-simulated-tee",
-                &path_text("insecure-simulated-tee.json"),
-            ])
-            .args(["--insecure-simulated-host-data", &coordinator_host_data()])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .context("starting chiaro-coordinator")?,
-    );
-    wait_for(&[user_api, mesh_api, status], Duration::from_secs(30))?;
-    story.line(&format!(
-        "pid {}: user API {user_api}, mesh API {mesh_api}, status {status}",
-        coordinator.0.id()
-    ));
 
     story.step("5. chiaro set: attest the Coordinator, install the manifest");
     let coordinator_args = [
@@ -653,18 +633,52 @@ fn compact(value: &Value) -> String {
     }
 }
 
-fn wait_for(addresses: &[SocketAddr], patience: Duration) -> anyhow::Result<()> {
-    let deadline = Instant::now() + patience;
-    while addresses
-        .iter()
-        .any(|address| TcpStream::connect(address).is_err())
-    {
-        if Instant::now() > deadline {
-            bail!("the Coordinator did not start listening (see coordinator.log)");
+/// Starts `chiaro-coordinator` on free loopback ports with the simulated TEE; when it exits
+/// before listening (another process took a port in between), again on new ports.
+fn start_coordinator(work: &Path) -> anyhow::Result<(Running, SocketAddr, SocketAddr, SocketAddr)> {
+    for _ in 0..5 {
+        let (user_api, mesh_api, status) = (free_port()?, free_port()?, free_port()?);
+        let log = std::fs::File::create(work.join("coordinator.log"))?;
+        let mut coordinator = Running(
+            Command::new(sibling("chiaro-coordinator")?)
+                .args([
+                    "--state-dir",
+                    &work.join("coordinator-state").display().to_string(),
+                ])
+                .args(["--user-api", &user_api.to_string()])
+                .args(["--mesh-api", &mesh_api.to_string()])
+                .args(["--status", &status.to_string()])
+                .args([
+                    "--insecure-simulated-tee",
+                    &work
+                        .join("insecure-simulated-tee.json")
+                        .display()
+                        .to_string(),
+                ])
+                .args(["--insecure-simulated-host-data", &coordinator_host_data()])
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .context("starting chiaro-coordinator")?,
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if [user_api, mesh_api, status]
+                .iter()
+                .all(|address| TcpStream::connect(address).is_ok())
+            {
+                return Ok((coordinator, user_api, mesh_api, status));
+            }
+            if coordinator.0.try_wait()?.is_some() {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("the Coordinator did not start listening (see coordinator.log)");
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
-        std::thread::sleep(Duration::from_millis(50));
     }
-    Ok(())
+    bail!("the Coordinator exited before listening, five times (see coordinator.log)")
 }
 
 /// Runs the real initializer with the environment the pod spec gives it (which the policy
