@@ -4,17 +4,15 @@
 #![expect(clippy::unwrap_used, reason = "test")]
 
 mod common;
+#[path = "common/egress.rs"]
+mod egress_helper;
 
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chiaro_mesh::config::EgressRule;
-use chiaro_mesh::credentials::SharedTls;
-use chiaro_mesh::egress::Egress;
-use chiaro_mesh::events::Events;
 use common::{Ca, scratch};
+use egress_helper::egress_to;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -79,21 +77,7 @@ async fn ready_serves_then_drains_on_sigterm() {
     }
     assert!(get(status, "/healthz").await.starts_with("HTTP/1.1 200"));
 
-    let tls = Arc::new(SharedTls::load(&client).unwrap());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let local = listener.local_addr().unwrap();
-    let egress = Arc::new(Egress::new(
-        EgressRule {
-            name: "api".to_owned(),
-            local,
-            remote: ingress.to_string(),
-            san: "api".to_owned(),
-        },
-        tls,
-        Duration::from_secs(60),
-        Events::quiet(),
-    ));
-    tokio::spawn(egress.serve(listener));
+    let (local, _tls) = egress_to(&client, ingress, "api").await;
     let mut open = TcpStream::connect(local).await.unwrap();
     open.write_all(b"one").await.unwrap();
     let mut buffer = [0u8; 3];

@@ -6,18 +6,20 @@
 #![expect(clippy::unwrap_used, reason = "test")]
 
 mod common;
+#[path = "common/egress.rs"]
+mod egress_helper;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use common::{Ca, scratch};
+use egress_helper::egress_to;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use chiaro_mesh::config::{EgressRule, IngressRule};
+use chiaro_mesh::config::IngressRule;
 use chiaro_mesh::credentials::SharedTls;
-use chiaro_mesh::egress::Egress;
 use chiaro_mesh::events::Events;
 use chiaro_mesh::ingress::{Destination, Ingress};
 use rustls::pki_types::pem::PemObject as _;
@@ -113,7 +115,7 @@ async fn client_pod(
 ) -> (SocketAddr, Arc<SharedTls>) {
     let dir = scratch("client");
     ca.credentials(&dir, names);
-    client_pod_with(&dir, remote, san).await
+    egress_to(&dir, remote, san).await
 }
 
 /// Sends `message`, half-closes, and returns everything read back.
@@ -285,32 +287,9 @@ async fn rotated_credentials_apply_to_new_connections_and_keep_established_ones(
 
     let client_dir = scratch("client-rotated");
     rotated.credentials(&client_dir, &["web"]);
-    let (new_egress, _) = client_pod_with(&client_dir, server.ingress, "api").await;
+    let (new_egress, _) = egress_to(&client_dir, server.ingress, "api").await;
     assert_eq!(exchange(new_egress, b"new ca").await, b"new ca");
     drop(client_tls);
-}
-
-async fn client_pod_with(
-    dir: &Path,
-    remote: SocketAddr,
-    san: &str,
-) -> (SocketAddr, Arc<SharedTls>) {
-    let tls = Arc::new(SharedTls::load(dir).unwrap());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let local = listener.local_addr().unwrap();
-    let egress = Arc::new(Egress::new(
-        EgressRule {
-            name: "api".to_owned(),
-            local,
-            remote: remote.to_string(),
-            san: san.to_owned(),
-        },
-        Arc::clone(&tls),
-        Duration::from_secs(60),
-        Events::quiet(),
-    ));
-    tokio::spawn(egress.serve(listener));
-    (local, tls)
 }
 
 #[test]
