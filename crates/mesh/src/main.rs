@@ -54,6 +54,9 @@ struct Flags {
     /// On SIGTERM: stop accepting, then wait this long for open connections to end.
     #[arg(long, default_value_t = 10)]
     drain_secs: u64,
+    /// Worker threads (a sidecar shares the pod's CPUs with the workload).
+    #[arg(long, env = "CHIARO_MESH_WORKERS", default_value_t = 1)]
+    workers: usize,
 }
 
 fn log(line: &str) {
@@ -167,9 +170,20 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    match run(Flags::parse()).await {
+fn main() -> ExitCode {
+    let flags = Flags::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(flags.workers.max(1))
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            log(&format!("error: starting the runtime: {error}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(flags)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             log(&format!("error: {error:#}"));
