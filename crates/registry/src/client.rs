@@ -228,6 +228,15 @@ impl RegistryClient {
                 actual: digest.to_string(),
             });
         }
+        Ok((digest, self.keep_manifest(reference, &response)?))
+    }
+
+    /// Parses a manifest the registry sent (its digest already checked) and caches it.
+    fn keep_manifest(
+        &self,
+        reference: &ImageReference,
+        response: &Response,
+    ) -> Result<ManifestDocument, RegistryError> {
         let document = oci::parse_manifest(
             reference.written(),
             &response.body,
@@ -236,7 +245,7 @@ impl RegistryClient {
         if let Some(cache) = &self.cache {
             cache.put(&response.body)?;
         }
-        Ok((digest, document))
+        Ok(document)
     }
 
     async fn manifest_by_digest(
@@ -256,15 +265,7 @@ impl RegistryClient {
             )
             .await?;
         check(reference, "manifest", digest, &response.body)?;
-        let document = oci::parse_manifest(
-            reference.written(),
-            &response.body,
-            response.header("content-type"),
-        )?;
-        if let Some(cache) = &self.cache {
-            cache.put(&response.body)?;
-        }
-        Ok(document)
+        self.keep_manifest(reference, &response)
     }
 
     async fn blob(
@@ -318,7 +319,7 @@ impl RegistryClient {
             if let Some(value) = &authorization {
                 request_headers.push(("authorization", value.clone()));
             }
-            let response = self.http.get(&url, &request_headers, false, limit).await?;
+            let response = self.http.get(&url, &request_headers, limit).await?;
             if response.status == 401 && attempt == 0 {
                 let challenge = response
                     .header("www-authenticate")
@@ -385,7 +386,7 @@ impl RegistryClient {
                     .iter()
                     .map(|credentials| ("authorization", credentials.basic_header()))
                     .collect();
-                let response = self.http.get(&url, &headers, false, MAX_TOKEN).await?;
+                let response = self.http.get(&url, &headers, MAX_TOKEN).await?;
                 if !(200..300).contains(&response.status) {
                     return Err(RegistryError::Auth {
                         host: host.to_owned(),

@@ -161,13 +161,12 @@ impl Http {
         }
     }
 
-    /// GETs (or HEADs) `url` with `headers`, following redirects (dropping `Authorization`
+    /// GETs `url` with `headers`, following redirects (dropping `Authorization`
     /// when the host changes) and retrying transient failures. Bodies over `limit` bytes fail.
     pub(crate) async fn get(
         &self,
         url: &str,
         headers: &[(&str, String)],
-        head: bool,
         limit: usize,
     ) -> Result<Response, RegistryError> {
         let first = Url::parse(url)?;
@@ -185,7 +184,7 @@ impl Http {
                 .filter(|(name, _)| same_host || !name.eq_ignore_ascii_case("authorization"))
                 .cloned()
                 .collect();
-            let response = self.with_retries(&current, &headers, head, limit).await?;
+            let response = self.with_retries(&current, &headers, limit).await?;
             if matches!(response.status, 301 | 302 | 303 | 307 | 308) {
                 let location =
                     response
@@ -209,13 +208,12 @@ impl Http {
         &self,
         url: &Url,
         headers: &[(&str, String)],
-        head: bool,
         limit: usize,
     ) -> Result<Response, RegistryError> {
         let mut backoff = Duration::from_millis(200);
         let mut attempt = 1;
         loop {
-            let result = tokio::time::timeout(self.timeout, self.once(url, headers, head, limit))
+            let result = tokio::time::timeout(self.timeout, self.once(url, headers, limit))
                 .await
                 .unwrap_or_else(|_| {
                     Err(RegistryError::Transport {
@@ -241,7 +239,6 @@ impl Http {
         &self,
         url: &Url,
         headers: &[(&str, String)],
-        head: bool,
         limit: usize,
     ) -> Result<Response, RegistryError> {
         let transport = |detail: String| RegistryError::Transport {
@@ -253,7 +250,7 @@ impl Http {
             .map_err(|e| transport(format!("connecting: {e}")))?;
         let _ = tcp.set_nodelay(true);
         let mut builder = hyper::Request::builder()
-            .method(if head { "HEAD" } else { "GET" })
+            .method("GET")
             .uri(url.path.as_str())
             .header(hyper::header::HOST, url.authority.as_str())
             .header(hyper::header::USER_AGENT, "chiaro-registry");
@@ -369,7 +366,7 @@ mod tests {
     async fn plain_http_is_refused_unless_the_host_is_listed() {
         let http = Http::new(RootCertStore::empty(), BTreeSet::new()).unwrap();
         let error = http
-            .get("http://127.0.0.1:9/v2/", &[], false, 1024)
+            .get("http://127.0.0.1:9/v2/", &[], 1024)
             .await
             .unwrap_err();
         assert!(

@@ -130,7 +130,7 @@ pub(crate) fn run(args: &GenerateArgs, printer: Printer) -> anyhow::Result<Outco
 
 /// The files named, directories expanded to their `*.yaml`/`*.yml` files (sorted, not
 /// recursive, as `kubectl apply -f DIR`), `-` read from standard input.
-fn read_inputs(paths: &[PathBuf]) -> anyhow::Result<Vec<SourceFile>> {
+pub(crate) fn read_inputs(paths: &[PathBuf]) -> anyhow::Result<Vec<SourceFile>> {
     let mut names = Vec::new();
     for path in paths {
         if path.as_os_str() == STDIN {

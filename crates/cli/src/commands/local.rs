@@ -31,6 +31,7 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use crate::cli::{LocalDirs, LocalRunArgs, LocalTamperArgs, TamperChange};
+use crate::commands::generate;
 use crate::exit::Outcome;
 use crate::input;
 use crate::output::Printer;
@@ -75,34 +76,16 @@ fn free_port() -> anyhow::Result<SocketAddr> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }
 
+/// The application's YAML (a file, or a directory's `*.yaml`/`*.yml`) as `generate` reads it,
+/// each named by its file name (the generated copies go side by side into the work directory).
 fn read_app(app: &Path) -> anyhow::Result<Vec<SourceFile>> {
-    let mut paths = Vec::new();
-    if app.is_dir() {
-        for entry in std::fs::read_dir(app).with_context(|| format!("reading {}", app.display()))? {
-            let path = entry?.path();
-            if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-                paths.push(path);
-            }
+    let mut files = generate::read_inputs(&[app.to_owned()])?;
+    for file in &mut files {
+        if let Some(name) = Path::new(&file.name).file_name() {
+            file.name = name.to_string_lossy().into_owned();
         }
-        paths.sort();
-    } else {
-        paths.push(app.to_owned());
     }
-    if paths.is_empty() {
-        bail!("{}: no *.yaml files", app.display());
-    }
-    paths
-        .into_iter()
-        .map(|path| {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            Ok(SourceFile { name, text })
-        })
-        .collect()
+    Ok(files)
 }
 
 /// A stand-in image: a real OCI configuration and manifest, synthesised here, whose digest
