@@ -479,8 +479,13 @@ pub(crate) fn run(args: &LocalRunArgs, printer: Printer) -> anyhow::Result<Outco
                 let ports = declared_ports(pod.container(&container));
                 let mut mapped = Vec::new();
                 for port in &ports {
-                    let address = addresses.stand_ins[port];
-                    let mut server = StandIn::start(&container, &pod.name, *port, address)?;
+                    let listener = addresses
+                        .held
+                        .lock()
+                        .ok()
+                        .and_then(|mut held| held.remove(port))
+                        .ok_or_else(|| anyhow!("no listener planned for port {port}"))?;
+                    let mut server = StandIn::start(&container, &pod.name, *port, listener)?;
                     server.meshed = addresses.ingress.contains_key(port);
                     let reach = match addresses.ingress.get(port) {
                         Some(ingress) => format!(" (reached through the mesh at {ingress})"),
@@ -731,10 +736,8 @@ impl StandIn {
         container: &str,
         workload: &str,
         declared: u16,
-        address: SocketAddr,
+        listener: TcpListener,
     ) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(address)
-            .with_context(|| format!("binding the stand-in for {container} on {address}"))?;
         let address = listener.local_addr()?;
         let body = format!(
             "chiaro local stand-in for container {container} of {workload} (declared port {declared}); its image cannot run here\n"
@@ -802,6 +805,9 @@ struct LocalNetwork {
 #[derive(Default)]
 struct PodAddresses {
     stand_ins: BTreeMap<u16, SocketAddr>,
+    /// The stand-ins' listeners, bound when planned (so no other process takes the port) and
+    /// handed to the stand-in when its container starts.
+    held: std::sync::Mutex<BTreeMap<u16, TcpListener>>,
     ingress: BTreeMap<u16, SocketAddr>,
     /// `(name, local listener, remote as written, where it resolved to)`.
     egress: Vec<(String, SocketAddr, String, SocketAddr)>,
@@ -814,7 +820,11 @@ impl LocalNetwork {
             let meshed = pod.container(MESH_NAME).is_some();
             let mut pod_addresses = PodAddresses::default();
             for port in pod.ports() {
-                pod_addresses.stand_ins.insert(port, free_port()?);
+                let listener = TcpListener::bind("127.0.0.1:0")?;
+                pod_addresses.stand_ins.insert(port, listener.local_addr()?);
+                if let Ok(mut held) = pod_addresses.held.lock() {
+                    held.insert(port, listener);
+                }
                 if meshed {
                     pod_addresses.ingress.insert(port, free_port()?);
                 }
