@@ -24,8 +24,21 @@ pub struct TlsConfigs {
     fingerprint: [u8; 32],
 }
 
+/// The workspace's one provider (ring), with AES-128-GCM preferred: both ends of a mesh hop
+/// are this proxy, so the first suite is the one used, and AES-128-GCM moves a third more bytes
+/// per cycle than AES-256-GCM with AES-NI (it is also what Envoy and Istio negotiate). The other
+/// two TLS 1.3 suites stay acceptable.
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    use rustls::crypto::ring::cipher_suite::{
+        TLS13_AES_128_GCM_SHA256, TLS13_AES_256_GCM_SHA384, TLS13_CHACHA20_POLY1305_SHA256,
+    };
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.cipher_suites = vec![
+        TLS13_AES_128_GCM_SHA256,
+        TLS13_AES_256_GCM_SHA384,
+        TLS13_CHACHA20_POLY1305_SHA256,
+    ];
+    Arc::new(provider)
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, MeshError> {
@@ -140,6 +153,14 @@ impl SharedTls {
         }
         Ok(true)
     }
+}
+
+/// The DNS names an end-entity certificate carries, for the log. Checks use
+/// [`has_any_name`], never this.
+pub fn dns_names(certificate: &CertificateDer<'_>) -> Vec<String> {
+    webpki::EndEntityCert::try_from(certificate)
+        .map(|end_entity| end_entity.valid_dns_names().map(str::to_owned).collect())
+        .unwrap_or_default()
 }
 
 /// Whether the end-entity certificate `certificate` is valid for one of `names`.

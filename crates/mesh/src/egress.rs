@@ -12,7 +12,8 @@ use tokio_rustls::TlsConnector;
 use crate::config::EgressRule;
 use crate::credentials::SharedTls;
 use crate::events::{Event, Events};
-use crate::pipe::pipe;
+use crate::pipe::{pipe, read_ahead};
+use crate::workers::Workers;
 
 /// One outbound entry being served.
 #[derive(Debug)]
@@ -21,27 +22,44 @@ pub struct Egress {
     tls: Arc<SharedTls>,
     idle: Duration,
     events: Events,
+    workers: Workers,
 }
 
 impl Egress {
-    /// An outbound entry over the shared credentials.
-    pub fn new(rule: EgressRule, tls: Arc<SharedTls>, idle: Duration, events: Events) -> Self {
+    /// An outbound entry over the shared credentials; connections run on `workers`.
+    pub fn new(
+        rule: EgressRule,
+        tls: Arc<SharedTls>,
+        idle: Duration,
+        events: Events,
+        workers: Workers,
+    ) -> Self {
         Self {
             rule,
             tls,
             idle,
             events,
+            workers,
         }
     }
 
     /// Accepts the workload's connections on `listener` until the task is dropped.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
+            let Ok((stream, peer)) = listener.accept().await else {
                 continue;
             };
             let egress = Arc::clone(&self);
-            tokio::spawn(async move { egress.handle(stream).await });
+            let moved = self.workers.spawn(stream, move |stream| async move {
+                egress.handle(stream).await;
+            });
+            if let Err(error) = moved {
+                self.events.record(Event::Refused {
+                    side: "egress",
+                    peer: peer.to_string(),
+                    reason: format!("handing the connection to a worker: {error}"),
+                });
+            }
         }
     }
 
@@ -71,7 +89,7 @@ impl Egress {
         };
         let _ = upstream.set_nodelay(true);
         let connector = TlsConnector::from(Arc::clone(&self.tls.current().client));
-        let tls = match connector.connect(name, upstream).await {
+        let tls = match connector.connect(name, read_ahead(upstream)).await {
             Ok(tls) => tls,
             Err(error) => {
                 refuse(format!("TLS: {error}"));

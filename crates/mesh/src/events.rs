@@ -14,7 +14,8 @@ pub enum Event {
         rule: String,
         /// The other end.
         peer: String,
-        /// The identity checked, if any.
+        /// The peer's identity: for ingress the DNS names of its mesh certificate, for egress
+        /// the name checked; none on a plaintext port.
         identity: Option<String>,
     },
     /// Refused, and why.

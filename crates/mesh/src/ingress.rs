@@ -11,9 +11,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::IngressRule;
-use crate::credentials::{SharedTls, has_any_name};
+use crate::credentials::{SharedTls, dns_names, has_any_name};
 use crate::events::{Event, Events};
-use crate::pipe::pipe;
+use crate::pipe::{pipe, read_ahead};
+use crate::workers::Workers;
 
 /// Where an accepted connection was meant to go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,22 +39,25 @@ pub struct Ingress {
     tls: Arc<SharedTls>,
     idle: Duration,
     events: Events,
+    workers: Workers,
 }
 
 impl Ingress {
     /// Inbound rules over the shared credentials. Ports without an entry require mutual TLS
-    /// from any mesh certificate.
+    /// from any mesh certificate. Connections run on `workers`.
     pub fn new(
         rules: Vec<IngressRule>,
         tls: Arc<SharedTls>,
         idle: Duration,
         events: Events,
+        workers: Workers,
     ) -> Self {
         Self {
             rules,
             tls,
             idle,
             events,
+            workers,
         }
     }
 
@@ -78,7 +82,16 @@ impl Ingress {
                 continue;
             };
             let ingress = Arc::clone(&self);
-            tokio::spawn(async move { ingress.handle(stream, peer, destination).await });
+            let moved = self.workers.spawn(stream, move |stream| async move {
+                ingress.handle(stream, peer, destination).await;
+            });
+            if let Err(error) = moved {
+                self.events.record(Event::Refused {
+                    side: "ingress",
+                    peer: peer.to_string(),
+                    reason: format!("handing the connection to a worker: {error}"),
+                });
+            }
         }
     }
 
@@ -117,7 +130,7 @@ impl Ingress {
             return;
         }
         let acceptor = TlsAcceptor::from(Arc::clone(&self.tls.current().server));
-        let tls = match acceptor.accept(stream).await {
+        let tls = match acceptor.accept(read_ahead(stream)).await {
             Ok(tls) => tls,
             Err(error) => {
                 self.events.record(Event::Refused {
@@ -161,12 +174,7 @@ impl Ingress {
             side: "ingress",
             rule: rule.name.clone(),
             peer: peer.to_string(),
-            identity: Some(
-                rule.allowed
-                    .first()
-                    .cloned()
-                    .unwrap_or_else(|| "mesh".to_owned()),
-            ),
+            identity: Some(dns_names(&certificate).join(",")),
         });
         let _ = pipe(tls, upstream, self.idle).await;
     }

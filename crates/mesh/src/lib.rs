@@ -14,6 +14,7 @@
 //!   listens (fail closed).
 //! - [`status`]: readiness for the kubelet (a native sidecar's startup probe holds the
 //!   workload back until the proxy is ready).
+//! - [`workers`]: the threads connections run on, one connection on one thread for its life.
 //!
 //! Security model: the network and every other pod are untrusted. A peer is accepted only with
 //! a certificate from the current mesh CA (which only the Coordinator can issue, and only to
@@ -35,5 +36,6 @@ pub mod ingress;
 pub mod pipe;
 pub mod redirect;
 pub mod status;
+pub mod workers;
 
 pub use error::MeshError;

@@ -14,6 +14,7 @@ use chiaro_mesh::egress::Egress;
 use chiaro_mesh::events::Events;
 use chiaro_mesh::ingress::{Destination, Ingress};
 use chiaro_mesh::status::Readiness;
+use chiaro_mesh::workers::Workers;
 use clap::Parser;
 use tokio::net::TcpListener;
 
@@ -54,9 +55,10 @@ struct Flags {
     /// On SIGTERM: stop accepting, then wait this long for open connections to end.
     #[arg(long, default_value_t = 10)]
     drain_secs: u64,
-    /// Worker threads (a sidecar shares the pod's CPUs with the workload).
-    #[arg(long, env = "CHIARO_MESH_WORKERS", default_value_t = 1)]
-    workers: usize,
+    /// Worker threads; by default two, or one on a one-CPU pod (a sidecar shares the pod's
+    /// CPUs with the workload; Istio runs Envoy with two as well).
+    #[arg(long, env = "CHIARO_MESH_WORKERS")]
+    workers: Option<usize>,
 }
 
 fn log(line: &str) {
@@ -65,6 +67,8 @@ fn log(line: &str) {
 }
 
 async fn run(flags: Flags) -> anyhow::Result<()> {
+    let workers = Workers::start(flags.workers.unwrap_or_else(default_workers))
+        .context("starting the connection workers")?;
     let ingress_rules = parse_ingress(&flags.ingress)?;
     let egress_rules = parse_egress(&flags.egress)?;
     let readiness = Readiness::default();
@@ -90,6 +94,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         Arc::clone(&tls),
         idle,
         events.clone(),
+        workers.clone(),
     ));
     if flags.transparent {
         let address = flags.ingress_listen;
@@ -134,7 +139,13 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
             "egress {} on {} -> {} ({})",
             rule.name, rule.local, rule.remote, rule.san
         ));
-        let egress = Arc::new(Egress::new(rule, Arc::clone(&tls), idle, events.clone()));
+        let egress = Arc::new(Egress::new(
+            rule,
+            Arc::clone(&tls),
+            idle,
+            events.clone(),
+            workers.clone(),
+        ));
         tasks.spawn(egress.serve(listener));
     }
     let reloader = Arc::clone(&tls);
@@ -170,10 +181,14 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |cpus| cpus.get().min(2))
+}
+
 fn main() -> ExitCode {
     let flags = Flags::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(flags.workers.max(1))
+    // Listeners, status, reload and signals; connections run on the workers.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -22,6 +22,7 @@ use chiaro_mesh::config::IngressRule;
 use chiaro_mesh::credentials::SharedTls;
 use chiaro_mesh::events::Events;
 use chiaro_mesh::ingress::{Destination, Ingress};
+use chiaro_mesh::workers::Workers;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -78,6 +79,7 @@ async fn server_pod(ca: &Ca, names: &[&str], rule: impl Fn(u16) -> IngressRule) 
         Arc::clone(&tls),
         Duration::from_secs(60),
         events.clone(),
+        Workers::current(),
     ));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
@@ -301,4 +303,20 @@ fn missing_or_broken_credentials_are_named() {
     std::fs::write(dir.join("tls/mesh-ca.pem"), "not a certificate").unwrap();
     let error = SharedTls::load(&dir).unwrap_err().to_string();
     assert!(error.contains("mesh-ca.pem"), "{error}");
+}
+
+#[test]
+fn the_log_names_the_peer_by_the_dns_names_of_its_certificate() {
+    let ca = Ca::new();
+    let dir = scratch("names");
+    ca.credentials(&dir, &["web.shop", "web.shop.svc.cluster.local"]);
+    let certificate = CertificateDer::from_pem_file(dir.join("tls/cert.pem")).unwrap();
+    assert_eq!(
+        chiaro_mesh::credentials::dns_names(&certificate),
+        ["web.shop", "web.shop.svc.cluster.local"]
+    );
+    assert!(
+        chiaro_mesh::credentials::dns_names(&CertificateDer::from(vec![0x30, 0x03])).is_empty(),
+        "not a certificate: no names"
+    );
 }

@@ -9,6 +9,7 @@ use chiaro_mesh::config::EgressRule;
 use chiaro_mesh::credentials::SharedTls;
 use chiaro_mesh::egress::Egress;
 use chiaro_mesh::events::Events;
+use chiaro_mesh::workers::Workers;
 use tokio::net::TcpListener;
 
 /// An egress proxy with the credentials in `dir`, to `remote` requiring `san`; its listener.
@@ -30,6 +31,7 @@ pub(crate) async fn egress_to(
         Arc::clone(&tls),
         Duration::from_secs(60),
         Events::quiet(),
+        Workers::current(),
     ));
     tokio::spawn(egress.serve(listener));
     (local, tls)
