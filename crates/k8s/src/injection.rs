@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::probes::{PROBES_ENV, ProbeTable, move_probes, previous_table, restore_probes};
 use crate::{DocumentId, K8sError, WorkloadKind};
 
 /// The runtime class of Chiaro's confidential pods.
@@ -51,17 +52,23 @@ pub struct MeshSidecar {
 impl MeshSidecar {
     /// The container: a native sidecar (`restartPolicy: Always`) in transparent mode, with
     /// `NET_ADMIN` only (for the pod's firewall rules), and a startup probe on its readiness so
-    /// the kubelet starts nothing after it before it is ready.
-    fn container(&self) -> Value {
+    /// the kubelet starts nothing after it before it is ready. `probes` are the workload's
+    /// probes it runs for the kubelet.
+    fn container(&self, probes: &ProbeTable) -> Value {
+        let mut env = vec![
+            json!({"name": "CHIARO_MESH_INGRESS", "value": self.ingress}),
+            json!({"name": "CHIARO_MESH_EGRESS", "value": self.egress}),
+        ];
+        if !probes.is_empty() {
+            let table = serde_json::to_string(probes).unwrap_or_default();
+            env.push(json!({"name": PROBES_ENV, "value": table}));
+        }
         json!({
             "name": MESH_NAME,
             "image": self.image,
             "restartPolicy": "Always",
             "args": ["--transparent", "--credentials", CREDENTIALS_PATH],
-            "env": [
-                {"name": "CHIARO_MESH_INGRESS", "value": self.ingress},
-                {"name": "CHIARO_MESH_EGRESS", "value": self.egress},
-            ],
+            "env": env,
             "volumeMounts": [{"name": CREDENTIALS_VOLUME, "mountPath": CREDENTIALS_PATH, "readOnly": true}],
             "securityContext": {
                 "allowPrivilegeEscalation": false,
@@ -128,21 +135,35 @@ fn named<'a>(items: &'a mut [Value], name: &str) -> Option<&'a mut Value> {
         .find(|item| item.get("name").and_then(Value::as_str) == Some(name))
 }
 
-/// Injects the runtime class, the credentials volume, the initializer (first init container)
-/// and the credentials mount (read-only, in every other container) into `value`'s pod
-/// template. `at` names the document in errors.
+/// Injects the runtime class, the credentials volume, the initializer (first init container),
+/// the mesh proxy when asked for (second, with the pod's network probes moved to it) and the
+/// credentials mount (read-only, in every other container) into `value`'s pod template. `at`
+/// names the document in errors. Returns a line for each network probe that will fail
+/// against the mesh proxy (see [`crate::probes`]).
 ///
 /// # Errors
-/// [`K8sError::Invalid`] when the document has no pod template, or a container already uses
-/// the credentials path for something else.
+/// [`K8sError::Invalid`] when the document has no pod template, a container already uses
+/// the credentials path for something else, or a probe's port is not a port.
 pub fn inject(
     value: &mut Value,
     kind: WorkloadKind,
     injection: &Injection,
     at: &DocumentId,
-) -> Result<(), K8sError> {
+) -> Result<Vec<String>, K8sError> {
     let template = template_mut(value, kind, at)?;
     let spec = object_entry(template, "spec");
+    let previous = previous_table(
+        spec.get("initContainers")
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice),
+        at,
+    )?;
+    let (probes, notes) = if injection.mesh.is_some() {
+        move_probes(spec, &previous, at)?
+    } else {
+        restore_probes(spec, &previous);
+        (ProbeTable::new(), Vec::new())
+    };
     spec.insert(
         "runtimeClassName".to_owned(),
         Value::String(injection.runtime_class.clone()),
@@ -178,7 +199,7 @@ pub fn inject(
     });
     init_containers.insert(0, initializer);
     if let Some(mesh) = &injection.mesh {
-        init_containers.insert(1, mesh.container());
+        init_containers.insert(1, mesh.container(&probes));
     }
     let injected = init_containers
         .len()
@@ -221,7 +242,7 @@ pub fn inject(
             }
         }
     }
-    Ok(())
+    Ok(notes)
 }
 
 /// The images of every container of the pod template, in order (init containers first).

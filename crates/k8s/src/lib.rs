@@ -1,7 +1,8 @@
 //! Reading and rewriting Kubernetes YAML for Chiaro: multi-document files, the workload kinds
 //! whose pods run confidentially, typed read-only views of their pod specs, the ConfigMaps and
-//! Secrets those pods consume, the injection of Chiaro's init container, volume and runtime
-//! class, and writing documents back (unchanged ones byte for byte).
+//! Secrets those pods consume, the injection of Chiaro's init container, mesh sidecar, volume
+//! and runtime class (with the network probes of meshed pods moved to the sidecar: [`probes`]),
+//! and writing documents back (unchanged ones byte for byte).
 //!
 //! Pure: no I/O. Callers pass file contents and names; errors name the file, the document and the
 //! field path.
@@ -16,6 +17,7 @@ mod documents;
 mod error;
 mod injection;
 mod pod_spec;
+pub mod probes;
 mod workload;
 mod writing;
 

@@ -12,6 +12,8 @@
 //! - [`events`]: what happened to each connection.
 //! - [`redirect`]: transparent ingress: the pod's firewall rules, installed before the proxy
 //!   listens (fail closed).
+//! - [`app_probes`]: the workload's HTTP and TCP probes, run by the proxy for the kubelet
+//!   (which cannot pass the mesh's mutual TLS).
 //! - [`status`]: readiness for the kubelet (a native sidecar's startup probe holds the
 //!   workload back until the proxy is ready).
 //! - [`workers`]: the threads connections run on, one connection on one thread for its life.
@@ -27,6 +29,7 @@
 //! annotations name; a plaintext connection around them reaches no mesh pod, whose ingress
 //! demands mutual TLS).
 
+pub mod app_probes;
 pub mod config;
 pub mod credentials;
 pub mod egress;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use chiaro_mesh::app_probes::parse_probes;
 use chiaro_mesh::config::{parse_egress, parse_ingress};
 use chiaro_mesh::credentials::SharedTls;
 use chiaro_mesh::egress::Egress;
@@ -31,6 +32,10 @@ struct Flags {
     /// Egress entries (`NAME#LOCAL#REMOTE[#SAN]`, separated by `##`).
     #[arg(long, env = "CHIARO_MESH_EGRESS", default_value = "")]
     egress: String,
+    /// The workload's probes run for the kubelet on the status port (`chiaro generate` moves
+    /// them here; JSON, see docs/mesh.md).
+    #[arg(long, env = "CHIARO_MESH_PROBES", default_value = "")]
+    probes: String,
     /// Transparent ingress: install the pod's firewall rules redirecting every inbound TCP
     /// connection to `--ingress-listen` (needs CAP_NET_ADMIN in the pod's network namespace).
     #[arg(long)]
@@ -71,12 +76,23 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         .context("starting the connection workers")?;
     let ingress_rules = parse_ingress(&flags.ingress)?;
     let egress_rules = parse_egress(&flags.egress)?;
+    let probes = Arc::new(parse_probes(&flags.probes)?);
     let readiness = Readiness::default();
     let status = TcpListener::bind(flags.status)
         .await
         .with_context(|| format!("listening on {}", flags.status))?;
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(chiaro_mesh::status::serve(status, readiness.clone()));
+    if !probes.is_empty() {
+        log(&format!(
+            "{} workload probe(s) served on the status port",
+            probes.len()
+        ));
+    }
+    tasks.spawn(chiaro_mesh::status::serve(
+        status,
+        readiness.clone(),
+        probes,
+    ));
     if flags.transparent {
         // First the rules: until the listener below is up, redirected connections are refused.
         chiaro_mesh::redirect::install(flags.ingress_listen.port(), &[flags.status.port()])?;

@@ -3,7 +3,8 @@
 //! that must not get through: a client without a mesh certificate, with a certificate from
 //! another CA, with a SAN not allowed, plaintext addressed straight to the server's port, and
 //! any connection before the proxy is up (fail closed). A raw-socket capture on the veth shows
-//! that no plaintext payload crosses it.
+//! that no plaintext payload crosses it. The kubelet's view: the status port answers from
+//! outside the pod, including the workload's probes the proxy runs on loopback.
 //!
 //! Needs root, `ip` (iproute2), `iptables` and `python3` (the small servers and clients run in
 //! the namespaces through `ip netns exec`). Skips with a message when not root; fails under
@@ -270,21 +271,46 @@ fn pods_talk_only_through_their_proxies() {
             &path(&server_creds),
             "--ingress",
             "api#8080##admin#9090#true#admin.shop",
+            "--probes",
+            r#"{"/app-health/api/readyz": {"tcpSocket": {"port": 8080}},
+                "/app-health/api/livez": {"tcpSocket": {"port": 7070}}}"#,
         ],
     );
-    let status_ready = || {
+    // What the kubelet sees: plain HTTP to the status port, from outside the pod.
+    let kubelet_probe = |path: &str| {
         run_in(
             &client_ns,
             &python,
             &[
                 "-c",
-                &format!("import urllib.request;print(urllib.request.urlopen('http://{server_ip}:15021/ready',timeout=2).status)"),
+                &format!(
+                    "import urllib.request, urllib.error\n\
+                     try: print(urllib.request.urlopen('http://{server_ip}:15021{path}', timeout=3).status)\n\
+                     except urllib.error.HTTPError as e: print(e.code)"
+                ),
             ],
         )
         .trim()
-            == "200"
+        .to_owned()
     };
-    wait_until("the server proxy's readiness", status_ready);
+    wait_until("the server proxy's readiness", || {
+        kubelet_probe("/ready") == "200"
+    });
+    assert_eq!(
+        kubelet_probe("/app-health/api/readyz"),
+        "200",
+        "the workload's probe, run by its proxy: port 8080 listens inside the pod"
+    );
+    assert_eq!(
+        kubelet_probe("/app-health/api/livez"),
+        "503",
+        "port 7070 does not: the probe fails"
+    );
+    assert_eq!(
+        kubelet_probe("/app-health/other/readyz"),
+        "404",
+        "only registered probes"
+    );
 
     // The client pod's proxy: egress listeners to the server's ports.
     let egress = format!(

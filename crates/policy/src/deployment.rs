@@ -179,36 +179,6 @@ fn wants_mesh(workload: &Workload) -> bool {
             .contains_key(MESH_EGRESS_ANNOTATION)
 }
 
-/// Warnings for probes the kubelet sends over the network to a meshed pod: they are redirected
-/// into the mesh proxy, which wants a mesh certificate the kubelet does not have.
-fn network_probes(workload: &Workload) -> Vec<String> {
-    let spec = &workload.pod_spec;
-    spec.init_containers
-        .iter()
-        .chain(&spec.containers)
-        .filter(|c| c.name != MESH_NAME && c.name != INITIALIZER_NAME)
-        .flat_map(|container| {
-            [
-                ("livenessProbe", &container.liveness_probe),
-                ("readinessProbe", &container.readiness_probe),
-                ("startupProbe", &container.startup_probe),
-            ]
-            .into_iter()
-            .filter_map(move |(kind, probe)| {
-                let probe = probe.as_ref()?;
-                let network =
-                    probe.http_get.is_some() || probe.tcp_socket.is_some() || probe.grpc.is_some();
-                network.then(|| {
-                    format!(
-                        "workload {:?}: container {:?}: {kind} probes over the network; with the mesh proxy the kubelet's probe reaches the proxy, which wants a mesh certificate: use an exec probe, or opt that port out (`NAME#PORT#false`)",
-                        workload.name, container.name
-                    )
-                })
-            })
-        })
-        .collect()
-}
-
 /// A Service: which pods it selects.
 struct Service {
     name: String,
@@ -368,9 +338,6 @@ pub fn generate_deployment(
                     container: INITIALIZER_NAME.to_owned(),
                     image: options.initializer_image.clone(),
                 })?;
-            if wants_mesh(&workload) {
-                warnings.extend(network_probes(&workload));
-            }
             let mesh = if wants_mesh(&workload) {
                 let image = pins
                     .get(&options.mesh_image)
@@ -400,7 +367,13 @@ pub fn generate_deployment(
                 mesh,
                 runtime_class: options.runtime_class.clone(),
             };
-            inject(value, workload.kind, &injection, &document.id).map_err(PolicyError::Input)?;
+            let probe_notes = inject(value, workload.kind, &injection, &document.id)
+                .map_err(PolicyError::Input)?;
+            warnings.extend(
+                probe_notes
+                    .into_iter()
+                    .map(|note| format!("workload {:?}: {note}", workload.name)),
+            );
             pin_images(value, workload.kind, |image| {
                 pins.get(image).map(|pin| pin.pinned.clone())
             });

@@ -210,24 +210,115 @@ fn selected_workloads_get_initializer_pins_and_policy_and_the_rest_stays() {
         manifest["reference_values"]
     );
     assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+}
 
+/// The pod spec of `name` in generated `files`.
+fn pod_spec(files: &[SourceFile], name: &str) -> Option<Value> {
+    files
+        .iter()
+        .filter_map(|file| chiaro_k8s::read_documents(&file.name, &file.text).ok())
+        .flatten()
+        .find(|document| document.value["metadata"]["name"] == name)
+        .map(|document| document.value["spec"]["template"]["spec"].clone())
+}
+
+#[test]
+fn network_probes_of_a_meshed_pod_move_to_the_proxy_and_back() {
+    let manifest = manifest_with_keys();
     let probed = APP.replace(
         "        env:\n        - {name: FLAG",
-        "        readinessProbe: {httpGet: {path: /, port: 8080}}\n        env:\n        - {name: FLAG",
+        "        ports: [{name: http, containerPort: 8080}]\n        readinessProbe: {httpGet: {path: /healthz, port: http, httpHeaders: [{name: X-Probe, value: k}]}, periodSeconds: 3}\n        startupProbe: {tcpSocket: {port: 8080}, timeoutSeconds: 2}\n        livenessProbe: {grpc: {port: 9090}}\n        env:\n        - {name: FLAG",
     );
-    let out = generate_deployment(
-        &files(&probed),
-        &pins(&images),
-        Some(&manifest),
-        &options(false, true),
-    )
-    .unwrap();
+    let generate = |input: &[SourceFile], manifest: &Value| {
+        let images = images_to_resolve(input, &options(false, true)).unwrap();
+        generate_deployment(input, &pins(&images), Some(manifest), &options(false, true)).unwrap()
+    };
+    let out = generate(&files(&probed), &manifest);
+    let spec = pod_spec(&out.files, "web").unwrap();
+    let web = &spec["containers"][0];
+    assert_eq!(
+        web["readinessProbe"],
+        json!({"httpGet": {"path": "/app-health/web/readyz", "port": 15021}, "periodSeconds": 3})
+    );
+    assert_eq!(
+        web["startupProbe"],
+        json!({"httpGet": {"path": "/app-health/web/startupz", "port": 15021}, "timeoutSeconds": 2})
+    );
+    assert_eq!(
+        web["livenessProbe"],
+        json!({"grpc": {"port": 9090}}),
+        "gRPC stays"
+    );
     assert!(
         out.warnings
             .iter()
-            .any(|w| w.contains("readinessProbe probes over the network")),
+            .any(|w| w.contains("\"web\": livenessProbe: a gRPC probe")),
         "{:?}",
         out.warnings
+    );
+    let mesh = &spec["initContainers"][1];
+    assert_eq!(mesh["env"][2]["name"], "CHIARO_MESH_PROBES");
+    let table: Value = serde_json::from_str(mesh["env"][2]["value"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        table,
+        json!({
+            "/app-health/web/readyz": {"httpGet": {"port": 8080, "path": "/healthz", "httpHeaders": [{"name": "X-Probe", "value": "k"}]}, "timeoutSeconds": 1},
+            "/app-health/web/startupz": {"tcpSocket": {"port": 8080}, "timeoutSeconds": 2},
+        }),
+        "named ports resolved; the table is in the proxy's pinned environment"
+    );
+
+    let again = generate(&out.files, &out.manifest);
+    assert_eq!(again.files, out.files, "moving is idempotent");
+
+    let unmeshed: Vec<SourceFile> = out
+        .files
+        .iter()
+        .map(|file| SourceFile {
+            name: file.name.clone(),
+            text: file
+                .text
+                .replace("chiaro.dev/mesh-ingress: web#8080#true", "other: x"),
+        })
+        .collect();
+    assert!(unmeshed != out.files, "the annotation is gone");
+    let restored = generate(&unmeshed, &out.manifest);
+    let web = &pod_spec(&restored.files, "web").unwrap()["containers"][0];
+    assert_eq!(
+        web["readinessProbe"],
+        json!({"httpGet": {"port": 8080, "path": "/healthz", "httpHeaders": [{"name": "X-Probe", "value": "k"}]}, "periodSeconds": 3}),
+        "without the mesh the original probe comes back"
+    );
+    assert_eq!(
+        web["startupProbe"],
+        json!({"tcpSocket": {"port": 8080}, "timeoutSeconds": 2})
+    );
+
+    // A moved probe whose original is gone is an error naming it, not a silent change.
+    let orphaned: Vec<SourceFile> = out
+        .files
+        .iter()
+        .map(|file| SourceFile {
+            name: file.name.clone(),
+            text: file
+                .text
+                .replace("/app-health/web/readyz\\\"", "/app-health/gone\\\""),
+        })
+        .collect();
+    assert!(orphaned != out.files, "the table entry is renamed");
+    let error = generate_deployment(
+        &orphaned,
+        &pins(&images_to_resolve(&orphaned, &options(false, true)).unwrap()),
+        Some(&out.manifest),
+        &options(false, true),
+    )
+    .unwrap_err();
+    assert!(
+        error.to_string().contains("web.readinessProbe.httpGet")
+            && error
+                .to_string()
+                .contains("does not hold the original probe"),
+        "{error}"
     );
 }
 
