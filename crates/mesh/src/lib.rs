@@ -8,7 +8,8 @@
 //! - [`ingress`]: inbound connections terminated with mutual TLS, peer identity checked,
 //!   forwarded in plaintext to the workload on loopback.
 //! - [`egress`]: loopback listeners whose connections leave with mutual TLS to a named peer.
-//! - [`pipe`]: the byte copy: both directions, one bounded buffer each, half-close, idle timeout.
+//! - [`pipe`]: the byte copy: both directions, one bounded buffer each (plus a read-ahead under
+//!   TLS), records gathered into one write, half-close, idle timeout.
 //! - [`events`]: what happened to each connection.
 //! - [`redirect`]: transparent ingress: the pod's firewall rules, installed before the proxy
 //!   listens (fail closed).
