@@ -67,6 +67,43 @@ pub enum LocalCommand {
     /// Start one pod as an untrusted host that changed one thing, and show the refusal
     /// (exit 3 when refused, 0 if the change got through).
     Tamper(LocalTamperArgs),
+    /// Internal: a stand-in server inside a pod's network namespace (local mode starts it).
+    #[command(hide = true)]
+    StandIn(LocalStandInArgs),
+    /// Internal: `GET /` from inside a pod's network namespace (local mode's traffic checks).
+    #[command(hide = true)]
+    Get(LocalGetArgs),
+}
+
+/// Where local mode's pods get their network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LocalNetworkMode {
+    /// Network namespaces when running as root with `ip` and `iptables`, else loopback.
+    Auto,
+    /// One network namespace per pod joined by a bridge; mesh proxies transparent, as in a
+    /// cluster (root only).
+    Namespaces,
+    /// Everything on this machine's loopback, one port per listener; the mesh proxies listen
+    /// on their own ports (no redirection), so loopback can go around them.
+    Loopback,
+}
+
+/// `chiaro local stand-in`
+#[derive(Debug, Args)]
+pub struct LocalStandInArgs {
+    /// Where to listen.
+    #[arg(long)]
+    pub listen: std::net::SocketAddr,
+    /// What to answer.
+    #[arg(long)]
+    pub body: String,
+}
+
+/// `chiaro local get`
+#[derive(Debug, Args)]
+pub struct LocalGetArgs {
+    /// Where to send `GET /`.
+    pub address: std::net::SocketAddr,
 }
 
 /// Where a local deployment comes from and lives.
@@ -89,6 +126,9 @@ pub struct LocalRunArgs {
     /// Keep the Coordinator and the stand-in servers running until Ctrl-C.
     #[arg(long)]
     pub keep_running: bool,
+    /// Where the pods get their network.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub network: LocalNetworkMode,
 }
 
 /// `chiaro local tamper`

@@ -44,6 +44,8 @@ pub(crate) fn run(cli: &Cli) -> Outcome {
         Command::Generate(args) => generate::run(args, printer),
         Command::Local(LocalCommand::Run(args)) => local::run(args, printer),
         Command::Local(LocalCommand::Tamper(args)) => local::tamper(args, printer),
+        Command::Local(LocalCommand::StandIn(args)) => local::stand_in_process(args),
+        Command::Local(LocalCommand::Get(args)) => local::get_process(args, printer),
     };
     result.unwrap_or_else(|error| {
         printer.input_error(&error);

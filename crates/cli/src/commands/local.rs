@@ -9,17 +9,25 @@
 //! proves nothing about hardware), the host's requests (what a well-behaved containerd and Kata
 //! shim send), and the application images, which cannot run here: each container is stood in
 //! for by a small built-in server on its declared ports, and the output says so.
+//!
+//! As root (with `ip` and `iptables`), each pod gets its own network namespace on a bridge
+//! ([`pod_network`]) and its mesh proxy runs transparent, as in a cluster; otherwise everything
+//! shares this machine's loopback and the proxies listen on ports of their own.
+
+mod pod_network;
 
 use std::collections::BTreeMap;
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{BufRead as _, Read as _, Write as _};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use chiaro_attest::insecure_simulation::InsecureSimulatedTee;
-use chiaro_k8s::{INITIALIZER_NAME, MESH_NAME, Workload, WorkloadKind, read_documents};
+use chiaro_k8s::{
+    INITIALIZER_NAME, MESH_NAME, MESH_STATUS_PORT, Workload, WorkloadKind, read_documents,
+};
 use chiaro_mesh::config::{parse_egress, parse_ingress};
 use chiaro_policy::{
     AgentPolicy, DeploymentOptions, Evaluator, GenerateOptions, INITDATA_ANNOTATION, ImageConfig,
@@ -30,11 +38,15 @@ use chiaro_registry::{Digest, ImageReference};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use crate::cli::{LocalDirs, LocalRunArgs, LocalTamperArgs, TamperChange};
+use crate::cli::{
+    LocalDirs, LocalGetArgs, LocalNetworkMode, LocalRunArgs, LocalStandInArgs, LocalTamperArgs,
+    TamperChange,
+};
 use crate::commands::generate;
 use crate::exit::Outcome;
 use crate::input;
 use crate::output::Printer;
+use pod_network::PodNetwork;
 
 /// The initializer image the local deployment names (the real binary runs in its place).
 const LOCAL_INITIALIZER_IMAGE: &str = "chiaro.local/chiaro-initializer:local";
@@ -73,7 +85,27 @@ fn sibling(name: &str) -> anyhow::Result<PathBuf> {
 }
 
 fn free_port() -> anyhow::Result<SocketAddr> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+    free_port_on(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
+fn free_port_on(address: IpAddr) -> anyhow::Result<SocketAddr> {
+    Ok(TcpListener::bind((address, 0))?.local_addr()?)
+}
+
+/// Where one pod's processes run: on this machine's loopback, or in the pod's namespace.
+#[derive(Clone, Copy)]
+enum Place<'a> {
+    Loopback,
+    Namespace(&'a PodNetwork, usize),
+}
+
+impl Place<'_> {
+    fn command(self, program: &Path) -> Command {
+        match self {
+            Self::Loopback => Command::new(program),
+            Self::Namespace(network, index) => network.command(index, program),
+        }
+    }
 }
 
 /// The application's YAML (a file, or a directory's `*.yaml`/`*.yml`) as `generate` reads it,
@@ -330,8 +362,20 @@ pub(crate) fn run(args: &LocalRunArgs, printer: Printer) -> anyhow::Result<Outco
         owner_digest.as_str().unwrap_or("?")
     ));
 
+    let unavailable = pod_network::unavailable();
+    let mut pod_network = match (args.network, &unavailable) {
+        (LocalNetworkMode::Loopback, _) | (LocalNetworkMode::Auto, Some(_)) => None,
+        (LocalNetworkMode::Namespaces, Some(why)) => bail!("--network namespaces: {why}"),
+        (_, None) => Some(PodNetwork::create().context("creating the pod network")?),
+    };
+    let bind = pod_network
+        .as_ref()
+        .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |network| {
+            IpAddr::V4(network.host_address())
+        });
+
     story.step("3. The Coordinator starts (its own CVM in a cluster; the simulated TEE here)");
-    let (coordinator, user_api, mesh_api, status) = start_coordinator(work)?;
+    let (coordinator, user_api, mesh_api, status) = start_coordinator(work, bind)?;
     story.line(&format!(
         "pid {}: user API {user_api}, mesh API {mesh_api}, status {status}",
         coordinator.0.id()
@@ -418,12 +462,28 @@ pub(crate) fn run(args: &LocalRunArgs, printer: Printer) -> anyhow::Result<Outco
 
     story.step("6. Every pod, as the Kata agent starts it: each container creation is checked against the pod's policy");
     let pods = local_pods(&generated.files)?;
-    let network = LocalNetwork::plan(&pods, &generated.files)?;
+    match pod_network.as_mut() {
+        Some(network) => {
+            network.add_pods(pods.len())?;
+            story.line(&format!(
+                "each pod in its own network namespace on a bridge (this machine is {}); mesh proxies transparent, as in a cluster",
+                network.host_address()
+            ));
+        }
+        None => story.line(&format!(
+            "pods share this machine's loopback ({}); the mesh proxies listen on ports of their own, so loopback can go around them (as root, pods get network namespaces)",
+            unavailable.as_deref().unwrap_or("--network loopback")
+        )),
+    }
+    let network = LocalNetwork::plan(&pods, &generated.files, pod_network.as_ref())?;
     let mut servers = Vec::new();
     let mut proxies = Vec::new();
     let mut failures = 0;
     for (index, pod) in pods.iter().enumerate() {
         let addresses = &network.pods[index];
+        let place = pod_network
+            .as_ref()
+            .map_or(Place::Loopback, |network| Place::Namespace(network, index));
         let simulated = pod.simulated();
         story.line(&format!(
             "pod {}/{} (policy {}…)",
@@ -447,7 +507,8 @@ pub(crate) fn run(args: &LocalRunArgs, printer: Printer) -> anyhow::Result<Outco
                 story.line(&format!("  {container:<20} allowed"));
             } else if container == INITIALIZER_NAME {
                 let out = work.join("pods").join(&simulated.name).join("chiaro");
-                let result = run_initializer(pod, &out, &path("insecure-simulated-tee.json"));
+                let result =
+                    run_initializer(pod, &out, &path("insecure-simulated-tee.json"), place);
                 match result {
                     Ok(files) => story.line(&format!(
                         "  {container:<20} allowed; ran the real initializer: attested to the Coordinator, wrote {files}"
@@ -460,7 +521,7 @@ pub(crate) fn run(args: &LocalRunArgs, printer: Printer) -> anyhow::Result<Outco
                 }
             } else if container == MESH_NAME {
                 let out = work.join("pods").join(&simulated.name).join("chiaro");
-                match start_mesh(pod, addresses, &out, work) {
+                match start_mesh(pod, addresses, &out, work, place) {
                     Ok((proxy, summary)) => {
                         story.line(&format!(
                             "  {container:<20} allowed; ran the real mesh proxy: {summary}"
@@ -479,15 +540,29 @@ pub(crate) fn run(args: &LocalRunArgs, printer: Printer) -> anyhow::Result<Outco
                 let ports = declared_ports(pod.container(&container));
                 let mut mapped = Vec::new();
                 for port in &ports {
-                    let listener = addresses
-                        .held
-                        .lock()
-                        .ok()
-                        .and_then(|mut held| held.remove(port))
-                        .ok_or_else(|| anyhow!("no listener planned for port {port}"))?;
-                    let mut server = StandIn::start(&container, &pod.name, *port, listener)?;
+                    let mut server = match place {
+                        Place::Loopback => {
+                            let listener = addresses
+                                .held
+                                .lock()
+                                .ok()
+                                .and_then(|mut held| held.remove(port))
+                                .ok_or_else(|| anyhow!("no listener planned for port {port}"))?;
+                            StandIn::start(&container, &pod.name, *port, listener)?
+                        }
+                        Place::Namespace(..) => StandIn::start_in(
+                            place,
+                            &container,
+                            &pod.name,
+                            *port,
+                            addresses.stand_ins[port],
+                        )?,
+                    };
                     server.meshed = addresses.ingress.contains_key(port);
                     let reach = match addresses.ingress.get(port) {
+                        Some(ingress) if *ingress == server.address => {
+                            " (behind the pod's mesh proxy)".to_owned()
+                        }
                         Some(ingress) => format!(" (reached through the mesh at {ingress})"),
                         None => String::new(),
                     };
@@ -509,8 +584,11 @@ pub(crate) fn run(args: &LocalRunArgs, printer: Printer) -> anyhow::Result<Outco
     story.step("7. Traffic between pods goes through their mesh proxies");
     let mut mesh_failures = 0;
     for (index, pod) in pods.iter().enumerate() {
+        let place = pod_network
+            .as_ref()
+            .map_or(Place::Loopback, |network| Place::Namespace(network, index));
         for (name, local, remote, through) in &network.pods[index].egress {
-            let answer = http_get(*local).unwrap_or_default();
+            let answer = get_from(place, *local).unwrap_or_default();
             let crossed = answer.contains("200 OK");
             story.line(&format!(
                 "{}: GET via egress {name} ({local}) -> {remote}: {}",
@@ -540,8 +618,13 @@ pub(crate) fn run(args: &LocalRunArgs, printer: Printer) -> anyhow::Result<Outco
             }
             let answer = http_get(*ingress).unwrap_or_default();
             let refused = !answer.contains("200 OK");
+            let what = if pod_network.is_some() {
+                "its port, redirected to its proxy"
+            } else {
+                "its proxy's ingress"
+            };
             story.line(&format!(
-                "plaintext straight to {}'s ingress ({ingress}, port {port}): {}",
+                "plaintext straight to {} ({ingress}, {what}, port {port}): {}",
                 pod.name,
                 if refused {
                     "refused (no mesh certificate)"
@@ -551,6 +634,26 @@ pub(crate) fn run(args: &LocalRunArgs, printer: Printer) -> anyhow::Result<Outco
             ));
             if !refused {
                 mesh_failures += 1;
+            }
+        }
+    }
+    if let Some(pod_network) = &pod_network {
+        for (index, pod) in pods.iter().enumerate() {
+            let Some(table) = pod.env(MESH_NAME, "CHIARO_MESH_PROBES") else {
+                continue;
+            };
+            let table: BTreeMap<String, Value> = serde_json::from_str(&table)?;
+            let status = SocketAddr::from((pod_network.pod_address(index), MESH_STATUS_PORT));
+            for path in table.keys() {
+                let answer =
+                    http_get_path(status, path).unwrap_or_else(|e| format!("no answer: {e}"));
+                story.line(&format!(
+                    "{}: the kubelet's probe {path} (moved to the proxy's status port {status}): {answer}",
+                    pod.name
+                ));
+                if !answer.starts_with("HTTP/1.1 200") {
+                    mesh_failures += 1;
+                }
             }
         }
     }
@@ -621,11 +724,18 @@ fn compact(value: &Value) -> String {
     }
 }
 
-/// Starts `chiaro-coordinator` on free loopback ports with the simulated TEE; when it exits
+/// Starts `chiaro-coordinator` on free ports of `address` with the simulated TEE; when it exits
 /// before listening (another process took a port in between), again on new ports.
-fn start_coordinator(work: &Path) -> anyhow::Result<(Running, SocketAddr, SocketAddr, SocketAddr)> {
+fn start_coordinator(
+    work: &Path,
+    address: IpAddr,
+) -> anyhow::Result<(Running, SocketAddr, SocketAddr, SocketAddr)> {
     for _ in 0..5 {
-        let (user_api, mesh_api, status) = (free_port()?, free_port()?, free_port()?);
+        let (user_api, mesh_api, status) = (
+            free_port_on(address)?,
+            free_port_on(address)?,
+            free_port_on(address)?,
+        );
         let log = std::fs::File::create(work.join("coordinator.log"))?;
         let mut coordinator = Running(
             Command::new(sibling("chiaro-coordinator")?)
@@ -671,11 +781,16 @@ fn start_coordinator(work: &Path) -> anyhow::Result<(Running, SocketAddr, Socket
 
 /// Runs the real initializer with the environment the pod spec gives it (which the policy
 /// pinned) and the simulated TEE reporting the pod's policy hash as HOST_DATA.
-fn run_initializer(pod: &LocalPod, out: &Path, tee: &Path) -> anyhow::Result<String> {
+fn run_initializer(
+    pod: &LocalPod,
+    out: &Path,
+    tee: &Path,
+    place: Place<'_>,
+) -> anyhow::Result<String> {
     let spec = pod
         .container(INITIALIZER_NAME)
         .ok_or_else(|| anyhow!("no initializer in the pod spec"))?;
-    let mut command = Command::new(sibling("chiaro-initializer")?);
+    let mut command = place.command(&sibling("chiaro-initializer")?);
     for variable in spec
         .get("env")
         .and_then(Value::as_array)
@@ -729,6 +844,72 @@ struct StandIn {
     container: String,
     address: SocketAddr,
     meshed: bool,
+    /// The stand-in's process when it runs in a pod's namespace (killed when dropped).
+    _process: Option<Running>,
+}
+
+fn stand_in_body(container: &str, workload: &str, declared: u16) -> String {
+    format!(
+        "chiaro local stand-in for container {container} of {workload} (declared port {declared}); its image cannot run here\n"
+    )
+}
+
+/// Answers every request on `listener` with `body`, until the process ends.
+fn serve_stand_in(listener: &TcpListener, body: &str) {
+    for stream in listener.incoming() {
+        let Ok(mut stream) = stream else { continue };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+        let mut request = Vec::new();
+        let mut buffer = [0u8; 1024];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 16384 {
+            match stream.read(&mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(read) => request.extend_from_slice(&buffer[..read]),
+            }
+        }
+        let _ = write!(
+            stream,
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    }
+}
+
+/// `chiaro local stand-in`: a stand-in as its own process (in a pod's network namespace).
+pub(crate) fn stand_in_process(args: &LocalStandInArgs) -> anyhow::Result<Outcome> {
+    let listener =
+        TcpListener::bind(args.listen).with_context(|| format!("listening on {}", args.listen))?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "listening on {}", listener.local_addr()?)?;
+    stdout.flush()?;
+    drop(stdout);
+    serve_stand_in(&listener, &args.body);
+    Ok(Outcome::Verified)
+}
+
+/// `chiaro local get`: `GET /` at an address (from inside a pod's network namespace).
+pub(crate) fn get_process(args: &LocalGetArgs, printer: Printer) -> anyhow::Result<Outcome> {
+    printer.line(&http_get(args.address)?);
+    Ok(Outcome::Verified)
+}
+
+/// `GET /` at `address` as seen from `place`.
+fn get_from(place: Place<'_>, address: SocketAddr) -> anyhow::Result<String> {
+    match place {
+        Place::Loopback => http_get(address),
+        Place::Namespace(..) => {
+            let exe = std::env::current_exe()?;
+            let output = place
+                .command(&exe)
+                .args(["local", "get", &address.to_string()])
+                .output()
+                .context("running chiaro local get in the pod's namespace")?;
+            if !output.status.success() {
+                bail!("{}", String::from_utf8_lossy(&output.stderr).trim());
+            }
+            Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        }
+    }
 }
 
 impl StandIn {
@@ -739,32 +920,58 @@ impl StandIn {
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
         let address = listener.local_addr()?;
-        let body = format!(
-            "chiaro local stand-in for container {container} of {workload} (declared port {declared}); its image cannot run here\n"
-        );
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-                let mut request = Vec::new();
-                let mut buffer = [0u8; 1024];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 16384 {
-                    match stream.read(&mut buffer) {
-                        Ok(0) | Err(_) => break,
-                        Ok(read) => request.extend_from_slice(&buffer[..read]),
-                    }
-                }
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-        });
+        let body = stand_in_body(container, workload, declared);
+        std::thread::spawn(move || serve_stand_in(&listener, &body));
         Ok(Self {
             container: container.to_owned(),
             address,
             meshed: false,
+            _process: None,
+        })
+    }
+
+    /// A stand-in process in the pod's namespace, listening on every address of the pod;
+    /// `address` is where others reach it.
+    fn start_in(
+        place: Place<'_>,
+        container: &str,
+        workload: &str,
+        declared: u16,
+        address: SocketAddr,
+    ) -> anyhow::Result<Self> {
+        let mut child = place
+            .command(&std::env::current_exe()?)
+            .args([
+                "local",
+                "stand-in",
+                "--listen",
+                &format!("0.0.0.0:{declared}"),
+            ])
+            .args(["--body", &stand_in_body(container, workload, declared)])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting a stand-in in the pod's namespace")?;
+        let mut line = String::new();
+        if let Some(stdout) = child.stdout.take() {
+            std::io::BufReader::new(stdout).read_line(&mut line)?;
+        }
+        let mut process = Running(child);
+        if !line.starts_with("listening") {
+            let mut error = String::new();
+            if let Some(mut stderr) = process.0.stderr.take() {
+                let _ = stderr.read_to_string(&mut error);
+            }
+            bail!(
+                "the stand-in for {container} did not start: {}",
+                error.trim()
+            );
+        }
+        Ok(Self {
+            container: container.to_owned(),
+            address,
+            meshed: false,
+            _process: Some(process),
         })
     }
 
@@ -814,12 +1021,26 @@ struct PodAddresses {
 }
 
 impl LocalNetwork {
-    fn plan(pods: &[LocalPod], files: &[SourceFile]) -> anyhow::Result<Self> {
+    /// With `namespaces`, every pod listens on its declared ports at its own address (the
+    /// mesh proxy intercepting them); without, each listener gets a loopback port of its own.
+    fn plan(
+        pods: &[LocalPod],
+        files: &[SourceFile],
+        namespaces: Option<&PodNetwork>,
+    ) -> anyhow::Result<Self> {
         let mut addresses = Vec::new();
-        for pod in pods {
+        for (index, pod) in pods.iter().enumerate() {
             let meshed = pod.container(MESH_NAME).is_some();
             let mut pod_addresses = PodAddresses::default();
             for port in pod.ports() {
+                if let Some(network) = namespaces {
+                    let address = SocketAddr::from((network.pod_address(index), port));
+                    pod_addresses.stand_ins.insert(port, address);
+                    if meshed {
+                        pod_addresses.ingress.insert(port, address);
+                    }
+                    continue;
+                }
                 let listener = TcpListener::bind("127.0.0.1:0")?;
                 pod_addresses.stand_ins.insert(port, listener.local_addr()?);
                 if let Ok(mut held) = pod_addresses.held.lock() {
@@ -915,15 +1136,23 @@ impl LocalNetwork {
     }
 }
 
-/// Starts the real `chiaro-mesh` for `pod` (no redirection here: one ingress listener per
-/// declared port, egress remotes resolved by local mode), and waits until it is ready.
+/// Starts the real `chiaro-mesh` for `pod` with egress remotes resolved by local mode, and
+/// waits until it is ready. In the pod's namespace it runs as in a cluster (transparent, the
+/// pod's firewall rules, the moved kubelet probes); on loopback it gets one ingress listener
+/// per declared port instead.
 fn start_mesh(
     pod: &LocalPod,
     addresses: &PodAddresses,
     credentials: &Path,
     work: &Path,
+    place: Place<'_>,
 ) -> anyhow::Result<(Running, String)> {
-    let status = free_port()?;
+    let status = match place {
+        Place::Loopback => free_port()?,
+        Place::Namespace(network, index) => {
+            SocketAddr::from((network.pod_address(index), MESH_STATUS_PORT))
+        }
+    };
     let ingress = pod
         .env(MESH_NAME, "CHIARO_MESH_INGRESS")
         .unwrap_or_default();
@@ -936,17 +1165,31 @@ fn start_mesh(
             format!("{}#{}#{resolved}#{}", rule.name, rule.local, rule.san)
         })
         .collect();
-    let mut command = Command::new(sibling("chiaro-mesh")?);
+    let mut command = place.command(&sibling("chiaro-mesh")?);
     command
         .args(["--credentials", &credentials.display().to_string()])
-        .args(["--status", &status.to_string()])
         .args(["--ingress", &ingress])
         .args(["--egress", &rewritten.join("##")]);
     let mut summary = Vec::new();
-    for (port, listen) in &addresses.ingress {
-        let target = addresses.stand_ins[port];
-        command.args(["--ingress-port", &format!("{listen}={port}@{target}")]);
-        summary.push(format!("ingress {port} at {listen}"));
+    match place {
+        Place::Loopback => {
+            command.args(["--status", &status.to_string()]);
+            for (port, listen) in &addresses.ingress {
+                let target = addresses.stand_ins[port];
+                command.args(["--ingress-port", &format!("{listen}={port}@{target}")]);
+                summary.push(format!("ingress {port} at {listen}"));
+            }
+        }
+        Place::Namespace(..) => {
+            command.arg("--transparent");
+            if let Some(probes) = pod.env(MESH_NAME, "CHIARO_MESH_PROBES") {
+                command.args(["--probes", &probes]);
+            }
+            summary.push(
+                "transparent: the pod's firewall redirects every inbound connection to it"
+                    .to_owned(),
+            );
+        }
     }
     for (name, local, remote, resolved) in &addresses.egress {
         summary.push(format!("egress {name} {local} -> {remote} ({resolved})"));

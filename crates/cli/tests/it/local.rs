@@ -5,18 +5,24 @@ use serde_json::Value;
 
 use super::{chiaro, path_str};
 
-#[test]
-fn the_example_runs_locally_and_every_tampering_is_refused() {
-    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/emojivoto");
-    let work = std::env::temp_dir().join(format!("chiaro-local-{}", std::process::id()));
+fn example() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/emojivoto")
+}
+
+/// `chiaro local run` of the example with `--network NETWORK`: the work directory and the
+/// steps' text, after the checks common to both networks.
+fn run_example(network: &str) -> (std::path::PathBuf, String) {
+    let work = std::env::temp_dir().join(format!("chiaro-local-{network}-{}", std::process::id()));
     let (code, stdout, stderr) = chiaro(&[
         "--output",
         "json",
         "local",
         "run",
-        path_str(&example),
+        path_str(&example()),
         "--work-dir",
         path_str(&work),
+        "--network",
+        network,
     ]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     let summary: Value = serde_json::from_str(&stdout).unwrap();
@@ -45,7 +51,63 @@ fn the_example_runs_locally_and_every_tampering_is_refused() {
             .is_file(),
         "the initializer wrote the web pod's certificate"
     );
+    (work, text)
+}
 
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+#[test]
+fn the_example_runs_in_network_namespaces_with_transparent_proxies() {
+    if !is_root() {
+        eprintln!("SKIPPED: not root; local mode's network namespaces need root");
+        return;
+    }
+    let (work, text) = run_example("namespaces");
+    assert!(
+        text.contains("each pod in its own network namespace"),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("transparent: the pod's firewall redirects every inbound connection")
+            .count(),
+        4,
+        "{text}"
+    );
+    assert!(
+        text.contains("its port, redirected to its proxy"),
+        "plaintext addressed to the pod itself, not to a proxy port: {text}"
+    );
+    assert!(
+        text.contains(
+            "the kubelet's probe /app-health/web-svc/readyz (moved to the proxy's status port"
+        ) && text.contains("HTTP/1.1 200 OK: GET / on port 8080: 200"),
+        "the moved readiness probe passes through the proxy: {text}"
+    );
+    let namespaces = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .unwrap();
+    let left = String::from_utf8_lossy(&namespaces.stdout).into_owned();
+    assert!(
+        !left.contains("chiaro-local-"),
+        "the run removed its namespaces: {left}"
+    );
+    std::fs::remove_dir_all(work).unwrap();
+}
+
+#[test]
+fn the_example_runs_locally_and_every_tampering_is_refused() {
+    let example = example();
+    let (work, text) = run_example("loopback");
+    assert!(
+        text.contains("pods share this machine's loopback"),
+        "{text}"
+    );
     for (change, denial) in [
         ("env", "env: OCI.Process.Env"),
         ("image", "storages: "),
