@@ -245,17 +245,41 @@ pub fn inject(
     Ok(notes)
 }
 
+/// Every container of the pod template, init containers first.
+fn containers(value: &Value, kind: WorkloadKind) -> impl Iterator<Item = &Value> {
+    let spec = value.pointer(&format!("{}/spec", kind.template_pointer()));
+    ["initContainers", "containers"]
+        .into_iter()
+        .filter_map(move |list| spec?.get(list).and_then(Value::as_array))
+        .flatten()
+}
+
 /// The images of every container of the pod template, in order (init containers first).
 pub fn container_images(value: &Value, kind: WorkloadKind) -> Vec<String> {
-    let Some(spec) = value.pointer(&format!("{}/spec", kind.template_pointer())) else {
-        return Vec::new();
-    };
-    ["initContainers", "containers"]
-        .iter()
-        .filter_map(|list| spec.get(*list).and_then(Value::as_array))
-        .flatten()
+    containers(value, kind)
         .filter_map(|container| container.get("image").and_then(Value::as_str))
         .map(str::to_owned)
+        .collect()
+}
+
+/// The ports the pod template's containers declare, with the container's name (init
+/// containers first).
+pub fn container_ports(value: &Value, kind: WorkloadKind) -> Vec<(String, u16)> {
+    containers(value, kind)
+        .flat_map(|container| {
+            let name = container
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            container
+                .get("ports")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|port| port.get("containerPort").and_then(Value::as_u64))
+                .filter_map(|port| u16::try_from(port).ok())
+                .map(move |port| (name.to_owned(), port))
+        })
         .collect()
 }
 

@@ -16,8 +16,10 @@ mod config_sources;
 mod documents;
 mod error;
 mod injection;
+pub mod mesh_annotations;
 mod pod_spec;
 pub mod probes;
+mod service;
 mod workload;
 mod writing;
 
@@ -27,7 +29,7 @@ pub use error::K8sError;
 pub use injection::{
     CREDENTIALS_PATH, CREDENTIALS_VOLUME, INITIALIZER_NAME, Injection, MESH_EGRESS_ANNOTATION,
     MESH_INGRESS_ANNOTATION, MESH_NAME, MESH_STATUS_PORT, MeshSidecar, RUNTIME_CLASS,
-    container_images, inject, pin_images, set_pod_annotation,
+    container_images, container_ports, inject, pin_images, set_pod_annotation,
 };
 pub use pod_spec::{
     Capabilities, ConfigMapKeySelector, Container, EnvFromSource, EnvVar, EnvVarSource, ExecAction,
@@ -35,5 +37,6 @@ pub use pod_spec::{
     PodSecurityContext, PodSpec, Probe, ResourceRequirements, SecretKeySelector, SecurityContext,
     Sysctl, Volume, VolumeMount, VolumeSource,
 };
+pub use service::{Service, dns_names, namespace_of, services};
 pub use workload::{Workload, WorkloadKind, regex_escape};
 pub use writing::write_documents;

@@ -23,6 +23,8 @@ use serde::Deserialize;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
+use chiaro_k8s::probes::{APP_HEALTH_PREFIX as PREFIX, PROBES_ENV};
+
 use crate::MeshError;
 
 /// One probe of the workload.
@@ -82,12 +84,9 @@ struct TcpSocket {
     port: u16,
 }
 
-/// The status-port paths of moved probes start with this.
-pub const PREFIX: &str = "/app-health/";
-
 fn bad(entry: &str, reason: impl Into<String>) -> MeshError {
     MeshError::Config {
-        annotation: "CHIARO_MESH_PROBES".to_owned(),
+        annotation: PROBES_ENV.to_owned(),
         entry: entry.to_owned(),
         reason: reason.into(),
     }

@@ -9,11 +9,11 @@ use rustls::pki_types::ServerName;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsConnector;
 
-use crate::config::EgressRule;
 use crate::credentials::SharedTls;
 use crate::events::{Event, Events};
 use crate::pipe::{pipe, read_ahead};
 use crate::workers::Workers;
+use chiaro_k8s::mesh_annotations::EgressRule;
 
 /// One outbound entry being served.
 #[derive(Debug)]

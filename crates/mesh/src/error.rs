@@ -3,7 +3,8 @@
 /// What went wrong configuring or running the proxy.
 #[derive(Debug, thiserror::Error)]
 pub enum MeshError {
-    /// An annotation entry is malformed.
+    /// A configuration entry is malformed (the probe table; the annotations' own errors are
+    /// `chiaro_k8s::K8sError::MeshAnnotation`).
     #[error("{annotation}: entry {entry:?}: {reason}")]
     Config {
         /// Which annotation.

@@ -10,11 +10,11 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
-use crate::config::IngressRule;
 use crate::credentials::{SharedTls, dns_names, has_any_name};
 use crate::events::{Event, Events};
 use crate::pipe::{pipe, read_ahead};
 use crate::workers::Workers;
+use chiaro_k8s::mesh_annotations::IngressRule;
 
 /// Where an accepted connection was meant to go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,8 +1,9 @@
 //! Chiaro's mesh proxy, the sidecar of every confidential pod: all pod-to-pod traffic is
 //! mutual TLS with the mesh certificates the initializer fetched after attestation.
 //!
-//! - [`config`]: the ingress and egress annotations (`chiaro.dev/mesh-ingress`,
-//!   `chiaro.dev/mesh-egress`) and their syntax.
+//! - the ingress and egress annotations (`chiaro.dev/mesh-ingress`, `chiaro.dev/mesh-egress`)
+//!   and their syntax are `chiaro_k8s::mesh_annotations` (`generate` checks them with the same
+//!   parser).
 //! - [`credentials`]: the TLS configurations from `/chiaro/tls`, reloaded when the mesh CA
 //!   rotates (new connections get the new ones; established ones are not dropped).
 //! - [`ingress`]: inbound connections terminated with mutual TLS, peer identity checked,
@@ -31,7 +32,6 @@
 //! demands mutual TLS).
 
 pub mod app_probes;
-pub mod config;
 pub mod credentials;
 pub mod egress;
 mod error;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use chiaro_k8s::mesh_annotations::{parse_egress, parse_ingress};
 use chiaro_mesh::app_probes::parse_probes;
-use chiaro_mesh::config::{parse_egress, parse_ingress};
 use chiaro_mesh::credentials::SharedTls;
 use chiaro_mesh::egress::Egress;
 use chiaro_mesh::events::Events;

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use chiaro_mesh::config::IngressRule;
+use chiaro_k8s::mesh_annotations::IngressRule;
 use chiaro_mesh::credentials::SharedTls;
 use chiaro_mesh::events::Events;
 use chiaro_mesh::ingress::{Destination, Ingress};

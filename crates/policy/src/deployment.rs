@@ -7,10 +7,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chiaro_k8s::mesh_annotations::{parse_egress, parse_ingress};
 use chiaro_k8s::{
     ConfigSources, Document, DocumentId, INITIALIZER_NAME, Injection, MESH_EGRESS_ANNOTATION,
-    MESH_INGRESS_ANNOTATION, MESH_NAME, MeshSidecar, Workload, container_images, inject,
-    pin_images, read_documents, set_pod_annotation, write_documents,
+    MESH_INGRESS_ANNOTATION, MESH_NAME, MeshSidecar, Service, Workload, container_images,
+    container_ports, dns_names, inject, namespace_of, pin_images, read_documents, services,
+    set_pod_annotation, write_documents,
 };
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -179,41 +181,37 @@ fn wants_mesh(workload: &Workload) -> bool {
             .contains_key(MESH_EGRESS_ANNOTATION)
 }
 
-/// A Service: which pods it selects.
-struct Service {
-    name: String,
-    namespace: String,
-    selector: BTreeMap<String, String>,
-}
-
-fn services(documents: &[Vec<Document>]) -> Vec<Service> {
-    documents
-        .iter()
-        .flatten()
-        .filter(|document| document.kind() == Some("Service"))
-        .filter_map(|document| {
-            let selector: BTreeMap<String, String> = document
-                .value
-                .pointer("/spec/selector")?
-                .as_object()?
-                .iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                .collect();
-            Some(Service {
-                name: document.name()?.to_owned(),
-                namespace: namespace_of(&document.value),
-                selector,
-            })
+/// Parses the pod's mesh annotations as the sidecar will (an error names the document and
+/// annotation) and returns what will go wrong at run time: an egress entry whose local port is
+/// one the pod's containers declare (both bind it; whichever starts second fails).
+fn check_mesh_annotations(
+    mesh: &MeshSidecar,
+    value: &Value,
+    workload: &Workload,
+    at: &DocumentId,
+) -> Result<Vec<String>, PolicyError> {
+    let invalid = |annotation: &str, error: chiaro_k8s::K8sError| {
+        PolicyError::Input(chiaro_k8s::K8sError::Invalid {
+            at: at.clone(),
+            path: format!("spec.template.metadata.annotations[{annotation}]"),
+            detail: error.to_string(),
         })
-        .collect()
-}
-
-fn namespace_of(value: &Value) -> String {
-    value
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .unwrap_or("default")
-        .to_owned()
+    };
+    parse_ingress(&mesh.ingress).map_err(|e| invalid(MESH_INGRESS_ANNOTATION, e))?;
+    let egress = parse_egress(&mesh.egress).map_err(|e| invalid(MESH_EGRESS_ANNOTATION, e))?;
+    let declared = container_ports(value, workload.kind);
+    Ok(egress
+        .iter()
+        .filter_map(|rule| {
+            let (container, port) = declared
+                .iter()
+                .find(|(_, port)| *port == rule.local.port())?;
+            Some(format!(
+                "egress entry {:?} listens on {}, and container {container:?} declares port {port}: both bind that port in the pod, and whichever starts second fails; give the egress entry another local port",
+                rule.name, rule.local
+            ))
+        })
+        .collect())
 }
 
 /// The SANs of a workload: its own name and every Service selecting its pods, each as
@@ -227,24 +225,13 @@ fn default_sans(
 ) -> Vec<String> {
     let mut names = vec![workload.name.trim_end_matches('-').to_owned()];
     for service in services {
-        let selects = !service.selector.is_empty()
-            && service.namespace == namespace
-            && service
-                .selector
-                .iter()
-                .all(|(key, value)| workload.pod_labels.get(key) == Some(value));
-        if selects {
+        if service.selects(namespace, &workload.pod_labels) {
             names.push(service.name.clone());
         }
     }
     let mut sans = Vec::new();
     for name in names {
-        for san in [
-            name.clone(),
-            format!("{name}.{namespace}"),
-            format!("{name}.{namespace}.svc"),
-            format!("{name}.{namespace}.svc.cluster.local"),
-        ] {
+        for san in dns_names(&name, namespace) {
             if !sans.contains(&san) {
                 sans.push(san);
             }
@@ -281,7 +268,7 @@ pub fn generate_deployment(
     options: &DeploymentOptions,
 ) -> Result<GeneratedDeployment, PolicyError> {
     let parsed = parse(files)?;
-    let services = services(&parsed.documents);
+    let services = services(parsed.documents.iter().flatten());
     let mut warnings = Vec::new();
     let reference_values = manifest
         .and_then(|m| m.get("reference_values"))
@@ -361,6 +348,13 @@ pub fn generate_deployment(
             } else {
                 None
             };
+            if let Some(mesh) = &mesh {
+                warnings.extend(
+                    check_mesh_annotations(mesh, value, &workload, &document.id)?
+                        .into_iter()
+                        .map(|note| format!("workload {:?}: {note}", workload.name)),
+                );
+            }
             let injection = Injection {
                 initializer_image,
                 initializer_env: env,

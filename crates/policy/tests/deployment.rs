@@ -392,6 +392,45 @@ fn problems_name_the_file_and_document() {
 }
 
 #[test]
+fn mesh_annotations_are_checked_as_the_sidecar_reads_them() {
+    let generate = |text: &str| {
+        let input = files(text);
+        let images = images_to_resolve(&input, &options(false, true)).unwrap();
+        generate_deployment(&input, &pins(&images), None, &options(false, true))
+    };
+    let bad = APP.replace("\"web#8080#true\"", "\"web#8080#maybe\"");
+    let error = generate(&bad).unwrap_err().to_string();
+    assert!(
+        error.starts_with("app.yaml:2:spec.template.metadata.annotations[chiaro.dev/mesh-ingress]")
+            && error.contains("TLS \"maybe\""),
+        "{error}"
+    );
+
+    let clash = APP
+        .replace(
+            "annotations: {chiaro.dev/mesh-ingress: \"web#8080#true\"}",
+            "annotations: {chiaro.dev/mesh-ingress: \"web#8080#true\", chiaro.dev/mesh-egress: \"db#127.0.0.1:8080#db.shop:5432##cache#127.0.0.2:6379#cache.shop:6379\"}",
+        )
+        .replace(
+            "        env:\n        - {name: FLAG",
+            "        ports: [{containerPort: 8080}]\n        env:\n        - {name: FLAG",
+        );
+    let out = generate(&clash).unwrap();
+    let clashes: Vec<&String> = out
+        .warnings
+        .iter()
+        .filter(|w| w.contains("egress entry"))
+        .collect();
+    assert_eq!(clashes.len(), 1, "{:?}", out.warnings);
+    assert!(
+        clashes[0]
+            .contains("\"db\" listens on 127.0.0.1:8080, and container \"web\" declares port 8080"),
+        "{}",
+        clashes[0]
+    );
+}
+
+#[test]
 fn a_generated_pod_starts_on_an_honest_host_in_order_and_nothing_else_does() {
     let input = files(APP);
     let images = images_to_resolve(&input, &options(false, true)).unwrap();

@@ -25,10 +25,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use chiaro_attest::insecure_simulation::InsecureSimulatedTee;
+use chiaro_k8s::mesh_annotations::{parse_egress, parse_ingress};
 use chiaro_k8s::{
-    INITIALIZER_NAME, MESH_NAME, MESH_STATUS_PORT, Workload, WorkloadKind, read_documents,
+    INITIALIZER_NAME, MESH_NAME, MESH_STATUS_PORT, Workload, WorkloadKind, dns_names,
+    read_documents,
 };
-use chiaro_mesh::config::{parse_egress, parse_ingress};
 use chiaro_policy::{
     AgentPolicy, DeploymentOptions, Evaluator, GenerateOptions, INITDATA_ANNOTATION, ImageConfig,
     ImagePin, Initdata, PolicyData, SANDBOX, SimulatedPod, SourceFile, create_container_request,
@@ -1055,61 +1056,23 @@ impl LocalNetwork {
         // service:port (every DNS form) -> the serving pod's ingress (or stand-in) address
         let mut services: BTreeMap<String, SocketAddr> = BTreeMap::new();
         for file in files {
-            for document in read_documents(&file.name, &file.text)? {
-                if document.kind() != Some("Service") {
-                    continue;
-                }
-                let name = document.name().unwrap_or_default().to_owned();
-                let namespace = document
-                    .value
-                    .pointer("/metadata/namespace")
-                    .and_then(Value::as_str)
-                    .unwrap_or("default")
-                    .to_owned();
-                let Some(selector) = document
-                    .value
-                    .pointer("/spec/selector")
-                    .and_then(Value::as_object)
+            let documents = read_documents(&file.name, &file.text)?;
+            for service in chiaro_k8s::services(&documents) {
+                let Some(index) = pods
+                    .iter()
+                    .position(|pod| service.selects(&pod.namespace, &pod.labels))
                 else {
                     continue;
                 };
-                let Some(index) = pods.iter().position(|pod| {
-                    pod.namespace == namespace
-                        && !selector.is_empty()
-                        && selector
-                            .iter()
-                            .all(|(k, v)| pod.labels.get(k).map(String::as_str) == v.as_str())
-                }) else {
-                    continue;
-                };
-                let ports = document
-                    .value
-                    .pointer("/spec/ports")
-                    .and_then(Value::as_array);
-                for entry in ports.into_iter().flatten() {
-                    let Some(port) = entry.get("port").and_then(Value::as_u64) else {
-                        continue;
-                    };
-                    let target = entry
-                        .get("targetPort")
-                        .and_then(Value::as_u64)
-                        .unwrap_or(port);
-                    let Ok(target) = u16::try_from(target) else {
-                        continue;
-                    };
+                for (port, target) in &service.ports {
                     let served = addresses[index]
                         .ingress
-                        .get(&target)
-                        .or_else(|| addresses[index].stand_ins.get(&target))
+                        .get(target)
+                        .or_else(|| addresses[index].stand_ins.get(target))
                         .copied();
                     let Some(served) = served else { continue };
-                    for form in [
-                        name.clone(),
-                        format!("{name}.{namespace}"),
-                        format!("{name}.{namespace}.svc"),
-                        format!("{name}.{namespace}.svc.cluster.local"),
-                    ] {
-                        services.insert(format!("{form}:{port}"), served);
+                    for name in dns_names(&service.name, &service.namespace) {
+                        services.insert(format!("{name}:{port}"), served);
                     }
                 }
             }

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chiaro_mesh::config::EgressRule;
+use chiaro_k8s::mesh_annotations::EgressRule;
 use chiaro_mesh::credentials::SharedTls;
 use chiaro_mesh::egress::Egress;
 use chiaro_mesh::events::Events;

@@ -1,5 +1,6 @@
-//! The mesh configuration, from the pod annotations `generate` copies into the sidecar's
-//! environment. Pure parsing; every error names the entry and the field.
+//! The mesh annotations of a pod and their syntax: `generate` checks them and copies them into
+//! the mesh sidecar's environment, which parses them with these same functions. Pure parsing;
+//! every error names the annotation, the entry and the field.
 //!
 //! Ingress (`chiaro.dev/mesh-ingress`): entries separated by `##`, each
 //! `NAME#PORT[#TLS[#ALLOWED]]`:
@@ -17,7 +18,8 @@
 
 use std::net::SocketAddr;
 
-use crate::MeshError;
+use crate::K8sError;
+use crate::injection::{MESH_EGRESS_ANNOTATION, MESH_INGRESS_ANNOTATION};
 
 /// One ingress entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,15 +47,15 @@ pub struct EgressRule {
     pub san: String,
 }
 
-fn error(annotation: &str, entry: &str, reason: String) -> MeshError {
-    MeshError::Config {
+fn error(annotation: &str, entry: &str, reason: String) -> K8sError {
+    K8sError::MeshAnnotation {
         annotation: annotation.to_owned(),
         entry: entry.to_owned(),
         reason,
     }
 }
 
-fn name(annotation: &str, entry: &str, name: &str) -> Result<String, MeshError> {
+fn name(annotation: &str, entry: &str, name: &str) -> Result<String, K8sError> {
     let valid = !name.is_empty()
         && name.len() <= 63
         && name
@@ -77,9 +79,9 @@ fn entries(text: &str) -> impl Iterator<Item = &str> {
 /// Parses the ingress annotation; names and ports must be unique.
 ///
 /// # Errors
-/// [`MeshError::Config`] naming the entry and what is wrong.
-pub fn parse_ingress(text: &str) -> Result<Vec<IngressRule>, MeshError> {
-    const ANNOTATION: &str = "chiaro.dev/mesh-ingress";
+/// [`K8sError::MeshAnnotation`] naming the entry and what is wrong.
+pub fn parse_ingress(text: &str) -> Result<Vec<IngressRule>, K8sError> {
+    const ANNOTATION: &str = MESH_INGRESS_ANNOTATION;
     let mut rules: Vec<IngressRule> = Vec::new();
     for entry in entries(text) {
         let fields: Vec<&str> = entry.split('#').collect();
@@ -159,9 +161,9 @@ pub fn parse_ingress(text: &str) -> Result<Vec<IngressRule>, MeshError> {
 /// must be loopback.
 ///
 /// # Errors
-/// [`MeshError::Config`] naming the entry and what is wrong.
-pub fn parse_egress(text: &str) -> Result<Vec<EgressRule>, MeshError> {
-    const ANNOTATION: &str = "chiaro.dev/mesh-egress";
+/// [`K8sError::MeshAnnotation`] naming the entry and what is wrong.
+pub fn parse_egress(text: &str) -> Result<Vec<EgressRule>, K8sError> {
+    const ANNOTATION: &str = MESH_EGRESS_ANNOTATION;
     let mut rules: Vec<EgressRule> = Vec::new();
     for entry in entries(text) {
         let fields: Vec<&str> = entry.split('#').collect();
