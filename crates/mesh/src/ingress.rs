@@ -3,7 +3,7 @@
 //! one of the entry's allowed SANs if it has a list; only then are bytes forwarded, in
 //! plaintext, to the workload on loopback. A port opted out with `#false` is forwarded as is.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -178,6 +178,22 @@ impl Ingress {
         });
         let _ = pipe(tls, upstream, self.idle).await;
     }
+}
+
+/// An IPv6-only listener on every address at `port`, beside the IPv4 one on the same port
+/// (redirected IPv6 connections arrive at an IPv6 address).
+///
+/// # Errors
+/// Creating, binding or listening failed.
+pub fn ipv6_listener(port: u16) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_only_v6(true)?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)).into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
 }
 
 /// `SO_ORIGINAL_DST` of a connection the firewall redirected.

@@ -95,9 +95,15 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     ));
     if flags.transparent {
         // First the rules: until the listener below is up, redirected connections are refused.
-        chiaro_mesh::redirect::install(flags.ingress_listen.port(), &[flags.status.port()])?;
+        let ipv6 =
+            chiaro_mesh::redirect::install(flags.ingress_listen.port(), &[flags.status.port()])?;
         log(&format!(
-            "inbound TCP redirected to port {} (status port {} excluded)",
+            "inbound TCP ({}) redirected to port {} (status port {} excluded)",
+            if ipv6 {
+                "IPv4 and IPv6"
+            } else {
+                "IPv4; no IPv6 here"
+            },
             flags.ingress_listen.port(),
             flags.status.port()
         ));
@@ -119,6 +125,15 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
             .with_context(|| format!("listening on {address}"))?;
         tasks.spawn(Arc::clone(&ingress).serve(listener, Destination::Original));
         log(&format!("ingress on {address} (redirected connections)"));
+        if address.is_ipv4() && chiaro_mesh::redirect::has_ipv6() {
+            let listener = chiaro_mesh::ingress::ipv6_listener(address.port())
+                .with_context(|| format!("listening on [::]:{}", address.port()))?;
+            tasks.spawn(Arc::clone(&ingress).serve(listener, Destination::Original));
+            log(&format!(
+                "ingress on [::]:{} (redirected IPv6 connections)",
+                address.port()
+            ));
+        }
     }
     for pair in &flags.ingress_port {
         let (address, rest) = pair

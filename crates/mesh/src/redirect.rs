@@ -9,6 +9,13 @@
 //! and outbound to other pods, with their replies — never pass that chain, so they need no
 //! exemption by uid or mark. Ports listed as excluded (the proxy's status port, for the
 //! kubelet's probes) are left alone.
+//!
+//! Both families: when the namespace has IPv6 at all (`/proc/net/if_inet6` lists an address),
+//! the same rules go into `ip6tables`, and failing to install them fails the start; a dual-stack
+//! pod with IPv4 rules only would take IPv6 connections around the proxy.
+//!
+//! Not intercepted: protocols other than TCP (the mesh carries TCP only; a workload listening
+//! on UDP is reachable in plaintext, as with Istio).
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
@@ -59,27 +66,42 @@ fn run(program: &str, args: &[&str], input: Option<&str>) -> Result<bool, Redire
     Ok(output.status.success())
 }
 
-/// Installs the rules in the current network namespace (needs `CAP_NET_ADMIN` there).
+/// Whether the current network namespace has IPv6 (any address, loopback included: global
+/// ones can come later, by autoconfiguration).
+pub fn has_ipv6() -> bool {
+    std::fs::read_to_string("/proc/net/if_inet6").is_ok_and(|list| !list.trim().is_empty())
+}
+
+/// Installs the rules in the current network namespace (needs `CAP_NET_ADMIN` there), for IPv4
+/// and, when the namespace has it, IPv6. Returns whether the IPv6 rules were installed.
 ///
 /// # Errors
-/// [`RedirectError`] with what `iptables` said.
-pub fn install(ingress_port: u16, exclude: &[u16]) -> Result<(), RedirectError> {
-    run(
-        "iptables-restore",
-        &["--noflush"],
-        Some(&rules(ingress_port, exclude)),
-    )?;
-    let jump = |action: &'static str| ["-t", "nat", action, "PREROUTING", "-p", "tcp", "-j", CHAIN];
-    let present = run("iptables", &jump("-C"), None)?;
-    if !present {
-        let installed = run("iptables", &jump("-I"), None)?;
-        if !installed {
-            return Err(RedirectError(format!(
-                "iptables -I PREROUTING -j {CHAIN} failed"
-            )));
+/// [`RedirectError`] with what `iptables` or `ip6tables` said.
+pub fn install(ingress_port: u16, exclude: &[u16]) -> Result<bool, RedirectError> {
+    let ipv6 = has_ipv6();
+    let families: &[(&str, &str)] = if ipv6 {
+        &[
+            ("iptables", "iptables-restore"),
+            ("ip6tables", "ip6tables-restore"),
+        ]
+    } else {
+        &[("iptables", "iptables-restore")]
+    };
+    for (tables, restore) in families {
+        run(restore, &["--noflush"], Some(&rules(ingress_port, exclude)))?;
+        let jump =
+            |action: &'static str| ["-t", "nat", action, "PREROUTING", "-p", "tcp", "-j", CHAIN];
+        let present = run(tables, &jump("-C"), None)?;
+        if !present {
+            let installed = run(tables, &jump("-I"), None)?;
+            if !installed {
+                return Err(RedirectError(format!(
+                    "{tables} -I PREROUTING -j {CHAIN} failed"
+                )));
+            }
         }
     }
-    Ok(())
+    Ok(ipv6)
 }
 
 #[cfg(test)]

@@ -26,8 +26,10 @@ mode = sys.argv[1]
 if mode == "echo":
     # echo PORT...: answers "echo:" + what it read, per connection
     def serve(port):
-        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("0.0.0.0", port)); s.listen(16)
+        # dual stack: IPv4 and IPv6 on one socket, as many servers listen
+        s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        s.bind(("::", port)); s.listen(16)
         while True:
             c, _ = s.accept()
             data = b""
@@ -43,7 +45,7 @@ elif mode == "send":
     # send HOST PORT MESSAGE [CA CERT KEY|CA -]: prints the answer (empty when refused)
     host, port, message = sys.argv[2], int(sys.argv[3]), sys.argv[4].encode()
     try:
-        s = socket.create_connection((host, port), timeout=5)
+        s = socket.create_connection((host.strip("[]"), port), timeout=5)
         if len(sys.argv) > 5:
             ctx = ssl.create_default_context(cafile=sys.argv[5]); ctx.check_hostname = False
             if sys.argv[6] != "-": ctx.load_cert_chain(sys.argv[6], sys.argv[7])
@@ -197,6 +199,23 @@ fn pods_talk_only_through_their_proxies() {
         "dev",
         &server_if,
     ]);
+    // Dual stack: IPv6 too (unique local addresses, no duplicate detection to wait for).
+    let (client_ip6, server_ip6) = (format!("fd00:231:{id}::1"), format!("fd00:231:{id}::2"));
+    for (ns, address, link) in [
+        (&client_ns, &client_ip6, &client_if),
+        (&server_ns, &server_ip6, &server_if),
+    ] {
+        ip(&[
+            "-n",
+            ns,
+            "addr",
+            "add",
+            &format!("{address}/64"),
+            "dev",
+            link,
+            "nodad",
+        ]);
+    }
     ip(&["-n", &client_ns, "link", "set", &client_if, "up"]);
     ip(&["-n", &server_ns, "link", "set", &server_if, "up"]);
 
@@ -220,11 +239,11 @@ fn pods_talk_only_through_their_proxies() {
         &python,
         &[&path(&helper), "echo", "8080", "9090"],
     );
-    let send = |ns: &str, port: &str, message: &str, tls: &[String]| {
+    let send_to = |host: &str, ns: &str, port: &str, message: &str, tls: &[String]| {
         let mut args = vec![
             path(&helper),
             "send".to_owned(),
-            server_ip.clone(),
+            host.to_owned(),
             port.to_owned(),
             message.to_owned(),
         ];
@@ -235,9 +254,18 @@ fn pods_talk_only_through_their_proxies() {
             &args.iter().map(String::as_str).collect::<Vec<_>>(),
         )
     };
+    let send = |ns: &str, port: &str, message: &str, tls: &[String]| {
+        send_to(&server_ip, ns, port, message, tls)
+    };
+    let send6 = |message: &str| send_to(&server_ip6, &client_ns, "8080", message, &[]);
     wait_until("the server workload", || {
         send(&client_ns, "8080", "plain", &[]) == "echo:plain"
     });
+    assert_eq!(
+        send6("plain over IPv6"),
+        "echo:plain over IPv6",
+        "the workload answers IPv6 too (dual stack)"
+    );
     let missing = dir.join("no-credentials-yet");
     let output = Command::new("ip")
         .args(["netns", "exec", &server_ns])
@@ -259,6 +287,11 @@ fn pods_talk_only_through_their_proxies() {
         send(&client_ns, "8080", "before the proxy", &[]),
         "",
         "fail closed: the rules are in place before the proxy, and nothing bypasses them"
+    );
+    assert_eq!(
+        send6("before the proxy, over IPv6"),
+        "",
+        "fail closed over IPv6 as well"
     );
 
     // Now the server's proxy, with an allow-list on port 9090.
@@ -391,6 +424,11 @@ fn pods_talk_only_through_their_proxies() {
     assert!(
         !around.contains("echo:"),
         "plaintext straight to the server's port is redirected to the proxy and refused: {around:?}"
+    );
+    let around6 = send6("around the proxy over IPv6");
+    assert!(
+        !around6.contains("echo:"),
+        "IPv6 is redirected too, not a way around the proxy: {around6:?}"
     );
     let at_proxy = send(&client_ns, "15006", "at the proxy port", &[]);
     assert!(
