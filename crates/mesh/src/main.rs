@@ -88,6 +88,19 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
             probes.len()
         ));
     }
+    if flags.status.ip().is_unspecified()
+        && flags.status.is_ipv4()
+        && chiaro_mesh::redirect::has_ipv6()
+    {
+        // The kubelet of an IPv6 (or dual-stack) cluster probes the pod's IPv6 address.
+        let listener = chiaro_mesh::ingress::ipv6_listener(flags.status.port())
+            .with_context(|| format!("listening on [::]:{}", flags.status.port()))?;
+        tasks.spawn(chiaro_mesh::status::serve(
+            listener,
+            readiness.clone(),
+            Arc::clone(&probes),
+        ));
+    }
     tasks.spawn(chiaro_mesh::status::serve(
         status,
         readiness.clone(),

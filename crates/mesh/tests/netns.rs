@@ -310,7 +310,7 @@ fn pods_talk_only_through_their_proxies() {
         ],
     );
     // What the kubelet sees: plain HTTP to the status port, from outside the pod.
-    let kubelet_probe = |path: &str| {
+    let kubelet_probe_at = |host: &str, path: &str| {
         run_in(
             &client_ns,
             &python,
@@ -318,7 +318,7 @@ fn pods_talk_only_through_their_proxies() {
                 "-c",
                 &format!(
                     "import urllib.request, urllib.error\n\
-                     try: print(urllib.request.urlopen('http://{server_ip}:15021{path}', timeout=3).status)\n\
+                     try: print(urllib.request.urlopen('http://{host}:15021{path}', timeout=3).status)\n\
                      except urllib.error.HTTPError as e: print(e.code)"
                 ),
             ],
@@ -326,9 +326,15 @@ fn pods_talk_only_through_their_proxies() {
         .trim()
         .to_owned()
     };
+    let kubelet_probe = |path: &str| kubelet_probe_at(&server_ip, path);
     wait_until("the server proxy's readiness", || {
         kubelet_probe("/ready") == "200"
     });
+    assert_eq!(
+        kubelet_probe_at(&format!("[{server_ip6}]"), "/app-health/api/readyz"),
+        "200",
+        "the status port answers the pod's IPv6 address too"
+    );
     assert_eq!(
         kubelet_probe("/app-health/api/readyz"),
         "200",
