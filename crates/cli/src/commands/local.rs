@@ -14,21 +14,21 @@
 //! ([`pod_network`]) and its mesh proxy runs transparent, as in a cluster; otherwise everything
 //! shares this machine's loopback and the proxies listen on ports of their own.
 
+mod addresses;
 mod pod_network;
+mod processes;
+mod stand_in;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead as _, Read as _, Write as _};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::process::Command;
 
 use anyhow::{Context, anyhow, bail};
 use chiaro_attest::insecure_simulation::InsecureSimulatedTee;
-use chiaro_k8s::mesh_annotations::{parse_egress, parse_ingress};
+use chiaro_k8s::mesh_annotations::parse_ingress;
 use chiaro_k8s::{
-    INITIALIZER_NAME, MESH_NAME, MESH_STATUS_PORT, Workload, WorkloadKind, dns_names,
-    read_documents,
+    INITIALIZER_NAME, MESH_NAME, MESH_STATUS_PORT, Workload, WorkloadKind, read_documents,
 };
 use chiaro_policy::{
     AgentPolicy, DeploymentOptions, Evaluator, GenerateOptions, INITDATA_ANNOTATION, ImageConfig,
@@ -39,15 +39,16 @@ use chiaro_registry::{Digest, ImageReference};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use crate::cli::{
-    LocalDirs, LocalGetArgs, LocalNetworkMode, LocalRunArgs, LocalStandInArgs, LocalTamperArgs,
-    TamperChange,
-};
+use crate::cli::{LocalDirs, LocalNetworkMode, LocalRunArgs, LocalTamperArgs, TamperChange};
 use crate::commands::generate;
 use crate::exit::Outcome;
 use crate::input;
 use crate::output::Printer;
+use addresses::AddressPlan;
 use pod_network::PodNetwork;
+use processes::{Place, run_initializer, start_coordinator, start_mesh};
+use stand_in::{StandIn, get_from, http_get, http_get_path};
+pub(crate) use stand_in::{get_process, stand_in_process};
 
 /// The initializer image the local deployment names (the real binary runs in its place).
 const LOCAL_INITIALIZER_IMAGE: &str = "chiaro.local/chiaro-initializer:local";
@@ -60,53 +61,6 @@ fn coordinator_host_data() -> String {
     hex::encode(Sha256::digest(
         b"chiaro local mode: the Coordinator's policy",
     ))
-}
-
-/// A process that is killed when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A binary built beside `chiaro`.
-fn sibling(name: &str) -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe().context("locating the chiaro binary")?;
-    let path = exe.with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    if !path.is_file() {
-        bail!(
-            "{} is not built: run `cargo build --bins` (local mode runs the Coordinator and the initializer as processes)",
-            path.display()
-        );
-    }
-    Ok(path)
-}
-
-fn free_port() -> anyhow::Result<SocketAddr> {
-    free_port_on(IpAddr::V4(Ipv4Addr::LOCALHOST))
-}
-
-fn free_port_on(address: IpAddr) -> anyhow::Result<SocketAddr> {
-    Ok(TcpListener::bind((address, 0))?.local_addr()?)
-}
-
-/// Where one pod's processes run: on this machine's loopback, or in the pod's namespace.
-#[derive(Clone, Copy)]
-enum Place<'a> {
-    Loopback,
-    Namespace(&'a PodNetwork, usize),
-}
-
-impl Place<'_> {
-    fn command(self, program: &Path) -> Command {
-        match self {
-            Self::Loopback => Command::new(program),
-            Self::Namespace(network, index) => network.command(index, program),
-        }
-    }
 }
 
 /// The application's YAML (a file, or a directory's `*.yaml`/`*.yml`) as `generate` reads it,
@@ -476,7 +430,7 @@ pub(crate) fn run(args: &LocalRunArgs, printer: Printer) -> anyhow::Result<Outco
             unavailable.as_deref().unwrap_or("--network loopback")
         )),
     }
-    let network = LocalNetwork::plan(&pods, &generated.files, pod_network.as_ref())?;
+    let network = AddressPlan::plan(&pods, &generated.files, pod_network.as_ref())?;
     let mut servers = Vec::new();
     let mut proxies = Vec::new();
     let mut failures = 0;
@@ -725,110 +679,6 @@ fn compact(value: &Value) -> String {
     }
 }
 
-/// Starts `chiaro-coordinator` on free ports of `address` with the simulated TEE; when it exits
-/// before listening (another process took a port in between), again on new ports.
-fn start_coordinator(
-    work: &Path,
-    address: IpAddr,
-) -> anyhow::Result<(Running, SocketAddr, SocketAddr, SocketAddr)> {
-    for _ in 0..5 {
-        let (user_api, mesh_api, status) = (
-            free_port_on(address)?,
-            free_port_on(address)?,
-            free_port_on(address)?,
-        );
-        let log = std::fs::File::create(work.join("coordinator.log"))?;
-        let mut coordinator = Running(
-            Command::new(sibling("chiaro-coordinator")?)
-                .args([
-                    "--state-dir",
-                    &work.join("coordinator-state").display().to_string(),
-                ])
-                .args(["--user-api", &user_api.to_string()])
-                .args(["--mesh-api", &mesh_api.to_string()])
-                .args(["--status", &status.to_string()])
-                .args([
-                    "--insecure-simulated-tee",
-                    &work
-                        .join("insecure-simulated-tee.json")
-                        .display()
-                        .to_string(),
-                ])
-                .args(["--insecure-simulated-host-data", &coordinator_host_data()])
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .context("starting chiaro-coordinator")?,
-        );
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if [user_api, mesh_api, status]
-                .iter()
-                .all(|address| TcpStream::connect(address).is_ok())
-            {
-                return Ok((coordinator, user_api, mesh_api, status));
-            }
-            if coordinator.0.try_wait()?.is_some() {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!("the Coordinator did not start listening (see coordinator.log)");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-    bail!("the Coordinator exited before listening, five times (see coordinator.log)")
-}
-
-/// Runs the real initializer with the environment the pod spec gives it (which the policy
-/// pinned) and the simulated TEE reporting the pod's policy hash as HOST_DATA.
-fn run_initializer(
-    pod: &LocalPod,
-    out: &Path,
-    tee: &Path,
-    place: Place<'_>,
-) -> anyhow::Result<String> {
-    let spec = pod
-        .container(INITIALIZER_NAME)
-        .ok_or_else(|| anyhow!("no initializer in the pod spec"))?;
-    let mut command = place.command(&sibling("chiaro-initializer")?);
-    for variable in spec
-        .get("env")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if let (Some(name), Some(value)) = (
-            variable.get("name").and_then(Value::as_str),
-            variable.get("value").and_then(Value::as_str),
-        ) {
-            command.env(name, value);
-        }
-    }
-    let output = command
-        .args(["--out", &out.display().to_string(), "--patience-secs", "30"])
-        .args(["--insecure-simulated-tee", &tee.display().to_string()])
-        .args(["--insecure-simulated-host-data", &pod.policy_hash])
-        .stdout(Stdio::null())
-        .output()
-        .context("running chiaro-initializer")?;
-    if !output.status.success() {
-        bail!("{}", String::from_utf8_lossy(&output.stderr).trim());
-    }
-    let mut written = Vec::new();
-    for dir in ["tls", "secrets"] {
-        if let Ok(entries) = std::fs::read_dir(out.join(dir)) {
-            let mut names: Vec<String> = entries
-                .filter_map(Result::ok)
-                .map(|e| format!("{dir}/{}", e.file_name().to_string_lossy()))
-                .collect();
-            names.sort();
-            written.extend(names);
-        }
-    }
-    Ok(written.join(", "))
-}
-
 fn declared_ports(container: Option<&Value>) -> Vec<u16> {
     container
         .and_then(|c| c.get("ports"))
@@ -838,346 +688,6 @@ fn declared_ports(container: Option<&Value>) -> Vec<u16> {
         .filter_map(|port| port.get("containerPort").and_then(Value::as_u64))
         .filter_map(|port| u16::try_from(port).ok())
         .collect()
-}
-
-/// A built-in server standing in for a container whose image cannot run here.
-struct StandIn {
-    container: String,
-    address: SocketAddr,
-    meshed: bool,
-    /// The stand-in's process when it runs in a pod's namespace (killed when dropped).
-    _process: Option<Running>,
-}
-
-fn stand_in_body(container: &str, workload: &str, declared: u16) -> String {
-    format!(
-        "chiaro local stand-in for container {container} of {workload} (declared port {declared}); its image cannot run here\n"
-    )
-}
-
-/// Answers every request on `listener` with `body`, until the process ends.
-fn serve_stand_in(listener: &TcpListener, body: &str) {
-    for stream in listener.incoming() {
-        let Ok(mut stream) = stream else { continue };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-        let mut request = Vec::new();
-        let mut buffer = [0u8; 1024];
-        while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 16384 {
-            match stream.read(&mut buffer) {
-                Ok(0) | Err(_) => break,
-                Ok(read) => request.extend_from_slice(&buffer[..read]),
-            }
-        }
-        let _ = write!(
-            stream,
-            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-            body.len()
-        );
-    }
-}
-
-/// `chiaro local stand-in`: a stand-in as its own process (in a pod's network namespace).
-pub(crate) fn stand_in_process(args: &LocalStandInArgs) -> anyhow::Result<Outcome> {
-    let listener =
-        TcpListener::bind(args.listen).with_context(|| format!("listening on {}", args.listen))?;
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "listening on {}", listener.local_addr()?)?;
-    stdout.flush()?;
-    drop(stdout);
-    serve_stand_in(&listener, &args.body);
-    Ok(Outcome::Verified)
-}
-
-/// `chiaro local get`: `GET /` at an address (from inside a pod's network namespace).
-pub(crate) fn get_process(args: &LocalGetArgs, printer: Printer) -> anyhow::Result<Outcome> {
-    printer.line(&http_get(args.address)?);
-    Ok(Outcome::Verified)
-}
-
-/// `GET /` at `address` as seen from `place`.
-fn get_from(place: Place<'_>, address: SocketAddr) -> anyhow::Result<String> {
-    match place {
-        Place::Loopback => http_get(address),
-        Place::Namespace(..) => {
-            let exe = std::env::current_exe()?;
-            let output = place
-                .command(&exe)
-                .args(["local", "get", &address.to_string()])
-                .output()
-                .context("running chiaro local get in the pod's namespace")?;
-            if !output.status.success() {
-                bail!("{}", String::from_utf8_lossy(&output.stderr).trim());
-            }
-            Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
-        }
-    }
-}
-
-impl StandIn {
-    fn start(
-        container: &str,
-        workload: &str,
-        declared: u16,
-        listener: TcpListener,
-    ) -> anyhow::Result<Self> {
-        let address = listener.local_addr()?;
-        let body = stand_in_body(container, workload, declared);
-        std::thread::spawn(move || serve_stand_in(&listener, &body));
-        Ok(Self {
-            container: container.to_owned(),
-            address,
-            meshed: false,
-            _process: None,
-        })
-    }
-
-    /// A stand-in process in the pod's namespace, listening on every address of the pod;
-    /// `address` is where others reach it.
-    fn start_in(
-        place: Place<'_>,
-        container: &str,
-        workload: &str,
-        declared: u16,
-        address: SocketAddr,
-    ) -> anyhow::Result<Self> {
-        let mut child = place
-            .command(&std::env::current_exe()?)
-            .args([
-                "local",
-                "stand-in",
-                "--listen",
-                &format!("0.0.0.0:{declared}"),
-            ])
-            .args(["--body", &stand_in_body(container, workload, declared)])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("starting a stand-in in the pod's namespace")?;
-        let mut line = String::new();
-        if let Some(stdout) = child.stdout.take() {
-            std::io::BufReader::new(stdout).read_line(&mut line)?;
-        }
-        let mut process = Running(child);
-        if !line.starts_with("listening") {
-            let mut error = String::new();
-            if let Some(mut stderr) = process.0.stderr.take() {
-                let _ = stderr.read_to_string(&mut error);
-            }
-            bail!(
-                "the stand-in for {container} did not start: {}",
-                error.trim()
-            );
-        }
-        Ok(Self {
-            container: container.to_owned(),
-            address,
-            meshed: false,
-            _process: Some(process),
-        })
-    }
-
-    fn get(&self) -> anyhow::Result<String> {
-        http_get(self.address)
-    }
-}
-
-/// `GET /` at `address`: `status line: body`, or what came back.
-fn http_get(address: SocketAddr) -> anyhow::Result<String> {
-    http_get_path(address, "/")
-}
-
-/// `GET path` at `address`.
-fn http_get_path(address: SocketAddr, path: &str) -> anyhow::Result<String> {
-    let mut stream = TcpStream::connect(address)?;
-    stream.set_read_timeout(Some(Duration::from_secs(3)))?;
-    let request = format!("GET {path} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes())?;
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response);
-    let response = String::from_utf8_lossy(&response);
-    let status = response.lines().next().unwrap_or_default().to_owned();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.trim().to_owned())
-        .unwrap_or_default();
-    Ok(format!("{status}: {body}"))
-}
-
-/// Where each pod's pieces listen in local mode: the stand-ins, the mesh ingress listeners, and
-/// the egress entries with their remotes resolved (Kubernetes Service names mean nothing on
-/// this machine, so local mode maps `service:port` to the serving pod's ingress listener).
-struct LocalNetwork {
-    pods: Vec<PodAddresses>,
-}
-
-#[derive(Default)]
-struct PodAddresses {
-    stand_ins: BTreeMap<u16, SocketAddr>,
-    /// The stand-ins' listeners, bound when planned (so no other process takes the port) and
-    /// handed to the stand-in when its container starts.
-    held: std::sync::Mutex<BTreeMap<u16, TcpListener>>,
-    ingress: BTreeMap<u16, SocketAddr>,
-    /// `(name, local listener, remote as written, where it resolved to)`.
-    egress: Vec<(String, SocketAddr, String, SocketAddr)>,
-}
-
-impl LocalNetwork {
-    /// With `namespaces`, every pod listens on its declared ports at its own address (the
-    /// mesh proxy intercepting them); without, each listener gets a loopback port of its own.
-    fn plan(
-        pods: &[LocalPod],
-        files: &[SourceFile],
-        namespaces: Option<&PodNetwork>,
-    ) -> anyhow::Result<Self> {
-        let mut addresses = Vec::new();
-        for (index, pod) in pods.iter().enumerate() {
-            let meshed = pod.container(MESH_NAME).is_some();
-            let mut pod_addresses = PodAddresses::default();
-            for port in pod.ports() {
-                if let Some(network) = namespaces {
-                    let address = SocketAddr::from((network.pod_address(index), port));
-                    pod_addresses.stand_ins.insert(port, address);
-                    if meshed {
-                        pod_addresses.ingress.insert(port, address);
-                    }
-                    continue;
-                }
-                let listener = TcpListener::bind("127.0.0.1:0")?;
-                pod_addresses.stand_ins.insert(port, listener.local_addr()?);
-                if let Ok(mut held) = pod_addresses.held.lock() {
-                    held.insert(port, listener);
-                }
-                if meshed {
-                    pod_addresses.ingress.insert(port, free_port()?);
-                }
-            }
-            addresses.push(pod_addresses);
-        }
-        // service:port (every DNS form) -> the serving pod's ingress (or stand-in) address
-        let mut services: BTreeMap<String, SocketAddr> = BTreeMap::new();
-        for file in files {
-            let documents = read_documents(&file.name, &file.text)?;
-            for service in chiaro_k8s::services(&documents) {
-                let Some(index) = pods
-                    .iter()
-                    .position(|pod| service.selects(&pod.namespace, &pod.labels))
-                else {
-                    continue;
-                };
-                for (port, target) in &service.ports {
-                    let served = addresses[index]
-                        .ingress
-                        .get(target)
-                        .or_else(|| addresses[index].stand_ins.get(target))
-                        .copied();
-                    let Some(served) = served else { continue };
-                    for name in dns_names(&service.name, &service.namespace) {
-                        services.insert(format!("{name}:{port}"), served);
-                    }
-                }
-            }
-        }
-        for (pod, pod_addresses) in pods.iter().zip(addresses.iter_mut()) {
-            let Some(text) = pod.env(MESH_NAME, "CHIARO_MESH_EGRESS") else {
-                continue;
-            };
-            for rule in parse_egress(&text)? {
-                let resolved = services.get(&rule.remote).copied().ok_or_else(|| {
-                    anyhow!(
-                        "{}: egress {} to {}: no Service of this deployment serves it",
-                        pod.name,
-                        rule.name,
-                        rule.remote
-                    )
-                })?;
-                pod_addresses
-                    .egress
-                    .push((rule.name, rule.local, rule.remote, resolved));
-            }
-        }
-        Ok(Self { pods: addresses })
-    }
-}
-
-/// Starts the real `chiaro-mesh` for `pod` with egress remotes resolved by local mode, and
-/// waits until it is ready. In the pod's namespace it runs as in a cluster (transparent, the
-/// pod's firewall rules, the moved kubelet probes); on loopback it gets one ingress listener
-/// per declared port instead.
-fn start_mesh(
-    pod: &LocalPod,
-    addresses: &PodAddresses,
-    credentials: &Path,
-    work: &Path,
-    place: Place<'_>,
-) -> anyhow::Result<(Running, String)> {
-    let status = match place {
-        Place::Loopback => free_port()?,
-        Place::Namespace(network, index) => {
-            SocketAddr::from((network.pod_address(index), MESH_STATUS_PORT))
-        }
-    };
-    let ingress = pod
-        .env(MESH_NAME, "CHIARO_MESH_INGRESS")
-        .unwrap_or_default();
-    let egress = pod.env(MESH_NAME, "CHIARO_MESH_EGRESS").unwrap_or_default();
-    let rules = parse_egress(&egress)?;
-    let rewritten: Vec<String> = rules
-        .iter()
-        .zip(&addresses.egress)
-        .map(|(rule, (_, _, _, resolved))| {
-            format!("{}#{}#{resolved}#{}", rule.name, rule.local, rule.san)
-        })
-        .collect();
-    let mut command = place.command(&sibling("chiaro-mesh")?);
-    command
-        .args(["--credentials", &credentials.display().to_string()])
-        .args(["--ingress", &ingress])
-        .args(["--egress", &rewritten.join("##")]);
-    let mut summary = Vec::new();
-    match place {
-        Place::Loopback => {
-            command.args(["--status", &status.to_string()]);
-            for (port, listen) in &addresses.ingress {
-                let target = addresses.stand_ins[port];
-                command.args(["--ingress-port", &format!("{listen}={port}@{target}")]);
-                summary.push(format!("ingress {port} at {listen}"));
-            }
-        }
-        Place::Namespace(..) => {
-            command.arg("--transparent");
-            if let Some(probes) = pod.env(MESH_NAME, "CHIARO_MESH_PROBES") {
-                command.args(["--probes", &probes]);
-            }
-            summary.push(
-                "transparent: the pod's firewall redirects every inbound connection to it"
-                    .to_owned(),
-            );
-        }
-    }
-    for (name, local, remote, resolved) in &addresses.egress {
-        summary.push(format!("egress {name} {local} -> {remote} ({resolved})"));
-    }
-    let log = std::fs::File::create(work.join(format!("mesh-{}.log", pod.name)))?;
-    let child = Running(
-        command
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .context("starting chiaro-mesh")?,
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let ready =
-            http_get_path(status, "/ready").is_ok_and(|answer| answer.starts_with("HTTP/1.1 200"));
-        if ready {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("not ready after 20 s (see mesh-{}.log)", pod.name);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok((child, summary.join("; ")))
 }
 
 pub(crate) fn tamper(args: &LocalTamperArgs, printer: Printer) -> anyhow::Result<Outcome> {

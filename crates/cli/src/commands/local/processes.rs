@@ -1,0 +1,250 @@
+//! The processes of local mode: the Coordinator, each pod's initializer and mesh proxy (real
+//! binaries built beside `chiaro`), started on this machine's loopback or in a pod's network
+//! namespace, and killed when their handle is dropped.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use chiaro_k8s::mesh_annotations::parse_egress;
+use chiaro_k8s::{INITIALIZER_NAME, MESH_NAME, MESH_STATUS_PORT};
+use serde_json::Value;
+
+use super::addresses::PodAddresses;
+use super::pod_network::PodNetwork;
+use super::stand_in::http_get_path;
+use super::{LocalPod, coordinator_host_data};
+
+/// A process that is killed when dropped.
+pub(super) struct Running(pub(super) Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A binary built beside `chiaro`.
+pub(super) fn sibling(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("locating the chiaro binary")?;
+    let path = exe.with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    if !path.is_file() {
+        bail!(
+            "{} is not built: run `cargo build --bins` (local mode runs the Coordinator and the initializer as processes)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+pub(super) fn free_port() -> anyhow::Result<SocketAddr> {
+    free_port_on(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
+pub(super) fn free_port_on(address: IpAddr) -> anyhow::Result<SocketAddr> {
+    Ok(TcpListener::bind((address, 0))?.local_addr()?)
+}
+
+/// Where one pod's processes run: on this machine's loopback, or in the pod's namespace.
+#[derive(Clone, Copy)]
+pub(super) enum Place<'a> {
+    Loopback,
+    Namespace(&'a PodNetwork, usize),
+}
+
+impl Place<'_> {
+    pub(super) fn command(self, program: &Path) -> Command {
+        match self {
+            Self::Loopback => Command::new(program),
+            Self::Namespace(network, index) => network.command(index, program),
+        }
+    }
+}
+
+/// Starts `chiaro-coordinator` on free ports of `address` with the simulated TEE; when it exits
+/// before listening (another process took a port in between), again on new ports.
+pub(super) fn start_coordinator(
+    work: &Path,
+    address: IpAddr,
+) -> anyhow::Result<(Running, SocketAddr, SocketAddr, SocketAddr)> {
+    for _ in 0..5 {
+        let (user_api, mesh_api, status) = (
+            free_port_on(address)?,
+            free_port_on(address)?,
+            free_port_on(address)?,
+        );
+        let log = std::fs::File::create(work.join("coordinator.log"))?;
+        let mut coordinator = Running(
+            Command::new(sibling("chiaro-coordinator")?)
+                .args([
+                    "--state-dir",
+                    &work.join("coordinator-state").display().to_string(),
+                ])
+                .args(["--user-api", &user_api.to_string()])
+                .args(["--mesh-api", &mesh_api.to_string()])
+                .args(["--status", &status.to_string()])
+                .args([
+                    "--insecure-simulated-tee",
+                    &work
+                        .join("insecure-simulated-tee.json")
+                        .display()
+                        .to_string(),
+                ])
+                .args(["--insecure-simulated-host-data", &coordinator_host_data()])
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .context("starting chiaro-coordinator")?,
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if [user_api, mesh_api, status]
+                .iter()
+                .all(|address| TcpStream::connect(address).is_ok())
+            {
+                return Ok((coordinator, user_api, mesh_api, status));
+            }
+            if coordinator.0.try_wait()?.is_some() {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("the Coordinator did not start listening (see coordinator.log)");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    bail!("the Coordinator exited before listening, five times (see coordinator.log)")
+}
+
+/// Runs the real initializer with the environment the pod spec gives it (which the policy
+/// pinned) and the simulated TEE reporting the pod's policy hash as HOST_DATA.
+pub(super) fn run_initializer(
+    pod: &LocalPod,
+    out: &Path,
+    tee: &Path,
+    place: Place<'_>,
+) -> anyhow::Result<String> {
+    let spec = pod
+        .container(INITIALIZER_NAME)
+        .ok_or_else(|| anyhow!("no initializer in the pod spec"))?;
+    let mut command = place.command(&sibling("chiaro-initializer")?);
+    for variable in spec
+        .get("env")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let (Some(name), Some(value)) = (
+            variable.get("name").and_then(Value::as_str),
+            variable.get("value").and_then(Value::as_str),
+        ) {
+            command.env(name, value);
+        }
+    }
+    let output = command
+        .args(["--out", &out.display().to_string(), "--patience-secs", "30"])
+        .args(["--insecure-simulated-tee", &tee.display().to_string()])
+        .args(["--insecure-simulated-host-data", &pod.policy_hash])
+        .stdout(Stdio::null())
+        .output()
+        .context("running chiaro-initializer")?;
+    if !output.status.success() {
+        bail!("{}", String::from_utf8_lossy(&output.stderr).trim());
+    }
+    let mut written = Vec::new();
+    for dir in ["tls", "secrets"] {
+        if let Ok(entries) = std::fs::read_dir(out.join(dir)) {
+            let mut names: Vec<String> = entries
+                .filter_map(Result::ok)
+                .map(|e| format!("{dir}/{}", e.file_name().to_string_lossy()))
+                .collect();
+            names.sort();
+            written.extend(names);
+        }
+    }
+    Ok(written.join(", "))
+}
+
+/// Starts the real `chiaro-mesh` for `pod` with egress remotes resolved by local mode, and
+/// waits until it is ready. In the pod's namespace it runs as in a cluster (transparent, the
+/// pod's firewall rules, the moved kubelet probes); on loopback it gets one ingress listener
+/// per declared port instead.
+pub(super) fn start_mesh(
+    pod: &LocalPod,
+    addresses: &PodAddresses,
+    credentials: &Path,
+    work: &Path,
+    place: Place<'_>,
+) -> anyhow::Result<(Running, String)> {
+    let status = match place {
+        Place::Loopback => free_port()?,
+        Place::Namespace(network, index) => {
+            SocketAddr::from((network.pod_address(index), MESH_STATUS_PORT))
+        }
+    };
+    let ingress = pod
+        .env(MESH_NAME, "CHIARO_MESH_INGRESS")
+        .unwrap_or_default();
+    let egress = pod.env(MESH_NAME, "CHIARO_MESH_EGRESS").unwrap_or_default();
+    let rules = parse_egress(&egress)?;
+    let rewritten: Vec<String> = rules
+        .iter()
+        .zip(&addresses.egress)
+        .map(|(rule, (_, _, _, resolved))| {
+            format!("{}#{}#{resolved}#{}", rule.name, rule.local, rule.san)
+        })
+        .collect();
+    let mut command = place.command(&sibling("chiaro-mesh")?);
+    command
+        .args(["--credentials", &credentials.display().to_string()])
+        .args(["--ingress", &ingress])
+        .args(["--egress", &rewritten.join("##")]);
+    let mut summary = Vec::new();
+    match place {
+        Place::Loopback => {
+            command.args(["--status", &status.to_string()]);
+            for (port, listen) in &addresses.ingress {
+                let target = addresses.stand_ins[port];
+                command.args(["--ingress-port", &format!("{listen}={port}@{target}")]);
+                summary.push(format!("ingress {port} at {listen}"));
+            }
+        }
+        Place::Namespace(..) => {
+            command.arg("--transparent");
+            if let Some(probes) = pod.env(MESH_NAME, "CHIARO_MESH_PROBES") {
+                command.args(["--probes", &probes]);
+            }
+            summary.push(
+                "transparent: the pod's firewall redirects every inbound connection to it"
+                    .to_owned(),
+            );
+        }
+    }
+    for (name, local, remote, resolved) in &addresses.egress {
+        summary.push(format!("egress {name} {local} -> {remote} ({resolved})"));
+    }
+    let log = std::fs::File::create(work.join(format!("mesh-{}.log", pod.name)))?;
+    let child = Running(
+        command
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("starting chiaro-mesh")?,
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ready =
+            http_get_path(status, "/ready").is_ok_and(|answer| answer.starts_with("HTTP/1.1 200"));
+        if ready {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("not ready after 20 s (see mesh-{}.log)", pod.name);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok((child, summary.join("; ")))
+}
