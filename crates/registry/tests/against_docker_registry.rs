@@ -140,6 +140,34 @@ async fn content_the_registry_alters_is_refused() {
 }
 
 #[tokio::test]
+async fn a_manifest_that_is_not_the_one_the_registry_names_is_refused() {
+    let Some(registry) = OciRegistry::start(&Access::Open, "altered manifest") else {
+        return;
+    };
+    let manifest_digest = registry.push_image("evil/app", "v2", &config("amd64", &["serve"]));
+    // The registry names the manifest by the digest it stored (Docker-Content-Digest) and
+    // serves the bytes on its disk, which someone changed: the announced digest no longer
+    // matches what arrives.
+    let data = registry.blob_path(&manifest_digest);
+    let text = std::fs::read_to_string(&data).unwrap();
+    let altered = text.replacen("\"layers\":[]", "\"layers\": []", 1);
+    assert_ne!(altered, text, "the stored manifest is the one pushed");
+    std::fs::write(&data, altered).unwrap();
+    let client = RegistryClient::new(insecure(&registry)).unwrap();
+    let error = client
+        .resolve(&format!("{}/evil/app:v2", registry.host))
+        .await
+        .unwrap_err();
+    match error {
+        RegistryError::DigestMismatch { what, expected, .. } => {
+            assert_eq!(what, "manifest");
+            assert_eq!(expected, manifest_digest);
+        }
+        other => panic!("expected a digest mismatch, got {other}"),
+    }
+}
+
+#[tokio::test]
 async fn bearer_tokens_come_from_the_token_service_with_config_json_credentials() {
     let Some(open) = OciRegistry::start(&Access::Open, "bearer-token authentication") else {
         return;
