@@ -44,7 +44,28 @@ pub(super) fn free_port() -> anyhow::Result<SocketAddr> {
     free_port_on(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
 
+/// Ports handed to child processes come from below Linux's ephemeral range (32768-60999):
+/// a port picked here is bound by the child a moment later, and in between the kernel gives
+/// ephemeral ports (`bind` to port 0, the source port of every outgoing connection) to other
+/// processes, which once took one in CI. Below the range only an explicit bind can take it.
+const PICKED_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A port of `address` nothing is bound to now, from [`PICKED_PORTS`], starting at a point
+/// that differs between processes and calls.
 pub(super) fn free_port_on(address: IpAddr) -> anyhow::Result<SocketAddr> {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let span = u64::from(PICKED_PORTS.end - PICKED_PORTS.start);
+    // Randomly keyed per process, and a new key per call.
+    let seed = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    for step in 0..span {
+        let offset = u16::try_from(seed.wrapping_add(step) % span).unwrap_or(0);
+        if let Ok(listener) = TcpListener::bind((address, PICKED_PORTS.start + offset)) {
+            return Ok(listener.local_addr()?);
+        }
+    }
+    // Every one taken: fall back to the kernel's choice.
     Ok(TcpListener::bind((address, 0))?.local_addr()?)
 }
 
