@@ -115,6 +115,17 @@ impl Ingress {
             });
             return;
         };
+        if destination == Destination::Original
+            && stream.local_addr().is_ok_and(|own| own.port() == port)
+        {
+            // Addressed to the proxy's own port: forwarding would connect the proxy to itself.
+            self.events.record(Event::Refused {
+                side: "ingress",
+                peer: peer.to_string(),
+                reason: format!("port {port} is the proxy's own"),
+            });
+            return;
+        }
         let rule = self.rule(port);
         if !rule.tls {
             if let Ok(upstream) = TcpStream::connect(workload).await {

@@ -115,12 +115,20 @@ impl Drop for Pods {
 
 impl Pods {
     fn spawn(&mut self, netns: &str, program: &Path, args: &[&str]) {
+        self.spawn_logged(netns, program, args, None);
+    }
+
+    /// As [`Self::spawn`], with standard error into `log`.
+    fn spawn_logged(&mut self, netns: &str, program: &Path, args: &[&str], log: Option<&Path>) {
+        let stderr = log.map_or_else(Stdio::null, |path| {
+            Stdio::from(std::fs::File::create(path).unwrap())
+        });
         let child = Command::new("ip")
             .args(["netns", "exec", netns])
             .arg(program)
             .args(args)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         self.children.push(child);
@@ -295,7 +303,8 @@ fn pods_talk_only_through_their_proxies() {
     );
 
     // Now the server's proxy, with an allow-list on port 9090.
-    pods.spawn(
+    let server_log = dir.join("server-proxy.log");
+    pods.spawn_logged(
         &server_ns,
         &mesh,
         &[
@@ -308,6 +317,7 @@ fn pods_talk_only_through_their_proxies() {
             r#"{"/app-health/api/readyz": {"tcpSocket": {"port": 8080}},
                 "/app-health/api/livez": {"tcpSocket": {"port": 7070}}}"#,
         ],
+        Some(&server_log),
     );
     // What the kubelet sees: plain HTTP to the status port, from outside the pod.
     let kubelet_probe_at = |host: &str, path: &str| {
@@ -436,6 +446,26 @@ fn pods_talk_only_through_their_proxies() {
         !around6.contains("echo:"),
         "IPv6 is redirected too, not a way around the proxy: {around6:?}"
     );
+    let member = vec![
+        path(&ca_file),
+        path(&client_creds.join("tls/cert.pem")),
+        path(&client_creds.join("tls/key.pem")),
+    ];
+    assert_eq!(
+        send(
+            &client_ns,
+            "15006",
+            "a mesh member at the proxy port",
+            &member
+        ),
+        "",
+        "nothing answers at the proxy's own port, even a mesh member"
+    );
+    wait_until("the refusal in the proxy's log", || {
+        std::fs::read_to_string(&server_log)
+            .unwrap_or_default()
+            .contains("port 15006 is the proxy's own")
+    });
     let at_proxy = send(&client_ns, "15006", "at the proxy port", &[]);
     assert!(
         !at_proxy.contains("echo:"),
