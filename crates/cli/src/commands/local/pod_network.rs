@@ -39,7 +39,14 @@ pub(super) fn unavailable() -> Option<String> {
     if !root {
         return Some("not root".to_owned());
     }
-    for tool in ["ip", "iptables-restore"] {
+    // The pods' proxies install IPv6 rules too wherever IPv6 exists.
+    let ipv6 = std::fs::read_to_string("/proc/net/if_inet6").is_ok_and(|l| !l.trim().is_empty());
+    let tools: &[&str] = if ipv6 {
+        &["ip", "iptables-restore", "ip6tables-restore"]
+    } else {
+        &["ip", "iptables-restore"]
+    };
+    for tool in tools {
         let found = Command::new(tool)
             .arg("-V")
             .stdout(Stdio::null())
