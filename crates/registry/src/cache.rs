@@ -3,6 +3,7 @@
 //! Tags are not cached: a tag is resolved against the registry each time.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::{Digest, RegistryError};
 
@@ -41,6 +42,8 @@ impl BlobCache {
     }
 
     /// Stores `content` under its digest, atomically (a temporary file renamed into place).
+    /// Concurrent writers of the same content each use a temporary file of their own, so none
+    /// loses its file to another's rename.
     ///
     /// # Errors
     /// [`RegistryError::Cache`] if the directory or file cannot be written.
@@ -56,7 +59,13 @@ impl BlobCache {
         };
         let parent = path.parent().unwrap_or(&self.dir);
         std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
-        let temporary = parent.join(format!(".{}.{}.tmp", digest.hex(), std::process::id()));
+        static WRITES: AtomicU64 = AtomicU64::new(0);
+        let temporary = parent.join(format!(
+            ".{}.{}.{}.tmp",
+            digest.hex(),
+            std::process::id(),
+            WRITES.fetch_add(1, Ordering::Relaxed)
+        ));
         std::fs::write(&temporary, content).map_err(|e| io(&temporary, e))?;
         std::fs::rename(&temporary, &path).map_err(|e| io(&path, e))?;
         Ok(digest)
@@ -89,6 +98,25 @@ mod tests {
         std::fs::write(&file, bytes).unwrap();
         assert_eq!(cache.get(digest), None);
         assert!(!file.exists(), "a corrupt entry is removed");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn concurrent_writers_of_the_same_content_all_succeed() {
+        // Found in CI-like runs: images sharing a configuration are resolved concurrently,
+        // and writers sharing one temporary file lost it to each other's rename.
+        let dir = scratch("concurrent");
+        let cache = BlobCache::new(&dir);
+        let content = vec![7u8; 256 * 1024];
+        std::thread::scope(|scope| {
+            let writers: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| cache.put(&content)))
+                .collect();
+            for writer in writers {
+                assert_eq!(writer.join().unwrap().unwrap(), Digest::of(&content));
+            }
+        });
+        assert_eq!(cache.get(Digest::of(&content)).unwrap(), content);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
