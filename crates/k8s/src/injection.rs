@@ -22,6 +22,10 @@ pub const MESH_STATUS_PORT: u16 = 15021;
 /// Annotation: the mesh proxy's inbound configuration; with it (or the egress one) the pod
 /// gets the mesh proxy.
 pub const MESH_INGRESS_ANNOTATION: &str = "chiaro.dev/mesh-ingress";
+/// The mesh proxy's environment variable holding the ingress annotation's value.
+pub const MESH_INGRESS_ENV: &str = "CHIARO_MESH_INGRESS";
+/// The mesh proxy's environment variable holding the egress annotation's value.
+pub const MESH_EGRESS_ENV: &str = "CHIARO_MESH_EGRESS";
 /// Annotation: the mesh proxy's outbound configuration.
 pub const MESH_EGRESS_ANNOTATION: &str = "chiaro.dev/mesh-egress";
 
@@ -56,8 +60,8 @@ impl MeshSidecar {
     /// probes it runs for the kubelet.
     fn container(&self, probes: &ProbeTable) -> Value {
         let mut env = vec![
-            json!({"name": "CHIARO_MESH_INGRESS", "value": self.ingress}),
-            json!({"name": "CHIARO_MESH_EGRESS", "value": self.egress}),
+            json!({"name": MESH_INGRESS_ENV, "value": self.ingress}),
+            json!({"name": MESH_EGRESS_ENV, "value": self.egress}),
         ];
         if !probes.is_empty() {
             let table = serde_json::to_string(probes).unwrap_or_default();

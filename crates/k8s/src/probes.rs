@@ -180,15 +180,13 @@ pub(crate) fn move_probes(
             match original(container, probe) {
                 Ok(Some(entry)) => {
                     table.insert(path.clone(), entry);
-                    let mut rewritten = probe.clone();
-                    if let Some(object) = rewritten.as_object_mut() {
+                    if let Some(object) = container[kind].as_object_mut() {
                         object.remove("tcpSocket");
                         object.insert(
                             "httpGet".to_owned(),
                             json!({"path": path, "port": MESH_STATUS_PORT}),
                         );
                     }
-                    container[kind] = rewritten;
                 }
                 Ok(None) => {}
                 Err(NotMoved::Unsupported(reason)) => notes.push(format!(
@@ -218,8 +216,7 @@ pub(crate) fn restore_probes(spec: &mut Map<String, Value>, previous: &ProbeTabl
             else {
                 continue;
             };
-            let mut restored = container[kind].clone();
-            if let Some(object) = restored.as_object_mut() {
+            if let Some(object) = container[kind].as_object_mut() {
                 object.remove("httpGet");
                 for action in ["httpGet", "tcpSocket"] {
                     if let Some(value) = entry.get(action) {
@@ -227,7 +224,6 @@ pub(crate) fn restore_probes(spec: &mut Map<String, Value>, previous: &ProbeTabl
                     }
                 }
             }
-            container[kind] = restored;
         }
     }
 }

@@ -97,6 +97,11 @@ fn request_safe(text: &str) -> bool {
     text.bytes().all(|b| (0x20..0x7f).contains(&b))
 }
 
+/// A request-line path starting with `prefix`: request-safe and without spaces.
+fn request_path(text: &str, prefix: &str) -> bool {
+    text.starts_with(prefix) && request_safe(text) && !text.contains(' ')
+}
+
 /// Parses `CHIARO_MESH_PROBES` (empty: no probes).
 ///
 /// # Errors
@@ -110,14 +115,13 @@ pub fn parse_probes(text: &str) -> Result<AppProbes, MeshError> {
         serde_json::from_str(text).map_err(|error| bad(text, error.to_string()))?;
     let mut probes = BTreeMap::new();
     for (path, entry) in entries {
-        if !path.starts_with(PREFIX) || !request_safe(&path) || path.contains(' ') {
+        if !request_path(&path, PREFIX) {
             return Err(bad(&path, format!("a status path starts with {PREFIX}")));
         }
         let timeout = Duration::from_secs(entry.timeout_seconds.unwrap_or(1).max(1));
         let probe = match (entry.http_get, entry.tcp_socket) {
             (Some(get), None) => {
-                if !get.path.starts_with('/') || !request_safe(&get.path) || get.path.contains(' ')
-                {
+                if !request_path(&get.path, "/") {
                     return Err(bad(
                         &path,
                         format!("httpGet path {:?} is not a request path", get.path),

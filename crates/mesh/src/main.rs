@@ -93,8 +93,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         && chiaro_mesh::redirect::has_ipv6()
     {
         // The kubelet of an IPv6 (or dual-stack) cluster probes the pod's IPv6 address.
-        let listener = chiaro_mesh::ingress::ipv6_listener(flags.status.port())
-            .with_context(|| format!("listening on [::]:{}", flags.status.port()))?;
+        let listener = ipv6_listener(flags.status.port())?;
         tasks.spawn(chiaro_mesh::status::serve(
             listener,
             readiness.clone(),
@@ -139,8 +138,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         tasks.spawn(Arc::clone(&ingress).serve(listener, Destination::Original));
         log(&format!("ingress on {address} (redirected connections)"));
         if address.is_ipv4() && chiaro_mesh::redirect::has_ipv6() {
-            let listener = chiaro_mesh::ingress::ipv6_listener(address.port())
-                .with_context(|| format!("listening on [::]:{}", address.port()))?;
+            let listener = ipv6_listener(address.port())?;
             tasks.spawn(Arc::clone(&ingress).serve(listener, Destination::Original));
             log(&format!(
                 "ingress on [::]:{} (redirected IPv6 connections)",
@@ -223,6 +221,11 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         events.open_connections()
     ));
     Ok(())
+}
+
+/// The IPv6 listener beside an IPv4 one on `port`.
+fn ipv6_listener(port: u16) -> anyhow::Result<TcpListener> {
+    chiaro_mesh::ingress::ipv6_listener(port).with_context(|| format!("listening on [::]:{port}"))
 }
 
 fn default_workers() -> usize {

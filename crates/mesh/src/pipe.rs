@@ -196,15 +196,12 @@ mod tests {
         let tail = vec![2u8; 1000];
         // A full record then a short one (gathered, then the end read on its own), and a full
         // record directly followed by the end (found while gathering).
-        for (source, expected) in [
-            (&record[..], [&record[..], &tail[..]].concat()),
+        for (second, expected) in [
+            (&tail[..], [&record[..], &tail[..]].concat()),
             (&[][..], record.clone()),
         ] {
             let first: &[u8] = &record;
-            let side_a = tokio::io::join(
-                first.chain(if source.is_empty() { source } else { &tail[..] }),
-                tokio::io::sink(),
-            );
+            let side_a = tokio::io::join(first.chain(second), tokio::io::sink());
             let (proxy_b, mut server) = duplex(4 * BUFFER);
             let (ended, got) = tokio::join!(pipe(side_a, proxy_b, Duration::from_secs(5)), async {
                 let mut got = Vec::new();

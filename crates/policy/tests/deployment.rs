@@ -212,6 +212,17 @@ fn selected_workloads_get_initializer_pins_and_policy_and_the_rest_stays() {
     assert!(out.warnings.is_empty(), "{:?}", out.warnings);
 }
 
+/// `files` with every `from` in their text replaced by `to`.
+fn replaced(files: &[SourceFile], from: &str, to: &str) -> Vec<SourceFile> {
+    files
+        .iter()
+        .map(|file| SourceFile {
+            name: file.name.clone(),
+            text: file.text.replace(from, to),
+        })
+        .collect()
+}
+
 /// The pod spec of `name` in generated `files`.
 fn pod_spec(files: &[SourceFile], name: &str) -> Option<Value> {
     files
@@ -271,16 +282,11 @@ fn network_probes_of_a_meshed_pod_move_to_the_proxy_and_back() {
     let again = generate(&out.files, &out.manifest);
     assert_eq!(again.files, out.files, "moving is idempotent");
 
-    let unmeshed: Vec<SourceFile> = out
-        .files
-        .iter()
-        .map(|file| SourceFile {
-            name: file.name.clone(),
-            text: file
-                .text
-                .replace("chiaro.dev/mesh-ingress: web#8080#true", "other: x"),
-        })
-        .collect();
+    let unmeshed = replaced(
+        &out.files,
+        "chiaro.dev/mesh-ingress: web#8080#true",
+        "other: x",
+    );
     assert!(unmeshed != out.files, "the annotation is gone");
     let restored = generate(&unmeshed, &out.manifest);
     let web = &pod_spec(&restored.files, "web").unwrap()["containers"][0];
@@ -295,16 +301,11 @@ fn network_probes_of_a_meshed_pod_move_to_the_proxy_and_back() {
     );
 
     // A moved probe whose original is gone is an error naming it, not a silent change.
-    let orphaned: Vec<SourceFile> = out
-        .files
-        .iter()
-        .map(|file| SourceFile {
-            name: file.name.clone(),
-            text: file
-                .text
-                .replace("/app-health/web/readyz\\\"", "/app-health/gone\\\""),
-        })
-        .collect();
+    let orphaned = replaced(
+        &out.files,
+        "/app-health/web/readyz\\\"",
+        "/app-health/gone\\\"",
+    );
     assert!(orphaned != out.files, "the table entry is renamed");
     let error = generate_deployment(
         &orphaned,

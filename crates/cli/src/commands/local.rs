@@ -27,8 +27,10 @@ use std::process::Command;
 use anyhow::{Context, anyhow, bail};
 use chiaro_attest::insecure_simulation::InsecureSimulatedTee;
 use chiaro_k8s::mesh_annotations::parse_ingress;
+use chiaro_k8s::probes::PROBES_ENV;
 use chiaro_k8s::{
-    INITIALIZER_NAME, MESH_NAME, MESH_STATUS_PORT, Workload, WorkloadKind, read_documents,
+    INITIALIZER_NAME, MESH_INGRESS_ENV, MESH_NAME, MESH_STATUS_PORT, Workload, WorkloadKind,
+    read_documents,
 };
 use chiaro_policy::{
     AgentPolicy, DeploymentOptions, Evaluator, GenerateOptions, INITDATA_ANNOTATION, ImageConfig,
@@ -436,9 +438,7 @@ pub(crate) fn run(args: &LocalRunArgs, printer: Printer) -> anyhow::Result<Outco
     let mut failures = 0;
     for (index, pod) in pods.iter().enumerate() {
         let addresses = &network.pods[index];
-        let place = pod_network
-            .as_ref()
-            .map_or(Place::Loopback, |network| Place::Namespace(network, index));
+        let place = Place::of(pod_network.as_ref(), index);
         let simulated = pod.simulated();
         story.line(&format!(
             "pod {}/{} (policy {}…)",
@@ -539,15 +539,16 @@ pub(crate) fn run(args: &LocalRunArgs, printer: Printer) -> anyhow::Result<Outco
     story.step("7. Traffic between pods goes through their mesh proxies");
     let mut mesh_failures = 0;
     for (index, pod) in pods.iter().enumerate() {
-        let place = pod_network
-            .as_ref()
-            .map_or(Place::Loopback, |network| Place::Namespace(network, index));
-        for (name, local, remote, through) in &network.pods[index].egress {
-            let answer = get_from(place, *local).unwrap_or_default();
+        let place = Place::of(pod_network.as_ref(), index);
+        for (rule, through) in &network.pods[index].egress {
+            let answer = get_from(place, rule.local).unwrap_or_default();
             let crossed = answer.contains("200 OK");
             story.line(&format!(
-                "{}: GET via egress {name} ({local}) -> {remote}: {}",
+                "{}: GET via egress {} ({}) -> {}: {}",
                 pod.name,
+                rule.name,
+                rule.local,
+                rule.remote,
                 if crossed {
                     format!(
                         "crossed two proxies (mutual TLS to {through}): {}",
@@ -565,7 +566,7 @@ pub(crate) fn run(args: &LocalRunArgs, printer: Printer) -> anyhow::Result<Outco
     for (index, pod) in pods.iter().enumerate() {
         if let Some((port, ingress)) = network.pods[index].ingress.iter().next() {
             let entry = pod
-                .env(MESH_NAME, "CHIARO_MESH_INGRESS")
+                .env(MESH_NAME, MESH_INGRESS_ENV)
                 .and_then(|text| parse_ingress(&text).ok())
                 .and_then(|rules| rules.into_iter().find(|r| r.port == *port));
             if entry.is_some_and(|rule| !rule.tls) {
@@ -594,7 +595,7 @@ pub(crate) fn run(args: &LocalRunArgs, printer: Printer) -> anyhow::Result<Outco
     }
     if let Some(pod_network) = &pod_network {
         for (index, pod) in pods.iter().enumerate() {
-            let Some(table) = pod.env(MESH_NAME, "CHIARO_MESH_PROBES") else {
+            let Some(table) = pod.env(MESH_NAME, PROBES_ENV) else {
                 continue;
             };
             let table: BTreeMap<String, Value> = serde_json::from_str(&table)?;

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 
 use anyhow::anyhow;
-use chiaro_k8s::mesh_annotations::parse_egress;
-use chiaro_k8s::{MESH_NAME, dns_names, read_documents};
+use chiaro_k8s::mesh_annotations::{EgressRule, parse_egress};
+use chiaro_k8s::{MESH_EGRESS_ENV, MESH_NAME, dns_names, read_documents};
 use chiaro_policy::SourceFile;
 
 use super::LocalPod;
@@ -27,8 +27,8 @@ pub(super) struct PodAddresses {
     /// handed to the stand-in when its container starts.
     pub(super) held: std::sync::Mutex<BTreeMap<u16, TcpListener>>,
     pub(super) ingress: BTreeMap<u16, SocketAddr>,
-    /// `(name, local listener, remote as written, where it resolved to)`.
-    pub(super) egress: Vec<(String, SocketAddr, String, SocketAddr)>,
+    /// The egress entries with where each remote resolved to.
+    pub(super) egress: Vec<(EgressRule, SocketAddr)>,
 }
 
 impl AddressPlan {
@@ -88,7 +88,7 @@ impl AddressPlan {
             }
         }
         for (pod, pod_addresses) in pods.iter().zip(addresses.iter_mut()) {
-            let Some(text) = pod.env(MESH_NAME, "CHIARO_MESH_EGRESS") else {
+            let Some(text) = pod.env(MESH_NAME, MESH_EGRESS_ENV) else {
                 continue;
             };
             for rule in parse_egress(&text)? {
@@ -100,9 +100,7 @@ impl AddressPlan {
                         rule.remote
                     )
                 })?;
-                pod_addresses
-                    .egress
-                    .push((rule.name, rule.local, rule.remote, resolved));
+                pod_addresses.egress.push((rule, resolved));
             }
         }
         Ok(Self { pods: addresses })

@@ -112,14 +112,8 @@ impl PodNetwork {
         ip(&["-n", &bridge, "link", "set", "lo", "up"])?;
         ip(&["-n", &bridge, "link", "add", "br0", "type", "bridge"])?;
         ip(&["-n", &bridge, "link", "set", "br0", "up"])?;
-        let (host, host_peer) = (network.link("h"), network.link("hb"));
-        ip(&[
-            "link", "add", &host, "type", "veth", "peer", "name", &host_peer,
-        ])?;
-        ip(&["link", "set", &host_peer, "netns", &bridge])?;
-        ip(&[
-            "-n", &bridge, "link", "set", &host_peer, "master", "br0", "up",
-        ])?;
+        let host = network.link("h");
+        network.veth_to_bridge(&host, &network.link("hb"))?;
         let address = format!("{}/24", network.host_address());
         ip(&["addr", "add", &address, "dev", &host])?;
         ip(&["link", "set", &host, "up"])?;
@@ -131,22 +125,12 @@ impl PodNetwork {
         if count > 200 {
             bail!("{count} pods: local mode's pod network holds 200");
         }
-        let bridge = self.bridge_namespace();
         for index in self.pods..count {
             let namespace = self.namespace(index);
             ip(&["netns", "add", &namespace])?;
             self.pods = index + 1;
-            let (inside, outside) = (
-                self.link(&format!("p{index}")),
-                self.link(&format!("b{index}")),
-            );
-            ip(&[
-                "link", "add", &inside, "type", "veth", "peer", "name", &outside,
-            ])?;
-            ip(&["link", "set", &outside, "netns", &bridge])?;
-            ip(&[
-                "-n", &bridge, "link", "set", &outside, "master", "br0", "up",
-            ])?;
+            let inside = self.link(&format!("p{index}"));
+            self.veth_to_bridge(&inside, &self.link(&format!("b{index}")))?;
             ip(&["link", "set", &inside, "netns", &namespace])?;
             ip(&["-n", &namespace, "link", "set", &inside, "name", "eth0"])?;
             let address = format!("{}/24", self.pod_address(index));
@@ -154,6 +138,18 @@ impl PodNetwork {
             ip(&["-n", &namespace, "link", "set", "eth0", "up"])?;
             ip(&["-n", &namespace, "link", "set", "lo", "up"])?;
         }
+        Ok(())
+    }
+
+    /// A veth pair on this machine whose `outside` end is plugged into the bridge; `inside`
+    /// stays here for the caller to place.
+    fn veth_to_bridge(&self, inside: &str, outside: &str) -> anyhow::Result<()> {
+        let bridge = self.bridge_namespace();
+        ip(&[
+            "link", "add", inside, "type", "veth", "peer", "name", outside,
+        ])?;
+        ip(&["link", "set", outside, "netns", &bridge])?;
+        ip(&["-n", &bridge, "link", "set", outside, "master", "br0", "up"])?;
         Ok(())
     }
 

@@ -8,8 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
-use chiaro_k8s::mesh_annotations::parse_egress;
-use chiaro_k8s::{INITIALIZER_NAME, MESH_NAME, MESH_STATUS_PORT};
+use chiaro_k8s::probes::PROBES_ENV;
+use chiaro_k8s::{INITIALIZER_NAME, MESH_INGRESS_ENV, MESH_NAME, MESH_STATUS_PORT};
 use serde_json::Value;
 
 use super::addresses::PodAddresses;
@@ -28,7 +28,7 @@ impl Drop for Running {
 }
 
 /// A binary built beside `chiaro`.
-pub(super) fn sibling(name: &str) -> anyhow::Result<PathBuf> {
+fn sibling(name: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("locating the chiaro binary")?;
     let path = exe.with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     if !path.is_file() {
@@ -52,7 +52,7 @@ const PICKED_PORTS: std::ops::Range<u16> = 20_000..32_000;
 
 /// A port of `address` nothing is bound to now, from [`PICKED_PORTS`], starting at a point
 /// that differs between processes and calls.
-pub(super) fn free_port_on(address: IpAddr) -> anyhow::Result<SocketAddr> {
+fn free_port_on(address: IpAddr) -> anyhow::Result<SocketAddr> {
     use std::hash::{BuildHasher as _, Hasher as _};
     let span = u64::from(PICKED_PORTS.end - PICKED_PORTS.start);
     // Randomly keyed per process, and a new key per call.
@@ -76,7 +76,12 @@ pub(super) enum Place<'a> {
     Namespace(&'a PodNetwork, usize),
 }
 
-impl Place<'_> {
+impl<'a> Place<'a> {
+    /// Pod `index`'s place: its namespace when there is a pod network.
+    pub(super) fn of(network: Option<&'a PodNetwork>, index: usize) -> Self {
+        network.map_or(Self::Loopback, |network| Self::Namespace(network, index))
+    }
+
     pub(super) fn command(self, program: &Path) -> Command {
         match self {
             Self::Loopback => Command::new(program),
@@ -206,17 +211,11 @@ pub(super) fn start_mesh(
             SocketAddr::from((network.pod_address(index), MESH_STATUS_PORT))
         }
     };
-    let ingress = pod
-        .env(MESH_NAME, "CHIARO_MESH_INGRESS")
-        .unwrap_or_default();
-    let egress = pod.env(MESH_NAME, "CHIARO_MESH_EGRESS").unwrap_or_default();
-    let rules = parse_egress(&egress)?;
-    let rewritten: Vec<String> = rules
+    let ingress = pod.env(MESH_NAME, MESH_INGRESS_ENV).unwrap_or_default();
+    let rewritten: Vec<String> = addresses
+        .egress
         .iter()
-        .zip(&addresses.egress)
-        .map(|(rule, (_, _, _, resolved))| {
-            format!("{}#{}#{resolved}#{}", rule.name, rule.local, rule.san)
-        })
+        .map(|(rule, resolved)| format!("{}#{}#{resolved}#{}", rule.name, rule.local, rule.san))
         .collect();
     let mut command = place.command(&sibling("chiaro-mesh")?);
     command
@@ -235,7 +234,7 @@ pub(super) fn start_mesh(
         }
         Place::Namespace(..) => {
             command.arg("--transparent");
-            if let Some(probes) = pod.env(MESH_NAME, "CHIARO_MESH_PROBES") {
+            if let Some(probes) = pod.env(MESH_NAME, PROBES_ENV) {
                 command.args(["--probes", &probes]);
             }
             summary.push(
@@ -244,8 +243,11 @@ pub(super) fn start_mesh(
             );
         }
     }
-    for (name, local, remote, resolved) in &addresses.egress {
-        summary.push(format!("egress {name} {local} -> {remote} ({resolved})"));
+    for (rule, resolved) in &addresses.egress {
+        summary.push(format!(
+            "egress {} {} -> {} ({resolved})",
+            rule.name, rule.local, rule.remote
+        ));
     }
     let log = std::fs::File::create(work.join(format!("mesh-{}.log", pod.name)))?;
     let child = Running(

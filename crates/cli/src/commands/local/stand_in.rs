@@ -23,14 +23,14 @@ pub(super) struct StandIn {
     pub(super) _process: Option<Running>,
 }
 
-pub(super) fn stand_in_body(container: &str, workload: &str, declared: u16) -> String {
+fn stand_in_body(container: &str, workload: &str, declared: u16) -> String {
     format!(
         "chiaro local stand-in for container {container} of {workload} (declared port {declared}); its image cannot run here\n"
     )
 }
 
 /// Answers every request on `listener` with `body`, until the process ends.
-pub(super) fn serve_stand_in(listener: &TcpListener, body: &str) {
+fn serve_stand_in(listener: &TcpListener, body: &str) {
     for stream in listener.incoming() {
         let Ok(mut stream) = stream else { continue };
         let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
