@@ -39,8 +39,9 @@
 //!   TCB, running a guest whose measurement, launch configuration (`HOST_DATA` / `MRCONFIGID`)
 //!   and report data are those in the claims and satisfy the reference values. Claims with
 //!   [`Platform::InsecureSimulated`] prove only that whoever holds the simulated keys signed them.
-//! - **Fail closed**: debug guests, migration agents, VMPLs other than 0 and TDX TCB statuses
-//!   other than `UpToDate` are refused unless the reference values explicitly allow them.
+//! - **Fail closed**: debug guests, migration agents, migratable TDs, TD attributes without a
+//!   known harmless meaning, bound service TDs, VMPLs other than 0 and TDX TCB statuses other
+//!   than `UpToDate` are refused unless the reference values explicitly allow them.
 
 #![deny(clippy::indexing_slicing, clippy::panic_in_result_fn)]
 

@@ -1,5 +1,6 @@
 //! Intel TDX: the DCAP quote, Intel's collateral, Chiaro's TCB policy and reference values.
 
+mod attributes;
 mod collateral;
 mod error;
 mod quote;
@@ -7,6 +8,7 @@ mod reference;
 mod tcb_status;
 mod verify;
 
+pub use attributes::TdAttributes;
 pub use collateral::TdxCollateral;
 pub use error::TdxRejection;
 pub use quote::{Header, QeReport, Quote, TdReport};

@@ -49,6 +49,12 @@ struct IssueWindow {
     next_update: String,
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Evaluation {
+    tcb_evaluation_data_number: u32,
+}
+
 impl TdxCollateral {
     /// Parses the collateral JSON.
     ///
@@ -93,6 +99,26 @@ impl TdxCollateral {
             check_chain_validity(what, chain, now)?;
         }
         Ok(())
+    }
+
+    /// The `tcbEvaluationDataNumber` of the TCB info and of the QE identity: Intel raises it with
+    /// every TCB recovery, so a lower number is collateral from before one.
+    ///
+    /// # Errors
+    /// [`TdxRejection::CollateralMalformed`] when either lacks the number.
+    pub(crate) fn evaluation_data_numbers(&self) -> Result<[(&'static str, u32); 2], TdxRejection> {
+        let number = |what: &'static str, json: &str| {
+            serde_json::from_str::<Evaluation>(json)
+                .map(|evaluation| (what, evaluation.tcb_evaluation_data_number))
+                .map_err(|e| TdxRejection::CollateralMalformed {
+                    what,
+                    detail: e.to_string(),
+                })
+        };
+        Ok([
+            number("TCB info", &self.tcb_info)?,
+            number("QE identity", &self.qe_identity)?,
+        ])
     }
 
     pub(crate) fn to_dcap(&self) -> dcap_qvl::QuoteCollateralV3 {

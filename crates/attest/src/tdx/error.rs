@@ -1,7 +1,7 @@
 //! Why a TDX quote was rejected.
 
 use crate::fields::{Digest48, Measurement, ReportData};
-use crate::tdx::TcbStatus;
+use crate::tdx::{TcbStatus, TdAttributes};
 
 /// The TDX evidence is bad: forged, from an unpatched platform, or outside the reference values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,6 +37,13 @@ pub enum TdxRejection {
     UnsupportedCertificationData {
         /// The certification data type.
         cert_type: u16,
+    },
+    /// Bytes after the signature data that are not zero padding: nothing signs them, so they
+    /// could carry anything.
+    #[error("quote byte {offset} after the signature data is not zero padding")]
+    TrailingBytesNotZero {
+        /// Offset of the first nonzero byte in the quote.
+        offset: usize,
     },
     /// The QE vendor is not Intel.
     #[error("QE vendor id {vendor} is not Intel's")]
@@ -92,6 +99,41 @@ pub enum TdxRejection {
     DebugEnabled {
         /// The TD attributes (hex).
         td_attributes: String,
+    },
+    /// TD attributes other than DEBUG that the reference values do not allow.
+    #[error("TD attributes {td_attributes} include {refused}, not allowed by the reference values")]
+    TdAttributesNotAllowed {
+        /// The TD attributes in the quote.
+        td_attributes: TdAttributes,
+        /// The bits that are not allowed.
+        refused: TdAttributes,
+    },
+    /// The reference values pin MRSERVICETD, but the quote's TD 1.0 body has none.
+    #[error("the reference values pin MRSERVICETD, but the quote has a TD 1.0 body without it")]
+    MrServiceTdMissing,
+    /// MRSERVICETD differs from the pinned value.
+    #[error("MRSERVICETD {actual} differs from the expected {expected}")]
+    MrServiceTdMismatch {
+        /// Value in the quote.
+        actual: Digest48,
+        /// Expected value.
+        expected: Digest48,
+    },
+    /// A service TD is bound to the TD, and the reference values pin none.
+    #[error("MRSERVICETD {actual} shows a bound service TD; the reference values pin none")]
+    ServiceTdNotAllowed {
+        /// Value in the quote.
+        actual: Digest48,
+    },
+    /// Intel's TCB info or QE identity is older than the reference values accept.
+    #[error("{what} has TCB evaluation data number {actual}, below the minimum {minimum}")]
+    TcbEvaluationDataNumberBelowMinimum {
+        /// `TCB info` or `QE identity`.
+        what: &'static str,
+        /// The collateral's `tcbEvaluationDataNumber`.
+        actual: u32,
+        /// The minimum.
+        minimum: u32,
     },
     /// MRTD is not allowed.
     #[error("MRTD {actual} is not among the {allowed} allowed")]
@@ -172,6 +214,7 @@ impl TdxRejection {
             Self::UnsupportedAttestationKey { .. } => "tdx.attestation_key_type",
             Self::UnsupportedBody { .. } => "tdx.body_type",
             Self::UnsupportedCertificationData { .. } => "tdx.certification_data",
+            Self::TrailingBytesNotZero { .. } => "tdx.quote_trailing_bytes",
             Self::UnknownQeVendor { .. } => "tdx.qe_vendor",
             Self::QuoteSignatureInvalid => "tdx.quote_signature",
             Self::AttestationKeyNotBound => "tdx.attestation_key_binding",
@@ -182,6 +225,13 @@ impl TdxRejection {
             Self::TcbStatusNotAllowed { .. } => "tdx.tcb_status",
             Self::AdvisoryNotAllowed { .. } => "tdx.tcb_advisory",
             Self::DebugEnabled { .. } => "tdx.reference.debug",
+            Self::TdAttributesNotAllowed { .. } => "tdx.reference.td_attributes",
+            Self::MrServiceTdMissing
+            | Self::MrServiceTdMismatch { .. }
+            | Self::ServiceTdNotAllowed { .. } => "tdx.reference.mrservicetd",
+            Self::TcbEvaluationDataNumberBelowMinimum { .. } => {
+                "tdx.reference.minimum_tcb_evaluation_data_number"
+            }
             Self::MrTdNotAllowed { .. } => "tdx.reference.mrtd",
             Self::RtmrMismatch { .. } => "tdx.reference.rtmr",
             Self::MrConfigIdMismatch { .. } => "tdx.reference.mrconfigid",

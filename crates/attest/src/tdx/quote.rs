@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::error::Malformed;
 use crate::fields::{Digest48, Measurement, ReportData};
+use crate::tdx::attributes::TdAttributes;
 use crate::tdx::error::TdxRejection;
 
 const TD10_LEN: usize = 584;
@@ -43,7 +44,7 @@ pub struct Quote {
     pub qe_auth_data: Vec<u8>,
     /// The PCK certificate chain (PEM), leaf first.
     pub pck_chain_pem: String,
-    /// Bytes after the signature data (buffers are often padded); not signed, not used.
+    /// Zero bytes after the signature data (buffers are often padded); not signed, not used.
     pub trailing_bytes: usize,
     #[serde(skip)]
     signed: Vec<u8>,
@@ -85,7 +86,7 @@ pub struct TdReport {
     /// TDX module attributes.
     #[serde(with = "hex::serde")]
     pub seam_attributes: [u8; 8],
-    /// TD attributes (bit 0: DEBUG).
+    /// TD attributes as the quote stores them (little-endian; see [`TdReport::attributes`]).
     #[serde(with = "hex::serde")]
     pub td_attributes: [u8; 8],
     /// Extended features available to the TD.
@@ -112,9 +113,14 @@ pub struct TdReport {
 }
 
 impl TdReport {
+    /// The TD attributes as a bit set.
+    pub fn attributes(&self) -> TdAttributes {
+        TdAttributes::from_le_bytes(self.td_attributes)
+    }
+
     /// TD attribute bit 0: the TD is debuggable.
     pub fn debug(&self) -> bool {
-        self.td_attributes.first().is_some_and(|byte| byte & 1 != 0)
+        self.attributes().contains(TdAttributes::DEBUG)
     }
 
     /// XFAM as a little-endian integer.
@@ -156,7 +162,9 @@ impl Quote {
     /// [`Malformed::Truncated`] when a declared length runs past the input;
     /// [`TdxRejection::UnsupportedVersion`], [`TdxRejection::NotTdx`],
     /// [`TdxRejection::UnsupportedAttestationKey`], [`TdxRejection::UnsupportedBody`] and
-    /// [`TdxRejection::UnsupportedCertificationData`] for structures this verifier does not accept.
+    /// [`TdxRejection::UnsupportedCertificationData`] for structures this verifier does not accept;
+    /// [`TdxRejection::TrailingBytesNotZero`] when the bytes after the signature data are not all
+    /// zero (padding is accepted, content is not: nothing signs it).
     pub fn parse(bytes: &[u8]) -> Result<Self, crate::Error> {
         let mut cursor = Cursor { bytes, offset: 0 };
         let header = Header {
@@ -218,7 +226,6 @@ impl Quote {
         let signature_data_len = cursor.u32("signature data length")?;
         let signature_data_len = usize::try_from(signature_data_len).unwrap_or(usize::MAX);
         let signature_data = cursor.take(signature_data_len, "signature data")?;
-        let trailing_bytes = bytes.len().saturating_sub(cursor.offset);
 
         let mut sig = Cursor {
             bytes: signature_data,
@@ -250,17 +257,24 @@ impl Quote {
         let chain = qe.take(inner_len, "pck certificate chain")?;
         qe.finish("certification data")?;
         sig.finish("signature data")?;
-        let pck_chain_pem = String::from_utf8(
-            chain
-                .iter()
-                .copied()
-                .take_while(|byte| *byte != 0)
-                .collect(),
-        )
-        .map_err(|_| Malformed::Invalid {
+        // The PEM may be NUL-terminated; what follows the NUL must be zero like the padding.
+        let pem_len = chain
+            .iter()
+            .position(|byte| *byte == 0)
+            .unwrap_or(chain.len());
+        let (pem, terminator) = chain.split_at_checked(pem_len).unwrap_or((chain, &[]));
+        if terminator.iter().any(|byte| *byte != 0) {
+            return Err(Malformed::Invalid {
+                what: "pck certificate chain",
+                detail: "nonzero bytes after its NUL terminator".to_owned(),
+            }
+            .into());
+        }
+        let pck_chain_pem = String::from_utf8(pem.to_vec()).map_err(|_| Malformed::Invalid {
             what: "pck certificate chain",
             detail: "not UTF-8 PEM".to_owned(),
         })?;
+        let trailing_bytes = cursor.zero_padding()?;
 
         Ok(Self {
             header,
@@ -381,6 +395,18 @@ impl<'a> Cursor<'a> {
                 what,
                 detail: format!("{left} bytes after the last field"),
             })
+        }
+    }
+
+    /// The number of bytes left, which must all be zero: padding carries no information, and
+    /// anything else there would be unsigned input riding along with a genuine quote.
+    fn zero_padding(&self) -> Result<usize, TdxRejection> {
+        let rest = self.bytes.get(self.offset..).unwrap_or_default();
+        match rest.iter().position(|byte| *byte != 0) {
+            Some(index) => Err(TdxRejection::TrailingBytesNotZero {
+                offset: self.offset.saturating_add(index),
+            }),
+            None => Ok(rest.len()),
         }
     }
 

@@ -25,17 +25,20 @@ const INTEL_QE_VENDOR_ID: [u8; 16] = [
 ///
 /// # Security
 /// Checks, in this order, stopping at the first failure:
-/// 1. the quote parses (v4 or v5, TDX, ECDSA P-256, QE-report certification data);
+/// 1. the quote parses (v4 or v5, TDX, ECDSA P-256, QE-report certification data), every
+///    declared length is used exactly, and every byte after the signature data is zero;
 /// 2. the QE vendor is Intel;
 /// 3. the attestation key signed header and body;
 /// 4. the QE report data is SHA-256(attestation key ‖ QE auth data) ‖ zeros;
 /// 5. the PCK leaf signed the QE report;
-/// 6. the TD is not debuggable (unless the reference values allow it);
+/// 6. the kind of TD: not debuggable unless `allow_debug`, no TD attribute outside
+///    `allowed_td_attributes`, and MRSERVICETD as pinned (all zero when not pinned);
 /// 7. every piece of collateral is present and valid at `now` (unavailable otherwise);
 /// 8. `dcap-qvl`: PCK chain to Intel's root with both CRLs, TCB info and QE identity signatures
 ///    and identities, TDX module identity, and the TCB-level match;
-/// 9. Chiaro's TCB policy: the status is allowed (`UpToDate` by default) and every advisory is
-///    allow-listed — `dcap-qvl` itself accepts anything but `Revoked`;
+/// 9. Chiaro's TCB policy: the TCB info and QE identity are not older than
+///    `minimum_tcb_evaluation_data_number`, the status is allowed (`UpToDate` by default) and
+///    every advisory is allow-listed — `dcap-qvl` itself accepts anything but `Revoked`;
 /// 10. the reference values (MRTD, RTMRs, MRCONFIGID, MROWNER, MROWNERCONFIG, TEE_TCB_SVN,
 ///     XFAM, REPORTDATA).
 ///
@@ -74,10 +77,12 @@ pub fn verify(
         .verify(&parsed.qe_report.raw, &parsed.qe_report_signature)
         .map_err(|_| TdxRejection::QeReportSignatureInvalid)?;
 
-    reference.check_debug(&parsed.body)?;
+    reference.check_td(&parsed.body)?;
     collateral.check_freshness(now)?;
 
-    let verifier = dcap_qvl::verify::QuoteVerifier::new_prod().allow_debug(reference.allow_debug);
+    let verifier = dcap_qvl::verify::QuoteVerifier::new_prod()
+        .allow_debug(reference.allow_debug)
+        .allow_service_td(reference.allows_service_td());
     let report = verifier
         .verify(quote, &collateral.to_dcap(), now.as_secs())
         .map_err(|e| TdxRejection::CollateralRejected {
@@ -90,6 +95,7 @@ pub fn verify(
             .map_err(|_| TdxRejection::CollateralRejected {
                 detail: format!("unknown TCB status {:?}", report.status),
             })?;
+    reference.check_evaluation_data_numbers(collateral)?;
     reference.check_tcb(status, &report.advisory_ids)?;
     reference.check_body(&parsed.body)?;
 

@@ -12,6 +12,7 @@ mod snp_mutations;
 mod snp_reference;
 mod snp_vectors;
 mod tdx_mutations;
+mod tdx_reference;
 mod tdx_vectors;
 
 use chiaro_attest::snp::{SnpCollateral, SnpReferenceValues};

@@ -23,21 +23,25 @@ fn flipping_any_byte_of_a_real_quote_is_refused_with_a_specific_error() {
     let collateral = TdxCollateral::from_json(&set.collateral_json(&dir)).unwrap();
     let now = set.at.parse().unwrap();
     let reference = TdxReferenceValues::default();
-    let signed_end = quote.len() - 70;
+    let signature_data_end = quote.len() - 70;
     let chain = tdx::Quote::parse(&quote).unwrap().pck_chain_pem;
     let chain_start = quote.windows(11).position(|w| w == b"-----BEGIN ").unwrap();
     let chain_end = chain_start + chain.len();
     let chain_der = pem_certificates(&chain).unwrap();
-    for offset in 0..signed_end {
+    for offset in 0..quote.len() {
         let mut mutated = quote.clone();
         mutated[offset] ^= 0x01;
         let Err(err) = tdx::verify(&mutated, &collateral, &reference, now) else {
             {
                 // The PCK chain travels as PEM text, which nothing signs. A flip may verify only if
                 // the leaf and intermediate decode as before (a whitespace byte for another, or a
-                // broken copy of the root, which is pinned and never taken from the quote).
+                // broken copy of the root, which is pinned and never taken from the quote). The
+                // chain field ends with its NUL terminator, where the signature data ends.
                 let text = String::from_utf8_lossy(&mutated[chain_start..chain_end]).into_owned();
-                assert!(offset >= chain_start, "flip at {offset:#x} verified");
+                assert!(
+                    (chain_start..signature_data_end).contains(&offset),
+                    "flip at {offset:#x} verified"
+                );
                 let decoded = pem_certificates(&text).unwrap_or_default();
                 assert!(
                     decoded.len() >= 2 && decoded[..2] == chain_der[..2],
@@ -54,6 +58,8 @@ fn flipping_any_byte_of_a_real_quote_is_refused_with_a_specific_error() {
             12..28 => &["tdx.qe_vendor"],
             0..HEADER_END | HEADER_END..BODY_END => &["tdx.quote_signature"],
             BODY_END..SIGNATURE_DATA_START => &["format.length", "format.field"],
+            // The 70 bytes of padding: nothing signs them, so only zeros are accepted.
+            _ if offset >= signature_data_end => &["tdx.quote_trailing_bytes"],
             _ => &[
                 "tdx.quote_signature",
                 "tdx.attestation_key_binding",
@@ -87,6 +93,60 @@ fn truncating_a_real_quote_anywhere_is_a_truncation_error() {
         tdx::Quote::parse(&quote[..end]).is_ok(),
         "the quote without its padding parses"
     );
+}
+
+#[test]
+fn attack_flipped_trailing_byte_is_rejected() {
+    let dir = testdata_or_skip!("TDX trailing bytes");
+    let set = &TDX_SETS[0];
+    let quote = set.quote_bytes(&dir);
+    let padding = tdx::Quote::parse(&quote).unwrap().trailing_bytes;
+    assert_eq!(
+        padding, 70,
+        "set A's quote carries 70 zero bytes of padding"
+    );
+    verify(set, &dir, &TdxReferenceValues::default(), set.at)
+        .expect("the real quote with its zero padding verifies");
+    for offset in [quote.len() - padding, quote.len() - 1] {
+        let mut mutated = quote.clone();
+        mutated[offset] ^= 0x01;
+        let collateral = TdxCollateral::from_json(&set.collateral_json(&dir)).unwrap();
+        let err = tdx::verify(
+            &mutated,
+            &collateral,
+            &TdxReferenceValues::default(),
+            set.at.parse().unwrap(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            Error::Rejected(Rejection::Tdx(TdxRejection::TrailingBytesNotZero {
+                offset
+            })),
+            "flip at {offset}"
+        );
+    }
+}
+
+#[test]
+fn attack_bytes_hidden_after_the_pck_chain_terminator_are_rejected() {
+    let dir = testdata_or_skip!("TDX PCK chain terminator");
+    let quote = TDX_SETS[0].quote_bytes(&dir);
+    // Set A's chain field ends "-----END CERTIFICATE-----\n\0", right before the padding.
+    let field_end = quote.len() - 70;
+    assert_eq!(&quote[field_end - 2..field_end], b"\n\0");
+    let mut terminated_early = quote;
+    terminated_early[field_end - 2] = 0;
+    tdx::Quote::parse(&terminated_early).expect("zeros after the terminator are padding");
+    let mut hidden = terminated_early;
+    hidden[field_end - 1] = b'x';
+    assert!(matches!(
+        tdx::Quote::parse(&hidden),
+        Err(Error::Rejected(Rejection::Malformed(Malformed::Invalid {
+            what: "pck certificate chain",
+            ..
+        })))
+    ));
 }
 
 #[test]
@@ -211,6 +271,8 @@ fn matching_tdx_reference_values_are_accepted() {
         minimum_tee_tcb_svn: Some(body.tee_tcb_svn),
         xfam: Some(body.xfam),
         report_data: Some(body.report_data),
+        allowed_td_attributes: body.attributes(),
+        minimum_tcb_evaluation_data_number: Some(17),
         ..Default::default()
     };
     verify(&TDX_SETS[0], &dir, &reference, TDX_SETS[0].at).unwrap();

@@ -57,6 +57,12 @@ fn every_tdx_set_gives_its_readme_outcome() {
                     other => panic!("set {}: {other:?}", set.name),
                 }
             }
+            TdxExpected::TrailingBytesNotZero => assert_eq!(
+                result.unwrap_err().check(),
+                "tdx.quote_trailing_bytes",
+                "set {}",
+                set.name
+            ),
             TdxExpected::RootCrlMissing => assert_eq!(
                 result.unwrap_err(),
                 Error::Unavailable(Unavailable::CollateralMissing {
@@ -158,7 +164,6 @@ fn every_tdx_quote_in_the_vectors_parses() {
     let quotes = [
         ("tdx/dcap-qvl/tdx_quote", 4, 70),
         ("tdx/dcap-qvl/tdx_quote_outdated", 5, 0),
-        ("tdx/go-tdx-guest/tdx_prod_quote_SPR_E4.dat", 4, 39),
         ("tdx/go-tdx-guest/quote_v5_sample.dat", 5, 0),
         ("tdx/go-tdx-guest/ccel/cos-113-tdx-quote.dat", 4, 3065),
         ("tdx/go-tdx-qpl/quote", 4, 0),
@@ -176,5 +181,47 @@ fn every_tdx_quote_in_the_vectors_parses() {
             (version, trailing),
             "{file}"
         );
+    }
+}
+
+/// go-tdx-guest's quote with the text it appended for its own tests cut off again.
+fn set_e_without_appended_text(dir: &std::path::Path) -> Vec<u8> {
+    let mut quote = TDX_SETS[3].quote_bytes(dir);
+    let text = b"\nextra bytes(only for testing purpose)\n";
+    assert!(
+        quote.ends_with(text),
+        "set E's quote ends with go-tdx-guest's text"
+    );
+    quote.truncate(quote.len() - text.len());
+    quote
+}
+
+#[test]
+fn attack_text_appended_to_a_quote_is_rejected() {
+    let dir = testdata_or_skip!("TDX quote with appended text");
+    let set = &TDX_SETS[3];
+    let quote = set.quote_bytes(&dir);
+    let genuine = set_e_without_appended_text(&dir);
+    assert_eq!(
+        tdx::Quote::parse(&quote).unwrap_err(),
+        Error::Rejected(Rejection::Tdx(TdxRejection::TrailingBytesNotZero {
+            offset: genuine.len()
+        }))
+    );
+    // The quote itself is intact: without the text it reaches the README's outcome.
+    let collateral = TdxCollateral::from_json(&set.collateral_json(&dir)).unwrap();
+    let reference = TdxReferenceValues::default();
+    let now = set.at.parse().unwrap();
+    assert_eq!(
+        tdx::verify(&quote, &collateral, &reference, now)
+            .unwrap_err()
+            .check(),
+        "tdx.quote_trailing_bytes"
+    );
+    match tdx::verify(&genuine, &collateral, &reference, now) {
+        Err(Error::Rejected(Rejection::Tdx(TdxRejection::CollateralRejected { detail }))) => {
+            assert!(detail.to_lowercase().contains("tcb level"), "{detail}");
+        }
+        other => panic!("{other:?}"),
     }
 }

@@ -142,6 +142,7 @@ fn every_tdx_set_gives_its_exit_code() {
             TdxExpected::UpToDate => (0, None),
             TdxExpected::NoMatchingTcbLevel => (3, Some("tdx.collateral_verification")),
             TdxExpected::RootCrlMissing => (4, Some("collateral.missing")),
+            TdxExpected::TrailingBytesNotZero => (3, Some("tdx.quote_trailing_bytes")),
         };
         assert_eq!(code, expected_code, "set {}: {stdout}", set.name);
         assert_eq!(
