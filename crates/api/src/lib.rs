@@ -21,5 +21,6 @@ pub mod v1 {
     include!("generated/chiaro.v1.rs");
 }
 
+pub mod history;
 pub mod transport;
 pub mod validation;

@@ -20,6 +20,30 @@ use tonic::transport::{Channel, Endpoint};
 #[derive(Debug)]
 pub struct AttestedConnection(AttestedStream<tokio_rustls::server::TlsStream<TcpStream>>);
 
+/// The TLS exporter label of [`SessionBinding`] (RFC 8446 §7.5).
+const SESSION_BINDING_LABEL: &[u8] = b"EXPORTER-chiaro-session-v1";
+
+/// A value only the two ends of one attested TLS session know (a TLS exporter): an application
+/// proof that names it, such as a seed-share owner's signature for `Recover`, is good for this
+/// connection only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionBinding([u8; 32]);
+
+impl SessionBinding {
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    fn export<D>(connection: &tokio_rustls::rustls::ConnectionCommon<D>) -> Option<Self> {
+        let mut out = [0u8; 32];
+        connection
+            .export_keying_material(&mut out, SESSION_BINDING_LABEL, None)
+            .ok()?;
+        Some(Self(out))
+    }
+}
+
 /// What a handler knows about the caller (a request extension).
 #[derive(Debug, Clone)]
 pub struct PeerInfo {
@@ -29,6 +53,11 @@ pub struct PeerInfo {
     pub tls_public_key: Option<Vec<u8>>,
     /// The caller's address.
     pub address: Option<SocketAddr>,
+    /// This connection's session binding.
+    pub session: Option<SessionBinding>,
+    /// What the server's validator judged the caller's evidence against (the Coordinator: the
+    /// transition hash of its manifest then).
+    pub judged_under: Option<chiaro_manifest::TransitionHash>,
 }
 
 impl Connected for AttestedConnection {
@@ -53,6 +82,11 @@ impl Connected for AttestedConnection {
             claims: self.0.peer().cloned(),
             tls_public_key,
             address: tcp.peer_addr().ok(),
+            session: SessionBinding::export(&**tls),
+            judged_under: self
+                .0
+                .peer_basis()
+                .map(|basis| chiaro_manifest::TransitionHash::new(*basis.as_bytes())),
         }
     }
 }
@@ -132,19 +166,57 @@ pub async fn channel(
     address: SocketAddr,
     config: Arc<ClientConfig>,
 ) -> Result<Channel, tonic::transport::Error> {
+    Ok(bound_channel(address, config).await?.0)
+}
+
+/// The session binding of a channel's current connection (it changes when the channel
+/// reconnects; a proof made for an earlier connection is then refused, never misused).
+#[derive(Debug, Clone, Default)]
+pub struct ChannelSession(Arc<std::sync::Mutex<Option<SessionBinding>>>);
+
+impl ChannelSession {
+    /// The binding of the latest connection.
+    pub fn current(&self) -> Option<SessionBinding> {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn set(&self, binding: Option<SessionBinding>) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = binding;
+    }
+}
+
+/// [`channel`], and the session binding of its connection.
+///
+/// # Errors
+/// The connection error, with the attestation failure as its source.
+pub async fn bound_channel(
+    address: SocketAddr,
+    config: Arc<ClientConfig>,
+) -> Result<(Channel, ChannelSession), tonic::transport::Error> {
+    let session = ChannelSession::default();
+    let connection_session = session.clone();
     let connector = tower::service_fn(move |_uri| {
         let config = Arc::clone(&config);
+        let session = connection_session.clone();
         async move {
             let tcp = TcpStream::connect(address)
                 .await
                 .map_err(chiaro_atls::AtlsError::Io)?;
             tcp.set_nodelay(true).map_err(chiaro_atls::AtlsError::Io)?;
             let stream = chiaro_atls::connect(tcp, &config).await?;
+            session.set(SessionBinding::export(&**stream.get_ref().get_ref().1));
             Ok::<_, chiaro_atls::AtlsError>(TokioIo::new(stream))
         }
     });
     // The URI is only a label: the connector above decides where to connect.
-    Endpoint::from_static("http://chiaro-coordinator.invalid")
+    let channel = Endpoint::from_static("http://chiaro-coordinator.invalid")
         .connect_with_connector(connector)
-        .await
+        .await?;
+    Ok((channel, session))
 }

@@ -27,8 +27,12 @@ pub enum AtlsError {
     /// The peer's evidence did not verify.
     #[error("peer evidence refused")]
     Evidence(#[source] chiaro_attest::Error),
-    /// The evidence verified but carries report data of another session or key.
-    #[error("peer evidence is not bound to this TLS session (replayed or for another key)")]
+    /// The evidence verified, but its report data does not bind this TLS session and the
+    /// certificate key the peer authenticated the handshake with: it was replayed from another
+    /// session or made for another key (or the peer presented no certificate to bind it to).
+    #[error(
+        "peer evidence is not bound to this TLS session and the peer's certificate key (replayed or made for another key)"
+    )]
     EvidenceNotBound,
     /// The peer refused our evidence (or our lack of it). `retryable` when the peer could not
     /// check it right now (e.g. a Coordinator without a manifest yet), not because it is bad.

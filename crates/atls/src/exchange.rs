@@ -6,19 +6,17 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use chiaro_attest::{Claims, ReportData, UnixTime, Verified};
+use chiaro_attest::{Claims, UnixTime, Verified};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
+use crate::binding::{KeyInfo, Role, Session};
 use crate::error::AtlsError;
 use crate::evidence::EvidenceBundle;
 use crate::identity::TlsIdentity;
 use crate::tls;
-use crate::validator::{Issuer, Validator};
-
-/// The exporter label (RFC 8446 §7.5); the context is the role of the side that attests.
-const EXPORTER_LABEL: &[u8] = b"EXPORTER-chiaro-atls-v1";
+use crate::validator::{Basis, Issuer, Judgement, Validator};
 /// The largest frame accepted: a TDX quote with collateral is about 20 KiB.
 const MAX_FRAME: usize = 1 << 20;
 /// The default limit for the whole exchange.
@@ -27,10 +25,26 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The verification time source; binaries pass the system clock, tests a fixed time.
 pub type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
 
+/// This side's evidence source and the key of the certificate it presents, which its evidence
+/// vouches for.
+struct Attester {
+    issuer: Arc<dyn Issuer>,
+    key: KeyInfo,
+}
+
+impl Attester {
+    fn new(issuer: Arc<dyn Issuer>, identity: &TlsIdentity) -> Self {
+        Self {
+            issuer,
+            key: identity.key_info().clone(),
+        }
+    }
+}
+
 /// The accepting side.
 pub struct ServerConfig {
     tls: TlsAcceptor,
-    issuer: Option<Arc<dyn Issuer>>,
+    attester: Option<Attester>,
     client_validator: Option<Arc<dyn Validator>>,
     clock: Clock,
     timeout: Duration,
@@ -39,7 +53,7 @@ pub struct ServerConfig {
 /// The connecting side.
 pub struct ClientConfig {
     tls: TlsConnector,
-    issuer: Option<Arc<dyn Issuer>>,
+    attester: Option<Attester>,
     server_validator: Arc<dyn Validator>,
     clock: Clock,
     timeout: Duration,
@@ -48,7 +62,7 @@ pub struct ClientConfig {
 impl std::fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerConfig")
-            .field("attests_itself", &self.issuer.is_some())
+            .field("attests_itself", &self.attester.is_some())
             .field("requires_attested_client", &self.client_validator.is_some())
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
@@ -58,7 +72,7 @@ impl std::fmt::Debug for ServerConfig {
 impl std::fmt::Debug for ClientConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientConfig")
-            .field("attests_itself", &self.issuer.is_some())
+            .field("attests_itself", &self.attester.is_some())
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
@@ -79,7 +93,7 @@ impl ServerConfig {
         let tls = tls::server_config(&identity, client_validator.is_some())?;
         Ok(Self {
             tls: TlsAcceptor::from(Arc::new(tls)),
-            issuer,
+            attester: issuer.map(|issuer| Attester::new(issuer, &identity)),
             client_validator,
             clock,
             timeout: DEFAULT_TIMEOUT,
@@ -112,7 +126,9 @@ impl ClientConfig {
         let tls = tls::client_config(identity.as_ref())?;
         Ok(Self {
             tls: TlsConnector::from(Arc::new(tls)),
-            issuer,
+            attester: issuer
+                .zip(identity.as_ref())
+                .map(|(issuer, identity)| Attester::new(issuer, identity)),
             server_validator,
             clock,
             timeout: DEFAULT_TIMEOUT,
@@ -133,7 +149,7 @@ impl ClientConfig {
         let tls = tls::client_config(Some(identity))?;
         Ok(Self {
             tls: TlsConnector::from(Arc::new(tls)),
-            issuer: Some(issuer),
+            attester: Some(Attester::new(issuer, identity)),
             server_validator,
             clock,
             timeout: DEFAULT_TIMEOUT,
@@ -153,13 +169,19 @@ impl ClientConfig {
 #[derive(Debug)]
 pub struct AttestedStream<S> {
     stream: S,
-    peer: Option<Verified<Claims>>,
+    peer: Option<Judgement>,
 }
 
 impl<S> AttestedStream<S> {
     /// The peer's verified claims, when the peer attested.
     pub fn peer(&self) -> Option<&Verified<Claims>> {
-        self.peer.as_ref()
+        self.peer.as_ref().map(Judgement::claims)
+    }
+
+    /// What this side's validator judged the peer's evidence against, when the peer attested
+    /// and the validator said (see [`Basis`]).
+    pub fn peer_basis(&self) -> Option<Basis> {
+        self.peer.as_ref().and_then(Judgement::basis)
     }
 
     /// The underlying TLS stream.
@@ -210,24 +232,16 @@ where
     let seconds = config.timeout.as_secs();
     tokio::time::timeout(config.timeout, async {
         let mut stream = config.tls.accept(io).await.map_err(AtlsError::Handshake)?;
-        let (server_binding, client_binding) = {
-            let (_, connection) = stream.get_ref();
-            let export = |out: &mut [u8], label: &[u8], context: Option<&[u8]>| {
-                connection
-                    .export_keying_material(out, label, context)
-                    .map(|_| ())
-            };
-            (binding(b"server", export)?, binding(b"client", export)?)
-        };
+        let session = Session::of(stream.get_ref().1)?;
         send(
             &mut stream,
-            &own_evidence(config.issuer.as_ref(), server_binding).await?,
+            &own_evidence(config.attester.as_ref(), &session, Role::Server).await?,
         )
         .await?;
         let peer = match (&config.client_validator, receive(&mut stream).await?) {
             (Some(validator), Frame::Evidence { evidence }) => {
-                match check(validator, evidence, client_binding, &config.clock).await {
-                    Ok(claims) => Some(claims),
+                match check(validator, evidence, &session, Role::Client, &config.clock).await {
+                    Ok(judgement) => Some(judgement),
                     Err(error) => {
                         let retryable = matches!(
                             error,
@@ -274,15 +288,7 @@ where
             .connect(tls::server_name()?, io)
             .await
             .map_err(AtlsError::Handshake)?;
-        let (server_binding, client_binding) = {
-            let (_, connection) = stream.get_ref();
-            let export = |out: &mut [u8], label: &[u8], context: Option<&[u8]>| {
-                connection
-                    .export_keying_material(out, label, context)
-                    .map(|_| ())
-            };
-            (binding(b"server", export)?, binding(b"client", export)?)
-        };
+        let session = Session::of(stream.get_ref().1)?;
         let server = match receive(&mut stream).await? {
             Frame::Evidence { evidence } => evidence,
             Frame::NoEvidence => {
@@ -298,12 +304,13 @@ where
         let peer = match check(
             &config.server_validator,
             server,
-            server_binding,
+            &session,
+            Role::Server,
             &config.clock,
         )
         .await
         {
-            Ok(claims) => claims,
+            Ok(judgement) => judgement,
             Err(error) => {
                 let _ = send(&mut stream, &Frame::Refused { retryable: false }).await;
                 return Err(error);
@@ -311,7 +318,7 @@ where
         };
         send(
             &mut stream,
-            &own_evidence(config.issuer.as_ref(), client_binding).await?,
+            &own_evidence(config.attester.as_ref(), &session, Role::Client).await?,
         )
         .await?;
         match receive(&mut stream).await? {
@@ -344,28 +351,18 @@ enum Frame {
     },
 }
 
-/// The 64-byte exporter value for `role` (b"server" or b"client"): the report data that side's
-/// evidence must carry.
-fn binding(
-    role: &[u8],
-    export: impl FnOnce(&mut [u8], &[u8], Option<&[u8]>) -> Result<(), rustls::Error>,
-) -> Result<ReportData, AtlsError> {
-    let mut binding = [0u8; 64];
-    export(&mut binding, EXPORTER_LABEL, Some(role)).map_err(|e| AtlsError::Config {
-        detail: e.to_string(),
-    })?;
-    Ok(ReportData::new(binding))
-}
-
+/// This side's evidence, attesting as `role` in `session`, or `no_evidence` without an issuer.
 async fn own_evidence(
-    issuer: Option<&Arc<dyn Issuer>>,
-    binding: ReportData,
+    attester: Option<&Attester>,
+    session: &Session,
+    role: Role,
 ) -> Result<Frame, AtlsError> {
-    let Some(issuer) = issuer else {
+    let Some(attester) = attester else {
         return Ok(Frame::NoEvidence);
     };
-    let issuer = Arc::clone(issuer);
-    let evidence = tokio::task::spawn_blocking(move || issuer.issue(&binding))
+    let report_data = session.own(role, &attester.key);
+    let issuer = Arc::clone(&attester.issuer);
+    let evidence = tokio::task::spawn_blocking(move || issuer.issue(&report_data))
         .await
         .map_err(|e| AtlsError::Issuer {
             detail: e.to_string(),
@@ -374,24 +371,28 @@ async fn own_evidence(
     Ok(Frame::Evidence { evidence })
 }
 
+/// Judges the evidence of the peer, which attests as `role`: the validator's verdict, then the
+/// binding to this session and to the key the peer authenticated the handshake with.
 async fn check(
     validator: &Arc<dyn Validator>,
     evidence: EvidenceBundle,
-    binding: ReportData,
+    session: &Session,
+    role: Role,
     clock: &Clock,
-) -> Result<Verified<Claims>, AtlsError> {
+) -> Result<Judgement, AtlsError> {
+    let expected = session.expected_from_peer(role)?;
     let validator = Arc::clone(validator);
     let now = clock();
-    let claims = tokio::task::spawn_blocking(move || validator.validate(&evidence, now))
+    let judgement = tokio::task::spawn_blocking(move || validator.validate(&evidence, now))
         .await
         .map_err(|e| AtlsError::Protocol {
             detail: e.to_string(),
         })?
         .map_err(AtlsError::Evidence)?;
-    if claims.report_data != binding {
+    if judgement.claims().report_data != expected {
         return Err(AtlsError::EvidenceNotBound);
     }
-    Ok(claims)
+    Ok(judgement)
 }
 
 async fn send<S: AsyncWrite + Unpin>(stream: &mut S, frame: &Frame) -> Result<(), AtlsError> {

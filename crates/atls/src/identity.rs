@@ -3,6 +3,7 @@
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
+use crate::binding::KeyInfo;
 use crate::error::AtlsError;
 
 /// A key pair and self-signed certificate for one process (or one connection).
@@ -10,6 +11,8 @@ use crate::error::AtlsError;
 pub struct TlsIdentity {
     certificate: CertificateDer<'static>,
     key: PrivatePkcs8KeyDer<'static>,
+    /// The certificate's public key, which this side's evidence vouches for.
+    key_info: KeyInfo,
 }
 
 impl TlsIdentity {
@@ -40,9 +43,14 @@ impl TlsIdentity {
         let certificate = params.self_signed(&pair).map_err(|e| AtlsError::Config {
             detail: e.to_string(),
         })?;
+        let certificate = certificate.der().clone();
+        let key_info = KeyInfo::of(&certificate).map_err(|e| AtlsError::Config {
+            detail: e.to_string(),
+        })?;
         Ok(Self {
-            certificate: certificate.der().clone(),
+            certificate,
             key: PrivatePkcs8KeyDer::from(key.to_vec()),
+            key_info,
         })
     }
 
@@ -52,5 +60,9 @@ impl TlsIdentity {
 
     pub(crate) fn key(&self) -> PrivateKeyDer<'static> {
         PrivateKeyDer::Pkcs8(self.key.clone_key())
+    }
+
+    pub(crate) fn key_info(&self) -> &KeyInfo {
+        &self.key_info
     }
 }

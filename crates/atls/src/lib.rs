@@ -2,10 +2,11 @@
 //! very session, that it runs in an accepted confidential VM.
 //!
 //! The protocol (`docs/atls.md`): an ordinary TLS 1.3 handshake with ephemeral self-signed
-//! certificates; then each attested side sends evidence whose report data is the TLS exporter
-//! value for its role (RFC 8446 §7.5), and the other side verifies it before either sends a byte
-//! of application data. The exporter is unique to the handshake, so evidence cannot be replayed
-//! from another session or moved to another key.
+//! certificates; then each attested side sends evidence whose report data is a hash of the TLS
+//! exporter value for its role (RFC 8446 §7.5) and its certificate's public key, and the other
+//! side verifies it before either sends a byte of application data. The exporter is unique to
+//! the handshake and the key is the one the handshake authenticated, so evidence cannot be
+//! replayed from another session or made to vouch for another key.
 //!
 //! # What this crate does not do
 //! It does not decide what evidence is acceptable: a [`Validator`] (reference values, a
@@ -18,11 +19,15 @@
 //! - Untrusted: the peer, its certificate, its evidence and every frame it sends (bounded in
 //!   size and time).
 //! - Checks: TLS 1.3 only; the handshake signature proves possession of the certificate key;
-//!   the evidence verifies under the validator; its report data equals this session's exporter
-//!   for the peer's role. A side that requires a peer's evidence never accepts its absence.
-//! - A successful `connect`/`accept` proves the peer's TEE holds this session's keys; the peer's
-//!   [`Verified`](chiaro_attest::Verified) claims are returned for the caller's authorisation.
+//!   the evidence verifies under the validator; its report data equals the hash of this
+//!   session's exporter for the peer's role and the peer's certificate key. A side that requires
+//!   a peer's evidence never accepts its absence.
+//! - A successful `connect`/`accept` proves the peer's TEE holds this session's keys and vouches
+//!   for the certificate key the peer signed the handshake with; the peer's
+//!   [`Verified`](chiaro_attest::Verified) claims, and the [`Basis`] its validator judged them
+//!   against, are returned for the caller's authorisation.
 
+mod binding;
 mod error;
 mod evidence;
 mod exchange;
@@ -34,4 +39,4 @@ pub use error::AtlsError;
 pub use evidence::EvidenceBundle;
 pub use exchange::{AttestedStream, ClientConfig, Clock, ServerConfig, accept, connect};
 pub use identity::TlsIdentity;
-pub use validator::{Issuer, ReferenceValidator, Validator};
+pub use validator::{Basis, Issuer, Judgement, ReferenceValidator, Validator};

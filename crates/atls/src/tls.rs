@@ -67,8 +67,9 @@ pub(crate) fn server_name() -> Result<ServerName<'static>, AtlsError> {
 }
 
 /// Accepts any well-formed certificate whose key signs the TLS 1.3 handshake. The certificate
-/// itself is not trusted: the exporter the evidence must carry is derived from a transcript that
-/// contains it, so evidence for this session vouches for this certificate's key.
+/// itself is not trusted: the peer's evidence must carry a hash of this session's exporter and
+/// this certificate's public key (`crate::binding`), so only evidence that vouches for this
+/// very key is accepted.
 #[derive(Debug)]
 struct SessionBoundVerifier {
     algorithms: WebPkiSupportedAlgorithms,

@@ -16,14 +16,70 @@ pub trait Issuer: Send + Sync {
 }
 
 /// Decides whether the peer's evidence is acceptable. The exchange itself checks that the
-/// verified report data equals the session's exporter; a validator checks everything else.
+/// verified report data binds this session and the peer's certificate key; a validator checks
+/// everything else.
 pub trait Validator: Send + Sync {
     /// Verifies `evidence` at `now`.
     ///
     /// # Errors
     /// The verification error; rejected and unavailable stay distinct.
-    fn validate(&self, evidence: &EvidenceBundle, now: UnixTime)
-    -> Result<Verified<Claims>, Error>;
+    fn validate(&self, evidence: &EvidenceBundle, now: UnixTime) -> Result<Judgement, Error>;
+}
+
+/// What a validator judged evidence against, opaque to this crate: whoever reads it from the
+/// [`AttestedStream`](crate::AttestedStream) knows what it means. The Coordinator uses the hash
+/// of its latest manifest transition, so that a request on the connection is served only under
+/// the manifest the peer's evidence was judged under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Basis([u8; 32]);
+
+impl Basis {
+    /// A basis from its 32 bytes.
+    pub const fn new(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The 32 bytes.
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+/// A validator's acceptance of evidence: the verified claims and, when the validator judges
+/// against something that changes (a manifest), what it judged against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judgement {
+    claims: Verified<Claims>,
+    basis: Option<Basis>,
+}
+
+impl Judgement {
+    /// Evidence accepted with these claims, against nothing that changes.
+    pub fn new(claims: Verified<Claims>) -> Self {
+        Self {
+            claims,
+            basis: None,
+        }
+    }
+
+    /// The same judgement, made against `basis`.
+    #[must_use]
+    pub fn with_basis(self, basis: Basis) -> Self {
+        Self {
+            basis: Some(basis),
+            ..self
+        }
+    }
+
+    /// The verified claims.
+    pub fn claims(&self) -> &Verified<Claims> {
+        &self.claims
+    }
+
+    /// What the evidence was judged against, if the validator said.
+    pub fn basis(&self) -> Option<Basis> {
+        self.basis
+    }
 }
 
 /// Accepts evidence that satisfies any one reference set of its platform.
@@ -63,11 +119,7 @@ impl ReferenceValidator {
 }
 
 impl Validator for ReferenceValidator {
-    fn validate(
-        &self,
-        evidence: &EvidenceBundle,
-        now: UnixTime,
-    ) -> Result<Verified<Claims>, Error> {
+    fn validate(&self, evidence: &EvidenceBundle, now: UnixTime) -> Result<Judgement, Error> {
         let attempts: Vec<Result<Verified<Claims>, Error>> = match evidence {
             EvidenceBundle::Snp {
                 report,
@@ -94,7 +146,7 @@ impl Validator for ReferenceValidator {
             EvidenceBundle::Snp { .. } => "SNP",
             EvidenceBundle::Tdx { .. } => "TDX",
         };
-        first_success(attempts, platform)
+        first_success(attempts, platform).map(Judgement::new)
     }
 }
 

@@ -7,13 +7,17 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use chiaro_atls::{
-    AtlsError, ClientConfig, Clock, EvidenceBundle, Issuer, ReferenceValidator, ServerConfig,
-    Validator,
+    AtlsError, Basis, ClientConfig, Clock, EvidenceBundle, Issuer, Judgement, ReferenceValidator,
+    ServerConfig, Validator,
 };
 use chiaro_attest::insecure_simulation::{InsecureSimulatedTee, SimulatedLaunch};
 use chiaro_attest::snp::{SnpReferenceValues, SnpRejection, SnpTrustAnchors};
 use chiaro_attest::{Error, HostData, Platform, Rejection, ReportData, UnixTime};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rcgen::PublicKeyData;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use sha2::{Digest, Sha512};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const POLICY: HostData = HostData::new([0xAA; 32]);
@@ -129,6 +133,9 @@ fn server(
     issuer: Option<Arc<dyn Issuer>>,
     client_validator: Option<Arc<dyn Validator>>,
 ) -> ServerConfig {
+    // Generate the simulated TEE (seconds on a loaded machine) before a deadline runs: done
+    // lazily inside `accept`, it could exceed the 10 s limit and fail an unrelated assertion.
+    tee();
     ServerConfig::new(issuer, client_validator, clock())
         .unwrap()
         .with_timeout(Duration::from_secs(10))
@@ -281,9 +288,7 @@ async fn plain_tls_server() -> std::net::SocketAddr {
     .with_no_client_auth()
     .with_single_cert(
         vec![certificate.der().clone()],
-        rustls_pki_types::PrivateKeyDer::Pkcs8(rustls_pki_types::PrivatePkcs8KeyDer::from(
-            key.serialize_der(),
-        )),
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
     )
     .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
@@ -369,4 +374,273 @@ async fn evidence_of_a_platform_without_reference_values_is_refused() {
         ),
         "{result:?}"
     );
+}
+
+#[tokio::test]
+async fn a_validator_basis_is_exposed_on_the_accepted_stream() {
+    /// Accepts what the reference validator accepts, judged against a fixed basis.
+    struct BasedValidator(Basis);
+
+    impl Validator for BasedValidator {
+        fn validate(&self, evidence: &EvidenceBundle, now: UnixTime) -> Result<Judgement, Error> {
+            validator()
+                .validate(evidence, now)
+                .map(|judgement| judgement.with_basis(self.0))
+        }
+    }
+
+    let basis = Basis::new([0x42; 32]);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server_config = server(
+        Some(SimulatedIssuer::new(POLICY)),
+        Some(Arc::new(BasedValidator(basis))),
+    );
+    let server_task = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let stream = chiaro_atls::accept(tcp, &server_config).await.unwrap();
+        (
+            stream.peer().map(|claims| claims.platform),
+            stream.peer_basis(),
+        )
+    });
+    let tcp = TcpStream::connect(address).await.unwrap();
+    let client_stream = chiaro_atls::connect(tcp, &client(Some(SimulatedIssuer::new(POLICY))))
+        .await
+        .unwrap();
+    assert_eq!(
+        server_task.await.unwrap(),
+        (Some(Platform::InsecureSimulated), Some(basis))
+    );
+    assert_eq!(
+        client_stream.peer_basis(),
+        None,
+        "the reference validator judges against nothing that changes"
+    );
+}
+
+// Peers that speak the attestation protocol themselves, from its documented wire form
+// (docs/atls.md), choosing the report data their evidence carries.
+
+/// The report data `docs/atls.md` specifies: SHA-512 over the domain label, the role, the
+/// exporter value for the role and the sender's certificate SubjectPublicKeyInfo.
+fn documented_report_data(role: &[u8], exporter: &[u8; 64], spki: &[u8]) -> ReportData {
+    let digest = Sha512::new()
+        .chain_update(b"chiaro-atls-v1 report data\0")
+        .chain_update(role)
+        .chain_update([0u8])
+        .chain_update(exporter)
+        .chain_update(spki)
+        .finalize();
+    ReportData::new(digest.into())
+}
+
+/// This session's exporter value for `role` (`docs/atls.md`, "Bindings").
+fn exporter<Data>(connection: &rustls::ConnectionCommon<Data>, role: &[u8]) -> [u8; 64] {
+    connection
+        .export_keying_material([0u8; 64], b"EXPORTER-chiaro-atls-v1", Some(role))
+        .unwrap()
+}
+
+async fn write_frame<S: AsyncWrite + Unpin>(stream: &mut S, frame: &serde_json::Value) {
+    let body = serde_json::to_vec(frame).unwrap();
+    let mut bytes = u32::try_from(body.len()).unwrap().to_be_bytes().to_vec();
+    bytes.extend_from_slice(&body);
+    stream.write_all(&bytes).await.unwrap();
+    stream.flush().await.unwrap();
+}
+
+/// The `frame` tag of the next frame.
+async fn read_frame<S: AsyncRead + Unpin>(stream: &mut S) -> String {
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).await.unwrap();
+    let mut body = vec![0u8; usize::try_from(u32::from_be_bytes(len)).unwrap()];
+    stream.read_exact(&mut body).await.unwrap();
+    let frame: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    frame["frame"].as_str().unwrap().to_owned()
+}
+
+fn evidence_frame(report_data: &ReportData) -> serde_json::Value {
+    serde_json::json!({ "frame": "evidence", "evidence": simulated_evidence(POLICY, report_data) })
+}
+
+fn self_signed(key: &rcgen::KeyPair) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
+    let certificate = rcgen::CertificateParams::new(vec!["rogue.invalid".to_owned()])
+        .unwrap()
+        .self_signed(key)
+        .unwrap();
+    (
+        certificate.der().clone(),
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+    )
+}
+
+/// A rogue client's view of the server: whatever it is, go on.
+#[derive(Debug)]
+struct AnyServer;
+
+impl ServerCertVerifier for AnyServer {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// A client that authenticates the TLS handshake with `tls_key` and then sends simulated (TEE)
+/// evidence carrying `report_data(client exporter value)` to a mutual server. Returns the
+/// server's result and the verdict frame the client read.
+async fn rogue_client(
+    tls_key: &rcgen::KeyPair,
+    report_data: impl FnOnce(&[u8; 64]) -> ReportData,
+) -> (Result<Option<Platform>, AtlsError>, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server_config = server(Some(SimulatedIssuer::new(POLICY)), Some(validator()));
+    let server_task = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let stream = chiaro_atls::accept(tcp, &server_config).await?;
+        Ok(stream.peer().map(|claims| claims.platform))
+    });
+    let (certificate, key) = self_signed(tls_key);
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .unwrap()
+    .dangerous()
+    .with_custom_certificate_verifier(Arc::new(AnyServer))
+    .with_client_auth_cert(vec![certificate], key)
+    .unwrap();
+    let tcp = TcpStream::connect(address).await.unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("chiaro-atls.invalid").unwrap(), tcp)
+        .await
+        .unwrap();
+    let exporter = exporter(tls.get_ref().1, b"client");
+    assert_eq!(
+        read_frame(&mut tls).await,
+        "evidence",
+        "the server attests first"
+    );
+    write_frame(&mut tls, &evidence_frame(&report_data(&exporter))).await;
+    let verdict = read_frame(&mut tls).await;
+    (server_task.await.unwrap(), verdict)
+}
+
+#[tokio::test]
+async fn client_evidence_with_the_documented_report_data_is_accepted() {
+    // The control for the attacks below: the rogue client speaks the protocol correctly, and
+    // the construction docs/atls.md gives is the one the server checks.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let spki = key.subject_public_key_info();
+    let (server_result, verdict) = rogue_client(&key, |exporter| {
+        documented_report_data(b"client", exporter, &spki)
+    })
+    .await;
+    assert_eq!(server_result.unwrap(), Some(Platform::InsecureSimulated));
+    assert_eq!(verdict, "accepted");
+}
+
+#[tokio::test]
+async fn attack_client_evidence_bound_to_another_key_is_refused() {
+    // The client signs the handshake with one key, but its evidence carries this session's
+    // exporter and vouches for another key (e.g. the TEE's, while a key outside the TEE
+    // authenticated the handshake, to be certified as the workload's).
+    let tls_key = rcgen::KeyPair::generate().unwrap();
+    let other_spki = rcgen::KeyPair::generate()
+        .unwrap()
+        .subject_public_key_info();
+    let (server_result, verdict) = rogue_client(&tls_key, |exporter| {
+        documented_report_data(b"client", exporter, &other_spki)
+    })
+    .await;
+    assert!(
+        matches!(server_result, Err(AtlsError::EvidenceNotBound)),
+        "{server_result:?}"
+    );
+    assert_eq!(verdict, "refused");
+}
+
+#[tokio::test]
+async fn attack_client_evidence_bound_to_the_exporter_alone_is_refused() {
+    // What the protocol accepted before the explicit key binding: report data = the bare
+    // exporter value. The exporter is fixed before the client's certificate is sent, so such
+    // evidence vouches for no key at all and would have passed with any certificate.
+    let tls_key = rcgen::KeyPair::generate().unwrap();
+    let (server_result, verdict) =
+        rogue_client(&tls_key, |exporter| ReportData::new(*exporter)).await;
+    assert!(
+        matches!(server_result, Err(AtlsError::EvidenceNotBound)),
+        "{server_result:?}"
+    );
+    assert_eq!(verdict, "refused");
+}
+
+#[tokio::test]
+async fn attack_server_evidence_bound_to_another_key_is_refused() {
+    // The same rule for the server: evidence with this session's exporter, made for a key other
+    // than the one the server's certificate carries.
+    let tls_key = rcgen::KeyPair::generate().unwrap();
+    let other_spki = rcgen::KeyPair::generate()
+        .unwrap()
+        .subject_public_key_info();
+    let (certificate, key) = self_signed(&tls_key);
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![certificate], key)
+    .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let rogue = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut tls = tokio_rustls::TlsAcceptor::from(Arc::new(config))
+            .accept(tcp)
+            .await
+            .unwrap();
+        let exporter = exporter(tls.get_ref().1, b"server");
+        let report_data = documented_report_data(b"server", &exporter, &other_spki);
+        write_frame(&mut tls, &evidence_frame(&report_data)).await;
+        read_frame(&mut tls).await
+    });
+    let tcp = TcpStream::connect(address).await.unwrap();
+    let result = chiaro_atls::connect(tcp, &client(None)).await;
+    assert!(
+        matches!(result, Err(AtlsError::EvidenceNotBound)),
+        "{result:?}"
+    );
+    assert_eq!(rogue.await.unwrap(), "refused");
 }

@@ -284,10 +284,16 @@ pub struct CoordinatorArgs {
     /// The Coordinator's user API.
     #[arg(short = 'c', long, value_name = "HOST:PORT")]
     pub coordinator: String,
-    /// Reference values the Coordinator's evidence must satisfy (a manifest's
-    /// `reference_values` object). Required: the CLI trusts no Coordinator by default.
+    /// Reference values the Coordinator's evidence must satisfy (a `reference_values` object
+    /// in which every set pins the Coordinator's policy hash: SNP `host_data`, TDX
+    /// `mr_config_id`). Required: the CLI trusts no Coordinator by default.
     #[arg(long, value_name = "FILE")]
     pub coordinator_reference: PathBuf,
+    /// This machine's record of the deployment (its id and the latest transition seen):
+    /// written by `set`, checked and updated by `verify` and `recover`, which refuse another
+    /// deployment or a rolled-back history. Keep it with the manifest.
+    #[arg(long, value_name = "FILE", default_value = "chiaro-deployment.json")]
+    pub deployment: PathBuf,
     /// Verification time (RFC 3339); default: now.
     #[arg(long, value_name = "RFC3339")]
     pub at: Option<String>,
@@ -331,8 +337,8 @@ pub struct RecoverArgs {
     #[command(flatten)]
     pub coordinator: CoordinatorArgs,
     /// The seed-share owner's private key (PKCS#8 PEM).
-    #[arg(long, value_name = "FILE")]
-    pub seedshare_owner_key: PathBuf,
+    #[arg(long, value_name = "FILE", alias = "seedshare-owner-key")]
+    pub seed_share_owner_key: PathBuf,
     /// The seed share `chiaro set` wrote for that key; default: `seed-share-<key digest>.bin`
     /// in `--seed-shares-dir`.
     #[arg(long, value_name = "FILE")]
@@ -340,6 +346,10 @@ pub struct RecoverArgs {
     /// Where `chiaro set` wrote the seed shares.
     #[arg(long, default_value = ".")]
     pub seed_shares_dir: PathBuf,
+    /// Restore a persisted history older than the one `--deployment` records (a rollback:
+    /// manifests installed since are undone). Without it, such a history is refused.
+    #[arg(long)]
+    pub allow_rollback: bool,
 }
 
 /// `chiaro keygen …`

@@ -2,6 +2,7 @@
 
 mod coordinator_client;
 mod deployment;
+mod deployment_record;
 mod evidence_show;
 mod evidence_simulate;
 mod evidence_verify;

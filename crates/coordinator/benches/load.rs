@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use chiaro_api::v1::mesh_api_client::MeshApiClient;
 use chiaro_api::v1::user_api_client::UserApiClient;
-use chiaro_api::v1::{NewMeshCertRequest, SetManifestRequest};
+use chiaro_api::v1::{GetManifestsRequest, NewMeshCertRequest, SetManifestRequest};
 use chiaro_atls::{ClientConfig, Clock, TlsIdentity};
 use chiaro_attest::insecure_simulation::{InsecureSimulatedTee, SimulatedLaunch};
 use chiaro_attest::snp::SnpReferenceValues;
@@ -20,7 +20,10 @@ use chiaro_attest_guest::{AtlsIssuer, InsecureSimulatedIssuer};
 use chiaro_coordinator::app::{Config, system_clock};
 use chiaro_coordinator::ca::{MeshCa, RootCa};
 use chiaro_coordinator::seed::Seed;
-use chiaro_manifest::{ReferenceValueSets, TransitionHash};
+use chiaro_manifest::{
+    DeploymentId, Manifest, OwnerSignature, ReferenceValueSets, TransitionHash, update_message,
+};
+use sha2::Digest as _;
 
 const POLICY: &str = "1111111111111111111111111111111111111111111111111111111111111111";
 const COORDINATOR_POLICY: &str = "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0";
@@ -60,10 +63,13 @@ fn main() {
         &serde_json::json!({ "insecure_simulated": [{ "ark": ark, "values": { "host_data": COORDINATOR_POLICY } }] }).to_string(),
     )
     .unwrap();
+    let owner = rcgen::KeyPair::generate().unwrap();
+    let owner_spki = rcgen::PublicKeyData::subject_public_key_info(&owner);
     let manifest = serde_json::json!({
         "version": 1,
         "policies": { POLICY: { "sans": ["web"], "workload_secret_id": "web" } },
         "reference_values": { "insecure_simulated": [{ "ark": ark, "values": {} }] },
+        "workload_owner_key_digests": [hex::encode(sha2::Sha256::digest(&owner_spki))],
     })
     .to_string();
 
@@ -133,10 +139,24 @@ fn main() {
                 Err(error) => panic!("the Coordinator did not come up: {error}"),
             }
         };
-        UserApiClient::new(channel)
-            .set_manifest(SetManifestRequest { manifest: manifest.into_bytes(), ..SetManifestRequest::default() })
-            .await
-            .expect("installing the manifest");
+        let mut user = UserApiClient::new(channel);
+        let history = user.get_manifests(GetManifestsRequest {}).await.unwrap().into_inner().history.unwrap();
+        let deployment = DeploymentId::new(history.deployment_id.as_slice().try_into().unwrap());
+        let message = update_message(&deployment, &TransitionHash::ZERO, &Manifest::parse(&manifest).unwrap().hash());
+        let signer = ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            &owner.serialize_der(),
+            &ring::rand::SystemRandom::new(),
+        )
+        .unwrap();
+        let signature = signer.sign(&ring::rand::SystemRandom::new(), &message).unwrap();
+        let owner = OwnerSignature::new(owner_spki, signature.as_ref().to_vec());
+        user.set_manifest(SetManifestRequest {
+            manifest: manifest.into_bytes(),
+            owner: Some(chiaro_api::history::owner_to_wire(&owner)),
+        })
+        .await
+        .expect("installing the manifest");
 
         let tee_text = std::fs::read_to_string(dir.join("tee.json")).unwrap();
         for concurrency in [1usize, 4, 16, 64] {

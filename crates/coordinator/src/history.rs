@@ -6,16 +6,22 @@
 //! |---|---|
 //! | `manifests/<hash>.json` | a manifest's canonical JSON; the name is its SHA-256 |
 //! | `transitions/<hash>` | 64 bytes: manifest hash ‖ previous transition hash; the name is its SHA-256 |
+//! | `signatures/<transition hash>` | the workload owner's signature of that transition |
+//! | `deployment-id` | the 32-byte deployment id the signatures name (derived from the seed) |
 //! | `mesh-ca/<transition hash>.der` | the mesh CA certificate of that manifest |
 //! | `root-ca.der` | the root CA certificate |
 //! | `latest` | the latest transition hash (32 bytes) ‖ its ECDSA P-384 signature (DER) by the seed-derived history key |
 //!
-//! Nothing here is secret. Loading re-hashes every content-addressed file and walks the chain;
-//! any mismatch refuses the whole state. The signature on `latest` needs the seed, so it is
-//! checked when the seed is known ([`History::verify_signature`]): at every start with a seed,
-//! and on recovery, before anything is served.
+//! Nothing here is secret. Loading re-hashes every content-addressed file, walks the chain and
+//! checks every owner signature against the deployment id and the manifest before it
+//! ([`chiaro_manifest::verify_history`]); any mismatch refuses the whole state. The signature
+//! on `latest` and the deployment id need the seed, so they are checked when the seed is known
+//! ([`History::verify_seed`]): on recovery, before anything is served.
 
-use chiaro_manifest::{Manifest, ManifestHash, Transition, TransitionHash};
+use chiaro_manifest::{
+    DeploymentId, Manifest, ManifestHash, OwnerSignature, SignedStep, Transition, TransitionHash,
+    VerifiedHistory,
+};
 use p384::ecdsa::signature::{Signer, Verifier};
 use p384::ecdsa::{DerSignature, SigningKey};
 use p384::pkcs8::DecodePrivateKey;
@@ -48,16 +54,24 @@ pub enum HistoryError {
     /// state written by someone else.
     #[error("the latest transition is not signed by this deployment's history key")]
     SignatureInvalid,
+    /// The seed belongs to another deployment than the one the owners signed for.
+    #[error(
+        "the seed is not this deployment's: its deployment id is not the one the owners signed"
+    )]
+    OtherDeployment,
+    /// The owner-signed history does not verify.
+    #[error("the owner-signed history is refused")]
+    Unsigned(#[source] chiaro_manifest::ManifestError),
     /// Signing failed.
     #[error("signing the latest transition: {0}")]
     Signing(String),
 }
 
-/// A loaded, hash-checked history.
+/// A loaded, hash-checked history whose owner signatures verified.
 #[derive(Debug, Clone)]
 pub struct History {
-    /// Oldest first: each transition with its manifest.
-    pub entries: Vec<(Transition, Manifest)>,
+    /// The steps, oldest first, each with its manifest, and the deployment id.
+    pub verified: VerifiedHistory,
     /// The root CA certificate (DER).
     pub root_ca: Vec<u8>,
     /// The current mesh CA certificate (DER).
@@ -67,6 +81,7 @@ pub struct History {
 
 const LATEST: &str = "latest";
 const ROOT_CA: &str = "root-ca.der";
+const DEPLOYMENT_ID: &str = "deployment-id";
 
 fn manifest_key(hash: &ManifestHash) -> String {
     format!("manifests/{hash}.json")
@@ -76,20 +91,28 @@ fn transition_key(hash: &TransitionHash) -> String {
     format!("transitions/{hash}")
 }
 
+fn signature_key(hash: &TransitionHash) -> String {
+    format!("signatures/{hash}")
+}
+
 fn mesh_ca_key(hash: &TransitionHash) -> String {
     format!("mesh-ca/{hash}.der")
 }
 
 impl History {
-    /// The latest transition and its manifest.
-    pub fn latest(&self) -> Option<&(Transition, Manifest)> {
-        self.entries.last()
+    /// The latest manifest.
+    pub fn latest_manifest(&self) -> Option<&Manifest> {
+        self.verified.latest_manifest()
     }
 
-    /// The latest transition hash (zero for an empty history).
+    /// The latest transition hash.
     pub fn latest_hash(&self) -> TransitionHash {
-        self.latest()
-            .map_or(TransitionHash::ZERO, |(transition, _)| transition.hash())
+        self.verified.latest_hash()
+    }
+
+    /// The deployment id the owners signed for.
+    pub fn deployment(&self) -> DeploymentId {
+        *self.verified.deployment()
     }
 
     /// Loads the history, checking every hash and the chain; `None` for an empty store.
@@ -112,6 +135,13 @@ impl History {
             return Err(corrupt(LATEST, "no signature"));
         }
 
+        let deployment = required(store, DEPLOYMENT_ID)?;
+        let deployment = DeploymentId::new(
+            deployment
+                .as_slice()
+                .try_into()
+                .map_err(|_| corrupt(DEPLOYMENT_ID, "not 32 bytes"))?,
+        );
         let mut entries = Vec::new();
         let mut cursor = head;
         while cursor != TransitionHash::ZERO {
@@ -134,10 +164,27 @@ impl History {
             if entries.len() > 100_000 {
                 return Err(corrupt(&key, "history too long (a cycle?)"));
             }
-            entries.push((transition, manifest));
+            let signature_key = signature_key(&cursor);
+            let owner = OwnerSignature::from_bytes(&required(store, &signature_key)?)
+                .ok_or_else(|| corrupt(&signature_key, "not an owner signature"))?;
+            entries.push((SignedStep { transition, owner }, manifest));
             cursor = transition.previous;
         }
         entries.reverse();
+        let hashes: Vec<TransitionHash> = entries
+            .iter()
+            .map(|(step, _)| step.transition.hash())
+            .collect();
+        let verified = chiaro_manifest::verify_history(deployment, entries).map_err(|e| match e
+            .history_step()
+            .and_then(|step| hashes.get(step))
+        {
+            Some(hash) => HistoryError::Corrupt {
+                key: signature_key(hash),
+                detail: e.to_string(),
+            },
+            None => HistoryError::Unsigned(e),
+        })?;
 
         let root_ca = required(store, ROOT_CA)?;
         check_signed_by(ROOT_CA, &root_ca, &root_ca)?;
@@ -145,18 +192,23 @@ impl History {
         let mesh_ca = required(store, &mesh_key)?;
         check_signed_by(&mesh_key, &mesh_ca, &root_ca)?;
         Ok(Some(Self {
-            entries,
+            verified,
             root_ca,
             mesh_ca,
             latest_signature: signature.to_vec(),
         }))
     }
 
-    /// Checks the signature on the latest transition with the seed's history key.
+    /// Checks the seed against the state: its deployment id must be the one the owners signed
+    /// for, and its history key must have signed `latest`.
     ///
     /// # Errors
-    /// [`HistoryError::SignatureInvalid`] for another seed or forged state.
-    pub fn verify_signature(&self, seed: &Seed) -> Result<(), HistoryError> {
+    /// [`HistoryError::OtherDeployment`] or [`HistoryError::SignatureInvalid`] for another seed
+    /// or forged state.
+    pub fn verify_seed(&self, seed: &Seed) -> Result<(), HistoryError> {
+        if seed.deployment_id() != self.deployment() {
+            return Err(HistoryError::OtherDeployment);
+        }
         let key = history_key(seed)?;
         let signature = DerSignature::from_bytes(&self.latest_signature)
             .map_err(|_| HistoryError::SignatureInvalid)?;
@@ -165,9 +217,10 @@ impl History {
             .map_err(|_| HistoryError::SignatureInvalid)
     }
 
-    /// Appends `manifest` after `previous` (none for the first) and returns the new transition.
-    /// Content-addressed files and the CA certificates are written first and `latest` last, so
-    /// a crash leaves either the previous state or the new one.
+    /// Appends `manifest` after `previous` (none for the first), signed by `owner`, and returns
+    /// the new transition. Content-addressed files, the signature and the CA certificates are
+    /// written first and `latest` last, so a crash leaves either the previous state or the new
+    /// one. The caller has checked `owner`'s signature.
     ///
     /// # Errors
     /// [`HistoryError`] if writing or signing fails.
@@ -176,6 +229,7 @@ impl History {
         seed: &Seed,
         previous: TransitionHash,
         manifest: &Manifest,
+        owner: &OwnerSignature,
         root_ca: &[u8],
         mesh_ca_for: impl FnOnce(&TransitionHash) -> Result<Vec<u8>, HistoryError>,
     ) -> Result<Transition, HistoryError> {
@@ -184,11 +238,13 @@ impl History {
             previous,
         };
         let hash = transition.hash();
+        store.put(DEPLOYMENT_ID, seed.deployment_id().as_bytes())?;
         store.put(
             &manifest_key(&transition.manifest),
             &manifest.canonical_json(),
         )?;
         store.put(&transition_key(&hash), &transition.to_bytes())?;
+        store.put(&signature_key(&hash), &owner.to_bytes())?;
         store.put(ROOT_CA, root_ca)?;
         store.put(&mesh_ca_key(&hash), &mesh_ca_for(&hash)?)?;
         let key = history_key(seed)?;

@@ -9,13 +9,14 @@
 //! | `history-signing-key` | the P-384 key that signs the latest manifest transition |
 //! | `mesh-ca-key:<transition hash hex>` | the mesh CA's P-384 key for one manifest |
 //! | `workload-secret:<id>` | a workload secret (32 bytes) |
+//! | `deployment-id` | the public deployment id ([`chiaro_manifest::DeploymentId::from_seed`]) |
 //!
 //! A P-384 key comes from 48 expanded bytes, retried with a counter suffix while they are not a
 //! valid scalar (zero or not below the group order), so it is deterministic.
 
 use std::fmt;
 
-use chiaro_manifest::{SeedShareOwnerKey, TransitionHash};
+use chiaro_manifest::{DeploymentId, SEED_SALT, SeedShareOwnerKey, TransitionHash};
 use hkdf::Hkdf;
 use p384::pkcs8::EncodePrivateKey;
 use sha2::Sha256;
@@ -23,7 +24,6 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// Bytes in a seed.
 pub const SEED_LEN: usize = 32;
-const SALT: &[u8] = b"chiaro-seed-v1";
 
 /// The deployment's secret seed.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
@@ -96,6 +96,12 @@ impl Seed {
             .map_err(|_| SeedError::Length(bytes.len()))
     }
 
+    /// The deployment's public id: every owner signature names it, so a seed checks against
+    /// the signed history.
+    pub fn deployment_id(&self) -> DeploymentId {
+        DeploymentId::from_seed(&self.0)
+    }
+
     /// The root CA key (PKCS#8 DER).
     ///
     /// # Errors
@@ -161,7 +167,7 @@ impl Seed {
     }
 
     fn expand(&self, info: &[u8], out: &mut [u8]) -> Result<(), SeedError> {
-        Hkdf::<Sha256>::new(Some(SALT), &self.0)
+        Hkdf::<Sha256>::new(Some(SEED_SALT), &self.0)
             .expand(info, out)
             .map_err(|_| SeedError::Derivation)
     }

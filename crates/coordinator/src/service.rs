@@ -2,19 +2,21 @@
 
 use std::sync::Arc;
 
+use chiaro_api::history::{history_to_wire, owner_from_wire};
 use chiaro_api::transport::PeerInfo;
 use chiaro_api::v1::mesh_api_server::MeshApi;
 use chiaro_api::v1::user_api_server::UserApi;
 use chiaro_api::v1::{
-    GetManifestsRequest, GetManifestsResponse, NewMeshCertRequest, NewMeshCertResponse,
-    RecoverRequest, RecoverResponse, SeedShare, SetManifestRequest, SetManifestResponse,
+    CoordinatorState, GetManifestsRequest, GetManifestsResponse, NewMeshCertRequest,
+    NewMeshCertResponse, RecoverRequest, RecoverResponse, SeedShare, SetManifestRequest,
+    SetManifestResponse,
 };
-use chiaro_atls::{Clock, EvidenceBundle, Validator};
-use chiaro_attest::{Claims, UnixTime, Verified};
+use chiaro_atls::{Basis, Clock, EvidenceBundle, Judgement, Validator};
+use chiaro_attest::UnixTime;
 use tonic::{Request, Response, Status};
 
 use crate::metrics::{Metrics, Operation};
-use crate::state::{Coordinator, CoreError, OwnerSignature};
+use crate::state::{Coordinator, CoreError, RecoveryProof};
 
 /// The user API.
 #[derive(Clone)]
@@ -79,10 +81,12 @@ impl UserApi for UserService {
         let request = request.into_inner();
         let text = String::from_utf8(request.manifest)
             .map_err(|_| Status::invalid_argument("the manifest is not UTF-8"))?;
-        let owner = (!request.owner_public_key.is_empty()).then_some(OwnerSignature {
-            public_key: request.owner_public_key,
-            signature: request.owner_signature,
-        });
+        let owner = request
+            .owner
+            .as_ref()
+            .map(|owner| owner_from_wire("owner", Some(owner)))
+            .transpose()
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let installed = self
             .coordinator
             .set_manifest(&text, owner.as_ref(), (self.clock)());
@@ -108,20 +112,23 @@ impl UserApi for UserService {
         &self,
         _request: Request<GetManifestsRequest>,
     ) -> Result<Response<GetManifestsResponse>, Status> {
-        let (history, root_ca, mesh_ca) = self.coordinator.history().map_err(status)?;
+        let snapshot = self.coordinator.snapshot();
+        let state = match snapshot.state {
+            "uninitialized" => CoordinatorState::Uninitialized,
+            "recovery" => CoordinatorState::Recovery,
+            _ => CoordinatorState::Ready,
+        };
         Ok(Response::new(GetManifestsResponse {
-            manifests: history
-                .entries
-                .iter()
-                .map(|(_, manifest)| manifest.canonical_json())
-                .collect(),
-            transitions: history
-                .entries
-                .iter()
-                .map(|(transition, _)| transition.to_bytes().to_vec())
-                .collect(),
-            root_ca,
-            mesh_ca,
+            state: state.into(),
+            history: Some(history_to_wire(
+                &snapshot.deployment,
+                snapshot
+                    .steps
+                    .iter()
+                    .map(|(step, manifest)| (step, Some(manifest))),
+            )),
+            root_ca: snapshot.root_ca,
+            mesh_ca: snapshot.mesh_ca,
         }))
     }
 
@@ -129,7 +136,18 @@ impl UserApi for UserService {
         &self,
         request: Request<RecoverRequest>,
     ) -> Result<Response<RecoverResponse>, Status> {
-        let recovered = self.coordinator.recover(&request.into_inner().seed);
+        let session = request
+            .extensions()
+            .get::<PeerInfo>()
+            .and_then(|peer| peer.session)
+            .ok_or_else(|| Status::unauthenticated("not an attested connection"))?;
+        let request = request.into_inner();
+        let proof = RecoveryProof {
+            public_key: request.owner_public_key,
+            signature: request.owner_signature,
+            session: *session.as_bytes(),
+        };
+        let recovered = self.coordinator.recover(&request.seed, &proof);
         self.metrics.count(Operation::Recover, recovered.is_ok());
         recovered.map_err(status)?;
         Ok(Response::new(RecoverResponse {}))
@@ -153,9 +171,9 @@ impl MeshApi for MeshService {
         let key = peer
             .tls_public_key
             .ok_or_else(|| Status::unauthenticated("the workload presented no TLS key"))?;
-        let credentials = self
-            .coordinator
-            .new_mesh_cert(&claims, &key, (self.clock)());
+        let credentials =
+            self.coordinator
+                .new_mesh_cert(&claims, peer.judged_under, &key, (self.clock)());
         self.metrics
             .count(Operation::NewMeshCert, credentials.is_ok());
         let credentials = credentials.map_err(status)?;
@@ -165,8 +183,13 @@ impl MeshApi for MeshService {
             root_ca: credentials.root_ca,
             workload_secret: credentials
                 .workload_secret
+                .as_ref()
                 .map(|secret| secret.as_bytes().to_vec())
                 .unwrap_or_default(),
+            history: Some(history_to_wire(
+                &credentials.deployment,
+                credentials.steps.iter().map(|step| (step, None)),
+            )),
         }))
     }
 }
@@ -194,7 +217,7 @@ impl Validator for ManifestValidator {
         &self,
         evidence: &EvidenceBundle,
         now: UnixTime,
-    ) -> Result<Verified<Claims>, chiaro_attest::Error> {
+    ) -> Result<Judgement, chiaro_attest::Error> {
         let refused = || {
             chiaro_attest::Error::Rejected(chiaro_attest::Rejection::PlatformNotAccepted {
                 platform: "any",
@@ -202,7 +225,9 @@ impl Validator for ManifestValidator {
         };
         // Without a manifest (uninitialized, in recovery) nothing can be judged yet: that is
         // "cannot verify", so the workload retries, not "rejected".
-        let manifest = self.coordinator.manifest().ok_or_else(|| {
+        // The manifest and the transition that installed it are read together: the judgement
+        // names the transition, and issuance refuses to serve under any other.
+        let (judged_under, manifest) = self.coordinator.current().ok_or_else(|| {
             chiaro_attest::Error::Unavailable(chiaro_attest::Unavailable::CollateralMissing {
                 what: format!(
                     "a manifest (the Coordinator is {})",
@@ -212,26 +237,43 @@ impl Validator for ManifestValidator {
         })?;
         let validator = chiaro_api::validation::reference_validator(manifest.reference_values())
             .map_err(|_| refused())?;
-        validator.validate(evidence, now)
+        Ok(validator
+            .validate(evidence, now)?
+            .with_basis(Basis::new(*judged_under.as_bytes())))
     }
 }
 
 /// The status a refused operation answers with. Internal failures say little to the caller.
 fn status(error: CoreError) -> Status {
     match &error {
-        CoreError::NotReady(_) => Status::unavailable(error.to_string()),
+        CoreError::NotReady(_) | CoreError::ManifestChanged => {
+            Status::unavailable(error.to_string())
+        }
         CoreError::NotInRecovery | CoreError::SeedShareOwnersChanged => {
             Status::failed_precondition(error.to_string())
         }
         CoreError::InvalidManifest(source) => {
             Status::invalid_argument(format!("invalid manifest: {source}"))
         }
-        CoreError::Unauthorised(_) | CoreError::UnknownPolicy | CoreError::WrongSeed => {
-            Status::permission_denied(error.to_string())
-        }
+        CoreError::Unauthorised(_)
+        | CoreError::RecoveryUnauthorised(_)
+        | CoreError::UnknownPolicy
+        | CoreError::WrongSeed(_) => Status::permission_denied(chain(&error)),
         CoreError::History(_) | CoreError::Seed(_) | CoreError::Ca(_) => {
             crate::app::log(&format!("internal error: {error:?}"));
             Status::internal("internal error")
         }
     }
+}
+
+/// The error and its causes, for a refusal the caller should understand.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

@@ -5,7 +5,10 @@
 use std::sync::{Mutex, MutexGuard};
 
 use chiaro_attest::{Claims, UnixTime, Verified};
-use chiaro_manifest::{KeyDigest, Manifest, ManifestHash, TransitionHash, update_message};
+use chiaro_manifest::{
+    DeploymentId, KeyDigest, Manifest, ManifestHash, OwnerSignature, SignedStep, TransitionHash,
+    recovery_message, update_message,
+};
 use sha2::{Digest, Sha256};
 
 use crate::ca::{CaError, MeshCa, RootCa};
@@ -25,9 +28,16 @@ pub enum CoreError {
     /// The manifest does not parse or validate.
     #[error("invalid manifest")]
     InvalidManifest(#[source] chiaro_manifest::ManifestError),
-    /// An update without a signature from a listed workload-owner key.
-    #[error("manifest update not authorised: {0}")]
+    /// A manifest without a signature from a listed workload-owner key.
+    #[error("manifest not authorised: {0}")]
     Unauthorised(&'static str),
+    /// `Recover` without a valid proof of a listed seed-share owner key over this connection.
+    #[error("recovery not authorised: {0}")]
+    RecoveryUnauthorised(&'static str),
+    /// The manifest changed after the connection's evidence was judged: the request would be
+    /// served under a manifest the evidence was never checked against. Reconnect.
+    #[error("the manifest changed since this connection was attested; reconnect")]
+    ManifestChanged,
     /// An update that changes the seed-share owners, which would orphan existing shares.
     #[error("the seed-share owner keys cannot change after the first manifest")]
     SeedShareOwnersChanged,
@@ -36,7 +46,7 @@ pub enum CoreError {
     UnknownPolicy,
     /// The seed offered for recovery does not fit the persisted state.
     #[error("the seed does not match the persisted state")]
-    WrongSeed,
+    WrongSeed(#[source] HistoryError),
     /// Persisted state failed.
     #[error("state")]
     History(#[from] HistoryError),
@@ -81,19 +91,44 @@ pub struct MeshCredentials {
     pub root_ca: Vec<u8>,
     /// Its workload secret, if its entry names a secret id.
     pub workload_secret: Option<crate::seed::WorkloadSecret>,
+    /// The deployment id and the signed history the credentials come from, for the
+    /// initializer to check against the owners its pod pins.
+    pub deployment: DeploymentId,
+    /// The history's steps, oldest first.
+    pub steps: Vec<SignedStep>,
 }
 
-/// A workload owner's authorisation of an update.
+/// A seed-share owner's proof for `Recover`.
 #[derive(Debug, Clone)]
-pub struct OwnerSignature {
-    /// The owner's public key (SubjectPublicKeyInfo DER, ECDSA P-256).
+pub struct RecoveryProof {
+    /// The owner's public key (SubjectPublicKeyInfo DER, RSA).
     pub public_key: Vec<u8>,
-    /// ECDSA P-256/SHA-256 (DER) over [`update_message`].
+    /// RSA-PSS/SHA-256 over [`recovery_message`].
     pub signature: Vec<u8>,
+    /// The session binding of the connection the proof came over.
+    pub session: [u8; 32],
+}
+
+/// What `GetManifests` shows in any state.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// `uninitialized`, `recovery` or `ready`.
+    pub state: &'static str,
+    /// The deployment id: the pending one when uninitialized.
+    pub deployment: DeploymentId,
+    /// The history (empty when uninitialized; in recovery the persisted one, whose seed is
+    /// not checked yet).
+    pub steps: Vec<(SignedStep, Manifest)>,
+    /// The root CA certificate (empty when uninitialized).
+    pub root_ca: Vec<u8>,
+    /// The current mesh CA certificate (empty when uninitialized).
+    pub mesh_ca: Vec<u8>,
 }
 
 enum Phase {
-    Uninitialized,
+    /// The seed the first manifest will install is drawn at start, so its deployment id can be
+    /// signed by the owner of the first manifest.
+    Uninitialized(Box<Seed>),
     Recovery(Box<History>),
     Ready(Box<Ready>),
 }
@@ -127,7 +162,7 @@ impl Coordinator {
     /// [`CoreError::History`] naming the corrupt or missing file.
     pub fn open(store: DirStore) -> Result<Self, CoreError> {
         let phase = match History::load(&store)? {
-            None => Phase::Uninitialized,
+            None => Phase::Uninitialized(Box::new(Seed::generate()?)),
             Some(history) => Phase::Recovery(Box::new(history)),
         };
         Ok(Self {
@@ -139,22 +174,51 @@ impl Coordinator {
     /// `uninitialized`, `recovery` or `ready`.
     pub fn state_name(&self) -> &'static str {
         match &*self.lock() {
-            Phase::Uninitialized => "uninitialized",
+            Phase::Uninitialized(_) => "uninitialized",
             Phase::Recovery(_) => "recovery",
             Phase::Ready(_) => "ready",
         }
     }
 
-    /// The current manifest, when ready.
-    pub fn manifest(&self) -> Option<Manifest> {
+    /// The current manifest and the transition that installed it, when ready: what a
+    /// workload's evidence is judged under.
+    pub fn current(&self) -> Option<(TransitionHash, Manifest)> {
         match &*self.lock() {
-            Phase::Ready(ready) => ready.history.latest().map(|(_, manifest)| manifest.clone()),
-            Phase::Uninitialized | Phase::Recovery(_) => None,
+            Phase::Ready(ready) => ready
+                .history
+                .latest_manifest()
+                .map(|manifest| (ready.history.latest_hash(), manifest.clone())),
+            Phase::Uninitialized(_) | Phase::Recovery(_) => None,
         }
     }
 
-    /// Installs a manifest. The first creates the seed and returns seed shares; later ones need
-    /// `owner` to be a listed workload-owner key that signed the update.
+    /// The state, deployment id, history and CA certificates, in any state.
+    pub fn snapshot(&self) -> Snapshot {
+        let (history, state) = match &*self.lock() {
+            Phase::Uninitialized(seed) => {
+                return Snapshot {
+                    state: "uninitialized",
+                    deployment: seed.deployment_id(),
+                    steps: Vec::new(),
+                    root_ca: Vec::new(),
+                    mesh_ca: Vec::new(),
+                };
+            }
+            Phase::Recovery(history) => ((**history).clone(), "recovery"),
+            Phase::Ready(ready) => (ready.history.clone(), "ready"),
+        };
+        Snapshot {
+            state,
+            deployment: history.deployment(),
+            steps: history.verified.steps().to_vec(),
+            root_ca: history.root_ca,
+            mesh_ca: history.mesh_ca,
+        }
+    }
+
+    /// Installs a manifest signed by `owner` over [`update_message`]. The first one creates the
+    /// deployment: it must be signed for the pending deployment id by a key it lists itself, and
+    /// it returns the seed shares. Later ones must be signed by a key the current one lists.
     ///
     /// # Errors
     /// [`CoreError`] for an invalid manifest, a missing or wrong authorisation, a changed set of
@@ -166,13 +230,22 @@ impl Coordinator {
         now: UnixTime,
     ) -> Result<Installed, CoreError> {
         let manifest = Manifest::parse(text).map_err(CoreError::InvalidManifest)?;
+        let owner = owner.ok_or(CoreError::Unauthorised("no workload-owner signature"))?;
         let mut phase = self.lock();
         match &mut *phase {
             Phase::Recovery(_) => Err(CoreError::NotReady("in recovery")),
-            Phase::Uninitialized => {
-                let seed = Seed::generate()?;
+            Phase::Uninitialized(pending) => {
+                let seed = (**pending).clone();
+                authorise(
+                    manifest.workload_owner_key_digests(),
+                    owner,
+                    &seed.deployment_id(),
+                    &TransitionHash::ZERO,
+                    &manifest.hash(),
+                )?;
                 let root = RootCa::create(&seed, now)?;
-                let ready = self.install(seed, root, TransitionHash::ZERO, &manifest, now)?;
+                let ready =
+                    self.install(seed, root, TransitionHash::ZERO, &manifest, owner, now)?;
                 let seed_shares = manifest
                     .seed_share_owner_keys()
                     .iter()
@@ -188,17 +261,29 @@ impl Coordinator {
                 Ok(installed)
             }
             Phase::Ready(ready) => {
-                let (_, current) = ready
+                let current = ready
                     .history
-                    .latest()
+                    .latest_manifest()
                     .ok_or(CoreError::NotReady("without history"))?;
+                if current.workload_owner_key_digests().is_empty() {
+                    return Err(CoreError::Unauthorised(
+                        "the current manifest lists no workload owner: the deployment is immutable",
+                    ));
+                }
                 let previous = ready.history.latest_hash();
-                authorise(current, owner, &previous, &manifest.hash())?;
+                authorise(
+                    current.workload_owner_key_digests(),
+                    owner,
+                    &ready.history.deployment(),
+                    &previous,
+                    &manifest.hash(),
+                )?;
                 if manifest.seed_share_owner_keys() != current.seed_share_owner_keys() {
                     return Err(CoreError::SeedShareOwnersChanged);
                 }
                 let root = RootCa::restore(&ready.seed, &ready.history.root_ca)?;
-                let next = self.install(ready.seed.clone(), root, previous, &manifest, now)?;
+                let next =
+                    self.install(ready.seed.clone(), root, previous, &manifest, owner, now)?;
                 let installed = installed(&next, Vec::new());
                 **ready = next;
                 Ok(installed)
@@ -206,39 +291,27 @@ impl Coordinator {
         }
     }
 
-    /// The history and the CA certificates, when ready.
+    /// Leaves recovery with `seed`, given by a seed-share owner the persisted latest manifest
+    /// lists, whose `proof` signs this deployment, this connection and this seed. The seed must
+    /// be the deployment's (its id is the one the owners signed for), its history key must have
+    /// signed `latest`, and the root and latest mesh CA must be its keys'.
     ///
     /// # Errors
-    /// [`CoreError::NotReady`] before the first manifest or in recovery.
-    pub fn history(&self) -> Result<(History, Vec<u8>, Vec<u8>), CoreError> {
-        match &*self.lock() {
-            Phase::Ready(ready) => Ok((
-                ready.history.clone(),
-                ready.root.certificate().to_vec(),
-                ready.mesh.certificate().to_vec(),
-            )),
-            Phase::Uninitialized => Err(CoreError::NotReady("uninitialized")),
-            Phase::Recovery(_) => Err(CoreError::NotReady("in recovery")),
-        }
-    }
-
-    /// Leaves recovery with `seed`, after checking it against the persisted state: the root CA
-    /// must be the seed's, and the latest transition signed with the seed's history key.
-    ///
-    /// # Errors
-    /// [`CoreError::WrongSeed`] for a seed that does not fit; [`CoreError::NotInRecovery`].
-    pub fn recover(&self, seed: &[u8]) -> Result<(), CoreError> {
-        let seed = Seed::from_bytes(seed).map_err(|_| CoreError::WrongSeed)?;
+    /// [`CoreError::RecoveryUnauthorised`], [`CoreError::WrongSeed`] for a seed that does not
+    /// fit; [`CoreError::NotInRecovery`].
+    pub fn recover(&self, seed: &[u8], proof: &RecoveryProof) -> Result<(), CoreError> {
         let mut phase = self.lock();
         let Phase::Recovery(history) = &*phase else {
             return Err(CoreError::NotInRecovery);
         };
-        history
-            .verify_signature(&seed)
-            .map_err(|_| CoreError::WrongSeed)?;
-        let root = RootCa::restore(&seed, &history.root_ca).map_err(|_| CoreError::WrongSeed)?;
-        let mesh = MeshCa::restore(&seed, &history.latest_hash(), &history.mesh_ca)
-            .map_err(|_| CoreError::WrongSeed)?;
+        authorise_recovery(history, seed, proof)?;
+        let seed = Seed::from_bytes(seed)
+            .map_err(|e| CoreError::WrongSeed(HistoryError::Signing(e.to_string())))?;
+        history.verify_seed(&seed).map_err(CoreError::WrongSeed)?;
+        let wrong = |e: CaError| CoreError::WrongSeed(HistoryError::Signing(e.to_string()));
+        let root = RootCa::restore(&seed, &history.root_ca).map_err(wrong)?;
+        let mesh =
+            MeshCa::restore(&seed, &history.latest_hash(), &history.mesh_ca).map_err(wrong)?;
         let history = (**history).clone();
         *phase = Phase::Ready(Box::new(Ready {
             seed,
@@ -249,15 +322,18 @@ impl Coordinator {
         Ok(())
     }
 
-    /// Mesh credentials for a workload whose evidence verified (`claims`) and whose TLS key is
-    /// `public_key` (uncompressed EC point), per the manifest entry of its policy hash.
+    /// Mesh credentials for a workload whose evidence verified (`claims`) under the manifest
+    /// that `judged_under` installed, and whose TLS key is `public_key` (uncompressed EC
+    /// point), per the manifest entry of its policy hash.
     ///
     /// # Errors
-    /// [`CoreError::UnknownPolicy`] when its policy hash is not in the manifest;
-    /// [`CoreError::NotReady`] otherwise unready.
+    /// [`CoreError::ManifestChanged`] when the current manifest is not the one the evidence
+    /// was judged under; [`CoreError::UnknownPolicy`] when its policy hash is not in the
+    /// manifest; [`CoreError::NotReady`] otherwise unready.
     pub fn new_mesh_cert(
         &self,
         claims: &Verified<Claims>,
+        judged_under: Option<TransitionHash>,
         public_key: &[u8],
         now: UnixTime,
     ) -> Result<MeshCredentials, CoreError> {
@@ -265,9 +341,12 @@ impl Coordinator {
         let Phase::Ready(ready) = &*phase else {
             return Err(CoreError::NotReady("not ready"));
         };
-        let (_, manifest) = ready
+        if judged_under != Some(ready.history.latest_hash()) {
+            return Err(CoreError::ManifestChanged);
+        }
+        let manifest = ready
             .history
-            .latest()
+            .latest_manifest()
             .ok_or(CoreError::NotReady("without history"))?;
         let (_, entry) = manifest.entry_for(claims).ok_or(CoreError::UnknownPolicy)?;
         let certificate = ready.mesh.issue(public_key, entry, now)?;
@@ -281,6 +360,14 @@ impl Coordinator {
             mesh_ca: ready.mesh.certificate().to_vec(),
             root_ca: ready.root.certificate().to_vec(),
             workload_secret,
+            deployment: ready.history.deployment(),
+            steps: ready
+                .history
+                .verified
+                .steps()
+                .iter()
+                .map(|(step, _)| step.clone())
+                .collect(),
         })
     }
 
@@ -290,6 +377,7 @@ impl Coordinator {
         root: RootCa,
         previous: TransitionHash,
         manifest: &Manifest,
+        owner: &OwnerSignature,
         now: UnixTime,
     ) -> Result<Ready, CoreError> {
         let mut mesh = None;
@@ -298,6 +386,7 @@ impl Coordinator {
             &seed,
             previous,
             manifest,
+            owner,
             root.certificate(),
             |hash| {
                 let created = MeshCa::create(&seed, hash, &root, now)
@@ -338,43 +427,64 @@ fn installed(ready: &Ready, seed_shares: Vec<EncryptedShare>) -> Installed {
     }
 }
 
-/// An update must be signed by a key whose digest the current manifest lists.
+/// A manifest must be signed over [`update_message`] for this deployment and this place in its
+/// history by a key whose digest `owners` lists.
 fn authorise(
-    current: &Manifest,
-    owner: Option<&OwnerSignature>,
+    owners: &[KeyDigest],
+    owner: &OwnerSignature,
+    deployment: &DeploymentId,
     previous: &TransitionHash,
     manifest: &ManifestHash,
 ) -> Result<(), CoreError> {
-    if current.workload_owner_key_digests().is_empty() {
+    if owners.is_empty() {
         return Err(CoreError::Unauthorised(
-            "the current manifest lists no workload owner: the deployment is immutable",
+            "the manifest lists no workload owner: nobody can sign it",
         ));
     }
-    let owner = owner.ok_or(CoreError::Unauthorised("no workload-owner signature"))?;
-    let digest = KeyDigest::new(Sha256::digest(&owner.public_key).into());
-    if !current.workload_owner_key_digests().contains(&digest) {
+    if !owners.contains(&owner.signer()) {
         return Err(CoreError::Unauthorised(
-            "the key is not a workload-owner key of the current manifest",
+            "the key is not a listed workload-owner key",
         ));
     }
-    let point = spki_point(&owner.public_key)
-        .ok_or(CoreError::Unauthorised("the owner key is not ECDSA P-256"))?;
-    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, point)
-        .verify(&update_message(previous, manifest), &owner.signature)
-        .map_err(|_| CoreError::Unauthorised("the signature does not verify"))
+    if owner.verifies(&update_message(deployment, previous, manifest)) {
+        Ok(())
+    } else {
+        Err(CoreError::Unauthorised(
+            "the signature does not verify for this deployment, its latest transition and this manifest",
+        ))
+    }
 }
 
-fn spki_point(spki: &[u8]) -> Option<&[u8]> {
-    use der::Decode;
-    let info = x509_cert::spki::SubjectPublicKeyInfoRef::from_der(spki).ok()?;
-    // id-ecPublicKey with prime256v1.
-    let is_p256 = info.algorithm.oid.to_string() == "1.2.840.10045.2.1"
-        && info
-            .algorithm
-            .parameters
-            .as_ref()
-            .and_then(|p| p.decode_as::<der::asn1::ObjectIdentifier>().ok())
-            .map(|oid| oid.to_string())
-            == Some("1.2.840.10045.3.1.7".to_owned());
-    is_p256.then(|| info.subject_public_key.raw_bytes())
+/// `Recover` must come with a proof by a seed-share owner key the persisted latest manifest
+/// lists, over this deployment, this connection and this seed.
+fn authorise_recovery(
+    history: &History,
+    seed: &[u8],
+    proof: &RecoveryProof,
+) -> Result<(), CoreError> {
+    use rsa::signature::Verifier;
+    let manifest = history
+        .latest_manifest()
+        .ok_or(CoreError::RecoveryUnauthorised("no persisted manifest"))?;
+    let owner = manifest
+        .seed_share_owner_keys()
+        .iter()
+        .find(|key| key.der() == proof.public_key.as_slice())
+        .ok_or(CoreError::RecoveryUnauthorised(
+            "the key is not a seed-share owner key of the persisted manifest",
+        ))?;
+    let signature = rsa::pss::Signature::try_from(proof.signature.as_slice())
+        .map_err(|_| CoreError::RecoveryUnauthorised("malformed signature"))?;
+    let message = recovery_message(
+        &history.deployment(),
+        &proof.session,
+        &Sha256::digest(seed).into(),
+    );
+    rsa::pss::VerifyingKey::<Sha256>::new(owner.key().clone())
+        .verify(&message, &signature)
+        .map_err(|_| {
+            CoreError::RecoveryUnauthorised(
+                "the proof does not verify for this deployment, this connection and this seed",
+            )
+        })
 }

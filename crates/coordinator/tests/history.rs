@@ -1,16 +1,34 @@
-//! The persisted history: hash-checked on load, signature-checked with the seed, atomic under
-//! crashes, refusing every corrupted or truncated file.
+//! The persisted history: hash- and owner-signature-checked on load, checked against the seed,
+//! atomic under crashes, refusing every corrupted or truncated file.
 
 #![expect(clippy::unwrap_used, reason = "test helpers fail loudly")]
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use chiaro_attest::UnixTime;
 use chiaro_coordinator::ca::{MeshCa, RootCa};
 use chiaro_coordinator::history::{History, HistoryError};
 use chiaro_coordinator::seed::Seed;
 use chiaro_coordinator::store::DirStore;
-use chiaro_manifest::{Manifest, TransitionHash};
+use chiaro_manifest::{Manifest, OwnerSignature, TransitionHash, update_message};
+use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
+use sha2::{Digest, Sha256};
+
+/// The workload owner: (SubjectPublicKeyInfo DER, signing key).
+fn owner() -> &'static (Vec<u8>, EcdsaKeyPair) {
+    static OWNER: OnceLock<(Vec<u8>, EcdsaKeyPair)> = OnceLock::new();
+    OWNER.get_or_init(|| {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let signer = EcdsaKeyPair::from_pkcs8(
+            &ECDSA_P256_SHA256_ASN1_SIGNING,
+            &key.serialize_der(),
+            &ring::rand::SystemRandom::new(),
+        )
+        .unwrap();
+        (rcgen::PublicKeyData::subject_public_key_info(&key), signer)
+    })
+}
 
 fn now() -> UnixTime {
     "2026-11-26T00:00:00Z".parse().unwrap()
@@ -27,6 +45,7 @@ fn manifest(san: &str) -> Manifest {
         "version": 1,
         "policies": { "11".repeat(32): { "sans": [san] } },
         "reference_values": { "snp": [{}] },
+        "workload_owner_key_digests": [hex::encode(Sha256::digest(&owner().0))],
     });
     Manifest::parse(&text.to_string()).unwrap()
 }
@@ -40,11 +59,17 @@ fn append(store: &DirStore, seed: &Seed, manifest: &Manifest) {
         Some(history) => RootCa::restore(seed, &history.root_ca).unwrap(),
         None => RootCa::create(seed, now()).unwrap(),
     };
+    let message = update_message(&seed.deployment_id(), &previous, &manifest.hash());
+    let signature = owner()
+        .1
+        .sign(&ring::rand::SystemRandom::new(), &message)
+        .unwrap();
     History::append(
         store,
         seed,
         previous,
         manifest,
+        &OwnerSignature::new(owner().0.clone(), signature.as_ref().to_vec()),
         root.certificate(),
         |transition| {
             Ok(MeshCa::create(seed, transition, &root, now())
@@ -99,20 +124,65 @@ fn an_empty_store_has_no_history() {
 fn the_history_loads_in_order_and_its_signature_needs_the_seed() {
     let (store, seed) = two_manifests("order");
     let history = History::load(&store).unwrap().unwrap();
-    let sans: Vec<&str> = history
-        .entries
+    let steps = history.verified.steps();
+    let sans: Vec<&str> = steps
         .iter()
         .map(|(_, m)| m.policies().values().next().unwrap().sans[0].as_str())
         .collect();
     assert_eq!(sans, ["first", "second"]);
-    assert_eq!(history.entries[0].0.previous, TransitionHash::ZERO);
-    assert_eq!(history.entries[1].0.previous, history.entries[0].0.hash());
-    history.verify_signature(&seed).unwrap();
+    assert_eq!(steps[0].0.transition.previous, TransitionHash::ZERO);
+    assert_eq!(steps[1].0.transition.previous, steps[0].0.transition.hash());
+    history.verify_seed(&seed).unwrap();
     let other = Seed::generate().unwrap();
     assert!(matches!(
-        history.verify_signature(&other),
-        Err(HistoryError::SignatureInvalid)
+        history.verify_seed(&other),
+        Err(HistoryError::OtherDeployment)
     ));
+    std::fs::remove_dir_all(store.root()).unwrap();
+}
+
+#[test]
+fn attack_state_forged_from_another_seed_is_refused_on_recovery() {
+    // The host copies the public history (manifests, transitions, owner signatures, the
+    // deployment id) and writes a root CA, mesh CA and signed `latest` from a seed it chose.
+    let (store, _) = two_manifests("forged");
+    let forged = DirStore::open(scratch("forged-host")).unwrap();
+    let host_seed = Seed::generate().unwrap();
+    append(&forged, &host_seed, &manifest("first"));
+    for file in files(store.root()) {
+        let name = file
+            .strip_prefix(store.root())
+            .unwrap()
+            .display()
+            .to_string();
+        if !matches!(name.as_str(), "latest" | "root-ca.der") && !name.starts_with("mesh-ca/") {
+            let target = forged.root().join(&name);
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::copy(&file, target).unwrap();
+        }
+    }
+    // Its own first step is signed for its own deployment id, which the copied file replaced:
+    // the owner signatures refuse the load, or the seed does not fit the id.
+    match History::load(&forged) {
+        Err(HistoryError::Corrupt { key, .. }) if key.starts_with("signatures/") => {}
+        Ok(Some(history)) => assert!(matches!(
+            history.verify_seed(&host_seed),
+            Err(HistoryError::OtherDeployment)
+        )),
+        other => panic!("{other:?}"),
+    }
+    // With the host's own deployment id kept, the copied owner signatures do not verify.
+    std::fs::write(
+        forged.root().join("deployment-id"),
+        host_seed.deployment_id().as_bytes(),
+    )
+    .unwrap();
+    std::fs::copy(store.root().join("latest"), forged.root().join("latest")).unwrap();
+    assert!(matches!(
+        History::load(&forged),
+        Err(HistoryError::Corrupt { key, .. }) if key.starts_with("signatures/")
+    ));
+    std::fs::remove_dir_all(forged.root()).unwrap();
     std::fs::remove_dir_all(store.root()).unwrap();
 }
 
@@ -139,7 +209,7 @@ fn every_corrupted_or_truncated_file_is_refused_or_caught_by_the_signature() {
                 Ok(Some(history)) => {
                     // Only the signature part of `latest` can change without failing the load,
                     // and then the signature check fails; an old manifest's mesh CA is not read.
-                    let caught = history.verify_signature(&seed).is_err();
+                    let caught = history.verify_seed(&seed).is_err();
                     let unread = name.starts_with("mesh-ca/") && history.mesh_ca != mutated;
                     assert!(caught || unread, "{name}: a corrupted file was accepted");
                 }
@@ -151,7 +221,7 @@ fn every_corrupted_or_truncated_file_is_refused_or_caught_by_the_signature() {
     History::load(&store)
         .unwrap()
         .unwrap()
-        .verify_signature(&seed)
+        .verify_seed(&seed)
         .unwrap();
     std::fs::remove_dir_all(store.root()).unwrap();
 }
@@ -182,7 +252,7 @@ fn a_crash_before_latest_is_written_leaves_the_previous_state() {
     std::fs::write(store.root().join(".tmp-123-latest"), b"torn").unwrap();
     let after = History::load(&store).unwrap().unwrap();
     assert_eq!(after.latest_hash(), before);
-    after.verify_signature(&seed).unwrap();
+    after.verify_seed(&seed).unwrap();
     std::fs::remove_dir_all(store.root()).unwrap();
 }
 

@@ -1,5 +1,6 @@
 //! The Coordinator's state machine through its operations: first manifest, mesh certificates,
-//! authorised and unauthorised updates, restart into recovery, and recovery with a seed share.
+//! authorised and unauthorised manifests, restart into recovery, and recovery with a seed share
+//! and its owner's proof.
 
 #![expect(clippy::unwrap_used, reason = "test helpers fail loudly")]
 
@@ -10,9 +11,12 @@ use chiaro_attest::insecure_simulation::{InsecureSimulatedTee, SimulatedLaunch};
 use chiaro_attest::snp::SnpReferenceValues;
 use chiaro_attest::{Claims, HostData, UnixTime, Verified};
 use chiaro_coordinator::seed::Seed;
-use chiaro_coordinator::state::{Coordinator, CoreError, OwnerSignature};
+use chiaro_coordinator::state::{Coordinator, CoreError, RecoveryProof};
 use chiaro_coordinator::store::DirStore;
-use chiaro_manifest::{Manifest, PolicyHash, update_message};
+use chiaro_manifest::{
+    DeploymentId, Manifest, OwnerSignature, PolicyHash, TransitionHash, recovery_message,
+    update_message,
+};
 use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
 use rsa::pkcs8::EncodePublicKey;
 use sha2::{Digest, Sha256};
@@ -37,6 +41,12 @@ fn share_owner() -> &'static rsa::PrivateKey {
     })
 }
 
+/// The deployment's workload owner.
+fn the_owner() -> &'static (Vec<u8>, EcdsaKeyPair) {
+    static OWNER: OnceLock<(Vec<u8>, EcdsaKeyPair)> = OnceLock::new();
+    OWNER.get_or_init(owner)
+}
+
 /// A workload owner's P-256 key: (SubjectPublicKeyInfo DER, signing key).
 fn owner() -> (Vec<u8>, EcdsaKeyPair) {
     let key = rcgen::KeyPair::generate().unwrap();
@@ -49,11 +59,11 @@ fn owner() -> (Vec<u8>, EcdsaKeyPair) {
     (rcgen::PublicKeyData::subject_public_key_info(&key), signer)
 }
 
+/// A manifest listing the owners `owner_spkis` (the deployment's owner when `None`).
 fn manifest(owner_spki: Option<&[u8]>, web_san: &str) -> String {
-    let owners: Vec<String> = owner_spki
-        .map(|spki| hex::encode(Sha256::digest(spki)))
-        .into_iter()
-        .collect();
+    let owners: Vec<String> = vec![hex::encode(Sha256::digest(
+        owner_spki.unwrap_or(&the_owner().0),
+    ))];
     serde_json::json!({
         "version": 1,
         "policies": {
@@ -104,21 +114,74 @@ fn store(name: &str) -> DirStore {
     DirStore::open(dir).unwrap()
 }
 
+/// `signer`'s signature of `text` as the next manifest of `coordinator`'s deployment.
 fn sign(
     signer: &EcdsaKeyPair,
     spki: &[u8],
     coordinator: &Coordinator,
     text: &str,
 ) -> OwnerSignature {
-    let (history, _, _) = coordinator.history().unwrap();
+    let snapshot = coordinator.snapshot();
+    let previous = snapshot
+        .steps
+        .last()
+        .map_or(TransitionHash::ZERO, |(step, _)| step.transition.hash());
+    sign_for(signer, spki, &snapshot.deployment, &previous, text)
+}
+
+fn sign_for(
+    signer: &EcdsaKeyPair,
+    spki: &[u8],
+    deployment: &DeploymentId,
+    previous: &TransitionHash,
+    text: &str,
+) -> OwnerSignature {
     let manifest = Manifest::parse(text).unwrap();
-    let message = update_message(&history.latest_hash(), &manifest.hash());
+    let message = update_message(deployment, previous, &manifest.hash());
     let signature = signer
         .sign(&ring::rand::SystemRandom::new(), &message)
         .unwrap();
-    OwnerSignature {
-        public_key: spki.to_vec(),
-        signature: signature.as_ref().to_vec(),
+    OwnerSignature::new(spki.to_vec(), signature.as_ref().to_vec())
+}
+
+/// The owner's signature of `text` as the next manifest.
+fn by_owner(coordinator: &Coordinator, text: &str) -> OwnerSignature {
+    sign(&the_owner().1, &the_owner().0, coordinator, text)
+}
+
+/// Installs `text`, signed by the deployment's owner.
+fn install(coordinator: &Coordinator, text: &str) -> chiaro_coordinator::state::Installed {
+    let owner = by_owner(coordinator, text);
+    coordinator.set_manifest(text, Some(&owner), now()).unwrap()
+}
+
+/// Mesh credentials for `policy`, judged under the current manifest.
+fn issue(
+    coordinator: &Coordinator,
+    policy: &str,
+) -> Result<chiaro_coordinator::state::MeshCredentials, CoreError> {
+    let judged_under = coordinator.current().map(|(transition, _)| transition);
+    coordinator.new_mesh_cert(&workload(policy), judged_under, &workload_key(), now())
+}
+
+const SESSION: [u8; 32] = [9; 32];
+
+/// The seed-share owner's proof for `seed` over the session [`SESSION`].
+fn proof(key: &rsa::PrivateKey, deployment: &DeploymentId, seed: &[u8]) -> RecoveryProof {
+    use rsa::signature::{RandomizedSigner, SignatureEncoding};
+    let message = recovery_message(deployment, &SESSION, &Sha256::digest(seed).into());
+    let signature = rsa::pss::SigningKey::<Sha256>::new(key.clone())
+        .try_sign_with_rng(&mut rsa::rand_core::UnwrapErr(getrandom::SysRng), &message)
+        .unwrap();
+    RecoveryProof {
+        public_key: key
+            .to_public_key()
+            .to_public_key_der()
+            .unwrap()
+            .as_bytes()
+            .to_vec(),
+        signature: signature.to_vec(),
+        session: SESSION,
     }
 }
 
@@ -127,18 +190,19 @@ fn the_first_manifest_makes_the_coordinator_ready_and_returns_seed_shares() {
     let coordinator = Coordinator::open(store("first")).unwrap();
     assert_eq!(coordinator.state_name(), "uninitialized");
     assert!(matches!(
-        coordinator.new_mesh_cert(&workload(WEB), &workload_key(), now()),
+        issue(&coordinator, WEB),
         Err(CoreError::NotReady(_))
     ));
-    let installed = coordinator
-        .set_manifest(&manifest(None, "web"), None, now())
-        .unwrap();
+    let installed = install(&coordinator, &manifest(None, "web"));
     assert_eq!(coordinator.state_name(), "ready");
     assert_eq!(installed.seed_shares.len(), 1);
     let seed = Seed::from_share(&installed.seed_shares[0].encrypted_seed, share_owner()).unwrap();
-    let credentials = coordinator
-        .new_mesh_cert(&workload(WEB), &workload_key(), now())
-        .unwrap();
+    assert_eq!(
+        coordinator.snapshot().deployment,
+        seed.deployment_id(),
+        "the deployment id is the seed's"
+    );
+    let credentials = issue(&coordinator, WEB).unwrap();
     assert_eq!(
         credentials.workload_secret.unwrap(),
         seed.workload_secret("shared").unwrap()
@@ -148,18 +212,10 @@ fn the_first_manifest_makes_the_coordinator_ready_and_returns_seed_shares() {
 #[test]
 fn workloads_get_secrets_by_id_and_unknown_policies_nothing() {
     let coordinator = Coordinator::open(store("secrets")).unwrap();
-    coordinator
-        .set_manifest(&manifest(None, "web"), None, now())
-        .unwrap();
-    let web = coordinator
-        .new_mesh_cert(&workload(WEB), &workload_key(), now())
-        .unwrap();
-    let api = coordinator
-        .new_mesh_cert(&workload(API), &workload_key(), now())
-        .unwrap();
-    let db = coordinator
-        .new_mesh_cert(&workload(DB), &workload_key(), now())
-        .unwrap();
+    install(&coordinator, &manifest(None, "web"));
+    let web = issue(&coordinator, WEB).unwrap();
+    let api = issue(&coordinator, API).unwrap();
+    let db = issue(&coordinator, DB).unwrap();
     assert_eq!(
         web.workload_secret, api.workload_secret,
         "same secret id, same secret"
@@ -170,17 +226,79 @@ fn workloads_get_secrets_by_id_and_unknown_policies_nothing() {
     );
     let unknown = "44".repeat(32);
     assert!(matches!(
-        coordinator.new_mesh_cert(&workload(&unknown), &workload_key(), now()),
+        issue(&coordinator, &unknown),
         Err(CoreError::UnknownPolicy)
     ));
+}
+
+#[test]
+fn the_first_manifest_must_be_signed_by_an_owner_it_lists_for_this_deployment() {
+    let coordinator = Coordinator::open(store("first-signed")).unwrap();
+    let first = manifest(None, "web");
+    assert!(matches!(
+        coordinator.set_manifest(&first, None, now()),
+        Err(CoreError::Unauthorised(_))
+    ));
+    let (stranger_spki, stranger) = owner();
+    let by_stranger = sign(&stranger, &stranger_spki, &coordinator, &first);
+    assert!(matches!(
+        coordinator.set_manifest(&first, Some(&by_stranger), now()),
+        Err(CoreError::Unauthorised(_))
+    ));
+    assert_eq!(coordinator.state_name(), "uninitialized");
+    install(&coordinator, &first);
+    assert_eq!(coordinator.state_name(), "ready");
+}
+
+#[test]
+fn attack_owner_signature_replayed_into_another_deployment_is_refused() {
+    // Two deployments with the same first manifest: the owner's signature of one is worthless
+    // in the other, because it names the deployment id.
+    let first = manifest(None, "web");
+    let one = Coordinator::open(store("replay-one")).unwrap();
+    let other = Coordinator::open(store("replay-other")).unwrap();
+    let signature = by_owner(&one, &first);
+    assert!(matches!(
+        other.set_manifest(&first, Some(&signature), now()),
+        Err(CoreError::Unauthorised(_))
+    ));
+    one.set_manifest(&first, Some(&signature), now()).unwrap();
+    // An update signed for one is refused by the other too, at the same place in the history.
+    install(&other, &first);
+    let next = manifest(None, "www");
+    let update = by_owner(&one, &next);
+    assert!(matches!(
+        other.set_manifest(&next, Some(&update), now()),
+        Err(CoreError::Unauthorised(_))
+    ));
+    one.set_manifest(&next, Some(&update), now()).unwrap();
+}
+
+#[test]
+fn attack_credentials_on_a_connection_judged_under_an_older_manifest_are_refused() {
+    let coordinator = Coordinator::open(store("stale")).unwrap();
+    install(&coordinator, &manifest(None, "web"));
+    let (judged_under, _) = coordinator.current().unwrap();
+    install(&coordinator, &manifest(None, "www"));
+    assert!(matches!(
+        coordinator.new_mesh_cert(&workload(WEB), Some(judged_under), &workload_key(), now()),
+        Err(CoreError::ManifestChanged)
+    ));
+    assert!(matches!(
+        coordinator.new_mesh_cert(&workload(WEB), None, &workload_key(), now()),
+        Err(CoreError::ManifestChanged)
+    ));
+    issue(&coordinator, WEB).unwrap();
 }
 
 #[test]
 fn updates_need_a_listed_owner_signature_and_rotate_only_the_mesh_ca() {
     let (spki, signer) = owner();
     let coordinator = Coordinator::open(store("update")).unwrap();
+    let first_text = manifest(Some(&spki), "web");
+    let first_owner = sign(&signer, &spki, &coordinator, &first_text);
     let first = coordinator
-        .set_manifest(&manifest(Some(&spki), "web"), None, now())
+        .set_manifest(&first_text, Some(&first_owner), now())
         .unwrap();
     let next = manifest(Some(&spki), "www");
 
@@ -194,8 +312,10 @@ fn updates_need_a_listed_owner_signature_and_rotate_only_the_mesh_ca() {
         coordinator.set_manifest(&next, Some(&forged), now()),
         Err(CoreError::Unauthorised(_))
     ));
-    let mut tampered = sign(&signer, &spki, &coordinator, &next);
-    tampered.signature[10] ^= 1;
+    let honest = sign(&signer, &spki, &coordinator, &next);
+    let mut bytes = honest.signature().to_vec();
+    bytes[10] ^= 1;
+    let tampered = OwnerSignature::new(spki.clone(), bytes);
     assert!(matches!(
         coordinator.set_manifest(&next, Some(&tampered), now()),
         Err(CoreError::Unauthorised(_))
@@ -218,18 +338,19 @@ fn updates_need_a_listed_owner_signature_and_rotate_only_the_mesh_ca() {
     assert_eq!(second.root_ca, first.root_ca, "the root CA stays");
     assert_ne!(second.mesh_ca, first.mesh_ca, "the mesh CA rotates");
     assert!(second.seed_shares.is_empty(), "shares are handed out once");
-    assert_eq!(coordinator.history().unwrap().0.entries.len(), 2);
+    assert_eq!(coordinator.snapshot().steps.len(), 2);
 }
 
 #[test]
 fn a_manifest_without_owners_is_immutable() {
     let coordinator = Coordinator::open(store("immutable")).unwrap();
-    coordinator
-        .set_manifest(&manifest(None, "web"), None, now())
-        .unwrap();
-    let (spki, signer) = owner();
-    let next = manifest(None, "www");
-    let signature = sign(&signer, &spki, &coordinator, &next);
+    install(&coordinator, &manifest(None, "web"));
+    let mut value: serde_json::Value = serde_json::from_str(&manifest(None, "www")).unwrap();
+    value["workload_owner_key_digests"] = serde_json::json!([]);
+    let immutable = value.to_string();
+    install(&coordinator, &immutable);
+    let next = manifest(None, "web");
+    let signature = by_owner(&coordinator, &next);
     assert!(matches!(
         coordinator.set_manifest(&next, Some(&signature), now()),
         Err(CoreError::Unauthorised(_))
@@ -242,53 +363,71 @@ fn a_restart_enters_recovery_and_the_seed_share_restores_everything() {
     let root = directory.root().to_path_buf();
     let (before, installed, secret_before) = {
         let coordinator = Coordinator::open(directory).unwrap();
-        let installed = coordinator
-            .set_manifest(&manifest(None, "web"), None, now())
-            .unwrap();
-        let secret = coordinator
-            .new_mesh_cert(&workload(WEB), &workload_key(), now())
-            .unwrap()
-            .workload_secret
-            .unwrap();
-        (coordinator.history().unwrap(), installed, secret)
+        let installed = install(&coordinator, &manifest(None, "web"));
+        let secret = issue(&coordinator, WEB).unwrap().workload_secret.unwrap();
+        (coordinator.snapshot(), installed, secret)
     };
 
     let restarted = Coordinator::open(DirStore::open(&root).unwrap()).unwrap();
     assert_eq!(restarted.state_name(), "recovery");
     assert!(matches!(
-        restarted.new_mesh_cert(&workload(WEB), &workload_key(), now()),
+        issue(&restarted, WEB),
         Err(CoreError::NotReady(_))
     ));
     assert!(matches!(
-        restarted.set_manifest(&manifest(None, "web"), None, now()),
+        restarted.set_manifest(
+            &manifest(None, "web"),
+            Some(&by_owner(&restarted, &manifest(None, "web"))),
+            now()
+        ),
         Err(CoreError::NotReady(_))
     ));
+    let deployment = restarted.snapshot().deployment;
+    assert_eq!(deployment, before.deployment, "the persisted deployment id");
+    let wrong = [7; 32];
     assert!(matches!(
-        restarted.recover(&[7; 32]),
-        Err(CoreError::WrongSeed)
+        restarted.recover(&wrong, &proof(share_owner(), &deployment, &wrong)),
+        Err(CoreError::WrongSeed(_))
     ));
     assert_eq!(restarted.state_name(), "recovery");
 
-    // The seed-share owner decrypts its share; the seed then travels over attested TLS, here
-    // it is handed over directly.
+    // The seed-share owner decrypts its share; the seed then travels over attested TLS with its
+    // proof, here it is handed over directly.
     let seed_bytes = seed_bytes_of(&installed.seed_shares[0].encrypted_seed);
-    restarted.recover(&seed_bytes).unwrap();
-    assert_eq!(restarted.state_name(), "ready");
-    let after = restarted.history().unwrap();
-    assert_eq!(after.1, before.1, "same root CA");
-    assert_eq!(
-        after.0.latest_hash(),
-        before.0.latest_hash(),
-        "same history"
+    let stranger =
+        rsa::PrivateKey::new(&mut rsa::rand_core::UnwrapErr(getrandom::SysRng), 3072).unwrap();
+    assert!(matches!(
+        restarted.recover(&seed_bytes, &proof(&stranger, &deployment, &seed_bytes)),
+        Err(CoreError::RecoveryUnauthorised(_))
+    ));
+    let mut replayed = proof(share_owner(), &deployment, &seed_bytes);
+    replayed.session = [8; 32];
+    assert!(
+        matches!(
+            restarted.recover(&seed_bytes, &replayed),
+            Err(CoreError::RecoveryUnauthorised(_))
+        ),
+        "a proof made on another connection"
     );
-    let secret_after = restarted
-        .new_mesh_cert(&workload(WEB), &workload_key(), now())
-        .unwrap()
-        .workload_secret
+    assert!(
+        matches!(
+            restarted.recover(&seed_bytes, &proof(share_owner(), &deployment, &wrong)),
+            Err(CoreError::RecoveryUnauthorised(_))
+        ),
+        "a proof for another seed"
+    );
+    assert_eq!(restarted.state_name(), "recovery");
+    restarted
+        .recover(&seed_bytes, &proof(share_owner(), &deployment, &seed_bytes))
         .unwrap();
+    assert_eq!(restarted.state_name(), "ready");
+    let after = restarted.snapshot();
+    assert_eq!(after.root_ca, before.root_ca, "same root CA");
+    assert_eq!(after.steps, before.steps, "same history");
+    let secret_after = issue(&restarted, WEB).unwrap().workload_secret.unwrap();
     assert_eq!(secret_after, secret_before, "same workload secrets");
     assert!(matches!(
-        restarted.recover(&seed_bytes),
+        restarted.recover(&seed_bytes, &proof(share_owner(), &deployment, &seed_bytes)),
         Err(CoreError::NotInRecovery)
     ));
 }
@@ -302,8 +441,10 @@ fn seed_bytes_of(share: &[u8]) -> Vec<u8> {
 fn the_seed_share_owners_cannot_change() {
     let (spki, signer) = owner();
     let coordinator = Coordinator::open(store("owners")).unwrap();
+    let first = manifest(Some(&spki), "web");
+    let signature = sign(&signer, &spki, &coordinator, &first);
     coordinator
-        .set_manifest(&manifest(Some(&spki), "web"), None, now())
+        .set_manifest(&first, Some(&signature), now())
         .unwrap();
     let mut value: serde_json::Value = serde_json::from_str(&manifest(Some(&spki), "web")).unwrap();
     value["seed_share_owner_keys"] = serde_json::json!([]);

@@ -11,7 +11,7 @@ use chiaro_api::v1::mesh_api_client::MeshApiClient;
 use chiaro_atls::{ClientConfig, Clock, TlsIdentity};
 use chiaro_attest::UnixTime;
 use chiaro_attest_guest::EvidenceSource;
-use chiaro_manifest::ReferenceValueSets;
+use chiaro_manifest::{DeploymentAnchor, verify_endorsement};
 
 use crate::files::{self, Credentials};
 
@@ -20,8 +20,8 @@ use crate::files::{self, Credentials};
 pub struct Config {
     /// The Coordinator's mesh API.
     pub coordinator: SocketAddr,
-    /// What the Coordinator's evidence must satisfy.
-    pub coordinator_reference: ReferenceValueSets,
+    /// What the Coordinator's evidence must satisfy and whose signed history it must hold.
+    pub anchor: DeploymentAnchor,
     /// Where to write credentials.
     pub out: PathBuf,
     /// This pod's evidence source.
@@ -64,8 +64,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .evidence
         .issuer(system_clock())
         .map_err(anyhow::Error::msg)?;
-    let validator = chiaro_api::validation::reference_validator(&config.coordinator_reference)
-        .map_err(anyhow::Error::msg)?;
+    let validator =
+        chiaro_api::validation::reference_validator(config.anchor.coordinator.reference_values())
+            .map_err(anyhow::Error::msg)?;
     let tls = Arc::new(ClientConfig::with_identity(
         Arc::new(validator),
         issuer,
@@ -89,6 +90,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             }
         }
     };
+    check_deployment(&config.anchor, &response)?;
     let credentials = Credentials {
         certificate: response.certificate,
         key: key.serialize_der(),
@@ -101,6 +103,32 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     files::write(&config.out, &credentials)?;
     log(&format!("credentials written to {}", config.out.display()));
+    Ok(())
+}
+
+/// The credentials must come from the deployment this pod's owners created: the Coordinator's
+/// signed history (transitions and owner signatures for its deployment id) must have a step
+/// signed by an owner key the pod pins. A genuine Coordinator holding a history the host wrote
+/// from its own seed, or one it installed first, has none.
+fn check_deployment(
+    anchor: &DeploymentAnchor,
+    response: &chiaro_api::v1::NewMeshCertResponse,
+) -> anyhow::Result<()> {
+    let history = chiaro_api::history::history_from_wire(response.history.as_ref())
+        .context("the Coordinator's history does not decode")?;
+    let endorsement = verify_endorsement(
+        &history.deployment,
+        &history.signed_steps(),
+        &anchor.owner_key_digests,
+    )
+    .context("refusing the Coordinator's credentials: not this pod's deployment")?;
+    log(&format!(
+        "deployment {} (history of {} steps, step {} signed by pinned owner {})",
+        history.deployment,
+        history.steps.len(),
+        endorsement.step,
+        endorsement.signer
+    ));
     Ok(())
 }
 

@@ -22,23 +22,23 @@ struct Flags {
         default_value = "127.0.0.1:7777"
     )]
     coordinator: String,
-    /// Reference values the Coordinator's evidence must satisfy (a manifest's
-    /// `reference_values` object), from a file.
+    /// What the pod pins about its deployment (the Coordinator's reference values, pinned to
+    /// its policy hash, and the workload-owner keys), from a file.
     #[arg(
         long,
         value_name = "FILE",
-        required_unless_present = "coordinator_reference_json"
+        required_unless_present = "deployment_anchor_json"
     )]
-    coordinator_reference: Option<PathBuf>,
+    deployment_anchor: Option<PathBuf>,
     /// The same as JSON text (`chiaro generate` sets it in the pod's environment, where the
     /// policy pins it).
     #[arg(
         long,
-        env = "CHIARO_COORDINATOR_REFERENCE",
+        env = chiaro_manifest::DEPLOYMENT_ANCHOR_ENV,
         value_name = "JSON",
-        conflicts_with = "coordinator_reference"
+        conflicts_with = "deployment_anchor"
     )]
-    coordinator_reference_json: Option<String>,
+    deployment_anchor_json: Option<String>,
     /// Where to write `tls/` and `secrets/`.
     #[arg(long, default_value = "/chiaro")]
     out: PathBuf,
@@ -57,19 +57,16 @@ struct Flags {
 }
 
 fn config(flags: Flags) -> anyhow::Result<Config> {
-    let (text, origin) = match (
-        &flags.coordinator_reference,
-        flags.coordinator_reference_json,
-    ) {
+    let (text, origin) = match (&flags.deployment_anchor, flags.deployment_anchor_json) {
         (Some(path), _) => (
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
             path.display().to_string(),
         ),
-        (None, Some(json)) => (json, "CHIARO_COORDINATOR_REFERENCE".to_owned()),
-        (None, None) => anyhow::bail!("no reference values for the Coordinator"),
+        (None, Some(json)) => (json, chiaro_manifest::DEPLOYMENT_ANCHOR_ENV.to_owned()),
+        (None, None) => anyhow::bail!("no deployment anchor"),
     };
-    let coordinator_reference = chiaro_manifest::ReferenceValueSets::parse(&text)
-        .with_context(|| format!("reference values {origin}"))?;
+    let anchor = chiaro_manifest::DeploymentAnchor::parse(&text)
+        .with_context(|| format!("deployment anchor {origin}"))?;
     let coordinator = resolve(&flags.coordinator)?;
     let evidence = EvidenceSource::from_flags(
         flags.insecure_simulated_tee,
@@ -78,7 +75,7 @@ fn config(flags: Flags) -> anyhow::Result<Config> {
     );
     Ok(Config {
         coordinator,
-        coordinator_reference,
+        anchor,
         out: flags.out,
         evidence,
         patience: Duration::from_secs(flags.patience_secs),

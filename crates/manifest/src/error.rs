@@ -1,6 +1,7 @@
-//! Why a manifest was refused; every variant names the field.
+//! Why a manifest, a Coordinator reference or a history was refused; every variant names the
+//! field or the step.
 
-/// A manifest that does not parse or does not validate.
+/// A manifest, reference or history that does not parse or does not validate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ManifestError {
     /// Not JSON, or a field of the wrong type or an unknown field.
@@ -93,4 +94,90 @@ pub enum ManifestError {
         /// The field.
         field: String,
     },
+    /// A Coordinator reference set that does not pin the Coordinator's policy hash.
+    #[error(
+        "{field}: pins no {missing}: a Coordinator reference must pin the Coordinator's policy hash \
+         (SNP host_data, TDX mr_config_id), or any CVM with the genuine image and the host's own \
+         policy would pass as the Coordinator"
+    )]
+    UnpinnedCoordinator {
+        /// The set.
+        field: String,
+        /// The field it lacks.
+        missing: &'static str,
+    },
+    /// A reference set that pins a policy hash other than the one it is asked to pin.
+    #[error("{field}: pins another launch binding than the Coordinator's policy hash {policy}")]
+    ConflictingPin {
+        /// The set.
+        field: String,
+        /// The policy hash.
+        policy: String,
+    },
+    /// The manifest has no policy with the role `coordinator`.
+    #[error(
+        "policies: no entry has the role \"coordinator\": the Coordinator's policy hash is needed \
+         to pin it (add the Coordinator's policy with \"role\": \"coordinator\")"
+    )]
+    NoCoordinatorPolicy,
+    /// A deployment anchor that pins no owner key.
+    #[error("owner_key_digests: a deployment anchor must pin at least one workload-owner key")]
+    NoOwners,
+    /// A history without steps.
+    #[error("the history is empty")]
+    EmptyHistory,
+    /// A history longer than any check walks.
+    #[error("the history has {steps} steps, more than any check walks")]
+    HistoryTooLong {
+        /// Its length.
+        steps: usize,
+    },
+    /// A step that does not point at the one before it.
+    #[error("history step {step}: does not follow the step before it")]
+    HistoryNotAChain {
+        /// The step (0 is the first).
+        step: usize,
+    },
+    /// A step whose manifest does not have the hash its transition names.
+    #[error("history step {step}: the manifest does not match its transition")]
+    HistoryManifestMismatch {
+        /// The step.
+        step: usize,
+    },
+    /// A step whose owner signature does not verify for this deployment.
+    #[error(
+        "history step {step}: the owner signature does not verify over this deployment, its \
+         previous step and its manifest"
+    )]
+    HistorySignatureInvalid {
+        /// The step.
+        step: usize,
+    },
+    /// A step signed by a key the manifest before it does not list as an owner.
+    #[error("history step {step}: signed by {signer}, which the manifest before it does not list")]
+    HistorySignerNotOwner {
+        /// The step.
+        step: usize,
+        /// The signer's key digest.
+        signer: String,
+    },
+    /// No step is signed by a pinned owner key.
+    #[error(
+        "no step of the history is signed by a pinned workload-owner key: this is not the \
+         deployment its owner created"
+    )]
+    HistoryNotEndorsed,
+}
+
+impl ManifestError {
+    /// The history step an error is about, if it is about one.
+    pub fn history_step(&self) -> Option<usize> {
+        match self {
+            Self::HistoryNotAChain { step }
+            | Self::HistoryManifestMismatch { step }
+            | Self::HistorySignatureInvalid { step }
+            | Self::HistorySignerNotOwner { step, .. } => Some(*step),
+            _ => None,
+        }
+    }
 }

@@ -69,6 +69,12 @@ hash32!(
     KeyDigest
 );
 
+hash32!(
+    /// A deployment's identity: public, derived from its seed
+    /// ([`DeploymentId::from_seed`]); every owner signature names it.
+    DeploymentId
+);
+
 impl TransitionHash {
     /// The "previous transition" of the first manifest.
     pub const ZERO: Self = Self([0; 32]);

@@ -2,14 +2,18 @@
 //! is acceptable, who may update the deployment and who can recover it.
 //!
 //! # What this crate does not do
-//! No I/O and no cryptography beyond hashing: it parses and validates manifests, computes their
-//! canonical hash and the hash chain of manifest transitions. Signing the history, storing it and
-//! verifying evidence belong to the Coordinator and `chiaro-attest`.
+//! No I/O, no secrets, no signing: it parses and validates manifests, computes their canonical
+//! hash and the hash chain of transitions, and *verifies* the owner-signed history of a
+//! deployment. Storing the history, signing it and verifying evidence belong to the
+//! Coordinator, the CLI and `chiaro-attest`.
 //!
 //! # Entry points
 //! [`Manifest::parse`] validates by parsing: a `Manifest` value is always valid, and every error
 //! names the field it is about. [`Manifest::hash`] is the SHA-256 of its canonical JSON.
-//! [`Transition`] links a manifest hash to the previous transition.
+//! [`Transition`] links a manifest hash to the previous transition. [`verify_history`] and
+//! [`verify_endorsement`] check a deployment's owner-signed history ([`DeploymentId`],
+//! [`OwnerSignature`]). [`CoordinatorReference`] and [`DeploymentAnchor`] are what a client and
+//! a pod pin before trusting a Coordinator.
 //!
 //! # Security model
 //! The manifest is the user's statement of trust; the Coordinator enforces it. Validation refuses
@@ -17,16 +21,23 @@
 //! platforms or fields, RSA seed-share keys under 3072 bits. The insecure simulated TEE is
 //! accepted only where its root is listed under `reference_values.insecure_simulated`.
 
+mod anchor;
 mod error;
 mod hashes;
 mod manifest;
 mod san;
+mod signed_history;
 mod transition;
 
+pub use anchor::{CoordinatorReference, DEPLOYMENT_ANCHOR_ENV, DeploymentAnchor};
 pub use error::ManifestError;
-pub use hashes::{KeyDigest, ManifestHash, PolicyHash, TransitionHash};
+pub use hashes::{DeploymentId, KeyDigest, ManifestHash, PolicyHash, TransitionHash};
 pub use manifest::{
     InsecureSimulatedReference, Manifest, PolicyEntry, ReferenceValueSets, Role, SeedShareOwnerKey,
 };
 pub use san::San;
-pub use transition::{SET_MANIFEST_CONTEXT, Transition, update_message};
+pub use signed_history::{
+    Endorsement, OwnerSignature, RECOVER_CONTEXT, SEED_SALT, SET_MANIFEST_CONTEXT, SignedStep,
+    VerifiedHistory, recovery_message, update_message, verify_endorsement, verify_history,
+};
+pub use transition::Transition;

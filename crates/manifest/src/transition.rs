@@ -5,18 +5,6 @@ use sha2::{Digest, Sha256};
 
 use crate::hashes::{ManifestHash, TransitionHash};
 
-/// The domain prefix of the message a workload owner signs to install a manifest.
-pub const SET_MANIFEST_CONTEXT: &[u8] = b"chiaro-set-manifest-v1";
-
-/// The message a workload owner signs (ECDSA P-256/SHA-256) to install the manifest with hash
-/// `manifest` after the transition `previous`: the context, then both hashes.
-pub fn update_message(previous: &TransitionHash, manifest: &ManifestHash) -> Vec<u8> {
-    let mut message = SET_MANIFEST_CONTEXT.to_vec();
-    message.extend_from_slice(previous.as_bytes());
-    message.extend_from_slice(manifest.as_bytes());
-    message
-}
-
 /// One step of the history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transition {

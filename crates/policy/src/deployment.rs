@@ -270,19 +270,15 @@ pub fn generate_deployment(
     let parsed = parse(files)?;
     let services = services(parsed.documents.iter().flatten());
     let mut warnings = Vec::new();
-    let reference_values = manifest
-        .and_then(|m| m.get("reference_values"))
-        .filter(|r| {
-            r.as_object().is_some_and(|o| {
-                o.values()
-                    .any(|v| v.as_array().is_some_and(|a| !a.is_empty()))
-            })
-        })
-        .cloned();
+    // What each pod pins about its deployment: the Coordinator (its policy hash from the
+    // manifest's `coordinator` entry, the manifest's reference values) and the workload owners.
+    let anchor = manifest.map(|m| {
+        chiaro_manifest::Manifest::parse(&m.to_string())
+            .and_then(|m| chiaro_manifest::DeploymentAnchor::of_manifest(&m))
+    });
     let mut policies = Map::new();
     let mut workloads = Vec::new();
     let mut out_files = Vec::with_capacity(files.len());
-    let mut initializer_env_missing_reference = false;
 
     for (file, documents) in files.iter().zip(&parsed.documents) {
         let mut values: Vec<Value> = documents.iter().map(|d| d.value.clone()).collect();
@@ -311,12 +307,11 @@ pub fn generate_deployment(
             }
 
             let mut env = vec![("CHIARO_COORDINATOR".to_owned(), options.coordinator.clone())];
-            match &reference_values {
-                Some(reference) => env.push((
-                    "CHIARO_COORDINATOR_REFERENCE".to_owned(),
-                    reference.to_string(),
-                )),
-                None => initializer_env_missing_reference = true,
+            if let Some(Ok(anchor)) = &anchor {
+                env.push((
+                    chiaro_manifest::DEPLOYMENT_ANCHOR_ENV.to_owned(),
+                    anchor.to_json(),
+                ));
             }
             let initializer_image = pins
                 .get(&options.initializer_image)
@@ -464,10 +459,17 @@ pub fn generate_deployment(
         });
     }
 
-    if initializer_env_missing_reference {
-        warnings.push(
-            "manifest.json has no reference values yet: the initializers cannot check the Coordinator's evidence and will refuse to start; add reference values to manifest.json and run generate again".to_owned(),
-        );
+    let missing = match &anchor {
+        None => Some("there is no manifest yet".to_owned()),
+        Some(Err(reason)) => Some(reason.to_string()),
+        Some(Ok(_)) => None,
+    };
+    if let Some(reason) = missing
+        && workloads.iter().any(|w| w.skipped.is_none())
+    {
+        warnings.push(format!(
+            "manifest.json does not say which deployment the pods belong to ({reason}): the initializers cannot pin the Coordinator and its owners and will refuse to start; complete manifest.json (reference values, the Coordinator's policy with \"role\": \"coordinator\", workload_owner_key_digests) and run generate again"
+        ));
     }
     if workloads.iter().all(|w| w.skipped.is_some()) {
         warnings.push(format!(

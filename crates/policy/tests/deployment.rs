@@ -118,7 +118,7 @@ fn manifest_with_keys() -> Value {
             "aa".repeat(32): {"sans": ["coordinator"], "role": "coordinator"},
             "bb".repeat(32): {"sans": ["old"], "role": "workload"}
         },
-        "reference_values": {"snp": [{"minimum_tcb": {}}], "tdx": [], "insecure_simulated": []},
+        "reference_values": {"snp": [{}], "tdx": [], "insecure_simulated": []},
         "workload_owner_key_digests": ["cc".repeat(32)],
         "seed_share_owner_keys": []
     })
@@ -170,7 +170,18 @@ fn selected_workloads_get_initializer_pins_and_policy_and_the_rest_stays() {
     );
     let init_env = &documents[2].value["spec"]["template"]["spec"]["initContainers"][0]["env"];
     assert_eq!(init_env[0]["value"], "coordinator.chiaro:7777");
-    assert_eq!(init_env[1]["name"], "CHIARO_COORDINATOR_REFERENCE");
+    assert_eq!(init_env[1]["name"], chiaro_manifest::DEPLOYMENT_ANCHOR_ENV);
+    // The pod pins the Coordinator (the manifest's reference values, pinned to the
+    // `coordinator` entry's policy hash) and the manifest's workload owners.
+    let anchor =
+        chiaro_manifest::DeploymentAnchor::parse(init_env[1]["value"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        anchor.coordinator.reference_values().snp[0]
+            .host_data
+            .map(|h| hex::encode(h.as_bytes())),
+        Some("aa".repeat(32))
+    );
+    assert_eq!(anchor.owner_key_digests[0].to_string(), "cc".repeat(32));
     let mesh = &documents[2].value["spec"]["template"]["spec"]["initContainers"][1];
     assert_eq!(mesh["name"], "chiaro-mesh");
     assert_eq!(mesh["restartPolicy"], "Always");
@@ -210,6 +221,33 @@ fn selected_workloads_get_initializer_pins_and_policy_and_the_rest_stays() {
         manifest["reference_values"]
     );
     assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+}
+
+#[test]
+fn without_a_coordinator_entry_the_pods_get_no_anchor_and_generate_says_why() {
+    let input = files(APP);
+    let images = images_to_resolve(&input, &options(false, true)).unwrap();
+    let mut manifest = manifest_with_keys();
+    manifest["policies"][&"aa".repeat(32)]["role"] = json!("workload");
+    let out = generate_deployment(
+        &input,
+        &pins(&images),
+        Some(&manifest),
+        &options(false, true),
+    )
+    .unwrap();
+    assert!(
+        out.warnings
+            .iter()
+            .any(|w| w.contains("does not say which deployment") && w.contains("coordinator")),
+        "{:?}",
+        out.warnings
+    );
+    assert!(
+        !out.files[0]
+            .text
+            .contains(chiaro_manifest::DEPLOYMENT_ANCHOR_ENV)
+    );
 }
 
 /// `files` with every `from` in their text replaced by `to`.
@@ -364,7 +402,8 @@ fn secret_values_can_stay_unpinned_and_a_missing_manifest_gets_a_skeleton() {
     assert_eq!(out.manifest["version"], 1);
     assert_eq!(out.manifest["policies"].as_object().unwrap().len(), 1);
     assert!(
-        out.warnings[0].contains("no reference values"),
+        out.warnings[0].contains("does not say which deployment")
+            && out.warnings[0].contains("no manifest yet"),
         "{:?}",
         out.warnings
     );

@@ -4,10 +4,11 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
+use chiaro_api::transport::ChannelSession;
 use chiaro_api::v1::user_api_client::UserApiClient;
 use chiaro_atls::ClientConfig;
 use chiaro_attest::UnixTime;
-use chiaro_manifest::ReferenceValueSets;
+use chiaro_manifest::CoordinatorReference;
 use tonic::transport::Channel;
 
 use crate::cli::CoordinatorArgs;
@@ -18,7 +19,7 @@ use crate::input;
 #[derive(Debug)]
 pub(crate) struct Target {
     address: SocketAddr,
-    reference: ReferenceValueSets,
+    reference: CoordinatorReference,
     now: Option<UnixTime>,
 }
 
@@ -36,7 +37,7 @@ impl Target {
             "Coordinator reference values",
         )?)
         .with_context(|| format!("{} is not UTF-8", args.coordinator_reference.display()))?;
-        let reference = ReferenceValueSets::parse(&text).with_context(|| {
+        let reference = CoordinatorReference::parse(&text).with_context(|| {
             format!(
                 "Coordinator reference values {}",
                 args.coordinator_reference.display()
@@ -56,7 +57,12 @@ impl Target {
 
     /// Warnings to show before trusting this Coordinator.
     pub(crate) fn warnings(&self) -> Vec<String> {
-        if self.reference.insecure_simulated.is_empty() {
+        if self
+            .reference
+            .reference_values()
+            .insecure_simulated
+            .is_empty()
+        {
             Vec::new()
         } else {
             vec!["WARNING: the Coordinator reference values accept the INSECURE simulated TEE: its evidence proves nothing about hardware".to_owned()]
@@ -65,15 +71,23 @@ impl Target {
 
     /// A user-API client whose connection attested the Coordinator.
     pub(crate) async fn connect(&self) -> anyhow::Result<UserApiClient<Channel>> {
-        let validator = chiaro_api::validation::reference_validator(&self.reference)
-            .map_err(anyhow::Error::msg)?;
+        Ok(self.connect_bound().await?.0)
+    }
+
+    /// [`Target::connect`], and the session binding of its connection.
+    pub(crate) async fn connect_bound(
+        &self,
+    ) -> anyhow::Result<(UserApiClient<Channel>, ChannelSession)> {
+        let validator =
+            chiaro_api::validation::reference_validator(self.reference.reference_values())
+                .map_err(anyhow::Error::msg)?;
         let now = self.now;
         let clock: chiaro_atls::Clock = Arc::new(move || now.unwrap_or_else(system_now));
         let tls = Arc::new(ClientConfig::new(Arc::new(validator), None, clock)?);
-        let channel = chiaro_api::transport::channel(self.address, tls)
+        let (channel, session) = chiaro_api::transport::bound_channel(self.address, tls)
             .await
             .with_context(|| format!("connecting to the Coordinator at {}", self.address))?;
-        Ok(UserApiClient::new(channel))
+        Ok((UserApiClient::new(channel), session))
     }
 }
 

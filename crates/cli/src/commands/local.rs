@@ -364,9 +364,13 @@ pub(crate) fn run(args: &LocalRunArgs, printer: Printer) -> anyhow::Result<Outco
         stand_ins.len(),
         path_text("stand-in-images.json")
     ));
+    // The Coordinator's own policy is listed with the role `coordinator`: generate pins it, with
+    // the owner key, in every pod's deployment anchor.
     let manifest = json!({
         "version": 1,
-        "policies": {},
+        "policies": {
+            coordinator_host_data(): { "sans": ["chiaro-coordinator"], "role": "coordinator" }
+        },
         "reference_values": reference,
         "workload_owner_key_digests": [owner_digest],
         "seed_share_owner_keys": [share_key],
@@ -400,6 +404,8 @@ pub(crate) fn run(args: &LocalRunArgs, printer: Printer) -> anyhow::Result<Outco
         &user_api.to_string(),
         "--coordinator-reference",
         &path_text("coordinator-reference.json"),
+        "--deployment",
+        &path_text("deployment.json"),
     ]
     .map(str::to_owned);
     let mut set_args: Vec<String> = vec!["set".to_owned()];
@@ -408,6 +414,8 @@ pub(crate) fn run(args: &LocalRunArgs, printer: Printer) -> anyhow::Result<Outco
         [
             "-m",
             &path_text("manifest.json"),
+            "--workload-owner-key",
+            &path_text("workload-owner.pem"),
             "--seed-shares-dir",
             &path_text("seed-shares"),
         ]

@@ -129,7 +129,7 @@ fn generate_pins_injects_writes_the_manifest_and_is_idempotent() {
         summary["warnings"][0]
             .as_str()
             .unwrap()
-            .contains("no reference values"),
+            .contains("does not say which deployment the pods belong to"),
         "{summary}"
     );
 

@@ -42,7 +42,8 @@ fn run_example(network: &str) -> (std::path::PathBuf, String) {
         3,
         "plaintext to each ingress: {text}"
     );
-    assert!(text.contains("verified: manifests=1"), "{text}");
+    assert!(text.contains("manifests=1"), "{text}");
+    assert!(text.contains("verified: deployment="), "{text}");
     for file in ["manifest.json", "generated/emojivoto.yaml", "verify"] {
         assert!(work.join(file).exists(), "{file}");
     }

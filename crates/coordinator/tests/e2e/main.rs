@@ -2,6 +2,8 @@
 //! `chiaro-coordinator`, `chiaro set`, `chiaro-initializer` per workload, `chiaro verify`, an
 //! owner-signed update, `kill -9`, restart into recovery, and `chiaro recover`.
 //!
+//! The host's attacks on the deployment's identity are in [`attacks`].
+//!
 //! The three binaries must be built first (`cargo build --workspace --bins`; scripts/test does).
 
 #![expect(
@@ -16,6 +18,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use chiaro_attest::insecure_simulation::InsecureSimulatedTee;
+
+mod attacks;
 
 const COORDINATOR_POLICY: &str = "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0";
 const WEB: &str = "1111111111111111111111111111111111111111111111111111111111111111";
@@ -86,6 +90,11 @@ impl Deployment {
 
     /// The Coordinator on this deployment's ports and simulated TEE, with its state in `state`.
     fn coordinator_command(&self, state: &Path, stderr: Stdio) -> Command {
+        self.coordinator_command_as(state, stderr, COORDINATOR_POLICY)
+    }
+
+    /// The same with the launch binding `host_data`: the genuine image under another policy.
+    fn coordinator_command_as(&self, state: &Path, stderr: Stdio, host_data: &str) -> Command {
         let mut command = Command::new(binary("chiaro-coordinator"));
         command
             .args(["--state-dir", state.to_str().unwrap()])
@@ -100,7 +109,7 @@ impl Deployment {
                 "--insecure-simulated-tee",
                 self.path("tee.json").to_str().unwrap(),
             ])
-            .args(["--insecure-simulated-host-data", COORDINATOR_POLICY])
+            .args(["--insecure-simulated-host-data", host_data])
             .stdout(Stdio::null())
             .stderr(stderr);
         command
@@ -150,7 +159,13 @@ impl Deployment {
         child.wait().unwrap();
     }
 
+    /// The CLI; `set`, `verify` and `recover` talk to this deployment's Coordinator with the
+    /// owner's deployment record.
     fn chiaro(&self, args: &[&str]) -> Output {
+        self.chiaro_with_record(args, "record.json")
+    }
+
+    fn chiaro_with_record(&self, args: &[&str], record: &str) -> Output {
         let mut command = Command::new(binary("chiaro"));
         command.args(["--output", "json"]).args(args);
         if ["set", "verify", "recover"].contains(&args[0]) {
@@ -159,17 +174,45 @@ impl Deployment {
                 &self.user_api.to_string(),
                 "--coordinator-reference",
                 self.path("coordinator-reference.json").to_str().unwrap(),
+                "--deployment",
+                self.path(record).to_str().unwrap(),
             ]);
         }
         command.output().unwrap()
+    }
+
+    /// `chiaro set -m manifest` signed with the key in `owner_key`.
+    fn set(&self, manifest: &Path, owner_key: &str) -> Output {
+        self.chiaro(&[
+            "set",
+            "-m",
+            manifest.to_str().unwrap(),
+            "--workload-owner-key",
+            self.path(owner_key).to_str().unwrap(),
+            "--seed-shares-dir",
+            self.path("shares").to_str().unwrap(),
+        ])
+    }
+
+    /// What the pods pin: the Coordinator (its reference, pinned to its policy hash) and the
+    /// workload owner `owner_digest`.
+    fn write_anchor(&self, owner_digest: &str) {
+        let reference: serde_json::Value =
+            serde_json::from_str(&read(&self.path("coordinator-reference.json"))).unwrap();
+        std::fs::write(
+            self.path("anchor.json"),
+            serde_json::json!({ "coordinator": reference, "owner_key_digests": [owner_digest] })
+                .to_string(),
+        )
+        .unwrap();
     }
 
     fn initializer(&self, policy: &str, tee: &str, out: &str, patience: &str) -> Output {
         Command::new(binary("chiaro-initializer"))
             .args(["--coordinator", &self.mesh_api.to_string()])
             .args([
-                "--coordinator-reference",
-                self.path("coordinator-reference.json").to_str().unwrap(),
+                "--deployment-anchor",
+                self.path("anchor.json").to_str().unwrap(),
             ])
             .args([
                 "--out",
@@ -260,7 +303,15 @@ fn read(path: &Path) -> String {
 
 /// `chiaro keygen` for a workload owner and a seed-share owner (into the deployment directory);
 /// returns what the manifest lists of them: the owner's key digest and the share owner's key.
+/// The pods' anchor pins the owner.
 fn owner_keys(deployment: &Deployment) -> (String, String) {
+    let keys = keys_named(deployment, "owner.pem", "share-owner.pem");
+    deployment.write_anchor(&keys.0);
+    keys
+}
+
+/// Like [`owner_keys`], into the files named, without touching the anchor.
+fn keys_named(deployment: &Deployment, owner: &str, share_owner: &str) -> (String, String) {
     let field = |kind: &str, file: &str, name: &str| {
         let output = ok(&deployment.chiaro(&[
             "keygen",
@@ -273,12 +324,12 @@ fn owner_keys(deployment: &Deployment) -> (String, String) {
     (
         field(
             "workload-owner",
-            "owner.pem",
+            owner,
             "manifest_workload_owner_key_digest",
         ),
         field(
             "seed-share-owner",
-            "share-owner.pem",
+            share_owner,
             "manifest_seed_share_owner_key",
         ),
     )
@@ -300,13 +351,7 @@ fn set_initialize_verify_update_kill_recover() {
     );
     assert_eq!(http_get(deployment.status, "/healthz").0, "HTTP/1.1 200 OK");
     let shares_dir = deployment.path("shares");
-    let set = ok(&deployment.chiaro(&[
-        "set",
-        "-m",
-        manifest.to_str().unwrap(),
-        "--seed-shares-dir",
-        shares_dir.to_str().unwrap(),
-    ]));
+    let set = ok(&deployment.set(&manifest, "owner.pem"));
     let share_file = PathBuf::from(set["fields"]["seed_shares"][0].as_str().unwrap());
     assert!(
         share_file.starts_with(&shares_dir) && share_file.exists(),
@@ -397,17 +442,9 @@ fn set_initialize_verify_update_kill_recover() {
             ])
             .status
             .code(),
-        Some(1)
+        Some(64)
     );
-    ok(&deployment.chiaro(&[
-        "set",
-        "-m",
-        update.to_str().unwrap(),
-        "--workload-owner-key",
-        deployment.path("owner.pem").to_str().unwrap(),
-        "--seed-shares-dir",
-        shares_dir.to_str().unwrap(),
-    ]));
+    ok(&deployment.set(&update, "owner.pem"));
     ok(&deployment.chiaro(&[
         "verify",
         "-m",
@@ -458,7 +495,7 @@ fn set_initialize_verify_update_kill_recover() {
     );
     ok(&deployment.chiaro(&[
         "recover",
-        "--seedshare-owner-key",
+        "--seed-share-owner-key",
         deployment.path("share-owner.pem").to_str().unwrap(),
         "--seed-shares-dir",
         shares_dir.to_str().unwrap(),
@@ -500,10 +537,15 @@ fn ok_process(output: &Output) {
 /// Starts the Coordinator on `state`; `Err(stderr)` when it exits (refuses to start), `Ok(child)`
 /// once it listens.
 fn start_on(state: &Path, deployment: &Deployment) -> Result<Child, String> {
-    let mut child = deployment
-        .coordinator_command(state, Stdio::piped())
-        .spawn()
-        .unwrap();
+    start_command(
+        deployment.coordinator_command(state, Stdio::piped()),
+        deployment,
+    )
+}
+
+/// Starts `command` (a Coordinator with piped stderr); as [`start_on`].
+fn start_command(mut command: Command, deployment: &Deployment) -> Result<Child, String> {
+    let mut child = command.spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -529,14 +571,7 @@ fn a_corrupted_or_truncated_state_file_never_serves() {
     let (owner_digest, share_owner) = owner_keys(&deployment);
     let manifest = deployment.manifest("manifest.json", "web", &owner_digest, &share_owner);
     deployment.start_coordinator();
-    let shares = deployment.path("shares");
-    let set = ok(&deployment.chiaro(&[
-        "set",
-        "-m",
-        manifest.to_str().unwrap(),
-        "--seed-shares-dir",
-        shares.to_str().unwrap(),
-    ]));
+    let set = ok(&deployment.set(&manifest, "owner.pem"));
     let share_file = set["fields"]["seed_shares"][0].as_str().unwrap().to_owned();
     deployment.kill_coordinator();
 
@@ -572,7 +607,7 @@ fn a_corrupted_or_truncated_state_file_never_serves() {
                     // the Coordinator stays in recovery, serving nothing.
                     let recovered = deployment.chiaro(&[
                         "recover",
-                        "--seedshare-owner-key",
+                        "--seed-share-owner-key",
                         deployment.path("share-owner.pem").to_str().unwrap(),
                         "--seed-share",
                         &share_file,
@@ -605,7 +640,7 @@ fn a_corrupted_or_truncated_state_file_never_serves() {
     let mut child = start_on(&state, &deployment).unwrap();
     ok(&deployment.chiaro(&[
         "recover",
-        "--seedshare-owner-key",
+        "--seed-share-owner-key",
         deployment.path("share-owner.pem").to_str().unwrap(),
         "--seed-share",
         &share_file,

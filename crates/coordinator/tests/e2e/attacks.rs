@@ -1,0 +1,386 @@
+//! The host attacks the deployment's identity, with real processes (Coordinator, CLI,
+//! initializer): it wipes or forges the Coordinator's state, runs a Coordinator under its own
+//! policy, and rolls the state back. Each test shows the attack succeeding at what the host
+//! controls and failing where the pods and the owner check (`docs/invariants.md`, threat table).
+
+use std::path::Path;
+use std::process::Stdio;
+
+use super::{
+    COORDINATOR_POLICY, Deployment, WEB, keys_named, ok, ok_process, owner_keys, read, start_on,
+};
+
+/// Copies the directory tree `from` to `to` (replacing it).
+fn copy_tree(from: &Path, to: &Path) {
+    let _ = std::fs::remove_dir_all(to);
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_tree(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+fn message(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The owner's deployment, installed, with one pod started; the Coordinator is running.
+/// Returns it, its manifest, and the owner's key digest and seed-share key.
+fn owners_deployment() -> (Deployment, std::path::PathBuf, String, String) {
+    let mut deployment = Deployment::new();
+    let (owner_digest, share_owner) = owner_keys(&deployment);
+    let manifest = deployment.manifest("manifest.json", "web", &owner_digest, &share_owner);
+    deployment.start_coordinator();
+    ok(&deployment.set(&manifest, "owner.pem"));
+    ok_process(&deployment.initializer(WEB, "tee.json", "web", "20"));
+    (deployment, manifest, owner_digest, share_owner)
+}
+
+/// The host installs, as the first manifest of a fresh state, its own manifest listing the
+/// victims' policies, signed by its own key, with its own record.
+fn host_sets_its_own_manifest(deployment: &Deployment) {
+    let (host_digest, host_share) = keys_named(deployment, "host-owner.pem", "host-share.pem");
+    let host_manifest = deployment.manifest("host-manifest.json", "web", &host_digest, &host_share);
+    let set = deployment.chiaro_with_record(
+        &[
+            "set",
+            "-m",
+            host_manifest.to_str().unwrap(),
+            "--workload-owner-key",
+            deployment.path("host-owner.pem").to_str().unwrap(),
+            "--seed-shares-dir",
+            deployment.path("host-shares").to_str().unwrap(),
+        ],
+        "host-record.json",
+    );
+    ok(&set);
+}
+
+/// What the pods and the owner see of a deployment the host made: no pod gets credentials, the
+/// owner's `verify` and `set` refuse it (exit 3).
+fn pods_and_owner_refuse(deployment: &Deployment, manifest: &Path, out: &str) {
+    let refused = deployment.initializer(WEB, "tee.json", out, "5");
+    assert!(
+        !refused.status.success(),
+        "a pod accepted the host's deployment"
+    );
+    assert!(
+        message(&refused).contains("not this pod's deployment"),
+        "{}",
+        message(&refused)
+    );
+    assert!(!deployment.path(out).join("tls/cert.pem").exists());
+    let verify = deployment.chiaro(&[
+        "verify",
+        "-m",
+        manifest.to_str().unwrap(),
+        "--out",
+        deployment.path("verify-attacked").to_str().unwrap(),
+    ]);
+    assert_eq!(verify.status.code(), Some(3), "{}", message(&verify));
+    // Without the record too: the local manifest's owners signed nothing in that history.
+    let verify = deployment.chiaro_with_record(
+        &[
+            "verify",
+            "-m",
+            manifest.to_str().unwrap(),
+            "--out",
+            deployment.path("verify-attacked-2").to_str().unwrap(),
+        ],
+        "fresh-record.json",
+    );
+    assert_eq!(verify.status.code(), Some(3), "{}", message(&verify));
+    let set = deployment.set(manifest, "owner.pem");
+    assert_eq!(set.status.code(), Some(3), "{}", message(&set));
+}
+
+#[test]
+fn attack_wiped_state_and_host_first_set_is_refused_by_pods_and_owner() {
+    let (mut deployment, manifest, _, _) = owners_deployment();
+    deployment.kill_coordinator();
+    std::fs::remove_dir_all(deployment.path("state")).unwrap();
+    deployment.start_coordinator();
+    host_sets_its_own_manifest(&deployment);
+    pods_and_owner_refuse(&deployment, &manifest, "web-wiped");
+    std::fs::remove_dir_all(&deployment.dir).unwrap();
+}
+
+#[test]
+fn attack_host_chosen_seed_recovered_by_the_host_is_refused_by_pods_and_owner() {
+    let (mut deployment, manifest, _, _) = owners_deployment();
+    deployment.kill_coordinator();
+    // The host makes a consistent state from a seed it knows (a genuine Coordinator it ran on
+    // its own disk, first set by itself) and puts it in place of the victim's.
+    let host_state = deployment.path("host-state");
+    let mut host = start_on(&host_state, &deployment).unwrap();
+    host_sets_its_own_manifest(&deployment);
+    host.kill().unwrap();
+    host.wait().unwrap();
+    copy_tree(&host_state, &deployment.path("state"));
+    deployment.start_coordinator();
+    // The owner's seed share is not this state's: recover refuses to send the seed.
+    let recover = deployment.chiaro(&[
+        "recover",
+        "--seed-share-owner-key",
+        deployment.path("share-owner.pem").to_str().unwrap(),
+        "--seed-shares-dir",
+        deployment.path("shares").to_str().unwrap(),
+    ]);
+    assert_eq!(recover.status.code(), Some(3), "{}", message(&recover));
+    // The host recovers it with its own seed share: authorised, the state is its own.
+    ok(&deployment.chiaro_with_record(
+        &[
+            "recover",
+            "--seed-share-owner-key",
+            deployment.path("host-share.pem").to_str().unwrap(),
+            "--seed-shares-dir",
+            deployment.path("host-shares").to_str().unwrap(),
+        ],
+        "host-record.json",
+    ));
+    pods_and_owner_refuse(&deployment, &manifest, "web-forged");
+    std::fs::remove_dir_all(&deployment.dir).unwrap();
+}
+
+#[test]
+fn attack_coordinator_under_the_hosts_own_policy_is_refused() {
+    let (mut deployment, manifest, _, _) = owners_deployment();
+    deployment.kill_coordinator();
+    // The genuine image with the host's own initdata: genuine evidence, another policy hash.
+    let other_policy = "ba".repeat(32);
+    let mut impostor = super::start_command(
+        deployment.coordinator_command_as(
+            &deployment.path("host-state"),
+            Stdio::piped(),
+            &other_policy,
+        ),
+        &deployment,
+    )
+    .unwrap();
+    host_sets_its_own_manifest_refused(&deployment);
+    let refused = deployment.initializer(WEB, "tee.json", "web-impostor", "5");
+    assert!(!refused.status.success());
+    assert!(!deployment.path("web-impostor/tls/cert.pem").exists());
+    let verify = deployment.chiaro(&[
+        "verify",
+        "-m",
+        manifest.to_str().unwrap(),
+        "--out",
+        deployment.path("verify-impostor").to_str().unwrap(),
+    ]);
+    assert_eq!(verify.status.code(), Some(3), "{}", message(&verify));
+    let recover = deployment.chiaro(&[
+        "recover",
+        "--seed-share-owner-key",
+        deployment.path("share-owner.pem").to_str().unwrap(),
+        "--seed-shares-dir",
+        deployment.path("shares").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        recover.status.code(),
+        Some(3),
+        "the seed went to an impostor: {}",
+        message(&recover)
+    );
+    impostor.kill().unwrap();
+    impostor.wait().unwrap();
+    std::fs::remove_dir_all(&deployment.dir).unwrap();
+}
+
+/// The impostor is not the Coordinator the CLI pins: even the host's own `set` is refused
+/// by the CLI before anything is sent.
+fn host_sets_its_own_manifest_refused(deployment: &Deployment) {
+    let (host_digest, host_share) = keys_named(deployment, "host-owner.pem", "host-share.pem");
+    let host_manifest = deployment.manifest("host-manifest.json", "web", &host_digest, &host_share);
+    let set = deployment.chiaro_with_record(
+        &[
+            "set",
+            "-m",
+            host_manifest.to_str().unwrap(),
+            "--workload-owner-key",
+            deployment.path("host-owner.pem").to_str().unwrap(),
+        ],
+        "host-record.json",
+    );
+    assert_eq!(set.status.code(), Some(3), "{}", message(&set));
+}
+
+#[test]
+fn a_coordinator_reference_or_anchor_that_pins_no_policy_hash_is_refused() {
+    let deployment = Deployment::new();
+    let (owner_digest, _) = owner_keys(&deployment);
+    let reference: serde_json::Value =
+        serde_json::from_str(&read(&deployment.path("coordinator-reference.json"))).unwrap();
+    let mut unpinned = reference;
+    unpinned["insecure_simulated"][0]["values"] = serde_json::json!({});
+    std::fs::write(
+        deployment.path("coordinator-reference.json"),
+        unpinned.to_string(),
+    )
+    .unwrap();
+    let verify = deployment.chiaro(&["verify"]);
+    assert_eq!(verify.status.code(), Some(64), "{}", message(&verify));
+    assert!(
+        message(&verify).contains("pins no host_data"),
+        "{}",
+        message(&verify)
+    );
+    deployment.write_anchor(&owner_digest);
+    let initializer = deployment.initializer(WEB, "tee.json", "web", "1");
+    assert!(!initializer.status.success());
+    assert!(
+        message(&initializer).contains("pins no host_data"),
+        "{}",
+        message(&initializer)
+    );
+    assert_eq!(COORDINATOR_POLICY.len(), 64);
+    std::fs::remove_dir_all(&deployment.dir).unwrap();
+}
+
+#[test]
+fn attack_rollback_to_an_older_state_is_refused_by_recover() {
+    let (mut deployment, _, owner_digest, share_owner) = owners_deployment();
+    // The host keeps a copy of the state as it is now (genuine, signed).
+    deployment.kill_coordinator();
+    copy_tree(&deployment.path("state"), &deployment.path("old-state"));
+    deployment.start_coordinator();
+    ok(&deployment.chiaro(&[
+        "recover",
+        "--seed-share-owner-key",
+        deployment.path("share-owner.pem").to_str().unwrap(),
+        "--seed-shares-dir",
+        deployment.path("shares").to_str().unwrap(),
+    ]));
+    // The owner installs an update (say, one that revokes a policy) ...
+    let update = deployment.manifest("manifest-2.json", "www", &owner_digest, &share_owner);
+    ok(&deployment.set(&update, "owner.pem"));
+    // ... and the host restores the old state and restarts the Coordinator.
+    deployment.kill_coordinator();
+    copy_tree(&deployment.path("old-state"), &deployment.path("state"));
+    deployment.start_coordinator();
+    let (share_key, shares) = (
+        deployment.path("share-owner.pem"),
+        deployment.path("shares"),
+    );
+    let recover_args = [
+        "recover",
+        "--seed-share-owner-key",
+        share_key.to_str().unwrap(),
+        "--seed-shares-dir",
+        shares.to_str().unwrap(),
+    ];
+    let refused = deployment.chiaro(&recover_args);
+    assert_eq!(refused.status.code(), Some(3), "{}", message(&refused));
+    assert!(
+        message(&refused).contains("rolled back"),
+        "{}",
+        message(&refused)
+    );
+    assert_eq!(
+        super::http_get(deployment.status, "/readyz").1,
+        "recovery\n"
+    );
+    // Only when told so explicitly does the owner restore it, and it says what it restored.
+    let mut args = recover_args.to_vec();
+    args.push("--allow-rollback");
+    let restored = ok(&deployment.chiaro(&args));
+    assert_eq!(
+        restored["fields"]["history"].as_array().unwrap().len(),
+        1,
+        "{restored}"
+    );
+    assert!(
+        restored["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|note| note.as_str().unwrap_or_default().contains("rolled back")),
+        "{restored}"
+    );
+    std::fs::remove_dir_all(&deployment.dir).unwrap();
+}
+
+#[test]
+fn attack_connection_held_across_a_manifest_update_gets_no_certificate() {
+    use std::sync::Arc;
+
+    use chiaro_api::v1::NewMeshCertRequest;
+    use chiaro_api::v1::mesh_api_client::MeshApiClient;
+    use chiaro_attest::insecure_simulation::{InsecureSimulatedTee, SimulatedLaunch};
+
+    let (deployment, _, owner_digest, share_owner) = owners_deployment();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // The host relays a genuine pod's attested connection and holds it open: its evidence was
+    // judged under the first manifest.
+    let reference = chiaro_manifest::CoordinatorReference::parse(&read(
+        &deployment.path("coordinator-reference.json"),
+    ))
+    .unwrap();
+    let validator = Arc::new(
+        chiaro_api::validation::reference_validator(reference.reference_values()).unwrap(),
+    );
+    let tee =
+        InsecureSimulatedTee::from_insecure_json(&read(&deployment.path("tee.json"))).unwrap();
+    let launch = SimulatedLaunch {
+        host_data: chiaro_attest::HostData::new(
+            *chiaro_manifest::PolicyHash::from_hex(WEB)
+                .unwrap()
+                .as_bytes(),
+        ),
+        ..SimulatedLaunch::default()
+    };
+    let issuer = Arc::new(chiaro_attest_guest::AtlsIssuer::new(
+        chiaro_attest_guest::InsecureSimulatedIssuer::new(tee, launch),
+    ));
+    let clock: chiaro_atls::Clock = chiaro_coordinator::app::system_clock();
+    let connect = || {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let identity = chiaro_atls::TlsIdentity::from_pkcs8(&key.serialize_der()).unwrap();
+        let tls = Arc::new(
+            chiaro_atls::ClientConfig::with_identity(
+                validator.clone(),
+                issuer.clone(),
+                &identity,
+                clock.clone(),
+            )
+            .unwrap(),
+        );
+        runtime
+            .block_on(chiaro_api::transport::channel(deployment.mesh_api, tls))
+            .map(MeshApiClient::new)
+            .unwrap()
+    };
+    let mut held = connect();
+    runtime
+        .block_on(held.new_mesh_cert(NewMeshCertRequest {}))
+        .unwrap();
+    // The owner updates the manifest (the web pod's identity changes) while it is held.
+    let update = deployment.manifest("manifest-2.json", "www", &owner_digest, &share_owner);
+    ok(&deployment.set(&update, "owner.pem"));
+    let refused = runtime
+        .block_on(held.new_mesh_cert(NewMeshCertRequest {}))
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    assert!(
+        refused.message().contains("manifest changed"),
+        "{refused:?}"
+    );
+    // A new connection is judged under the new manifest and served under it.
+    let fresh = runtime
+        .block_on(connect().new_mesh_cert(NewMeshCertRequest {}))
+        .unwrap();
+    assert!(!fresh.into_inner().certificate.is_empty());
+    std::fs::remove_dir_all(&deployment.dir).unwrap();
+}
