@@ -27,11 +27,17 @@ fn attack_idle_connection_flood_does_not_starve_initializers() {
 
     let others: Vec<u8> = (3..=32).collect();
     let mut flood = Vec::new();
+    let mut sizes = Vec::new();
     for target in [deployment.mesh_api, deployment.user_api] {
         // One address far over its per-source cap (8), then thirty far over the global one (128).
+        let before = flood.len();
         flood.extend(idle_connections(target, &[2], 20));
         flood.extend(idle_connections(target, &others, 300));
+        sizes.push(u64::try_from(flood.len() - before).unwrap());
     }
+    // Every connection completed: the Coordinator kept accepting (it never ran out of
+    // descriptors, as a listener without caps does here).
+    assert_eq!(sizes, [320, 320]);
     let flooded = wait_for_metrics(&mut deployment, "every flood connection seen", |text| {
         ["mesh", "user"].iter().all(|api| seen(text, api) == 320)
     });
@@ -137,11 +143,15 @@ fn set_up(deployment: &mut Deployment) -> std::path::PathBuf {
     manifest
 }
 
-/// `count` TCP connections to `target` that send nothing, the i-th from 127.0.0.`sources[i %
-/// sources.len()]`, made one after the other (so the Coordinator sees them in this order).
+/// Up to `count` TCP connections to `target` that send nothing, the i-th from
+/// 127.0.0.`sources[i % sources.len()]`, made one after the other (so the Coordinator sees them
+/// in this order). Like an attacker, it gives up on a connection the kernel does not complete
+/// within 5 s (the listen queue stays full: a Coordinator out of descriptors no longer accepts;
+/// a busy one drains its queue long before) and goes on with the next.
 fn idle_connections(target: SocketAddr, sources: &[u8], count: usize) -> Vec<std::net::TcpStream> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
+        .enable_time()
         .build()
         .unwrap();
     runtime.block_on(async {
@@ -154,7 +164,10 @@ fn idle_connections(target: SocketAddr, sources: &[u8], count: usize) -> Vec<std
                     0,
                 ))
                 .unwrap();
-            held.push(socket.connect(target).await.unwrap().into_std().unwrap());
+            let connect = tokio::time::timeout(Duration::from_secs(5), socket.connect(target));
+            if let Ok(connected) = connect.await {
+                held.push(connected.unwrap().into_std().unwrap());
+            }
         }
         held
     })
