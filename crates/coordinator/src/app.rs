@@ -46,19 +46,39 @@ const MAX_CONNECTION_AGE_GRACE: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, clap::Args)]
 pub struct LimitFlags {
     /// Connections an attested listener holds at once, unauthenticated or established.
-    #[arg(long, default_value_t = Limits::DEFAULT.connections as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(
+        long,
+        default_value_t = Limits::DEFAULT.connections as u64,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
     max_connections: u64,
     /// Of those, from one source address (IPv4, or IPv6 /64).
-    #[arg(long, default_value_t = Limits::DEFAULT.connections_per_source as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(
+        long,
+        default_value_t = Limits::DEFAULT.connections_per_source as u64,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
     max_connections_per_source: u64,
     /// Connections still in the TLS handshake or attestation exchange, at once.
-    #[arg(long, default_value_t = Limits::DEFAULT.pre_auth as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(
+        long,
+        default_value_t = Limits::DEFAULT.pre_auth as u64,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
     max_pre_auth: u64,
     /// Of those, from one source address.
-    #[arg(long, default_value_t = Limits::DEFAULT.pre_auth_per_source as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(
+        long,
+        default_value_t = Limits::DEFAULT.pre_auth_per_source as u64,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
     max_pre_auth_per_source: u64,
     /// Seconds a connection has to finish the TLS handshake and the attestation exchange.
-    #[arg(long, default_value_t = Limits::DEFAULT.pre_auth_timeout.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(
+        long,
+        default_value_t = Limits::DEFAULT.pre_auth_timeout.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
     pre_auth_timeout_secs: u64,
 }
 
