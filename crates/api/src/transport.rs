@@ -12,13 +12,24 @@ use chiaro_attest::{Claims, Verified};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::rustls::ConnectionCommon;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::Connected;
 use tonic::transport::{Channel, Endpoint};
 
-/// One attested server connection, as tonic serves it.
+use crate::admission::{AcceptBackoff, Admission, ConnectionSlot, ListenerEvent, Ticket};
+
+/// One attested server connection, as tonic serves it; it holds its place among the listener's
+/// connections until dropped.
 #[derive(Debug)]
-pub struct AttestedConnection(AttestedStream<tokio_rustls::server::TlsStream<TcpStream>>);
+pub struct AttestedConnection(
+    AttestedStream<tokio_rustls::server::TlsStream<TcpStream>>,
+    #[expect(
+        dead_code,
+        reason = "held for its drop, which frees the connection's place"
+    )]
+    ConnectionSlot,
+);
 
 /// The TLS exporter label of [`SessionBinding`] (RFC 8446 §7.5).
 const SESSION_BINDING_LABEL: &[u8] = b"EXPORTER-chiaro-session-v1";
@@ -35,7 +46,7 @@ impl SessionBinding {
         &self.0
     }
 
-    fn export<D>(connection: &tokio_rustls::rustls::ConnectionCommon<D>) -> Option<Self> {
+    fn export<D>(connection: &ConnectionCommon<D>) -> Option<Self> {
         let mut out = [0u8; 32];
         connection
             .export_keying_material(&mut out, SESSION_BINDING_LABEL, None)
@@ -120,42 +131,97 @@ impl AsyncWrite for AttestedConnection {
 }
 
 /// Accepts TCP connections on `listener` and yields those that pass attested TLS. Each
-/// handshake runs in its own task, so a slow or hostile peer delays no one else; refused peers
-/// are reported to `on_refused` and dropped.
+/// handshake runs in its own task, so a slow or hostile peer delays no one else.
+///
+/// Before a connection costs anything more than its descriptor, `admission` admits it: a
+/// connection over a cap is closed at once; an admitted one has [`Limits::pre_auth_timeout`]
+/// to finish the TLS handshake and the exchange, and keeps its place among the listener's
+/// connections until it closes (see [`crate::admission`]). Failed accepts pause the loop
+/// ([`crate::admission::AcceptBackoff`]) and never reach tonic. Everything refused or failed is
+/// reported to `on_event`.
+///
+/// [`Limits::pre_auth_timeout`]: crate::admission::Limits::pre_auth_timeout
 pub fn incoming(
     listener: TcpListener,
     config: Arc<ServerConfig>,
-    on_refused: impl Fn(Option<SocketAddr>, chiaro_atls::AtlsError) + Send + Sync + 'static,
+    admission: Arc<Admission>,
+    on_event: impl Fn(ListenerEvent) + Send + Sync + 'static,
 ) -> ReceiverStream<Result<AttestedConnection, io::Error>> {
     let (sender, receiver) = tokio::sync::mpsc::channel(64);
-    let on_refused = Arc::new(on_refused);
+    let on_event = Arc::new(on_event);
     tokio::spawn(async move {
+        let mut backoff = AcceptBackoff::default();
         loop {
-            let (tcp, address) = match listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    if sender.send(Err(error)).await.is_err() {
-                        return;
-                    }
+            let (tcp, address) = tokio::select! {
+                () = sender.closed() => return,
+                accepted = crate::admission::accept(&listener, &mut backoff, |error, pause| {
+                    on_event(ListenerEvent::AcceptFailed { error, pause });
+                }) => accepted,
+            };
+            let ticket = match admission.admit(address.ip()) {
+                Ok(ticket) => ticket,
+                Err(cap) => {
+                    drop(tcp);
+                    on_event(ListenerEvent::OverCap { address, cap });
                     continue;
                 }
             };
             // Small request/response exchanges: do not wait for delayed ACKs.
             let _ = tcp.set_nodelay(true);
-            let sender = sender.clone();
-            let config = Arc::clone(&config);
-            let on_refused = Arc::clone(&on_refused);
-            tokio::spawn(async move {
-                match chiaro_atls::accept(tcp, &config).await {
-                    Ok(stream) => {
-                        let _ = sender.send(Ok(AttestedConnection(stream))).await;
-                    }
-                    Err(error) => on_refused(Some(address), error),
-                }
-            });
+            tokio::spawn(attest(
+                tcp,
+                address,
+                ticket,
+                Arc::clone(&config),
+                admission.limits().pre_auth_timeout,
+                sender.clone(),
+                Arc::clone(&on_event),
+            ));
         }
     });
     ReceiverStream::new(receiver)
+}
+
+/// The unauthenticated phase of one connection: the exchange, within `deadline`, unless it is
+/// evicted first; an attested stream goes to tonic with the connection's place.
+async fn attest<F: Fn(ListenerEvent)>(
+    tcp: TcpStream,
+    address: SocketAddr,
+    ticket: Ticket,
+    config: Arc<ServerConfig>,
+    deadline: std::time::Duration,
+    sender: tokio::sync::mpsc::Sender<Result<AttestedConnection, io::Error>>,
+    on_event: Arc<F>,
+) {
+    let Ticket {
+        connection,
+        mut pre_auth,
+    } = ticket;
+    let outcome = tokio::select! {
+        biased;
+        () = pre_auth.evicted() => None,
+        outcome = tokio::time::timeout(deadline, chiaro_atls::accept(tcp, &config)) => Some(outcome),
+    };
+    drop(pre_auth);
+    // Each event is reported after the connection and its places are gone.
+    let event = match outcome {
+        Some(Ok(Ok(stream))) => {
+            let _ = sender
+                .send(Ok(AttestedConnection(stream, connection)))
+                .await;
+            return;
+        }
+        None => ListenerEvent::Evicted { address },
+        Some(Ok(Err(error))) => ListenerEvent::NotAttested { address, error },
+        Some(Err(_)) => ListenerEvent::NotAttested {
+            address,
+            error: chiaro_atls::AtlsError::Timeout {
+                seconds: deadline.as_secs(),
+            },
+        },
+    };
+    drop(connection);
+    on_event(event);
 }
 
 /// A gRPC channel to `address` whose every connection attests the server with `config`.

@@ -8,6 +8,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chiaro_api::admission::Limits;
 use chiaro_api::v1::mesh_api_client::MeshApiClient;
 use chiaro_api::v1::user_api_client::UserApiClient;
 use chiaro_api::v1::{GetManifestsRequest, NewMeshCertRequest, SetManifestRequest};
@@ -119,6 +120,13 @@ fn main() {
                     .unwrap()
                     .as_bytes(),
             ),
+        },
+        // Every initializer here comes from 127.0.0.1: one source may use the listener's whole
+        // caps (the admission checks still run on every connection).
+        limits: Limits {
+            connections_per_source: Limits::DEFAULT.connections,
+            pre_auth_per_source: Limits::DEFAULT.pre_auth,
+            ..Limits::DEFAULT
         },
     };
     let (user_api, mesh_api) = (config.user_api, config.mesh_api);

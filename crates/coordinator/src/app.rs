@@ -3,8 +3,10 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
+use chiaro_api::admission::{Admission, LimitedIssuer, Limits, ListenerEvent};
 use chiaro_api::v1::mesh_api_server::MeshApiServer;
 use chiaro_api::v1::user_api_server::UserApiServer;
 use chiaro_atls::{Clock, ServerConfig};
@@ -30,6 +32,68 @@ pub struct Config {
     pub status: SocketAddr,
     /// The evidence source.
     pub evidence: EvidenceSource,
+    /// The caps of each attested listener (each has its own).
+    pub limits: Limits,
+}
+
+/// How long an established connection may serve: its place is not held forever. A client that
+/// keeps its channel reconnects (and attests) after the server's GOAWAY.
+const MAX_CONNECTION_AGE: Duration = Duration::from_secs(10 * 60);
+/// How long a connection past its age may finish its requests.
+const MAX_CONNECTION_AGE_GRACE: Duration = Duration::from_secs(30);
+
+/// The listener caps as flags (`chiaro-coordinator` flattens them into its own).
+#[derive(Debug, Clone, clap::Args)]
+pub struct LimitFlags {
+    /// Connections an attested listener holds at once, unauthenticated or established.
+    #[arg(
+        long,
+        default_value_t = Limits::DEFAULT.connections as u64,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    max_connections: u64,
+    /// Of those, from one source address (IPv4, or IPv6 /64).
+    #[arg(
+        long,
+        default_value_t = Limits::DEFAULT.connections_per_source as u64,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    max_connections_per_source: u64,
+    /// Connections still in the TLS handshake or attestation exchange, at once.
+    #[arg(
+        long,
+        default_value_t = Limits::DEFAULT.pre_auth as u64,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    max_pre_auth: u64,
+    /// Of those, from one source address.
+    #[arg(
+        long,
+        default_value_t = Limits::DEFAULT.pre_auth_per_source as u64,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    max_pre_auth_per_source: u64,
+    /// Seconds a connection has to finish the TLS handshake and the attestation exchange.
+    #[arg(
+        long,
+        default_value_t = Limits::DEFAULT.pre_auth_timeout.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pre_auth_timeout_secs: u64,
+}
+
+impl LimitFlags {
+    /// The caps.
+    pub fn limits(&self) -> Limits {
+        let count = |value: u64| usize::try_from(value).unwrap_or(usize::MAX);
+        Limits {
+            connections: count(self.max_connections),
+            connections_per_source: count(self.max_connections_per_source),
+            pre_auth: count(self.max_pre_auth),
+            pre_auth_per_source: count(self.max_pre_auth_per_source),
+            pre_auth_timeout: Duration::from_secs(self.pre_auth_timeout_secs),
+        }
+    }
 }
 
 /// Writes one log line to stderr.
@@ -53,7 +117,7 @@ pub fn system_clock() -> Clock {
     })
 }
 
-/// Runs the Coordinator until either listener fails.
+/// Runs the Coordinator until either gRPC server fails.
 ///
 /// # Errors
 /// A corrupt state, an unreadable simulated TEE, or a listener that cannot bind.
@@ -70,21 +134,35 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             "WARNING: INSECURE simulated TEE: this Coordinator's evidence proves nothing about hardware",
         );
     }
+    warn_if_few_descriptors(config.limits);
     let issuer = config
         .evidence
         .issuer(system_clock())
         .map_err(anyhow::Error::msg)?;
     let clock = system_clock();
-    let user_tls = Arc::new(ServerConfig::new(
-        Some(Arc::clone(&issuer)),
-        None,
-        Arc::clone(&clock),
-    )?);
-    let mesh_tls = Arc::new(ServerConfig::new(
-        Some(issuer),
-        Some(Arc::new(ManifestValidator::new(Arc::clone(&coordinator)))),
-        Arc::clone(&clock),
-    )?);
+    // Evidence production is bounded by each listener's pre-auth cap, even for exchanges that
+    // ended (deadline, eviction) while their evidence was still being made.
+    let limited = |max: usize| -> Arc<dyn chiaro_atls::Issuer> {
+        Arc::new(LimitedIssuer::new(Arc::clone(&issuer), max))
+    };
+    // The exchange's own deadline is the listener's pre-auth deadline (the one that counts).
+    let deadline = config.limits.pre_auth_timeout;
+    let user_tls = Arc::new(
+        ServerConfig::new(
+            Some(limited(config.limits.pre_auth)),
+            None,
+            Arc::clone(&clock),
+        )?
+        .with_timeout(deadline),
+    );
+    let mesh_tls = Arc::new(
+        ServerConfig::new(
+            Some(limited(config.limits.pre_auth)),
+            Some(Arc::new(ManifestValidator::new(Arc::clone(&coordinator)))),
+            Arc::clone(&clock),
+        )?
+        .with_timeout(deadline),
+    );
     let user_listener = TcpListener::bind(config.user_api)
         .await
         .with_context(|| format!("binding {}", config.user_api))?;
@@ -103,42 +181,108 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         "status (/healthz, /readyz, /metrics) on {}",
         status_listener.local_addr()?
     ));
-    let metrics = Arc::new(Metrics::default());
-    let refused = |api: Api, name: &'static str| {
+    let (user_admission, mesh_admission) =
+        (Admission::new(config.limits), Admission::new(config.limits));
+    let metrics = Arc::new(Metrics::new(
+        Arc::clone(&user_admission),
+        Arc::clone(&mesh_admission),
+    ));
+    let events = |api: Api, name: &'static str| {
         let metrics = Arc::clone(&metrics);
-        move |address: Option<SocketAddr>, error: chiaro_atls::AtlsError| {
-            metrics.attestation_refused(api);
-            let address = address.map_or_else(|| "?".to_owned(), |a| a.to_string());
-            log(&format!("{name}: refused {address}: {}", chain(&error)));
-        }
+        move |event: ListenerEvent| report(&metrics, api, name, event)
     };
     let user_service = UserService::new(
         Arc::clone(&coordinator),
         Arc::clone(&clock),
         Arc::clone(&metrics),
     );
-    let user = tonic::transport::Server::builder()
+    let user = server()
         .add_service(UserApiServer::new(user_service))
         .serve_with_incoming(chiaro_api::transport::incoming(
             user_listener,
             user_tls,
-            refused(Api::User, "user API"),
+            user_admission,
+            events(Api::User, "user API"),
         ));
     let mesh_service = MeshService::new(Arc::clone(&coordinator), clock, Arc::clone(&metrics));
-    let mesh = tonic::transport::Server::builder()
+    let mesh = server()
         .add_service(MeshApiServer::new(mesh_service))
         .serve_with_incoming(chiaro_api::transport::incoming(
             mesh_listener,
             mesh_tls,
-            refused(Api::Mesh, "mesh API"),
+            mesh_admission,
+            events(Api::Mesh, "mesh API"),
         ));
     let status = crate::http::serve(status_listener, coordinator, metrics);
     tokio::select! {
         result = user => result.context("user API")?,
         result = mesh => result.context("mesh API")?,
-        result = status => result.context("status port")?,
+        () = status => {}
     }
     Ok(())
+}
+
+/// Logs a warning when the soft `RLIMIT_NOFILE` is below what the caps may use: both attested
+/// listeners full, the status port full, and 64 for the process itself.
+fn warn_if_few_descriptors(limits: Limits) {
+    let budget = limits
+        .connections
+        .saturating_mul(2)
+        .saturating_add(crate::http::MAX_CONNECTIONS + 64);
+    let soft = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .as_deref()
+        .and_then(soft_descriptor_limit);
+    if let Some(soft) = soft.filter(|soft| *soft < budget) {
+        log(&format!(
+            "WARNING: {soft} descriptors (soft RLIMIT_NOFILE), fewer than the {budget} the connection caps may use: running out of descriptors, not the caps, will bound connections"
+        ));
+    }
+}
+
+/// The soft limit of open files in the text of `/proc/self/limits` (`None`: unlimited or
+/// unreadable).
+fn soft_descriptor_limit(limits: &str) -> Option<usize> {
+    limits
+        .lines()
+        .find_map(|line| line.strip_prefix("Max open files"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn server() -> tonic::transport::Server {
+    tonic::transport::Server::builder()
+        .max_connection_age(MAX_CONNECTION_AGE)
+        .max_connection_age_grace(MAX_CONNECTION_AGE_GRACE)
+}
+
+/// Counts a listener's event and logs it; refusals by a cap and evictions are logged at their
+/// 1st, 2nd, 4th, 8th... occurrence only, so a flood cannot flood the log.
+pub(crate) fn report(metrics: &Metrics, api: Api, name: &str, event: ListenerEvent) {
+    let count = metrics.listener_event(api, &event);
+    match event {
+        ListenerEvent::NotAttested { address, error } => {
+            log(&format!("{name}: refused {address}: {}", chain(&error)));
+        }
+        ListenerEvent::OverCap { address, cap } if count.is_power_of_two() => log(&format!(
+            "{name}: closed {address} at once: the {} cap is full ({count} such so far)",
+            cap.label()
+        )),
+        ListenerEvent::Evicted { address } if count.is_power_of_two() => log(&format!(
+            "{name}: ended the unauthenticated exchange of {address} for a source holding fewer ({count} so far)"
+        )),
+        ListenerEvent::AcceptFailed {
+            error,
+            pause: Some(pause),
+        } => log(&format!(
+            "{name}: accept failed: {error}; pausing {pause:?}"
+        )),
+        ListenerEvent::OverCap { .. }
+        | ListenerEvent::Evicted { .. }
+        | ListenerEvent::AcceptFailed { pause: None, .. } => {}
+    }
 }
 
 fn chain(error: &dyn std::error::Error) -> String {
@@ -150,4 +294,24 @@ fn chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_soft_descriptor_limit() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
+                      Max processes             96363                96363                processes \n\
+                      Max open files            1024                 524288               files     \n";
+        assert_eq!(soft_descriptor_limit(limits), Some(1024));
+        assert_eq!(
+            soft_descriptor_limit(
+                "Max open files            unlimited            unlimited            files"
+            ),
+            None
+        );
+        assert_eq!(soft_descriptor_limit(""), None);
+    }
 }

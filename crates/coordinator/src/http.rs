@@ -1,30 +1,51 @@
 //! The plain-HTTP status port: `/healthz` (the process serves), `/readyz` (200 only when ready,
 //! 503 otherwise, with the state in the body) and `/metrics` (Prometheus text). It carries no
 //! secret and no control, so it needs no attestation. A minimal HTTP/1.1 responder: one
-//! request per connection, request head at most 8 KiB, five seconds to send it.
+//! request per connection, request head at most 8 KiB, five seconds to send it, at most
+//! [`MAX_CONNECTIONS`] at once (more are closed at once); a failed accept pauses the loop, as
+//! on the attested listeners, and never ends it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use chiaro_api::admission::{self, AcceptBackoff, Cap, ListenerEvent};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 
-use crate::metrics::Metrics;
+use crate::app::report;
+use crate::metrics::{Api, Metrics};
 use crate::state::Coordinator;
 
+/// Requests served at once: probes and scrapes need a few.
+pub const MAX_CONNECTIONS: usize = 64;
 const MAX_HEAD: usize = 8 * 1024;
 
-/// Serves the status port until the listener fails.
-///
-/// # Errors
-/// The accept error.
-pub async fn serve(
-    listener: TcpListener,
-    coordinator: Arc<Coordinator>,
-    metrics: Arc<Metrics>,
-) -> std::io::Result<()> {
+/// Serves the status port; it does not return.
+pub async fn serve(listener: TcpListener, coordinator: Arc<Coordinator>, metrics: Arc<Metrics>) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut backoff = AcceptBackoff::default();
     loop {
-        let (stream, _) = listener.accept().await?;
+        let (stream, address) = admission::accept(&listener, &mut backoff, |error, pause| {
+            report(
+                &metrics,
+                Api::Status,
+                "status port",
+                ListenerEvent::AcceptFailed { error, pause },
+            );
+        })
+        .await;
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            drop(stream);
+            let cap = Cap::Connections;
+            report(
+                &metrics,
+                Api::Status,
+                "status port",
+                ListenerEvent::OverCap { address, cap },
+            );
+            continue;
+        };
         let coordinator = Arc::clone(&coordinator);
         let metrics = Arc::clone(&metrics);
         tokio::spawn(async move {
@@ -33,6 +54,7 @@ pub async fn serve(
                 respond(stream, &coordinator, &metrics),
             )
             .await;
+            drop(slot);
         });
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chiaro_attest_guest::EvidenceSource;
-use chiaro_coordinator::app::{self, Config};
+use chiaro_coordinator::app::{self, Config, LimitFlags};
 use clap::Parser;
 
 /// The Chiaro Coordinator.
@@ -33,6 +33,8 @@ struct Flags {
     /// With --insecure-simulated-tee: the HOST_DATA (policy hash) to report (64 hex).
     #[arg(long, value_name = "HEX", requires = "insecure_simulated_tee")]
     insecure_simulated_host_data: Option<chiaro_attest::HostData>,
+    #[command(flatten)]
+    limits: LimitFlags,
 }
 
 #[tokio::main]
@@ -49,6 +51,7 @@ async fn main() -> ExitCode {
         mesh_api: flags.mesh_api,
         status: flags.status,
         evidence,
+        limits: flags.limits.limits(),
     };
     match app::run(config).await {
         Ok(()) => ExitCode::SUCCESS,

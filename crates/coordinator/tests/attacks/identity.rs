@@ -6,8 +6,9 @@
 use std::path::Path;
 use std::process::Stdio;
 
-use super::{
-    COORDINATOR_POLICY, Deployment, WEB, keys_named, ok, ok_process, owner_keys, read, start_on,
+use crate::harness::{
+    COORDINATOR_POLICY, Deployment, WEB, http_get, keys_named, ok, ok_process, owner_keys, read,
+    start_command, start_on,
 };
 
 /// Copies the directory tree `from` to `to` (replacing it).
@@ -157,7 +158,7 @@ fn attack_coordinator_under_the_hosts_own_policy_is_refused() {
     deployment.kill_coordinator();
     // The genuine image with the host's own initdata: genuine evidence, another policy hash.
     let other_policy = "ba".repeat(32);
-    let mut impostor = super::start_command(
+    let mut impostor = start_command(
         deployment.coordinator_command_as(
             &deployment.path("host-state"),
             Stdio::piped(),
@@ -285,10 +286,7 @@ fn attack_rollback_to_an_older_state_is_refused_by_recover() {
         "{}",
         message(&refused)
     );
-    assert_eq!(
-        super::http_get(deployment.status, "/readyz").1,
-        "recovery\n"
-    );
+    assert_eq!(http_get(deployment.status, "/readyz").1, "recovery\n");
     // Only when told so explicitly does the owner restore it, and it says what it restored.
     let mut args = recover_args.to_vec();
     args.push("--allow-rollback");
