@@ -245,7 +245,15 @@ impl Coordinator {
                 )?;
                 let root = RootCa::create(&seed, now)?;
                 let ready =
-                    self.install(seed, root, TransitionHash::ZERO, &manifest, owner, now)?;
+                    match self.install(seed, root, TransitionHash::ZERO, &manifest, owner, now) {
+                        Ok(ready) => ready,
+                        Err(error) => {
+                            // Whatever was written names this seed's deployment id with the owner's
+                            // signature: never install another first manifest on the same seed.
+                            **pending = Seed::generate()?;
+                            return Err(error);
+                        }
+                    };
                 let seed_shares = manifest
                     .seed_share_owner_keys()
                     .iter()
@@ -397,10 +405,15 @@ impl Coordinator {
             },
         )?;
         let history = History::load(&self.store)?.ok_or(CoreError::NotReady("without history"))?;
-        if history.latest_hash() != transition.hash() {
+        let mesh = mesh.ok_or(CoreError::NotReady("without a mesh CA"))?;
+        // What was read back must be what was written: the host could swap files between the
+        // write and the read (the load checks signatures, not that the CAs are this seed's).
+        if history.latest_hash() != transition.hash()
+            || history.root_ca != root.certificate()
+            || history.mesh_ca != mesh.certificate()
+        {
             return Err(CoreError::NotReady("after a concurrent write"));
         }
-        let mesh = mesh.ok_or(CoreError::NotReady("without a mesh CA"))?;
         Ok(Ready {
             seed,
             history,

@@ -455,3 +455,36 @@ fn the_seed_share_owners_cannot_change() {
         Err(CoreError::SeedShareOwnersChanged)
     ));
 }
+
+#[test]
+fn attack_failed_first_install_never_reuses_its_seed() {
+    // The host makes the owner's first install fail after the signature is written (a planted
+    // symlink at the mesh CA's file), hoping to install its own first manifest on the same seed.
+    let directory = store("failed-first");
+    let root = directory.root().to_path_buf();
+    let coordinator = Coordinator::open(directory).unwrap();
+    let first = manifest(None, "web");
+    let transition = chiaro_manifest::Transition {
+        manifest: Manifest::parse(&first).unwrap().hash(),
+        previous: TransitionHash::ZERO,
+    };
+    std::fs::create_dir_all(root.join("mesh-ca")).unwrap();
+    std::os::unix::fs::symlink(
+        "/nonexistent",
+        root.join(format!("mesh-ca/{}.der", transition.hash())),
+    )
+    .unwrap();
+    let before = coordinator.snapshot().deployment;
+    let owner = by_owner(&coordinator, &first);
+    assert!(
+        coordinator
+            .set_manifest(&first, Some(&owner), now())
+            .is_err()
+    );
+    assert_eq!(coordinator.state_name(), "uninitialized");
+    assert_ne!(
+        coordinator.snapshot().deployment,
+        before,
+        "a fresh seed after a failed first install"
+    );
+}

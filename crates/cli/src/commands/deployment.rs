@@ -183,7 +183,8 @@ pub(crate) fn set(args: &SetArgs, printer: Printer) -> anyhow::Result<Outcome> {
                 if let Some(record) = &record {
                     bail!(
                         "the Coordinator is uninitialized, but {} records deployment {}: its \
-                         state was wiped. To create a new deployment, pass another --deployment file",
+                         state was wiped, or this is another Coordinator (the recorded one may \
+                         still run). To create a new deployment, pass another --deployment file",
                         record_path.display(),
                         record.deployment_id
                     );
@@ -191,11 +192,17 @@ pub(crate) fn set(args: &SetArgs, printer: Printer) -> anyhow::Result<Outcome> {
                 (fetched.history.deployment, TransitionHash::ZERO, 0)
             }
             CoordinatorState::Ready => {
-                let verified =
-                    checked(fetched.history, record.as_ref(), record_path, false, &mut notes)?;
-                if record.is_none()
-                    && !verified.is_endorsed_by(&owners_of(&manifest, &signer.digest()))
-                {
+                let verified = checked(
+                    fetched.history,
+                    record.as_ref(),
+                    record_path,
+                    false,
+                    &mut notes,
+                )?;
+                // A signature endorses the deployment it names: sign only into one a local
+                // owner already signed, whatever the record says (a record can be a
+                // first contact with a deployment the host made).
+                if !verified.is_endorsed_by(&owners_of(&manifest, &signer.digest())) {
                     return Err(Refused::NotEndorsed.into());
                 }
                 (
@@ -285,13 +292,17 @@ pub(crate) fn verify(args: &VerifyDeploymentArgs, printer: Printer) -> anyhow::R
             }
             None if record.is_none() => notes.push(
                 "nothing pins who created this deployment: pass -m manifest.json, or keep the \
-                 --deployment record and verify against it"
+                 --deployment record and verify against it; no record written"
                     .to_owned(),
             ),
             None => {}
         }
         write_verification(&args.out, &verified, &fetched.root_ca, &fetched.mesh_ca)?;
-        DeploymentRecord::of(&verified).write(record_path)?;
+        // A record is a trust anchor for later runs: written only for a history checked
+        // against the local manifest's owners, or one that continues the record.
+        if expected.is_some() || record.is_some() {
+            DeploymentRecord::of(&verified).write(record_path)?;
+        }
         Ok(json!({
             "deployment": verified.deployment().to_string(),
             "manifests": verified.steps().len(),

@@ -382,3 +382,60 @@ fn attack_connection_held_across_a_manifest_update_gets_no_certificate() {
     assert!(!fresh.into_inner().certificate.is_empty());
     std::fs::remove_dir_all(&deployment.dir).unwrap();
 }
+
+#[test]
+fn attack_host_deployment_listing_the_owner_gets_no_record_and_no_signature() {
+    // The host's own deployment lists the owner as a co-owner and the owner's seed-share key,
+    // hoping the owner's CLI takes it as the owner's and signs an update into it.
+    let mut deployment = Deployment::new();
+    let (owner_digest, share_owner) = owner_keys(&deployment);
+    let manifest = deployment.manifest("manifest.json", "web", &owner_digest, &share_owner);
+    deployment.start_coordinator();
+    let (host_digest, _) = keys_named(&deployment, "host-owner.pem", "host-share.pem");
+    let host_manifest =
+        deployment.manifest("host-manifest.json", "web", &host_digest, &share_owner);
+    let mut value: serde_json::Value = serde_json::from_str(&read(&host_manifest)).unwrap();
+    value["workload_owner_key_digests"] = serde_json::json!([host_digest, owner_digest]);
+    std::fs::write(&host_manifest, value.to_string()).unwrap();
+    ok(&deployment.chiaro_with_record(
+        &[
+            "set",
+            "-m",
+            host_manifest.to_str().unwrap(),
+            "--workload-owner-key",
+            deployment.path("host-owner.pem").to_str().unwrap(),
+            "--seed-shares-dir",
+            deployment.path("host-shares").to_str().unwrap(),
+        ],
+        "host-record.json",
+    ));
+    // A first-contact `verify` without the manifest writes no record ...
+    let verify = ok(&deployment.chiaro(&[
+        "verify",
+        "--out",
+        deployment.path("verify-first-contact").to_str().unwrap(),
+    ]));
+    assert!(!deployment.path("record.json").exists(), "{verify}");
+    // ... and `set` refuses to sign into a history no local owner signed, with or without a
+    // record naming it.
+    let set = deployment.set(&manifest, "owner.pem");
+    assert_eq!(set.status.code(), Some(3), "{}", message(&set));
+    std::fs::write(
+        deployment.path("record.json"),
+        serde_json::json!({
+            "deployment_id": verify["fields"]["deployment"],
+            "latest_transition": verify["fields"]["latest_transition"],
+            "steps": 1,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let set = deployment.set(&manifest, "owner.pem");
+    assert_eq!(set.status.code(), Some(3), "{}", message(&set));
+    let refused = deployment.initializer(WEB, "tee.json", "web-co-owned", "3");
+    assert!(
+        !refused.status.success(),
+        "the owner never signed this deployment"
+    );
+    std::fs::remove_dir_all(&deployment.dir).unwrap();
+}
