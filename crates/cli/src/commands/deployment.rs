@@ -59,6 +59,12 @@ enum Refused {
     #[error("the Coordinator's signed history is refused")]
     History(#[source] ManifestError),
     #[error(
+        "the Coordinator is uninitialized, but {record} records deployment {recorded}: its state \
+         was wiped, or this is another Coordinator (the recorded one may still run). To create a \
+         new deployment, pass another --deployment file"
+    )]
+    Uninitialized { record: String, recorded: String },
+    #[error(
         "the Coordinator's persisted state belongs to deployment {persisted}, this seed to \
          {seed}: refusing to send the seed"
     )]
@@ -181,13 +187,11 @@ pub(crate) fn set(args: &SetArgs, printer: Printer) -> anyhow::Result<Outcome> {
         let (deployment, previous, steps) = match fetched.state {
             CoordinatorState::Uninitialized => {
                 if let Some(record) = &record {
-                    bail!(
-                        "the Coordinator is uninitialized, but {} records deployment {}: its \
-                         state was wiped, or this is another Coordinator (the recorded one may \
-                         still run). To create a new deployment, pass another --deployment file",
-                        record_path.display(),
-                        record.deployment_id
-                    );
+                    return Err(Refused::Uninitialized {
+                        record: record_path.display().to_string(),
+                        recorded: record.deployment_id.clone(),
+                    }
+                    .into());
                 }
                 (fetched.history.deployment, TransitionHash::ZERO, 0)
             }

@@ -110,6 +110,10 @@ fn attack_wiped_state_and_host_first_set_is_refused_by_pods_and_owner() {
     deployment.kill_coordinator();
     std::fs::remove_dir_all(deployment.path("state")).unwrap();
     deployment.start_coordinator();
+    // The owner's CLI notices the wipe before the host acts.
+    let set = deployment.set(&manifest, "owner.pem");
+    assert_eq!(set.status.code(), Some(3), "{}", message(&set));
+    assert!(message(&set).contains("uninitialized"), "{}", message(&set));
     host_sets_its_own_manifest(&deployment);
     pods_and_owner_refuse(&deployment, &manifest, "web-wiped");
     std::fs::remove_dir_all(&deployment.dir).unwrap();
