@@ -285,7 +285,9 @@ pub(crate) fn report(metrics: &Metrics, api: Api, name: &str, event: ListenerEve
     }
 }
 
-fn chain(error: &dyn std::error::Error) -> String {
+/// The error and its causes, `: `-separated, for a log line or a refusal the caller should
+/// understand.
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

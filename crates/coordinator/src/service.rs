@@ -16,7 +16,7 @@ use chiaro_attest::UnixTime;
 use tonic::{Request, Response, Status};
 
 use crate::metrics::{Metrics, Operation};
-use crate::state::{Coordinator, CoreError, RecoveryProof};
+use crate::state::{Coordinator, CoreError, RecoveryProof, State};
 
 /// The user API.
 #[derive(Clone)]
@@ -114,9 +114,9 @@ impl UserApi for UserService {
     ) -> Result<Response<GetManifestsResponse>, Status> {
         let snapshot = self.coordinator.snapshot();
         let state = match snapshot.state {
-            "uninitialized" => CoordinatorState::Uninitialized,
-            "recovery" => CoordinatorState::Recovery,
-            _ => CoordinatorState::Ready,
+            State::Uninitialized => CoordinatorState::Uninitialized,
+            State::Recovery => CoordinatorState::Recovery,
+            State::Ready => CoordinatorState::Ready,
         };
         Ok(Response::new(GetManifestsResponse {
             state: state.into(),
@@ -258,22 +258,10 @@ fn status(error: CoreError) -> Status {
         CoreError::Unauthorised(_)
         | CoreError::RecoveryUnauthorised(_)
         | CoreError::UnknownPolicy
-        | CoreError::WrongSeed(_) => Status::permission_denied(chain(&error)),
+        | CoreError::WrongSeed(_) => Status::permission_denied(crate::app::chain(&error)),
         CoreError::History(_) | CoreError::Seed(_) | CoreError::Ca(_) => {
             crate::app::log(&format!("internal error: {error:?}"));
             Status::internal("internal error")
         }
     }
-}
-
-/// The error and its causes, for a refusal the caller should understand.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -109,11 +109,33 @@ pub struct RecoveryProof {
     pub session: [u8; 32],
 }
 
+/// Where the Coordinator is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// No manifest yet; a seed is pending.
+    Uninitialized,
+    /// A persisted history, no seed yet.
+    Recovery,
+    /// Serving.
+    Ready,
+}
+
+impl State {
+    /// `uninitialized`, `recovery` or `ready`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Uninitialized => "uninitialized",
+            Self::Recovery => "recovery",
+            Self::Ready => "ready",
+        }
+    }
+}
+
 /// What `GetManifests` shows in any state.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
-    /// `uninitialized`, `recovery` or `ready`.
-    pub state: &'static str,
+    /// The state.
+    pub state: State,
     /// The deployment id: the pending one when uninitialized.
     pub deployment: DeploymentId,
     /// The history (empty when uninitialized; in recovery the persisted one, whose seed is
@@ -131,6 +153,16 @@ enum Phase {
     Uninitialized(Box<Seed>),
     Recovery(Box<History>),
     Ready(Box<Ready>),
+}
+
+impl Phase {
+    fn state(&self) -> State {
+        match self {
+            Self::Uninitialized(_) => State::Uninitialized,
+            Self::Recovery(_) => State::Recovery,
+            Self::Ready(_) => State::Ready,
+        }
+    }
 }
 
 struct Ready {
@@ -173,11 +205,7 @@ impl Coordinator {
 
     /// `uninitialized`, `recovery` or `ready`.
     pub fn state_name(&self) -> &'static str {
-        match &*self.lock() {
-            Phase::Uninitialized(_) => "uninitialized",
-            Phase::Recovery(_) => "recovery",
-            Phase::Ready(_) => "ready",
-        }
+        self.lock().state().name()
     }
 
     /// The current manifest and the transition that installed it, when ready: what a
@@ -197,15 +225,15 @@ impl Coordinator {
         let (history, state) = match &*self.lock() {
             Phase::Uninitialized(seed) => {
                 return Snapshot {
-                    state: "uninitialized",
+                    state: State::Uninitialized,
                     deployment: seed.deployment_id(),
                     steps: Vec::new(),
                     root_ca: Vec::new(),
                     mesh_ca: Vec::new(),
                 };
             }
-            Phase::Recovery(history) => ((**history).clone(), "recovery"),
-            Phase::Ready(ready) => (ready.history.clone(), "ready"),
+            Phase::Recovery(history) => ((**history).clone(), State::Recovery),
+            Phase::Ready(ready) => (ready.history.clone(), State::Ready),
         };
         Snapshot {
             state,

@@ -178,13 +178,7 @@ fn set_initialize_verify_update_kill_recover() {
         Some(1),
         "a Coordinator in recovery serves no history"
     );
-    ok(&deployment.chiaro(&[
-        "recover",
-        "--seed-share-owner-key",
-        deployment.path("share-owner.pem").to_str().unwrap(),
-        "--seed-shares-dir",
-        shares_dir.to_str().unwrap(),
-    ]));
+    ok(&deployment.recover());
     ok(&deployment.chiaro(&[
         "verify",
         "-m",

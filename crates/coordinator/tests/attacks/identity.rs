@@ -46,24 +46,17 @@ fn owners_deployment() -> (Deployment, std::path::PathBuf, String, String) {
     (deployment, manifest, owner_digest, share_owner)
 }
 
-/// The host installs, as the first manifest of a fresh state, its own manifest listing the
-/// victims' policies, signed by its own key, with its own record.
-fn host_sets_its_own_manifest(deployment: &Deployment) {
+/// The host's `chiaro set` of its own first manifest listing the victims' policies, signed by its
+/// own key, with its own seed shares and record.
+fn host_set(deployment: &Deployment) -> std::process::Output {
     let (host_digest, host_share) = keys_named(deployment, "host-owner.pem", "host-share.pem");
     let host_manifest = deployment.manifest("host-manifest.json", "web", &host_digest, &host_share);
-    let set = deployment.chiaro_with_record(
-        &[
-            "set",
-            "-m",
-            host_manifest.to_str().unwrap(),
-            "--workload-owner-key",
-            deployment.path("host-owner.pem").to_str().unwrap(),
-            "--seed-shares-dir",
-            deployment.path("host-shares").to_str().unwrap(),
-        ],
+    deployment.set_as(
+        &host_manifest,
+        "host-owner.pem",
+        "host-shares",
         "host-record.json",
-    );
-    ok(&set);
+    )
 }
 
 /// What the pods and the owner see of a deployment the host made: no pod gets credentials, the
@@ -114,7 +107,7 @@ fn attack_wiped_state_and_host_first_set_is_refused_by_pods_and_owner() {
     let set = deployment.set(&manifest, "owner.pem");
     assert_eq!(set.status.code(), Some(3), "{}", message(&set));
     assert!(message(&set).contains("uninitialized"), "{}", message(&set));
-    host_sets_its_own_manifest(&deployment);
+    ok(&host_set(&deployment));
     pods_and_owner_refuse(&deployment, &manifest, "web-wiped");
     std::fs::remove_dir_all(&deployment.dir).unwrap();
 }
@@ -127,31 +120,16 @@ fn attack_host_chosen_seed_recovered_by_the_host_is_refused_by_pods_and_owner() 
     // its own disk, first set by itself) and puts it in place of the victim's.
     let host_state = deployment.path("host-state");
     let mut host = start_on(&host_state, &deployment).unwrap();
-    host_sets_its_own_manifest(&deployment);
+    ok(&host_set(&deployment));
     host.kill().unwrap();
     host.wait().unwrap();
     copy_tree(&host_state, &deployment.path("state"));
     deployment.start_coordinator();
     // The owner's seed share is not this state's: recover refuses to send the seed.
-    let recover = deployment.chiaro(&[
-        "recover",
-        "--seed-share-owner-key",
-        deployment.path("share-owner.pem").to_str().unwrap(),
-        "--seed-shares-dir",
-        deployment.path("shares").to_str().unwrap(),
-    ]);
+    let recover = deployment.recover();
     assert_eq!(recover.status.code(), Some(3), "{}", message(&recover));
     // The host recovers it with its own seed share: authorised, the state is its own.
-    ok(&deployment.chiaro_with_record(
-        &[
-            "recover",
-            "--seed-share-owner-key",
-            deployment.path("host-share.pem").to_str().unwrap(),
-            "--seed-shares-dir",
-            deployment.path("host-shares").to_str().unwrap(),
-        ],
-        "host-record.json",
-    ));
+    ok(&deployment.recover_as("host-share.pem", "host-shares", "host-record.json", &[]));
     pods_and_owner_refuse(&deployment, &manifest, "web-forged");
     std::fs::remove_dir_all(&deployment.dir).unwrap();
 }
@@ -171,7 +149,10 @@ fn attack_coordinator_under_the_hosts_own_policy_is_refused() {
         &deployment,
     )
     .unwrap();
-    host_sets_its_own_manifest_refused(&deployment);
+    // The impostor is not the Coordinator the CLI pins: even the host's own `set` is refused
+    // before anything is sent.
+    let set = host_set(&deployment);
+    assert_eq!(set.status.code(), Some(3), "{}", message(&set));
     let refused = deployment.initializer(WEB, "tee.json", "web-impostor", "5");
     assert!(!refused.status.success());
     assert!(!deployment.path("web-impostor/tls/cert.pem").exists());
@@ -183,13 +164,7 @@ fn attack_coordinator_under_the_hosts_own_policy_is_refused() {
         deployment.path("verify-impostor").to_str().unwrap(),
     ]);
     assert_eq!(verify.status.code(), Some(3), "{}", message(&verify));
-    let recover = deployment.chiaro(&[
-        "recover",
-        "--seed-share-owner-key",
-        deployment.path("share-owner.pem").to_str().unwrap(),
-        "--seed-shares-dir",
-        deployment.path("shares").to_str().unwrap(),
-    ]);
+    let recover = deployment.recover();
     assert_eq!(
         recover.status.code(),
         Some(3),
@@ -199,24 +174,6 @@ fn attack_coordinator_under_the_hosts_own_policy_is_refused() {
     impostor.kill().unwrap();
     impostor.wait().unwrap();
     std::fs::remove_dir_all(&deployment.dir).unwrap();
-}
-
-/// The impostor is not the Coordinator the CLI pins: even the host's own `set` is refused
-/// by the CLI before anything is sent.
-fn host_sets_its_own_manifest_refused(deployment: &Deployment) {
-    let (host_digest, host_share) = keys_named(deployment, "host-owner.pem", "host-share.pem");
-    let host_manifest = deployment.manifest("host-manifest.json", "web", &host_digest, &host_share);
-    let set = deployment.chiaro_with_record(
-        &[
-            "set",
-            "-m",
-            host_manifest.to_str().unwrap(),
-            "--workload-owner-key",
-            deployment.path("host-owner.pem").to_str().unwrap(),
-        ],
-        "host-record.json",
-    );
-    assert_eq!(set.status.code(), Some(3), "{}", message(&set));
 }
 
 #[test]
@@ -258,13 +215,7 @@ fn attack_rollback_to_an_older_state_is_refused_by_recover() {
     deployment.kill_coordinator();
     copy_tree(&deployment.path("state"), &deployment.path("old-state"));
     deployment.start_coordinator();
-    ok(&deployment.chiaro(&[
-        "recover",
-        "--seed-share-owner-key",
-        deployment.path("share-owner.pem").to_str().unwrap(),
-        "--seed-shares-dir",
-        deployment.path("shares").to_str().unwrap(),
-    ]));
+    ok(&deployment.recover());
     // The owner installs an update (say, one that revokes a policy) ...
     let update = deployment.manifest("manifest-2.json", "www", &owner_digest, &share_owner);
     ok(&deployment.set(&update, "owner.pem"));
@@ -272,18 +223,7 @@ fn attack_rollback_to_an_older_state_is_refused_by_recover() {
     deployment.kill_coordinator();
     copy_tree(&deployment.path("old-state"), &deployment.path("state"));
     deployment.start_coordinator();
-    let (share_key, shares) = (
-        deployment.path("share-owner.pem"),
-        deployment.path("shares"),
-    );
-    let recover_args = [
-        "recover",
-        "--seed-share-owner-key",
-        share_key.to_str().unwrap(),
-        "--seed-shares-dir",
-        shares.to_str().unwrap(),
-    ];
-    let refused = deployment.chiaro(&recover_args);
+    let refused = deployment.recover();
     assert_eq!(refused.status.code(), Some(3), "{}", message(&refused));
     assert!(
         message(&refused).contains("rolled back"),
@@ -292,9 +232,12 @@ fn attack_rollback_to_an_older_state_is_refused_by_recover() {
     );
     assert_eq!(http_get(deployment.status, "/readyz").1, "recovery\n");
     // Only when told so explicitly does the owner restore it, and it says what it restored.
-    let mut args = recover_args.to_vec();
-    args.push("--allow-rollback");
-    let restored = ok(&deployment.chiaro(&args));
+    let restored = ok(&deployment.recover_as(
+        "share-owner.pem",
+        "shares",
+        "record.json",
+        &["--allow-rollback"],
+    ));
     assert_eq!(
         restored["fields"]["history"].as_array().unwrap().len(),
         1,
@@ -401,16 +344,10 @@ fn attack_host_deployment_listing_the_owner_gets_no_record_and_no_signature() {
     let mut value: serde_json::Value = serde_json::from_str(&read(&host_manifest)).unwrap();
     value["workload_owner_key_digests"] = serde_json::json!([host_digest, owner_digest]);
     std::fs::write(&host_manifest, value.to_string()).unwrap();
-    ok(&deployment.chiaro_with_record(
-        &[
-            "set",
-            "-m",
-            host_manifest.to_str().unwrap(),
-            "--workload-owner-key",
-            deployment.path("host-owner.pem").to_str().unwrap(),
-            "--seed-shares-dir",
-            deployment.path("host-shares").to_str().unwrap(),
-        ],
+    ok(&deployment.set_as(
+        &host_manifest,
+        "host-owner.pem",
+        "host-shares",
         "host-record.json",
     ));
     // A first-contact `verify` without the manifest writes no record ...

@@ -211,17 +211,57 @@ impl Deployment {
         command.output().unwrap()
     }
 
-    /// `chiaro set -m manifest` signed with the key in `owner_key`.
+    /// `chiaro set -m manifest` signed with the key in `owner_key`, as the owner.
     pub(crate) fn set(&self, manifest: &Path, owner_key: &str) -> Output {
-        self.chiaro(&[
-            "set",
-            "-m",
-            manifest.to_str().unwrap(),
-            "--workload-owner-key",
-            self.path(owner_key).to_str().unwrap(),
+        self.set_as(manifest, owner_key, "shares", "record.json")
+    }
+
+    /// `chiaro set` by whoever keeps its seed shares in `shares` and its record in `record`.
+    pub(crate) fn set_as(
+        &self,
+        manifest: &Path,
+        owner_key: &str,
+        shares: &str,
+        record: &str,
+    ) -> Output {
+        self.chiaro_with_record(
+            &[
+                "set",
+                "-m",
+                manifest.to_str().unwrap(),
+                "--workload-owner-key",
+                self.path(owner_key).to_str().unwrap(),
+                "--seed-shares-dir",
+                self.path(shares).to_str().unwrap(),
+            ],
+            record,
+        )
+    }
+
+    /// `chiaro recover` by the owner of `share_key`, its shares in `shares`, its record in
+    /// `record`, with `extra` flags.
+    pub(crate) fn recover_as(
+        &self,
+        share_key: &str,
+        shares: &str,
+        record: &str,
+        extra: &[&str],
+    ) -> Output {
+        let (key, shares) = (self.path(share_key), self.path(shares));
+        let mut args = vec![
+            "recover",
+            "--seed-share-owner-key",
+            key.to_str().unwrap(),
             "--seed-shares-dir",
-            self.path("shares").to_str().unwrap(),
-        ])
+            shares.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        self.chiaro_with_record(&args, record)
+    }
+
+    /// `chiaro recover` by the deployment's seed-share owner.
+    pub(crate) fn recover(&self) -> Output {
+        self.recover_as("share-owner.pem", "shares", "record.json", &[])
     }
 
     /// What the pods pin: the Coordinator (its reference, pinned to its policy hash) and the
