@@ -130,11 +130,6 @@ impl CoordinatorReference {
     pub fn reference_values(&self) -> &ReferenceValueSets {
         &self.0
     }
-
-    /// Pretty JSON that [`CoordinatorReference::parse`] reads back.
-    pub fn to_json_pretty(&self) -> String {
-        self.0.to_json_pretty()
-    }
 }
 
 /// What a pod pins about the deployment it belongs to: which Coordinator it talks to, and which

@@ -37,7 +37,7 @@ pub use manifest::{
 };
 pub use san::San;
 pub use signed_history::{
-    Endorsement, OwnerSignature, RECOVER_CONTEXT, SEED_SALT, SET_MANIFEST_CONTEXT, SignedStep,
-    VerifiedHistory, recovery_message, update_message, verify_endorsement, verify_history,
+    Endorsement, OwnerSignature, SEED_SALT, SET_MANIFEST_CONTEXT, SignedStep, VerifiedHistory,
+    recovery_message, update_message, verify_endorsement, verify_history,
 };
 pub use transition::Transition;

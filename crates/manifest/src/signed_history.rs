@@ -25,7 +25,7 @@ use crate::transition::Transition;
 /// The domain prefix of the message a workload owner signs to install a manifest.
 pub const SET_MANIFEST_CONTEXT: &[u8] = b"chiaro-set-manifest-v2";
 /// The domain prefix of the message a seed-share owner signs to recover a Coordinator.
-pub const RECOVER_CONTEXT: &[u8] = b"chiaro-recover-v1";
+const RECOVER_CONTEXT: &[u8] = b"chiaro-recover-v1";
 /// The HKDF-SHA256 salt every derivation from the seed uses.
 pub const SEED_SALT: &[u8] = b"chiaro-seed-v1";
 /// The HKDF label of the deployment id.
@@ -275,20 +275,16 @@ pub fn verify_endorsement(
 }
 
 fn check_chain<'a>(
-    transitions: impl Iterator<Item = &'a Transition>,
+    transitions: impl IntoIterator<Item = &'a Transition>,
     len: usize,
 ) -> Result<(), ManifestError> {
     if len > MAX_STEPS {
         return Err(ManifestError::HistoryTooLong { steps: len });
     }
-    let mut previous = TransitionHash::ZERO;
-    for (index, transition) in transitions.enumerate() {
-        if transition.previous != previous {
-            return Err(ManifestError::HistoryNotAChain { step: index });
-        }
-        previous = transition.hash();
+    match Transition::chain_break(transitions) {
+        Some(step) => Err(ManifestError::HistoryNotAChain { step }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn check_signature(

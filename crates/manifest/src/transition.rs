@@ -42,17 +42,17 @@ impl Transition {
         TransitionHash::new(Sha256::digest(self.to_bytes()).into())
     }
 
-    /// Whether `chain` (oldest first) is a history: the first step starts from zero and each
-    /// next step points at the hash of the one before.
-    pub fn is_chain(chain: &[Self]) -> bool {
+    /// The first step of `chain` (oldest first) that breaks it as a history, if any: the first
+    /// step must start from zero and each next one point at the hash of the one before.
+    pub fn chain_break<'a>(chain: impl IntoIterator<Item = &'a Self>) -> Option<usize> {
         let mut previous = TransitionHash::ZERO;
-        for step in chain {
+        for (index, step) in chain.into_iter().enumerate() {
             if step.previous != previous {
-                return false;
+                return Some(index);
             }
             previous = step.hash();
         }
-        true
+        None
     }
 }
 
@@ -83,18 +83,18 @@ mod tests {
         let first = step(1, TransitionHash::ZERO);
         let second = step(2, first.hash());
         let third = step(3, second.hash());
-        assert!(Transition::is_chain(&[first, second, third]));
+        assert!(Transition::chain_break(&[first, second, third]).is_none());
         assert!(
-            !Transition::is_chain(&[second, third]),
+            Transition::chain_break(&[second, third]).is_some(),
             "must start from zero"
         );
         assert!(
-            !Transition::is_chain(&[first, third]),
+            Transition::chain_break(&[first, third]).is_some(),
             "a missing step breaks the chain"
         );
         let forged = step(9, first.hash());
         assert!(
-            !Transition::is_chain(&[first, forged, third]),
+            Transition::chain_break(&[first, forged, third]).is_some(),
             "a replaced step breaks the chain"
         );
         assert_ne!(first.hash(), step(1, TransitionHash::new([1; 32])).hash());
