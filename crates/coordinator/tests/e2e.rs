@@ -57,6 +57,18 @@ fn set_initialize_verify_update_kill_recover() {
         std::os::unix::fs::PermissionsExt::mode(&key_mode.permissions()) & 0o777,
         0o600
     );
+    // The start gate comes last, whole and executable: the workload can run from here on.
+    let gate = std::fs::metadata(deployment.path("web/bin/chiaro-start")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&gate.permissions()) & 0o777,
+        0o755
+    );
+    assert_eq!(
+        gate.len(),
+        std::fs::metadata(harness::binary("chiaro-start"))
+            .unwrap()
+            .len()
+    );
     let web_cert = read(&deployment.path("web/tls/cert.pem"));
     let mesh_ca_before = read(&deployment.path("web/tls/mesh-ca.pem"));
     let root_before = read(&deployment.path("web/tls/coordinator-root-ca.pem"));
@@ -75,10 +87,15 @@ fn set_initialize_verify_update_kill_recover() {
             .status
             .success()
     );
-    assert!(
-        !deployment.path("unknown/tls/cert.pem").exists()
-            && !deployment.path("other/tls/cert.pem").exists()
-    );
+    // A refused initializer installs no start gate: that pod's workload cannot start.
+    for refused in ["unknown", "other"] {
+        assert!(!deployment.path(&format!("{refused}/tls/cert.pem")).exists());
+        assert!(
+            !deployment
+                .path(&format!("{refused}/bin/chiaro-start"))
+                .exists()
+        );
+    }
 
     assert_eq!(http_get(deployment.status, "/readyz").0, "HTTP/1.1 200 OK");
     let metrics = http_get(deployment.status, "/metrics").1;

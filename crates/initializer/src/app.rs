@@ -24,6 +24,8 @@ pub struct Config {
     pub anchor: DeploymentAnchor,
     /// Where to write credentials.
     pub out: PathBuf,
+    /// The `chiaro-start` binary, installed under `out` once the credentials are written.
+    pub start_binary: PathBuf,
     /// This pod's evidence source.
     pub evidence: EvidenceSource,
     /// How long to keep retrying while the Coordinator is not ready.
@@ -102,7 +104,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         bail!("the Coordinator returned no certificate");
     }
     files::write(&config.out, &credentials)?;
-    log(&format!("credentials written to {}", config.out.display()));
+    // Last: the workload's processes start only through this binary, so they cannot run before
+    // the credentials are in place.
+    let gate = files::install_start_gate(&config.out, &config.start_binary)?;
+    log(&format!(
+        "credentials written to {}, start gate installed at {}",
+        config.out.display(),
+        gate.display()
+    ));
     Ok(())
 }
 

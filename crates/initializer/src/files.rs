@@ -2,7 +2,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
@@ -58,6 +58,37 @@ pub fn write(out: &Path, credentials: &Credentials) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// Copies the `chiaro-start` binary to `out/bin/chiaro-start` (mode 0755) under a temporary
+/// name and renames it into place, so a workload container sees the whole binary or none.
+/// Returns where it is.
+///
+/// # Errors
+/// The binary cannot be read or the copy cannot be written, named.
+pub fn install_start_gate(out: &Path, binary: &Path) -> anyhow::Result<PathBuf> {
+    let bin = out.join("bin");
+    fs::create_dir_all(&bin).with_context(|| format!("creating {}", bin.display()))?;
+    let bytes = fs::read(binary).with_context(|| format!("reading {}", binary.display()))?;
+    let target = bin.join("chiaro-start");
+    let temporary = bin.join(".chiaro-start.partial");
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o755);
+    }
+    let mut file = options
+        .open(&temporary)
+        .with_context(|| format!("writing {}", temporary.display()))?;
+    file.write_all(&bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", temporary.display()))?;
+    drop(file);
+    fs::rename(&temporary, &target)
+        .with_context(|| format!("renaming into {}", target.display()))?;
+    Ok(target)
 }
 
 /// PEM text of one DER block (the labels used here are valid, so encoding cannot fail).

@@ -39,9 +39,13 @@ struct Flags {
         conflicts_with = "deployment_anchor"
     )]
     deployment_anchor_json: Option<String>,
-    /// Where to write `tls/` and `secrets/`.
+    /// Where to write `tls/`, `secrets/` and, last, `bin/chiaro-start`.
     #[arg(long, default_value = "/chiaro")]
     out: PathBuf,
+    /// The `chiaro-start` binary to install for the workload containers (default: the one beside
+    /// this binary, as in the initializer's image).
+    #[arg(long, value_name = "FILE")]
+    start_binary: Option<PathBuf>,
     /// Seconds to keep retrying while the Coordinator is not ready.
     #[arg(long, default_value_t = 300)]
     patience_secs: u64,
@@ -68,6 +72,17 @@ fn config(flags: Flags) -> anyhow::Result<Config> {
     let anchor = chiaro_manifest::DeploymentAnchor::parse(&text)
         .with_context(|| format!("deployment anchor {origin}"))?;
     let coordinator = resolve(&flags.coordinator)?;
+    let start_binary = match flags.start_binary {
+        Some(path) => path,
+        None => std::env::current_exe()
+            .context("locating this binary")?
+            .with_file_name("chiaro-start"),
+    };
+    anyhow::ensure!(
+        start_binary.is_file(),
+        "the start gate {} is missing (--start-binary)",
+        start_binary.display()
+    );
     let evidence = EvidenceSource::from_flags(
         flags.insecure_simulated_tee,
         flags.insecure_simulated_measurement,
@@ -77,6 +92,7 @@ fn config(flags: Flags) -> anyhow::Result<Config> {
         coordinator,
         anchor,
         out: flags.out,
+        start_binary,
         evidence,
         patience: Duration::from_secs(flags.patience_secs),
     })

@@ -2,9 +2,12 @@
 //! container, the credentials volume, pinned images and annotations. Pure JSON rewriting;
 //! every step is idempotent, so rewriting a rewritten workload changes nothing.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value, json};
 
 use crate::probes::{PROBES_ENV, ProbeTable, move_probes, previous_table, restore_probes};
+use crate::start_gate::{ImageCommand, gate_container};
 use crate::{DocumentId, K8sError, WorkloadKind};
 
 /// The runtime class of Chiaro's confidential pods.
@@ -17,6 +20,9 @@ pub const CREDENTIALS_VOLUME: &str = "chiaro-credentials";
 pub const CREDENTIALS_PATH: &str = "/chiaro";
 /// The mesh proxy, a native sidecar started right after the initializer.
 pub const MESH_NAME: &str = "chiaro-mesh";
+/// The file the mesh proxy writes once its redirect rules, credentials and listeners are in; every
+/// workload process of a meshed pod waits for it (`chiaro-start --wait-file`).
+pub const MESH_READY_FILE: &str = "/chiaro/mesh-ready";
 /// The mesh proxy's status port (readiness), probed by the kubelet and never redirected.
 pub const MESH_STATUS_PORT: u16 = 15021;
 /// Annotation: the mesh proxy's inbound configuration; with it (or the egress one) the pod
@@ -40,6 +46,9 @@ pub struct Injection {
     pub mesh: Option<MeshSidecar>,
     /// The runtime class to set.
     pub runtime_class: String,
+    /// The own command of each container image, keyed by the image as the pod spec names it
+    /// (needed for containers whose pod spec sets no `command`).
+    pub images: BTreeMap<String, ImageCommand>,
 }
 
 /// The mesh proxy's image and configuration.
@@ -56,8 +65,10 @@ pub struct MeshSidecar {
 impl MeshSidecar {
     /// The container: a native sidecar (`restartPolicy: Always`) in transparent mode, with
     /// `NET_ADMIN` only (for the pod's firewall rules), and a startup probe on its readiness so
-    /// the kubelet starts nothing after it before it is ready. `probes` are the workload's
-    /// probes it runs for the kubelet.
+    /// the kubelet starts nothing after it before it is ready. It runs as root even in a pod
+    /// with `runAsNonRoot` (a non-root process gets no effective capabilities from Kubernetes);
+    /// it writes [`MESH_READY_FILE`] into the credentials volume, which it mounts writable.
+    /// `probes` are the workload's probes it runs for the kubelet.
     fn container(&self, probes: &ProbeTable) -> Value {
         let mut env = vec![
             json!({"name": MESH_INGRESS_ENV, "value": self.ingress}),
@@ -71,13 +82,14 @@ impl MeshSidecar {
             "name": MESH_NAME,
             "image": self.image,
             "restartPolicy": "Always",
-            "args": ["--transparent", "--credentials", CREDENTIALS_PATH],
+            "args": ["--transparent", "--credentials", CREDENTIALS_PATH, "--ready-file", MESH_READY_FILE],
             "env": env,
-            "volumeMounts": [{"name": CREDENTIALS_VOLUME, "mountPath": CREDENTIALS_PATH, "readOnly": true}],
+            "volumeMounts": [{"name": CREDENTIALS_VOLUME, "mountPath": CREDENTIALS_PATH}],
             "securityContext": {
                 "allowPrivilegeEscalation": false,
                 "readOnlyRootFilesystem": true,
                 "runAsUser": 0,
+                "runAsNonRoot": false,
                 "capabilities": {"drop": ["ALL"], "add": ["NET_ADMIN"]},
             },
             "startupProbe": {
@@ -140,8 +152,10 @@ fn named<'a>(items: &'a mut [Value], name: &str) -> Option<&'a mut Value> {
 }
 
 /// Injects the runtime class, the credentials volume, the initializer (first init container),
-/// the mesh proxy when asked for (second, with the pod's network probes moved to it) and the
-/// credentials mount (read-only, in every other container) into `value`'s pod template. `at`
+/// the mesh proxy when asked for (second, with the pod's network probes moved to it), the
+/// credentials mount (read-only, in every other container) and the start gate in front of every
+/// other container's command (waiting for the mesh proxy when there is one;
+/// [`crate::start_gate`]) into `value`'s pod template. `at`
 /// names the document in errors. Returns a line for each network probe that will fail
 /// against the mesh proxy (see [`crate::probes`]).
 ///
@@ -190,9 +204,13 @@ pub fn inject(
         "image": injection.initializer_image,
         "env": env,
         "volumeMounts": [{"name": CREDENTIALS_VOLUME, "mountPath": CREDENTIALS_PATH}],
+        // Root, also in a pod with `runAsNonRoot`: the guest's attestation interface
+        // (configfs-tsm) is root's.
         "securityContext": {
             "allowPrivilegeEscalation": false,
             "readOnlyRootFilesystem": true,
+            "runAsUser": 0,
+            "runAsNonRoot": false,
             "capabilities": {"drop": ["ALL"]},
         },
     });
@@ -208,6 +226,11 @@ pub fn inject(
     let injected = init_containers
         .len()
         .min(1 + usize::from(injection.mesh.is_some()));
+    let wait_files: Vec<String> = injection
+        .mesh
+        .iter()
+        .map(|_| MESH_READY_FILE.to_owned())
+        .collect();
 
     for list in ["initContainers", "containers"] {
         let Some(containers) = spec.get_mut(list).and_then(Value::as_array_mut) else {
@@ -225,6 +248,17 @@ pub fn inject(
             let Some(container) = container.as_object_mut() else {
                 continue;
             };
+            let image = container
+                .get("image")
+                .and_then(Value::as_str)
+                .and_then(|image| injection.images.get(image));
+            gate_container(
+                container,
+                &wait_files,
+                image,
+                at,
+                &format!("{list}[{name}]"),
+            )?;
             let mounts = array_entry(container, "volumeMounts");
             let clash = mounts.iter().any(|mount| {
                 mount.get("mountPath").and_then(Value::as_str) == Some(CREDENTIALS_PATH)
@@ -345,7 +379,7 @@ mod tests {
                 "metadata": {"labels": {"app": "web"}},
                 "spec": {
                     "initContainers": [{"name": "setup", "image": "busybox:1"}],
-                    "containers": [{"name": "web", "image": "nginx:1.27",
+                    "containers": [{"name": "web", "image": "nginx:1.27", "command": ["nginx"],
                         "volumeMounts": [{"name": "cache", "mountPath": "/cache"}]}],
                     "volumes": [{"name": "cache", "emptyDir": {}}]
                 }
@@ -359,6 +393,13 @@ mod tests {
             initializer_env: vec![("CHIARO_COORDINATOR".to_owned(), "c:7777".to_owned())],
             mesh: None,
             runtime_class: RUNTIME_CLASS.to_owned(),
+            images: BTreeMap::from([(
+                "busybox:1".to_owned(),
+                ImageCommand {
+                    entrypoint: vec![],
+                    cmd: vec!["sh".to_owned()],
+                },
+            )]),
         }
     }
 
@@ -391,6 +432,77 @@ mod tests {
         assert_eq!(
             value["spec"]["template"]["spec"]["initContainers"][1]["name"], "setup",
             "without mesh annotations the sidecar goes again"
+        );
+    }
+
+    #[test]
+    fn every_other_container_runs_behind_the_gate_and_waits_for_a_mesh() {
+        let mut value = deployment();
+        let with_mesh = Injection {
+            mesh: Some(MeshSidecar {
+                image: "mesh@sha256:11".to_owned(),
+                ingress: String::new(),
+                egress: String::new(),
+            }),
+            ..injection()
+        };
+        inject(&mut value, WorkloadKind::Deployment, &with_mesh, &at()).unwrap();
+        let spec = &value["spec"]["template"]["spec"];
+        let gate = [chiaro_start::BINARY, "--wait-file", MESH_READY_FILE];
+        assert_eq!(
+            spec["initContainers"][2]["command"],
+            json!([
+                gate[0],
+                gate[1],
+                gate[2],
+                "--entrypoint-from-image",
+                "--args-from-image",
+                "--"
+            ]),
+            "user init"
+        );
+        assert_eq!(
+            spec["initContainers"][2]["args"],
+            json!(["sh"]),
+            "the image's Cmd"
+        );
+        assert_eq!(
+            spec["containers"][0]["command"],
+            json!([
+                chiaro_start::BINARY,
+                "--wait-file",
+                MESH_READY_FILE,
+                "--",
+                "nginx"
+            ])
+        );
+        let mesh = &spec["initContainers"][1];
+        assert_eq!(
+            mesh["args"],
+            json!([
+                "--transparent",
+                "--credentials",
+                CREDENTIALS_PATH,
+                "--ready-file",
+                MESH_READY_FILE
+            ])
+        );
+        assert_eq!(
+            mesh["volumeMounts"][0].get("readOnly"),
+            None,
+            "writes its ready file"
+        );
+        assert!(
+            spec["initContainers"][0].get("command").is_none(),
+            "not the initializer"
+        );
+
+        inject(&mut value, WorkloadKind::Deployment, &injection(), &at()).unwrap();
+        let spec = &value["spec"]["template"]["spec"];
+        assert_eq!(
+            spec["containers"][0]["command"],
+            json!([chiaro_start::BINARY, "--", "nginx"]),
+            "without a mesh the gate waits for nothing but still needs the initializer's binary"
         );
     }
 

@@ -20,6 +20,7 @@ pub mod mesh_annotations;
 mod pod_spec;
 pub mod probes;
 mod service;
+pub mod start_gate;
 mod workload;
 mod writing;
 
@@ -28,9 +29,9 @@ pub use documents::{Document, DocumentId, read_documents};
 pub use error::K8sError;
 pub use injection::{
     CREDENTIALS_PATH, CREDENTIALS_VOLUME, INITIALIZER_NAME, Injection, MESH_EGRESS_ANNOTATION,
-    MESH_EGRESS_ENV, MESH_INGRESS_ANNOTATION, MESH_INGRESS_ENV, MESH_NAME, MESH_STATUS_PORT,
-    MeshSidecar, RUNTIME_CLASS, container_images, container_ports, inject, pin_images,
-    set_pod_annotation,
+    MESH_EGRESS_ENV, MESH_INGRESS_ANNOTATION, MESH_INGRESS_ENV, MESH_NAME, MESH_READY_FILE,
+    MESH_STATUS_PORT, MeshSidecar, RUNTIME_CLASS, container_images, container_ports, inject,
+    pin_images, set_pod_annotation,
 };
 pub use pod_spec::{
     Capabilities, ConfigMapKeySelector, Container, EnvFromSource, EnvVar, EnvVarSource, ExecAction,
@@ -39,5 +40,6 @@ pub use pod_spec::{
     Sysctl, Volume, VolumeMount, VolumeSource,
 };
 pub use service::{Service, dns_names, namespace_of, services};
+pub use start_gate::ImageCommand;
 pub use workload::{Workload, WorkloadKind, regex_escape};
 pub use writing::write_documents;

@@ -9,10 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chiaro_k8s::mesh_annotations::{parse_egress, parse_ingress};
 use chiaro_k8s::{
-    ConfigSources, Document, DocumentId, INITIALIZER_NAME, Injection, MESH_EGRESS_ANNOTATION,
-    MESH_INGRESS_ANNOTATION, MESH_NAME, MeshSidecar, Service, Workload, container_images,
-    container_ports, dns_names, inject, namespace_of, pin_images, read_documents, services,
-    set_pod_annotation, write_documents,
+    ConfigSources, Document, DocumentId, INITIALIZER_NAME, ImageCommand, Injection,
+    MESH_EGRESS_ANNOTATION, MESH_INGRESS_ANNOTATION, MESH_NAME, MeshSidecar, Service, Workload,
+    container_images, container_ports, dns_names, inject, namespace_of, pin_images, read_documents,
+    services, set_pod_annotation, write_documents,
 };
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -355,6 +355,7 @@ pub fn generate_deployment(
                 initializer_env: env,
                 mesh,
                 runtime_class: options.runtime_class.clone(),
+                images: image_commands(pins),
             };
             let probe_notes = inject(value, workload.kind, &injection, &document.id)
                 .map_err(PolicyError::Input)?;
@@ -483,6 +484,23 @@ pub fn generate_deployment(
         workloads,
         warnings,
     })
+}
+
+/// Each resolved image's own command, keyed both as the user wrote the image and as pinned (a
+/// workload generated before names the pinned form).
+fn image_commands(pins: &BTreeMap<String, ImagePin>) -> BTreeMap<String, ImageCommand> {
+    pins.iter()
+        .flat_map(|(written, pin)| {
+            let command = ImageCommand {
+                entrypoint: pin.config.entrypoint.clone(),
+                cmd: pin.config.cmd.clone(),
+            };
+            [
+                (written.clone(), command.clone()),
+                (pin.pinned.clone(), command),
+            ]
+        })
+        .collect()
 }
 
 /// The configurations of a rewritten workload's images, keyed as written (pinned).

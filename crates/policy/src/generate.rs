@@ -686,6 +686,21 @@ impl PodContext<'_> {
             .or_else(|| pod.and_then(|s| s.run_as_group))
             .or(image_gid)
             .unwrap_or(0);
+        let non_root = own
+            .and_then(|s| s.run_as_non_root)
+            .or_else(|| pod.and_then(|s| s.run_as_non_root))
+            .unwrap_or(false);
+        if non_root && uid == 0 {
+            return Err(self.unsupported(
+                &container.name,
+                "securityContext.runAsNonRoot",
+                &format!(
+                    "runAsNonRoot is true but the container runs as UID 0 (image user {:?}); the \
+                     kubelet would refuse to start it: set securityContext.runAsUser",
+                    image.user
+                ),
+            ));
+        }
         Ok(user_rules(uid, gid, pod))
     }
 

@@ -511,3 +511,43 @@ fn a_generated_pod_starts_on_an_honest_host_in_order_and_nothing_else_does() {
         assert!(decision.allowed, "{container}: {:?}", decision.denials);
     }
 }
+
+#[test]
+fn a_pod_with_run_as_non_root_gets_chiaro_containers_that_start_and_a_root_workload_is_an_error() {
+    let non_root = replaced(
+        &files(APP),
+        "      runtimeClassName: chiaro-cc\n",
+        "      runtimeClassName: chiaro-cc\n      securityContext: {runAsNonRoot: true}\n",
+    );
+    let images = images_to_resolve(&non_root, &options(false, true)).unwrap();
+    let out = generate_deployment(&non_root, &pins(&images), None, &options(false, true))
+        .expect("the image runs as 1000");
+    let spec = pod_spec(&out.files, "web").unwrap();
+    for chiaro in [&spec["initContainers"][0], &spec["initContainers"][1]] {
+        assert_eq!(chiaro["securityContext"]["runAsNonRoot"], false, "{chiaro}");
+        assert_eq!(chiaro["securityContext"]["runAsUser"], 0, "{chiaro}");
+    }
+    // The workload runs behind the start gate, waiting for the mesh proxy.
+    assert_eq!(
+        spec["containers"][0]["command"],
+        json!([
+            chiaro_start::BINARY,
+            "--wait-file",
+            chiaro_k8s::MESH_READY_FILE,
+            "--entrypoint-from-image",
+            "--args-from-image",
+            "--"
+        ])
+    );
+    assert_eq!(spec["containers"][0]["args"], json!(["/serve"]));
+
+    let mut root_pins = pins(&images);
+    root_pins.get_mut("shop/web:1.0").unwrap().config.user = "0".to_owned();
+    let error = generate_deployment(&non_root, &root_pins, None, &options(false, true))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("runAsNonRoot") && error.contains("\"web\"") && error.contains("runAsUser"),
+        "{error}"
+    );
+}

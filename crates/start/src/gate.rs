@@ -1,0 +1,172 @@
+//! The gate's command line: written by generate, parsed by the binary.
+
+/// Where the initializer puts the binary, in the pod's credentials volume.
+pub const BINARY: &str = "/chiaro/bin/chiaro-start";
+/// Flag: a file that must exist before the command runs (repeatable).
+pub const WAIT_FILE: &str = "--wait-file";
+/// Flag: the command's first words are the image's `Entrypoint` (the pod spec set no `command`).
+pub const ENTRYPOINT_FROM_IMAGE: &str = "--entrypoint-from-image";
+/// Flag: the container's `args` are the image's `Cmd` (the pod spec set neither).
+pub const ARGS_FROM_IMAGE: &str = "--args-from-image";
+/// Ends the gate's flags; the command follows.
+const END: &str = "--";
+
+/// What the gate waits for, and where the command came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Gate {
+    /// Files that must all exist before the command runs.
+    pub wait_files: Vec<String>,
+    /// The pod spec had no `command`: the entrypoint after `--` is the image's.
+    pub entrypoint_from_image: bool,
+    /// The pod spec had neither `command` nor `args`: the container's `args` are the image's
+    /// `Cmd`.
+    pub args_from_image: bool,
+}
+
+/// A command line the gate cannot run.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StartError {
+    /// An argument the gate does not know, before `--`.
+    #[error("unknown argument {0:?} before `--`")]
+    UnknownArgument(String),
+    /// `--wait-file` without a file, or with a relative one.
+    #[error("--wait-file needs an absolute path")]
+    WaitFile,
+    /// No `--`, or nothing after it.
+    #[error("no command after `--`")]
+    NoCommand,
+}
+
+impl Gate {
+    /// The container's `command` in the pod spec: the gate, its flags, `--`, then `entrypoint`.
+    pub fn command(&self, entrypoint: &[String]) -> Vec<String> {
+        let mut words = vec![BINARY.to_owned()];
+        for file in &self.wait_files {
+            words.extend([WAIT_FILE.to_owned(), file.clone()]);
+        }
+        if self.entrypoint_from_image {
+            words.push(ENTRYPOINT_FROM_IMAGE.to_owned());
+        }
+        if self.args_from_image {
+            words.push(ARGS_FROM_IMAGE.to_owned());
+        }
+        words.push(END.to_owned());
+        words.extend(entrypoint.iter().cloned());
+        words
+    }
+
+    /// A container `command` generate wrote before: the gate and the words after `--`, or
+    /// `None` when `command` does not start with the gate.
+    ///
+    /// # Errors
+    /// A command that starts with the gate but is not one generate writes.
+    pub fn unwrap(command: &[String]) -> Result<Option<(Self, Vec<String>)>, StartError> {
+        match command.split_first() {
+            Some((first, rest)) if first == BINARY => Self::flags(rest).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// The binary's own arguments (without the program name): the gate and the command to exec.
+    ///
+    /// # Errors
+    /// An unknown flag, a relative wait file, or no command.
+    pub fn parse(args: &[String]) -> Result<(Self, Vec<String>), StartError> {
+        let (gate, command) = Self::flags(args)?;
+        if command.is_empty() {
+            return Err(StartError::NoCommand);
+        }
+        Ok((gate, command))
+    }
+
+    fn flags(args: &[String]) -> Result<(Self, Vec<String>), StartError> {
+        let mut gate = Self::default();
+        let mut words = args.iter();
+        while let Some(word) = words.next() {
+            match word.as_str() {
+                END => return Ok((gate, words.cloned().collect())),
+                WAIT_FILE => match words.next() {
+                    Some(file) if file.starts_with('/') => gate.wait_files.push(file.clone()),
+                    _ => return Err(StartError::WaitFile),
+                },
+                ENTRYPOINT_FROM_IMAGE => gate.entrypoint_from_image = true,
+                ARGS_FROM_IMAGE => gate.args_from_image = true,
+                other => return Err(StartError::UnknownArgument(other.to_owned())),
+            }
+        }
+        Err(StartError::NoCommand)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Vec<String> {
+        text.split(' ').map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn a_written_command_reads_back() {
+        let gate = Gate {
+            wait_files: vec!["/chiaro/mesh-ready".to_owned()],
+            entrypoint_from_image: true,
+            args_from_image: false,
+        };
+        let command = gate.command(&words("/bin/server --port 80"));
+        assert_eq!(
+            command,
+            words(
+                "/chiaro/bin/chiaro-start --wait-file /chiaro/mesh-ready --entrypoint-from-image -- /bin/server --port 80"
+            )
+        );
+        assert_eq!(
+            Gate::unwrap(&command),
+            Ok(Some((gate.clone(), words("/bin/server --port 80"))))
+        );
+        assert_eq!(
+            Gate::parse(&command[1..]),
+            Ok((gate, words("/bin/server --port 80")))
+        );
+    }
+
+    #[test]
+    fn a_command_without_the_gate_is_not_unwrapped() {
+        assert_eq!(
+            Gate::unwrap(&words("/bin/server --wait-file /x --")),
+            Ok(None)
+        );
+        assert_eq!(Gate::unwrap(&[]), Ok(None));
+    }
+
+    #[test]
+    fn bad_command_lines_are_refused() {
+        assert_eq!(
+            Gate::parse(&words("--wait-file relative -- x")),
+            Err(StartError::WaitFile)
+        );
+        assert_eq!(
+            Gate::parse(&words("--wait-file")),
+            Err(StartError::WaitFile)
+        );
+        assert_eq!(
+            Gate::parse(&words("--bogus -- x")),
+            Err(StartError::UnknownArgument("--bogus".to_owned()))
+        );
+        assert_eq!(
+            Gate::parse(&words("--wait-file /x --")),
+            Err(StartError::NoCommand)
+        );
+        assert_eq!(
+            Gate::parse(&words("--wait-file /x x")),
+            Err(StartError::UnknownArgument("x".to_owned()))
+        );
+        assert_eq!(Gate::parse(&[]), Err(StartError::NoCommand));
+    }
+
+    #[test]
+    fn a_command_may_itself_contain_dashes() {
+        let (_, command) = Gate::parse(&words("-- sh -c -- echo")).expect("parses");
+        assert_eq!(command, words("sh -c -- echo"));
+    }
+}

@@ -1,0 +1,18 @@
+//! `chiaro-start`, the gate in front of every workload process of a Chiaro pod.
+//!
+//! `chiaro generate` rewrites each workload container's command to
+//! `/chiaro/bin/chiaro-start [--wait-file FILE]… [--entrypoint-from-image] [--args-from-image] -- COMMAND…`.
+//! The pod's policy pins that command, so the host cannot drop the gate. The binary exists only
+//! once the initializer has written the pod's credentials (it copies it into the in-guest memory
+//! volume as its last step), and it execs the command only once every wait file exists: the mesh
+//! proxy writes its ready file after its redirect rules, credentials and listeners are in. Neither
+//! file can be written by the host (the volume is guest memory, mounted only into the pod's
+//! containers; see `docs/mesh.md`).
+//!
+//! This module is the one definition of that command line: generate writes it with
+//! [`Gate::command`], the binary reads it with [`Gate::parse`], and generate reads a command it
+//! wrote before with [`Gate::unwrap`].
+
+mod gate;
+
+pub use gate::{ARGS_FROM_IMAGE, BINARY, ENTRYPOINT_FROM_IMAGE, Gate, StartError, WAIT_FILE};

@@ -1,0 +1,56 @@
+//! `chiaro-start`: wait for the pod's gate files, then exec the pinned command.
+//!
+//! Exit codes: 64 for a command line generate does not write, 127 when the command cannot be
+//! found, 126 when it cannot be run. It waits without a deadline: a pod whose mesh proxy never
+//! becomes ready must not run its workload, and the kubelet restarts the proxy meanwhile.
+
+use std::os::unix::process::CommandExt as _;
+use std::path::Path;
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use chiaro_start::Gate;
+
+/// How often a missing gate file is looked for again.
+const POLL: Duration = Duration::from_millis(50);
+
+fn log(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "chiaro-start: {line}");
+}
+
+/// Returns once `file` exists; says once that it waits.
+fn wait_for(file: &Path) {
+    let mut said = false;
+    while !file.is_file() {
+        if !said {
+            log(&format!("waiting for {}", file.display()));
+            said = true;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (gate, command) = match Gate::parse(&args) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            log(&format!("usage: {error}"));
+            return ExitCode::from(64);
+        }
+    };
+    for file in &gate.wait_files {
+        wait_for(Path::new(file));
+    }
+    let Some((program, rest)) = command.split_first() else {
+        return ExitCode::from(64);
+    };
+    let error = Command::new(program).args(rest).exec();
+    log(&format!("cannot run {program:?}: {error}"));
+    ExitCode::from(if error.kind() == std::io::ErrorKind::NotFound {
+        127
+    } else {
+        126
+    })
+}
