@@ -52,11 +52,7 @@ fn attack_status_port_flood_past_the_descriptor_limit_leaves_mesh_traffic_workin
     let mut args = vec!["flood", net.server_ip.as_str(), "15021", "500"];
     args.extend(sources.iter().map(String::as_str));
     let flood = net.hold(&net.client, &args);
-    assert_eq!(
-        flood.line(),
-        "flooded 500",
-        "every flood connection was completed: the proxy kept accepting"
-    );
+    let flooded = flood.line("the flood in place");
     let (cpu_before, started) = (cpu_time(pid), Instant::now());
 
     assert_eq!(
@@ -69,9 +65,13 @@ fn attack_status_port_flood_past_the_descriptor_limit_leaves_mesh_traffic_workin
         "200",
         "the kubelet (an address holding none) gets its answer: it takes a flood connection's place"
     );
+    assert_eq!(
+        flooded, "flooded 500",
+        "every flood connection was completed: the proxy kept accepting"
+    );
     // Every flood connection is closed by the proxy: over the cap at once, the admitted ones at
-    // the request-head deadline.
-    assert_eq!(flood.line(), "all closed");
+    // the request-head deadline, or evicted for a newcomer.
+    assert_eq!(flood.line("every flood connection closed"), "all closed");
     let (cpu, wall) = (cpu_time(pid) - cpu_before, started.elapsed());
     assert!(
         cpu < wall / 5,
@@ -134,7 +134,7 @@ fn attack_descriptor_exhaustion_backs_off_on_every_accept_loop() {
     .into_iter()
     .map(|(host, port, source)| {
         let flood = net.hold(&net.client, &["flood", host, port, "1", source]);
-        assert_eq!(flood.line(), "flooded 1");
+        assert_eq!(flood.line("a pending connection"), "flooded 1");
         flood
     })
     .collect();
@@ -256,7 +256,7 @@ fn attack_ready_file_never_precedes_the_redirect_rules() {
     wait_until("the proxy installing its rules", || entered.exists());
     assert!(
         !ready.exists(),
-        "the stale ready file is gone before the rules are installed"
+        "no ready file before the rules are installed (the stale one removed, no new one yet)"
     );
     let rules = || {
         Net::command(&server, "iptables")

@@ -4,7 +4,7 @@
 //! bound there, and the egress listeners, through which it would reach a third pod as this pod
 //! — and to have the proxy relay its bytes to another host.
 
-use crate::harness::{Net, wait_for_log};
+use crate::harness::{Net, log_of, wait_for_log};
 
 #[test]
 fn attack_mesh_member_reaches_a_loopback_only_service_through_ingress() {
@@ -57,23 +57,26 @@ fn attack_neighbour_packet_addressed_to_loopback_is_not_forwarded() {
         return;
     };
     let (client, server) = (net.client.clone(), net.server.clone());
-    net.start_helper(&server, &["echo", "7070@127.0.0.1"]);
-    let (_, log) = net.server_proxy(&["--ingress", "open#7070#false"], &[]);
+    net.start_helper(&server, &["echo", "7070@127.0.0.1", "7071@127.0.0.1"]);
+    let (_, log) = net.server_proxy(&["--ingress", "open#7071#false"], &[]);
     net.wait_ready();
-    // The client pod sends packets for 127.0.0.1:7070 to the server's interface (the host,
-    // which is the network, can do so to any pod): the redirect rule takes them in, addressed
-    // to the server's loopback, even on a plaintext port.
+    // The client pod sends packets for the server's 127.0.0.1 to the server's interface (the
+    // host, which is the network, can do so to any pod): the redirect rule takes them in,
+    // addressed to the server's loopback.
     net.route_via_server("127.0.0.1", 7070);
+    net.route_via_server("127.0.0.1", 7071);
     assert_eq!(
         net.send(&client, "127.0.0.1", 7070, "as a neighbour", &net.member()),
-        ""
+        "",
+        "a mesh member does not reach the loopback-only service"
     );
     assert_eq!(
-        net.send(&client, "127.0.0.1", 7070, "plaintext", &[]),
+        net.send(&client, "127.0.0.1", 7071, "plaintext", &[]),
         "",
-        "nor on a plaintext port"
+        "nor does anyone on a plaintext port"
     );
     wait_for_log(&log, "addressed to 127.0.0.1:7070, a loopback address");
+    wait_for_log(&log, "addressed to 127.0.0.1:7071, a loopback address");
 }
 
 #[test]
@@ -105,7 +108,7 @@ fn attack_mesh_member_reaches_a_third_pod_through_this_pods_egress_listener() {
         own,
         "as:api,api.shop:own",
         "the server's workload reaches the third pod as itself:\n{}",
-        crate::harness::log_of(&log)
+        log_of(&log)
     );
     let member = net.member();
     for host in [&server_ip, &server_ip6] {
@@ -166,7 +169,8 @@ fn attack_connection_addressed_to_another_host_is_not_relayed() {
     assert_eq!(
         net.send(&client, &elsewhere, 6060, "relay me", &net.member()),
         "",
-        "a mesh member's bytes are not relayed to another host as the server pod"
+        "a mesh member's bytes are not relayed to another host as the server pod:\n{}",
+        log_of(&log)
     );
     assert_eq!(
         net.send(&client, &elsewhere, 6061, "relay me", &[]),

@@ -67,8 +67,10 @@ elif mode == "tls-echo":
         except Exception:
             c.close()
 elif mode == "send":
-    # send HOST PORT MESSAGE [CA CERT KEY|CA -]: prints the answer (empty when refused)
+    # send HOST PORT MESSAGE [CA CERT KEY|CA -]: prints what was answered before the end, an
+    # error or 5 s of silence (empty when refused)
     host, port, message = sys.argv[2], int(sys.argv[3]), sys.argv[4].encode()
+    data = b""
     try:
         s = socket.create_connection((host.strip("[]"), port), timeout=5)
         if len(sys.argv) > 5:
@@ -77,19 +79,20 @@ elif mode == "send":
             s = ctx.wrap_socket(s, server_hostname="api")
         s.sendall(message)
         if len(sys.argv) <= 5: s.shutdown(socket.SHUT_WR)
-        data = b""
         s.settimeout(5)
         while True:
             chunk = s.recv(65536)
             if not chunk: break
             data += chunk
-        sys.stdout.write(data.decode(errors="replace"))
     except Exception as e:
         sys.stderr.write(repr(e))
+    sys.stdout.write(data.decode(errors="replace"))
 elif mode == "flood":
     # flood HOST PORT COUNT SOURCE...: COUNT connections that send nothing, from the SOURCE
     # addresses in turn; prints "flooded N" once they are made (N: how many the kernel
-    # completed), "all closed" once the other end closed every one; holds them until stdin ends.
+    # completed before the first that did not complete within 5 s: the listener no longer
+    # takes connections), "all closed" once the other end closed every one; holds them until
+    # stdin ends.
     import resource, select
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -100,7 +103,7 @@ elif mode == "flood":
         try:
             s.connect((host, port)); held[s.fileno()] = s
         except Exception:
-            s.close()
+            s.close(); break
     print("flooded", len(held), flush=True)
     poll = select.poll()
     for fd in held: poll.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
@@ -189,11 +192,11 @@ pub(crate) struct Held {
 }
 
 impl Held {
-    /// The next line, waiting at most [`PATIENCE`].
-    pub(crate) fn line(&self) -> String {
+    /// The next line, `what` the test waits for, waiting at most [`PATIENCE`].
+    pub(crate) fn line(&self, what: &str) -> String {
         self.lines
             .recv_timeout(PATIENCE)
-            .expect("no line from the helper")
+            .unwrap_or_else(|error| panic!("no line from the helper ({what}): {error}"))
     }
 }
 
@@ -402,7 +405,7 @@ impl Net {
     /// Starts the helper in `ns` with `args` until drop, once it printed its first line.
     pub(crate) fn start_helper(&self, ns: &str, args: &[&str]) {
         let held = self.hold(ns, args);
-        assert_eq!(held.line(), "listening", "helper {args:?}");
+        assert_eq!(held.line("listening"), "listening", "helper {args:?}");
         self.helpers.borrow_mut().push(held);
     }
 
@@ -531,9 +534,10 @@ impl Net {
             }
         }
         let port = port.to_string();
+        // Only what the client sends (`iif lo`): what arrives for `to` is still delivered here.
         run(&[
-            "rule", "add", "pref", "10", "to", to, "ipproto", "tcp", "dport", &port, "lookup",
-            "100",
+            "rule", "add", "pref", "10", "iif", "lo", "to", to, "ipproto", "tcp", "dport", &port,
+            "lookup", "100",
         ]);
         let route = [
             "route",
