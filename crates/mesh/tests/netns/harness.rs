@@ -196,7 +196,8 @@ impl Held {
     pub(crate) fn line(&self, what: &str) -> String {
         self.lines
             .recv_timeout(PATIENCE)
-            .unwrap_or_else(|error| panic!("no line from the helper ({what}): {error}"))
+            .map_err(|error| format!("no line from the helper ({what}): {error}"))
+            .unwrap()
     }
 }
 
