@@ -10,13 +10,16 @@
 //!  "/app-health/web/startupz": {"tcpSocket": {"port": 8080}, "timeoutSeconds": 2}}
 //! ```
 //!
-//! The proxy runs them as the kubelet would, against the workload on loopback: an HTTP/1.1
-//! `GET` that passes with a status from 200 to 399, or a TCP connection that opens. Only the
+//! The proxy runs them as the kubelet would: against the pod address the kubelet's request
+//! was sent to (the kubelet probes the pod's address, not loopback), an HTTP/1.1 `GET` that
+//! passes with a status from 200 to 399, or a TCP connection that opens. So a probe passes only
+//! if the workload listens where mesh connections are forwarded (`crate::ingress`), and a
+//! service the workload bound to loopback only is probed no more than it is reached. Only the
 //! paths in the table exist; a request cannot choose the port, path or headers, so the status
 //! port does not become a way into the workload.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -188,12 +191,12 @@ impl AppProbes {
 }
 
 impl AppProbe {
-    /// Runs the probe against the workload at `127.0.0.1`: `Ok` with what passed, or `Err` with
-    /// why it failed.
-    pub async fn run(&self) -> Result<String, String> {
+    /// Runs the probe against the workload at `host` (the pod address the kubelet asked at):
+    /// `Ok` with what passed, or `Err` with why it failed.
+    pub async fn run(&self, host: IpAddr) -> Result<String, String> {
         match self {
             Self::Tcp { port, timeout } => {
-                let address = SocketAddr::from((Ipv4Addr::LOCALHOST, *port));
+                let address = SocketAddr::new(host, *port);
                 match tokio::time::timeout(*timeout, TcpStream::connect(address)).await {
                     Ok(Ok(_)) => Ok(format!("port {port} accepts connections")),
                     Ok(Err(error)) => Err(format!("port {port}: {error}")),
@@ -205,7 +208,12 @@ impl AppProbe {
                 path,
                 headers,
                 timeout,
-            } => match tokio::time::timeout(*timeout, http_get(*port, path, headers)).await {
+            } => match tokio::time::timeout(
+                *timeout,
+                http_get(SocketAddr::new(host, *port), path, headers),
+            )
+            .await
+            {
                 Ok(Ok(status)) if (200..400).contains(&status) => {
                     Ok(format!("GET {path} on port {port}: {status}"))
                 }
@@ -219,13 +227,17 @@ impl AppProbe {
     }
 }
 
-/// The status code of `GET path` on the workload's `port`.
-async fn http_get(port: u16, path: &str, headers: &[(String, String)]) -> std::io::Result<u16> {
-    let mut stream = TcpStream::connect(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
+/// The status code of `GET path` on the workload at `address`.
+async fn http_get(
+    address: SocketAddr,
+    path: &str,
+    headers: &[(String, String)],
+) -> std::io::Result<u16> {
+    let mut stream = TcpStream::connect(address).await?;
     let has = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
     let mut request = format!("GET {path} HTTP/1.1\r\n");
     if !has("host") {
-        request.push_str(&format!("Host: 127.0.0.1:{port}\r\n"));
+        request.push_str(&format!("Host: {address}\r\n"));
     }
     if !has("user-agent") {
         request.push_str("User-Agent: kube-probe/1.33\r\n");
@@ -262,7 +274,11 @@ async fn http_get(port: u16, path: &str, headers: &[(String, String)]) -> std::i
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
     use tokio::net::TcpListener;
+
+    /// Where the test workloads listen.
+    const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
     #[test]
     fn the_table_generate_writes_is_read_and_bad_entries_are_named() {
@@ -334,7 +350,7 @@ mod tests {
                 headers: vec![("X-Probe".to_owned(), "k".to_owned())],
                 timeout: Duration::from_secs(5),
             };
-            let outcome = probe.run().await;
+            let outcome = probe.run(LOCAL).await;
             assert_eq!(outcome.is_ok(), passes, "{status}: {outcome:?}");
             let request = request.await.unwrap();
             assert!(
@@ -354,16 +370,43 @@ mod tests {
             port,
             timeout: Duration::from_secs(5),
         };
-        assert!(tcp.run().await.is_ok(), "listening");
+        assert!(tcp.run(LOCAL).await.is_ok(), "listening");
         drop(listener);
-        assert!(tcp.run().await.is_err(), "closed");
+        assert!(tcp.run(LOCAL).await.is_err(), "closed");
         let http = AppProbe::Http {
             port,
             path: "/".to_owned(),
             headers: Vec::new(),
             timeout: Duration::from_secs(5),
         };
-        assert!(http.run().await.is_err());
+        assert!(http.run(LOCAL).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_probe_reaches_the_address_it_is_given_not_loopback() {
+        // The workload listens on 127.0.0.1 only; the kubelet asked at another address.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let tcp = AppProbe::Tcp {
+            port,
+            timeout: Duration::from_secs(5),
+        };
+        assert!(tcp.run(LOCAL).await.is_ok());
+        let elsewhere = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+        assert!(tcp.run(elsewhere).await.is_err(), "not listening there");
+        let (port, request) = workload(200).await;
+        let http = AppProbe::Http {
+            port,
+            path: "/".to_owned(),
+            headers: Vec::new(),
+            timeout: Duration::from_secs(5),
+        };
+        assert!(http.run(LOCAL).await.is_ok());
+        let request = request.await.unwrap();
+        assert!(
+            request.contains(&format!("\r\nHost: 127.0.0.1:{port}\r\n")),
+            "{request}"
+        );
     }
 
     #[tokio::test]
@@ -380,7 +423,7 @@ mod tests {
             headers: Vec::new(),
             timeout: Duration::from_secs(5),
         };
-        let error = http.run().await.unwrap_err();
+        let error = http.run(LOCAL).await.unwrap_err();
         assert!(error.contains("not HTTP"), "{error}");
     }
 }

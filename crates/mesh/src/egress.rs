@@ -1,6 +1,8 @@
 //! Outbound: the workload connects in plaintext to a loopback listener; the proxy connects to
 //! the remote with mutual TLS, requires the remote's certificate to chain to the mesh CA and to
-//! carry the entry's SAN, then forwards.
+//! carry the entry's SAN, then forwards. The handshake has [`HANDSHAKE_TIMEOUT`]; a failed
+//! accept pauses the loop (`crate::accept`). Only the workload reaches these listeners
+//! (loopback addresses, which the ingress never forwards to).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,8 +11,10 @@ use rustls::pki_types::ServerName;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsConnector;
 
+use crate::accept::{AcceptBackoff, accept};
 use crate::credentials::SharedTls;
 use crate::events::{Event, Events};
+use crate::ingress::HANDSHAKE_TIMEOUT;
 use crate::pipe::{pipe, read_ahead};
 use crate::workers::Workers;
 use chiaro_k8s::mesh_annotations::EgressRule;
@@ -45,10 +49,12 @@ impl Egress {
 
     /// Accepts the workload's connections on `listener` until the task is dropped.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        let mut backoff = AcceptBackoff::default();
         loop {
-            let Ok((stream, peer)) = listener.accept().await else {
-                continue;
-            };
+            let (stream, peer) = accept(&listener, &mut backoff, |error, pause| {
+                self.events.accept_failed("egress", error, pause);
+            })
+            .await;
             let egress = Arc::clone(&self);
             let moved = self.workers.spawn(stream, move |stream| async move {
                 egress.handle(stream).await;
@@ -89,10 +95,15 @@ impl Egress {
         };
         let _ = upstream.set_nodelay(true);
         let connector = TlsConnector::from(Arc::clone(&self.tls.current().client));
-        let tls = match connector.connect(name, read_ahead(upstream)).await {
-            Ok(tls) => tls,
-            Err(error) => {
+        let handshake = connector.connect(name, read_ahead(upstream));
+        let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(error)) => {
                 refuse(format!("TLS: {error}"));
+                return;
+            }
+            Err(_) => {
+                refuse(format!("no TLS handshake within {HANDSHAKE_TIMEOUT:?}"));
                 return;
             }
         };

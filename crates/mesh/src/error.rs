@@ -30,4 +30,12 @@ pub enum MeshError {
         /// The error.
         source: std::io::Error,
     },
+    /// The ready file could not be written or its stale copy removed.
+    #[error("ready file {path}: {source}")]
+    ReadyFile {
+        /// The file.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
 }

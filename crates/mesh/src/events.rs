@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 /// One connection's fate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,7 +21,7 @@ pub enum Event {
     },
     /// Refused, and why.
     Refused {
-        /// `ingress` or `egress`.
+        /// `ingress`, `egress` or `status`.
         side: &'static str,
         /// The other end.
         peer: String,
@@ -35,6 +36,7 @@ pub struct Events {
     accepted: Arc<AtomicU64>,
     refused: Arc<AtomicU64>,
     open: Arc<AtomicU64>,
+    accept_failures: Arc<AtomicU64>,
     quiet: bool,
 }
 
@@ -82,6 +84,25 @@ impl Events {
             use std::io::Write as _;
             let _ = writeln!(std::io::stderr().lock(), "chiaro-mesh: {line}");
         }
+    }
+
+    /// A listener's `accept` failed; the loop pauses for `pause` (`None`: an error of that one
+    /// connection, no pause). Logged as `SIDE: accept failed: ERROR; pausing PAUSE`.
+    pub fn accept_failed(&self, side: &str, error: &std::io::Error, pause: Option<Duration>) {
+        self.accept_failures.fetch_add(1, Ordering::Relaxed);
+        if !self.quiet {
+            let pause = pause.map_or_else(|| "no pause".to_owned(), |p| format!("pausing {p:?}"));
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "chiaro-mesh: {side}: accept failed: {error}; {pause}"
+            );
+        }
+    }
+
+    /// Failed accepts so far, on every listener.
+    pub fn accept_failures(&self) -> u64 {
+        self.accept_failures.load(Ordering::Relaxed)
     }
 
     /// Marks a connection open for as long as the returned guard lives.

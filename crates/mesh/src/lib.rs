@@ -7,7 +7,8 @@
 //! - [`credentials`]: the TLS configurations from `/chiaro/tls`, reloaded when the mesh CA
 //!   rotates (new connections get the new ones; established ones are not dropped).
 //! - [`ingress`]: inbound connections terminated with mutual TLS, peer identity checked,
-//!   forwarded in plaintext to the workload on loopback.
+//!   forwarded in plaintext to the workload at the pod address they were sent to (never to
+//!   loopback).
 //! - [`egress`]: loopback listeners whose connections leave with mutual TLS to a named peer.
 //! - [`pipe`]: the byte copy: both directions, one bounded buffer each (plus a read-ahead under
 //!   TLS), records gathered into one write, half-close, idle timeout.
@@ -17,7 +18,10 @@
 //! - [`app_probes`]: the workload's HTTP and TCP probes, run by the proxy for the kubelet
 //!   (which cannot pass the mesh's mutual TLS).
 //! - [`status`]: readiness for the kubelet (a native sidecar's startup probe holds the
-//!   workload back until the proxy is ready).
+//!   workload back until the proxy is ready), and the ready file the workload's entrypoint
+//!   waits for (`--ready-file`).
+//! - [`admission`] and [`accept`]: what a flood can hold (caps as a share of the descriptor
+//!   limit, eviction for newcomers) and the pause after a failed accept.
 //! - [`workers`]: the threads connections run on, one connection on one thread for its life.
 //!
 //! Security model: the network and every other pod are untrusted. A peer is accepted only with
@@ -31,6 +35,8 @@
 //! annotations name; a plaintext connection around them reaches no mesh pod, whose ingress
 //! demands mutual TLS).
 
+pub mod accept;
+pub mod admission;
 pub mod app_probes;
 pub mod credentials;
 pub mod egress;

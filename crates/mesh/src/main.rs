@@ -1,20 +1,22 @@
 //! `chiaro-mesh`: the mesh sidecar. Loads the credentials, opens the ingress listener(s) and
-//! the egress listeners, reloads the credentials when they change, stops on SIGTERM.
+//! the egress listeners, reloads the credentials when they change, stops on SIGTERM. With
+//! `--ready-file` it writes that file once it is ready, and never before.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use chiaro_k8s::mesh_annotations::{parse_egress, parse_ingress};
+use chiaro_mesh::admission::{Caps, descriptor_limit};
 use chiaro_mesh::app_probes::parse_probes;
 use chiaro_mesh::credentials::SharedTls;
 use chiaro_mesh::egress::Egress;
 use chiaro_mesh::events::Events;
-use chiaro_mesh::ingress::{Destination, Ingress};
-use chiaro_mesh::status::Readiness;
+use chiaro_mesh::ingress::{Destination, HANDSHAKE_TIMEOUT, Ingress, check_fixed_target};
+use chiaro_mesh::status::{Readiness, StatusPort, remove_ready_file, write_ready_file};
 use chiaro_mesh::workers::Workers;
 use clap::Parser;
 use tokio::net::TcpListener;
@@ -60,6 +62,11 @@ struct Flags {
     /// On SIGTERM: stop accepting, then wait this long for open connections to end.
     #[arg(long, default_value_t = 10)]
     drain_secs: u64,
+    /// Written (atomically, `PID ready`) once the redirect rules, the credentials and the
+    /// listeners are in, when `/ready` turns 200; removed first thing at start. The workload's
+    /// entrypoint waits for it.
+    #[arg(long, value_name = "PATH")]
+    ready_file: Option<PathBuf>,
     /// Worker threads; by default two, or one on a one-CPU pod (a sidecar shares the pod's
     /// CPUs with the workload; Istio runs Envoy with two as well).
     #[arg(long, env = "CHIARO_MESH_WORKERS")]
@@ -72,12 +79,33 @@ fn log(line: &str) {
 }
 
 async fn run(flags: Flags) -> anyhow::Result<()> {
+    if let Some(path) = &flags.ready_file {
+        remove_ready_file(path)?;
+    }
     let workers = Workers::start(flags.workers.unwrap_or_else(default_workers))
         .context("starting the connection workers")?;
     let ingress_rules = parse_ingress(&flags.ingress)?;
     let egress_rules = parse_egress(&flags.egress)?;
     let probes = Arc::new(parse_probes(&flags.probes)?);
     let readiness = Readiness::default();
+    let events = Events::default();
+    let descriptors = descriptor_limit();
+    let (status_caps, handshake_caps) = (Caps::status(descriptors), Caps::handshakes(descriptors));
+    log(&format!(
+        "descriptor limit {}: the status port holds at most {} connections ({} per source), \
+         ingress at most {} handshakes ({} per source)",
+        descriptors.map_or_else(|| "unlimited".to_owned(), |limit| limit.to_string()),
+        status_caps.total,
+        status_caps.per_source,
+        handshake_caps.total,
+        handshake_caps.per_source,
+    ));
+    let status_port = StatusPort::new(
+        readiness.clone(),
+        Arc::clone(&probes),
+        status_caps,
+        events.clone(),
+    );
     let status = TcpListener::bind(flags.status)
         .await
         .with_context(|| format!("listening on {}", flags.status))?;
@@ -94,17 +122,9 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     {
         // The kubelet of an IPv6 (or dual-stack) cluster probes the pod's IPv6 address.
         let listener = ipv6_listener(flags.status.port())?;
-        tasks.spawn(chiaro_mesh::status::serve(
-            listener,
-            readiness.clone(),
-            Arc::clone(&probes),
-        ));
+        tasks.spawn(Arc::clone(&status_port).serve(listener));
     }
-    tasks.spawn(chiaro_mesh::status::serve(
-        status,
-        readiness.clone(),
-        probes,
-    ));
+    tasks.spawn(status_port.serve(status));
     if flags.transparent {
         // First the rules: until the listener below is up, redirected connections are refused.
         let ipv6 =
@@ -122,14 +142,17 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     }
     let tls = Arc::new(SharedTls::load(&flags.credentials)?);
     let idle = Duration::from_secs(flags.idle_secs);
-    let events = Events::default();
-    let ingress = Arc::new(Ingress::new(
-        ingress_rules,
-        Arc::clone(&tls),
-        idle,
-        events.clone(),
-        workers.clone(),
-    ));
+    let ingress = Arc::new(
+        Ingress::new(
+            ingress_rules,
+            Arc::clone(&tls),
+            idle,
+            events.clone(),
+            workers.clone(),
+        )
+        .with_handshakes(handshake_caps, HANDSHAKE_TIMEOUT),
+    );
+    let egress_locals: Vec<SocketAddr> = egress_rules.iter().map(|rule| rule.local).collect();
     if flags.transparent {
         let address = flags.ingress_listen;
         let listener = TcpListener::bind(address)
@@ -168,6 +191,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
                 .with_context(|| format!("--ingress-port {pair:?}: bad target"))?,
             None => SocketAddr::from(([127, 0, 0, 1], port)),
         };
+        check_fixed_target(pair, target, &egress_locals)?;
         tasks.spawn(Arc::clone(&ingress).serve(listener, Destination::Fixed { port, target }));
         log(&format!(
             "ingress on {address} -> workload port {port} at {target}"
@@ -202,6 +226,10 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
             }
         }
     });
+    // Rules, credentials and every listener are in: now, and not before, the ready file.
+    if let Some(path) = &flags.ready_file {
+        write_ready(path)?;
+    }
     readiness.set_ready();
     log("ready");
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -220,6 +248,12 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         "stopping with {} connection(s) still open",
         events.open_connections()
     ));
+    Ok(())
+}
+
+fn write_ready(path: &Path) -> anyhow::Result<()> {
+    write_ready_file(path, &format!("{} ready\n", std::process::id()))?;
+    log(&format!("ready file {} written", path.display()));
     Ok(())
 }
 

@@ -1,16 +1,42 @@
 //! The status port: `GET /ready` answers 200 once the proxy has its credentials, its rules and
 //! its listeners, 503 before; `GET /healthz` answers 200 while the process serves; `GET
-//! /app-health/…` runs the workload probe registered at that path ([`crate::app_probes`]) and
-//! answers 200 or 503 with its outcome. No workload data crosses it, so it is excluded from
-//! redirection (the kubelet probes it from outside).
+//! /app-health/…` runs the workload probe registered at that path ([`crate::app_probes`])
+//! against the address the request was sent to, and answers 200 or 503 with its outcome. No
+//! workload data crosses it, so it is excluded from redirection (the kubelet probes it from
+//! outside).
+//!
+//! Anyone who reaches the pod can open connections here, in plaintext, so what they hold is
+//! bounded: a connection is admitted through a [`Gate`] (at most [`Caps::status`] at once, a
+//! newcomer from a source holding fewer evicts the largest holder's oldest), has
+//! [`HEAD_TIMEOUT`] to send a request head of at most [`MAX_HEAD`] bytes and [`WRITE_TIMEOUT`]
+//! to take the answer; a failed accept pauses the loop (`crate::accept`). One request per
+//! connection.
+//!
+//! The ready file (`--ready-file`) is the same fact for the workload: [`write_ready_file`] at
+//! the moment `/ready` turns 200, [`remove_ready_file`] when the proxy starts.
 
+use std::io::Write as _;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
+use crate::MeshError;
+use crate::accept::{AcceptBackoff, accept};
+use crate::admission::{Caps, Gate, Pass};
 use crate::app_probes::AppProbes;
+use crate::events::{Event, Events};
+
+/// How long a client has, from `accept`, to send its request head.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a client has to take the answer.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest request head read (a probe's is a few hundred bytes).
+pub const MAX_HEAD: usize = 8 * 1024;
 
 /// Whether the proxy is ready.
 #[derive(Debug, Clone, Default)]
@@ -28,38 +54,297 @@ impl Readiness {
     }
 }
 
-/// Serves the status port until the task is dropped.
-pub async fn serve(listener: TcpListener, readiness: Readiness, probes: Arc<AppProbes>) {
-    loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
-            continue;
+/// The status port's state, shared by its listeners (IPv4 and IPv6).
+#[derive(Debug)]
+pub struct StatusPort {
+    readiness: Readiness,
+    probes: Arc<AppProbes>,
+    events: Events,
+    gate: Arc<Gate>,
+    head_timeout: Duration,
+}
+
+impl StatusPort {
+    /// Answers with `readiness` and runs `probes`, admitting connections under `caps`.
+    pub fn new(
+        readiness: Readiness,
+        probes: Arc<AppProbes>,
+        caps: Caps,
+        events: Events,
+    ) -> Arc<Self> {
+        Self::with_head_timeout(readiness, probes, caps, events, HEAD_TIMEOUT)
+    }
+
+    /// As [`Self::new`], with another deadline for the request head (tests).
+    pub fn with_head_timeout(
+        readiness: Readiness,
+        probes: Arc<AppProbes>,
+        caps: Caps,
+        events: Events,
+        head_timeout: Duration,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            readiness,
+            probes,
+            events,
+            gate: Gate::new(caps),
+            head_timeout,
+        })
+    }
+
+    /// Serves `listener` until the task is dropped.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        let mut backoff = AcceptBackoff::default();
+        loop {
+            let (stream, peer) = accept(&listener, &mut backoff, |error, pause| {
+                self.events.accept_failed("status", error, pause);
+            })
+            .await;
+            let pass = match self.gate.admit(peer.ip()) {
+                Ok(pass) => pass,
+                Err(full) => {
+                    drop(stream);
+                    self.events.record(Event::Refused {
+                        side: "status",
+                        peer: peer.to_string(),
+                        reason: full.to_string(),
+                    });
+                    continue;
+                }
+            };
+            tokio::spawn(Arc::clone(&self).handle(stream, pass));
+        }
+    }
+
+    /// One request, unless the connection is evicted first.
+    async fn handle(self: Arc<Self>, mut stream: TcpStream, mut pass: Pass) {
+        let peer = stream.peer_addr();
+        tokio::select! {
+            () = self.respond(&mut stream) => {}
+            () = pass.evicted() => {
+                self.events.record(Event::Refused {
+                    side: "status",
+                    peer: peer.map_or_else(|_| "?".to_owned(), |peer| peer.to_string()),
+                    reason: "ended to make room for another source".to_owned(),
+                });
+            }
+        }
+    }
+
+    async fn respond(&self, stream: &mut TcpStream) {
+        let Ok(Ok(Some(head))) = tokio::time::timeout(self.head_timeout, read_head(stream)).await
+        else {
+            return;
         };
-        let readiness = readiness.clone();
-        let probes = Arc::clone(&probes);
-        tokio::spawn(async move {
-            let mut request = [0u8; 1024];
-            let read = stream.read(&mut request).await.unwrap_or(0);
-            let line = String::from_utf8_lossy(&request[..read]);
-            let path = line.split(' ').nth(1).unwrap_or("/");
-            const OK: &str = "200 OK";
-            const UNAVAILABLE: &str = "503 Service Unavailable";
-            let (status, body) = match (path, probes.get(path)) {
-                ("/healthz", _) => (OK, "serving".to_owned()),
-                ("/ready", _) if readiness.is_ready() => (OK, "ready".to_owned()),
-                ("/ready", _) => (UNAVAILABLE, "not ready".to_owned()),
-                (_, Some(probe)) => match probe.run().await {
+        let line = String::from_utf8_lossy(head.split(|b| *b == b'\r').next().unwrap_or(&[]));
+        let path = line.split(' ').nth(1).unwrap_or("/");
+        let host = stream.local_addr().map(|own| own.ip().to_canonical());
+        let (status, body) = self.answer(path, host).await;
+        let body = body + "\n";
+        let response = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
+            stream.write_all(response.as_bytes()).await?;
+            stream.shutdown().await
+        })
+        .await;
+    }
+
+    /// The status line and body for `path`; a workload probe runs against `host`, the
+    /// address the request was sent to (as the kubelet's own probe would reach the pod).
+    async fn answer(&self, path: &str, host: std::io::Result<IpAddr>) -> (&'static str, String) {
+        const OK: &str = "200 OK";
+        const UNAVAILABLE: &str = "503 Service Unavailable";
+        match (path, self.probes.get(path)) {
+            ("/healthz", _) => (OK, "serving".to_owned()),
+            ("/ready", _) if self.readiness.is_ready() => (OK, "ready".to_owned()),
+            ("/ready", _) => (UNAVAILABLE, "not ready".to_owned()),
+            (_, Some(probe)) => match host {
+                Ok(host) => match probe.run(host).await {
                     Ok(passed) => (OK, passed),
                     Err(failed) => (UNAVAILABLE, failed),
                 },
-                _ => ("404 Not Found", "try /ready or /healthz".to_owned()),
-            };
-            let body = body + "\n";
-            let response = format!(
-                "HTTP/1.1 {status}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(response.as_bytes()).await;
-            let _ = stream.shutdown().await;
-        });
+                Err(error) => (UNAVAILABLE, format!("no address to probe: {error}")),
+            },
+            _ => ("404 Not Found", "try /ready or /healthz".to_owned()),
+        }
+    }
+}
+
+/// Removes a ready file left by an earlier run of the proxy, before anything else: from then
+/// on the file exists only if this process wrote it. A missing file is no error.
+///
+/// # Errors
+/// [`MeshError::ReadyFile`]: the file is there and cannot be removed.
+pub fn remove_ready_file(path: &Path) -> Result<(), MeshError> {
+    match std::fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            Err(ready_file_error(path, error))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Writes `content` to the ready file `path` atomically: into a temporary file in the same
+/// directory, flushed, then renamed over `path`, so a reader sees no file or the whole of it.
+///
+/// # Errors
+/// [`MeshError::ReadyFile`]: the temporary file could not be written or renamed.
+pub fn write_ready_file(path: &Path, content: &str) -> Result<(), MeshError> {
+    let temporary = temporary_beside(path);
+    write_then_rename(&temporary, path, content).map_err(|error| {
+        let _ = std::fs::remove_file(&temporary);
+        ready_file_error(path, error)
+    })
+}
+
+fn write_then_rename(temporary: &Path, path: &Path, content: &str) -> std::io::Result<()> {
+    // A temporary left by a crash of an earlier run (same name: often the same pid in a
+    // container) would make `create_new` fail for ever.
+    match std::fs::remove_file(temporary) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
+        _ => {}
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(temporary)?;
+    file.write_all(content.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(temporary, path)
+}
+
+/// `DIR/.NAME.tmp` for `DIR/NAME`.
+fn temporary_beside(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(|| "ready".into(), |name| name.to_string_lossy());
+    path.with_file_name(format!(".{name}.tmp"))
+}
+
+fn ready_file_error(path: &Path, source: std::io::Error) -> MeshError {
+    MeshError::ReadyFile {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Reads a request head (through the blank line); `None` when the client ends it early or it
+/// is longer than [`MAX_HEAD`].
+async fn read_head(stream: &mut TcpStream) -> std::io::Result<Option<Vec<u8>>> {
+    let mut head = Vec::new();
+    let mut buffer = [0u8; 1024];
+    while !head.windows(4).any(|window| window == b"\r\n\r\n") {
+        let read = stream.read(&mut buffer).await?;
+        if read == 0 || head.len() + read > MAX_HEAD {
+            return Ok(None);
+        }
+        head.extend_from_slice(buffer.get(..read).unwrap_or_default());
+    }
+    Ok(Some(head))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+
+    async fn port(caps: Caps, head_timeout: Duration) -> (SocketAddr, Arc<StatusPort>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let status = StatusPort::with_head_timeout(
+            Readiness::default(),
+            Arc::new(AppProbes::default()),
+            caps,
+            Events::quiet(),
+            head_timeout,
+        );
+        tokio::spawn(Arc::clone(&status).serve(listener));
+        (address, status)
+    }
+
+    async fn answer(stream: &mut TcpStream, request: &[u8]) -> String {
+        stream.write_all(request).await.unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer).await;
+        answer
+    }
+
+    #[tokio::test]
+    async fn a_client_that_sends_no_request_is_closed_at_the_deadline() {
+        let (address, _) = port(Caps::status(None), Duration::from_millis(200)).await;
+        let mut idle = TcpStream::connect(address).await.unwrap();
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(30), idle.read_to_end(&mut rest));
+        assert_eq!(
+            closed.await.unwrap().unwrap(),
+            0,
+            "closed without an answer"
+        );
+        let mut ready = TcpStream::connect(address).await.unwrap();
+        let answer = answer(&mut ready, b"GET /healthz HTTP/1.1\r\n\r\n").await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+
+    #[tokio::test]
+    async fn a_full_gate_lets_a_new_source_in_by_evicting_the_flood() {
+        let (address, _) = port(
+            Caps {
+                total: 4,
+                per_source: 4,
+            },
+            Duration::from_secs(600),
+        )
+        .await;
+        // Four idle connections from 127.0.0.2 fill the gate...
+        let mut flood = Vec::new();
+        for _ in 0..4 {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+            flood.push(socket.connect(address).await.unwrap());
+        }
+        // ...then a request from 127.0.0.1 (holding none) still gets its answer, and the
+        // flood's oldest connection is closed for it.
+        let mut kubelet = TcpStream::connect(address).await.unwrap();
+        let answer = answer(&mut kubelet, b"GET /ready HTTP/1.1\r\nhost: x\r\n\r\n").await;
+        assert!(answer.starts_with("HTTP/1.1 503"), "not ready: {answer}");
+        let mut rest = Vec::new();
+        assert_eq!(flood[0].read_to_end(&mut rest).await.unwrap(), 0);
+    }
+
+    #[test]
+    fn the_ready_file_is_written_whole_and_a_stale_one_removed() {
+        let dir = std::env::temp_dir().join(format!("chiaro-mesh-ready-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("mesh-ready");
+        remove_ready_file(&path).unwrap();
+        std::fs::write(&path, "stale").unwrap();
+        std::fs::write(dir.join(".mesh-ready.tmp"), "crashed half-way").unwrap();
+        remove_ready_file(&path).unwrap();
+        assert!(!path.exists());
+        write_ready_file(&path, "42 ready\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "42 ready\n");
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["mesh-ready"], "no temporary left");
+        let error = write_ready_file(&dir.join("missing/mesh-ready"), "x").unwrap_err();
+        assert!(error.to_string().contains("missing/mesh-ready"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_head_longer_than_the_limit_gets_no_answer() {
+        let (address, _) = port(Caps::status(None), HEAD_TIMEOUT).await;
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        let mut request = b"GET /healthz HTTP/1.1\r\nx: ".to_vec();
+        request.extend(std::iter::repeat_n(b'a', MAX_HEAD));
+        let answer = answer(&mut stream, &request).await;
+        assert_eq!(answer, "");
     }
 }

@@ -1,7 +1,8 @@
 //! The proxy over real TLS on loopback: client → egress proxy → ingress proxy → server, and
 //! every way in that must be refused (no certificate, another CA, a SAN not allowed, a server
 //! with the wrong identity), the plaintext opt-out, and credential rotation that keeps
-//! established connections. (Network namespaces and redirection are tested separately.)
+//! established connections, and the handshake's deadline and gate against idle floods.
+//! (Network namespaces and redirection are tested separately.)
 
 #![expect(clippy::unwrap_used, reason = "test")]
 
@@ -19,9 +20,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chiaro_k8s::mesh_annotations::IngressRule;
+use chiaro_mesh::admission::Caps;
 use chiaro_mesh::credentials::SharedTls;
 use chiaro_mesh::events::Events;
-use chiaro_mesh::ingress::{Destination, Ingress};
+use chiaro_mesh::ingress::{Destination, HANDSHAKE_TIMEOUT, Ingress};
 use chiaro_mesh::workers::Workers;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -69,18 +71,32 @@ struct ServerPod {
 }
 
 async fn server_pod(ca: &Ca, names: &[&str], rule: impl Fn(u16) -> IngressRule) -> ServerPod {
+    server_pod_with(ca, names, rule, Caps::handshakes(None), HANDSHAKE_TIMEOUT).await
+}
+
+/// As [`server_pod`], with `caps` and `timeout` for the handshakes.
+async fn server_pod_with(
+    ca: &Ca,
+    names: &[&str],
+    rule: impl Fn(u16) -> IngressRule,
+    caps: Caps,
+    timeout: Duration,
+) -> ServerPod {
     let dir = scratch("server");
     ca.credentials(&dir, names);
     let (echo, connections) = echo_server().await;
     let tls = Arc::new(SharedTls::load(&dir).unwrap());
     let events = Events::quiet();
-    let ingress = Arc::new(Ingress::new(
-        vec![rule(echo.port())],
-        Arc::clone(&tls),
-        Duration::from_secs(60),
-        events.clone(),
-        Workers::current(),
-    ));
+    let ingress = Arc::new(
+        Ingress::new(
+            vec![rule(echo.port())],
+            Arc::clone(&tls),
+            Duration::from_secs(60),
+            events.clone(),
+            Workers::current(),
+        )
+        .with_handshakes(caps, timeout),
+    );
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(ingress.serve(
@@ -292,6 +308,58 @@ async fn rotated_credentials_apply_to_new_connections_and_keep_established_ones(
     let (new_egress, _) = egress_to(&client_dir, server.ingress, "api").await;
     assert_eq!(exchange(new_egress, b"new ca").await, b"new ca");
     drop(client_tls);
+}
+
+/// Waits until the other end closes `stream` (a guard of 30 s against hanging).
+async fn closed_by_the_proxy(stream: &mut TcpStream) -> bool {
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut rest));
+    matches!(read.await, Ok(Ok(0)))
+}
+
+#[tokio::test]
+async fn attack_idle_connection_at_the_ingress_is_closed_at_the_handshake_deadline() {
+    let ca = Ca::new();
+    let deadline = Duration::from_millis(300);
+    let server = server_pod_with(&ca, &["api"], mtls, Caps::handshakes(None), deadline).await;
+    let mut idle = TcpStream::connect(server.ingress).await.unwrap();
+    assert!(
+        closed_by_the_proxy(&mut idle).await,
+        "a connection that never starts its handshake is closed"
+    );
+    assert_eq!(server.events.refused(), 1);
+    assert_eq!(server.connections.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn attack_handshake_flood_does_not_keep_a_peer_from_another_source_out() {
+    let ca = Ca::new();
+    let caps = Caps {
+        total: 4,
+        per_source: 4,
+    };
+    let server = server_pod_with(&ca, &["api"], mtls, caps, Duration::from_secs(600)).await;
+    // Idle connections from 127.0.0.2 fill every handshake place (they would hold them for
+    // ten minutes)...
+    let mut flood = Vec::new();
+    for _ in 0..4 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        flood.push(socket.connect(server.ingress).await.unwrap());
+    }
+    // ...and a fifth from there is closed at once: its source holds as many as any.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut fifth = socket.connect(server.ingress).await.unwrap();
+    assert!(closed_by_the_proxy(&mut fifth).await);
+    // A mesh peer from 127.0.0.1 (holding none) gets through, and the flood's oldest
+    // connection is closed to make room.
+    let (egress, _) = client_pod(&ca, &["web"], server.ingress, "api").await;
+    assert_eq!(
+        exchange(egress, b"through the flood").await,
+        b"through the flood"
+    );
+    assert!(closed_by_the_proxy(&mut flood[0]).await);
 }
 
 #[test]

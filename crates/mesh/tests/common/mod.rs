@@ -15,6 +15,11 @@ impl Ca {
         let key = rcgen::KeyPair::generate().unwrap();
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        // Names of their own for the CA and each leaf: OpenSSL (the Python clients and servers
+        // of the namespace tests) takes a leaf named like its issuer for self-signed.
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "chiaro test mesh CA");
         let pem = params.self_signed(&key).unwrap().pem();
         Self { params, key, pem }
     }
@@ -22,12 +27,17 @@ impl Ca {
     /// Writes `dir/tls/{cert,key,mesh-ca}.pem` for a workload with `names`.
     pub(crate) fn credentials(&self, dir: &Path, names: &[&str]) {
         let key = rcgen::KeyPair::generate().unwrap();
-        let certificate = rcgen::CertificateParams::new(
+        let mut params = rcgen::CertificateParams::new(
             names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>(),
         )
-        .unwrap()
-        .signed_by(&key, &rcgen::Issuer::from_params(&self.params, &self.key))
         .unwrap();
+        params.distinguished_name.push(
+            rcgen::DnType::CommonName,
+            names.first().copied().unwrap_or("leaf"),
+        );
+        let certificate = params
+            .signed_by(&key, &rcgen::Issuer::from_params(&self.params, &self.key))
+            .unwrap();
         let tls = dir.join("tls");
         std::fs::create_dir_all(&tls).unwrap();
         std::fs::write(tls.join("cert.pem"), certificate.pem()).unwrap();
