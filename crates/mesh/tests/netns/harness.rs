@@ -437,6 +437,11 @@ impl Net {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
+    /// The helper script's path (to run it under another program).
+    pub(crate) fn helper_path(&self) -> String {
+        self.helper.display().to_string()
+    }
+
     /// The TLS arguments of `send` for a mesh member (the client pod's credentials).
     pub(crate) fn member(&self) -> Vec<String> {
         let path = |p: PathBuf| p.display().to_string();

@@ -8,6 +8,7 @@
 //!
 //! - [`forwarding`]: where ingress forwards to — the pod address, never loopback, never an
 //!   egress listener, never another host.
+//! - [`gate`]: the workload behind `chiaro-start` while the host never starts the proxy.
 //! - [`floods`]: floods on the proxy's ports, descriptor exhaustion, and the ready file.
 //!
 //! Needs root, `ip` (iproute2), `iptables`, `python3` (the small servers and clients run in
@@ -21,6 +22,7 @@
 mod common;
 mod floods;
 mod forwarding;
+mod gate;
 mod harness;
 
 use std::process::Stdio;
