@@ -223,19 +223,34 @@ pub struct PolicyShowArgs {
     pub registry: RegistryArgs,
 }
 
-/// Where a policy comes from.
+/// Where a policy comes from: exactly one of `--policy` and `--from-yaml`, and `--workload`
+/// only with `--from-yaml`. (A struct-level `#[group]` would put `--workload` in the
+/// one-of group too, refusing the documented `--from-yaml FILE --workload NAME`.)
 #[derive(Debug, Args)]
-#[group(required = true, multiple = false)]
+#[group(skip)]
+#[command(group(
+    clap::ArgGroup::new("policy_source")
+        .required(true)
+        .multiple(false)
+        .args(["policy", "from_yaml"])
+))]
 pub struct PolicySourceArgs {
     /// A policy (Rego text).
-    #[arg(long, value_name = "FILE", group = "source")]
+    #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
     /// A workload's YAML: the policy in its initdata annotation when `chiaro generate` wrote
     /// one, else the policy `chiaro generate --all` would write (images resolved).
-    #[arg(long, value_name = "FILE", group = "source")]
+    #[arg(long, value_name = "FILE")]
     pub from_yaml: Option<PathBuf>,
     /// Which workload of the YAML (by `metadata.name`), when it has several.
-    #[arg(long, value_name = "NAME", requires = "from_yaml")]
+    // `conflicts_with` as well: clap takes `requires` as met by any member of the required
+    // group, `--policy` included (clap-rs/clap#4707).
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "from_yaml",
+        conflicts_with = "policy"
+    )]
     pub workload: Option<String>,
 }
 

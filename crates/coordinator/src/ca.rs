@@ -5,10 +5,11 @@
 //! - A **mesh CA** exists per installed manifest: its key is derived from the seed and the
 //!   transition hash, its certificate is signed by the root CA. A manifest update rotates it.
 //! - **Mesh certificates** are issued by the current mesh CA for a workload's public key, with
-//!   the SANs and role its manifest entry names.
+//!   the SANs its manifest entry names. They carry no role: every mesh certificate is a
+//!   workload's, since an entry with the role `coordinator` gets none (`state.rs`).
 
 use chiaro_attest::UnixTime;
-use chiaro_manifest::{PolicyEntry, Role, San, TransitionHash};
+use chiaro_manifest::{PolicyEntry, San, TransitionHash};
 use der::Decode;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -150,8 +151,9 @@ impl MeshCa {
         &self.certificate
     }
 
-    /// A mesh certificate for `public_key` (an uncompressed EC point) with `entry`'s SANs and
-    /// role, valid for a year from an hour before `now`.
+    /// A mesh certificate for `public_key` (an uncompressed EC point) with `entry`'s SANs,
+    /// valid for a year from an hour before `now`. Whether `entry` may have one at all is the
+    /// caller's decision ([`crate::state::Coordinator::new_mesh_cert`]).
     ///
     /// # Errors
     /// [`CaError`] for an unsupported key, a malformed SAN, or a signing failure.
@@ -172,13 +174,6 @@ impl MeshCa {
         if let Some(first) = entry.sans.first() {
             name.push(DnType::CommonName, first.as_str());
         }
-        name.push(
-            DnType::OrganizationalUnitName,
-            match entry.role {
-                Role::Workload => "workload",
-                Role::Coordinator => "coordinator",
-            },
-        );
         params.distinguished_name = name;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![

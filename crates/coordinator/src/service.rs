@@ -258,6 +258,7 @@ fn status(error: CoreError) -> Status {
         CoreError::Unauthorised(_)
         | CoreError::RecoveryUnauthorised(_)
         | CoreError::UnknownPolicy
+        | CoreError::CoordinatorPolicy
         | CoreError::WrongSeed(_) => Status::permission_denied(crate::app::chain(&error)),
         CoreError::History(_) | CoreError::Seed(_) | CoreError::Ca(_) => {
             crate::app::log(&format!("internal error: {error:?}"));

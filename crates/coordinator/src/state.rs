@@ -6,8 +6,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use chiaro_attest::{Claims, UnixTime, Verified};
 use chiaro_manifest::{
-    DeploymentId, KeyDigest, Manifest, ManifestHash, OwnerSignature, SignedStep, TransitionHash,
-    recovery_message, update_message,
+    DeploymentId, KeyDigest, Manifest, ManifestHash, OwnerSignature, Role, SignedStep,
+    TransitionHash, recovery_message, update_message,
 };
 use sha2::{Digest, Sha256};
 
@@ -44,6 +44,14 @@ pub enum CoreError {
     /// The evidence's policy hash is not in the manifest.
     #[error("no manifest entry for this workload's policy hash")]
     UnknownPolicy,
+    /// The evidence's policy hash is an entry with the role `coordinator`: a Coordinator is
+    /// recognised by its evidence under the reference a client pins, never by a mesh
+    /// certificate, so that entry gets none (`docs/invariants.md`).
+    #[error(
+        "this policy hash is the Coordinator's own entry (role \"coordinator\"): it gets no mesh \
+         certificate and no workload secret"
+    )]
+    CoordinatorPolicy,
     /// The seed offered for recovery does not fit the persisted state.
     #[error("the seed does not match the persisted state")]
     WrongSeed(#[source] HistoryError),
@@ -365,7 +373,8 @@ impl Coordinator {
     /// # Errors
     /// [`CoreError::ManifestChanged`] when the current manifest is not the one the evidence
     /// was judged under; [`CoreError::UnknownPolicy`] when its policy hash is not in the
-    /// manifest; [`CoreError::NotReady`] otherwise unready.
+    /// manifest; [`CoreError::CoordinatorPolicy`] when it is the Coordinator's own entry;
+    /// [`CoreError::NotReady`] otherwise unready.
     pub fn new_mesh_cert(
         &self,
         claims: &Verified<Claims>,
@@ -385,6 +394,9 @@ impl Coordinator {
             .latest_manifest()
             .ok_or(CoreError::NotReady("without history"))?;
         let (_, entry) = manifest.entry_for(claims).ok_or(CoreError::UnknownPolicy)?;
+        if entry.role == Role::Coordinator {
+            return Err(CoreError::CoordinatorPolicy);
+        }
         let certificate = ready.mesh.issue(public_key, entry, now)?;
         let workload_secret = entry
             .workload_secret_id

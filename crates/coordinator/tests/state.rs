@@ -232,6 +232,28 @@ fn workloads_get_secrets_by_id_and_unknown_policies_nothing() {
 }
 
 #[test]
+fn attack_pod_under_the_coordinators_policy_gets_no_mesh_certificate_or_secret() {
+    // The Coordinator's entry (role `coordinator`) names the policy a Coordinator runs under,
+    // which pods and the CLI pin it by. A pod launched under that policy that asks for mesh
+    // credentials would otherwise get a certificate with the entry's names and its secret.
+    let coordinator = Coordinator::open(store("coordinator-role")).unwrap();
+    let coordinator_policy = "c0".repeat(32);
+    let mut text: serde_json::Value = serde_json::from_str(&manifest(None, "web")).unwrap();
+    text["policies"][&coordinator_policy] = serde_json::json!({
+        "sans": ["chiaro-coordinator"], "role": "coordinator", "workload_secret_id": "shared"
+    });
+    install(&coordinator, &text.to_string());
+    assert!(
+        matches!(
+            issue(&coordinator, &coordinator_policy),
+            Err(CoreError::CoordinatorPolicy)
+        ),
+        "the Coordinator's own entry got mesh credentials"
+    );
+    assert!(issue(&coordinator, WEB).is_ok(), "workloads still do");
+}
+
+#[test]
 fn the_first_manifest_must_be_signed_by_an_owner_it_lists_for_this_deployment() {
     let coordinator = Coordinator::open(store("first-signed")).unwrap();
     let first = manifest(None, "web");

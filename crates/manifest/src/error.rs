@@ -55,6 +55,21 @@ pub enum ManifestError {
         /// The SAN.
         san: String,
     },
+    /// Two entries name the same identity: whichever holds a certificate with it could answer
+    /// for the other.
+    #[error(
+        "{field}: SAN {san:?} is also a SAN of {other} (compared as certificate names are: \
+         case-insensitively, without a trailing dot): either workload could answer for the other; \
+         give each entry names of its own"
+    )]
+    SharedSan {
+        /// The later entry's `sans` field.
+        field: String,
+        /// The SAN as the later entry writes it.
+        san: String,
+        /// The earlier entry (`policies["…"]`) that has it.
+        other: String,
+    },
     /// An empty workload secret id.
     #[error("{field}: the workload secret id must not be empty (leave it out instead)")]
     EmptyWorkloadSecretId {

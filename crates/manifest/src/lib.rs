@@ -17,8 +17,9 @@
 //!
 //! # Security model
 //! The manifest is the user's statement of trust; the Coordinator enforces it. Validation refuses
-//! what would silently weaken it: duplicate policy hashes, empty or wildcard SANs, unknown
-//! platforms or fields, RSA seed-share keys under 3072 bits. The insecure simulated TEE is
+//! what would silently weaken it: duplicate policy hashes, empty or wildcard SANs, a SAN two
+//! entries share (compared as certificate names are, [`San::identity`]: either holder could
+//! answer for the other), unknown platforms or fields, RSA seed-share keys under 3072 bits. The insecure simulated TEE is
 //! accepted only where its root is listed under `reference_values.insecure_simulated`.
 
 mod anchor;

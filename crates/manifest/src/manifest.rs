@@ -328,24 +328,19 @@ fn validate_policies(raw: RawPolicies) -> Result<BTreeMap<PolicyHash, PolicyEntr
         return Err(ManifestError::NoPolicies);
     }
     let mut policies = BTreeMap::new();
+    // Every identity any entry names, and the entry that names it: no two entries may share
+    // one, whatever their roles.
+    let mut identities: BTreeMap<San, String> = BTreeMap::new();
     for (key, entry) in raw.0 {
         let field = format!("policies[{key:?}]");
         let hash = PolicyHash::from_hex(&key.to_ascii_lowercase())
             .ok_or_else(|| malformed_hex(&field, 64, &key))?;
-        if entry.sans.is_empty() {
-            return Err(ManifestError::EmptySans {
-                field: format!("{field}.sans"),
+        if policies.contains_key(&hash) {
+            return Err(ManifestError::DuplicatePolicy {
+                hash: hash.to_string(),
             });
         }
-        let mut seen = BTreeSet::new();
-        for san in &entry.sans {
-            if San::parse(san).is_none() || !seen.insert(san.as_str()) {
-                return Err(ManifestError::InvalidSan {
-                    field: format!("{field}.sans"),
-                    san: san.clone(),
-                });
-            }
-        }
+        claim_identities(&mut identities, &field, &entry)?;
         if entry
             .workload_secret_id
             .as_deref()
@@ -355,13 +350,45 @@ fn validate_policies(raw: RawPolicies) -> Result<BTreeMap<PolicyHash, PolicyEntr
                 field: format!("{field}.workload_secret_id"),
             });
         }
-        if policies.insert(hash, entry).is_some() {
-            return Err(ManifestError::DuplicatePolicy {
-                hash: hash.to_string(),
+        policies.insert(hash, entry);
+    }
+    Ok(policies)
+}
+
+/// Checks `entry`'s SANs (at least one, each valid, none repeated) and records their
+/// identities as `field`'s; refuses an identity another entry already named.
+fn claim_identities(
+    identities: &mut BTreeMap<San, String>,
+    field: &str,
+    entry: &PolicyEntry,
+) -> Result<(), ManifestError> {
+    let sans_field = || format!("{field}.sans");
+    if entry.sans.is_empty() {
+        return Err(ManifestError::EmptySans {
+            field: sans_field(),
+        });
+    }
+    let mut own = BTreeSet::new();
+    for text in &entry.sans {
+        let identity = San::parse(text)
+            .map(|san| san.identity())
+            .filter(|identity| own.insert(identity.clone()))
+            .ok_or_else(|| ManifestError::InvalidSan {
+                field: sans_field(),
+                san: text.clone(),
+            })?;
+        if let Some(other) = identities.get(&identity) {
+            return Err(ManifestError::SharedSan {
+                field: sans_field(),
+                san: text.clone(),
+                other: other.clone(),
             });
         }
     }
-    Ok(policies)
+    for identity in own {
+        identities.insert(identity, field.to_owned());
+    }
+    Ok(())
 }
 
 fn validate_reference_values(raw: RawReferenceValues) -> Result<ReferenceValueSets, ManifestError> {

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 /// A SAN, classified: an IP address, a URI (`scheme://…`, e.g. a SPIFFE id) or a DNS name
 /// (RFC 1123 labels; no wildcards, which would let one workload speak for others).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum San {
     /// An IPv4 or IPv6 address.
     Ip(IpAddr),
@@ -32,6 +32,21 @@ impl San {
             return (scheme_ok && rest_ok).then(|| Self::Uri(text.to_owned()));
         }
         is_dns_name(text).then(|| Self::Dns(text.to_owned()))
+    }
+
+    /// The identity this SAN names, in the form two SANs are compared in: two SANs with equal
+    /// identities let their holders answer for each other. DNS names fold case and lose a
+    /// trailing dot (certificate name matching ignores both); an IPv4-mapped IPv6 address is
+    /// its IPv4 address; URIs fold case (some peers compare them so; folding errs towards
+    /// calling two names the same, which refuses more, never less).
+    pub fn identity(&self) -> Self {
+        match self {
+            Self::Ip(ip) => Self::Ip(ip.to_canonical()),
+            Self::Uri(uri) => Self::Uri(uri.to_ascii_lowercase()),
+            Self::Dns(name) => {
+                Self::Dns(name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase())
+            }
+        }
     }
 }
 
@@ -64,6 +79,19 @@ mod tests {
             San::parse("spiffe://chiaro/web"),
             Some(San::Uri("spiffe://chiaro/web".to_owned()))
         );
+    }
+
+    #[test]
+    fn identities_ignore_what_name_matching_ignores() {
+        let identity = |text: &str| San::parse(text).map(|san| san.identity());
+        assert_eq!(identity("Web.Shop."), identity("web.shop"));
+        assert_eq!(identity("::ffff:10.0.0.7"), identity("10.0.0.7"));
+        assert_eq!(
+            identity("SPIFFE://Chiaro/Web"),
+            identity("spiffe://chiaro/web")
+        );
+        assert_ne!(identity("web.shop"), identity("web.shop.svc"));
+        assert_ne!(identity("10.0.0.7"), identity("10.0.0.8"));
     }
 
     #[test]

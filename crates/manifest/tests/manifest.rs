@@ -204,6 +204,79 @@ fn each_invalid_field_is_named() {
 }
 
 #[test]
+fn attack_hand_edited_manifest_giving_two_entries_one_san_is_refused() {
+    // Whoever holds a certificate with a name can answer for it: a second entry with the same
+    // identity, in any spelling certificate matching treats as equal, would be a second holder.
+    let with_ip = with(
+        valid(),
+        &format!("/policies/{WEB}/sans"),
+        json!(["web", "10.0.0.7"]),
+    );
+    let cases = [
+        (valid(), json!(["db", "web"]), "web"),
+        (
+            valid(),
+            json!(["db", "Web.Default.Svc.Cluster.Local."]),
+            "Web.Default.Svc.Cluster.Local.",
+        ),
+        (with_ip, json!(["db", "::ffff:10.0.0.7"]), "::ffff:10.0.0.7"),
+    ];
+    for (base, db_sans, san) in cases {
+        let edited = with(base, &format!("/policies/{DB}/sans"), db_sans);
+        assert_eq!(
+            parse(&edited).unwrap_err(),
+            ManifestError::SharedSan {
+                field: format!("policies[{DB:?}].sans"),
+                san: san.to_owned(),
+                other: format!("policies[{WEB:?}]"),
+            },
+            "{edited}"
+        );
+    }
+    // The Coordinator's entry is no exception: no workload may carry its names either.
+    let coordinator = with(
+        with(
+            valid(),
+            &format!("/policies/{DB}/role"),
+            json!("coordinator"),
+        ),
+        &format!("/policies/{DB}/sans"),
+        json!(["web"]),
+    );
+    assert!(
+        matches!(parse(&coordinator), Err(ManifestError::SharedSan { .. })),
+        "{coordinator}"
+    );
+    let error = parse(&with(
+        valid(),
+        &format!("/policies/{DB}/sans"),
+        json!(["web"]),
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("\"web\"") && error.contains(WEB) && error.contains(DB),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_san_repeated_in_one_entry_in_another_spelling_is_refused() {
+    let repeated = with(
+        valid(),
+        &format!("/policies/{DB}/sans"),
+        json!(["db", "DB."]),
+    );
+    assert_eq!(
+        parse(&repeated).unwrap_err(),
+        ManifestError::InvalidSan {
+            field: format!("policies[{DB:?}].sans"),
+            san: "DB.".to_owned(),
+        }
+    );
+}
+
+#[test]
 fn a_policy_hash_listed_twice_is_refused_even_in_another_case() {
     let text = valid().to_string().replacen(
         &format!("\"{DB}\""),

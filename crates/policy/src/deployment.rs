@@ -214,27 +214,77 @@ fn check_mesh_annotations(
         .collect())
 }
 
+/// Where a SAN of a generated manifest entry comes from: what to change when two entries
+/// would share it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SanSource {
+    /// The workload's own name.
+    WorkloadName,
+    /// A Service (by name) that selects the workload's pods.
+    Service(String),
+    /// A StatefulSet's governing Service (by name): its per-pod names.
+    GoverningService(String),
+    /// The pod annotation [`SANS_ANNOTATION`].
+    Annotation,
+    /// The `sans` of a Coordinator entry the manifest already has (kept by generate).
+    CoordinatorEntry,
+}
+
+impl std::fmt::Display for SanSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::WorkloadName => f.write_str("its own name"),
+            Self::Service(name) => write!(f, "Service {name:?}, which selects its pods"),
+            Self::GoverningService(name) => write!(f, "its governing Service {name:?}"),
+            Self::Annotation => write!(f, "its annotation {SANS_ANNOTATION}"),
+            Self::CoordinatorEntry => f.write_str("its sans in manifest.json"),
+        }
+    }
+}
+
+/// One SAN of a workload and where it comes from.
+struct SourcedSan {
+    san: String,
+    source: SanSource,
+}
+
 /// The SANs of a workload: its own name and every Service selecting its pods, each as
 /// `name`, `name.ns`, `name.ns.svc` and `name.ns.svc.cluster.local`; a StatefulSet's pods
-/// also by their per-pod names under its governing Service; then the annotation's extras.
+/// also by their per-pod names under its governing Service; then the annotation's extras,
+/// each of which must be a valid SAN (no wildcard: it would name other workloads too).
 fn default_sans(
     workload: &Workload,
     document: &Document,
     namespace: &str,
     services: &[Service],
-) -> Vec<String> {
-    let mut names = vec![workload.name.trim_end_matches('-').to_owned()];
+) -> Result<Vec<SourcedSan>, PolicyError> {
+    let mut names = vec![(
+        workload.name.trim_end_matches('-').to_owned(),
+        SanSource::WorkloadName,
+    )];
     for service in services {
         if service.selects(namespace, &workload.pod_labels) {
-            names.push(service.name.clone());
+            names.push((
+                service.name.clone(),
+                SanSource::Service(service.name.clone()),
+            ));
         }
     }
-    let mut sans = Vec::new();
-    for name in names {
-        for san in dns_names(&name, namespace) {
-            if !sans.contains(&san) {
-                sans.push(san);
-            }
+    let mut sans: Vec<SourcedSan> = Vec::new();
+    let mut add = |san: String, source: &SanSource| {
+        if !sans
+            .iter()
+            .any(|known| identity_key(&known.san) == identity_key(&san))
+        {
+            sans.push(SourcedSan {
+                san,
+                source: source.clone(),
+            });
+        }
+    };
+    for (name, source) in &names {
+        for san in dns_names(name, namespace) {
+            add(san, source);
         }
     }
     if let Some(governing) = document
@@ -243,16 +293,100 @@ fn default_sans(
         .and_then(Value::as_str)
         .filter(|_| document.kind() == Some("StatefulSet"))
     {
-        sans.push(format!("*.{governing}.{namespace}.svc.cluster.local"));
+        add(
+            format!("*.{governing}.{namespace}.svc.cluster.local"),
+            &SanSource::GoverningService(governing.to_owned()),
+        );
     }
     if let Some(extra) = workload.pod_annotations.get(SANS_ANNOTATION) {
         for san in extra.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            if !sans.iter().any(|known| known == san) {
-                sans.push(san.to_owned());
+            if chiaro_manifest::San::parse(san).is_none() {
+                return Err(PolicyError::Input(chiaro_k8s::K8sError::Invalid {
+                    at: document.id.clone(),
+                    path: format!("spec.template.metadata.annotations[{SANS_ANNOTATION}]"),
+                    detail: format!(
+                        "{san:?} is not a DNS name, IP address or URI (no wildcards: a wildcard would name other workloads too)"
+                    ),
+                }));
             }
+            add(san.to_owned(), &SanSource::Annotation);
         }
     }
-    sans
+    Ok(sans)
+}
+
+/// Who holds a SAN so far, for [`SanClaims::claim`].
+struct SanHolder {
+    holder: String,
+    source: SanSource,
+}
+
+/// Every SAN the generated manifest gives out, by the identity it names
+/// ([`chiaro_manifest::San::identity`], so that `Web.` and `web` are one), with its holder.
+#[derive(Default)]
+struct SanClaims(BTreeMap<String, SanHolder>);
+
+impl SanClaims {
+    /// The claims of the Coordinator entries `manifest` has (generate keeps them).
+    fn of_coordinator_entries(manifest: Option<&Value>) -> Self {
+        let mut claims = Self::default();
+        let entries = manifest
+            .and_then(|m| m.get("policies"))
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter(|(_, entry)| entry.get("role").and_then(Value::as_str) == Some("coordinator"));
+        for (hash, entry) in entries {
+            let sans = entry
+                .get("sans")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten();
+            for san in sans.filter_map(Value::as_str) {
+                claims.0.entry(identity_key(san)).or_insert(SanHolder {
+                    holder: format!("the Coordinator's entry {hash}"),
+                    source: SanSource::CoordinatorEntry,
+                });
+            }
+        }
+        claims
+    }
+
+    /// Records `sans` as `holder`'s; refuses a SAN another holder has.
+    fn claim(&mut self, holder: &str, sans: &[SourcedSan]) -> Result<(), PolicyError> {
+        for sourced in sans {
+            if let Some(first) = self.0.get(&identity_key(&sourced.san)) {
+                return Err(PolicyError::SharedSan {
+                    san: sourced.san.clone(),
+                    first: first.holder.clone(),
+                    first_source: first.source.clone(),
+                    second: holder.to_owned(),
+                    second_source: sourced.source.clone(),
+                });
+            }
+        }
+        for sourced in sans {
+            self.0.insert(
+                identity_key(&sourced.san),
+                SanHolder {
+                    holder: holder.to_owned(),
+                    source: sourced.source.clone(),
+                },
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The identity a SAN names, as text (an address, a name or a URI never look alike); a SAN
+/// that is none of the three (a StatefulSet's wildcard) is compared as written, case-folded.
+fn identity_key(san: &str) -> String {
+    use chiaro_manifest::San;
+    match San::parse(san).map(|parsed| parsed.identity()) {
+        Some(San::Ip(ip)) => ip.to_string(),
+        Some(San::Dns(name) | San::Uri(name)) => name,
+        None => san.to_ascii_lowercase(),
+    }
 }
 
 /// Rewrites the deployment: for each selected workload, injection, pinned images, policy and
@@ -277,6 +411,7 @@ pub fn generate_deployment(
             .and_then(|m| chiaro_manifest::DeploymentAnchor::of_manifest(&m))
     });
     let mut policies = Map::new();
+    let mut claims = SanClaims::of_coordinator_entries(manifest);
     let mut workloads = Vec::new();
     let mut out_files = Vec::with_capacity(files.len());
 
@@ -402,7 +537,7 @@ pub fn generate_deployment(
             .map_err(PolicyError::Input)?;
 
             let hash = initdata.policy_hash().to_string();
-            let sans = default_sans(&workload, document, &namespace, &services);
+            let sans = default_sans(&workload, document, &namespace, &services)?;
             let secret_id = workload
                 .pod_annotations
                 .get(WORKLOAD_SECRET_ANNOTATION)
@@ -427,6 +562,14 @@ pub fn generate_deployment(
                     ),
                 });
             }
+            claims.claim(
+                &format!(
+                    "{} {namespace}/{} ({})",
+                    report.kind, workload.name, document.id
+                ),
+                &sans,
+            )?;
+            let sans: Vec<String> = sans.into_iter().map(|sourced| sourced.san).collect();
             policies.insert(
                 hash.clone(),
                 json!({"sans": sans, "role": "workload", "workload_secret_id": secret_id}),

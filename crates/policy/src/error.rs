@@ -2,6 +2,8 @@
 
 use chiaro_k8s::K8sError;
 
+use crate::deployment::SanSource;
+
 /// Why a policy could not be generated, read or evaluated.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
@@ -40,6 +42,26 @@ pub enum PolicyError {
         name: String,
         /// Key, if a single key was referenced.
         key: Option<String>,
+    },
+    /// Two workloads (or a workload and the Coordinator's entry) would get the same SAN: either
+    /// could then answer for the other.
+    #[error(
+        "SAN {san:?} would name two workloads: {first}, from {first_source}, and {second}, from \
+         {second_source}; either could then answer for the other in the mesh. Give each workload \
+         names of its own: rename the Service or a workload, narrow the Service's selector to \
+         one workload, or change chiaro.dev/sans"
+    )]
+    SharedSan {
+        /// The SAN as the second holder would get it.
+        san: String,
+        /// The workload (or entry) that has it first: `Kind namespace/name (file:document)`.
+        first: String,
+        /// Where the first holder's SAN comes from.
+        first_source: SanSource,
+        /// The workload that would get it too.
+        second: String,
+        /// Where the second holder's SAN comes from.
+        second_source: SanSource,
     },
     /// Policy text the Rego engine refuses.
     #[error("policy text: {0}")]

@@ -42,7 +42,7 @@ pub use data::{
     ContainerRules, DeviceRule, EnvRule, MountRule, PodRules, PolicyData, ProcessRules, UserRules,
 };
 pub use deployment::{
-    DeploymentOptions, GeneratedDeployment, ImagePin, SANS_ANNOTATION, SourceFile,
+    DeploymentOptions, GeneratedDeployment, ImagePin, SANS_ANNOTATION, SanSource, SourceFile,
     WORKLOAD_SECRET_ANNOTATION, WorkloadReport, generate_deployment, images_to_resolve,
 };
 pub use error::PolicyError;

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use chiaro_policy::{
     AgentPolicy, DeploymentOptions, Evaluator, GenerateOptions, INITDATA_ANNOTATION, ImageConfig,
-    ImagePin, Initdata, SANDBOX, SimulatedPod, SourceFile, create_container_request,
-    creation_order, generate_deployment, images_to_resolve,
+    ImagePin, Initdata, PolicyError, SANDBOX, SanSource, SimulatedPod, SourceFile,
+    create_container_request, creation_order, generate_deployment, images_to_resolve,
 };
 use serde_json::{Value, json};
 
@@ -550,4 +550,166 @@ fn a_pod_with_run_as_non_root_gets_chiaro_containers_that_start_and_a_root_workl
         error.contains("runAsNonRoot") && error.contains("\"web\"") && error.contains("runAsUser"),
         "{error}"
     );
+}
+
+/// A confidential Deployment `name` in `shop` whose pods are labelled `app: APP, tier: front`,
+/// with the pod annotations `annotations` (a YAML flow mapping's inside).
+fn shop_deployment(name: &str, app: &str, annotations: &str) -> String {
+    format!(
+        "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: shop}}\nspec:\n  selector: {{matchLabels: {{app: {app}}}}}\n  template:\n    metadata:\n      labels: {{app: {app}, tier: front}}\n      annotations: {{{annotations}}}\n    spec:\n      runtimeClassName: chiaro-cc\n      containers:\n      - {{name: {name}, image: shop/{name}:1.0}}\n"
+    )
+}
+
+/// A Service `name` in `shop` selecting `selector` (a YAML flow mapping's inside).
+fn shop_service(name: &str, selector: &str) -> String {
+    format!(
+        "---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: shop}}\nspec:\n  selector: {{{selector}}}\n  ports: [{{port: 80}}]\n"
+    )
+}
+
+fn generate_text(text: &str) -> Result<chiaro_policy::GeneratedDeployment, PolicyError> {
+    let input = files(text);
+    let images = images_to_resolve(&input, &options(false, true))?;
+    generate_deployment(
+        &input,
+        &pins(&images),
+        Some(&manifest_with_keys()),
+        &options(false, true),
+    )
+}
+
+/// The shared-SAN refusal of `text`: (SAN, first holder and source, second holder and
+/// source), and the message.
+#[expect(clippy::panic, reason = "test helper fails loudly")]
+fn shared_san(text: &str) -> ((String, String, SanSource, String, SanSource), String) {
+    let error = match generate_text(text) {
+        Err(error) => error,
+        Ok(out) => panic!(
+            "generated, with the SANs {:?}",
+            out.workloads.iter().map(|w| &w.sans).collect::<Vec<_>>()
+        ),
+    };
+    let message = error.to_string();
+    match error {
+        PolicyError::SharedSan {
+            san,
+            first,
+            first_source,
+            second,
+            second_source,
+        } => ((san, first, first_source, second, second_source), message),
+        _ => panic!("refused for another reason: {message}"),
+    }
+}
+
+// A workload whose certificate carries another's name can answer for it: the host redirects a
+// connection meant for `api` to `web`, whose proxy presents a certificate valid for `api`, and
+// the client's check of the SAN passes. Generate must never give one name to two workloads.
+
+#[test]
+fn attack_service_named_like_another_workload_gets_no_shared_san() {
+    let text = shop_service("api", "app: web")
+        + &shop_deployment("web", "web", "")
+        + &shop_deployment("api", "api", "");
+    let ((san, first, first_source, second, second_source), message) = shared_san(&text);
+    assert_eq!(san, "api");
+    assert_eq!(first, "Deployment shop/web (app.yaml:1)");
+    assert_eq!(first_source, SanSource::Service("api".to_owned()));
+    assert_eq!(second, "Deployment shop/api (app.yaml:2)");
+    assert_eq!(second_source, SanSource::WorkloadName);
+    assert!(
+        message.contains("Service \"api\", which selects its pods")
+            && message.contains("its own name"),
+        "{message}"
+    );
+}
+
+#[test]
+fn attack_selector_matching_two_workloads_gets_no_shared_san() {
+    let text = shop_service("front", "tier: front")
+        + &shop_deployment("web", "web", "")
+        + &shop_deployment("web-canary", "web-canary", "");
+    let ((san, first, first_source, second, second_source), message) = shared_san(&text);
+    assert_eq!(san, "front");
+    assert_eq!(first, "Deployment shop/web (app.yaml:1)");
+    assert_eq!(first_source, SanSource::Service("front".to_owned()));
+    assert_eq!(second, "Deployment shop/web-canary (app.yaml:2)");
+    assert_eq!(second_source, SanSource::Service("front".to_owned()));
+    assert!(
+        message.contains("narrow the Service's selector"),
+        "{message}"
+    );
+}
+
+#[test]
+fn attack_sans_annotation_naming_another_workload_gets_no_shared_san() {
+    // In another spelling too: certificate names match case-insensitively, a trailing dot
+    // ignored.
+    for extra in ["api.shop.svc", "API.Shop.Svc.Cluster.Local."] {
+        let text = shop_deployment("api", "api", "")
+            + &shop_deployment("web", "web", &format!("chiaro.dev/sans: \"{extra}\""));
+        let ((san, first, first_source, second, second_source), _) = shared_san(&text);
+        assert_eq!(san, extra);
+        assert_eq!(first, "Deployment shop/api (app.yaml:0)");
+        assert_eq!(first_source, SanSource::WorkloadName);
+        assert_eq!(second, "Deployment shop/web (app.yaml:1)");
+        assert_eq!(second_source, SanSource::Annotation);
+    }
+}
+
+#[test]
+fn attack_workload_named_like_the_coordinator_entry_gets_no_shared_san() {
+    // manifest_with_keys' Coordinator entry has the SAN "coordinator", and generate keeps it.
+    let text = shop_deployment("coordinator", "coordinator", "");
+    let ((san, first, first_source, _, second_source), _) = shared_san(&text);
+    assert_eq!(san, "coordinator");
+    assert_eq!(
+        first,
+        format!("the Coordinator's entry {}", "aa".repeat(32))
+    );
+    assert_eq!(first_source, SanSource::CoordinatorEntry);
+    assert_eq!(second_source, SanSource::WorkloadName);
+}
+
+#[test]
+fn a_service_over_one_workload_gives_it_its_name() {
+    // The ordinary case: Services selecting one workload (named like it, or not), and extra
+    // names of its own.
+    let text = shop_service("web", "app: web")
+        + &shop_service("www", "app: web")
+        + &shop_deployment("web", "web", "chiaro.dev/sans: \"web.example.com\"")
+        + &shop_deployment("api", "api", "");
+    let out = generate_text(&text).unwrap();
+    let web = &out.workloads[0];
+    assert_eq!(
+        web.sans[..4],
+        [
+            "web",
+            "web.shop",
+            "web.shop.svc",
+            "web.shop.svc.cluster.local"
+        ]
+    );
+    assert!(
+        web.sans.contains(&"www.shop.svc".to_owned()),
+        "{:?}",
+        web.sans
+    );
+    assert_eq!(web.sans.last().map(String::as_str), Some("web.example.com"));
+    let manifest = chiaro_manifest::Manifest::parse(&out.manifest.to_string()).unwrap();
+    assert_eq!(manifest.policies().len(), 3);
+}
+
+#[test]
+fn a_sans_annotation_that_is_no_san_is_refused_at_generate() {
+    for bad in ["*.shop.svc.cluster.local", "not a name"] {
+        let text = shop_deployment("web", "web", &format!("chiaro.dev/sans: \"{bad}\""));
+        let error = generate_text(&text).unwrap_err().to_string();
+        assert!(
+            error.contains("chiaro.dev/sans")
+                && error.contains(bad)
+                && error.contains("app.yaml:0"),
+            "{error}"
+        );
+    }
 }

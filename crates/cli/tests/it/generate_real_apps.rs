@@ -14,17 +14,35 @@ use serde_json::json;
 
 use super::{chiaro, path_str};
 
-/// The applications, and what generate does with each.
-const APPS: &[(&str, Option<&str>)] = &[
-    ("buoyantio-emojivoto", None),
+/// Text edits made to the test copy of an application: `(from, to)`.
+type Edits = &'static [(&'static str, &'static str)];
+
+/// The Service `reviews` of bookinfo narrowed to one of the three Deployments it selects.
+const REVIEWS_V1_ONLY: Edits = &[(
+    "  selector:\n    app: reviews\n---",
+    "  selector:\n    app: reviews\n    version: v1\n---",
+)];
+
+/// The applications, the edits made to the test copy (`from`, `to`), and what generate does.
+const APPS: &[(&str, Edits, Option<&str>)] = &[
+    ("buoyantio-emojivoto", &[], None),
     // Contrast's mesh proxy runs privileged (it installs iptables rules); a privileged
     // container can reach the guest kernel and every other container, so it is refused.
     (
         "contrast/emojivoto-sm-ingress",
+        &[],
         Some("container \"sidecar\": securityContext.privileged: not supported"),
     ),
-    ("istio-bookinfo", None),
-    ("microservices-demo", None),
+    // The Service `reviews` selects reviews-v1, -v2 and -v3: each would carry the name
+    // `reviews`, and any of them could answer for the others. Refused; with the selector
+    // narrowed to one version, generated.
+    (
+        "istio-bookinfo",
+        &[],
+        Some("SAN \"reviews\" would name two workloads: Deployment default/reviews-v1"),
+    ),
+    ("istio-bookinfo", REVIEWS_V1_ONLY, None),
+    ("microservices-demo", &[], None),
 ];
 
 /// The Kubernetes version generated YAML is validated against.
@@ -53,15 +71,22 @@ fn generate_runs_on_every_real_application() {
     );
     let root = std::env::temp_dir().join(format!("chiaro-real-apps-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
-    for (app, expected) in APPS {
+    for (index, (app, edits, expected)) in APPS.iter().enumerate() {
         let source = testdata.join("k8s-manifests").join(app);
-        let dir = root.join(app.replace('/', "_"));
+        let dir = root.join(format!("{index}-{}", app.replace('/', "_")));
         std::fs::create_dir_all(&dir).unwrap();
         for file in yaml_files(&source) {
             if file.file_name().unwrap() == "kustomization.yml" {
                 continue;
             }
             let mut text = std::fs::read_to_string(&file).unwrap();
+            for (from, to) in *edits {
+                assert!(
+                    text.contains(from),
+                    "{app}: the edit {from:?} no longer applies"
+                );
+                text = text.replace(from, to);
+            }
             let documents = read_documents(path_str(&file), &text).unwrap();
             for document in &documents {
                 let Ok(Some(workload)) = Workload::from_document(document) else {

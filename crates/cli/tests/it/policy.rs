@@ -166,3 +166,130 @@ fn bad_input_is_a_usage_error_that_names_it() {
     assert_eq!(code, 64);
     assert!(stderr.contains("give --kind"), "{stderr}");
 }
+
+/// A file with two Pods, `alpha` and `beta`, each carrying the policy generated for it in its
+/// initdata annotation (no registry needed), and their policy hashes.
+fn two_annotated_workloads() -> (std::path::PathBuf, BTreeMap<String, String>) {
+    let mut text = String::new();
+    let mut hashes = BTreeMap::new();
+    for name in ["alpha", "beta"] {
+        let image = format!("example/{name}@sha256:{}", "ab".repeat(32));
+        let pod = |annotations: &str| {
+            format!(
+                "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n{annotations}spec:\n  containers:\n  - name: {name}\n    image: {image}\n"
+            )
+        };
+        let documents = read_documents("pods.yaml", &pod("")).unwrap();
+        let workload = Workload::from_document(&documents[0]).unwrap().unwrap();
+        let images = BTreeMap::from([(
+            image.clone(),
+            ImageConfig {
+                reference: image.clone(),
+                cmd: vec![format!("/{name}")],
+                user: "1000".to_owned(),
+                ..ImageConfig::default()
+            },
+        )]);
+        let generated = generate(
+            &documents[0],
+            &workload,
+            &images,
+            &ConfigSources::default(),
+            &GenerateOptions::default(),
+        )
+        .unwrap();
+        let policy = AgentPolicy::new(&generated.data).unwrap();
+        let initdata = Initdata::for_policy(policy.text()).unwrap();
+        hashes.insert(name.to_owned(), initdata.policy_hash().to_string());
+        text.push_str(&pod(&format!(
+            "  annotations:\n    io.katacontainers.config.hypervisor.cc_init_data: \"{}\"\n",
+            initdata.to_annotation()
+        )));
+    }
+    (scratch_file("two-pods.yaml", &text), hashes)
+}
+
+#[test]
+fn show_and_eval_take_the_documented_from_yaml_and_workload_form() {
+    let (pods, hashes) = two_annotated_workloads();
+    assert_ne!(hashes["alpha"], hashes["beta"]);
+    for name in ["alpha", "beta"] {
+        let (code, stdout, stderr) = chiaro(&[
+            "policy",
+            "show",
+            "--from-yaml",
+            path_str(&pods),
+            "--workload",
+            name,
+            "--output",
+            "json",
+        ]);
+        assert_eq!(code, 0, "{stdout}{stderr}");
+        let shown: Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(shown["fields"]["policy_hash"], hashes[name], "{name}");
+        assert_eq!(
+            shown["fields"]["containers"][name]["args"][0],
+            format!("/{name}")
+        );
+    }
+    let request = scratch_file(
+        "metrics-request.json",
+        r#"{"kind": "GetMetricsRequest", "request": {}}"#,
+    );
+    let eval = |workload: Option<&str>| {
+        let mut args = vec![
+            "policy",
+            "eval",
+            "--from-yaml",
+            path_str(&pods),
+            "--request",
+            path_str(&request),
+        ];
+        if let Some(name) = workload {
+            args.extend(["--workload", name]);
+        }
+        chiaro(&args)
+    };
+    let (code, stdout, stderr) = eval(Some("beta"));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("allowed"), "{stdout}");
+    // The flag is read: without it two workloads are ambiguous, with a name not in the file
+    // nothing is chosen.
+    let (code, _, stderr) = eval(None);
+    assert_eq!(code, 64);
+    assert!(stderr.contains("choose one with --workload"), "{stderr}");
+    let (code, _, stderr) = eval(Some("gamma"));
+    assert_eq!(code, 64);
+    assert!(stderr.contains("no workload \"gamma\""), "{stderr}");
+}
+
+#[test]
+fn conflicting_policy_sources_are_usage_errors() {
+    let (pods, _) = two_annotated_workloads();
+    let policy = scratch_file("conflict.rego", "package agent_policy\n");
+    let request = scratch_file("conflict-request.json", "{}");
+    let (pods, policy, request) = (path_str(&pods), path_str(&policy), path_str(&request));
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--policy", policy, "--from-yaml", pods],
+            "cannot be used with",
+        ),
+        (
+            &["--policy", policy, "--workload", "alpha"],
+            "cannot be used with",
+        ),
+        (&["--workload", "alpha"], "required"),
+    ];
+    for subcommand in ["show", "eval"] {
+        for (source, expected) in cases {
+            let mut args = vec!["policy", subcommand];
+            args.extend_from_slice(source);
+            if subcommand == "eval" {
+                args.extend(["--request", request]);
+            }
+            let (code, stdout, stderr) = chiaro(&args);
+            assert_eq!(code, 64, "{args:?}: {stdout}{stderr}");
+            assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        }
+    }
+}

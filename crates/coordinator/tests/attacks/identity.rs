@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::Stdio;
 
 use crate::harness::{
-    COORDINATOR_POLICY, Deployment, WEB, http_get, keys_named, ok, ok_process, owner_keys, read,
-    start_command, start_on,
+    API, COORDINATOR_POLICY, Deployment, WEB, http_get, keys_named, ok, ok_process, owner_keys,
+    read, start_command, start_on,
 };
 
 /// Copies the directory tree `from` to `to` (replacing it).
@@ -378,5 +378,144 @@ fn attack_host_deployment_listing_the_owner_gets_no_record_and_no_signature() {
         !refused.status.success(),
         "the owner never signed this deployment"
     );
+    std::fs::remove_dir_all(&deployment.dir).unwrap();
+}
+
+/// The deployment's owner's signing key (`owner.pem`, as `chiaro keygen` wrote it): its
+/// SubjectPublicKeyInfo and the key.
+fn owner_signer(deployment: &Deployment) -> (Vec<u8>, ring::signature::EcdsaKeyPair) {
+    use rustls::pki_types::PrivatePkcs8KeyDer;
+    use rustls::pki_types::pem::PemObject;
+
+    let pkcs8 = PrivatePkcs8KeyDer::from_pem_file(deployment.path("owner.pem")).unwrap();
+    let key = ring::signature::EcdsaKeyPair::from_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        pkcs8.secret_pkcs8_der(),
+        &ring::rand::SystemRandom::new(),
+    )
+    .unwrap();
+    let spki = rcgen::PublicKeyData::subject_public_key_info(
+        &rcgen::KeyPair::try_from(pkcs8.secret_pkcs8_der()).unwrap(),
+    );
+    (spki, key)
+}
+
+#[test]
+fn attack_hand_edited_manifest_giving_two_workloads_one_san_is_refused_by_the_coordinator() {
+    use std::sync::Arc;
+
+    use chiaro_api::v1::user_api_client::UserApiClient;
+    use chiaro_api::v1::{CoordinatorState, GetManifestsRequest, SetManifestRequest};
+    use chiaro_manifest::{ManifestHash, TransitionHash};
+    use sha2::Digest;
+
+    let mut deployment = Deployment::new();
+    let (owner_digest, share_owner) = owner_keys(&deployment);
+    // The web entry is edited to carry the api workload's name: a web pod could then answer
+    // for api, wherever the host sends api's connections.
+    let manifest = deployment.manifest("manifest.json", "api", &owner_digest, &share_owner);
+    deployment.start_coordinator();
+    let field = format!("policies[{API:?}].sans: SAN \"api\" is also a SAN of policies[{WEB:?}]");
+
+    // The owner's CLI refuses it before sending it.
+    let set = deployment.set(&manifest, "owner.pem");
+    assert_eq!(set.status.code(), Some(64), "{}", message(&set));
+    let said = crate::harness::json(&set)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(said.contains(&field), "{said}");
+
+    // A client of the owner's own making sends it anyway, signed by the owner: the Coordinator
+    // refuses it itself.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let reference = chiaro_manifest::CoordinatorReference::parse(&read(
+        &deployment.path("coordinator-reference.json"),
+    ))
+    .unwrap();
+    let validator = Arc::new(
+        chiaro_api::validation::reference_validator(reference.reference_values()).unwrap(),
+    );
+    let tls = Arc::new(
+        chiaro_atls::ClientConfig::new(validator, None, chiaro_coordinator::app::system_clock())
+            .unwrap(),
+    );
+    let mut client = runtime
+        .block_on(chiaro_api::transport::channel(deployment.user_api, tls))
+        .map(UserApiClient::new)
+        .unwrap();
+    let state = |client: &mut UserApiClient<_>| {
+        let fetched = runtime
+            .block_on(client.get_manifests(GetManifestsRequest {}))
+            .unwrap()
+            .into_inner();
+        (
+            fetched.state(),
+            chiaro_api::history::history_from_wire(fetched.history.as_ref()).unwrap(),
+        )
+    };
+    let (before, history) = state(&mut client);
+    assert_eq!(before, CoordinatorState::Uninitialized);
+    let text = read(&manifest);
+    // Signed as `chiaro set` signs. Where validation refuses the manifest it has no hash; the
+    // signature is then over the text's digest, and the refusal must be for the shared name.
+    let hash = chiaro_manifest::Manifest::parse(&text).map_or_else(
+        |_| ManifestHash::new(sha2::Sha256::digest(text.as_bytes()).into()),
+        |parsed| parsed.hash(),
+    );
+    let (spki, key) = owner_signer(&deployment);
+    let signature = key
+        .sign(
+            &ring::rand::SystemRandom::new(),
+            &chiaro_manifest::update_message(&history.deployment, &TransitionHash::ZERO, &hash),
+        )
+        .unwrap();
+    let owner = chiaro_manifest::OwnerSignature::new(spki, signature.as_ref().to_vec());
+    let Err(refused) = runtime.block_on(client.set_manifest(SetManifestRequest {
+        manifest: text.into_bytes(),
+        owner: Some(chiaro_api::history::owner_to_wire(&owner)),
+    })) else {
+        panic!("the Coordinator installed a manifest giving two workloads one name");
+    };
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    assert!(refused.message().contains(&field), "{refused:?}");
+    let (after, _) = state(&mut client);
+    assert_eq!(
+        after,
+        CoordinatorState::Uninitialized,
+        "nothing was installed"
+    );
+    std::fs::remove_dir_all(&deployment.dir).unwrap();
+}
+
+#[test]
+fn attack_pod_under_the_coordinators_policy_gets_no_credentials() {
+    let mut deployment = Deployment::new();
+    let (owner_digest, share_owner) = owner_keys(&deployment);
+    let path = deployment.manifest("manifest.json", "web", &owner_digest, &share_owner);
+    let mut manifest: serde_json::Value = serde_json::from_str(&read(&path)).unwrap();
+    manifest["policies"][COORDINATOR_POLICY] = serde_json::json!({
+        "sans": ["chiaro-coordinator"], "role": "coordinator", "workload_secret_id": "shared"
+    });
+    std::fs::write(&path, manifest.to_string()).unwrap();
+    deployment.start_coordinator();
+    ok(&deployment.set(&path, "owner.pem"));
+    // The host launches a pod whose evidence carries the Coordinator's policy hash (which
+    // pods and the CLI pin the Coordinator by) and asks for mesh credentials with it.
+    let refused = deployment.initializer(COORDINATOR_POLICY, "tee.json", "posing", "5");
+    assert!(
+        !refused.status.success(),
+        "a pod under the Coordinator's policy got credentials"
+    );
+    assert!(
+        message(&refused).contains("the Coordinator's own entry"),
+        "{}",
+        message(&refused)
+    );
+    assert!(!deployment.path("posing").join("tls/cert.pem").exists());
+    ok_process(&deployment.initializer(WEB, "tee.json", "web", "20"));
     std::fs::remove_dir_all(&deployment.dir).unwrap();
 }
