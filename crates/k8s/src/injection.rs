@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 
 use crate::probes::{PROBES_ENV, ProbeTable, move_probes, previous_table, restore_probes};
-use crate::start_gate::{ImageCommand, gate_container};
+use crate::start_gate::{ImageCommand, gate_container, gate_exec_handlers};
 use crate::{DocumentId, K8sError, WorkloadKind};
 
 /// The runtime class of Chiaro's confidential pods.
@@ -252,16 +252,18 @@ pub fn inject(
                 .get("image")
                 .and_then(Value::as_str)
                 .and_then(|image| injection.images.get(image));
-            gate_container(
-                container,
-                &wait_files,
-                image,
-                at,
-                &format!("{list}[{name}]"),
-            )?;
+            let path = format!("{list}[{name}]");
+            gate_container(container, &wait_files, image, at, &path)?;
+            gate_exec_handlers(container, &wait_files, at, &path)?;
+            if injection.mesh.is_some() {
+                refuse_network_privileges(container, at, &path)?;
+            }
             let mounts = array_entry(container, "volumeMounts");
             let clash = mounts.iter().any(|mount| {
-                mount.get("mountPath").and_then(Value::as_str) == Some(CREDENTIALS_PATH)
+                mount
+                    .get("mountPath")
+                    .and_then(Value::as_str)
+                    .is_some_and(at_or_under_credentials)
                     && mount.get("name").and_then(Value::as_str) != Some(CREDENTIALS_VOLUME)
             });
             if clash {
@@ -269,7 +271,7 @@ pub fn inject(
                     at: at.clone(),
                     path: format!("{list}[{name}].volumeMounts"),
                     detail: format!(
-                        "{CREDENTIALS_PATH} is where Chiaro mounts the pod's credentials; mount this volume elsewhere"
+                        "{CREDENTIALS_PATH} is where Chiaro mounts the pod's credentials and start gate; mount this volume elsewhere (not at or under it)"
                     ),
                 });
             }
@@ -281,6 +283,50 @@ pub fn inject(
         }
     }
     Ok(notes)
+}
+
+/// Whether a mount path is the credentials path or below it, however spelled (`/chiaro/`,
+/// `//chiaro/./bin`): another volume there could hold a start gate or ready file of the host's.
+pub fn at_or_under_credentials(path: &str) -> bool {
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|part| !part.is_empty() && *part != ".")
+        .collect();
+    let credentials: Vec<&str> = CREDENTIALS_PATH
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .collect();
+    parts.starts_with(&credentials) || parts.contains(&"..")
+}
+
+/// In a meshed pod no container but the proxy may change the pod's network configuration: with
+/// `NET_ADMIN` (or `SYS_ADMIN`) it could remove the redirect rules the start gate relies on.
+fn refuse_network_privileges(
+    container: &Map<String, Value>,
+    at: &DocumentId,
+    path: &str,
+) -> Result<(), K8sError> {
+    let added = container
+        .get("securityContext")
+        .and_then(|s| s.get("capabilities"))
+        .and_then(|c| c.get("add"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str);
+    for capability in added {
+        let name = capability.trim_start_matches("CAP_");
+        if matches!(name, "NET_ADMIN" | "SYS_ADMIN" | "ALL") {
+            return Err(K8sError::Unsupported {
+                at: at.clone(),
+                path: format!("{path}.securityContext.capabilities.add"),
+                hint: format!(
+                    "{capability} in a meshed pod could remove the mesh proxy's redirect rules; only the proxy may change the pod's network"
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Every container of the pod template, init containers first.
@@ -539,6 +585,38 @@ mod tests {
             error.to_string().contains("f.yaml:2") && error.to_string().contains("containers[web]"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn attack_another_volume_at_or_under_the_credentials_path_is_refused() {
+        for path in ["/chiaro/", "/chiaro/bin", "//chiaro/./bin", "/x/../chiaro"] {
+            let mut value = deployment();
+            value["spec"]["template"]["spec"]["containers"][0]["volumeMounts"][0]["mountPath"] =
+                json!(path);
+            let error =
+                inject(&mut value, WorkloadKind::Deployment, &injection(), &at()).unwrap_err();
+            assert!(error.to_string().contains("start gate"), "{path}: {error}");
+        }
+        assert!(!at_or_under_credentials("/chiaros"));
+    }
+
+    #[test]
+    fn attack_network_admin_beside_the_mesh_is_refused() {
+        let mut value = deployment();
+        value["spec"]["template"]["spec"]["containers"][0]["securityContext"] =
+            json!({"capabilities": {"add": ["NET_ADMIN"]}});
+        let with_mesh = Injection {
+            mesh: Some(MeshSidecar {
+                image: "mesh@sha256:11".to_owned(),
+                ingress: String::new(),
+                egress: String::new(),
+            }),
+            ..injection()
+        };
+        let error = inject(&mut value, WorkloadKind::Deployment, &with_mesh, &at()).unwrap_err();
+        assert!(error.to_string().contains("redirect rules"), "{error}");
+        inject(&mut value, WorkloadKind::Deployment, &injection(), &at())
+            .expect("without a mesh there are no rules to protect");
     }
 
     #[test]

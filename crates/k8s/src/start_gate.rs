@@ -34,6 +34,10 @@ fn words(
     let Some(value) = container.get(key) else {
         return Ok(None);
     };
+    // The kubelet treats an empty list as none (the image's entrypoint or cmd applies).
+    if value.as_array().is_some_and(Vec::is_empty) {
+        return Ok(None);
+    }
     let invalid = || K8sError::Invalid {
         at: at.clone(),
         path: format!("{path}.{key}"),
@@ -75,6 +79,79 @@ fn original(
     })
 }
 
+/// An image's words as pod-spec words: the kubelet expands `$(VAR)` in a pod spec's command and
+/// args, never in an image's, and reads `$$` as `$`.
+fn escaped(words: &[String]) -> Vec<String> {
+    words.iter().map(|word| word.replace('$', "$$")).collect()
+}
+
+/// Puts the gate, failing at once while one of `require_files` is missing, in front of every
+/// `exec` command of `container`'s probes and lifecycle hooks: the kubelet (or the host, through
+/// `ExecProcessRequest`) may run those in the container at any time, also before its own
+/// process passed the gate.
+///
+/// # Errors
+/// [`K8sError::Invalid`] for an exec command that is not a list of strings, or a gate generate
+/// does not write.
+pub fn gate_exec_handlers(
+    container: &mut Map<String, Value>,
+    require_files: &[String],
+    at: &DocumentId,
+    path: &str,
+) -> Result<(), K8sError> {
+    let handlers = ["livenessProbe", "readinessProbe", "startupProbe"]
+        .into_iter()
+        .map(|probe| (probe.to_owned(), vec![probe]))
+        .chain(
+            ["postStart", "preStop"]
+                .into_iter()
+                .map(|hook| (format!("lifecycle.{hook}"), vec!["lifecycle", hook])),
+        );
+    for (name, keys) in handlers {
+        let mut handler = Some(&mut *container);
+        for key in keys {
+            handler = handler
+                .and_then(|map| map.get_mut(key))
+                .and_then(Value::as_object_mut);
+        }
+        let Some(exec) = handler
+            .and_then(|map| map.get_mut("exec"))
+            .and_then(Value::as_object_mut)
+        else {
+            continue;
+        };
+        let at_path = format!("{path}.{name}.exec");
+        let Some(command) = words(exec, "command", at, &at_path)? else {
+            continue;
+        };
+        let command = match Gate::unwrap(&command) {
+            Ok(Some((_, command))) => command,
+            Ok(None) => command,
+            Err(error) => {
+                return Err(K8sError::Invalid {
+                    at: at.clone(),
+                    path: format!("{at_path}.command"),
+                    detail: format!("not a command chiaro generate writes: {error}"),
+                });
+            }
+        };
+        let gate = Gate {
+            require_files: require_files.to_vec(),
+            ..Gate::default()
+        };
+        exec.insert(
+            "command".to_owned(),
+            Value::Array(
+                gate.command(&command)
+                    .into_iter()
+                    .map(Value::String)
+                    .collect(),
+            ),
+        );
+    }
+    Ok(())
+}
+
 /// Rewrites `container`'s command to run behind a gate waiting for `wait_files`. `image` is the
 /// container image's own command (needed when the pod spec sets no `command`); `path` names the
 /// container in errors.
@@ -107,8 +184,8 @@ pub fn gate_container(
             })?;
             gate.entrypoint_from_image = true;
             gate.args_from_image = args.is_none();
-            let args = args.unwrap_or_else(|| image.cmd.clone());
-            (image.entrypoint.clone(), Some(args))
+            let args = args.unwrap_or_else(|| escaped(&image.cmd));
+            (escaped(&image.entrypoint), Some(args))
         }
     };
     let list = |words: Vec<String>| Value::Array(words.into_iter().map(Value::String).collect());
@@ -188,6 +265,74 @@ mod tests {
             let without = gated(container.clone(), &[]);
             assert_eq!(gated(once, &[]), without, "the mesh's wait file goes again");
         }
+    }
+
+    #[test]
+    fn empty_lists_are_none_and_image_words_keep_their_dollars() {
+        let image = ImageCommand {
+            entrypoint: vec!["/entry".to_owned(), "$(HOME)".to_owned()],
+            cmd: vec!["$x".to_owned()],
+        };
+        let mut map = json!({"command": [], "args": []})
+            .as_object()
+            .cloned()
+            .unwrap();
+        gate_container(&mut map, &[], Some(&image), &at(), "c").unwrap();
+        assert_eq!(
+            Value::Object(map),
+            json!({
+                "command": [chiaro_start::BINARY, "--entrypoint-from-image", "--args-from-image", "--", "/entry", "$$(HOME)"],
+                "args": ["$$x"],
+            }),
+            "as the kubelet runs it: the image's words, unexpanded"
+        );
+    }
+
+    #[test]
+    fn exec_probes_and_hooks_run_behind_the_gate_once() {
+        let container = json!({
+            "readinessProbe": {"exec": {"command": ["cat", "/ok"]}},
+            "livenessProbe": {"httpGet": {"port": 80}},
+            "lifecycle": {"postStart": {"exec": {"command": ["sh", "-c", "warm"]}}},
+        });
+        let mut map = container.as_object().cloned().unwrap();
+        let files = ["/chiaro/mesh-ready".to_owned()];
+        gate_exec_handlers(&mut map, &files, &at(), "c").unwrap();
+        let once = map.clone();
+        gate_exec_handlers(&mut map, &files, &at(), "c").unwrap();
+        assert_eq!(map, once, "idempotent");
+        let gated = Value::Object(map);
+        assert_eq!(
+            gated["readinessProbe"]["exec"]["command"],
+            json!([
+                chiaro_start::BINARY,
+                "--require-file",
+                "/chiaro/mesh-ready",
+                "--",
+                "cat",
+                "/ok"
+            ])
+        );
+        assert_eq!(
+            gated["lifecycle"]["postStart"]["exec"]["command"],
+            json!([
+                chiaro_start::BINARY,
+                "--require-file",
+                "/chiaro/mesh-ready",
+                "--",
+                "sh",
+                "-c",
+                "warm"
+            ])
+        );
+        assert_eq!(gated["livenessProbe"], container["livenessProbe"]);
+        let mut map = gated.as_object().cloned().unwrap();
+        gate_exec_handlers(&mut map, &[], &at(), "c").unwrap();
+        assert_eq!(
+            map["readinessProbe"]["exec"]["command"],
+            json!([chiaro_start::BINARY, "--", "cat", "/ok"]),
+            "without a mesh: only the initializer's binary is required"
+        );
     }
 
     #[test]

@@ -4,6 +4,9 @@
 pub const BINARY: &str = "/chiaro/bin/chiaro-start";
 /// Flag: a file that must exist before the command runs (repeatable).
 pub const WAIT_FILE: &str = "--wait-file";
+/// Flag: a file that must exist, or the gate fails at once instead of waiting (repeatable; for
+/// exec probes and lifecycle hooks, which must not run the container's code around the gate).
+pub const REQUIRE_FILE: &str = "--require-file";
 /// Flag: the command's first words are the image's `Entrypoint` (the pod spec set no `command`).
 pub const ENTRYPOINT_FROM_IMAGE: &str = "--entrypoint-from-image";
 /// Flag: the container's `args` are the image's `Cmd` (the pod spec set neither).
@@ -16,6 +19,8 @@ const END: &str = "--";
 pub struct Gate {
     /// Files that must all exist before the command runs.
     pub wait_files: Vec<String>,
+    /// Files that must all exist, else the gate fails without running the command.
+    pub require_files: Vec<String>,
     /// The pod spec had no `command`: the entrypoint after `--` is the image's.
     pub entrypoint_from_image: bool,
     /// The pod spec had neither `command` nor `args`: the container's `args` are the image's
@@ -29,9 +34,9 @@ pub enum StartError {
     /// An argument the gate does not know, before `--`.
     #[error("unknown argument {0:?} before `--`")]
     UnknownArgument(String),
-    /// `--wait-file` without a file, or with a relative one.
-    #[error("--wait-file needs an absolute path")]
-    WaitFile,
+    /// `--wait-file` or `--require-file` without a file, or with a relative one.
+    #[error("{0} needs an absolute path")]
+    File(&'static str),
     /// No `--`, or nothing after it.
     #[error("no command after `--`")]
     NoCommand,
@@ -43,6 +48,9 @@ impl Gate {
         let mut words = vec![BINARY.to_owned()];
         for file in &self.wait_files {
             words.extend([WAIT_FILE.to_owned(), file.clone()]);
+        }
+        for file in &self.require_files {
+            words.extend([REQUIRE_FILE.to_owned(), file.clone()]);
         }
         if self.entrypoint_from_image {
             words.push(ENTRYPOINT_FROM_IMAGE.to_owned());
@@ -85,16 +93,23 @@ impl Gate {
         while let Some(word) = words.next() {
             match word.as_str() {
                 END => return Ok((gate, words.cloned().collect())),
-                WAIT_FILE => match words.next() {
-                    Some(file) if file.starts_with('/') => gate.wait_files.push(file.clone()),
-                    _ => return Err(StartError::WaitFile),
-                },
+                WAIT_FILE => gate.wait_files.push(absolute(WAIT_FILE, words.next())?),
+                REQUIRE_FILE => gate
+                    .require_files
+                    .push(absolute(REQUIRE_FILE, words.next())?),
                 ENTRYPOINT_FROM_IMAGE => gate.entrypoint_from_image = true,
                 ARGS_FROM_IMAGE => gate.args_from_image = true,
                 other => return Err(StartError::UnknownArgument(other.to_owned())),
             }
         }
         Err(StartError::NoCommand)
+    }
+}
+
+fn absolute(flag: &'static str, file: Option<&String>) -> Result<String, StartError> {
+    match file {
+        Some(file) if file.starts_with('/') => Ok(file.clone()),
+        _ => Err(StartError::File(flag)),
     }
 }
 
@@ -110,6 +125,7 @@ mod tests {
     fn a_written_command_reads_back() {
         let gate = Gate {
             wait_files: vec!["/chiaro/mesh-ready".to_owned()],
+            require_files: Vec::new(),
             entrypoint_from_image: true,
             args_from_image: false,
         };
@@ -143,11 +159,11 @@ mod tests {
     fn bad_command_lines_are_refused() {
         assert_eq!(
             Gate::parse(&words("--wait-file relative -- x")),
-            Err(StartError::WaitFile)
+            Err(StartError::File(WAIT_FILE))
         );
         assert_eq!(
             Gate::parse(&words("--wait-file")),
-            Err(StartError::WaitFile)
+            Err(StartError::File(WAIT_FILE))
         );
         assert_eq!(
             Gate::parse(&words("--bogus -- x")),

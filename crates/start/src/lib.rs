@@ -7,7 +7,8 @@
 //! volume as its last step), and it execs the command only once every wait file exists: the mesh
 //! proxy writes its ready file after its redirect rules, credentials and listeners are in. Neither
 //! file can be written by the host (the volume is guest memory, mounted only into the pod's
-//! containers; see `docs/mesh.md`).
+//! containers; see `docs/mesh.md`). Exec probes and lifecycle hooks run behind the same gate with
+//! `--require-file`: they fail at once while a file is missing.
 //!
 //! This module is the one definition of that command line: generate writes it with
 //! [`Gate::command`], the binary reads it with [`Gate::parse`], and generate reads a command it
@@ -15,4 +16,6 @@
 
 mod gate;
 
-pub use gate::{ARGS_FROM_IMAGE, BINARY, ENTRYPOINT_FROM_IMAGE, Gate, StartError, WAIT_FILE};
+pub use gate::{
+    ARGS_FROM_IMAGE, BINARY, ENTRYPOINT_FROM_IMAGE, Gate, REQUIRE_FILE, StartError, WAIT_FILE,
+};

@@ -1,6 +1,6 @@
 //! `chiaro-start`: wait for the pod's gate files, then exec the pinned command.
 //!
-//! Exit codes: 64 for a command line generate does not write, 127 when the command cannot be
+//! Exit codes: 1 when a `--require-file` is missing, 64 for a command line generate does not write, 127 when the command cannot be
 //! found, 126 when it cannot be run. It waits without a deadline: a pod whose mesh proxy never
 //! becomes ready must not run its workload, and the kubelet restarts the proxy meanwhile.
 
@@ -40,6 +40,10 @@ fn main() -> ExitCode {
             return ExitCode::from(64);
         }
     };
+    if let Some(missing) = gate.require_files.iter().find(|f| !Path::new(f).is_file()) {
+        log(&format!("not running: {missing} does not exist yet"));
+        return ExitCode::FAILURE;
+    }
     for file in &gate.wait_files {
         wait_for(Path::new(file));
     }
