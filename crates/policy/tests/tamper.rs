@@ -109,7 +109,11 @@ fn images() -> BTreeMap<String, ImageConfig> {
 }
 
 fn policy_data() -> PolicyData {
-    let documents = read_documents("pod.yaml", POD).unwrap();
+    generated(POD).unwrap()
+}
+
+fn generated(yaml: &str) -> Result<PolicyData, chiaro_policy::PolicyError> {
+    let documents = read_documents("pod.yaml", yaml).unwrap();
     let mut config = ConfigSources::default();
     for document in &documents {
         config.add(document).unwrap();
@@ -122,8 +126,7 @@ fn policy_data() -> PolicyData {
         &config,
         &GenerateOptions::default(),
     )
-    .unwrap()
-    .data
+    .map(|generated| generated.data)
 }
 
 const POD_NAME: &str = "web-5d8f7c9b4-x2x7k";
@@ -1161,4 +1164,40 @@ fn attack_set_id_or_foreign_owned_copied_files_are_refused() {
     pod.ok("CopyFileRequest", &copy("Regular", 0o100_640, 1000, 1000));
     // The kubelet makes fsGroup directories set-group-ID.
     pod.ok("CopyFileRequest", &copy("Directory", 0o42_775, 0, 1000));
+}
+
+#[test]
+fn the_pod_specs_host_name_is_pinned_and_an_fqdn_host_name_is_refused_at_generate_time() {
+    let yaml = POD.replacen(
+        "      securityContext:\n",
+        "      hostname: cache\n      securityContext:\n",
+        1,
+    );
+    let data = generated(&yaml).unwrap();
+    assert_eq!(data.pod.hostname.as_deref(), Some("cache"));
+    let mut evaluator = Evaluator::new(&AgentPolicy::new(&data).unwrap()).unwrap();
+    let mut sandbox = create_sandbox_request(&data, &simulated());
+    assert_eq!(sandbox["hostname"], "cache");
+    sandbox["hostname"] = json!(POD_NAME);
+    assert!(
+        !evaluator
+            .evaluate("CreateSandboxRequest", &sandbox)
+            .unwrap()
+            .allowed
+    );
+    sandbox["hostname"] = json!("cache");
+    assert!(
+        evaluator
+            .evaluate("CreateSandboxRequest", &sandbox)
+            .unwrap()
+            .allowed
+    );
+
+    let fqdn = POD.replacen(
+        "      securityContext:\n",
+        "      setHostnameAsFQDN: true\n      securityContext:\n",
+        1,
+    );
+    let error = generated(&fqdn).unwrap_err().to_string();
+    assert!(error.contains("setHostnameAsFQDN"), "{error}");
 }
