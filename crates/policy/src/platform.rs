@@ -298,7 +298,8 @@ impl Platform {
                 loopback_address_regexes: strings(&[
                     "^127\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}$",
                     "^(0{0,4}:){0,7}0{0,3}1$",
-                    // IPv4-mapped, dotted or in hex.
+                    // IPv4-mapped, dotted or in hex (both cases spelled out: the agent's regex
+                    // has no `(?i)`).
                     "^(0{0,4}:){1,6}[fF]{4}:127\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}$",
                     "^(0{0,4}:){1,6}[fF]{4}:7[fF][0-9a-fA-F]{2}:[0-9a-fA-F]{1,4}$",
                 ]),

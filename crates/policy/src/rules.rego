@@ -7,7 +7,8 @@
 #
 # Each checked request has a `<name>_denials` set: one "rule: field: reason" line per violated
 # rule. A request is allowed exactly when that set is empty; `chiaro policy eval` prints the set.
-# The rules use only builtins of the agent's regorus build (std, regex, base64).
+# The rules use only builtins of the agent's regorus build (std, regex, base64). Its regex has no
+# Unicode case tables: a `(?i)` pattern never matches, so patterns spell out both cases.
 #
 # Policy state (data.pstate, JSON-Patch ops applied by the agent after an allowed request):
 #   pstate.hostname    the host name CreateSandbox set, tied to the pod name by every container
