@@ -158,6 +158,14 @@ pub enum TamperChange {
     SkipInitializer,
     /// Start the workload without its mesh proxy (for a pod that has one).
     SkipMesh,
+    /// Create the mesh proxy but never start it, then start the workload.
+    NeverStartMesh,
+    /// Have the agent move another container's mount over the workload's `/usr/local/bin`.
+    SharedMounts,
+    /// Leave a pod-spec mount (the credentials volume) out of the workload.
+    RemovedMount,
+    /// Give the workload a seccomp filter that fakes `setuid` and `chmod`.
+    ForeignSeccomp,
 }
 
 /// `chiaro generate`

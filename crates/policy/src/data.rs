@@ -30,8 +30,14 @@ pub struct PodRules {
     pub share_process_namespace: bool,
     /// Sysctls the containers may set, with their values.
     pub sysctls: BTreeMap<String, String>,
+    /// The sysctls the pod spec sets: the sandbox container must set each (with its value in
+    /// `sysctls`); the runtime's own defaults may be absent.
+    pub required_sysctls: Vec<String>,
     /// `fsGroup`, the group volumes may be owned by.
     pub fs_group: Option<u32>,
+    /// `spec.hostname`, the pod's host name when the pod spec sets one; otherwise the kubelet
+    /// names the host after the pod (truncated to 63 characters).
+    pub hostname: Option<String>,
 }
 
 /// What one container may be.
@@ -40,8 +46,18 @@ pub struct ContainerRules {
     /// Image references the runtime may name for it (all pinned by digest when generated from
     /// pinned images).
     pub images: Vec<String>,
-    /// Containers that must have been created before this one.
+    /// Containers that must have been created before this one, and started before it starts.
     pub after: Vec<String>,
+    /// A native sidecar (an init container with `restartPolicy: Always`): the containers after
+    /// it start only while the instance that was started is live.
+    pub sidecar: bool,
+    /// The signals the host may send its processes; `None` for any. Chiaro's initializer and
+    /// mesh proxy take only the teardown signals (`SIGKILL`, `SIGTERM`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signals: Option<Vec<u32>>,
+    /// The OOM score adjustments the kubelet may give it (by the pod's QoS class): any value
+    /// of these ranges.
+    pub oom_score_adj: Vec<OomScoreAdj>,
     /// Its process.
     pub process: ProcessRules,
     /// `readOnlyRootFilesystem`.
@@ -52,6 +68,25 @@ pub struct ContainerRules {
     pub devices: Vec<DeviceRule>,
     /// Commands the host may exec in it (probes and lifecycle hooks).
     pub exec: Vec<Vec<String>>,
+}
+
+/// An inclusive range of `oom_score_adj` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OomScoreAdj {
+    /// Lowest.
+    pub min: i64,
+    /// Highest.
+    pub max: i64,
+}
+
+impl OomScoreAdj {
+    /// Exactly `value`.
+    pub const fn exactly(value: i64) -> Self {
+        Self {
+            min: value,
+            max: value,
+        }
+    }
 }
 
 /// A process: command, user, environment, privileges.
@@ -99,8 +134,24 @@ pub struct EnvRule {
     /// Value pattern, for values known only at run time (pod IP, pod name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_regex: Option<String>,
+    /// The value must be this field of the sandbox the policy state holds (the pod's name,
+    /// namespace or host name), for values the kubelet derives from the pod's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_value: Option<SandboxValue>,
     /// The variable must be present.
     pub required: bool,
+}
+
+/// A field of the pod's sandbox, as the policy state pins it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SandboxValue {
+    /// The pod's name.
+    Name,
+    /// The pod's namespace.
+    Namespace,
+    /// The pod's host name.
+    Hostname,
 }
 
 impl EnvRule {
@@ -111,6 +162,7 @@ impl EnvRule {
             name_regex: None,
             value: Some(value.to_owned()),
             value_regex: None,
+            sandbox_value: None,
             required: true,
         }
     }
@@ -122,6 +174,19 @@ impl EnvRule {
             name_regex: None,
             value: None,
             value_regex: Some(value_regex.to_owned()),
+            sandbox_value: None,
+            required,
+        }
+    }
+
+    /// `name` whose value is the sandbox's `field`.
+    pub fn sandbox(name: &str, field: SandboxValue, required: bool) -> Self {
+        Self {
+            name: Some(name.to_owned()),
+            name_regex: None,
+            value: None,
+            value_regex: None,
+            sandbox_value: Some(field),
             required,
         }
     }
@@ -133,6 +198,7 @@ impl EnvRule {
             name_regex: Some(name_regex.to_owned()),
             value: None,
             value_regex: Some(value_regex.to_owned()),
+            sandbox_value: None,
             required: false,
         }
     }
@@ -156,6 +222,12 @@ pub struct MountRule {
     /// The platform storage kind backing it, if the guest creates it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage: Option<String>,
+    /// The pod volume it mounts (a storage serves one volume).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<String>,
+    /// The request must have it (the pod spec's mounts); the runtime's and image volumes' may
+    /// be absent.
+    pub required: bool,
 }
 
 /// Devices a container may have, each named by an annotation (CDI).

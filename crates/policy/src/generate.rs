@@ -4,16 +4,18 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chiaro_k8s::{
-    ConfigSourceKind, ConfigSources, Container, Document, EnvVar, K8sError, PodSecurityContext,
-    VolumeSource, Workload, regex_escape,
+    ConfigSourceKind, ConfigSources, Container, Document, EnvVar, INITIALIZER_NAME, K8sError,
+    MESH_NAME, PodSecurityContext, VolumeSource, Workload, regex_escape,
 };
 
 use crate::data::{
-    ContainerRules, DeviceRule, EnvRule, MountRule, PodRules, PolicyData, ProcessRules, UserRules,
+    ContainerRules, DeviceRule, EnvRule, MountRule, OomScoreAdj, PodRules, PolicyData,
+    ProcessRules, SandboxValue, UserRules,
 };
 use crate::error::PolicyError;
 use crate::image::{ImageConfig, runtime_names};
-use crate::platform::{Platform, SHARED_FILE_PREFIX};
+use crate::platform::{EPHEMERAL_DIR, Platform, SHARED_FILE_PREFIX};
+use crate::qos::pod_qos;
 
 /// Choices that change what a policy pins.
 #[derive(Debug, Clone)]
@@ -76,6 +78,9 @@ const DEFAULT_CAPABILITIES: [&str; 14] = [
 
 /// The pause container's user and group (`65535`).
 const PAUSE_USER: u32 = 65535;
+/// The signals that end a process (`SIGKILL`, `SIGTERM`): all the host may send Chiaro's own
+/// containers, whose early end the pod survives only by failing closed.
+const TEARDOWN_SIGNALS: [u32; 2] = [9, 15];
 const IP_REGEX: &str = "(([0-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5])\\.){3}([0-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5])|[0-9a-fA-F:.]+";
 const PORT_REGEX: &str = "[0-9]{1,5}";
 const DNS_REGEX: &str = "[a-zA-Z0-9_.-]+";
@@ -110,6 +115,18 @@ pub fn generate(
             "a confidential pod cannot share the host's namespaces",
         );
     }
+    let template = |field: &str| {
+        document.value.pointer(&format!(
+            "{}/spec/{field}",
+            workload.kind.template_pointer()
+        ))
+    };
+    if template("setHostnameAsFQDN").and_then(serde_json::Value::as_bool) == Some(true) {
+        return refuse(
+            "spec.setHostnameAsFQDN",
+            "the policy pins the pod's host name to its name or spec.hostname, not a cluster FQDN",
+        );
+    }
     let pod_security = spec.security_context.as_ref();
     let mut sysctls = BTreeMap::from([
         (
@@ -121,6 +138,7 @@ pub fn generate(
             "0 2147483647".to_owned(),
         ),
     ]);
+    let mut required_sysctls = Vec::new();
     for sysctl in pod_security
         .map(|s| s.sysctls.as_slice())
         .unwrap_or_default()
@@ -130,6 +148,7 @@ pub fn generate(
             other => other.to_string(),
         };
         sysctls.insert(sysctl.name.clone(), value);
+        required_sysctls.push(sysctl.name.clone());
     }
     let namespace_regex = match &workload.namespace {
         Some(namespace) => format!("^{}$", regex_escape(namespace)),
@@ -140,8 +159,19 @@ pub fn generate(
         namespace_regex,
         share_process_namespace: spec.share_process_namespace.unwrap_or(false),
         sysctls,
+        required_sysctls,
         fs_group: pod_security.and_then(|s| s.fs_group),
+        hostname: spec.hostname.clone().filter(|name| !name.is_empty()),
     };
+    let qos = pod_qos(spec.init_containers.iter().chain(&spec.containers)).map_err(|bad| {
+        PolicyError::Unsupported {
+            workload: workload.name.clone(),
+            field: format!("container {:?}: {}", bad.container, bad.field),
+            hint: "not a Kubernetes quantity".to_owned(),
+        }
+    })?;
+    let oom_score_adj =
+        qos.oom_score_adj(template("priorityClassName").and_then(serde_json::Value::as_str));
 
     let mut volumes = BTreeMap::new();
     for (index, volume) in spec.volumes.iter().enumerate() {
@@ -155,21 +185,21 @@ pub fn generate(
         workload,
         config,
         options,
-        pod: &pod,
         volumes: &volumes,
+        oom_score_adj,
     };
     let mut containers = BTreeMap::new();
     let mut pinned_secrets = Vec::new();
     let mut before = Vec::new();
     for container in &spec.init_containers {
-        let rules = context.container(container, images, &before, &mut pinned_secrets)?;
+        let rules = context.container(container, images, &before, true, &mut pinned_secrets)?;
         before.push(container.name.clone());
         if containers.insert(container.name.clone(), rules).is_some() {
             return refuse("spec.initContainers", "two containers have the same name");
         }
     }
     for container in &spec.containers {
-        let rules = context.container(container, images, &before, &mut pinned_secrets)?;
+        let rules = context.container(container, images, &before, false, &mut pinned_secrets)?;
         if containers.insert(container.name.clone(), rules).is_some() {
             return refuse("spec.containers", "two containers have the same name");
         }
@@ -197,6 +227,14 @@ fn sandbox_container(pod_security: Option<&PodSecurityContext>) -> ContainerRule
     ContainerRules {
         images: vec!["pause".to_owned()],
         after: Vec::new(),
+        sidecar: false,
+        signals: None,
+        // The kubelet gives it -998; the pause process holds nothing, and its score decides only
+        // which process the guest kills first, so any (Kata's hand-written requests omit it).
+        oom_score_adj: vec![OomScoreAdj {
+            min: -1000,
+            max: 1000,
+        }],
         process: ProcessRules {
             args: vec!["/pause".to_owned()],
             cwd: "/".to_owned(),
@@ -254,8 +292,8 @@ struct PodContext<'a> {
     workload: &'a Workload,
     config: &'a ConfigSources,
     options: &'a GenerateOptions,
-    pod: &'a PodRules,
     volumes: &'a BTreeMap<String, VolumeSource>,
+    oom_score_adj: Vec<OomScoreAdj>,
 }
 
 impl PodContext<'_> {
@@ -272,6 +310,7 @@ impl PodContext<'_> {
         container: &Container,
         images: &BTreeMap<String, ImageConfig>,
         after: &[String],
+        is_init: bool,
         pinned_secrets: &mut Vec<PinnedSecret>,
     ) -> Result<ContainerRules, PolicyError> {
         let name = &container.name;
@@ -328,9 +367,13 @@ impl PodContext<'_> {
                 }
             }
         }
+        let chiaro_own = *name == INITIALIZER_NAME || *name == MESH_NAME;
         Ok(ContainerRules {
             images: runtime_names(image_text, image),
             after: after.to_vec(),
+            sidecar: is_init && container.restart_policy.as_deref() == Some("Always"),
+            signals: chiaro_own.then(|| TEARDOWN_SIGNALS.to_vec()),
+            oom_score_adj: self.oom_score_adj.clone(),
             process: ProcessRules {
                 args,
                 cwd,
@@ -537,8 +580,8 @@ impl PodContext<'_> {
         };
         let exact = |value: &str| EnvRule::exact(key, value);
         Ok(match path {
-            "metadata.name" => EnvRule::pattern(key, &self.pod.name_regex, true),
-            "metadata.namespace" => EnvRule::pattern(key, &self.pod.namespace_regex, true),
+            "metadata.name" => EnvRule::sandbox(key, SandboxValue::Name, true),
+            "metadata.namespace" => EnvRule::sandbox(key, SandboxValue::Namespace, true),
             "metadata.uid" => EnvRule::pattern(key, &format!("^{UUID_REGEX}$"), true),
             "spec.nodeName" => EnvRule::pattern(key, &format!("^{DNS_REGEX}$"), true),
             "spec.serviceAccountName" => exact(
@@ -578,11 +621,7 @@ impl PodContext<'_> {
 
     /// Variables the kubelet and runtime add.
     fn platform_env(&self, container: &Container) -> Vec<EnvRule> {
-        let mut rules = vec![EnvRule::pattern(
-            "HOSTNAME",
-            &format!("^{DNS_REGEX}$"),
-            false,
-        )];
+        let mut rules = vec![EnvRule::sandbox("HOSTNAME", SandboxValue::Hostname, false)];
         let services = if self.workload.pod_spec.enable_service_links == Some(false) {
             "KUBERNETES".to_owned()
         } else {
@@ -773,6 +812,8 @@ impl PodContext<'_> {
                     options: options.into_iter().map(str::to_owned).collect(),
                     optional_options: Vec::new(),
                     storage: storage.map(str::to_owned),
+                    volume: Some(mount.name.clone()),
+                    required: true,
                 };
             mounts.push(match source {
                 VolumeSource::EmptyDir { memory: false } => rule(
@@ -780,16 +821,21 @@ impl PodContext<'_> {
                     vec!["rbind", "rprivate", access],
                     Some("emptydir_encrypted"),
                 ),
+                // The runtime names a memory emptyDir's directory after its volume: pinning
+                // the name pins which volume this mount shows.
                 VolumeSource::EmptyDir { memory: true } => rule(
-                    "^/run/kata-containers/sandbox/ephemeral/[a-zA-Z0-9._-]+$".to_owned(),
+                    format!("^{EPHEMERAL_DIR}/{}$", regex_escape(&mount.name)),
                     vec!["rbind", "rprivate", access],
                     Some("emptydir_memory"),
                 ),
+                // The runtime names a shared entry after the mount point's last component.
                 VolumeSource::ConfigMap { .. }
                 | VolumeSource::Secret { .. }
-                | VolumeSource::Projected => {
-                    rule(shared_entry_regex(), vec!["rbind", "rprivate", "ro"], None)
-                }
+                | VolumeSource::Projected => rule(
+                    shared_file_regex(&mount.mount_path),
+                    vec!["rbind", "rprivate", "ro"],
+                    None,
+                ),
                 VolumeSource::PersistentVolumeClaim => {
                     return Err(self.unsupported(
                         name,
@@ -812,10 +858,12 @@ impl PodContext<'_> {
             mounts.push(MountRule {
                 destination: path.to_owned(),
                 kind: "bind".to_owned(),
-                source_regex: shared_entry_regex(),
+                source_regex: shared_file_regex(path),
                 options: ["rbind", "rprivate", "rw"].map(str::to_owned).to_vec(),
                 optional_options: Vec::new(),
                 storage: None,
+                volume: None,
+                required: false,
             });
         }
         Ok(mounts)
@@ -850,9 +898,12 @@ fn gpu_devices(container: &Container) -> Vec<DeviceRule> {
     }]
 }
 
-/// Any entry the runtime shares into the container from the host (volume files, image volumes).
-fn shared_entry_regex() -> String {
-    format!("{SHARED_FILE_PREFIX}[a-zA-Z0-9._-]+$")
+/// The entry the runtime shares into the container from the host for a mount at `destination`
+/// (volume files, image volumes): named after the destination's last component.
+fn shared_file_regex(destination: &str) -> String {
+    let trimmed = destination.trim_end_matches('/');
+    let name = trimmed.rsplit('/').next().unwrap_or(trimmed);
+    format!("{SHARED_FILE_PREFIX}{}$", regex_escape(name))
 }
 
 fn kind_name(kind: ConfigSourceKind) -> &'static str {

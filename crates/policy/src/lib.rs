@@ -9,16 +9,20 @@
 //!   policy hash) and its annotation form.
 //! - [`generate_deployment`]: a whole deployment's YAML rewritten for Chiaro (initializer,
 //!   pinned images, initdata) and its `manifest.json` policies.
-//! - [`create_container_request`]: what a well-behaved host sends to start a pod (a
-//!   simulation of the untrusted side, for local mode and tamper tests).
+//! - [`create_sandbox_request`], [`create_container_request`], [`start_container_request`]:
+//!   what a well-behaved host sends to start a pod, also a restarted container's next instance
+//!   ([`create_instance_request`]) (a simulation of the untrusted side, for local mode and
+//!   tamper tests).
 //! - [`Evaluator`]: evaluates agent requests as the Kata agent does, with policy state, and
 //!   explains denials.
 //!
 //! Security model: the host (kubelet, containerd, Kata shim) is untrusted and sends the agent
 //! every request; the policy, measured into the TEE, decides which are allowed. Every request
 //! kind is refused unless a rule allows it. Containers are pinned by name: each must be exactly
-//! as generated, each is created at most once per sandbox, and no container starts before the
-//! init containers that precede it — so an initializer or mesh sidecar cannot be skipped.
+//! as generated, each has at most one live instance (a restart passes every check again), no
+//! container is created before the init containers that precede it or started before they were
+//! started (a sidecar: while it runs), and Chiaro's own containers take only teardown signals —
+//! so an initializer or mesh sidecar cannot be skipped or left unstarted.
 //!
 //! What it does not do: it fetches nothing (image configurations come from `chiaro-registry`
 //! or the caller), reads no image layers (so image users must be numeric or set by the pod),
@@ -35,11 +39,13 @@ mod generate;
 mod image;
 mod initdata;
 mod platform;
+mod qos;
 mod simulated_host;
 
 pub use agent_policy::{AgentPolicy, RULES};
 pub use data::{
-    ContainerRules, DeviceRule, EnvRule, MountRule, PodRules, PolicyData, ProcessRules, UserRules,
+    ContainerRules, DeviceRule, EnvRule, MountRule, OomScoreAdj, PodRules, PolicyData,
+    ProcessRules, SandboxValue, UserRules,
 };
 pub use deployment::{
     DeploymentOptions, GeneratedDeployment, ImagePin, SANS_ANNOTATION, SanSource, SourceFile,
@@ -52,5 +58,6 @@ pub use image::{ImageConfig, runtime_names};
 pub use initdata::{INITDATA_ANNOTATION, Initdata};
 pub use platform::{Namespace, NetworkRules, Platform, StorageTemplate};
 pub use simulated_host::{
-    SANDBOX, SimulatedPod, bundle_id, create_container_request, creation_order,
+    SANDBOX, SimulatedPod, bundle_id, create_container_request, create_instance_request,
+    create_sandbox_request, creation_order, instance_id, pod_hostname, start_container_request,
 };

@@ -86,6 +86,12 @@ pub struct NetworkRules {
     pub arp_flags: Vec<u32>,
 }
 
+/// Where the runtime has the agent mount memory-backed emptyDirs, one directory per volume name.
+pub(crate) const EPHEMERAL_DIR: &str = "/run/kata-containers/sandbox/ephemeral";
+
+/// A Kubernetes volume name (an RFC 1123 label).
+pub(crate) const VOLUME_NAME_REGEX: &str = "[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?";
+
 /// Shared-file entries of a container: `<shared dir>/<bundle id>-<16 chars>-<name>`.
 pub(crate) const SHARED_FILE_PREFIX: &str = "^/run/kata-containers/shared/containers(/passthrough)?/(watchable/)?$(bundle-id)-[a-z0-9]{16}-";
 
@@ -101,6 +107,8 @@ fn mount(destination: &str, kind: &str, source_regex: &str, options: &[&str]) ->
         options: strings(options),
         optional_options: Vec::new(),
         storage: None,
+        volume: None,
+        required: false,
     }
 }
 
@@ -227,8 +235,9 @@ impl Platform {
                     fstype: "tmpfs".to_owned(),
                     options: Vec::new(),
                     source_regex: "^tmpfs$".to_owned(),
-                    mount_point: "^/run/kata-containers/sandbox/ephemeral/[a-zA-Z0-9._-]+$"
-                        .to_owned(),
+                    // The runtime names it after the pod volume, an RFC 1123 label (never `.`
+                    // or `..`); each mount pins its volume's exact path.
+                    mount_point: format!("^{EPHEMERAL_DIR}/{VOLUME_NAME_REGEX}$"),
                 },
             ),
         ]);
@@ -289,6 +298,10 @@ impl Platform {
                 loopback_address_regexes: strings(&[
                     "^127\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}$",
                     "^(0{0,4}:){0,7}0{0,3}1$",
+                    // IPv4-mapped, dotted or in hex (both cases spelled out: the agent's regex
+                    // has no `(?i)`).
+                    "^(0{0,4}:){1,6}[fF]{4}:127\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}$",
+                    "^(0{0,4}:){1,6}[fF]{4}:7[fF][0-9a-fA-F]{2}:[0-9a-fA-F]{1,4}$",
                 ]),
                 arp_states: vec![2, 128],
                 arp_flags: vec![0, 8, 128, 136],

@@ -7,13 +7,19 @@
 #
 # Each checked request has a `<name>_denials` set: one "rule: field: reason" line per violated
 # rule. A request is allowed exactly when that set is empty; `chiaro policy eval` prints the set.
-# The rules use only builtins of the agent's regorus build (std, regex, base64).
+# The rules use only builtins of the agent's regorus build (std, regex, base64). Its regex has no
+# Unicode case tables: a `(?i)` pattern never matches, so patterns spell out both cases.
 #
 # Policy state (data.pstate, JSON-Patch ops applied by the agent after an allowed request):
+#   pstate.hostname    the host name CreateSandbox set, tied to the pod name by every container
 #   pstate.sandbox     {name, namespace, netns} pinned by the first container request
-#   pstate.created     {container name: container id} every container ever created, at most once
-#   pstate.containers  {container id: container name} containers not yet removed (for exec)
-#   pstate.bundles     {bundle id: container name} root file systems in use, each by one container
+#   pstate.created     {container name: container id} the latest instance of each container
+#   pstate.containers  {container id: container name} containers not yet removed (live)
+#   pstate.bundles     {bundle id or container id: container name} the names under
+#                      /run/kata-containers/ every container ever used, each by one container
+#   pstate.started     {container name: container id} the instance started since its creation,
+#                      until a teardown signal to it
+#   pstate.volumes     {storage mount point: volume name} the pod volume a block storage serves
 
 package agent_policy
 
@@ -33,8 +39,6 @@ default PauseContainerRequest := true
 default RemoveStaleVirtiofsShareMountsRequest := true
 default ReseedRandomDevRequest := true
 default ResumeContainerRequest := true
-default SignalProcessRequest := true
-default StartContainerRequest := true
 default StatsContainerRequest := true
 default TtyWinResizeRequest := true
 default WaitProcessRequest := true
@@ -62,6 +66,8 @@ default CreateContainerRequest := false
 default CreateSandboxRequest := false
 default ExecProcessRequest := false
 default RemoveContainerRequest := false
+default SignalProcessRequest := false
+default StartContainerRequest := false
 default UpdateInterfaceRequest := false
 default UpdateRoutesRequest := false
 
@@ -73,6 +79,42 @@ pstate := object.get(data, "pstate", {})
 created := object.get(pstate, "created", {})
 
 live_containers := object.get(pstate, "containers", {})
+
+started := object.get(pstate, "started", {})
+
+volume_bindings := object.get(pstate, "volumes", {})
+
+# The policy entry of a container by name ("sandbox" for the pause container).
+policy_entry(name) := policy_data.sandbox if name == "sandbox"
+
+policy_entry(name) := policy_data.containers[name] if name != "sandbox"
+
+# The sandbox the policy state pins; before the first container request, the request's own.
+tied_sandbox := object.get(pstate, "sandbox", {})
+
+tied_sandbox_name := object.get(tied_sandbox, "name", sandbox_name)
+
+tied_sandbox_namespace := object.get(tied_sandbox, "namespace", sandbox_namespace)
+
+# The pod's host name: spec.hostname, else the kubelet's: the pod name, cut to 63 characters
+# without a trailing "-" or ".".
+pod_hostname := policy_data.pod.hostname if is_string(policy_data.pod.hostname)
+
+pod_hostname := kubelet_hostname(tied_sandbox_name) if not is_string(policy_data.pod.hostname)
+
+kubelet_hostname(name) := name if count(name) <= 63
+
+kubelet_hostname(name) := trim_right(substring(name, 0, 63), "-.") if count(name) > 63
+
+# Values of the sandbox that environment rules may name (EnvRule.sandbox_value).
+sandbox_value("name") := tied_sandbox_name
+
+sandbox_value("namespace") := tied_sandbox_namespace
+
+sandbox_value("hostname") := pod_hostname
+
+# Bit `bit` (a power of two) of a non-negative integer.
+bit_set(value, bit) if floor(value / bit) % 2 == 1
 
 as_set(xs) := {x | some x in xs}
 
@@ -159,10 +201,29 @@ create_container_denials contains msg if {
 	msg := sprintf("root: OCI.Annotations[io.katacontainers.pkg.oci.bundle_path]: bundle %q is already used by container %q", [bundle_id, pstate.bundles[bundle_id]])
 }
 
-# Order and presence: each container at most once, and after the containers it must follow.
+# The agent runs a container from /run/kata-containers/<container id>/rootfs when that exists
+# (the image is pulled to /run/kata-containers/<bundle id>/rootfs): an id naming another
+# container's bundle or id would run this container's pinned command in the other's image. So
+# each id and bundle id names one container of the sandbox, ever (pstate.bundles holds both),
+# and an id is a plain name (as the agent's own check).
 create_container_denials contains msg if {
-	created[container_key]
-	msg := sprintf("order: container %q: was already created in this sandbox", [container_key])
+	container_id != bundle_id
+	used_by := object.get(object.get(pstate, "bundles", {}), container_id, null)
+	used_by != null
+	msg := sprintf("container: container_id: %q is already used by container %q", [container_id, used_by])
+}
+
+create_container_denials contains msg if {
+	not regex.match(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`, container_id)
+	msg := sprintf("container: container_id: %q is not a container id", [container_id])
+}
+
+# Order and restarts: one live instance of each container, created after the containers it
+# must follow. A container whose instance was removed (it ended) may be created again.
+create_container_denials contains msg if {
+	previous := created[container_key]
+	live_containers[previous]
+	msg := sprintf("order: container %q: its instance %q is still live", [container_key, previous])
 }
 
 create_container_denials contains msg if {
@@ -190,6 +251,21 @@ create_container_denials contains msg if {
 create_container_denials contains msg if {
 	pstate.sandbox.namespace != sandbox_namespace
 	msg := sprintf("pod: OCI.Annotations[io.kubernetes.cri.sandbox-namespace]: %q differs from the sandbox's %q", [sandbox_namespace, pstate.sandbox.namespace])
+}
+
+# The host name: the pod's, which CreateSandbox set (pstate.hostname).
+create_container_denials contains msg if {
+	hostname := object.get(pstate, "hostname", null)
+	hostname != null
+	hostname != pod_hostname
+	msg := sprintf("pod: OCI.Annotations[io.kubernetes.cri.sandbox-name]: the sandbox's host name %q is not pod %q's (%q)", [hostname, tied_sandbox_name, pod_hostname])
+}
+
+create_container_denials contains msg if {
+	hostname := not_null(field(oci, "Hostname", ""), "")
+	hostname != ""
+	hostname != pod_hostname
+	msg := sprintf("pod: OCI.Hostname: %q is not the pod's host name %q", [hostname, pod_hostname])
 }
 
 create_container_denials contains msg if {
@@ -296,6 +372,12 @@ create_container_denials contains msg if {
 	msg := denial
 }
 
+# A missing capabilities object is not an empty one: the agent then keeps every capability.
+create_container_denials contains msg if {
+	field(process, "Capabilities", null) == null
+	msg := "capabilities: OCI.Process.Capabilities: missing; the agent would drop no capability"
+}
+
 create_container_denials contains msg if {
 	some set in ["Ambient", "Bounding", "Effective", "Inheritable", "Permitted"]
 	requested := not_null(field(process, ["Capabilities", set], []), [])
@@ -304,50 +386,54 @@ create_container_denials contains msg if {
 }
 
 create_container_denials contains msg if {
-	some denial in env_denials(field(process, "Env", []), policy_container.process.env, "OCI.Process.Env")
+	some denial in env_denials(request_env, policy_container.process.env, "OCI.Process.Env")
 	msg := denial
 }
 
 create_container_denials contains msg if {
 	some rule in policy_container.process.env
 	rule.required
-	not env_rule_satisfied(rule, not_null(field(process, "Env", []), []))
+	not env_rule_satisfied(rule, request_env)
 	msg := sprintf("env: OCI.Process.Env: %s is missing", [rule.name])
 }
 
-env_rule_satisfied(rule, env) if {
-	some entry in env
-	env_rule_matches(rule, entry)
-}
+request_env := env_variables(field(process, "Env", []))
 
-env_entry_name(entry) := split(entry, "=")[0]
-
-env_entry_value(entry) := substring(entry, count(env_entry_name(entry)) + 1, -1)
-
-env_rule_matches(rule, entry) if {
-	contains(entry, "=")
-	rule.name == env_entry_name(entry)
-	rule.value == env_entry_value(entry)
-}
-
-env_rule_matches(rule, entry) if {
-	contains(entry, "=")
-	rule.name == env_entry_name(entry)
-	regex.match(rule.value_regex, env_entry_value(entry))
-}
-
-env_rule_matches(rule, entry) if {
-	contains(entry, "=")
-	regex.match(rule.name_regex, env_entry_name(entry))
-	regex.match(rule.value_regex, env_entry_value(entry))
-}
-
-env_denials(env, rules, where) := {msg |
+# Each `NAME=value` entry split once: {name, value}; an entry without "=" has no value.
+env_variables(env) := [variable |
 	some entry in not_null(env, [])
-	not env_allowed(entry, rules)
-	msg := sprintf("env: %s: %s is not allowed with this value", [where, env_entry_name(entry)])
+	name := split(entry, "=")[0]
+	variable := env_variable(entry, name)
+]
+
+env_variable(entry, name) := {"name": name, "value": substring(entry, count(name) + 1, -1)} if {
+	contains(entry, "=")
+} else := {"name": name}
+
+# Required rules name their variable.
+env_rule_satisfied(rule, variables) if {
+	some variable in variables
+	variable.name == rule.name
+	env_value_ok(rule, variable.value)
+}
+
+# A value the rule allows: pinned, a pattern, or this sandbox's name, namespace or host name
+# (values the kubelet derives from the pod).
+env_value_ok(rule, value) if {
+	rule.value == value
+} else if {
+	regex.match(rule.value_regex, value)
+} else if {
+	value == sandbox_value(rule.sandbox_value)
+}
+
+env_denials(variables, rules, where) := {msg |
+	some variable in variables
+	not env_allowed(variable, rules)
+	msg := sprintf("env: %s: %s is not allowed with this value", [where, variable.name])
 } | {msg |
-	names := [env_entry_name(entry) | some entry in not_null(env, [])]
+	names := [variable.name | some variable in variables]
+	count(names) != count(as_set(names))
 	some i, name in names
 	some j, other in names
 	i < j
@@ -357,22 +443,17 @@ env_denials(env, rules, where) := {msg |
 
 # A variable the pod spec or image names by name only takes its pinned value; patterns for
 # platform variables (service links) cannot override it.
-env_allowed(entry, rules) if {
+env_allowed(variable, rules) if {
 	some rule in rules
-	rule.name == env_entry_name(entry)
-	env_rule_matches(rule, entry)
-}
-
-env_allowed(entry, rules) if {
-	not env_name_pinned(env_entry_name(entry), rules)
+	rule.name == variable.name
+	env_value_ok(rule, variable.value)
+} else := false if {
 	some rule in rules
-	rule.name_regex
-	env_rule_matches(rule, entry)
-}
-
-env_name_pinned(name, rules) if {
+	rule.name == variable.name
+} else if {
 	some rule in rules
-	rule.name == name
+	regex.match(rule.name_regex, variable.name)
+	regex.match(rule.value_regex, variable.value)
 }
 
 process_user(p) := not_null(field(p, "User", {}), {})
@@ -425,10 +506,62 @@ create_container_denials contains msg if {
 	msg := sprintf("hooks: OCI.Hooks.%s: OCI hooks are not allowed", [kind])
 }
 
+linux := not_null(field(oci, "Linux", {}), {})
+
+request_sysctls := not_null(field(linux, "Sysctl", {}), {})
+
 create_container_denials contains msg if {
-	some name, value in not_null(field(oci, ["Linux", "Sysctl"], {}), {})
+	some name, value in request_sysctls
 	object.get(policy_data.pod.sysctls, name, null) != value
 	msg := sprintf("sysctl: OCI.Linux.Sysctl[%s]: %q is not allowed", [name, value])
+}
+
+# The runtime sets the pod's sysctls on the sandbox container (the others share its namespaces).
+create_container_denials contains msg if {
+	container_type == "sandbox"
+	some name in policy_data.pod.required_sysctls
+	object.get(request_sysctls, name, null) == null
+	msg := sprintf("sysctl: OCI.Linux.Sysctl[%s]: missing; the pod sets it", [name])
+}
+
+# What the kubelet, containerd and the Kata runtime never send, or send fixed.
+create_container_denials contains msg if {
+	count(not_null(field(input, "shared_mounts", []), [])) > 0
+	msg := "mounts: shared_mounts: moving one container's mounts into another is not allowed"
+}
+
+create_container_denials contains msg if {
+	field(linux, "Seccomp", null) != null
+	msg := "linux: OCI.Linux.Seccomp: a seccomp filter is not allowed (the runtime strips the pod's; the host's could fake system calls)"
+}
+
+create_container_denials contains msg if {
+	not_null(field(linux, "RootfsPropagation", ""), "") != ""
+	msg := sprintf("linux: OCI.Linux.RootfsPropagation: %q is not the runtime's (private)", [field(linux, "RootfsPropagation", "")])
+}
+
+create_container_denials contains msg if {
+	count(not_null(field(linux, ["Resources", "Devices"], []), [])) > 0
+	msg := "devices: OCI.Linux.Resources.Devices: device cgroup rules are not allowed (the agent allows a container's own devices)"
+}
+
+create_container_denials contains msg if {
+	count(not_null(field(process, "Rlimits", []), [])) > 0
+	msg := sprintf("process: OCI.Process.Rlimits: %v; containerd sets none", [field(process, "Rlimits", [])])
+}
+
+# A missing value is protobuf's 0, which the agent applies.
+create_container_denials contains msg if {
+	value := not_null(field(process, "OOMScoreAdj", 0), 0)
+	not oom_score_adj_ok(value, policy_container.oom_score_adj)
+	msg := sprintf("process: OCI.Process.OOMScoreAdj: %v is not a value the kubelet gives this pod %v", [value, [sprintf("%v..%v", [r.min, r.max]) | some r in policy_container.oom_score_adj]])
+}
+
+oom_score_adj_ok(value, ranges) if {
+	is_number(value)
+	some range in ranges
+	value >= range.min
+	value <= range.max
 }
 
 create_container_denials contains msg if {
@@ -445,10 +578,11 @@ mounts := not_null(field(oci, "Mounts", []), [])
 create_container_denials contains msg if {
 	some mount in mounts
 	not mount_allowed(mount)
-	msg := sprintf("mounts: OCI.Mounts[%s]: %s mount from %q with options %v is not allowed", [mount.destination, field(mount, "type_", ""), field(mount, "source", ""), field(mount, "options", [])])
+	msg := sprintf("mounts: OCI.Mounts[%s]: %s mount from %q with options %v is not allowed", [field(mount, "destination", ""), field(mount, "type_", ""), field(mount, "source", ""), field(mount, "options", [])])
 }
 
 create_container_denials contains msg if {
+	count(mounts) != count({mount.destination | some mount in mounts})
 	some i, a in mounts
 	some j, b in mounts
 	i < j
@@ -456,8 +590,35 @@ create_container_denials contains msg if {
 	msg := sprintf("mounts: OCI.Mounts[%s]: mounted twice", [a.destination])
 }
 
+# Presence: every mount of the pod spec is in the request (a left-out /chiaro, Secret or
+# emptyDir would leave the image's directory, or nothing, in its place).
+create_container_denials contains msg if {
+	some rule in policy_container.mounts
+	rule.required
+	not mount_present(rule)
+	msg := sprintf("mounts: OCI.Mounts[%s]: missing; the pod spec mounts volume %q there", [rule.destination, object.get(rule, "volume", "")])
+}
+
+mount_present(rule) if {
+	some mount in mounts
+	mount.destination == rule.destination
+	mount_matches(rule, mount)
+}
+
+allowed_mounts := array.concat(policy_container.mounts, policy_data.platform.mounts[container_type])
+
+# The allowed mounts by destination, so each requested mount is compared with its own only.
+allowed_mounts_at := {destination: [allowed | some allowed in allowed_mounts; allowed.destination == destination] |
+	some mount in allowed_mounts
+	destination := mount.destination
+}
+
 mount_allowed(mount) if {
-	some allowed in array.concat(policy_container.mounts, policy_data.platform.mounts[container_type])
+	some allowed in allowed_mounts_at[field(mount, "destination", "")]
+	mount_matches(allowed, mount)
+}
+
+mount_matches(allowed, mount) if {
 	allowed.destination == mount.destination
 	allowed.type == field(mount, "type_", "")
 	regex.match(replace(allowed.source_regex, "$(bundle-id)", bundle_id), field(mount, "source", ""))
@@ -474,6 +635,38 @@ mount_storage_ok(allowed, mount) if {
 	some storage in storages
 	storage.mount_point == mount.source
 	storage_matches(storage, allowed.storage)
+}
+
+# A block emptyDir's storage serves one volume for the sandbox's life: a host cannot show one
+# volume's data at another volume's mount, in this container or a later one.
+block_volume_sources := {{"volume": rule.volume, "source": mount.source} |
+	some rule in policy_container.mounts
+	rule.storage == "emptydir_encrypted"
+	some mount in mounts
+	mount.destination == rule.destination
+}
+
+create_container_denials contains msg if {
+	some a in block_volume_sources
+	some b in block_volume_sources
+	a.volume == b.volume
+	a.source < b.source
+	msg := sprintf("mounts: OCI.Mounts: volume %q is mounted from two storages, %q and %q", [a.volume, a.source, b.source])
+}
+
+create_container_denials contains msg if {
+	some a in block_volume_sources
+	some b in block_volume_sources
+	a.source == b.source
+	a.volume < b.volume
+	msg := sprintf("mounts: OCI.Mounts: storage %q serves two volumes, %q and %q", [a.source, a.volume, b.volume])
+}
+
+create_container_denials contains msg if {
+	some a in block_volume_sources
+	bound := volume_bindings[a.source]
+	bound != a.volume
+	msg := sprintf("mounts: OCI.Mounts: storage %q serves volume %q in this sandbox, not %q", [a.source, bound, a.volume])
 }
 
 # Storages: the image, pulled in the guest, and pod volumes of the kinds the pod declares.
@@ -570,17 +763,31 @@ device_request_ok(device, requested) if {
 	annotations[sprintf("%s%s", [device.annotation_key_prefix, suffix])]
 }
 
-# State after an allowed CreateContainerRequest.
-create_container_ops := array.concat(array.concat(init_ops, sandbox_ops), [
-	{"op": "add", "path": sprintf("/pstate/created/%s", [pointer_token(container_key)]), "value": container_id},
-	{"op": "add", "path": sprintf("/pstate/containers/%s", [pointer_token(container_id)]), "value": container_key},
-	{"op": "add", "path": sprintf("/pstate/bundles/%s", [pointer_token(bundle_id)]), "value": container_key},
-])
+# State after an allowed CreateContainerRequest. A new instance is not started yet.
+create_container_ops := array.concat(
+	array.concat(array.concat(init_ops, sandbox_ops), array.concat(restart_ops, volume_ops)),
+	[
+		{"op": "add", "path": sprintf("/pstate/created/%s", [pointer_token(container_key)]), "value": container_id},
+		{"op": "add", "path": sprintf("/pstate/containers/%s", [pointer_token(container_id)]), "value": container_key},
+		{"op": "add", "path": sprintf("/pstate/bundles/%s", [pointer_token(bundle_id)]), "value": container_key},
+		{"op": "add", "path": sprintf("/pstate/bundles/%s", [pointer_token(container_id)]), "value": container_key},
+	],
+)
 
 init_ops := [op |
-	some key in ["created", "containers", "bundles"]
+	some key in ["created", "containers", "bundles", "started", "volumes"]
 	not pstate[key]
 	op := {"op": "add", "path": sprintf("/pstate/%s", [key]), "value": {}}
+]
+
+restart_ops := [{"op": "remove", "path": sprintf("/pstate/started/%s", [pointer_token(container_key)])}] if {
+	started[container_key]
+} else := []
+
+volume_ops := [op |
+	some a in block_volume_sources
+	not volume_bindings[a.source]
+	op := {"op": "add", "path": sprintf("/pstate/volumes/%s", [pointer_token(a.source)]), "value": a.volume}
 ]
 
 sandbox_ops := [] if pinned_netns != ""
@@ -589,6 +796,88 @@ sandbox_ops := [{"op": "add", "path": "/pstate/sandbox", "value": {"name": sandb
 	pinned_netns == ""
 	netns := concat("", request_netns)
 }
+
+# ---------------------------------------------------------------------------------------------
+# StartContainerRequest: only a live container of this pod, and a container that follows others
+# only once they were started: an init container since its latest creation, a native sidecar
+# (the mesh proxy) in an instance that is still live. So the workload does not start while the
+# initializer or the mesh proxy was never started, or after the mesh proxy was killed or
+# removed. (Defence in depth: the workload's pinned entrypoint waits for the proxy itself.)
+
+StartContainerRequest := {"allowed": true, "ops": start_container_ops} if {
+	count(start_container_denials) == 0
+}
+
+start_container_id := field(input, "container_id", "")
+
+start_container_denials contains msg if {
+	not live_containers[start_container_id]
+	msg := sprintf("start: container_id: %q is not a live container of this pod", [start_container_id])
+}
+
+start_container_denials contains msg if {
+	name := live_containers[start_container_id]
+	some before in object.get(policy_entry(name), "after", [])
+	not running_before(before)
+	msg := sprintf("order: container %q: must not start before %q was started%s", [name, before, sidecar_note(before)])
+}
+
+running_before(name) if {
+	started[name]
+	not policy_data.containers[name].sidecar
+}
+
+running_before(name) if {
+	policy_data.containers[name].sidecar
+	live_containers[started[name]]
+}
+
+sidecar_note(name) := " and is running" if {
+	policy_data.containers[name].sidecar
+} else := ""
+
+start_container_ops := array.concat(
+	[op | not pstate.started; op := {"op": "add", "path": "/pstate/started", "value": {}}],
+	[{"op": "add", "path": sprintf("/pstate/started/%s", [pointer_token(live_containers[start_container_id])]), "value": start_container_id}],
+)
+
+# ---------------------------------------------------------------------------------------------
+# SignalProcessRequest: only to a live container of this pod. Chiaro's initializer and mesh
+# proxy take only the teardown signals, to their own process (exec_id empty for all of the
+# container's processes, or the container's id); such a signal ends the started instance, so
+# the containers after it do not start until it is created and started again.
+
+SignalProcessRequest := {"allowed": true, "ops": signal_process_ops} if {
+	count(signal_process_denials) == 0
+}
+
+signal_container_id := field(input, "container_id", "")
+
+signal_rules := policy_entry(live_containers[signal_container_id])
+
+signal_process_denials contains msg if {
+	not live_containers[signal_container_id]
+	msg := sprintf("signal: container_id: %q is not a live container of this pod", [signal_container_id])
+}
+
+signal_process_denials contains msg if {
+	allowed := object.get(signal_rules, "signals", null)
+	allowed != null
+	not field(input, "signal", 0) in allowed
+	msg := sprintf("signal: signal: %v to container %q is not a teardown signal %v", [field(input, "signal", 0), live_containers[signal_container_id], allowed])
+}
+
+signal_process_denials contains msg if {
+	object.get(signal_rules, "signals", null) != null
+	not field(input, "exec_id", "") in {"", signal_container_id}
+	msg := sprintf("signal: exec_id: %q is not container %q's own process", [field(input, "exec_id", ""), live_containers[signal_container_id]])
+}
+
+signal_process_ops := [{"op": "remove", "path": sprintf("/pstate/started/%s", [pointer_token(name)])}] if {
+	object.get(signal_rules, "signals", null) != null
+	name := live_containers[signal_container_id]
+	started[name] == signal_container_id
+} else := []
 
 # ---------------------------------------------------------------------------------------------
 # RemoveContainerRequest: the container is no longer live (it stays "created").
@@ -652,14 +941,56 @@ exec_process_denials contains msg if {
 }
 
 exec_process_denials contains msg if {
-	some denial in env_denials(field(exec_process, "Env", []), exec_container.process.env, "process.Env")
+	some denial in env_denials(env_variables(field(exec_process, "Env", [])), exec_container.process.env, "process.Env")
 	msg := denial
 }
 
 # ---------------------------------------------------------------------------------------------
 # CreateSandboxRequest
 
-CreateSandboxRequest if count(create_sandbox_denials) == 0
+CreateSandboxRequest := {"allowed": true, "ops": create_sandbox_ops} if {
+	count(create_sandbox_denials) == 0
+}
+
+sandbox_hostname := not_null(field(input, "hostname", ""), "")
+
+create_sandbox_ops := [{"op": "add", "path": "/pstate/hostname", "value": sandbox_hostname}] if {
+	sandbox_hostname != ""
+} else := []
+
+# The host name the guest takes: this pod's, which every container's request then ties to the
+# pod's name (pstate.hostname). Before any container, only its form is known. An empty one
+# leaves the guest image's own, which the host does not choose.
+create_sandbox_denials contains msg if {
+	sandbox_hostname != ""
+	not sandbox_hostname_allowed(sandbox_hostname)
+	msg := sprintf("sandbox: hostname: %q is not a host name of this workload's pods", [sandbox_hostname])
+}
+
+create_sandbox_denials contains msg if {
+	object.get(pstate, "hostname", null) != null
+	msg := "sandbox: the sandbox was already created"
+}
+
+sandbox_hostname_allowed(hostname) if {
+	is_string(policy_data.pod.hostname)
+	hostname == policy_data.pod.hostname
+}
+
+sandbox_hostname_allowed(hostname) if {
+	not is_string(policy_data.pod.hostname)
+	count(hostname) <= 63
+	regex.match(policy_data.pod.name_regex, hostname)
+}
+
+# A longer pod name the kubelet cut (63 characters, less a trailing "-" or "."); tied exactly to
+# the pod's name by the first container request, before which nothing runs.
+sandbox_hostname_allowed(hostname) if {
+	not is_string(policy_data.pod.hostname)
+	count(hostname) >= 56
+	count(hostname) <= 63
+	regex.match(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`, hostname)
+}
 
 create_sandbox_denials contains msg if {
 	field(input, "sandbox_pidns", false) != policy_data.pod.share_process_namespace
@@ -725,6 +1056,47 @@ copy_file_denials contains msg if {
 	msg := sprintf("copyfile: symlink_target: %q leaves its directory", [target])
 }
 
+# Shared volumes are mounted without nosuid: no set-user-ID or set-group-ID file, and owners
+# only among the pod's own users and groups (or root). A directory may be set-group-ID (the
+# kubelet sets it for fsGroup).
+copy_file_uids := {0, policy_data.sandbox.process.user.uid} | {c.process.user.uid | some c in policy_data.containers}
+
+copy_file_gids := ({0} | {g | some g in policy_data.sandbox.process.user.additional_gids}) | {g | some c in policy_data.containers; some g in c.process.user.additional_gids}
+
+copy_file_denials contains msg if {
+	not field(input, "uid", 0) in copy_file_uids
+	msg := sprintf("copyfile: uid: %v is not a user of this pod", [field(input, "uid", 0)])
+}
+
+copy_file_denials contains msg if {
+	not field(input, "gid", 0) in copy_file_gids
+	msg := sprintf("copyfile: gid: %v is not a group of this pod", [field(input, "gid", 0)])
+}
+
+copy_file_denials contains msg if {
+	some key in ["file_mode", "dir_mode"]
+	mode := not_null(field(input, key, 0), 0)
+	not is_number(mode)
+	msg := sprintf("copyfile: %s: %v is not a mode", [key, mode])
+}
+
+copy_file_denials contains msg if {
+	field(input, "file_type", "") != "Symlink"
+	bit_set(not_null(field(input, "file_mode", 0), 0), 2048)
+	msg := "copyfile: file_mode: set-user-ID is not allowed"
+}
+
+copy_file_denials contains msg if {
+	field(input, "file_type", "") == "Regular"
+	bit_set(not_null(field(input, "file_mode", 0), 0), 1024)
+	msg := "copyfile: file_mode: set-group-ID is not allowed on a file"
+}
+
+copy_file_denials contains msg if {
+	bit_set(not_null(field(input, "dir_mode", 0), 0), 2048)
+	msg := "copyfile: dir_mode: set-user-ID is not allowed"
+}
+
 symlink_target_ok(target) if {
 	target != ""
 	not startswith(target, "/")
@@ -757,6 +1129,18 @@ update_interface_denials contains msg if {
 	msg := sprintf("interface: interface.raw_flags: %v is not allowed", [field(interface, "raw_flags", 0)])
 }
 
+update_interface_denials contains msg if {
+	some address in not_null(field(input, ["interface", "IPAddresses"], []), [])
+	is_loopback(field(address, "address", ""))
+	msg := sprintf("interface: interface.IPAddresses[].address: %q is a loopback address", [field(address, "address", "")])
+}
+
+# A loopback address, also as a prefix (`127.0.0.0/8`) or IPv4-mapped.
+is_loopback(text) if {
+	some pattern in policy_data.platform.network.loopback_address_regexes
+	regex.match(pattern, split(text, "/")[0])
+}
+
 UpdateRoutesRequest if count(update_routes_denials) == 0
 
 update_routes_denials contains msg if {
@@ -767,9 +1151,9 @@ update_routes_denials contains msg if {
 
 update_routes_denials contains msg if {
 	some route in not_null(field(input, ["routes", "Routes"], []), [])
-	some pattern in policy_data.platform.network.loopback_address_regexes
-	regex.match(pattern, field(route, "source", ""))
-	msg := sprintf("routes: routes.Routes[].source: %q is a loopback address", [field(route, "source", "")])
+	some key in ["source", "dest", "gateway"]
+	is_loopback(not_null(field(route, key, ""), ""))
+	msg := sprintf("routes: routes.Routes[].%s: %q is a loopback address", [key, field(route, key, "")])
 }
 
 AddARPNeighborsRequest if count(add_arp_neighbors_denials) == 0
@@ -782,8 +1166,7 @@ add_arp_neighbors_denials contains msg if {
 
 add_arp_neighbors_denials contains msg if {
 	some neighbor in not_null(field(input, ["neighbors", "ARPNeighbors"], []), [])
-	some pattern in policy_data.platform.network.loopback_address_regexes
-	regex.match(pattern, field(neighbor, ["toIPAddress", "address"], ""))
+	is_loopback(not_null(field(neighbor, ["toIPAddress", "address"], ""), ""))
 	msg := sprintf("arp: neighbors[].toIPAddress: %q is a loopback address", [field(neighbor, ["toIPAddress", "address"], "")])
 }
 

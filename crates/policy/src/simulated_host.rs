@@ -1,6 +1,7 @@
 //! What a well-behaved Kata host (kubelet, containerd, the Kata shim) sends the agent to start a
-//! pod, derived from the pod's policy data: `CreateContainerRequest`s in the shapes containerd
-//! and the shim produce (system mounts, namespaces, storages, annotations).
+//! pod, derived from the pod's policy data: `CreateSandboxRequest`, `CreateContainerRequest`s in
+//! the shapes containerd and the shim produce (system mounts, namespaces, storages,
+//! annotations) and `StartContainerRequest`s, also for a restarted container's new instance.
 //!
 //! This is a *simulation* of the untrusted side, for local mode and tests: it shows the agent's
 //! decisions on honest requests, and lets a tamper step change one field and see the refusal.
@@ -10,7 +11,8 @@
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use crate::{ContainerRules, PolicyData, PolicyError};
+use crate::platform::EPHEMERAL_DIR;
+use crate::{ContainerRules, PolicyData, PolicyError, SandboxValue};
 
 /// The pod as the host names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,10 +30,51 @@ pub const SANDBOX: &str = "sandbox";
 
 /// A container's bundle (and container) id: 64 hex, stable per pod and container name.
 pub fn bundle_id(pod: &SimulatedPod, container: &str) -> String {
-    hex::encode(Sha256::digest(format!(
-        "{}/{}/{container}",
-        pod.namespace, pod.name
-    )))
+    instance_id(pod, container, 0)
+}
+
+/// The bundle (and container) id of a container's `instance`th instance (0 for the first; a
+/// restart is a new container with a new id).
+pub fn instance_id(pod: &SimulatedPod, container: &str, instance: u32) -> String {
+    let name = format!("{}/{}/{container}", pod.namespace, pod.name);
+    hex::encode(Sha256::digest(if instance == 0 {
+        name
+    } else {
+        format!("{name}#{instance}")
+    }))
+}
+
+/// The host name the kubelet gives the pod: `spec.hostname`, else its name cut to 63
+/// characters without a trailing `-` or `.`.
+pub fn pod_hostname(data: &PolicyData, pod: &SimulatedPod) -> String {
+    match &data.pod.hostname {
+        Some(hostname) => hostname.clone(),
+        None if pod.name.len() <= 63 => pod.name.clone(),
+        None => pod
+            .name
+            .get(..63)
+            .unwrap_or(&pod.name)
+            .trim_end_matches(['-', '.'])
+            .to_owned(),
+    }
+}
+
+/// The `CreateSandboxRequest` the Kata runtime sends before any container.
+pub fn create_sandbox_request(data: &PolicyData, pod: &SimulatedPod) -> Value {
+    json!({
+        "hostname": pod_hostname(data, pod),
+        "dns": [],
+        "storages": data.platform.sandbox_storages,
+        "sandbox_pidns": data.pod.share_process_namespace,
+        "sandbox_id": bundle_id(pod, SANDBOX),
+        "guest_hook_path": "",
+        "kernel_modules": [],
+    })
+}
+
+/// The `StartContainerRequest` for a container's `instance`th instance.
+pub fn start_container_request(pod: &SimulatedPod, container: &str, instance: u32) -> Value {
+    json!({"container_id": instance_id(pod, container, instance)})
 }
 
 /// The order a kubelet creates the pod's containers in: the sandbox, the init containers in
@@ -62,6 +105,20 @@ pub fn create_container_request(
     pod: &SimulatedPod,
     container: &str,
 ) -> Result<Value, PolicyError> {
+    create_instance_request(data, pod, container, 0)
+}
+
+/// The `CreateContainerRequest` for `container`'s `instance`th instance: the kubelet's restart
+/// of a container that ended is the same request with a new container id.
+///
+/// # Errors
+/// As [`create_container_request`].
+pub fn create_instance_request(
+    data: &PolicyData,
+    pod: &SimulatedPod,
+    container: &str,
+    instance: u32,
+) -> Result<Value, PolicyError> {
     let (rules, kind) = if container == SANDBOX {
         (&data.sandbox, "sandbox")
     } else {
@@ -71,7 +128,8 @@ pub fn create_container_request(
             .ok_or_else(|| unsupported(container, "no such container in the policy".to_owned()))?;
         (rules, "container")
     };
-    let id = bundle_id(pod, container);
+    let id = instance_id(pod, container, instance);
+    let hostname = pod_hostname(data, pod);
     let platform = &data.platform;
     let shared =
         |file: &str| format!("/run/kata-containers/shared/containers/{id}-0123456789abcdef-{file}");
@@ -99,14 +157,16 @@ pub fn create_container_request(
     if kind == "container" {
         mounts.push(json!({"destination": "/etc/hosts", "type_": "bind", "source": shared("hosts"), "options": ["rbind", "rprivate", "rw"]}));
         mounts.push(json!({"destination": "/etc/resolv.conf", "type_": "bind", "source": shared("resolv.conf"), "options": ["rbind", "rprivate", "rw"]}));
-        for (index, mount) in rules.mounts.iter().enumerate() {
+        for mount in &rules.mounts {
+            let volume = mount.volume.as_deref().unwrap_or("volume");
             let (source, storage) = match mount.storage.as_deref() {
                 Some(kind @ "emptydir_memory") => {
-                    let source = format!("/run/kata-containers/sandbox/ephemeral/volume{index}");
+                    let source = format!("{EPHEMERAL_DIR}/{volume}");
                     (source.clone(), Some((kind, "tmpfs".to_owned(), source)))
                 }
                 Some(kind @ "emptydir_encrypted") => {
-                    let device = format!("{index:x}/0");
+                    // The runtime attaches one device per volume.
+                    let device = format!("{}/0", hex::encode(&Sha256::digest(volume)[..2]));
                     let point = format!(
                         "{}/{}",
                         platform.block_storage_dir,
@@ -118,21 +178,9 @@ pub fn create_container_request(
                     return Err(unsupported(container, format!("storage kind {other}")));
                 }
                 None => {
-                    let file: String = mount
-                        .destination
-                        .rsplit('/')
-                        .next()
-                        .unwrap_or("volume")
-                        .chars()
-                        .map(|c| {
-                            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                                c
-                            } else {
-                                '_'
-                            }
-                        })
-                        .collect();
-                    (shared(&file), None)
+                    let destination = mount.destination.trim_end_matches('/');
+                    let file = destination.rsplit('/').next().unwrap_or(destination);
+                    (shared(file), None)
                 }
             };
             mounts.push(json!({"destination": mount.destination, "type_": mount.kind, "source": source, "options": mount.options}));
@@ -151,9 +199,16 @@ pub fn create_container_request(
     }
     let mut env = Vec::new();
     for rule in rules.process.env.iter().filter(|rule| rule.required) {
-        match (&rule.name, &rule.value) {
-            (Some(name), Some(value)) => env.push(format!("{name}={value}")),
-            (Some(name), None) if name == "HOSTNAME" => env.push(format!("HOSTNAME={}", pod.name)),
+        match (&rule.name, &rule.value, rule.sandbox_value) {
+            (Some(name), Some(value), _) => env.push(format!("{name}={value}")),
+            (Some(name), None, Some(field)) => env.push(format!(
+                "{name}={}",
+                match field {
+                    SandboxValue::Name => &pod.name,
+                    SandboxValue::Namespace => &pod.namespace,
+                    SandboxValue::Hostname => &hostname,
+                }
+            )),
             _ => {
                 return Err(unsupported(
                     container,
@@ -164,6 +219,9 @@ pub fn create_container_request(
                 ));
             }
         }
+    }
+    if kind == "container" && !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
+        env.push(format!("HOSTNAME={hostname}"));
     }
     let mut annotations = json!({
         "io.katacontainers.pkg.oci.bundle_path": format!("{}{id}", platform.bundle_path_prefix),
@@ -190,13 +248,16 @@ pub fn create_container_request(
         "OCI": {
             "Annotations": annotations,
             "Hooks": null,
-            "Hostname": "",
+            "Hostname": if kind == "sandbox" { hostname.as_str() } else { "" },
             "Linux": {
                 "MaskedPaths": platform.masked_paths,
                 "ReadonlyPaths": platform.readonly_paths,
                 "Namespaces": namespaces,
-                "Sysctl": data.pod.sysctls,
+                "Sysctl": if kind == "sandbox" { json!(data.pod.sysctls) } else { json!({}) },
                 "Devices": [],
+                "Resources": {"Devices": []},
+                "RootfsPropagation": "",
+                "Seccomp": null,
             },
             "Mounts": mounts,
             "Process": {
@@ -209,12 +270,15 @@ pub fn create_container_request(
                 "Capabilities": rules.process.capabilities,
                 "ApparmorProfile": platform.apparmor_profiles.first().cloned().unwrap_or_default(),
                 "SelinuxLabel": "",
+                "Rlimits": [],
+                "OOMScoreAdj": rules.oom_score_adj.last().map_or(0, |range| range.max),
             },
             "Root": {"Path": format!("{}{id}/rootfs", platform.guest_container_dir), "Readonly": rules.read_only_root},
             "Version": "1.1.0",
         },
         "storages": storages,
         "devices": [],
+        "shared_mounts": [],
         "sandbox_pidns": false,
         "string_user": null,
     }))

@@ -29,13 +29,14 @@ use chiaro_attest::insecure_simulation::InsecureSimulatedTee;
 use chiaro_k8s::mesh_annotations::parse_ingress;
 use chiaro_k8s::probes::PROBES_ENV;
 use chiaro_k8s::{
-    INITIALIZER_NAME, MESH_INGRESS_ENV, MESH_NAME, MESH_STATUS_PORT, Workload, WorkloadKind,
-    read_documents,
+    CREDENTIALS_PATH, INITIALIZER_NAME, MESH_INGRESS_ENV, MESH_NAME, MESH_STATUS_PORT, Workload,
+    WorkloadKind, read_documents,
 };
 use chiaro_policy::{
     AgentPolicy, DeploymentOptions, Evaluator, GenerateOptions, INITDATA_ANNOTATION, ImageConfig,
     ImagePin, Initdata, PolicyData, SANDBOX, SimulatedPod, SourceFile, create_container_request,
-    creation_order, generate_deployment, images_to_resolve,
+    create_sandbox_request, creation_order, generate_deployment, images_to_resolve,
+    start_container_request,
 };
 use chiaro_registry::{Digest, ImageReference};
 use serde_json::{Value, json};
@@ -729,50 +730,45 @@ pub(crate) fn tamper(args: &LocalTamperArgs, printer: Printer) -> anyhow::Result
         })
         .cloned()
         .ok_or_else(|| anyhow!("the pod has no application container"))?;
-    let mut requests: Vec<(String, Value, bool)> = Vec::new();
+    let has_mesh = pod.data.containers.contains_key(MESH_NAME);
+    if args.change == TamperChange::NeverStartMesh && !has_mesh {
+        bail!("workload {:?} has no mesh proxy", args.workload);
+    }
+    // (step, request kind, request, tampered): CreateSandbox, then each container created and
+    // started in order, as the kubelet and the Kata runtime send them.
+    let mut requests: Vec<(String, &str, Value, bool)> = vec![(
+        "sandbox (CreateSandbox)".to_owned(),
+        "CreateSandboxRequest",
+        create_sandbox_request(&pod.data, &simulated),
+        false,
+    )];
     for container in &order {
-        let mut request = create_container_request(&pod.data, &simulated, container)?;
-        let tampered = container == &workload_container;
-        if tampered {
-            match args.change {
-                TamperChange::Env => {
-                    let env = request["OCI"]["Process"]["Env"]
-                        .as_array_mut()
-                        .ok_or_else(|| anyhow!("request without Env"))?;
-                    match env
-                        .iter_mut()
-                        .find(|e| e.as_str().is_some_and(|e| !e.starts_with("HOSTNAME=")))
-                    {
-                        Some(first) => {
-                            let name = first
-                                .as_str()
-                                .and_then(|e| e.split_once('='))
-                                .map(|(n, _)| n.to_owned())
-                                .unwrap_or_default();
-                            *first = json!(format!("{name}=changed-by-the-host"));
-                        }
-                        None => env.push(json!("LD_PRELOAD=/tmp/evil.so")),
-                    }
-                }
-                TamperChange::Image => {
-                    let other = format!(
-                        "registry.example/evil@sha256:{}",
-                        hex::encode(Sha256::digest(b"another image"))
-                    );
-                    request["storages"][0]["source"] = json!(other);
-                    request["OCI"]["Annotations"]["io.kubernetes.cri.image-name"] = json!(other);
-                }
-                TamperChange::ExtraContainer
-                | TamperChange::SkipInitializer
-                | TamperChange::SkipMesh => {}
-            }
-        }
         if (args.change == TamperChange::SkipInitializer && container == INITIALIZER_NAME)
             || (args.change == TamperChange::SkipMesh && container == MESH_NAME)
         {
             continue;
         }
-        requests.push((container.clone(), request, tampered));
+        let mut request = create_container_request(&pod.data, &simulated, container)?;
+        let tampered =
+            container == &workload_container && tamper_create(args.change, &mut request)?;
+        requests.push((
+            container.clone(),
+            "CreateContainerRequest",
+            request,
+            tampered,
+        ));
+        let never_started = args.change == TamperChange::NeverStartMesh && container == MESH_NAME;
+        if !never_started {
+            let start = start_container_request(&simulated, container, 0);
+            let tampered =
+                args.change == TamperChange::NeverStartMesh && container == &workload_container;
+            requests.push((
+                format!("{container} (start)"),
+                "StartContainerRequest",
+                start,
+                tampered,
+            ));
+        }
     }
     if args.change == TamperChange::ExtraContainer {
         let mut extra = create_container_request(&pod.data, &simulated, &workload_container)?;
@@ -781,7 +777,12 @@ pub(crate) fn tamper(args: &LocalTamperArgs, printer: Printer) -> anyhow::Result
         extra["exec_id"] = json!(id);
         extra["OCI"]["Annotations"]["io.kubernetes.cri.container-name"] = json!("debug");
         extra["OCI"]["Process"]["Args"] = json!(["/bin/sh"]);
-        requests.push(("debug (extra)".to_owned(), extra, true));
+        requests.push((
+            "debug (extra)".to_owned(),
+            "CreateContainerRequest",
+            extra,
+            true,
+        ));
     }
     let mut evaluator = Evaluator::new(&pod.policy)?;
     let mut lines = vec![format!(
@@ -795,24 +796,34 @@ pub(crate) fn tamper(args: &LocalTamperArgs, printer: Printer) -> anyhow::Result
                 "adds a container the pod spec does not have".to_owned(),
             TamperChange::SkipInitializer => "skips the initializer".to_owned(),
             TamperChange::SkipMesh => "skips the mesh proxy".to_owned(),
+            TamperChange::NeverStartMesh => format!(
+                "creates the mesh proxy but never starts it, then starts {workload_container}"
+            ),
+            TamperChange::SharedMounts => format!(
+                "moves the mesh proxy's service-account mount over /usr/local/bin of {workload_container}"
+            ),
+            TamperChange::RemovedMount =>
+                format!("leaves {CREDENTIALS_PATH} out of {workload_container}"),
+            TamperChange::ForeignSeccomp =>
+                format!("gives {workload_container} a seccomp filter that fakes setuid and chmod"),
         }
     )];
     let mut refused = None;
     let mut decisions = Vec::new();
-    for (container, request, tampered) in &requests {
-        let decision = evaluator.evaluate("CreateContainerRequest", request)?;
+    for (step, kind, request, tampered) in &requests {
+        let decision = evaluator.evaluate(kind, request)?;
         let marker = if *tampered { " (tampered)" } else { "" };
         if decision.allowed {
-            lines.push(format!("  {container}{marker}: allowed"));
+            lines.push(format!("  {step}{marker}: allowed"));
         } else {
-            lines.push(format!("  {container}{marker}: REFUSED"));
+            lines.push(format!("  {step}{marker}: REFUSED"));
             for denial in &decision.denials {
                 lines.push(format!("    {denial}"));
             }
         }
-        decisions.push(json!({"container": container, "tampered": tampered, "allowed": decision.allowed, "denials": decision.denials}));
+        decisions.push(json!({"container": step, "request": kind, "tampered": tampered, "allowed": decision.allowed, "denials": decision.denials}));
         if !decision.allowed {
-            refused = Some(container.clone());
+            refused = Some(step.clone());
             break;
         }
     }
@@ -830,6 +841,68 @@ pub(crate) fn tamper(args: &LocalTamperArgs, printer: Printer) -> anyhow::Result
         &lines.join("\n"),
     );
     Ok(outcome)
+}
+
+/// Applies `change` to the workload's CreateContainerRequest; whether it changed it.
+fn tamper_create(change: TamperChange, request: &mut Value) -> anyhow::Result<bool> {
+    match change {
+        TamperChange::Env => {
+            let env = request["OCI"]["Process"]["Env"]
+                .as_array_mut()
+                .ok_or_else(|| anyhow!("request without Env"))?;
+            match env
+                .iter_mut()
+                .find(|e| e.as_str().is_some_and(|e| !e.starts_with("HOSTNAME=")))
+            {
+                Some(first) => {
+                    let name = first
+                        .as_str()
+                        .and_then(|e| e.split_once('='))
+                        .map(|(n, _)| n.to_owned())
+                        .unwrap_or_default();
+                    *first = json!(format!("{name}=changed-by-the-host"));
+                }
+                None => env.push(json!("LD_PRELOAD=/tmp/evil.so")),
+            }
+        }
+        TamperChange::Image => {
+            let other = format!(
+                "registry.example/evil@sha256:{}",
+                hex::encode(Sha256::digest(b"another image"))
+            );
+            request["storages"][0]["source"] = json!(other);
+            request["OCI"]["Annotations"]["io.kubernetes.cri.image-name"] = json!(other);
+        }
+        TamperChange::SharedMounts => {
+            request["shared_mounts"] = json!([{
+                "name": "bin", "src_ctr": MESH_NAME,
+                "src_path": "/var/run/secrets/kubernetes.io/serviceaccount",
+                "dst_ctr": request["OCI"]["Annotations"]["io.kubernetes.cri.container-name"],
+                "dst_path": "/usr/local/bin",
+            }]);
+        }
+        TamperChange::RemovedMount => {
+            let mounts = request["OCI"]["Mounts"]
+                .as_array_mut()
+                .ok_or_else(|| anyhow!("request without Mounts"))?;
+            let before = mounts.len();
+            mounts.retain(|m| m["destination"] != CREDENTIALS_PATH);
+            if mounts.len() == before {
+                bail!("the workload container has no {CREDENTIALS_PATH} mount");
+            }
+        }
+        TamperChange::ForeignSeccomp => {
+            request["OCI"]["Linux"]["Seccomp"] = json!({
+                "DefaultAction": "SCMP_ACT_ALLOW",
+                "Syscalls": [{"Names": ["setuid", "setgid", "chmod"], "Action": "SCMP_ACT_ERRNO", "ErrnoRet": 0}],
+            });
+        }
+        TamperChange::ExtraContainer
+        | TamperChange::SkipInitializer
+        | TamperChange::SkipMesh
+        | TamperChange::NeverStartMesh => return Ok(false),
+    }
+    Ok(true)
 }
 
 fn read_generated(dirs: &LocalDirs) -> anyhow::Result<Vec<SourceFile>> {

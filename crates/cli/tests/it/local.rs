@@ -118,6 +118,13 @@ fn the_example_runs_locally_and_every_tampering_is_refused() {
             "must not start before \"chiaro-initializer\"",
         ),
         ("skip-mesh", "must not start before \"chiaro-mesh\""),
+        (
+            "never-start-mesh",
+            "must not start before \"chiaro-mesh\" was started",
+        ),
+        ("shared-mounts", "mounts: shared_mounts"),
+        ("removed-mount", "mounts: OCI.Mounts[/chiaro]: missing"),
+        ("foreign-seccomp", "linux: OCI.Linux.Seccomp"),
     ] {
         let (code, stdout, stderr) = chiaro(&[
             "local",
