@@ -23,6 +23,8 @@ pub const MESH_NAME: &str = "chiaro-mesh";
 /// The file the mesh proxy writes once its redirect rules, credentials and listeners are in; every
 /// workload process of a meshed pod waits for it (`chiaro-start --wait-file`).
 pub const MESH_READY_FILE: &str = "/chiaro/mesh-ready";
+/// The mesh proxy's transparent ingress port, where the pod's inbound TCP is redirected.
+pub const MESH_INGRESS_PORT: u16 = 15006;
 /// The mesh proxy's status port (readiness), probed by the kubelet and never redirected.
 pub const MESH_STATUS_PORT: u16 = 15021;
 /// Annotation: the mesh proxy's inbound configuration; with it (or the egress one) the pod

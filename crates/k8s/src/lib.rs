@@ -29,9 +29,9 @@ pub use documents::{Document, DocumentId, read_documents};
 pub use error::K8sError;
 pub use injection::{
     CREDENTIALS_PATH, CREDENTIALS_VOLUME, INITIALIZER_NAME, Injection, MESH_EGRESS_ANNOTATION,
-    MESH_EGRESS_ENV, MESH_INGRESS_ANNOTATION, MESH_INGRESS_ENV, MESH_NAME, MESH_READY_FILE,
-    MESH_STATUS_PORT, MeshSidecar, RUNTIME_CLASS, container_images, container_ports, inject,
-    pin_images, set_pod_annotation,
+    MESH_EGRESS_ENV, MESH_INGRESS_ANNOTATION, MESH_INGRESS_ENV, MESH_INGRESS_PORT, MESH_NAME,
+    MESH_READY_FILE, MESH_STATUS_PORT, MeshSidecar, RUNTIME_CLASS, container_images,
+    container_ports, inject, pin_images, set_pod_annotation,
 };
 pub use pod_spec::{
     Capabilities, ConfigMapKeySelector, Container, EnvFromSource, EnvVar, EnvVarSource, ExecAction,

@@ -197,9 +197,31 @@ fn check_mesh_annotations(
             detail: error.to_string(),
         })
     };
-    parse_ingress(&mesh.ingress).map_err(|e| invalid(MESH_INGRESS_ANNOTATION, e))?;
+    let ingress = parse_ingress(&mesh.ingress).map_err(|e| invalid(MESH_INGRESS_ANNOTATION, e))?;
     let egress = parse_egress(&mesh.egress).map_err(|e| invalid(MESH_EGRESS_ANNOTATION, e))?;
     let declared = container_ports(value, workload.kind);
+    // The proxy's own ports: a workload listening there would take the redirected connections
+    // (15006) or be reached around the redirect (15021) once the proxy is gone.
+    let reserved = [chiaro_k8s::MESH_INGRESS_PORT, chiaro_k8s::MESH_STATUS_PORT];
+    let taken = declared
+        .iter()
+        .map(|(container, port)| (format!("container {container:?} declares port"), *port))
+        .chain(ingress.iter().map(|rule| {
+            (
+                format!("ingress entry {:?} governs port", rule.name),
+                rule.port,
+            )
+        }))
+        .find(|(_, port)| reserved.contains(port));
+    if let Some((what, port)) = taken {
+        return Err(PolicyError::Input(chiaro_k8s::K8sError::Invalid {
+            at: at.clone(),
+            path: "spec.template.spec".to_owned(),
+            detail: format!(
+                "{what} {port}, which is the mesh proxy's own (15006 receives the pod's redirected connections, 15021 is its status port); the workload must not listen there"
+            ),
+        }));
+    }
     Ok(egress
         .iter()
         .filter_map(|rule| {

@@ -468,6 +468,17 @@ fn mesh_annotations_are_checked_as_the_sidecar_reads_them() {
         "{}",
         clashes[0]
     );
+
+    for (from, to) in [
+        ("\"web#8080#true\"", "\"web#15006#true\""),
+        (
+            "        env:\n        - {name: FLAG",
+            "        ports: [{containerPort: 15021}]\n        env:\n        - {name: FLAG",
+        ),
+    ] {
+        let error = generate(&APP.replace(from, to)).unwrap_err().to_string();
+        assert!(error.contains("the mesh proxy's own"), "{to}: {error}");
+    }
 }
 
 #[test]
