@@ -289,7 +289,7 @@ pub fn inject(
 
 /// Whether a mount path is the credentials path or below it, however spelled (`/chiaro/`,
 /// `//chiaro/./bin`): another volume there could hold a start gate or ready file of the host's.
-pub fn at_or_under_credentials(path: &str) -> bool {
+fn at_or_under_credentials(path: &str) -> bool {
     let parts: Vec<&str> = path
         .split('/')
         .filter(|part| !part.is_empty() && *part != ".")

@@ -71,12 +71,18 @@ fn attack_status_port_flood_past_the_descriptor_limit_leaves_mesh_traffic_workin
     // Every flood connection is closed by the proxy: over the cap at once, the admitted ones at
     // the request-head deadline, or evicted for a newcomer.
     assert_eq!(flood.line("every flood connection closed"), "all closed");
-    // Not spinning: a loop spins only on failed accepts, and there were none (CPU time against
-    // wall time would be a timed assertion on a shared machine).
+    // Not spinning: a loop spins only on failed accepts. On a loaded machine the descriptors of
+    // evicted connections may not be closed yet when the next accept comes, so a few accepts can
+    // fail: each must be followed by a pause, and they must stay a few (CPU time against wall
+    // time would be a timed assertion on a shared machine).
     let text = log_of(&log);
+    let failed: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("accept failed"))
+        .collect();
     assert!(
-        !text.contains("accept failed"),
-        "the proxy never ran out of descriptors:\n{text}"
+        failed.iter().all(|line| line.contains("; pausing ")) && failed.len() <= 16,
+        "a failed accept without a pause, or many of them (a spinning loop):\n{text}"
     );
     assert!(
         text.contains("refused: ended to make room for another source"),
