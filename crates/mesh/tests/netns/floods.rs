@@ -81,7 +81,7 @@ fn attack_status_port_flood_past_the_descriptor_limit_leaves_mesh_traffic_workin
         .filter(|line| line.contains("accept failed"))
         .collect();
     assert!(
-        failed.iter().all(|line| line.contains("; pausing ")) && failed.len() <= 16,
+        failed.iter().all(|line| line.contains("; pausing ")) && failed.len() <= 64,
         "a failed accept without a pause, or many of them (a spinning loop):\n{text}"
     );
     assert!(
