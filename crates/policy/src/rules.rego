@@ -1117,9 +1117,14 @@ update_interface_denials contains msg if {
 	msg := sprintf("interface: interface.name: %q is not allowed", [field(interface, "name", "")])
 }
 
+# A MAC compared by its bytes: the agent parses each part as hex, so `0:0:0:0:0:0` and
+# `00:00:00:00:00:00` name the same (loopback's) address.
+mac_bytes(mac) := [trim_left(part, "0") | some part in split(lower(mac), ":")]
+
 update_interface_denials contains msg if {
 	interface := field(input, "interface", {})
-	field(interface, "hwAddr", "") in policy_data.platform.network.forbidden_hw_addrs
+	some forbidden in policy_data.platform.network.forbidden_hw_addrs
+	mac_bytes(field(interface, "hwAddr", "")) == mac_bytes(forbidden)
 	msg := sprintf("interface: interface.hwAddr: %q is not allowed", [field(interface, "hwAddr", "")])
 }
 

@@ -1094,7 +1094,7 @@ fn attack_restart_with_a_changed_field_is_refused() {
 // Other requests.
 
 #[test]
-fn attack_loopback_interface_addresses_and_routes_are_refused() {
+fn attack_loopback_interface_addresses_macs_and_routes_are_refused() {
     let mut pod = Pod::up_to_workload();
     let interface = |address: &str| {
         json!({"interface": {"IPAddresses": [{"address": "10.244.0.14", "family": 0, "mask": "24"},
@@ -1112,6 +1112,15 @@ fn attack_loopback_interface_addresses_and_routes_are_refused() {
         assert_denied(&denials, "interface: interface.IPAddresses[].address");
     }
     pod.ok("UpdateInterfaceRequest", &interface("10.244.0.15"));
+    // Loopback's MAC in any spelling the agent parses as the same bytes.
+    for hw in ["00:00:00:00:00:00", "0:0:0:0:0:0", "000:0:00:0:0:0"] {
+        let mut request = interface("10.244.0.15");
+        request["interface"]["hwAddr"] = json!(hw);
+        assert_denied(
+            &pod.send("UpdateInterfaceRequest", &request),
+            "interface: interface.hwAddr",
+        );
+    }
     let route = |dest: &str, gateway: &str| json!({"routes": {"Routes": [{"dest": dest, "device": "eth0", "family": 0, "gateway": gateway, "scope": 0, "source": ""}]}});
     for (dest, gateway, field) in [
         ("127.0.0.0/8", "10.244.0.1", "dest"),
