@@ -10,7 +10,7 @@
 //! exemption by uid or mark. Ports listed as excluded (the proxy's status port, for the
 //! kubelet's probes) are left alone.
 //!
-//! Both families: when the namespace has IPv6 at all (`/proc/net/if_inet6` lists an address),
+//! Both families: when the kernel has IPv6 at all (`/proc/sys/net/ipv6`, or `/proc/net/if_inet6` lists an address),
 //! the same rules go into `ip6tables`, and failing to install them fails the start; a dual-stack
 //! pod with IPv4 rules only would take IPv6 connections around the proxy.
 //!
@@ -66,10 +66,12 @@ fn run(program: &str, args: &[&str], input: Option<&str>) -> Result<bool, Redire
     Ok(output.status.success())
 }
 
-/// Whether the current network namespace has IPv6 (any address, loopback included: global
-/// ones can come later, by autoconfiguration).
+/// Whether the current network namespace can have IPv6: the kernel has it (addresses can come
+/// later, by autoconfiguration or the host's `UpdateInterface`, so the rules go in whenever they
+/// could be needed), or some interface has an address.
 pub fn has_ipv6() -> bool {
-    std::fs::read_to_string("/proc/net/if_inet6").is_ok_and(|list| !list.trim().is_empty())
+    std::path::Path::new("/proc/sys/net/ipv6").is_dir()
+        || std::fs::read_to_string("/proc/net/if_inet6").is_ok_and(|list| !list.trim().is_empty())
 }
 
 /// Installs the rules in the current network namespace (needs `CAP_NET_ADMIN` there), for IPv4
