@@ -22,7 +22,6 @@
 //! that every count is bounded. The argument is in `docs/atls.md` ("Load before
 //! authentication").
 
-mod backoff;
 mod table;
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -34,7 +33,7 @@ use chiaro_atls::{AtlsError, EvidenceBundle, Issuer};
 use chiaro_attest::ReportData;
 use tokio::sync::oneshot;
 
-pub use backoff::{AcceptBackoff, accept};
+pub use chiaro_accept::{AcceptBackoff, accept};
 use table::Table;
 
 /// The caps of one listener.

@@ -11,12 +11,12 @@ use rustls::pki_types::ServerName;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsConnector;
 
-use crate::accept::{AcceptBackoff, accept};
 use crate::credentials::SharedTls;
 use crate::events::{Event, Events};
 use crate::ingress::HANDSHAKE_TIMEOUT;
 use crate::pipe::{pipe, read_ahead};
 use crate::workers::Workers;
+use chiaro_accept::{AcceptBackoff, accept};
 use chiaro_k8s::mesh_annotations::EgressRule;
 
 /// One outbound entry being served.
@@ -52,7 +52,7 @@ impl Egress {
         let mut backoff = AcceptBackoff::default();
         loop {
             let (stream, peer) = accept(&listener, &mut backoff, |error, pause| {
-                self.events.accept_failed("egress", error, pause);
+                self.events.accept_failed("egress", &error, pause);
             })
             .await;
             let egress = Arc::clone(&self);

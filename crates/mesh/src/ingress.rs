@@ -22,12 +22,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 use crate::MeshError;
-use crate::accept::{AcceptBackoff, accept};
 use crate::admission::{Caps, Gate, Pass};
 use crate::credentials::{SharedTls, dns_names, has_any_name};
 use crate::events::{Event, Events};
 use crate::pipe::{pipe, read_ahead};
 use crate::workers::Workers;
+use chiaro_accept::{AcceptBackoff, accept};
 use chiaro_k8s::mesh_annotations::IngressRule;
 
 /// How long a peer has, from `accept`, to complete the TLS handshake (or, on a plaintext port,
@@ -211,7 +211,7 @@ impl Ingress {
         let mut backoff = AcceptBackoff::default();
         loop {
             let (stream, peer) = accept(&listener, &mut backoff, |error, pause| {
-                self.events.accept_failed("ingress", error, pause);
+                self.events.accept_failed("ingress", &error, pause);
             })
             .await;
             let pass = match self.handshakes.admit(peer.ip()) {

@@ -35,7 +35,6 @@
 //! annotations name; a plaintext connection around them reaches no mesh pod, whose ingress
 //! demands mutual TLS).
 
-pub mod accept;
 pub mod admission;
 pub mod app_probes;
 pub mod credentials;

@@ -26,10 +26,10 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::MeshError;
-use crate::accept::{AcceptBackoff, accept};
 use crate::admission::{Caps, Gate, Pass};
 use crate::app_probes::AppProbes;
 use crate::events::{Event, Events};
+use chiaro_accept::{AcceptBackoff, accept};
 
 /// How long a client has, from `accept`, to send its request head.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
@@ -97,7 +97,7 @@ impl StatusPort {
         let mut backoff = AcceptBackoff::default();
         loop {
             let (stream, peer) = accept(&listener, &mut backoff, |error, pause| {
-                self.events.accept_failed("status", error, pause);
+                self.events.accept_failed("status", &error, pause);
             })
             .await;
             let pass = match self.gate.admit(peer.ip()) {

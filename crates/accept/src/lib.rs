@@ -1,22 +1,21 @@
-//! Every accept loop of the proxy (status, ingress, egress) goes through [`accept`]: a failed
-//! `accept` pauses the loop instead of retrying at once.
-//!
-//! Why pause: when the process is out of descriptors (`EMFILE`, `ENFILE`) or kernel memory
-//! (`ENOBUFS`, `ENOMEM`), the pending connection stays in the listen queue and the listener
-//! stays readable, so a loop that retries at once spins on one core until something else frees
-//! a descriptor, starving the connections that would free one. An error that concerns only the
-//! one pending connection (it was reset or aborted before `accept`) does not pause: it is gone,
-//! and the next one may be fine. (The same rule as the Coordinator's listeners,
-//! `chiaro_api::admission::AcceptBackoff`; the mesh proxy does not depend on the API crate.)
+//! Pausing an accept loop after a failed `accept`, instead of spinning on it: every accept loop
+//! of the Coordinator (through `chiaro-api`) and of the mesh proxy goes through [`accept`]. A
+//! crate of its own so that the sidecar, in every pod's TCB, needs no more than this.
 
 use std::io;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 
 /// The pause after a failed accept: 10 ms, doubling to at most 1 s, back to 10 ms after the
 /// next accepted connection.
+///
+/// Why pause at all: when the process is out of descriptors (`EMFILE`, `ENFILE`) or kernel
+/// memory (`ENOBUFS`, `ENOMEM`), the pending connection stays in the listen queue and the
+/// listener stays readable, so an accept loop that retries at once spins on one core until
+/// something else frees a descriptor. Errors that concern only the one connection that was
+/// pending (it was reset or aborted before `accept`) do not pause: it is gone, and the next
+/// one may be fine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AcceptBackoff {
     next: Duration,
@@ -56,8 +55,8 @@ impl Default for AcceptBackoff {
 pub async fn accept(
     listener: &TcpListener,
     backoff: &mut AcceptBackoff,
-    mut on_error: impl FnMut(&io::Error, Option<Duration>),
-) -> (TcpStream, SocketAddr) {
+    mut on_error: impl FnMut(io::Error, Option<Duration>),
+) -> (TcpStream, std::net::SocketAddr) {
     loop {
         match listener.accept().await {
             Ok(accepted) => {
@@ -66,7 +65,7 @@ pub async fn accept(
             }
             Err(error) => {
                 let pause = backoff.after(&error);
-                on_error(&error, pause);
+                on_error(error, pause);
                 if let Some(pause) = pause {
                     tokio::time::sleep(pause).await;
                 }
@@ -98,10 +97,9 @@ mod tests {
     fn pauses_double_up_to_one_second_and_reset_after_a_success() {
         let mut backoff = AcceptBackoff::default();
         let pauses: Vec<_> = (0..10)
-            .map(|_| backoff.after(&too_many_open_files()).map(|p| p.as_millis()))
+            .map(|_| backoff.after(&too_many_open_files()).unwrap().as_millis())
             .collect();
-        let expected = [10, 20, 40, 80, 160, 320, 640, 1000, 1000, 1000].map(Some);
-        assert_eq!(pauses, expected);
+        assert_eq!(pauses, [10, 20, 40, 80, 160, 320, 640, 1000, 1000, 1000]);
         backoff.reset();
         assert_eq!(
             backoff.after(&too_many_open_files()),
@@ -112,17 +110,19 @@ mod tests {
     #[test]
     fn an_error_of_one_connection_does_not_pause_or_advance() {
         let mut backoff = AcceptBackoff::default();
-        for kind in [
-            io::ErrorKind::ConnectionAborted,
-            io::ErrorKind::ConnectionReset,
-        ] {
-            assert_eq!(backoff.after(&io::Error::from(kind)), None);
-        }
+        assert_eq!(
+            backoff.after(&io::Error::from(io::ErrorKind::ConnectionAborted)),
+            None
+        );
+        assert_eq!(
+            backoff.after(&io::Error::from(io::ErrorKind::ConnectionReset)),
+            None
+        );
         assert_eq!(
             backoff.after(&too_many_open_files()),
             Some(AcceptBackoff::FIRST)
         );
-        // Descriptors of the system (ENFILE), buffers (ENOBUFS) and memory (ENOMEM) all pause.
+        // Descriptor, memory and buffer exhaustion all pause.
         for errno in [23, 105, 12] {
             assert!(
                 backoff
