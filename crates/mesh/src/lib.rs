@@ -20,7 +20,7 @@
 //! - [`status`]: readiness for the kubelet (a native sidecar's startup probe holds the
 //!   workload back until the proxy is ready), and the ready file the workload's entrypoint
 //!   waits for (`--ready-file`).
-//! - [`admission`] and [`accept`]: what a flood can hold (caps as a share of the descriptor
+//! - [`admission`] and [`chiaro_accept`]: what a flood can hold (caps as a share of the descriptor
 //!   limit, eviction for newcomers) and the pause after a failed accept.
 //! - [`workers`]: the threads connections run on, one connection on one thread for its life.
 //!
