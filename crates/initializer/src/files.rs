@@ -33,28 +33,28 @@ pub fn write(out: &Path, credentials: &Credentials) -> anyhow::Result<()> {
     write_file(
         &tls.join("mesh-ca.pem"),
         pem("CERTIFICATE", &credentials.mesh_ca).as_bytes(),
-        false,
+        PUBLIC,
     )?;
     write_file(
         &tls.join("coordinator-root-ca.pem"),
         pem("CERTIFICATE", &credentials.root_ca).as_bytes(),
-        false,
+        PUBLIC,
     )?;
     write_file(
         &tls.join("cert.pem"),
         pem("CERTIFICATE", &credentials.certificate).as_bytes(),
-        false,
+        PUBLIC,
     )?;
     write_file(
         &tls.join("key.pem"),
         pem("PRIVATE KEY", &credentials.key).as_bytes(),
-        true,
+        PRIVATE,
     )?;
     if let Some(secret) = &credentials.workload_secret {
         write_file(
             &secrets.join("workload-secret-seed"),
             hex::encode(secret).as_bytes(),
-            true,
+            PRIVATE,
         )?;
     }
     Ok(())
@@ -72,20 +72,7 @@ pub fn install_start_gate(out: &Path, binary: &Path) -> anyhow::Result<PathBuf> 
     let bytes = fs::read(binary).with_context(|| format!("reading {}", binary.display()))?;
     let target = bin.join("chiaro-start");
     let temporary = bin.join(".chiaro-start.partial");
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o755);
-    }
-    let mut file = options
-        .open(&temporary)
-        .with_context(|| format!("writing {}", temporary.display()))?;
-    file.write_all(&bytes)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("writing {}", temporary.display()))?;
-    drop(file);
+    write_file(&temporary, &bytes, EXECUTABLE)?;
     fs::rename(&temporary, &target)
         .with_context(|| format!("renaming into {}", target.display()))?;
     Ok(target)
@@ -96,13 +83,20 @@ pub fn pem(label: &str, der: &[u8]) -> String {
     der::pem::encode_string(label, der::pem::LineEnding::LF, der).unwrap_or_default()
 }
 
-fn write_file(path: &Path, bytes: &[u8], private: bool) -> anyhow::Result<()> {
+/// The mode of a file only the pod's own user may read.
+const PRIVATE: u32 = 0o600;
+/// The mode of a file anyone in the pod may read.
+const PUBLIC: u32 = 0o644;
+/// The mode of a program anyone in the pod may run.
+const EXECUTABLE: u32 = 0o755;
+
+fn write_file(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        options.mode(if private { 0o600 } else { 0o644 });
+        options.mode(mode);
     }
     let mut file = options
         .open(path)

@@ -451,17 +451,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_mesh_sidecar_follows_the_initializer_once() {
-        let mut value = deployment();
-        let with_mesh = Injection {
+    fn with_mesh(ingress: &str) -> Injection {
+        Injection {
             mesh: Some(MeshSidecar {
                 image: "mesh@sha256:11".to_owned(),
-                ingress: "web#8080".to_owned(),
+                ingress: ingress.to_owned(),
                 egress: String::new(),
             }),
             ..injection()
-        };
+        }
+    }
+
+    #[test]
+    fn the_mesh_sidecar_follows_the_initializer_once() {
+        let mut value = deployment();
+        let with_mesh = with_mesh("web#8080");
         inject(&mut value, WorkloadKind::Deployment, &with_mesh, &at()).unwrap();
         let once = value.clone();
         inject(&mut value, WorkloadKind::Deployment, &with_mesh, &at()).unwrap();
@@ -486,14 +490,7 @@ mod tests {
     #[test]
     fn every_other_container_runs_behind_the_gate_and_waits_for_a_mesh() {
         let mut value = deployment();
-        let with_mesh = Injection {
-            mesh: Some(MeshSidecar {
-                image: "mesh@sha256:11".to_owned(),
-                ingress: String::new(),
-                egress: String::new(),
-            }),
-            ..injection()
-        };
+        let with_mesh = with_mesh("");
         inject(&mut value, WorkloadKind::Deployment, &with_mesh, &at()).unwrap();
         let spec = &value["spec"]["template"]["spec"];
         let gate = [chiaro_start::BINARY, "--wait-file", MESH_READY_FILE];
@@ -607,14 +604,7 @@ mod tests {
         let mut value = deployment();
         value["spec"]["template"]["spec"]["containers"][0]["securityContext"] =
             json!({"capabilities": {"add": ["NET_ADMIN"]}});
-        let with_mesh = Injection {
-            mesh: Some(MeshSidecar {
-                image: "mesh@sha256:11".to_owned(),
-                ingress: String::new(),
-                egress: String::new(),
-            }),
-            ..injection()
-        };
+        let with_mesh = with_mesh("");
         let error = inject(&mut value, WorkloadKind::Deployment, &with_mesh, &at()).unwrap_err();
         assert!(error.to_string().contains("redirect rules"), "{error}");
         inject(&mut value, WorkloadKind::Deployment, &injection(), &at())

@@ -52,6 +52,19 @@ fn words(
         .map(Some)
 }
 
+/// `command` (at `path`) without the gate generate put in front of it, if it has one.
+fn unwrapped(
+    command: &[String],
+    at: &DocumentId,
+    path: &str,
+) -> Result<Option<(Gate, Vec<String>)>, K8sError> {
+    Gate::unwrap(command).map_err(|error| K8sError::Invalid {
+        at: at.clone(),
+        path: format!("{path}.command"),
+        detail: format!("not a command chiaro generate writes: {error}"),
+    })
+}
+
 /// The container's command and args without a gate generate put there before.
 fn original(
     container: &Map<String, Value>,
@@ -60,16 +73,10 @@ fn original(
 ) -> Result<Original, K8sError> {
     let command = words(container, "command", at, path)?;
     let args = words(container, "args", at, path)?;
-    let unwrapped = command
-        .as_deref()
-        .map(Gate::unwrap)
-        .transpose()
-        .map_err(|error| K8sError::Invalid {
-            at: at.clone(),
-            path: format!("{path}.command"),
-            detail: format!("not a command chiaro generate writes: {error}"),
-        })?
-        .flatten();
+    let unwrapped = match &command {
+        Some(command) => unwrapped(command, at, path)?,
+        None => None,
+    };
     Ok(match unwrapped {
         None => Original { command, args },
         Some((gate, entrypoint)) => Original {
@@ -124,16 +131,9 @@ pub fn gate_exec_handlers(
         let Some(command) = words(exec, "command", at, &at_path)? else {
             continue;
         };
-        let command = match Gate::unwrap(&command) {
-            Ok(Some((_, command))) => command,
-            Ok(None) => command,
-            Err(error) => {
-                return Err(K8sError::Invalid {
-                    at: at.clone(),
-                    path: format!("{at_path}.command"),
-                    detail: format!("not a command chiaro generate writes: {error}"),
-                });
-            }
+        let command = match unwrapped(&command, at, &at_path)? {
+            Some((_, command)) => command,
+            None => command,
         };
         let gate = Gate {
             require_files: require_files.to_vec(),

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use chiaro_k8s::{ConfigSources, Workload, read_documents};
+use chiaro_k8s::{ConfigSources, Document, Workload, read_documents};
 use chiaro_policy::{AgentPolicy, GenerateOptions, ImageConfig, Initdata, generate};
 use chiaro_test_support::genpolicy_cases::{CASES_DIR, image_configs};
 use chiaro_test_support::testdata_or_skip;
@@ -19,22 +19,28 @@ fn case() -> Option<(String, AgentPolicy, Vec<Value>)> {
     let yaml =
         std::fs::read_to_string(dir.join(CASES_DIR).join(GID_CASE).join("pod.yaml")).unwrap();
     let documents = read_documents("pod.yaml", &yaml).unwrap();
-    let workload = Workload::from_document(&documents[0]).unwrap().unwrap();
     let images: BTreeMap<String, ImageConfig> = serde_json::from_value(image_configs()).unwrap();
-    let generated = generate(
-        &documents[0],
-        &workload,
-        &images,
-        &ConfigSources::default(),
-        &GenerateOptions::default(),
-    )
-    .unwrap();
+    let policy = policy_of(&documents[0], &images);
     let cases: Vec<Value> = serde_json::from_str(
         &std::fs::read_to_string(dir.join(CASES_DIR).join(GID_CASE).join("testcases.json"))
             .unwrap(),
     )
     .unwrap();
-    Some((yaml, AgentPolicy::new(&generated.data).unwrap(), cases))
+    Some((yaml, policy, cases))
+}
+
+/// The policy `generate` writes for the workload `document`, with `images` as configurations.
+fn policy_of(document: &Document, images: &BTreeMap<String, ImageConfig>) -> AgentPolicy {
+    let workload = Workload::from_document(document).unwrap().unwrap();
+    let generated = generate(
+        document,
+        &workload,
+        images,
+        &ConfigSources::default(),
+        &GenerateOptions::default(),
+    )
+    .unwrap();
+    AgentPolicy::new(&generated.data).unwrap()
 }
 
 #[test]
@@ -180,7 +186,6 @@ fn two_annotated_workloads() -> (std::path::PathBuf, BTreeMap<String, String>) {
             )
         };
         let documents = read_documents("pods.yaml", &pod("")).unwrap();
-        let workload = Workload::from_document(&documents[0]).unwrap().unwrap();
         let images = BTreeMap::from([(
             image.clone(),
             ImageConfig {
@@ -190,15 +195,7 @@ fn two_annotated_workloads() -> (std::path::PathBuf, BTreeMap<String, String>) {
                 ..ImageConfig::default()
             },
         )]);
-        let generated = generate(
-            &documents[0],
-            &workload,
-            &images,
-            &ConfigSources::default(),
-            &GenerateOptions::default(),
-        )
-        .unwrap();
-        let policy = AgentPolicy::new(&generated.data).unwrap();
+        let policy = policy_of(&documents[0], &images);
         let initdata = Initdata::for_policy(policy.text()).unwrap();
         hashes.insert(name.to_owned(), initdata.policy_hash().to_string());
         text.push_str(&pod(&format!(
