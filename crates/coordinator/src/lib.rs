@@ -1,12 +1,11 @@
 //! The Chiaro Coordinator: it holds the deployment's secret seed, derives every secret from it,
 //! keeps the manifest history, and issues mesh certificates to attested workloads.
 //!
-//! This crate holds, so far, the Coordinator's core: the [`seed`] and what it derives, the
-//! certificate authorities in [`ca`], and the persisted [`history`] in a [`store`] directory.
-//! The gRPC services and the binary come with the rest of the trust-core issue.
-//!
-//! # What this crate does not do (yet)
-//! No network: nothing here serves anything.
+//! Its core: the [`seed`] and what it derives, the certificate authorities in [`ca`], the
+//! persisted [`history`] in a [`store`] directory, and the [`state`] machine (manifest
+//! transitions, recovery, certificate issuance). Its shell: the gRPC [`service`]s over attested
+//! TLS, the plain-HTTP status and [`metrics`] endpoints ([`http`]), and [`app`], which the
+//! `chiaro-coordinator` binary runs.
 //!
 //! # Security model
 //! Every secret is derived from one 32-byte seed (HKDF-SHA256, one label per use), so the
