@@ -1,6 +1,11 @@
 //! ARCHITECTURE.md's crate map agrees with the Cargo manifests: every workspace crate has a row
 //! with its path, and the row's "depends on" column names exactly the crate's direct normal
 //! dependencies among the workspace crates (text in parentheses is commentary and not counted).
+#![expect(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers fail loudly"
+)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
