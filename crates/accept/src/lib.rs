@@ -1,6 +1,12 @@
-//! Pausing an accept loop after a failed `accept`, instead of spinning on it: every accept loop
-//! of the Coordinator (through `chiaro-api`) and of the mesh proxy goes through [`accept`]. A
-//! crate of its own so that the sidecar, in every pod's TCB, needs no more than this.
+//! The plain listener edges the Coordinator and the mesh proxy share. A crate of its own so that
+//! the sidecar, in every pod's TCB, needs no more than this (tokio only):
+//! - pausing an accept loop after a failed `accept`, instead of spinning on it: every accept
+//!   loop of the Coordinator (through `chiaro-api`) and of the mesh proxy goes through
+//!   [`accept`];
+//! - [`http1`]: the one minimal HTTP/1.1 responder of their status ports (and of local mode's
+//!   stand-in servers).
+
+pub mod http1;
 
 use std::io;
 use std::time::Duration;
