@@ -14,7 +14,7 @@ use chiaro_attest_guest::{AtlsIssuer, Evidence, EvidenceIssuer, IssueError};
 use chiaro_collateral::{Fetcher, Kds};
 use chiaro_test_support::fake_kds::{fake_kds, milan_and_turin_routes};
 use chiaro_test_support::snp_cases::SNP_CASES;
-use chiaro_test_support::testdata_or_skip;
+use chiaro_test_support::vectors;
 
 /// Returns one recorded Milan report (version 2: no CPUID) whatever the report data.
 struct RecordedTee(Vec<u8>);
@@ -44,8 +44,8 @@ fn now() -> UnixTime {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn snp_evidence_carries_the_vcek_from_kds() {
-    let dir = testdata_or_skip!("KDS-backed issuer");
+async fn needs_vectors_snp_evidence_carries_the_vcek_from_kds() {
+    let dir = vectors::dir();
     let report = SNP_CASES[0].report_bytes(&dir);
     let fake = fake_kds(milan_and_turin_routes(&dir), 0).await;
     let kds = Kds::new(
@@ -84,8 +84,8 @@ async fn snp_evidence_carries_the_vcek_from_kds() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn without_a_product_or_kds_snp_evidence_is_refused_with_a_reason() {
-    let dir = testdata_or_skip!("KDS-backed issuer errors");
+async fn needs_vectors_without_a_product_or_kds_snp_evidence_is_refused_with_a_reason() {
+    let dir = vectors::dir();
     let report = SNP_CASES[0].report_bytes(&dir);
     let fake = fake_kds(milan_and_turin_routes(&dir), 0).await;
     let kds = Kds::new(
@@ -110,8 +110,8 @@ async fn without_a_product_or_kds_snp_evidence_is_refused_with_a_reason() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn tdx_evidence_carries_intel_collateral_from_pcs() {
-    let dir = testdata_or_skip!("PCS-backed issuer");
+async fn needs_vectors_tdx_evidence_carries_intel_collateral_from_pcs() {
+    let dir = vectors::dir();
     let set = &chiaro_test_support::tdx_sets::TDX_SETS[0];
     let expected =
         chiaro_attest::tdx::TdxCollateral::from_json(&set.collateral_json(&dir)).unwrap();

@@ -39,9 +39,7 @@ fn measure(name: &str, iterations: u32, mut run: impl FnMut()) {
 
 #[expect(clippy::unwrap_used, reason = "a benchmark stops on broken inputs")]
 fn main() {
-    let Some(dir) = chiaro_test_support::vectors::testdata("verification benchmark") else {
-        return;
-    };
+    let dir = chiaro_test_support::vectors::dir();
     let anchors = SnpTrustAnchors::amd().unwrap();
     measure(
         "SNP: parse the pinned AMD roots (once per process)",

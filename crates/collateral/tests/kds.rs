@@ -13,7 +13,7 @@ use chiaro_attest::snp::{self, Product, SnpReferenceValues, SnpTrustAnchors};
 use chiaro_collateral::{Cache, FetchError, Fetcher, Kds, KdsError};
 use chiaro_test_support::fake_kds::{FakeKds, fake_kds, milan_and_turin_routes};
 use chiaro_test_support::snp_cases::SNP_CASES;
-use chiaro_test_support::testdata_or_skip;
+use chiaro_test_support::vectors;
 
 fn kds(fake: &FakeKds, cache: Option<Cache>) -> Kds {
     let fetcher = Fetcher::with_root_certificate(&fake.ca)
@@ -35,8 +35,8 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 #[tokio::test]
-async fn fetched_collateral_verifies_milan_and_turin_reports() {
-    let dir = testdata_or_skip!("KDS fetching");
+async fn needs_vectors_fetched_collateral_verifies_milan_and_turin_reports() {
+    let dir = vectors::dir();
     let fake = fake_kds(milan_and_turin_routes(&dir), 0).await;
     let client = kds(&fake, None);
     for (row, product) in [(1, Product::Milan), (8, Product::Turin)] {
@@ -55,8 +55,8 @@ async fn fetched_collateral_verifies_milan_and_turin_reports() {
 }
 
 #[tokio::test]
-async fn the_cache_serves_repeats_from_disk_across_clients() {
-    let dir = testdata_or_skip!("KDS cache");
+async fn needs_vectors_the_cache_serves_repeats_from_disk_across_clients() {
+    let dir = vectors::dir();
     let fake = fake_kds(milan_and_turin_routes(&dir), 0).await;
     let cache_dir = scratch("cache");
     let _ = std::fs::remove_dir_all(&cache_dir);
@@ -117,8 +117,8 @@ async fn expired_cache_entries_are_fetched_again() {
 }
 
 #[tokio::test]
-async fn transient_failures_are_retried_with_backoff() {
-    let dir = testdata_or_skip!("KDS retries");
+async fn needs_vectors_transient_failures_are_retried_with_backoff() {
+    let dir = vectors::dir();
     let fake = fake_kds(milan_and_turin_routes(&dir), 2).await;
     let chain = kds(&fake, None)
         .cert_chain(Product::Milan, false, now())
@@ -129,8 +129,8 @@ async fn transient_failures_are_retried_with_backoff() {
 }
 
 #[tokio::test]
-async fn a_server_that_keeps_failing_is_given_up_on() {
-    let dir = testdata_or_skip!("KDS give up");
+async fn needs_vectors_a_server_that_keeps_failing_is_given_up_on() {
+    let dir = vectors::dir();
     let fake = fake_kds(milan_and_turin_routes(&dir), 100).await;
     let error = kds(&fake, None)
         .cert_chain(Product::Milan, false, now())
@@ -147,8 +147,8 @@ async fn a_server_that_keeps_failing_is_given_up_on() {
 }
 
 #[tokio::test]
-async fn a_missing_document_is_not_retried() {
-    let dir = testdata_or_skip!("KDS 404");
+async fn needs_vectors_a_missing_document_is_not_retried() {
+    let dir = vectors::dir();
     let fake = fake_kds(milan_and_turin_routes(&dir), 0).await;
     let error = kds(&fake, None)
         .cert_chain(Product::Genoa, false, now())
@@ -165,8 +165,8 @@ async fn a_missing_document_is_not_retried() {
 }
 
 #[tokio::test]
-async fn a_server_outside_the_trusted_roots_is_refused() {
-    let dir = testdata_or_skip!("KDS TLS roots");
+async fn needs_vectors_a_server_outside_the_trusted_roots_is_refused() {
+    let dir = vectors::dir();
     let fake = fake_kds(milan_and_turin_routes(&dir), 0).await;
     let other = fake_kds(Vec::new(), 0).await;
     let fetcher = Fetcher::with_root_certificate(&other.ca)
@@ -188,8 +188,8 @@ async fn a_server_outside_the_trusted_roots_is_refused() {
 }
 
 #[tokio::test]
-async fn a_masked_chip_id_has_no_vcek_url() {
-    let dir = testdata_or_skip!("KDS masked chip id");
+async fn needs_vectors_a_masked_chip_id_has_no_vcek_url() {
+    let dir = vectors::dir();
     let case = SNP_CASES.iter().find(|case| case.row == 4).unwrap();
     let report = snp::Report::parse(&case.report_bytes(&dir)).unwrap();
     let fake = fake_kds(Vec::new(), 0).await;

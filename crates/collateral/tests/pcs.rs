@@ -11,7 +11,7 @@ use chiaro_attest::tdx::{self, TdxCollateral, TdxReferenceValues};
 use chiaro_collateral::{Cache, Fetcher, Pcs, PcsError};
 use chiaro_test_support::fake_kds::{FakeKds, Route, fake_https};
 use chiaro_test_support::tdx_sets::TDX_SETS;
-use chiaro_test_support::testdata_or_skip;
+use chiaro_test_support::vectors;
 
 fn percent_encode(text: &str) -> String {
     text.bytes()
@@ -85,8 +85,8 @@ fn pcs(fake: &FakeKds, cache: Option<Cache>) -> Pcs {
 }
 
 #[tokio::test]
-async fn fetched_collateral_is_set_a_and_the_quote_verifies() {
-    let dir = testdata_or_skip!("PCS fetching");
+async fn needs_vectors_fetched_collateral_is_set_a_and_the_quote_verifies() {
+    let dir = vectors::dir();
     let set = &TDX_SETS[0];
     let expected = TdxCollateral::from_json(&set.collateral_json(&dir)).unwrap();
     let fake = fake_https(routes(&expected, true), 0).await;
@@ -99,8 +99,8 @@ async fn fetched_collateral_is_set_a_and_the_quote_verifies() {
 }
 
 #[tokio::test]
-async fn collateral_is_cached_until_its_next_update() {
-    let dir = testdata_or_skip!("PCS cache");
+async fn needs_vectors_collateral_is_cached_until_its_next_update() {
+    let dir = vectors::dir();
     let set = &TDX_SETS[0];
     let expected = TdxCollateral::from_json(&set.collateral_json(&dir)).unwrap();
     let fake = fake_https(routes(&expected, true), 0).await;
@@ -133,8 +133,8 @@ async fn collateral_is_cached_until_its_next_update() {
 }
 
 #[tokio::test]
-async fn a_response_without_its_issuer_chain_is_malformed() {
-    let dir = testdata_or_skip!("PCS headers");
+async fn needs_vectors_a_response_without_its_issuer_chain_is_malformed() {
+    let dir = vectors::dir();
     let set = &TDX_SETS[0];
     let expected = TdxCollateral::from_json(&set.collateral_json(&dir)).unwrap();
     let fake = fake_https(routes(&expected, false), 0).await;

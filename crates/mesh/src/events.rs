@@ -37,6 +37,8 @@ pub struct Events {
     refused: Arc<AtomicU64>,
     open: Arc<AtomicU64>,
     accept_failures: Arc<AtomicU64>,
+    /// Woken on every recorded event, for [`Events::until`].
+    recorded: Arc<tokio::sync::Notify>,
     quiet: bool,
 }
 
@@ -66,6 +68,7 @@ impl Events {
             Event::Refused { .. } => &self.refused,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        self.recorded.notify_waiters();
         if !self.quiet {
             let line = match event {
                 Event::Accepted {
@@ -124,5 +127,19 @@ impl Events {
     /// Connections refused so far.
     pub fn refused(&self) -> u64 {
         self.refused.load(Ordering::Relaxed)
+    }
+
+    /// Returns once `done` holds of these counters, looking again after each recorded event
+    /// (what tests wait on, rather than on time).
+    pub async fn until(&self, done: impl Fn(&Self) -> bool) {
+        loop {
+            let mut recorded = std::pin::pin!(self.recorded.notified());
+            // Registered before looking, so an event between the look and the wait wakes it.
+            recorded.as_mut().enable();
+            if done(self) {
+                return;
+            }
+            recorded.await;
+        }
     }
 }

@@ -4,7 +4,7 @@
 //! established connections, and the handshake's deadline and gate against idle floods.
 //! (Network namespaces and redirection are tested separately.)
 
-#![expect(clippy::unwrap_used, reason = "test")]
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "test")]
 
 mod common;
 #[path = "common/egress.rs"]
@@ -136,6 +136,16 @@ async fn client_pod(
     egress_to(&dir, remote, san).await
 }
 
+/// Waits until the server pod's proxy has recorded a refusal: the client may see the
+/// connection end before the proxy records why, and once it has, the connection's handler is
+/// done (nothing it refused can still reach the server).
+async fn refusal_recorded(server: &ServerPod) {
+    let recorded = server.events.until(|events| events.refused() > 0);
+    tokio::time::timeout(Duration::from_secs(30), recorded)
+        .await
+        .expect("the proxy records the refusal");
+}
+
 /// Sends `message`, half-closes, and returns everything read back.
 async fn exchange(address: SocketAddr, message: &[u8]) -> Vec<u8> {
     let mut stream = TcpStream::connect(address).await.unwrap();
@@ -207,7 +217,7 @@ async fn a_client_without_a_certificate_is_refused() {
         result.is_err() || result.as_ref().unwrap().is_empty(),
         "{result:?}"
     );
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    refusal_recorded(&server).await;
     assert_eq!(
         server.connections.load(Ordering::SeqCst),
         0,
@@ -228,7 +238,7 @@ async fn a_certificate_from_another_ca_is_refused() {
         result.is_err() || result.as_ref().unwrap().is_empty(),
         "{result:?}"
     );
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    refusal_recorded(&server).await;
     assert_eq!(server.connections.load(Ordering::SeqCst), 0);
     assert_eq!(server.events.refused(), 1);
 }
@@ -327,6 +337,7 @@ async fn attack_idle_connection_at_the_ingress_is_closed_at_the_handshake_deadli
         closed_by_the_proxy(&mut idle).await,
         "a connection that never starts its handshake is closed"
     );
+    refusal_recorded(&server).await;
     assert_eq!(server.events.refused(), 1);
     assert_eq!(server.connections.load(Ordering::SeqCst), 0);
 }

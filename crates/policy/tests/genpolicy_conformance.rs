@@ -13,7 +13,7 @@ use std::path::Path;
 
 use chiaro_k8s::{ConfigSources, Workload, read_documents};
 use chiaro_policy::{AgentPolicy, Evaluator, GenerateOptions, ImageConfig, generate};
-use chiaro_test_support::{genpolicy_cases, testdata_or_skip};
+use chiaro_test_support::{genpolicy_cases, vectors};
 
 fn image_fixtures() -> BTreeMap<String, ImageConfig> {
     serde_json::from_value(genpolicy_cases::image_configs()).unwrap()
@@ -151,8 +151,8 @@ fn case_dirs(root: &Path, found: &mut Vec<std::path::PathBuf>) {
 }
 
 #[test]
-fn every_kata_test_case_gets_the_expected_decision() {
-    let testdata = testdata_or_skip!("Kata genpolicy conformance cases");
+fn needs_vectors_every_kata_test_case_gets_the_expected_decision() {
+    let testdata = vectors::dir();
     let root = testdata.join(genpolicy_cases::CASES_DIR);
     let mut dirs = Vec::new();
     case_dirs(&root, &mut dirs);

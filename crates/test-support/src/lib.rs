@@ -3,6 +3,8 @@
 //! - [`fake_kds`]: a loopback HTTPS server standing in for AMD's KDS.
 //! - [`oci_registry`]: a real `docker-registry` on loopback, with images the tests push.
 //! - [`genpolicy_cases`]: Kata's genpolicy cases and the image configurations they imply.
+//! - [`prerequisite`]: what a test needs beyond the toolchain (vectors, `docker-registry`,
+//!   root), the marker in its name, and the check that fails it rather than skip it.
 //! - [`vectors`]: the one helper that finds the third-party vectors in `../shared/testdata`.
 //! - [`snp_cases`]: the real SEV-SNP reports with their certificates, times and expected outcome.
 //! - [`tdx_sets`]: the real TDX quotes with their collateral, times and expected outcome.
@@ -17,6 +19,7 @@
 pub mod fake_kds;
 pub mod genpolicy_cases;
 pub mod oci_registry;
+pub mod prerequisite;
 pub mod snp_cases;
 pub mod tdx_sets;
 pub mod vectors;

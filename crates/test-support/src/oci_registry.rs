@@ -3,8 +3,9 @@
 //! TLS or token authentication (a small token service in this process signs the JWTs the
 //! registry checks against a test CA).
 //!
-//! When the `docker-registry` binary is missing, [`OciRegistry::start`] fails if `CI` is set
-//! (`.ci/run` installs it) and otherwise returns `None` after saying what was not run.
+//! Tests that start one are named `needs_registry_…`: when the `docker-registry` binary is
+//! missing, [`OciRegistry::start`] fails, and `scripts/test` leaves them out unless `CI` is set
+//! (see [`crate::prerequisite`]; it installs the binary when it can).
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -18,8 +19,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use sha2::{Digest as _, Sha256};
 
-/// The binary Debian's `docker-registry` package installs.
-pub const REGISTRY_BINARY: &str = "docker-registry";
+use crate::prerequisite::{Prerequisite, REGISTRY_BINARY};
 
 /// How the registry lets clients in.
 #[derive(Debug, Clone)]
@@ -54,31 +54,13 @@ pub struct OciRegistry {
 }
 
 impl OciRegistry {
-    /// Starts a registry with its own storage; `None` (after printing why) when the binary is
-    /// missing outside CI.
+    /// Starts a registry with its own storage.
     ///
     /// # Panics
-    /// When the binary is missing and `CI` is set, or the registry does not come up.
-    pub fn start(access: &Access, what: &str) -> Option<Self> {
-        if Command::new(REGISTRY_BINARY)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_err()
-        {
-            let message = format!(
-                "{REGISTRY_BINARY} not installed (apt-get install docker-registry); not run: {what}"
-            );
-            if std::env::var_os("CI").is_some() {
-                panic!("{message}");
-            }
-            #[expect(clippy::print_stderr, reason = "a skipped test must say so")]
-            {
-                eprintln!("SKIPPED: {message}");
-            }
-            return None;
-        }
+    /// When the binary is missing, the running test's name lacks `needs_registry`, or the
+    /// registry does not come up.
+    pub fn start(access: &Access) -> Self {
+        Prerequisite::Registry.require();
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "chiaro-oci-registry-{}-{}",
@@ -87,7 +69,7 @@ impl OciRegistry {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("storage")).unwrap();
-        Some(Self::launch(dir, true, access))
+        Self::launch(dir, true, access)
     }
 
     /// A second registry serving the same storage with other access rules (push through an

@@ -4,7 +4,7 @@
 use chiaro_attest::snp::{self, CertRole, SnpTrustAnchors};
 use chiaro_attest::{Error, Malformed, Rejection};
 use chiaro_test_support::snp_cases::{Expected, REPORT_LEN, SNP_CASES};
-use chiaro_test_support::testdata_or_skip;
+use chiaro_test_support::vectors;
 
 use crate::{snp_collateral, snp_reference};
 
@@ -30,8 +30,8 @@ fn allowed_checks(offset: usize) -> &'static [&'static str] {
 }
 
 #[test]
-fn flipping_any_byte_of_any_real_report_is_refused() {
-    let dir = testdata_or_skip!("SNP report bit flips");
+fn needs_vectors_flipping_any_byte_of_any_real_report_is_refused() {
+    let dir = vectors::dir();
     let anchors = SnpTrustAnchors::amd().unwrap();
     for case in SNP_CASES
         .iter()
@@ -75,8 +75,8 @@ fn flipping_any_byte_of_any_real_report_is_refused() {
 }
 
 #[test]
-fn flipping_reported_tcb_or_chip_id_names_the_vcek_mismatch() {
-    let dir = testdata_or_skip!("SNP TCB and chip id flips");
+fn needs_vectors_flipping_reported_tcb_or_chip_id_names_the_vcek_mismatch() {
+    let dir = vectors::dir();
     let case = SNP_CASES[0];
     let report = case.report_bytes(&dir);
     let anchors = SnpTrustAnchors::amd().unwrap();
@@ -102,8 +102,8 @@ fn flipping_reported_tcb_or_chip_id_names_the_vcek_mismatch() {
 }
 
 #[test]
-fn truncating_any_real_report_anywhere_is_a_truncation_error() {
-    let dir = testdata_or_skip!("SNP report truncation");
+fn needs_vectors_truncating_any_real_report_anywhere_is_a_truncation_error() {
+    let dir = vectors::dir();
     for case in &SNP_CASES {
         let report = case.report_bytes(&dir);
         for len in 0..REPORT_LEN {
@@ -132,8 +132,8 @@ fn truncating_any_real_report_anywhere_is_a_truncation_error() {
 }
 
 #[test]
-fn a_report_with_appended_bytes_is_refused_by_the_strict_parser() {
-    let dir = testdata_or_skip!("SNP report length");
+fn needs_vectors_a_report_with_appended_bytes_is_refused_by_the_strict_parser() {
+    let dir = vectors::dir();
     let mut report = SNP_CASES[0].report_bytes(&dir);
     report.push(0);
     assert_eq!(
@@ -149,8 +149,8 @@ fn a_report_with_appended_bytes_is_refused_by_the_strict_parser() {
 }
 
 #[test]
-fn every_real_report_has_zero_signature_padding() {
-    let dir = testdata_or_skip!("SNP signature padding");
+fn needs_vectors_every_real_report_has_zero_signature_padding() {
+    let dir = vectors::dir();
     for case in &SNP_CASES {
         snp::Report::parse(&case.report_bytes(&dir))
             .unwrap_or_else(|e| panic!("row {}: {e:?}", case.row));

@@ -6,13 +6,13 @@ use chiaro_attest::snp::{
 };
 use chiaro_attest::{ChipId, Digest48, Error, HostData, Measurement, Rejection, ReportData};
 use chiaro_test_support::snp_cases::SNP_CASES;
-use chiaro_test_support::testdata_or_skip;
+use chiaro_test_support::vectors;
 
 use crate::{snp_collateral, snp_reference};
 
 /// Row 1 (Milan v2, VCEK), row 3 (Milan, ID block), row 4 (Milan VLEK, VMPL 1), row 8 (Turin).
 fn verify(row: u8, reference: &SnpReferenceValues) -> Result<(), Error> {
-    let dir = chiaro_test_support::vectors::testdata("SNP reference values").expect("test data");
+    let dir = vectors::dir();
     let case = SNP_CASES.iter().find(|case| case.row == row).unwrap();
     snp::verify(
         &case.report_bytes(&dir),
@@ -32,7 +32,7 @@ fn trips(row: u8, reference: SnpReferenceValues) -> SnpRejection {
 }
 
 fn report(row: u8) -> snp::Report {
-    let dir = chiaro_test_support::vectors::testdata("SNP reference values").expect("test data");
+    let dir = vectors::dir();
     let case = SNP_CASES.iter().find(|case| case.row == row).unwrap();
     snp::Report::parse(&case.report_bytes(&dir)).unwrap()
 }
@@ -42,8 +42,7 @@ fn base(row: u8) -> SnpReferenceValues {
 }
 
 #[test]
-fn measurement_outside_the_allowed_set_is_refused() {
-    let _dir = testdata_or_skip!("SNP measurement reference");
+fn needs_vectors_measurement_outside_the_allowed_set_is_refused() {
     let other = Measurement::new([0x11; 48]);
     let rejection = trips(
         1,
@@ -70,8 +69,7 @@ fn measurement_outside_the_allowed_set_is_refused() {
 }
 
 #[test]
-fn each_tcb_component_one_below_the_minimum_is_refused() {
-    let _dir = testdata_or_skip!("SNP minimum TCB");
+fn needs_vectors_each_tcb_component_one_below_the_minimum_is_refused() {
     // Row 1: bl 3 / tee 0 / snp 8 / ucode 115.
     let exact = MinimumTcb {
         bootloader: 3,
@@ -121,8 +119,7 @@ fn each_tcb_component_one_below_the_minimum_is_refused() {
 }
 
 #[test]
-fn turin_fmc_below_the_minimum_is_refused() {
-    let _dir = testdata_or_skip!("Turin FMC minimum");
+fn needs_vectors_turin_fmc_below_the_minimum_is_refused() {
     // Row 8: fmc 0 / bl 1 / tee 0 / snp 2 / ucode 71.
     let minimum = MinimumTcb {
         bootloader: 1,
@@ -159,8 +156,7 @@ fn turin_fmc_below_the_minimum_is_refused() {
 }
 
 #[test]
-fn a_debug_policy_is_refused_unless_explicitly_allowed() {
-    let _dir = testdata_or_skip!("SNP debug policy");
+fn needs_vectors_a_debug_policy_is_refused_unless_explicitly_allowed() {
     assert_eq!(
         trips(2, SnpReferenceValues::default()),
         SnpRejection::DebugAllowed { policy: 0xB_0000 }
@@ -176,8 +172,7 @@ fn a_debug_policy_is_refused_unless_explicitly_allowed() {
 }
 
 #[test]
-fn an_smt_policy_is_refused_when_smt_is_not_allowed() {
-    let _dir = testdata_or_skip!("SNP SMT policy");
+fn needs_vectors_an_smt_policy_is_refused_when_smt_is_not_allowed() {
     assert_eq!(
         trips(
             1,
@@ -191,8 +186,7 @@ fn an_smt_policy_is_refused_when_smt_is_not_allowed() {
 }
 
 #[test]
-fn firmware_below_the_minimum_abi_is_refused() {
-    let _dir = testdata_or_skip!("SNP minimum ABI");
+fn needs_vectors_firmware_below_the_minimum_abi_is_refused() {
     let current = report(1).current_version;
     let above = AbiVersion {
         major: current.major,
@@ -222,8 +216,7 @@ fn firmware_below_the_minimum_abi_is_refused() {
 }
 
 #[test]
-fn a_report_from_another_vmpl_is_refused() {
-    let _dir = testdata_or_skip!("SNP VMPL");
+fn needs_vectors_a_report_from_another_vmpl_is_refused() {
     assert_eq!(
         trips(4, SnpReferenceValues::default()),
         SnpRejection::VmplNotAllowed {
@@ -234,8 +227,7 @@ fn a_report_from_another_vmpl_is_refused() {
 }
 
 #[test]
-fn host_data_and_report_data_must_match() {
-    let _dir = testdata_or_skip!("SNP host data and report data");
+fn needs_vectors_host_data_and_report_data_must_match() {
     let actual = report(1);
     let host_data = HostData::new([0x22; 32]);
     assert_eq!(
@@ -277,8 +269,7 @@ fn host_data_and_report_data_must_match() {
 }
 
 #[test]
-fn id_and_author_key_digests_must_be_allowed() {
-    let _dir = testdata_or_skip!("SNP ID and author keys");
+fn needs_vectors_id_and_author_key_digests_must_be_allowed() {
     let actual = report(3);
     let other = Digest48::new([0x44; 48]);
     assert_eq!(
@@ -317,8 +308,7 @@ fn id_and_author_key_digests_must_be_allowed() {
 }
 
 #[test]
-fn chips_and_products_must_be_on_their_allow_lists() {
-    let _dir = testdata_or_skip!("SNP chip and product allow-lists");
+fn needs_vectors_chips_and_products_must_be_on_their_allow_lists() {
     let actual = report(1);
     assert_eq!(
         trips(
@@ -357,8 +347,7 @@ fn chips_and_products_must_be_on_their_allow_lists() {
 }
 
 #[test]
-fn vlek_cloud_provider_must_be_allowed() {
-    let _dir = testdata_or_skip!("SNP VLEK CSP");
+fn needs_vectors_vlek_cloud_provider_must_be_allowed() {
     assert_eq!(
         trips(
             4,

@@ -3,13 +3,13 @@
 use chiaro_attest::snp::{self, CertRole, Product, SigningKey, SnpRejection, SnpTrustAnchors};
 use chiaro_attest::{Error, Platform, Rejection, Unavailable, UnixTime};
 use chiaro_test_support::snp_cases::{Expected, SNP_CASES};
-use chiaro_test_support::testdata_or_skip;
+use chiaro_test_support::vectors;
 
 use crate::{snp_collateral, snp_reference, verify_case};
 
 #[test]
-fn every_snp_vector_gives_its_readme_outcome() {
-    let dir = testdata_or_skip!("SNP vector verification");
+fn needs_vectors_every_snp_vector_gives_its_readme_outcome() {
+    let dir = vectors::dir();
     let anchors = SnpTrustAnchors::amd().unwrap();
     for case in SNP_CASES {
         let now: UnixTime = case.at.parse().unwrap();
@@ -54,8 +54,8 @@ fn every_snp_vector_gives_its_readme_outcome() {
 }
 
 #[test]
-fn turin_report_decodes_fmc_and_eight_byte_hw_id() {
-    let dir = testdata_or_skip!("Turin report claims");
+fn needs_vectors_turin_report_decodes_fmc_and_eight_byte_hw_id() {
+    let dir = vectors::dir();
     let case = SNP_CASES[7];
     let claims = snp::verify(
         &case.report_bytes(&dir),
@@ -89,8 +89,8 @@ fn turin_report_decodes_fmc_and_eight_byte_hw_id() {
 }
 
 #[test]
-fn vlek_report_is_unavailable_once_the_vlek_expired() {
-    let dir = testdata_or_skip!("expired VLEK");
+fn needs_vectors_vlek_report_is_unavailable_once_the_vlek_expired() {
+    let dir = vectors::dir();
     let case = SNP_CASES[3];
     let now: UnixTime = "2026-11-26T00:00:00Z".parse().unwrap();
     let err = snp::verify(
@@ -110,8 +110,8 @@ fn vlek_report_is_unavailable_once_the_vlek_expired() {
 }
 
 #[test]
-fn missing_vcek_is_unavailable_not_rejected() {
-    let dir = testdata_or_skip!("missing VCEK");
+fn needs_vectors_missing_vcek_is_unavailable_not_rejected() {
+    let dir = vectors::dir();
     let case = SNP_CASES[0];
     let err = verify_case(&case, &dir, &Default::default()).unwrap_err();
     assert!(
@@ -124,8 +124,8 @@ fn missing_vcek_is_unavailable_not_rejected() {
 }
 
 #[test]
-fn vlek_report_with_an_ask_instead_of_an_asvk_is_refused() {
-    let dir = testdata_or_skip!("VLEK with an ASK");
+fn needs_vectors_vlek_report_with_an_ask_instead_of_an_asvk_is_refused() {
+    let dir = vectors::dir();
     let case = SNP_CASES[3];
     let mut collateral = snp_collateral(&case, &dir);
     collateral.intermediates.retain(|der| {
@@ -145,8 +145,8 @@ fn vlek_report_with_an_ask_instead_of_an_asvk_is_refused() {
 }
 
 #[test]
-fn vlek_report_without_any_asvk_is_unavailable() {
-    let dir = testdata_or_skip!("VLEK without ASVK");
+fn needs_vectors_vlek_report_without_any_asvk_is_unavailable() {
+    let dir = vectors::dir();
     let case = SNP_CASES[3];
     let mut collateral = snp_collateral(&case, &dir);
     collateral.intermediates.clear();
@@ -161,11 +161,11 @@ fn vlek_report_without_any_asvk_is_unavailable() {
 }
 
 #[test]
-fn vek_signed_by_another_generation_breaks_the_chain() {
-    let dir = testdata_or_skip!("cross-generation chain");
+fn needs_vectors_vek_signed_by_another_generation_breaks_the_chain() {
+    let dir = vectors::dir();
     let case = SNP_CASES[0];
     let mut collateral = snp_collateral(&case, &dir);
-    let genoa = chiaro_test_support::snp_cases::der_or_pem(&chiaro_test_support::vectors::read(
+    let genoa = chiaro_test_support::snp_cases::der_or_pem(&vectors::read(
         &dir,
         "sev-snp/virtee-sev/builtin/genoa/ask.pem",
     ));
@@ -182,13 +182,14 @@ fn vek_signed_by_another_generation_breaks_the_chain() {
 }
 
 #[test]
-fn an_offered_root_other_than_the_pinned_one_is_refused() {
-    let dir = testdata_or_skip!("untrusted root");
+fn needs_vectors_an_offered_root_other_than_the_pinned_one_is_refused() {
+    let dir = vectors::dir();
     let case = SNP_CASES[0];
     let mut collateral = snp_collateral(&case, &dir);
-    collateral.roots = chiaro_test_support::snp_cases::der_or_pem(
-        &chiaro_test_support::vectors::read(&dir, "sev-snp/virtee-sev/builtin/genoa/ark.pem"),
-    );
+    collateral.roots = chiaro_test_support::snp_cases::der_or_pem(&vectors::read(
+        &dir,
+        "sev-snp/virtee-sev/builtin/genoa/ark.pem",
+    ));
     let err = verify_case(&case, &dir, &collateral).unwrap_err();
     assert!(
         matches!(
@@ -203,15 +204,15 @@ fn an_offered_root_other_than_the_pinned_one_is_refused() {
 }
 
 #[test]
-fn synthetic_vceks_with_bad_signatures_break_the_chain() {
-    let dir = testdata_or_skip!("invalid synthetic VCEKs");
+fn needs_vectors_synthetic_vceks_with_bad_signatures_break_the_chain() {
+    let dir = vectors::dir();
     let case = SNP_CASES[2];
     for vek in [
         "sev-snp/trustee/snp/test-vcek-invalid-legacy.der",
         "sev-snp/trustee/snp/test-vcek-invalid-new.der",
     ] {
         let mut collateral = snp_collateral(&case, &dir);
-        collateral.vek = Some(chiaro_test_support::vectors::read(&dir, vek));
+        collateral.vek = Some(vectors::read(&dir, vek));
         let err = verify_case(&case, &dir, &collateral).unwrap_err();
         assert_eq!(
             err,
@@ -225,18 +226,15 @@ fn synthetic_vceks_with_bad_signatures_break_the_chain() {
 }
 
 #[test]
-fn synthetic_vcek_hw_id_decodes_in_both_encodings() {
-    let dir = testdata_or_skip!("hwID encodings");
+fn needs_vectors_synthetic_vcek_hw_id_decodes_in_both_encodings() {
+    let dir = vectors::dir();
     let expected: Vec<u8> = (0..64).collect();
     for vek in [
         "sev-snp/trustee/snp/test-vcek-invalid-legacy.der",
         "sev-snp/trustee/snp/test-vcek-invalid-new.der",
     ] {
-        let cert = snp::AmdCertificate::from_der(
-            &chiaro_test_support::vectors::read(&dir, vek),
-            CertRole::Vcek,
-        )
-        .unwrap();
+        let cert =
+            snp::AmdCertificate::from_der(&vectors::read(&dir, vek), CertRole::Vcek).unwrap();
         assert_eq!(
             cert.vek_extensions(CertRole::Vcek).unwrap().hw_id.unwrap(),
             expected,

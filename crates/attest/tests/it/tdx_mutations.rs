@@ -5,8 +5,8 @@ use chiaro_attest::snp::pem_certificates;
 use chiaro_attest::tdx::{self, TcbStatus, TdxCollateral, TdxReferenceValues, TdxRejection};
 use chiaro_attest::{Digest48, Error, Malformed, Measurement, Rejection, ReportData};
 use chiaro_test_support::tdx_sets::TDX_SETS;
-use chiaro_test_support::testdata_or_skip;
-use chiaro_test_support::vectors::read;
+use chiaro_test_support::vectors;
+use vectors::read;
 
 use crate::tdx_vectors::verify;
 
@@ -16,8 +16,8 @@ const BODY_END: usize = 48 + 584;
 const SIGNATURE_DATA_START: usize = BODY_END + 4;
 
 #[test]
-fn flipping_any_byte_of_a_real_quote_is_refused_with_a_specific_error() {
-    let dir = testdata_or_skip!("TDX quote bit flips");
+fn needs_vectors_flipping_any_byte_of_a_real_quote_is_refused_with_a_specific_error() {
+    let dir = vectors::dir();
     let set = &TDX_SETS[0];
     let quote = set.quote_bytes(&dir);
     let collateral = TdxCollateral::from_json(&set.collateral_json(&dir)).unwrap();
@@ -79,8 +79,8 @@ fn flipping_any_byte_of_a_real_quote_is_refused_with_a_specific_error() {
 }
 
 #[test]
-fn truncating_a_real_quote_anywhere_is_a_truncation_error() {
-    let dir = testdata_or_skip!("TDX quote truncation");
+fn needs_vectors_truncating_a_real_quote_anywhere_is_a_truncation_error() {
+    let dir = vectors::dir();
     let quote = read(&dir, TDX_SETS[0].quote);
     let end = quote.len() - 70;
     for len in 0..end {
@@ -96,8 +96,8 @@ fn truncating_a_real_quote_anywhere_is_a_truncation_error() {
 }
 
 #[test]
-fn attack_flipped_trailing_byte_is_rejected() {
-    let dir = testdata_or_skip!("TDX trailing bytes");
+fn needs_vectors_attack_flipped_trailing_byte_is_rejected() {
+    let dir = vectors::dir();
     let set = &TDX_SETS[0];
     let quote = set.quote_bytes(&dir);
     let padding = tdx::Quote::parse(&quote).unwrap().trailing_bytes;
@@ -129,8 +129,8 @@ fn attack_flipped_trailing_byte_is_rejected() {
 }
 
 #[test]
-fn attack_bytes_hidden_after_the_pck_chain_terminator_are_rejected() {
-    let dir = testdata_or_skip!("TDX PCK chain terminator");
+fn needs_vectors_attack_bytes_hidden_after_the_pck_chain_terminator_are_rejected() {
+    let dir = vectors::dir();
     let quote = TDX_SETS[0].quote_bytes(&dir);
     // Set A's chain field ends "-----END CERTIFICATE-----\n\0", right before the padding.
     let field_end = quote.len() - 70;
@@ -150,8 +150,8 @@ fn attack_bytes_hidden_after_the_pck_chain_terminator_are_rejected() {
 }
 
 #[test]
-fn v5_header_and_body_flips_break_the_quote_signature() {
-    let dir = testdata_or_skip!("TDX v5 quote bit flips");
+fn needs_vectors_v5_header_and_body_flips_break_the_quote_signature() {
+    let dir = vectors::dir();
     let set = &TDX_SETS[1];
     let quote = set.quote_bytes(&dir);
     let collateral = TdxCollateral::from_json(&set.collateral_json(&dir)).unwrap();
@@ -170,7 +170,7 @@ fn v5_header_and_body_flips_break_the_quote_signature() {
 }
 
 fn trips(reference: TdxReferenceValues) -> TdxRejection {
-    let dir = chiaro_test_support::vectors::testdata("TDX reference values").expect("test data");
+    let dir = vectors::dir();
     match verify(&TDX_SETS[0], &dir, &reference, TDX_SETS[0].at) {
         Err(Error::Rejected(Rejection::Tdx(rejection))) => rejection,
         other => panic!("expected a TDX rejection, got {other:?}"),
@@ -178,8 +178,7 @@ fn trips(reference: TdxReferenceValues) -> TdxRejection {
 }
 
 #[test]
-fn each_tdx_reference_value_trips_on_a_real_quote() {
-    let _dir = testdata_or_skip!("TDX reference values");
+fn needs_vectors_each_tdx_reference_value_trips_on_a_real_quote() {
     let other48 = Measurement::new([0xAB; 48]);
     let digest = Digest48::new([0xCD; 48]);
     assert!(matches!(
@@ -258,8 +257,8 @@ fn each_tdx_reference_value_trips_on_a_real_quote() {
 }
 
 #[test]
-fn matching_tdx_reference_values_are_accepted() {
-    let dir = testdata_or_skip!("TDX reference values");
+fn needs_vectors_matching_tdx_reference_values_are_accepted() {
+    let dir = vectors::dir();
     let quote = tdx::Quote::parse(&TDX_SETS[0].quote_bytes(&dir)).unwrap();
     let body = &quote.body;
     let reference = TdxReferenceValues {
@@ -279,8 +278,8 @@ fn matching_tdx_reference_values_are_accepted() {
 }
 
 #[test]
-fn a_debuggable_td_is_refused_unless_allowed() {
-    let dir = testdata_or_skip!("TDX debug attribute");
+fn needs_vectors_a_debuggable_td_is_refused_unless_allowed() {
+    let dir = vectors::dir();
     let quote = read(&dir, "tdx/trustee/tdx_quote_4.dat");
     let collateral = TdxCollateral::from_json(&TDX_SETS[0].collateral_json(&dir)).unwrap();
     let now = TDX_SETS[0].at.parse().unwrap();

@@ -4,8 +4,8 @@
 use chiaro_attest::tdx::{self, TdAttributes, TdxCollateral, TdxReferenceValues, TdxRejection};
 use chiaro_attest::{Digest48, Error, Rejection};
 use chiaro_test_support::tdx_sets::TDX_SETS;
-use chiaro_test_support::testdata_or_skip;
-use chiaro_test_support::vectors::read;
+use chiaro_test_support::vectors;
+use vectors::read;
 
 use crate::tdx_vectors::verify;
 
@@ -33,8 +33,8 @@ fn rejection(
 }
 
 #[test]
-fn allowed_td_attributes_trip_on_a_real_quote() {
-    let dir = testdata_or_skip!("TDX attributes");
+fn needs_vectors_allowed_td_attributes_trip_on_a_real_quote() {
+    let dir = vectors::dir();
     let set = &TDX_SETS[0];
     let nothing = TdxReferenceValues {
         allowed_td_attributes: TdAttributes::NONE,
@@ -55,8 +55,8 @@ fn allowed_td_attributes_trip_on_a_real_quote() {
 }
 
 #[test]
-fn a_real_debuggable_td_needs_allow_debug_and_its_other_attributes() {
-    let dir = testdata_or_skip!("TDX debug attribute");
+fn needs_vectors_a_real_debuggable_td_needs_allow_debug_and_its_other_attributes() {
+    let dir = vectors::dir();
     let quote = read(&dir, "tdx/trustee/tdx_quote_4.dat");
     let collateral = TdxCollateral::from_json(&TDX_SETS[0].collateral_json(&dir)).unwrap();
     let now = TDX_SETS[0].at.parse().unwrap();
@@ -75,8 +75,8 @@ fn a_real_debuggable_td_needs_allow_debug_and_its_other_attributes() {
 }
 
 #[test]
-fn attack_service_td_the_reference_does_not_pin_is_rejected() {
-    let dir = testdata_or_skip!("TDX service TD");
+fn needs_vectors_attack_service_td_the_reference_does_not_pin_is_rejected() {
+    let dir = vectors::dir();
     let quote = read(&dir, SERVICE_TD_QUOTE);
     let bound = tdx::Quote::parse(&quote)
         .unwrap()
@@ -120,8 +120,8 @@ fn attack_service_td_the_reference_does_not_pin_is_rejected() {
 }
 
 #[test]
-fn an_mr_service_td_pin_that_mismatches_a_real_quote_is_rejected() {
-    let dir = testdata_or_skip!("TDX MRSERVICETD pin");
+fn needs_vectors_an_mr_service_td_pin_that_mismatches_a_real_quote_is_rejected() {
+    let dir = vectors::dir();
     let set = &TDX_SETS[1];
     let zero = Digest48::new([0; 48]);
     let expected = Digest48::new([0xCD; 48]);
@@ -148,8 +148,8 @@ fn an_mr_service_td_pin_that_mismatches_a_real_quote_is_rejected() {
 }
 
 #[test]
-fn an_mr_service_td_pin_refuses_a_td_1_0_quote() {
-    let dir = testdata_or_skip!("TDX MRSERVICETD pin on TD 1.0");
+fn needs_vectors_an_mr_service_td_pin_refuses_a_td_1_0_quote() {
+    let dir = vectors::dir();
     let set = &TDX_SETS[0];
     let pin = TdxReferenceValues {
         mr_service_td: Some(Digest48::new([0; 48])),
@@ -162,12 +162,12 @@ fn an_mr_service_td_pin_refuses_a_td_1_0_quote() {
 }
 
 #[test]
-fn attack_replayed_older_tcb_info_is_rejected() {
+fn needs_vectors_attack_replayed_older_tcb_info_is_rejected() {
     // Set A's TCB info and QE identity are evaluation 17. A verifier that learnt of a TCB
     // recovery (evaluation 18) must refuse them although Intel signed them and they are still
     // inside their validity window: the host would otherwise keep presenting the collateral
     // under which its unpatched platform was still UpToDate.
-    let dir = testdata_or_skip!("TDX TCB evaluation data number");
+    let dir = vectors::dir();
     let set = &TDX_SETS[0];
     let minimum = |number| TdxReferenceValues {
         minimum_tcb_evaluation_data_number: Some(number),

@@ -3,8 +3,8 @@
 use chiaro_attest::tdx::{self, TcbStatus, TdxCollateral, TdxReferenceValues, TdxRejection};
 use chiaro_attest::{Error, Platform, Rejection, TcbClaims, Unavailable};
 use chiaro_test_support::tdx_sets::{TDX_SETS, TdxExpected, TdxSet};
-use chiaro_test_support::testdata_or_skip;
-use chiaro_test_support::vectors::read;
+use chiaro_test_support::vectors;
+use vectors::read;
 
 pub(crate) fn verify(
     set: &TdxSet,
@@ -22,8 +22,8 @@ pub(crate) fn verify(
 }
 
 #[test]
-fn every_tdx_set_gives_its_readme_outcome() {
-    let dir = testdata_or_skip!("TDX vector verification");
+fn needs_vectors_every_tdx_set_gives_its_readme_outcome() {
+    let dir = vectors::dir();
     for set in &TDX_SETS {
         let result = verify(set, &dir, &TdxReferenceValues::default(), set.at);
         match set.expected {
@@ -76,8 +76,8 @@ fn every_tdx_set_gives_its_readme_outcome() {
 }
 
 #[test]
-fn set_a_claims_carry_mrtd_and_mrconfigid() {
-    let dir = testdata_or_skip!("TDX claims");
+fn needs_vectors_set_a_claims_carry_mrtd_and_mrconfigid() {
+    let dir = vectors::dir();
     let claims = verify(
         &TDX_SETS[0],
         &dir,
@@ -96,8 +96,8 @@ fn set_a_claims_carry_mrtd_and_mrconfigid() {
 }
 
 #[test]
-fn expired_collateral_is_unavailable_not_rejected() {
-    let dir = testdata_or_skip!("expired TDX collateral");
+fn needs_vectors_expired_collateral_is_unavailable_not_rejected() {
+    let dir = vectors::dir();
     let err = verify(
         &TDX_SETS[0],
         &dir,
@@ -117,8 +117,8 @@ fn expired_collateral_is_unavailable_not_rejected() {
 }
 
 #[test]
-fn collateral_issued_after_the_verification_time_is_unavailable() {
-    let dir = testdata_or_skip!("future TDX collateral");
+fn needs_vectors_collateral_issued_after_the_verification_time_is_unavailable() {
+    let dir = vectors::dir();
     let err = verify(
         &TDX_SETS[0],
         &dir,
@@ -136,9 +136,9 @@ fn collateral_issued_after_the_verification_time_is_unavailable() {
 }
 
 #[test]
-fn sgx_quote_is_not_accepted_as_tdx() {
-    let dir = testdata_or_skip!("SGX quote refusal");
-    let collateral = TdxCollateral::from_json(&chiaro_test_support::vectors::read_text(
+fn needs_vectors_sgx_quote_is_not_accepted_as_tdx() {
+    let dir = vectors::dir();
+    let collateral = TdxCollateral::from_json(&vectors::read_text(
         &dir,
         "tdx/dcap-qvl/sgx_quote_collateral.json",
     ))
@@ -159,8 +159,8 @@ fn sgx_quote_is_not_accepted_as_tdx() {
 }
 
 #[test]
-fn every_tdx_quote_in_the_vectors_parses() {
-    let dir = testdata_or_skip!("TDX quote parsing");
+fn needs_vectors_every_tdx_quote_in_the_vectors_parses() {
+    let dir = vectors::dir();
     let quotes = [
         ("tdx/dcap-qvl/tdx_quote", 4, 70),
         ("tdx/dcap-qvl/tdx_quote_outdated", 5, 0),
@@ -197,8 +197,8 @@ fn set_e_without_appended_text(dir: &std::path::Path) -> Vec<u8> {
 }
 
 #[test]
-fn attack_text_appended_to_a_quote_is_rejected() {
-    let dir = testdata_or_skip!("TDX quote with appended text");
+fn needs_vectors_attack_text_appended_to_a_quote_is_rejected() {
+    let dir = vectors::dir();
     let set = &TDX_SETS[3];
     let quote = set.quote_bytes(&dir);
     let genuine = set_e_without_appended_text(&dir);

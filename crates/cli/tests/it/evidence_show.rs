@@ -1,13 +1,13 @@
 //! `chiaro evidence show` decodes every field.
 
-use chiaro_test_support::testdata_or_skip;
+use chiaro_test_support::vectors;
 use serde_json::Value;
 
 use crate::{chiaro, path_str};
 
 #[test]
-fn show_decodes_a_turin_report() {
-    let dir = testdata_or_skip!("CLI show SNP");
+fn needs_vectors_show_decodes_a_turin_report() {
+    let dir = vectors::dir();
     let (code, stdout, _) = chiaro(&[
         "--output",
         "json",
@@ -31,8 +31,8 @@ fn show_decodes_a_turin_report() {
 }
 
 #[test]
-fn show_decodes_a_v5_tdx_quote_in_text() {
-    let dir = testdata_or_skip!("CLI show TDX");
+fn needs_vectors_show_decodes_a_v5_tdx_quote_in_text() {
+    let dir = vectors::dir();
     let (code, stdout, _) = chiaro(&[
         "evidence",
         "show",
@@ -55,8 +55,8 @@ fn show_decodes_a_v5_tdx_quote_in_text() {
 }
 
 #[test]
-fn show_refuses_a_non_report() {
-    let dir = testdata_or_skip!("CLI show bad input");
+fn needs_vectors_show_refuses_a_non_report() {
+    let dir = vectors::dir();
     let (code, _, stderr) = chiaro(&[
         "evidence",
         "show",

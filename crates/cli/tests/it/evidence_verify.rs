@@ -2,14 +2,14 @@
 
 use chiaro_test_support::snp_cases::{Encoding, Expected, SNP_CASES};
 use chiaro_test_support::tdx_sets::{TDX_SETS, TdxExpected};
-use chiaro_test_support::testdata_or_skip;
+use chiaro_test_support::vectors;
 use serde_json::Value;
 
 use crate::{chiaro, path_str, scratch_file};
 
 #[test]
-fn every_snp_vector_gives_its_exit_code() {
-    let dir = testdata_or_skip!("CLI SNP verification");
+fn needs_vectors_every_snp_vector_gives_its_exit_code() {
+    let dir = vectors::dir();
     for case in SNP_CASES {
         let reference = scratch_file(
             &format!("snp-reference-{}.json", case.row),
@@ -68,8 +68,8 @@ fn every_snp_vector_gives_its_exit_code() {
 }
 
 #[test]
-fn an_expired_vlek_exits_4() {
-    let dir = testdata_or_skip!("CLI expired VLEK");
+fn needs_vectors_an_expired_vlek_exits_4() {
+    let dir = vectors::dir();
     let case = SNP_CASES[3];
     let reference = scratch_file("vlek-reference.json", r#"{"snp": {"allowed_vmpls": [1]}}"#);
     let (code, stdout, _) = chiaro(&[
@@ -96,8 +96,8 @@ fn an_expired_vlek_exits_4() {
 }
 
 #[test]
-fn a_debug_guest_is_rejected_without_reference_values() {
-    let dir = testdata_or_skip!("CLI default reference values");
+fn needs_vectors_a_debug_guest_is_rejected_without_reference_values() {
+    let dir = vectors::dir();
     let case = SNP_CASES[1];
     let (code, stdout, _) = chiaro(&[
         "evidence",
@@ -115,8 +115,8 @@ fn a_debug_guest_is_rejected_without_reference_values() {
 }
 
 #[test]
-fn every_tdx_set_gives_its_exit_code() {
-    let dir = testdata_or_skip!("CLI TDX verification");
+fn needs_vectors_every_tdx_set_gives_its_exit_code() {
+    let dir = vectors::dir();
     for set in &TDX_SETS {
         let collateral = scratch_file(
             &format!("collateral-{}.json", set.name),
@@ -155,8 +155,8 @@ fn every_tdx_set_gives_its_exit_code() {
 }
 
 #[test]
-fn expired_tdx_collateral_exits_4() {
-    let dir = testdata_or_skip!("CLI expired TDX collateral");
+fn needs_vectors_expired_tdx_collateral_exits_4() {
+    let dir = vectors::dir();
     let set = &TDX_SETS[0];
     let (code, stdout, _) = chiaro(&[
         "evidence",
@@ -174,8 +174,8 @@ fn expired_tdx_collateral_exits_4() {
 }
 
 #[test]
-fn hex_encoded_tdx_quote_is_detected() {
-    let dir = testdata_or_skip!("CLI hex quote");
+fn needs_vectors_hex_encoded_tdx_quote_is_detected() {
+    let dir = vectors::dir();
     // tdx-quote.hex has set A's FMSPC but fails its TCB match (README, partial sets).
     let (code, stdout, _) = chiaro(&[
         "--output",
@@ -196,8 +196,8 @@ fn hex_encoded_tdx_quote_is_detected() {
 }
 
 #[test]
-fn tdx_reference_values_are_applied() {
-    let dir = testdata_or_skip!("CLI TDX reference values");
+fn needs_vectors_tdx_reference_values_are_applied() {
+    let dir = vectors::dir();
     let set = &TDX_SETS[0];
     let reference = scratch_file(
         "tdx-reference.json",

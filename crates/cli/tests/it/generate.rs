@@ -44,11 +44,12 @@ fn scratch_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
-fn registry(what: &str) -> Option<(OciRegistry, String, String)> {
-    let registry = OciRegistry::start(&Access::Open, what)?;
+/// A registry holding the app's and the initializer's images, with their digests.
+fn registry() -> (OciRegistry, String, String) {
+    let registry = OciRegistry::start(&Access::Open);
     let api = registry.push_image("shop/api", "1.0", &image_config("/api"));
     let init = registry.push_image("chiaro/initializer", "0.1", &image_config("/initializer"));
-    Some((registry, api, init))
+    (registry, api, init)
 }
 
 fn generate_args<'a>(registry: &'a str, mirror: &'a str, cache: &'a str) -> Vec<&'a str> {
@@ -68,10 +69,8 @@ fn generate_args<'a>(registry: &'a str, mirror: &'a str, cache: &'a str) -> Vec<
 }
 
 #[test]
-fn generate_pins_injects_writes_the_manifest_and_is_idempotent() {
-    let Some((registry, api_digest, init_digest)) = registry("chiaro generate") else {
-        return;
-    };
+fn needs_registry_generate_pins_injects_writes_the_manifest_and_is_idempotent() {
+    let (registry, api_digest, init_digest) = registry();
     let dir = scratch_dir("files");
     let app = dir.join("app.yaml");
     std::fs::write(&app, APP).unwrap();
@@ -146,10 +145,8 @@ fn generate_pins_injects_writes_the_manifest_and_is_idempotent() {
 }
 
 #[test]
-fn unresolvable_images_and_unsupported_fields_are_refused_by_name() {
-    let Some((registry, _, _)) = registry("chiaro generate refusals") else {
-        return;
-    };
+fn needs_registry_unresolvable_images_and_unsupported_fields_are_refused_by_name() {
+    let (registry, _, _) = registry();
     let dir = scratch_dir("refusals");
     let mirror = format!("*={}", registry.host);
     let cache = dir.join("cache");
@@ -196,10 +193,8 @@ fn unresolvable_images_and_unsupported_fields_are_refused_by_name() {
 }
 
 #[test]
-fn standard_input_goes_to_standard_output() {
-    let Some((registry, api_digest, _)) = registry("chiaro generate -") else {
-        return;
-    };
+fn needs_registry_standard_input_goes_to_standard_output() {
+    let (registry, api_digest, _) = registry();
     let dir = scratch_dir("stdin");
     let mirror = format!("*={}", registry.host);
     let cache = dir.join("cache");
@@ -231,10 +226,8 @@ fn standard_input_goes_to_standard_output() {
 }
 
 #[test]
-fn policy_show_and_eval_generate_for_a_workload_not_generated_yet() {
-    let Some((registry, api_digest, _)) = registry("chiaro policy --from-yaml, ungenerated") else {
-        return;
-    };
+fn needs_registry_policy_show_and_eval_generate_for_a_workload_not_generated_yet() {
+    let (registry, api_digest, _) = registry();
     let dir = scratch_dir("policy-from-yaml");
     let app = dir.join("app.yaml");
     std::fs::write(&app, APP).unwrap();

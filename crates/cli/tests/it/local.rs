@@ -1,6 +1,7 @@
 //! `chiaro local run` on the shipped example and `chiaro local tamper` for each change, as
 //! processes (the Coordinator and initializer binaries must be built; scripts/test builds them).
 
+use chiaro_test_support::prerequisite::Prerequisite;
 use serde_json::Value;
 
 use super::{chiaro, path_str};
@@ -9,11 +10,12 @@ fn example() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/emojivoto")
 }
 
-/// `chiaro local run` of the example with `--network NETWORK`: the work directory and the
-/// steps' text, after the checks common to both networks.
-fn run_example(network: &str) -> (std::path::PathBuf, String) {
+/// `chiaro local run` of the example with `--network NETWORK`: the work directory, the steps'
+/// text and the pid of the `chiaro` process (which names its namespaces), after the checks
+/// common to both networks.
+fn run_example(network: &str) -> (std::path::PathBuf, String, u32) {
     let work = std::env::temp_dir().join(format!("chiaro-local-{network}-{}", std::process::id()));
-    let (code, stdout, stderr) = chiaro(&[
+    let (pid, code, stdout, stderr) = chiaro_with_pid(&[
         "--output",
         "json",
         "local",
@@ -52,23 +54,31 @@ fn run_example(network: &str) -> (std::path::PathBuf, String) {
             .is_file(),
         "the initializer wrote the web pod's certificate"
     );
-    (work, text)
+    (work, text, pid)
 }
 
-fn is_root() -> bool {
-    std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+/// As [`chiaro`], with the pid the process had.
+fn chiaro_with_pid(args: &[&str]) -> (u32, i32, String, String) {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_chiaro"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let output = child.wait_with_output().unwrap();
+    (
+        pid,
+        output.status.code().unwrap(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
 }
 
 #[test]
-fn the_example_runs_in_network_namespaces_with_transparent_proxies() {
-    if !is_root() {
-        eprintln!("SKIPPED: not root; local mode's network namespaces need root");
-        return;
-    }
-    let (work, text) = run_example("namespaces");
+fn needs_root_the_example_runs_in_network_namespaces_with_transparent_proxies() {
+    Prerequisite::Root.require();
+    let (work, text, pid) = run_example("namespaces");
     assert!(
         text.contains("each pod in its own network namespace"),
         "{text}"
@@ -93,10 +103,12 @@ fn the_example_runs_in_network_namespaces_with_transparent_proxies() {
         .args(["netns", "list"])
         .output()
         .unwrap();
+    // Only this run's: another run on this machine may hold namespaces of its own meanwhile.
+    let own = format!("chiaro-local-{pid}-");
     let left = String::from_utf8_lossy(&namespaces.stdout).into_owned();
     assert!(
-        !left.contains("chiaro-local-"),
-        "the run removed its namespaces: {left}"
+        !left.lines().any(|line| line.starts_with(&own)),
+        "the run removed its namespaces ({own}*): {left}"
     );
     std::fs::remove_dir_all(work).unwrap();
 }
@@ -104,7 +116,7 @@ fn the_example_runs_in_network_namespaces_with_transparent_proxies() {
 #[test]
 fn the_example_runs_locally_and_every_tampering_is_refused() {
     let example = example();
-    let (work, text) = run_example("loopback");
+    let (work, text, _) = run_example("loopback");
     assert!(
         text.contains("pods share this machine's loopback"),
         "{text}"

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chiaro_k8s::{ConfigSources, Document, Workload, read_documents};
 use chiaro_policy::{AgentPolicy, GenerateOptions, ImageConfig, Initdata, generate};
 use chiaro_test_support::genpolicy_cases::{CASES_DIR, image_configs};
-use chiaro_test_support::testdata_or_skip;
+use chiaro_test_support::vectors;
 
 const GID_CASE: &str = "createcontainer/gid";
 use serde_json::Value;
@@ -14,8 +14,8 @@ use serde_json::Value;
 use super::{chiaro, path_str, scratch_file};
 
 /// The case's pod YAML and the policy generated for it.
-fn case() -> Option<(String, AgentPolicy, Vec<Value>)> {
-    let dir = chiaro_test_support::vectors::testdata("chiaro policy eval on Kata's gid case")?;
+fn case() -> (String, AgentPolicy, Vec<Value>) {
+    let dir = vectors::dir();
     let yaml =
         std::fs::read_to_string(dir.join(CASES_DIR).join(GID_CASE).join("pod.yaml")).unwrap();
     let documents = read_documents("pod.yaml", &yaml).unwrap();
@@ -26,7 +26,7 @@ fn case() -> Option<(String, AgentPolicy, Vec<Value>)> {
             .unwrap(),
     )
     .unwrap();
-    Some((yaml, policy, cases))
+    (yaml, policy, cases)
 }
 
 /// The policy `generate` writes for the workload `document`, with `images` as configurations.
@@ -44,10 +44,8 @@ fn policy_of(document: &Document, images: &BTreeMap<String, ImageConfig>) -> Age
 }
 
 #[test]
-fn eval_allows_the_real_request_and_explains_the_denial() {
-    let Some((_, policy, cases)) = case() else {
-        return;
-    };
+fn needs_vectors_eval_allows_the_real_request_and_explains_the_denial() {
+    let (_, policy, cases) = case();
     let policy_file = scratch_file("gid.rego", policy.text());
     let allowed = scratch_file("gid-allowed.json", &cases[0].to_string());
     let (code, stdout, stderr) = chiaro(&[
@@ -82,10 +80,8 @@ fn eval_allows_the_real_request_and_explains_the_denial() {
 }
 
 #[test]
-fn eval_reads_the_policy_from_the_initdata_annotation() {
-    let Some((yaml, policy, cases)) = case() else {
-        return;
-    };
+fn needs_vectors_eval_reads_the_policy_from_the_initdata_annotation() {
+    let (yaml, policy, cases) = case();
     let annotation = Initdata::for_policy(policy.text()).unwrap().to_annotation();
     let annotated = yaml.replacen(
         "metadata:\n",
@@ -128,8 +124,8 @@ fn eval_reads_the_policy_from_the_initdata_annotation() {
 }
 
 #[test]
-fn bad_input_is_a_usage_error_that_names_it() {
-    let dir = testdata_or_skip!("chiaro policy eval input errors");
+fn needs_vectors_bad_input_is_a_usage_error_that_names_it() {
+    let dir = vectors::dir();
     let pod = dir.join(CASES_DIR).join(GID_CASE).join("pod.yaml");
     let request = scratch_file("empty.json", "{}");
     let (code, _, stderr) = chiaro(&[

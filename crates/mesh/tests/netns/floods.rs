@@ -27,10 +27,8 @@ fn mesh_request(net: &Net, message: &str) -> String {
 }
 
 #[test]
-fn attack_status_port_flood_past_the_descriptor_limit_leaves_mesh_traffic_working() {
-    let Some(net) = Net::up("the status-port flood", &["prlimit"]) else {
-        return;
-    };
+fn needs_root_attack_status_port_flood_past_the_descriptor_limit_leaves_mesh_traffic_working() {
+    let net = Net::up();
     // 128 descriptors for the server's proxy, and 500 idle connections to its status port from
     // 40 addresses: a proxy that holds every one runs out of descriptors.
     let ((_, log), _) = two_pods(&net, &["prlimit", "--nofile=128:128"]);
@@ -107,10 +105,8 @@ fn pauses_in_a_row(log: &str, side: &str) -> Vec<String> {
 }
 
 #[test]
-fn attack_descriptor_exhaustion_backs_off_on_every_accept_loop() {
-    let Some(net) = Net::up("the descriptor-exhaustion test", &["prlimit"]) else {
-        return;
-    };
+fn needs_root_attack_descriptor_exhaustion_backs_off_on_every_accept_loop() {
+    let net = Net::up();
     let ((server_pid, server_log), (client_pid, client_log)) = two_pods(&net, &[]);
     // Every descriptor in use, as a flood would leave them: a soft limit of 3 (standard input,
     // output and error) leaves the open ones open and makes every new one fail with EMFILE.
@@ -196,10 +192,8 @@ fn attack_descriptor_exhaustion_backs_off_on_every_accept_loop() {
 }
 
 #[test]
-fn attack_ready_file_never_precedes_the_redirect_rules() {
-    let Some(net) = Net::up("the ready-file test", &["mkfifo"]) else {
-        return;
-    };
+fn needs_root_attack_ready_file_never_precedes_the_redirect_rules() {
+    let net = Net::up();
     let server = net.server.clone();
     net.start_helper(&server, &["echo", "8080"]);
     // An `iptables-restore` that waits for the test before installing the rules, so the test

@@ -7,10 +7,8 @@
 use crate::harness::{Net, log_of, wait_for_log};
 
 #[test]
-fn attack_mesh_member_reaches_a_loopback_only_service_through_ingress() {
-    let Some(net) = Net::up("the loopback-only service attack", &[]) else {
-        return;
-    };
+fn needs_root_attack_mesh_member_reaches_a_loopback_only_service_through_ingress() {
+    let net = Net::up();
     let (client, server) = (net.client.clone(), net.server.clone());
     let (server_ip, server_ip6) = (net.server_ip.clone(), format!("[{}]", net.server_ip6));
     // The workload serves 8080 on every address, and 7070 (IPv4) and 7071 (IPv6) on loopback
@@ -52,10 +50,8 @@ fn attack_mesh_member_reaches_a_loopback_only_service_through_ingress() {
 }
 
 #[test]
-fn attack_neighbour_packet_addressed_to_loopback_is_not_forwarded() {
-    let Some(net) = Net::up("the loopback-destination attack", &[]) else {
-        return;
-    };
+fn needs_root_attack_neighbour_packet_addressed_to_loopback_is_not_forwarded() {
+    let net = Net::up();
     let (client, server) = (net.client.clone(), net.server.clone());
     net.start_helper(&server, &["echo", "7070@127.0.0.1", "7071@127.0.0.1"]);
     let (_, log) = net.server_proxy(&["--ingress", "open#7071#false"], &[]);
@@ -80,10 +76,8 @@ fn attack_neighbour_packet_addressed_to_loopback_is_not_forwarded() {
 }
 
 #[test]
-fn attack_mesh_member_reaches_a_third_pod_through_this_pods_egress_listener() {
-    let Some(net) = Net::up("the confused-deputy attack", &[]) else {
-        return;
-    };
+fn needs_root_attack_mesh_member_reaches_a_third_pod_through_this_pods_egress_listener() {
+    let net = Net::up();
     let (client, server) = (net.client.clone(), net.server.clone());
     let (server_ip, server_ip6) = (net.server_ip.clone(), format!("[{}]", net.server_ip6));
     // A third pod (in the client's namespace, port 9443) that trusts the server pod's identity.
@@ -132,10 +126,8 @@ fn attack_mesh_member_reaches_a_third_pod_through_this_pods_egress_listener() {
 }
 
 #[test]
-fn attack_connection_addressed_to_another_host_is_not_relayed() {
-    let Some(net) = Net::up("the relay attack", &[]) else {
-        return;
-    };
+fn needs_root_attack_connection_addressed_to_another_host_is_not_relayed() {
+    let net = Net::up();
     let (client, server) = (net.client.clone(), net.server.clone());
     // Another host (an address of the client's namespace) with a plaintext service.
     let elsewhere = format!("{}.50", net.prefix);

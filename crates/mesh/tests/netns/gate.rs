@@ -21,10 +21,8 @@ fn start_gate() -> PathBuf {
 }
 
 #[test]
-fn attack_workload_started_while_the_mesh_never_starts_serves_nothing_in_plaintext() {
-    let Some(net) = Net::up("the start-gate test", &[]) else {
-        return;
-    };
+fn needs_root_attack_workload_started_while_the_mesh_never_starts_serves_nothing_in_plaintext() {
+    let net = Net::up();
     let (client, server, server_ip) = (
         net.client.clone(),
         net.server.clone(),

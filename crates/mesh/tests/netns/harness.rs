@@ -10,6 +10,8 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use chiaro_test_support::prerequisite::Prerequisite;
+
 use crate::common::{Ca, scratch};
 
 /// A guard against hanging, not a timing assertion: every wait is for an event.
@@ -117,22 +119,6 @@ elif mode == "flood":
     print("all closed", flush=True)
     sys.stdin.read()
 "#;
-
-fn tool_missing(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_err()
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
 
 /// Runs `command`; whether it succeeded.
 fn succeeds(command: &mut Command) -> bool {
@@ -245,22 +231,13 @@ impl Drop for Net {
 }
 
 impl Net {
-    /// The two pods, or `None` (after saying why) when this is not root; a missing tool fails
-    /// under `CI` and skips elsewhere.
-    #[expect(clippy::print_stderr, reason = "a skipped test says so")]
-    pub(crate) fn up(test: &str, tools: &[&str]) -> Option<Self> {
-        if !is_root() {
-            eprintln!("SKIPPED: not root; {test} needs root (ip netns, iptables)");
-            return None;
-        }
-        for tool in ["ip", "iptables", "python3"].iter().chain(tools) {
-            if tool_missing(tool) {
-                let message = format!("{tool} not installed; not run: {test}");
-                assert!(std::env::var_os("CI").is_none(), "{message}");
-                eprintln!("SKIPPED: {message}");
-                return None;
-            }
-        }
+    /// The two pods.
+    ///
+    /// # Panics
+    /// When this is not root or a tool is missing (the tests are named `needs_root_…`:
+    /// `scripts/test` leaves them out then, unless `CI` is set).
+    pub(crate) fn up() -> Self {
+        Prerequisite::Root.require();
         // An id no other test holds: the one whose server namespace this run could create.
         let start = std::process::id() % 200;
         let id = (0..200)
@@ -287,7 +264,7 @@ impl Net {
             helpers: RefCell::default(),
             routed_via_server: Cell::new(false),
         };
-        Some(net.wired())
+        net.wired()
     }
 
     fn wired(mut self) -> Self {

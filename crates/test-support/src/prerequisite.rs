@@ -1,0 +1,170 @@
+//! What a test needs beyond the Rust toolchain, and the one rule for tests that need it.
+//!
+//! A test that needs a [`Prerequisite`] carries its [marker](Prerequisite::marker) in its name
+//! (`needs_vectors_…`, `needs_registry_…`, `needs_root_…`, `needs_schemas_…`) and asks for it
+//! here. It gets it or
+//! panics saying what is missing; it never returns early, so a test that cannot run fails and
+//! never passes. `scripts/test` runs [`missing`] (through the `chiaro-prerequisites` binary)
+//! and, only when `CI` is unset, leaves out the tests whose marker names a missing
+//! prerequisite (`-E 'not test(needs_…)'`): nextest counts them as skipped and the script says
+//! why. Under `CI` nothing is left out.
+//!
+//! Under nextest, asking for a prerequisite from a test whose name lacks its marker panics too:
+//! `scripts/test` could not leave that test out, so it would fail wherever the prerequisite is
+//! missing instead of being skipped.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The variable that overrides where the vectors live.
+pub const TESTDATA_ENV: &str = "CHIARO_TESTDATA";
+
+/// The binary Debian's `docker-registry` package installs.
+pub const REGISTRY_BINARY: &str = "docker-registry";
+
+/// The offline checker of generated YAML against the Kubernetes schemas (PyPI).
+pub const SCHEMA_CHECKER: &str = "kubernetes-validate";
+
+/// The tools of the network-namespace tests: pods as namespaces (`ip`), the proxies' rules
+/// (`iptables`, the `-restore` variants the mesh and local mode load them with), the helper
+/// processes inside the namespaces (`python3`), the descriptor limits of the floods
+/// (`prlimit`) and the ready-file test's pipe (`mkfifo`).
+pub const ROOT_TOOLS: &[&str] = &[
+    "ip",
+    "iptables",
+    "iptables-restore",
+    "ip6tables-restore",
+    "python3",
+    "prlimit",
+    "mkfifo",
+];
+
+/// Something a test needs that the toolchain does not bring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prerequisite {
+    /// The third-party vectors in `../shared/testdata` (or `CHIARO_TESTDATA`).
+    Vectors,
+    /// Debian's `docker-registry`, a real OCI registry the tests start on loopback.
+    Registry,
+    /// Root, for network namespaces and firewall rules, with [`ROOT_TOOLS`].
+    Root,
+    /// [`SCHEMA_CHECKER`], which checks generated YAML against the Kubernetes schemas.
+    Schemas,
+}
+
+impl Prerequisite {
+    /// Every prerequisite.
+    pub const ALL: [Self; 4] = [Self::Vectors, Self::Registry, Self::Root, Self::Schemas];
+
+    /// The word in the name of every test that needs it.
+    pub const fn marker(self) -> &'static str {
+        match self {
+            Self::Vectors => "needs_vectors",
+            Self::Registry => "needs_registry",
+            Self::Root => "needs_root",
+            Self::Schemas => "needs_schemas",
+        }
+    }
+
+    /// Why this machine lacks it (`None`: it has it).
+    pub fn absence(self) -> Option<String> {
+        match self {
+            Self::Vectors => {
+                let dir = testdata_dir();
+                (!dir.join("README.md").is_file()).then(|| {
+                    format!(
+                        "test data not found at {} (set {TESTDATA_ENV})",
+                        dir.display()
+                    )
+                })
+            }
+            Self::Registry => (!runs(REGISTRY_BINARY, "--version")).then(|| {
+                format!("{REGISTRY_BINARY} not installed (apt-get install docker-registry)")
+            }),
+            Self::Root => root_absence(),
+            Self::Schemas => (!runs(SCHEMA_CHECKER, "--version"))
+                .then(|| format!("{SCHEMA_CHECKER} not installed (pip install {SCHEMA_CHECKER})")),
+        }
+    }
+
+    /// Claims the prerequisite for the running test: returns when it is there.
+    ///
+    /// # Panics
+    /// When it is missing, or (under nextest) when the test's name lacks the marker.
+    pub fn require(self) {
+        self.check_marker();
+        if let Some(why) = self.absence() {
+            panic!(
+                "{why}: this test needs it (scripts/test leaves tests named {} out when it is \
+                 missing, unless CI is set)",
+                self.marker()
+            );
+        }
+    }
+
+    fn check_marker(self) {
+        let Ok(name) = std::env::var("NEXTEST_TEST_NAME") else {
+            return;
+        };
+        assert!(
+            name.contains(self.marker()),
+            "the test {name} needs {self:?} but its name lacks {:?}: scripts/test could not \
+             leave it out where that is missing",
+            self.marker()
+        );
+    }
+}
+
+/// The prerequisites this machine lacks, each with why.
+pub fn missing() -> Vec<(Prerequisite, String)> {
+    Prerequisite::ALL
+        .into_iter()
+        .filter_map(|prerequisite| prerequisite.absence().map(|why| (prerequisite, why)))
+        .collect()
+}
+
+/// Where the vectors are looked for: `CHIARO_TESTDATA`, else `../shared/testdata` beside the
+/// workspace.
+pub fn testdata_dir() -> PathBuf {
+    std::env::var_os(TESTDATA_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata"))
+}
+
+fn root_absence() -> Option<String> {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).trim() == "0");
+    if !root {
+        return Some("not root (network namespaces and firewall rules need it)".to_owned());
+    }
+    let absent: Vec<&str> = ROOT_TOOLS
+        .iter()
+        .copied()
+        .filter(|tool| !on_path(tool))
+        .collect();
+    (!absent.is_empty()).then(|| format!("not installed: {}", absent.join(", ")))
+}
+
+/// Whether `program arg` runs and succeeds.
+fn runs(program: &str, arg: &str) -> bool {
+    Command::new(program)
+        .arg(arg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// Whether `tool` is an executable file in a `PATH` directory.
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            std::fs::metadata(dir.join(tool)).is_ok_and(|meta| {
+                meta.is_file()
+                    && std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0
+            })
+        })
+    })
+}
