@@ -2,6 +2,7 @@
 //!
 //! - [`fake_kds`]: a loopback HTTPS server standing in for AMD's KDS.
 //! - [`oci_registry`]: a real `docker-registry` on loopback, with images the tests push.
+//! - [`golden`]: golden files checked in beside the tests, rewritten with `CHIARO_BLESS=1`.
 //! - [`genpolicy_cases`]: Kata's genpolicy cases and the image configurations they imply.
 //! - [`vectors`]: the one helper that finds the third-party vectors in `../shared/testdata`.
 //! - [`snp_cases`]: the real SEV-SNP reports with their certificates, times and expected outcome.
@@ -16,6 +17,7 @@
 
 pub mod fake_kds;
 pub mod genpolicy_cases;
+pub mod golden;
 pub mod oci_registry;
 pub mod snp_cases;
 pub mod tdx_sets;
