@@ -12,6 +12,7 @@ mod commands;
 mod exit;
 mod input;
 mod output;
+pub mod reports;
 
 pub use cli::Cli;
 pub use exit::Outcome;

@@ -6,12 +6,14 @@ use chiaro_attest::{Digest48, HostData};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ManifestError;
-use crate::hashes::{KeyDigest, PolicyHash};
+use chiaro_names::PolicyHash;
+
+use crate::hashes::KeyDigest;
 use crate::manifest::{Manifest, ReferenceValueSets, Role};
 
 /// The environment variable `chiaro generate` sets in the initializer (where the pod's policy
-/// pins it) to a [`DeploymentAnchor`]'s JSON.
-pub const DEPLOYMENT_ANCHOR_ENV: &str = "CHIARO_DEPLOYMENT_ANCHOR";
+/// pins it) to a [`DeploymentAnchor`]'s JSON (defined with the names generation shares).
+pub use chiaro_names::DEPLOYMENT_ANCHOR_ENV;
 
 /// Reference values for the Coordinator in which every set pins its launch binding (SNP
 /// `HOST_DATA`, TDX `MRCONFIGID`): the genuine guest image with any other policy, e.g. the

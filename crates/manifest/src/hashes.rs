@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 macro_rules! hash32 {
     ($(#[$doc:meta])* $name:ident) => {
@@ -48,14 +48,18 @@ macro_rules! hash32 {
                 serializer.collect_str(self)
             }
         }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(deserializer)?;
+                Self::from_hex(&text).ok_or_else(|| {
+                    serde::de::Error::custom(format!("expected 64 hex digits, got {text:?}"))
+                })
+            }
+        }
     };
 }
 
-hash32!(
-    /// The digest of a pod's initdata (SHA-256): what SNP `HOST_DATA` carries, and what TDX
-    /// `MRCONFIGID` carries in its first 32 bytes (the rest zero).
-    PolicyHash
-);
 hash32!(
     /// SHA-256 of a manifest's canonical JSON.
     ManifestHash
@@ -78,17 +82,4 @@ hash32!(
 impl TransitionHash {
     /// The "previous transition" of the first manifest.
     pub const ZERO: Self = Self([0; 32]);
-}
-
-impl PolicyHash {
-    /// Whether verified evidence carries this policy hash in its launch binding.
-    pub fn matches(&self, binding: &chiaro_attest::InitDataBinding) -> bool {
-        match binding {
-            chiaro_attest::InitDataBinding::HostData(host_data) => host_data.as_bytes() == &self.0,
-            chiaro_attest::InitDataBinding::MrConfigId(config_id) => {
-                let (head, tail) = config_id.as_bytes().split_at(32);
-                head == self.0 && tail.iter().all(|byte| *byte == 0)
-            }
-        }
-    }
 }

@@ -23,20 +23,23 @@
 //! accepted only where its root is listed under `reference_values.insecure_simulated`.
 
 mod anchor;
+mod draft;
 mod error;
 mod hashes;
 mod manifest;
-mod san;
 mod signed_history;
 mod transition;
 
 pub use anchor::{CoordinatorReference, DEPLOYMENT_ANCHOR_ENV, DeploymentAnchor};
+/// Re-exported from `chiaro-names` (shared with policy generation, which does not link this
+/// crate): existing users keep their paths.
+pub use chiaro_names::{PolicyHash, San};
+pub use draft::{DraftReferenceValues, DraftSimulated, ManifestDraft};
 pub use error::ManifestError;
-pub use hashes::{DeploymentId, KeyDigest, ManifestHash, PolicyHash, TransitionHash};
+pub use hashes::{DeploymentId, KeyDigest, ManifestHash, TransitionHash};
 pub use manifest::{
     InsecureSimulatedReference, Manifest, PolicyEntry, ReferenceValueSets, Role, SeedShareOwnerKey,
 };
-pub use san::San;
 pub use signed_history::{
     Endorsement, OwnerSignature, SEED_SALT, SET_MANIFEST_CONTEXT, SignedStep, VerifiedHistory,
     recovery_message, update_message, verify_endorsement, verify_history,

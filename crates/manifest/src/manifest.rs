@@ -8,16 +8,15 @@ use chiaro_attest::tdx::TdxReferenceValues;
 use chiaro_attest::{Claims, InitDataBinding};
 use rsa::pkcs8::DecodePublicKey;
 use rsa::traits::PublicKeyParts;
-use serde::de::{MapAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::ManifestError;
-use crate::hashes::{KeyDigest, ManifestHash, PolicyHash};
-use crate::san::San;
+use chiaro_names::{PolicyHash, San};
 
-/// The schema version this build reads and writes.
-const VERSION: u32 = 1;
+use crate::draft::{DraftReferenceValues, ManifestDraft, VERSION};
+use crate::error::ManifestError;
+use crate::hashes::{KeyDigest, ManifestHash};
+
 /// The smallest RSA key that may protect a seed share.
 const MIN_RSA_BITS: usize = 3072;
 
@@ -74,13 +73,13 @@ impl ReferenceValueSets {
     /// # Errors
     /// [`ManifestError`] naming the field.
     pub fn parse(text: &str) -> Result<Self, ManifestError> {
-        let raw: RawReferenceValues =
+        let raw: DraftReferenceValues =
             serde_json::from_str(text).map_err(|e| ManifestError::Syntax {
                 detail: e.to_string(),
                 line: e.line(),
                 column: e.column(),
             })?;
-        validate_reference_values(raw)
+        validate_reference_values(&raw)
     }
 
     /// Pretty JSON that [`ReferenceValueSets::parse`] reads back.
@@ -141,12 +140,7 @@ impl Manifest {
     /// # Errors
     /// [`ManifestError`] naming the first field that is wrong.
     pub fn parse(text: &str) -> Result<Self, ManifestError> {
-        let raw: RawManifest = serde_json::from_str(text).map_err(|e| ManifestError::Syntax {
-            detail: e.to_string(),
-            line: e.line(),
-            column: e.column(),
-        })?;
-        raw.validate()
+        ManifestDraft::parse(text)?.validate()
     }
 
     /// The policies, by hash.
@@ -182,7 +176,7 @@ impl Manifest {
     ) -> Option<(PolicyHash, &PolicyEntry)> {
         self.policies
             .iter()
-            .find(|(hash, _)| hash.matches(binding))
+            .find(|(hash, _)| carries(binding, hash))
             .map(|(hash, entry)| (*hash, entry))
     }
 
@@ -227,73 +221,17 @@ struct ManifestView<'a> {
     seed_share_owner_keys: &'a [SeedShareOwnerKey],
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawManifest {
-    version: u32,
-    #[serde(default)]
-    policies: RawPolicies,
-    #[serde(default)]
-    reference_values: RawReferenceValues,
-    #[serde(default)]
-    workload_owner_key_digests: Vec<String>,
-    #[serde(default)]
-    seed_share_owner_keys: Vec<String>,
-}
-
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawReferenceValues {
-    #[serde(default)]
-    snp: Vec<SnpReferenceValues>,
-    #[serde(default)]
-    tdx: Vec<TdxReferenceValues>,
-    #[serde(default)]
-    insecure_simulated: Vec<RawSimulated>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSimulated {
-    ark: String,
-    values: SnpReferenceValues,
-}
-
-/// The policies object, keeping duplicate keys (which a map would silently merge).
-#[derive(Default)]
-struct RawPolicies(Vec<(String, PolicyEntry)>);
-
-impl<'de> Deserialize<'de> for RawPolicies {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct PoliciesVisitor;
-        impl<'de> Visitor<'de> for PoliciesVisitor {
-            type Value = RawPolicies;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object from policy hash to policy entry")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawPolicies, A::Error> {
-                let mut entries = Vec::new();
-                while let Some((key, value)) = map.next_entry::<String, PolicyEntry>()? {
-                    entries.push((key, value));
-                }
-                Ok(RawPolicies(entries))
-            }
-        }
-        deserializer.deserialize_map(PoliciesVisitor)
-    }
-}
-
-impl RawManifest {
-    fn validate(self) -> Result<Manifest, ManifestError> {
-        if self.version != VERSION {
+impl Manifest {
+    pub(crate) fn from_draft(draft: &ManifestDraft) -> Result<Self, ManifestError> {
+        if draft.version() != VERSION {
             return Err(ManifestError::UnsupportedVersion {
-                version: self.version,
+                version: draft.version(),
             });
         }
-        let policies = validate_policies(self.policies)?;
-        let reference_values = validate_reference_values(self.reference_values)?;
+        let policies = validate_policies(draft.policy_entries())?;
+        let reference_values = validate_reference_values(draft.reference_values())?;
         let mut workload_owner_key_digests = Vec::new();
-        for (index, text) in self.workload_owner_key_digests.iter().enumerate() {
+        for (index, text) in draft.workload_owner_key_digests().iter().enumerate() {
             let field = format!("workload_owner_key_digests[{index}]");
             let digest =
                 KeyDigest::from_hex(text).ok_or_else(|| malformed_hex(&field, 64, text))?;
@@ -303,7 +241,7 @@ impl RawManifest {
             workload_owner_key_digests.push(digest);
         }
         let mut seed_share_owner_keys: Vec<SeedShareOwnerKey> = Vec::new();
-        for (index, text) in self.seed_share_owner_keys.iter().enumerate() {
+        for (index, text) in draft.seed_share_owner_keys().iter().enumerate() {
             let field = format!("seed_share_owner_keys[{index}]");
             let key = parse_rsa_key(&field, text)?;
             if seed_share_owner_keys
@@ -314,7 +252,7 @@ impl RawManifest {
             }
             seed_share_owner_keys.push(key);
         }
-        Ok(Manifest {
+        Ok(Self {
             policies,
             reference_values,
             workload_owner_key_digests,
@@ -323,24 +261,26 @@ impl RawManifest {
     }
 }
 
-fn validate_policies(raw: RawPolicies) -> Result<BTreeMap<PolicyHash, PolicyEntry>, ManifestError> {
-    if raw.0.is_empty() {
+fn validate_policies(
+    raw: &[(String, PolicyEntry)],
+) -> Result<BTreeMap<PolicyHash, PolicyEntry>, ManifestError> {
+    if raw.is_empty() {
         return Err(ManifestError::NoPolicies);
     }
     let mut policies = BTreeMap::new();
     // Every identity any entry names, and the entry that names it: no two entries may share
     // one, whatever their roles.
     let mut identities: BTreeMap<San, String> = BTreeMap::new();
-    for (key, entry) in raw.0 {
+    for (key, entry) in raw {
         let field = format!("policies[{key:?}]");
         let hash = PolicyHash::from_hex(&key.to_ascii_lowercase())
-            .ok_or_else(|| malformed_hex(&field, 64, &key))?;
+            .ok_or_else(|| malformed_hex(&field, 64, key))?;
         if policies.contains_key(&hash) {
             return Err(ManifestError::DuplicatePolicy {
                 hash: hash.to_string(),
             });
         }
-        claim_identities(&mut identities, &field, &entry)?;
+        claim_identities(&mut identities, &field, entry)?;
         if entry
             .workload_secret_id
             .as_deref()
@@ -350,7 +290,7 @@ fn validate_policies(raw: RawPolicies) -> Result<BTreeMap<PolicyHash, PolicyEntr
                 field: format!("{field}.workload_secret_id"),
             });
         }
-        policies.insert(hash, entry);
+        policies.insert(hash, entry.clone());
     }
     Ok(policies)
 }
@@ -391,9 +331,11 @@ fn claim_identities(
     Ok(())
 }
 
-fn validate_reference_values(raw: RawReferenceValues) -> Result<ReferenceValueSets, ManifestError> {
+fn validate_reference_values(
+    raw: &DraftReferenceValues,
+) -> Result<ReferenceValueSets, ManifestError> {
     let mut insecure_simulated = Vec::new();
-    for (index, simulated) in raw.insecure_simulated.into_iter().enumerate() {
+    for (index, simulated) in raw.insecure_simulated.iter().enumerate() {
         let field = format!("reference_values.insecure_simulated[{index}].ark");
         let ark =
             hex::decode(simulated.ark.trim()).map_err(|_| ManifestError::InvalidSimulatedRoot {
@@ -408,12 +350,12 @@ fn validate_reference_values(raw: RawReferenceValues) -> Result<ReferenceValueSe
         })?;
         insecure_simulated.push(InsecureSimulatedReference {
             ark,
-            values: simulated.values,
+            values: simulated.values.clone(),
         });
     }
     let sets = ReferenceValueSets {
-        snp: raw.snp,
-        tdx: raw.tdx,
+        snp: raw.snp.clone(),
+        tdx: raw.tdx.clone(),
         insecure_simulated,
     };
     if sets.snp.is_empty() && sets.tdx.is_empty() && sets.insecure_simulated.is_empty() {
@@ -437,6 +379,18 @@ fn parse_rsa_key(field: &str, text: &str) -> Result<SeedShareOwnerKey, ManifestE
         });
     }
     Ok(SeedShareOwnerKey { der, key })
+}
+
+/// Whether a launch binding carries `hash`: SNP `HOST_DATA` is the hash, TDX `MRCONFIGID` the
+/// hash followed by zeros.
+fn carries(binding: &InitDataBinding, hash: &PolicyHash) -> bool {
+    match binding {
+        InitDataBinding::HostData(host_data) => host_data.as_bytes() == hash.as_bytes(),
+        InitDataBinding::MrConfigId(config_id) => {
+            let (head, tail) = config_id.as_bytes().split_at(32);
+            head == hash.as_bytes() && tail.iter().all(|byte| *byte == 0)
+        }
+    }
 }
 
 fn malformed_hex(field: &str, expected_hex_chars: usize, got: &str) -> ManifestError {

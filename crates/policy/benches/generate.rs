@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use chiaro_k8s::{read_documents, write_documents};
 use chiaro_policy::{
-    DeploymentOptions, GenerateOptions, ImageConfig, ImagePin, SourceFile, generate_deployment,
-    images_to_resolve,
+    DeploymentOptions, ExistingManifest, GenerateOptions, ImageConfig, ImagePin, SourceFile,
+    generate_deployment, images_to_resolve,
 };
 use sha2::{Digest as _, Sha256};
 
@@ -72,7 +72,7 @@ fn main() {
             (image, pin)
         })
         .collect();
-    let workloads = generate_deployment(&files, &pins, None, &options)
+    let workloads = generate_deployment(&files, &pins, &ExistingManifest::default(), &options)
         .unwrap()
         .workloads
         .len();
@@ -106,7 +106,10 @@ fn main() {
         (0..30)
             .map(|_| {
                 let start = Instant::now();
-                black_box(generate_deployment(&files, &pins, None, &options).unwrap());
+                black_box(
+                    generate_deployment(&files, &pins, &ExistingManifest::default(), &options)
+                        .unwrap(),
+                );
                 start.elapsed()
             })
             .collect(),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
 
 use base64::Engine as _;
-use chiaro_manifest::PolicyHash;
+use chiaro_names::PolicyHash;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 

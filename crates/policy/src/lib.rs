@@ -8,11 +8,8 @@
 //! - [`Initdata`]: the TOML document carrying the policy into the TEE launch, its digest (the
 //!   policy hash) and its annotation form.
 //! - [`generate_deployment`]: a whole deployment's YAML rewritten for Chiaro (initializer,
-//!   pinned images, initdata) and its `manifest.json` policies.
-//! - [`create_sandbox_request`], [`create_container_request`], [`start_container_request`]:
-//!   what a well-behaved host sends to start a pod, also a restarted container's next instance
-//!   ([`create_instance_request`]) (a simulation of the untrusted side, for local mode and
-//!   tamper tests).
+//!   pinned images, initdata) and the policy entries of its manifest (which the caller writes
+//!   with `chiaro_manifest::ManifestDraft`).
 //! - [`Evaluator`]: evaluates agent requests as the Kata agent does, with policy state, and
 //!   explains denials.
 //!
@@ -40,7 +37,6 @@ mod image;
 mod initdata;
 mod platform;
 mod qos;
-mod simulated_host;
 
 pub use agent_policy::{AgentPolicy, RULES};
 pub use data::{
@@ -48,16 +44,13 @@ pub use data::{
     ProcessRules, SandboxValue, UserRules,
 };
 pub use deployment::{
-    DeploymentOptions, GeneratedDeployment, ImagePin, SANS_ANNOTATION, SanSource, SourceFile,
-    WORKLOAD_SECRET_ANNOTATION, WorkloadReport, generate_deployment, images_to_resolve,
+    Anchor, CoordinatorEntry, DeploymentOptions, ExistingManifest, GeneratedDeployment,
+    GeneratedEntry, ImagePin, SANS_ANNOTATION, SanSource, SourceFile, WORKLOAD_SECRET_ANNOTATION,
+    WorkloadReport, generate_deployment, images_to_resolve,
 };
 pub use error::PolicyError;
 pub use evaluate::{Decision, Evaluator};
 pub use generate::{GenerateOptions, GeneratedPolicy, PinnedSecret, generate};
 pub use image::{ImageConfig, runtime_names};
 pub use initdata::{INITDATA_ANNOTATION, Initdata};
-pub use platform::{Namespace, NetworkRules, Platform, StorageTemplate};
-pub use simulated_host::{
-    SANDBOX, SimulatedPod, bundle_id, create_container_request, create_instance_request,
-    create_sandbox_request, creation_order, instance_id, pod_hostname, start_container_request,
-};
+pub use platform::{EPHEMERAL_DIR, Namespace, NetworkRules, Platform, StorageTemplate};

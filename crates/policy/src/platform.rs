@@ -87,7 +87,7 @@ pub struct NetworkRules {
 }
 
 /// Where the runtime has the agent mount memory-backed emptyDirs, one directory per volume name.
-pub(crate) const EPHEMERAL_DIR: &str = "/run/kata-containers/sandbox/ephemeral";
+pub const EPHEMERAL_DIR: &str = "/run/kata-containers/sandbox/ephemeral";
 
 /// A Kubernetes volume name (an RFC 1123 label).
 pub(crate) const VOLUME_NAME_REGEX: &str = "[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?";

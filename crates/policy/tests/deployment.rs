@@ -3,12 +3,88 @@
 
 use std::collections::BTreeMap;
 
+use chiaro_manifest::{DeploymentAnchor, ManifestDraft, PolicyEntry, Role};
 use chiaro_policy::{
-    AgentPolicy, DeploymentOptions, Evaluator, GenerateOptions, INITDATA_ANNOTATION, ImageConfig,
-    ImagePin, Initdata, PolicyError, SANDBOX, SanSource, SimulatedPod, SourceFile,
-    create_container_request, creation_order, generate_deployment, images_to_resolve,
+    AgentPolicy, Anchor, CoordinatorEntry, DeploymentOptions, Evaluator, ExistingManifest,
+    GenerateOptions, INITDATA_ANNOTATION, ImageConfig, ImagePin, Initdata, PolicyError, SanSource,
+    SourceFile, WorkloadReport, images_to_resolve,
 };
+use chiaro_simulated_host::{SANDBOX, SimulatedPod, create_container_request, creation_order};
 use serde_json::{Value, json};
+
+/// What `chiaro generate` makes of a deployment: the rewritten files and the manifest (JSON)
+/// with the generated entries.
+#[derive(Debug)]
+struct Generated {
+    files: Vec<SourceFile>,
+    manifest: Value,
+    workloads: Vec<WorkloadReport>,
+    warnings: Vec<String>,
+}
+
+/// `chiaro_policy::generate_deployment` with the manifest read and written as `chiaro
+/// generate` does (through `ManifestDraft`, the manifest's one writer).
+#[expect(
+    clippy::unwrap_used,
+    reason = "test helper: a fixture that does not parse fails the test"
+)]
+fn generate_deployment(
+    files: &[SourceFile],
+    pins: &BTreeMap<String, ImagePin>,
+    manifest: Option<&Value>,
+    options: &DeploymentOptions,
+) -> Result<Generated, PolicyError> {
+    let draft = manifest.map(|value| ManifestDraft::parse(&value.to_string()).unwrap());
+    let existing = draft
+        .as_ref()
+        .map_or_else(ExistingManifest::default, |draft| ExistingManifest {
+            anchor: match draft
+                .validate()
+                .and_then(|manifest| DeploymentAnchor::of_manifest(&manifest))
+            {
+                Ok(anchor) => Anchor::Pinned(anchor.to_json()),
+                Err(reason) => Anchor::Missing(reason.to_string()),
+            },
+            coordinator_entries: draft
+                .coordinator_entries()
+                .map(|(hash, entry)| CoordinatorEntry {
+                    hash: hash.to_owned(),
+                    sans: entry.sans.clone(),
+                })
+                .collect(),
+        });
+    let out = chiaro_policy::generate_deployment(files, pins, &existing, options)?;
+    let written = draft
+        .unwrap_or_else(ManifestDraft::skeleton)
+        .with_workload_policies(out.policies.iter().map(|entry| {
+            (
+                entry.hash,
+                PolicyEntry {
+                    sans: entry.sans.clone(),
+                    role: Role::Workload,
+                    workload_secret_id: Some(entry.workload_secret_id.clone()),
+                },
+            )
+        }));
+    Ok(Generated {
+        files: out.files,
+        manifest: serde_json::from_str(&written.to_json_pretty()).unwrap(),
+        workloads: out.workloads,
+        warnings: out.warnings,
+    })
+}
+
+/// The reference values of a manifest's JSON, as the manifest reads them.
+#[expect(
+    clippy::unwrap_used,
+    reason = "test helper: a fixture that does not parse fails the test"
+)]
+fn reference_values(manifest: &Value) -> chiaro_manifest::DraftReferenceValues {
+    ManifestDraft::parse(&manifest.to_string())
+        .unwrap()
+        .reference_values()
+        .clone()
+}
 
 const APP: &str = r#"# the shop's web tier
 apiVersion: v1
@@ -173,8 +249,7 @@ fn selected_workloads_get_initializer_pins_and_policy_and_the_rest_stays() {
     assert_eq!(init_env[1]["name"], chiaro_manifest::DEPLOYMENT_ANCHOR_ENV);
     // The pod pins the Coordinator (the manifest's reference values, pinned to the
     // `coordinator` entry's policy hash) and the manifest's workload owners.
-    let anchor =
-        chiaro_manifest::DeploymentAnchor::parse(init_env[1]["value"].as_str().unwrap()).unwrap();
+    let anchor = DeploymentAnchor::parse(init_env[1]["value"].as_str().unwrap()).unwrap();
     assert_eq!(
         anchor.coordinator.reference_values().snp[0]
             .host_data
@@ -216,10 +291,7 @@ fn selected_workloads_get_initializer_pins_and_policy_and_the_rest_stays() {
         out.manifest["workload_owner_key_digests"],
         manifest["workload_owner_key_digests"]
     );
-    assert_eq!(
-        out.manifest["reference_values"],
-        manifest["reference_values"]
-    );
+    assert_eq!(reference_values(&out.manifest), reference_values(&manifest));
     assert!(out.warnings.is_empty(), "{:?}", out.warnings);
 }
 
@@ -578,7 +650,7 @@ fn shop_service(name: &str, selector: &str) -> String {
     )
 }
 
-fn generate_text(text: &str) -> Result<chiaro_policy::GeneratedDeployment, PolicyError> {
+fn generate_text(text: &str) -> Result<Generated, PolicyError> {
     let input = files(text);
     let images = images_to_resolve(&input, &options(false, true))?;
     generate_deployment(

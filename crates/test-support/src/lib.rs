@@ -2,6 +2,7 @@
 //!
 //! - [`fake_kds`]: a loopback HTTPS server standing in for AMD's KDS.
 //! - [`oci_registry`]: a real `docker-registry` on loopback, with images the tests push.
+//! - [`golden`]: golden files checked in beside the tests, rewritten with `CHIARO_BLESS=1`.
 //! - [`genpolicy_cases`]: Kata's genpolicy cases and the image configurations they imply.
 //! - [`prerequisite`]: what a test needs beyond the toolchain (vectors, `docker-registry`,
 //!   root), the marker in its name, and the check that fails it rather than skip it.
@@ -18,6 +19,7 @@
 
 pub mod fake_kds;
 pub mod genpolicy_cases;
+pub mod golden;
 pub mod oci_registry;
 pub mod prerequisite;
 pub mod snp_cases;

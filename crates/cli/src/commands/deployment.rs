@@ -27,6 +27,7 @@ use crate::commands::keygen::{pem, read_pem};
 use crate::exit::Outcome;
 use crate::input;
 use crate::output::Printer;
+use crate::reports::{HistoryStep, SetReport, VerifyReport};
 
 /// Why the CLI refuses the deployment a Coordinator serves (exit 3).
 #[derive(Debug, thiserror::Error)]
@@ -146,26 +147,36 @@ fn checked(
     Ok(verified)
 }
 
-fn history_json(history: &VerifiedHistory) -> Value {
-    Value::Array(
-        history
-            .steps()
-            .iter()
-            .enumerate()
-            .map(|(index, (step, manifest))| {
-                json!({
-                    "step": index,
-                    "transition": step.transition.hash().to_string(),
-                    "manifest": manifest.hash().to_string(),
-                    "signed_by": step.owner.signer().to_string(),
-                    "policies": manifest.policies().len(),
-                })
-            })
-            .collect(),
-    )
+fn history_json(history: &VerifiedHistory) -> Vec<HistoryStep> {
+    history
+        .steps()
+        .iter()
+        .enumerate()
+        .map(|(index, (step, manifest))| HistoryStep {
+            step: index,
+            transition: step.transition.hash(),
+            manifest: manifest.hash(),
+            signed_by: step.owner.signer(),
+            policies: manifest.policies().len(),
+        })
+        .collect()
 }
 
 pub(crate) fn set(args: &SetArgs, printer: Printer) -> anyhow::Result<Outcome> {
+    let (notes, result) = install(args)?;
+    let result = result.and_then(|report| Ok(serde_json::to_value(report)?));
+    Ok(finish(printer, "manifest installed", result, notes))
+}
+
+pub(crate) fn verify(args: &VerifyDeploymentArgs, printer: Printer) -> anyhow::Result<Outcome> {
+    let (notes, result) = verified(args)?;
+    let result = result.and_then(|report| Ok(serde_json::to_value(report)?));
+    Ok(finish(printer, "deployment verified", result, notes))
+}
+
+/// `chiaro set` without printing: an error in the input (`Err`), or the notes and what
+/// installing the manifest at the Coordinator gave.
+pub(crate) fn install(args: &SetArgs) -> anyhow::Result<(Vec<String>, anyhow::Result<SetReport>)> {
     let text = String::from_utf8(input::read(&args.manifest, "manifest")?)
         .with_context(|| format!("{} is not UTF-8", args.manifest.display()))?;
     let manifest =
@@ -237,18 +248,22 @@ pub(crate) fn set(args: &SetArgs, printer: Printer) -> anyhow::Result<Outcome> {
             steps: steps + 1,
         }
         .write(record_path)?;
-        Ok::<_, anyhow::Error>(json!({
-            "deployment": deployment.to_string(),
-            "transition": transition,
-            "manifest": manifest.hash().to_string(),
-            "seed_shares": written,
-            "record": record_path.display().to_string(),
-        }))
+        Ok::<_, anyhow::Error>(SetReport {
+            deployment,
+            transition,
+            manifest: manifest.hash(),
+            seed_shares: written,
+            record: record_path.display().to_string(),
+        })
     });
-    Ok(finish(printer, "manifest installed", result, notes))
+    Ok((notes, result))
 }
 
-pub(crate) fn verify(args: &VerifyDeploymentArgs, printer: Printer) -> anyhow::Result<Outcome> {
+/// `chiaro verify` without printing: an error in the input (`Err`), or the notes and what
+/// verifying the deployment gave.
+pub(crate) fn verified(
+    args: &VerifyDeploymentArgs,
+) -> anyhow::Result<(Vec<String>, anyhow::Result<VerifyReport>)> {
     let expected = args
         .manifest
         .as_deref()
@@ -307,16 +322,16 @@ pub(crate) fn verify(args: &VerifyDeploymentArgs, printer: Printer) -> anyhow::R
         if expected.is_some() || record.is_some() {
             DeploymentRecord::of(&verified).write(record_path)?;
         }
-        Ok(json!({
-            "deployment": verified.deployment().to_string(),
-            "manifests": verified.steps().len(),
-            "latest_manifest": latest.hash().to_string(),
-            "latest_transition": verified.latest_hash().to_string(),
-            "history": history_json(&verified),
-            "out": args.out.display().to_string(),
-        }))
+        Ok(VerifyReport {
+            deployment: *verified.deployment(),
+            manifests: verified.steps().len(),
+            latest_manifest: latest.hash(),
+            latest_transition: verified.latest_hash(),
+            history: history_json(&verified),
+            out: args.out.display().to_string(),
+        })
     });
-    Ok(finish(printer, "deployment verified", result, notes))
+    Ok((notes, result))
 }
 
 pub(crate) fn recover(args: &RecoverArgs, printer: Printer) -> anyhow::Result<Outcome> {

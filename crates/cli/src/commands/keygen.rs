@@ -5,26 +5,47 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use base64::Engine;
-use serde_json::json;
+use chiaro_manifest::KeyDigest;
 use sha2::{Digest, Sha256};
 
 use crate::cli::KeygenArgs;
 use crate::exit::Outcome;
 use crate::output::Printer;
+use crate::reports::{SeedShareOwnerKey, WorkloadOwnerKey};
 
 pub(crate) fn workload_owner(args: &KeygenArgs, printer: Printer) -> anyhow::Result<Outcome> {
-    let key = rcgen::KeyPair::generate().context("generating an ECDSA P-256 key")?;
-    let spki = rcgen::PublicKeyData::subject_public_key_info(&key);
-    write_key_pair(&args.out, &key.serialize_der(), &spki)?;
+    let key = new_workload_owner(&args.out)?;
     printer.show(
         "workload-owner key",
-        &json!({ "private_key": args.out.display().to_string(), "manifest_workload_owner_key_digest": hex::encode(Sha256::digest(&spki)) }),
+        &serde_json::to_value(&key)?,
         &["add the digest to `workload_owner_key_digests` in the manifest".to_owned()],
     );
     Ok(Outcome::Verified)
 }
 
 pub(crate) fn seed_share_owner(args: &KeygenArgs, printer: Printer) -> anyhow::Result<Outcome> {
+    let key = new_seed_share_owner(&args.out)?;
+    printer.show(
+        "seed-share-owner key",
+        &serde_json::to_value(&key)?,
+        &["add the public key to `seed_share_owner_keys` in the manifest; keep the private key offline".to_owned()],
+    );
+    Ok(Outcome::Verified)
+}
+
+/// A new workload-owner key (ECDSA P-256) written to `out` and `out.pub`.
+pub(crate) fn new_workload_owner(out: &Path) -> anyhow::Result<WorkloadOwnerKey> {
+    let key = rcgen::KeyPair::generate().context("generating an ECDSA P-256 key")?;
+    let spki = rcgen::PublicKeyData::subject_public_key_info(&key);
+    write_key_pair(out, &key.serialize_der(), &spki)?;
+    Ok(WorkloadOwnerKey {
+        private_key: out.display().to_string(),
+        manifest_workload_owner_key_digest: KeyDigest::new(Sha256::digest(&spki).into()),
+    })
+}
+
+/// A new seed-share-owner key (RSA-4096) written to `out` and `out.pub`.
+pub(crate) fn new_seed_share_owner(out: &Path) -> anyhow::Result<SeedShareOwnerKey> {
     use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey};
     let key = rsa::PrivateKey::new(&mut rsa::rand_core::UnwrapErr(getrandom::SysRng), 4096)
         .context("generating an RSA-4096 key")?;
@@ -33,13 +54,11 @@ pub(crate) fn seed_share_owner(args: &KeygenArgs, printer: Printer) -> anyhow::R
         .to_public_key()
         .to_public_key_der()
         .context("encoding the public key")?;
-    write_key_pair(&args.out, private.as_bytes(), public.as_bytes())?;
-    printer.show(
-        "seed-share-owner key",
-        &json!({ "private_key": args.out.display().to_string(), "manifest_seed_share_owner_key": hex::encode(public.as_bytes()) }),
-        &["add the public key to `seed_share_owner_keys` in the manifest; keep the private key offline".to_owned()],
-    );
-    Ok(Outcome::Verified)
+    write_key_pair(out, private.as_bytes(), public.as_bytes())?;
+    Ok(SeedShareOwnerKey {
+        private_key: out.display().to_string(),
+        public_key: public.as_bytes().to_vec(),
+    })
 }
 
 fn write_key_pair(out: &Path, private_pkcs8: &[u8], public_spki: &[u8]) -> anyhow::Result<()> {

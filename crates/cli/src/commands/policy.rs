@@ -95,7 +95,12 @@ fn generate_for(
     };
     let images = images_to_resolve(&files, &options)?;
     let pins = generate::resolve(registry, &images, printer)?;
-    let generated = generate_deployment(&files, &pins, None, &options)?;
+    let generated = generate_deployment(
+        &files,
+        &pins,
+        &chiaro_policy::ExistingManifest::default(),
+        &options,
+    )?;
     for document in read_documents(file, &generated.files[0].text)? {
         if let Some(workload) = Workload::from_document(&document)?
             && workload.name == name

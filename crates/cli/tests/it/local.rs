@@ -1,8 +1,8 @@
 //! `chiaro local run` on the shipped example and `chiaro local tamper` for each change, as
 //! processes (the Coordinator and initializer binaries must be built; scripts/test builds them).
 
+use chiaro::reports::{ContainerOutcome, PodNetworking, RunReport, TamperReport, TrafficKind};
 use chiaro_test_support::prerequisite::Prerequisite;
-use serde_json::Value;
 
 use super::{chiaro, path_str};
 
@@ -10,10 +10,10 @@ fn example() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/emojivoto")
 }
 
-/// `chiaro local run` of the example with `--network NETWORK`: the work directory, the steps'
-/// text and the pid of the `chiaro` process (which names its namespaces), after the checks
+/// `chiaro local run` of the example with `--network NETWORK`: the work directory, the run's
+/// report and the pid of the `chiaro` process (which names its namespaces), after the checks
 /// common to both networks.
-fn run_example(network: &str) -> (std::path::PathBuf, String, u32) {
+fn run_example(network: &str) -> (std::path::PathBuf, RunReport, u32) {
     let work = std::env::temp_dir().join(format!("chiaro-local-{network}-{}", std::process::id()));
     let (pid, code, stdout, stderr) = chiaro_with_pid(&[
         "--output",
@@ -27,25 +27,47 @@ fn run_example(network: &str) -> (std::path::PathBuf, String, u32) {
         network,
     ]);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    let summary: Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(summary["pods"], 4, "{summary}");
-    assert_eq!(summary["refused_or_failed"], 0, "{summary}");
-    let text = summary["steps"].to_string();
-    assert!(text.contains("ran the real initializer"), "{text}");
-    assert!(text.contains("ran the real mesh proxy"), "{text}");
-    assert!(text.contains("stand-in server on 8080"), "{text}");
+    let report: RunReport = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report.pods.len(), 4, "{report:#?}");
+    assert_eq!(report.refused_or_failed, 0, "{report:#?}");
+    let outcomes = || {
+        report
+            .pods
+            .iter()
+            .flat_map(|pod| &pod.containers)
+            .map(|run| &run.outcome)
+    };
+    assert!(
+        outcomes().any(|o| matches!(o, ContainerOutcome::Initializer { .. })),
+        "ran the real initializer: {report:#?}"
+    );
+    assert!(
+        outcomes().any(|o| matches!(o, ContainerOutcome::Mesh { .. })),
+        "ran the real mesh proxy: {report:#?}"
+    );
+    assert!(
+        outcomes().any(|o| matches!(o, ContainerOutcome::StandIn { servers } if servers.iter().any(|s| s.declared == 8080))),
+        "a stand-in server on 8080: {report:#?}"
+    );
+    let passed = |kind: fn(&TrafficKind) -> bool| {
+        report
+            .traffic
+            .iter()
+            .filter(|check| kind(&check.kind) && check.passed)
+            .count()
+    };
     assert_eq!(
-        text.matches("crossed two proxies").count(),
+        passed(|kind| matches!(kind, TrafficKind::Egress { .. })),
         3,
-        "web -> emoji, web -> voting, vote-bot -> web: {text}"
+        "crossed two proxies: web -> emoji, web -> voting, vote-bot -> web: {report:#?}"
     );
     assert_eq!(
-        text.matches("refused (no mesh certificate)").count(),
+        passed(|kind| matches!(kind, TrafficKind::Plaintext { .. })),
         3,
-        "plaintext to each ingress: {text}"
+        "plaintext to each ingress refused (no mesh certificate): {report:#?}"
     );
-    assert!(text.contains("manifests=1"), "{text}");
-    assert!(text.contains("verified: deployment="), "{text}");
+    assert_eq!(report.verified.manifests, 1, "{report:#?}");
+    assert_eq!(report.verified.deployment, report.installed.deployment);
     for file in ["manifest.json", "generated/emojivoto.yaml", "verify"] {
         assert!(work.join(file).exists(), "{file}");
     }
@@ -54,7 +76,7 @@ fn run_example(network: &str) -> (std::path::PathBuf, String, u32) {
             .is_file(),
         "the initializer wrote the web pod's certificate"
     );
-    (work, text, pid)
+    (work, report, pid)
 }
 
 /// As [`chiaro`], with the pid the process had.
@@ -78,34 +100,55 @@ fn chiaro_with_pid(args: &[&str]) -> (u32, i32, String, String) {
 #[test]
 fn needs_root_the_example_runs_in_network_namespaces_with_transparent_proxies() {
     Prerequisite::Root.require();
-    let (work, text, pid) = run_example("namespaces");
-    assert!(
-        text.contains("each pod in its own network namespace"),
-        "{text}"
+    let (work, report, pid) = run_example("namespaces");
+    assert_eq!(
+        report.network,
+        PodNetworking::Namespaces,
+        "each pod in its own network namespace"
     );
     assert_eq!(
-        text.matches("transparent: the pod's firewall redirects every inbound connection")
+        report
+            .pods
+            .iter()
+            .flat_map(|pod| &pod.containers)
+            .filter(|run| matches!(
+                run.outcome,
+                ContainerOutcome::Mesh {
+                    transparent: true,
+                    ..
+                }
+            ))
             .count(),
         4,
-        "{text}"
+        "transparent: the pod's firewall redirects every inbound connection: {report:#?}"
     );
     assert!(
-        text.contains("its port, redirected to its proxy"),
-        "plaintext addressed to the pod itself, not to a proxy port: {text}"
+        report.traffic.iter().any(|check| matches!(
+            check.kind,
+            TrafficKind::Plaintext {
+                redirected: true,
+                ..
+            }
+        )),
+        "plaintext addressed to the pod itself, its port redirected to its proxy, not to a proxy port: {report:#?}"
     );
     assert!(
-        text.contains(
-            "the kubelet's probe /app-health/web-svc/readyz (moved to the proxy's status port"
-        ) && text.contains("HTTP/1.1 200 OK: GET / on port 8080: 200"),
-        "the moved readiness probe passes through the proxy: {text}"
+        report.traffic.iter().any(|check| matches!(
+            &check.kind,
+            TrafficKind::Probe { path, .. } if path == "/app-health/web-svc/readyz"
+        ) && check
+            .answer
+            .as_ref()
+            .is_some_and(|answer| answer.is_ok() && answer.body == "GET / on port 8080: 200")),
+        "the moved readiness probe passes through the proxy: {report:#?}"
     );
     let namespaces = std::process::Command::new("ip")
         .args(["netns", "list"])
         .output()
         .unwrap();
+    let left = String::from_utf8_lossy(&namespaces.stdout).into_owned();
     // Only this run's: another run on this machine may hold namespaces of its own meanwhile.
     let own = format!("chiaro-local-{pid}-");
-    let left = String::from_utf8_lossy(&namespaces.stdout).into_owned();
     assert!(
         !left.lines().any(|line| line.starts_with(&own)),
         "the run removed its namespaces ({own}*): {left}"
@@ -116,12 +159,13 @@ fn needs_root_the_example_runs_in_network_namespaces_with_transparent_proxies() 
 #[test]
 fn the_example_runs_locally_and_every_tampering_is_refused() {
     let example = example();
-    let (work, text, _) = run_example("loopback");
-    assert!(
-        text.contains("pods share this machine's loopback"),
-        "{text}"
+    let (work, report, _) = run_example("loopback");
+    assert_eq!(
+        report.network,
+        PodNetworking::Loopback,
+        "pods share this machine's loopback"
     );
-    for (change, denial) in [
+    for (change, denial_text) in [
         ("env", "env: OCI.Process.Env"),
         ("image", "storages: "),
         ("extra-container", "is not a container of this pod"),
@@ -139,6 +183,8 @@ fn the_example_runs_locally_and_every_tampering_is_refused() {
         ("foreign-seccomp", "linux: OCI.Linux.Seccomp"),
     ] {
         let (code, stdout, stderr) = chiaro(&[
+            "--output",
+            "json",
             "local",
             "tamper",
             path_str(&example),
@@ -150,8 +196,24 @@ fn the_example_runs_locally_and_every_tampering_is_refused() {
             change,
         ]);
         assert_eq!(code, 3, "{change}: {stdout}{stderr}");
-        assert!(stdout.contains("REFUSED"), "{change}: {stdout}");
-        assert!(stdout.contains(denial), "{change}: {stdout}");
+        let report: TamperReport = serde_json::from_str(&stdout).unwrap();
+        let refused = report
+            .decisions
+            .iter()
+            .find(|decision| !decision.allowed)
+            .unwrap_or_else(|| panic!("{change}: REFUSED: {report:#?}"));
+        assert_eq!(
+            report.refused.as_ref(),
+            Some(&refused.container),
+            "{change}"
+        );
+        assert!(
+            refused
+                .denials
+                .iter()
+                .any(|denial| denial.contains(denial_text)),
+            "{change}: {report:#?}"
+        );
     }
     std::fs::remove_dir_all(work).unwrap();
 }

@@ -6,6 +6,7 @@ mod evidence_show;
 mod evidence_verify;
 mod generate;
 mod generate_real_apps;
+mod json_outputs;
 mod local;
 mod policy;
 

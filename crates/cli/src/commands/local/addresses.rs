@@ -9,8 +9,8 @@ use chiaro_k8s::mesh_annotations::{EgressRule, parse_egress};
 use chiaro_k8s::{MESH_EGRESS_ENV, MESH_NAME, dns_names, read_documents};
 use chiaro_policy::SourceFile;
 
-use super::LocalPod;
 use super::pod_network::PodNetwork;
+use super::pods::LocalPod;
 use super::processes::free_port;
 
 /// Where each pod's pieces listen in local mode: the stand-ins, the mesh ingress listeners, and

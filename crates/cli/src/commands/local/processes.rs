@@ -13,9 +13,10 @@ use chiaro_k8s::{INITIALIZER_NAME, MESH_INGRESS_ENV, MESH_NAME, MESH_STATUS_PORT
 use serde_json::Value;
 
 use super::addresses::PodAddresses;
+use super::coordinator_host_data;
+use super::http;
 use super::pod_network::PodNetwork;
-use super::stand_in::http_get_path;
-use super::{LocalPod, coordinator_host_data};
+use super::pods::LocalPod;
 
 /// A process that is killed when dropped.
 pub(super) struct Running(pub(super) Child);
@@ -152,7 +153,7 @@ pub(super) fn run_initializer(
     out: &Path,
     tee: &Path,
     place: Place<'_>,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Vec<String>> {
     let spec = pod
         .container(INITIALIZER_NAME)
         .ok_or_else(|| anyhow!("no initializer in the pod spec"))?;
@@ -173,7 +174,10 @@ pub(super) fn run_initializer(
     let output = command
         .args(["--out", &out.display().to_string(), "--patience-secs", "30"])
         .args(["--insecure-simulated-tee", &tee.display().to_string()])
-        .args(["--insecure-simulated-host-data", &pod.policy_hash])
+        .args([
+            "--insecure-simulated-host-data",
+            &pod.policy_hash.to_string(),
+        ])
         .stdout(Stdio::null())
         .output()
         .context("running chiaro-initializer")?;
@@ -191,7 +195,7 @@ pub(super) fn run_initializer(
             written.extend(names);
         }
     }
-    Ok(written.join(", "))
+    Ok(written)
 }
 
 /// Starts the real `chiaro-mesh` for `pod` with egress remotes resolved by local mode, and
@@ -259,8 +263,7 @@ pub(super) fn start_mesh(
     );
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let ready =
-            http_get_path(status, "/ready").is_ok_and(|answer| answer.starts_with("HTTP/1.1 200"));
+        let ready = http::get_path(status, "/ready").is_ok_and(|answer| answer.is_ok());
         if ready {
             break;
         }

@@ -1,14 +1,14 @@
 //! Stand-ins for containers whose images cannot run here: a small HTTP server on each declared
-//! port (a thread on loopback, or `chiaro local stand-in` in the pod's namespace), and the
-//! `GET` local mode checks traffic with.
+//! port (a thread on loopback, or `chiaro local stand-in` in the pod's namespace).
 
 use std::io::{BufRead as _, Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 
+use super::http;
 use super::processes::{Place, Running};
 use crate::cli::{LocalGetArgs, LocalStandInArgs};
 use crate::exit::Outcome;
@@ -17,6 +17,8 @@ use crate::output::Printer;
 /// A built-in server standing in for a container whose image cannot run here.
 pub(super) struct StandIn {
     pub(super) container: String,
+    /// The workload whose container it stands in for.
+    pub(super) workload: String,
     pub(super) address: SocketAddr,
     pub(super) meshed: bool,
     /// The stand-in's process when it runs in a pod's namespace (killed when dropped).
@@ -64,27 +66,9 @@ pub(crate) fn stand_in_process(args: &LocalStandInArgs) -> anyhow::Result<Outcom
 
 /// `chiaro local get`: `GET /` at an address (from inside a pod's network namespace).
 pub(crate) fn get_process(args: &LocalGetArgs, printer: Printer) -> anyhow::Result<Outcome> {
-    printer.line(&http_get(args.address)?);
+    let answer = http::get(args.address)?;
+    printer.result(&serde_json::to_value(&answer)?, &answer.to_string());
     Ok(Outcome::Verified)
-}
-
-/// `GET /` at `address` as seen from `place`.
-pub(super) fn get_from(place: Place<'_>, address: SocketAddr) -> anyhow::Result<String> {
-    match place {
-        Place::Loopback => http_get(address),
-        Place::Namespace(..) => {
-            let exe = std::env::current_exe()?;
-            let output = place
-                .command(&exe)
-                .args(["local", "get", &address.to_string()])
-                .output()
-                .context("running chiaro local get in the pod's namespace")?;
-            if !output.status.success() {
-                bail!("{}", String::from_utf8_lossy(&output.stderr).trim());
-            }
-            Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
-        }
-    }
 }
 
 impl StandIn {
@@ -99,6 +83,7 @@ impl StandIn {
         std::thread::spawn(move || serve_stand_in(&listener, &body));
         Ok(Self {
             container: container.to_owned(),
+            workload: workload.to_owned(),
             address,
             meshed: false,
             _process: None,
@@ -144,35 +129,10 @@ impl StandIn {
         }
         Ok(Self {
             container: container.to_owned(),
+            workload: workload.to_owned(),
             address,
             meshed: false,
             _process: Some(process),
         })
     }
-
-    pub(super) fn get(&self) -> anyhow::Result<String> {
-        http_get(self.address)
-    }
-}
-
-/// `GET /` at `address`: `status line: body`, or what came back.
-pub(super) fn http_get(address: SocketAddr) -> anyhow::Result<String> {
-    http_get_path(address, "/")
-}
-
-/// `GET path` at `address`.
-pub(super) fn http_get_path(address: SocketAddr, path: &str) -> anyhow::Result<String> {
-    let mut stream = TcpStream::connect(address)?;
-    stream.set_read_timeout(Some(Duration::from_secs(3)))?;
-    let request = format!("GET {path} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes())?;
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response);
-    let response = String::from_utf8_lossy(&response);
-    let status = response.lines().next().unwrap_or_default().to_owned();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.trim().to_owned())
-        .unwrap_or_default();
-    Ok(format!("{status}: {body}"))
 }

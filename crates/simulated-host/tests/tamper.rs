@@ -14,9 +14,9 @@
 use std::collections::BTreeMap;
 
 use chiaro_k8s::{ConfigSources, Workload, read_documents};
-use chiaro_policy::{
-    AgentPolicy, Evaluator, GenerateOptions, ImageConfig, PolicyData, SimulatedPod, bundle_id,
-    create_instance_request, create_sandbox_request, generate, instance_id,
+use chiaro_policy::{AgentPolicy, Evaluator, GenerateOptions, ImageConfig, PolicyData, generate};
+use chiaro_simulated_host::{
+    SimulatedPod, bundle_id, create_instance_request, create_sandbox_request, instance_id,
     start_container_request,
 };
 use serde_json::{Value, json};

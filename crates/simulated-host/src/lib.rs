@@ -3,16 +3,17 @@
 //! the shapes containerd and the shim produce (system mounts, namespaces, storages,
 //! annotations) and `StartContainerRequest`s, also for a restarted container's new instance.
 //!
-//! This is a *simulation* of the untrusted side, for local mode and tests: it shows the agent's
-//! decisions on honest requests, and lets a tamper step change one field and see the refusal.
-//! It cannot invent values the policy only constrains by pattern (downward-API fields), and
-//! says so.
+//! This is a *simulation* of the untrusted side, for local mode (`chiaro local run` and
+//! `tamper`) and tests: it shows the agent's decisions on honest requests, and lets a tamper
+//! step change one field and see the refusal. It cannot invent values the policy only
+//! constrains by pattern (downward-API fields), and says so.
+//!
+//! A crate of its own so that production policy code cannot reach it: `chiaro-policy` does not
+//! depend on it (its integration tests do, as a dev-dependency).
 
+use chiaro_policy::{ContainerRules, EPHEMERAL_DIR, PolicyData, PolicyError, SandboxValue};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
-
-use crate::platform::EPHEMERAL_DIR;
-use crate::{ContainerRules, PolicyData, PolicyError, SandboxValue};
 
 /// The pod as the host names it.
 #[derive(Debug, Clone, PartialEq, Eq)]

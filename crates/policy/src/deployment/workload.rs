@@ -1,0 +1,251 @@
+//! One workload of a deployment, in stages: selected or skipped, Chiaro's containers
+//! injected, images pinned, its policy generated into the initdata annotation, its manifest
+//! entry (SANs, workload secret ID) claimed.
+
+use chiaro_k8s::{
+    Document, DocumentId, INITIALIZER_NAME, Injection, Workload, inject, namespace_of, pin_images,
+    set_pod_annotation,
+};
+use chiaro_names::DEPLOYMENT_ANCHOR_ENV;
+use serde_json::Value;
+
+use super::sans::default_sans;
+use super::{
+    Anchor, GeneratedEntry, Run, WORKLOAD_SECRET_ANNOTATION, WorkloadReport, image_commands,
+    image_configs, located, mesh, pinned, selected,
+};
+use crate::{AgentPolicy, GeneratedPolicy, INITDATA_ANNOTATION, Initdata, PolicyError, generate};
+
+/// A workload's policy as generated, with the initdata that carries it.
+struct Policy {
+    generated: GeneratedPolicy,
+    initdata: Initdata,
+}
+
+impl Run<'_> {
+    /// Rewrites `value` (the workload's document) for Chiaro, unless the workload is not
+    /// selected; records its manifest entry. Its report either way.
+    pub(super) fn workload(
+        &mut self,
+        document: &Document,
+        value: &mut Value,
+        workload: &Workload,
+    ) -> Result<WorkloadReport, PolicyError> {
+        let mut report = new_report(document, workload);
+        if let Err(reason) = selected(workload, self.options) {
+            report.skipped = Some(reason);
+            return Ok(report);
+        }
+        self.inject(document, value, workload)?;
+        pin_images(value, workload.kind, |image| {
+            self.pins.get(image).map(|pin| pin.pinned.clone())
+        });
+        let (rewritten, policy) = self.policy(document, value)?;
+        let entry = self.entry(document, workload, &report, &policy)?;
+        fill_report(&mut report, &rewritten, &policy, &entry);
+        self.policies.push(entry);
+        Ok(report)
+    }
+
+    /// Injects the initializer (with the Coordinator and the deployment anchor in its
+    /// environment) and, when asked for, the mesh proxy; their notes become warnings.
+    fn inject(
+        &mut self,
+        document: &Document,
+        value: &mut Value,
+        workload: &Workload,
+    ) -> Result<(), PolicyError> {
+        let sidecar = mesh::sidecar(workload, self.pins, self.options)?;
+        let mut notes = Vec::new();
+        if let Some(sidecar) = &sidecar {
+            notes.extend(mesh::check_mesh_annotations(
+                sidecar,
+                value,
+                workload,
+                &document.id,
+            )?);
+        }
+        let injection = Injection {
+            initializer_image: pinned(
+                self.pins,
+                &self.options.initializer_image,
+                INITIALIZER_NAME,
+            )?,
+            initializer_env: self.initializer_env(),
+            mesh: sidecar,
+            runtime_class: self.options.runtime_class.clone(),
+            images: image_commands(self.pins),
+        };
+        notes.extend(
+            inject(value, workload.kind, &injection, &document.id).map_err(PolicyError::Input)?,
+        );
+        self.warnings.extend(
+            notes
+                .into_iter()
+                .map(|note| format!("workload {:?}: {note}", workload.name)),
+        );
+        Ok(())
+    }
+
+    /// The initializer's environment: the Coordinator, and the deployment anchor when the
+    /// manifest gives one.
+    fn initializer_env(&self) -> Vec<(String, String)> {
+        let mut env = vec![(
+            "CHIARO_COORDINATOR".to_owned(),
+            self.options.coordinator.clone(),
+        )];
+        if let Anchor::Pinned(anchor) = &self.manifest.anchor {
+            env.push((DEPLOYMENT_ANCHOR_ENV.to_owned(), anchor.clone()));
+        }
+        env
+    }
+
+    /// Generates the policy of the rewritten workload and sets its initdata annotation.
+    fn policy(
+        &self,
+        document: &Document,
+        value: &mut Value,
+    ) -> Result<(Workload, Policy), PolicyError> {
+        let rewritten = Document {
+            id: document.id.clone(),
+            value: value.clone(),
+        };
+        let workload = Workload::from_document(&rewritten)
+            .map_err(PolicyError::Input)?
+            .ok_or_else(|| no_longer_a_workload(&document.id))?;
+        let images = image_configs(&rewritten, &workload, self.pins);
+        let generated = generate(
+            &rewritten,
+            &workload,
+            &images,
+            self.config,
+            &self.options.policy,
+        )
+        .map_err(|error| located(&document.id, error))?;
+        let policy = AgentPolicy::new(&generated.data)?;
+        let initdata = Initdata::for_policy(policy.text())?;
+        set_pod_annotation(
+            value,
+            workload.kind,
+            INITDATA_ANNOTATION,
+            &initdata.to_annotation(),
+            &document.id,
+        )
+        .map_err(PolicyError::Input)?;
+        Ok((
+            workload,
+            Policy {
+                generated,
+                initdata,
+            },
+        ))
+    }
+
+    /// The workload's manifest entry; refused when another workload has the same policy or
+    /// one of its SANs.
+    fn entry(
+        &mut self,
+        document: &Document,
+        workload: &Workload,
+        report: &WorkloadReport,
+        policy: &Policy,
+    ) -> Result<GeneratedEntry, PolicyError> {
+        let hash = policy.initdata.policy_hash();
+        let sans = default_sans(workload, document, &report.namespace, &self.services)?;
+        if let Some(previous) = self.policies.iter().find(|entry| entry.hash == hash) {
+            return Err(PolicyError::Unsupported {
+                workload: workload.name.clone(),
+                field: document.id.to_string(),
+                hint: format!(
+                    "its policy is identical to another workload's ({}); give the two different names or namespaces",
+                    previous.workload_secret_id
+                ),
+            });
+        }
+        self.claims.claim(
+            &format!(
+                "{} {}/{} ({})",
+                report.kind, report.namespace, workload.name, document.id
+            ),
+            &sans,
+        )?;
+        Ok(GeneratedEntry {
+            hash,
+            sans: sans.into_iter().map(|sourced| sourced.san).collect(),
+            workload_secret_id: secret_id(document, workload, report),
+        })
+    }
+}
+
+/// The report of a workload before anything is decided.
+fn new_report(document: &Document, workload: &Workload) -> WorkloadReport {
+    WorkloadReport {
+        at: document.id.to_string(),
+        kind: document.kind().unwrap_or_default().to_owned(),
+        name: workload.name.clone(),
+        namespace: namespace_of(&document.value),
+        skipped: None,
+        policy_hash: None,
+        sans: Vec::new(),
+        workload_secret_id: None,
+        images: Vec::new(),
+        pinned_secrets: Vec::new(),
+    }
+}
+
+/// The annotation's workload secret ID, or `apiVersion/kind/namespace/name`.
+fn secret_id(document: &Document, workload: &Workload, report: &WorkloadReport) -> String {
+    workload
+        .pod_annotations
+        .get(WORKLOAD_SECRET_ANNOTATION)
+        .cloned()
+        .unwrap_or_else(|| {
+            let api_version = document
+                .value
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .unwrap_or("v1");
+            format!(
+                "{api_version}/{}/{}/{}",
+                report.kind, report.namespace, workload.name
+            )
+        })
+}
+
+/// What was made of a generated workload: its images, pinned secrets and entry.
+fn fill_report(
+    report: &mut WorkloadReport,
+    rewritten: &Workload,
+    policy: &Policy,
+    entry: &GeneratedEntry,
+) {
+    let spec = &rewritten.pod_spec;
+    report.images = spec
+        .init_containers
+        .iter()
+        .chain(&spec.containers)
+        .map(|c| (c.name.clone(), c.image.clone().unwrap_or_default()))
+        .collect();
+    report.pinned_secrets = policy
+        .generated
+        .pinned_secrets
+        .iter()
+        .map(|s| {
+            format!(
+                "{}: {} from Secret {}/{}",
+                s.container, s.variable, s.secret, s.key
+            )
+        })
+        .collect();
+    report.policy_hash = Some(entry.hash.to_string());
+    report.sans.clone_from(&entry.sans);
+    report.workload_secret_id = Some(entry.workload_secret_id.clone());
+}
+
+fn no_longer_a_workload(at: &DocumentId) -> PolicyError {
+    PolicyError::Input(chiaro_k8s::K8sError::Invalid {
+        at: at.clone(),
+        path: String::new(),
+        detail: "no longer a workload after injection".to_owned(),
+    })
+}
