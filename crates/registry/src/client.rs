@@ -93,13 +93,7 @@ impl RegistryClient {
     pub fn new(options: ClientOptions) -> Result<Self, RegistryError> {
         let roots = match options.roots {
             TrustRoots::Custom(roots) => roots,
-            TrustRoots::System => {
-                let mut roots = RootCertStore::empty();
-                for certificate in rustls_native_certs::load_native_certs().certs {
-                    let _ = roots.add(certificate);
-                }
-                roots
-            }
+            TrustRoots::System => chiaro_https::system_roots(),
         };
         Ok(Self {
             http: Http::new(roots, options.insecure)?,
@@ -148,9 +142,8 @@ impl RegistryClient {
             .zip(images)
             .map(|(result, image)| {
                 result.unwrap_or_else(|| {
-                    Err(RegistryError::Transport {
-                        url: image.clone(),
-                        detail: "the resolving task failed".to_owned(),
+                    Err(RegistryError::TaskFailed {
+                        image: image.clone(),
                     })
                 })
             })

@@ -29,6 +29,7 @@ mod reference;
 
 pub use auth::{Challenge, CredentialSource, Credentials, DockerConfig};
 pub use cache::BlobCache;
+pub use chiaro_https::HttpError;
 pub use client::{ClientOptions, Progress, RegistryClient, ResolvedImage, TrustRoots};
 pub use digest::Digest;
 pub use error::RegistryError;
