@@ -37,6 +37,7 @@ mod error;
 mod evaluate;
 mod generate;
 mod image;
+mod image_source;
 mod initdata;
 mod platform;
 mod qos;
@@ -55,6 +56,7 @@ pub use error::PolicyError;
 pub use evaluate::{Decision, Evaluator};
 pub use generate::{GenerateOptions, GeneratedPolicy, PinnedSecret, generate};
 pub use image::{ImageConfig, runtime_names};
+pub use image_source::{ImageSource, Unpinned, pin_images};
 pub use initdata::{INITDATA_ANNOTATION, Initdata};
 pub use platform::{Namespace, NetworkRules, Platform, StorageTemplate};
 pub use simulated_host::{

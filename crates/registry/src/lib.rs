@@ -24,6 +24,7 @@ mod client;
 mod digest;
 mod error;
 mod http;
+mod image_config;
 mod oci;
 mod reference;
 
@@ -33,4 +34,5 @@ pub use chiaro_https::HttpError;
 pub use client::{ClientOptions, Progress, RegistryClient, ResolvedImage, TrustRoots};
 pub use digest::Digest;
 pub use error::RegistryError;
+pub use image_config::ImageConfiguration;
 pub use reference::ImageReference;
