@@ -95,7 +95,7 @@ pub enum RegistryError {
         reason: String,
     },
     /// The on-disk cache could not be written.
-    #[error("cache {path}: {source}")]
+    #[error("cache {path}")]
     Cache {
         /// The path.
         path: String,
