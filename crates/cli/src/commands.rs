@@ -10,6 +10,7 @@ mod generate;
 mod keygen;
 mod local;
 mod policy;
+mod registry_source;
 
 use crate::cli::{
     Cli, Command, EvidenceCommand, KeygenCommand, LocalCommand, PolicyCommand, VerifyCommand,

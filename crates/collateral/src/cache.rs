@@ -1,8 +1,10 @@
-//! The on-disk cache: one file per URL (named by the SHA-256 of the URL), written atomically,
-//! with an optional expiry for documents that change.
+//! The on-disk cache: one file per URL (named by the SHA-256 of the URL), written atomically
+//! (`chiaro-atomic-file`: a temporary of its own per write, so concurrent writers of one URL
+//! all succeed), with an optional expiry for documents that change.
 
 use std::path::{Path, PathBuf};
 
+use chiaro_atomic_file::Mode;
 use chiaro_attest::UnixTime;
 use sha2::{Digest, Sha256};
 
@@ -60,8 +62,53 @@ impl Cache {
     }
 }
 
+/// The blocking atomic write, off the async runtime's worker threads.
 async fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
-    tokio::fs::write(&temporary, bytes).await?;
-    tokio::fs::rename(&temporary, path).await
+    let (path, bytes) = (path.to_owned(), bytes.to_owned());
+    tokio::task::spawn_blocking(move || chiaro_atomic_file::write(&path, &bytes, Mode::PUBLIC))
+        .await
+        .map_err(std::io::Error::other)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "chiaro-collateral-cache-{name}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_writers_of_one_url_all_succeed() {
+        // Verifiers of several peers fetch the same VCEK or CRL at once; writers sharing one
+        // temporary file per process lost it to each other's rename (fixed for the registry
+        // cache in d599009, here with the shared atomic writer).
+        let dir = scratch("concurrent");
+        let cache = Cache::new(&dir);
+        let url = "https://kds.example/vcek/v1/Milan/00";
+        let body = vec![7u8; 256 * 1024];
+        let expires = Some(UnixTime::from_secs(2_000_000_000));
+        let writers: Vec<_> = (0..8)
+            .map(|_| {
+                let (cache, body) = (cache.clone(), body.clone());
+                tokio::spawn(async move {
+                    for _ in 0..20 {
+                        cache.put(url, &body, expires).await?;
+                    }
+                    std::io::Result::Ok(())
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.await.unwrap().unwrap();
+        }
+        let now = UnixTime::from_secs(1_900_000_000);
+        assert_eq!(cache.get(url, now).await.unwrap(), body);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

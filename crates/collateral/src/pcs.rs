@@ -25,8 +25,26 @@ const FMSPC: &str = "1.2.840.113741.1.13.1.4";
 #[derive(Debug, thiserror::Error)]
 pub enum PcsError {
     /// The quote or its PCK certificate does not carry what the request needs.
-    #[error("quote: {0}")]
-    Quote(String),
+    #[error("quote")]
+    Quote(#[source] chiaro_attest::Error),
+    /// The quote's PCK chain is not PEM certificates.
+    #[error("the quote's PCK chain")]
+    PckChain(#[source] chiaro_attest::Malformed),
+    /// The quote's PCK certificate, or its SGX extension, is not valid DER.
+    #[error("the quote's PCK certificate{}", if *in_extension { " (SGX extension)" } else { "" })]
+    PckDer {
+        /// Whether the fault is inside the SGX extension.
+        in_extension: bool,
+        /// The decoding error.
+        #[source]
+        source: der::Error,
+    },
+    /// The quote's PCK certificate lacks what the request needs.
+    #[error("the quote's PCK certificate: {problem}")]
+    Pck {
+        /// What is missing or wrong.
+        problem: &'static str,
+    },
     /// Fetching failed.
     #[error(transparent)]
     Fetch(#[from] FetchError),
@@ -71,7 +89,7 @@ impl Pcs {
     /// # Errors
     /// [`PcsError`] when the quote has no usable PCK certificate or a document cannot be fetched.
     pub async fn collateral(&self, quote: &[u8], now: UnixTime) -> Result<TdxCollateral, PcsError> {
-        let parsed = Quote::parse(quote).map_err(|e| PcsError::Quote(e.to_string()))?;
+        let parsed = Quote::parse(quote).map_err(PcsError::Quote)?;
         let (fmspc, ca) = pck_identity(&parsed.pck_chain_pem)?;
         let key = format!(
             "{}/chiaro-tdx-collateral?fmspc={}&ca={ca}",
@@ -132,12 +150,18 @@ impl Pcs {
 
 /// The FMSPC and the PCK CA (`platform` or `processor`) of the quote's PCK certificate.
 fn pck_identity(chain_pem: &str) -> Result<([u8; 6], &'static str), PcsError> {
-    let problem = |detail: &str| PcsError::Quote(detail.to_owned());
-    let ders = pem_certificates(chain_pem).map_err(|e| PcsError::Quote(e.to_string()))?;
+    let problem = |problem: &'static str| PcsError::Pck { problem };
+    let der = |in_extension: bool| {
+        move |source| PcsError::PckDer {
+            in_extension,
+            source,
+        }
+    };
+    let ders = pem_certificates(chain_pem).map_err(PcsError::PckChain)?;
     let leaf = x509_cert::Certificate::from_der(
         ders.first().ok_or_else(|| problem("no PCK certificate"))?,
     )
-    .map_err(|e| PcsError::Quote(e.to_string()))?;
+    .map_err(der(false))?;
     let issuer = leaf.tbs_certificate().issuer().to_string();
     let ca = if issuer.contains("Processor") {
         "processor"
@@ -151,16 +175,14 @@ fn pck_identity(chain_pem: &str) -> Result<([u8; 6], &'static str), PcsError> {
         .flatten()
         .find(|extension| extension.extn_id.to_string() == SGX_EXTENSION)
         .ok_or_else(|| problem("the PCK certificate has no SGX extension"))?;
-    let members: Vec<der::asn1::Any> = Vec::from_der(extension.extn_value.as_bytes())
-        .map_err(|e| PcsError::Quote(format!("SGX extension: {e}")))?;
+    let members: Vec<der::asn1::Any> =
+        Vec::from_der(extension.extn_value.as_bytes()).map_err(der(true))?;
     for member in members {
-        let mut reader =
-            der::SliceReader::new(member.value()).map_err(|e| PcsError::Quote(e.to_string()))?;
-        let oid: der::asn1::ObjectIdentifier = der::asn1::ObjectIdentifier::decode(&mut reader)
-            .map_err(|e| PcsError::Quote(e.to_string()))?;
+        let mut reader = der::SliceReader::new(member.value()).map_err(der(true))?;
+        let oid: der::asn1::ObjectIdentifier =
+            der::asn1::ObjectIdentifier::decode(&mut reader).map_err(der(true))?;
         if oid.to_string() == FMSPC {
-            let value = der::asn1::OctetString::decode(&mut reader)
-                .map_err(|e| PcsError::Quote(e.to_string()))?;
+            let value = der::asn1::OctetString::decode(&mut reader).map_err(der(true))?;
             return <[u8; 6]>::try_from(value.as_bytes())
                 .map(|fmspc| (fmspc, ca))
                 .map_err(|_| problem("FMSPC is not 6 bytes"));

@@ -1,10 +1,10 @@
 //! The files the initializer writes, for the workload and its mesh proxy.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use chiaro_atomic_file::Mode;
 
 /// What the Coordinator handed out, and the key it certified.
 #[derive(Debug)]
@@ -60,8 +60,8 @@ pub fn write(out: &Path, credentials: &Credentials) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Copies the `chiaro-start` binary to `out/bin/chiaro-start` (mode 0755) under a temporary
-/// name and renames it into place, so a workload container sees the whole binary or none.
+/// Copies the `chiaro-start` binary to `out/bin/chiaro-start` (mode 0755), atomically like every
+/// file here, so a workload container sees the whole binary or none.
 /// Returns where it is.
 ///
 /// # Errors
@@ -71,10 +71,7 @@ pub fn install_start_gate(out: &Path, binary: &Path) -> anyhow::Result<PathBuf> 
     fs::create_dir_all(&bin).with_context(|| format!("creating {}", bin.display()))?;
     let bytes = fs::read(binary).with_context(|| format!("reading {}", binary.display()))?;
     let target = bin.join("chiaro-start");
-    let temporary = bin.join(".chiaro-start.partial");
-    write_file(&temporary, &bytes, EXECUTABLE)?;
-    fs::rename(&temporary, &target)
-        .with_context(|| format!("renaming into {}", target.display()))?;
+    write_file(&target, &bytes, Mode::EXECUTABLE)?;
     Ok(target)
 }
 
@@ -84,25 +81,14 @@ pub fn pem(label: &str, der: &[u8]) -> String {
 }
 
 /// The mode of a file only the pod's own user may read.
-const PRIVATE: u32 = 0o600;
+const PRIVATE: Mode = Mode::PRIVATE;
 /// The mode of a file anyone in the pod may read.
-const PUBLIC: u32 = 0o644;
-/// The mode of a program anyone in the pod may run.
-const EXECUTABLE: u32 = 0o755;
+const PUBLIC: Mode = Mode::PUBLIC;
 
-fn write_file(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(mode);
-    }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    file.write_all(bytes)
-        .with_context(|| format!("writing {}", path.display()))?;
-    file.sync_all()
+/// Every file here is written atomically (`chiaro-atomic-file`): a reader, or a restart after a
+/// crash, sees the old file or the whole new one, and a private file is never readable by
+/// others at any instant (it is created with its mode).
+fn write_file(path: &Path, bytes: &[u8], mode: Mode) -> anyhow::Result<()> {
+    chiaro_atomic_file::write(path, bytes, mode)
         .with_context(|| format!("writing {}", path.display()))
 }

@@ -15,13 +15,13 @@
 //! The ready file (`--ready-file`) is the same fact for the workload: [`write_ready_file`] at
 //! the moment `/ready` turns 200, [`remove_ready_file`] when the proxy starts.
 
-use std::io::Write as _;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use chiaro_atomic_file::Mode;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -187,41 +187,17 @@ pub fn remove_ready_file(path: &Path) -> Result<(), MeshError> {
     }
 }
 
-/// Writes `content` to the ready file `path` atomically: into a temporary file in the same
-/// directory, flushed, then renamed over `path`, so a reader sees no file or the whole of it.
+/// Writes `content` to the ready file `path` atomically (`chiaro-atomic-file`: a temporary file
+/// in the same directory, flushed, then renamed over `path`), so a reader sees no file or the
+/// whole of it. The proxy is the file's only writer, so temporaries left by a crash of an
+/// earlier run are swept first.
 ///
 /// # Errors
 /// [`MeshError::ReadyFile`]: the temporary file could not be written or renamed.
 pub fn write_ready_file(path: &Path, content: &str) -> Result<(), MeshError> {
-    let temporary = temporary_beside(path);
-    write_then_rename(&temporary, path, content).map_err(|error| {
-        let _ = std::fs::remove_file(&temporary);
-        ready_file_error(path, error)
-    })
-}
-
-fn write_then_rename(temporary: &Path, path: &Path, content: &str) -> std::io::Result<()> {
-    // A temporary left by a crash of an earlier run (same name: often the same pid in a
-    // container) would make `create_new` fail for ever.
-    match std::fs::remove_file(temporary) {
-        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
-        _ => {}
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(temporary)?;
-    file.write_all(content.as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(temporary, path)
-}
-
-/// `DIR/.NAME.tmp` for `DIR/NAME`.
-fn temporary_beside(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map_or_else(|| "ready".into(), |name| name.to_string_lossy());
-    path.with_file_name(format!(".{name}.tmp"))
+    chiaro_atomic_file::remove_temporaries(path)
+        .and_then(|()| chiaro_atomic_file::write(path, content.as_bytes(), Mode::PUBLIC))
+        .map_err(|error| ready_file_error(path, error))
 }
 
 fn ready_file_error(path: &Path, source: std::io::Error) -> MeshError {

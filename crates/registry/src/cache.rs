@@ -3,7 +3,8 @@
 //! Tags are not cached: a tag is resolved against the registry each time.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+
+use chiaro_atomic_file::Mode;
 
 use crate::{Digest, RegistryError};
 
@@ -41,9 +42,9 @@ impl BlobCache {
         }
     }
 
-    /// Stores `content` under its digest, atomically (a temporary file renamed into place).
-    /// Concurrent writers of the same content each use a temporary file of their own, so none
-    /// loses its file to another's rename.
+    /// Stores `content` under its digest, atomically (`chiaro-atomic-file`: a temporary file
+    /// renamed into place). Concurrent writers of the same content each use a temporary file of
+    /// their own, so none loses its file to another's rename.
     ///
     /// # Errors
     /// [`RegistryError::Cache`] if the directory or file cannot be written.
@@ -59,15 +60,7 @@ impl BlobCache {
         };
         let parent = path.parent().unwrap_or(&self.dir);
         std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
-        static WRITES: AtomicU64 = AtomicU64::new(0);
-        let temporary = parent.join(format!(
-            ".{}.{}.{}.tmp",
-            digest.hex(),
-            std::process::id(),
-            WRITES.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::write(&temporary, content).map_err(|e| io(&temporary, e))?;
-        std::fs::rename(&temporary, &path).map_err(|e| io(&path, e))?;
+        chiaro_atomic_file::write(&path, content, Mode::PUBLIC).map_err(|e| io(&path, e))?;
         Ok(digest)
     }
 }

@@ -3,7 +3,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use chiaro_policy::ImageConfig;
 use rustls::RootCertStore;
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt as _;
@@ -11,7 +10,7 @@ use tokio::io::AsyncWriteExt as _;
 use crate::auth::{Challenge, CredentialSource, Credentials, DockerConfig, HelperAnswer};
 use crate::http::{Http, Response, query_value};
 use crate::oci::{self, ACCEPTED_MANIFESTS, ManifestDocument};
-use crate::{BlobCache, Digest, ImageReference, RegistryError};
+use crate::{BlobCache, Digest, ImageConfiguration, ImageReference, RegistryError};
 
 /// The largest manifest or index accepted.
 const MAX_MANIFEST: usize = 4 << 20;
@@ -59,7 +58,7 @@ pub struct ResolvedImage {
     /// The digest the reference now names (an index's digest for multi-platform images).
     pub digest: Digest,
     /// The linux/amd64 image's configuration.
-    pub config: ImageConfig,
+    pub config: ImageConfiguration,
 }
 
 /// Told as images resolve, so a terminal can show progress.
@@ -93,13 +92,7 @@ impl RegistryClient {
     pub fn new(options: ClientOptions) -> Result<Self, RegistryError> {
         let roots = match options.roots {
             TrustRoots::Custom(roots) => roots,
-            TrustRoots::System => {
-                let mut roots = RootCertStore::empty();
-                for certificate in rustls_native_certs::load_native_certs().certs {
-                    let _ = roots.add(certificate);
-                }
-                roots
-            }
+            TrustRoots::System => chiaro_https::system_roots(),
         };
         Ok(Self {
             http: Http::new(roots, options.insecure)?,
@@ -148,9 +141,8 @@ impl RegistryClient {
             .zip(images)
             .map(|(result, image)| {
                 result.unwrap_or_else(|| {
-                    Err(RegistryError::Transport {
-                        url: image.clone(),
-                        detail: "the resolving task failed".to_owned(),
+                    Err(RegistryError::TaskFailed {
+                        image: image.clone(),
                     })
                 })
             })

@@ -31,13 +31,14 @@ pub enum RegistryError {
         /// The digest it has.
         actual: String,
     },
-    /// Connecting, TLS or HTTP failed.
-    #[error("{url}: {detail}")]
-    Transport {
-        /// The URL.
-        url: String,
-        /// What failed.
-        detail: String,
+    /// Connecting, TLS or HTTP failed (after the client's retries).
+    #[error(transparent)]
+    Transport(chiaro_https::HttpError),
+    /// The task resolving an image ended without an answer (it panicked or was cancelled).
+    #[error("{image}: the resolving task failed")]
+    TaskFailed {
+        /// The image.
+        image: String,
     },
     /// The registry answered with an error status.
     #[error("{url}: HTTP {status}{}", if body.is_empty() { String::new() } else { format!(": {body}") })]
@@ -94,7 +95,7 @@ pub enum RegistryError {
         reason: String,
     },
     /// The on-disk cache could not be written.
-    #[error("cache {path}: {source}")]
+    #[error("cache {path}")]
     Cache {
         /// The path.
         path: String,
@@ -102,6 +103,6 @@ pub enum RegistryError {
         source: std::io::Error,
     },
     /// The TLS configuration could not be built.
-    #[error("TLS roots: {0}")]
-    Roots(String),
+    #[error("TLS roots")]
+    Roots(#[source] chiaro_https::HttpError),
 }

@@ -24,12 +24,15 @@ mod client;
 mod digest;
 mod error;
 mod http;
+mod image_config;
 mod oci;
 mod reference;
 
 pub use auth::{Challenge, CredentialSource, Credentials, DockerConfig};
 pub use cache::BlobCache;
+pub use chiaro_https::HttpError;
 pub use client::{ClientOptions, Progress, RegistryClient, ResolvedImage, TrustRoots};
 pub use digest::Digest;
 pub use error::RegistryError;
+pub use image_config::ImageConfiguration;
 pub use reference::ImageReference;

@@ -3,10 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use chiaro_policy::ImageConfig;
 use serde::Deserialize;
 
-use crate::{Digest, RegistryError};
+use crate::{Digest, ImageConfiguration, RegistryError};
 
 /// The media types the client asks for and understands.
 pub(crate) const ACCEPTED_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, \
@@ -170,7 +169,7 @@ pub(crate) fn parse_config(
     image: &str,
     body: &[u8],
     reference: String,
-) -> Result<ImageConfig, RegistryError> {
+) -> Result<ImageConfiguration, RegistryError> {
     let error = |reason: String| RegistryError::Format {
         image: image.to_owned(),
         what: "image configuration".to_owned(),
@@ -193,7 +192,7 @@ pub(crate) fn parse_config(
         user: None,
         volumes: None,
     });
-    Ok(ImageConfig {
+    Ok(ImageConfiguration {
         reference,
         entrypoint: config.entrypoint.unwrap_or_default(),
         cmd: config.cmd.unwrap_or_default(),

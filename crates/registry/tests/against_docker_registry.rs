@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chiaro_registry::{
-    BlobCache, ClientOptions, DockerConfig, RegistryClient, RegistryError, TrustRoots,
+    BlobCache, ClientOptions, DockerConfig, HttpError, RegistryClient, RegistryError, TrustRoots,
 };
 use chiaro_test_support::oci_registry::{Access, OciRegistry};
 use serde_json::json;
@@ -237,7 +237,7 @@ async fn needs_registry_https_registries_must_chain_to_the_trusted_roots() {
     let system = RegistryClient::new(ClientOptions::default()).unwrap();
     let error = system.resolve(&image).await.unwrap_err();
     assert!(
-        matches!(&error, RegistryError::Transport { detail, .. } if detail.starts_with("TLS")),
+        matches!(&error, RegistryError::Transport(HttpError::Tls { .. })),
         "{error}"
     );
 }

@@ -32,8 +32,11 @@ pub struct Gate {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum StartError {
     /// An argument the gate does not know, before `--`.
-    #[error("unknown argument {0:?} before `--`")]
-    UnknownArgument(String),
+    #[error("unknown argument {argument:?} before `--`")]
+    UnknownArgument {
+        /// The argument as given.
+        argument: String,
+    },
     /// `--wait-file` or `--require-file` without a file, or with a relative one.
     #[error("{0} needs an absolute path")]
     File(&'static str),
@@ -99,7 +102,11 @@ impl Gate {
                     .push(absolute(REQUIRE_FILE, words.next())?),
                 ENTRYPOINT_FROM_IMAGE => gate.entrypoint_from_image = true,
                 ARGS_FROM_IMAGE => gate.args_from_image = true,
-                other => return Err(StartError::UnknownArgument(other.to_owned())),
+                other => {
+                    return Err(StartError::UnknownArgument {
+                        argument: other.to_owned(),
+                    });
+                }
             }
         }
         Err(StartError::NoCommand)
@@ -167,7 +174,9 @@ mod tests {
         );
         assert_eq!(
             Gate::parse(&words("--bogus -- x")),
-            Err(StartError::UnknownArgument("--bogus".to_owned()))
+            Err(StartError::UnknownArgument {
+                argument: "--bogus".to_owned()
+            })
         );
         assert_eq!(
             Gate::parse(&words("--wait-file /x --")),
@@ -175,7 +184,9 @@ mod tests {
         );
         assert_eq!(
             Gate::parse(&words("--wait-file /x x")),
-            Err(StartError::UnknownArgument("x".to_owned()))
+            Err(StartError::UnknownArgument {
+                argument: "x".to_owned()
+            })
         );
         assert_eq!(Gate::parse(&[]), Err(StartError::NoCommand));
     }

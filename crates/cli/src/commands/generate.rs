@@ -7,7 +7,7 @@ mod resolve;
 
 use std::path::Path;
 
-use anyhow::{Context, anyhow};
+use anyhow::Context;
 use chiaro_manifest::ManifestDraft;
 use chiaro_policy::{
     DeploymentOptions, GenerateOptions, GeneratedDeployment, SourceFile, WorkloadReport,
@@ -170,12 +170,6 @@ fn workload_text(workload: &WorkloadReport) -> String {
 
 /// Writes `path` through a temporary file renamed into place, so a reader never sees half.
 fn write_atomically(path: &Path, content: &[u8]) -> anyhow::Result<()> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| anyhow!("{}: not a file name", path.display()))?;
-    let temporary = path.with_file_name(format!(".{}.chiaro-tmp", name.to_string_lossy()));
-    std::fs::write(&temporary, content)
-        .with_context(|| format!("writing {}", temporary.display()))?;
-    std::fs::rename(&temporary, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    chiaro_atomic_file::write(path, content, chiaro_atomic_file::Mode::PUBLIC)
+        .with_context(|| format!("writing {}", path.display()))
 }

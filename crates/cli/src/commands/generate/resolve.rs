@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
-use chiaro_policy::ImagePin;
+use chiaro_policy::{ImagePin, pin_images};
 use chiaro_registry::{BlobCache, ClientOptions, DockerConfig, RegistryClient};
 
 use crate::cli::RegistryArgs;
 use crate::commands::coordinator_client::runtime;
+use crate::commands::registry_source::RegistrySource;
 use crate::output::Printer;
 
 /// Resolves every image, all failures reported together.
@@ -49,33 +50,24 @@ pub(crate) fn resolve(
         cache,
         ..ClientOptions::default()
     })?);
-    let progress = printer.progress("resolving images");
-    let results = runtime()?.block_on(client.resolve_all(images, progress));
-    let mut pins = BTreeMap::new();
-    let mut failures = Vec::new();
-    for (image, result) in images.iter().zip(results) {
-        match result {
-            Ok(resolved) => {
-                pins.insert(
-                    image.clone(),
-                    ImagePin {
-                        pinned: resolved.pinned,
-                        config: resolved.config,
-                    },
-                );
-            }
-            Err(error) => failures.push(format!("  {image}: {error}")),
-        }
-    }
-    if !failures.is_empty() {
-        bail!(
+    let runtime = runtime()?;
+    let source = RegistrySource {
+        client,
+        runtime: &runtime,
+        progress: printer.progress("resolving images"),
+    };
+    pin_images(&source, images).map_err(|failures| {
+        let lines: Vec<String> = failures
+            .iter()
+            .map(|failure| format!("  {}: {}", failure.image, failure.error))
+            .collect();
+        anyhow!(
             "{} of {} images could not be resolved:\n{}",
             failures.len(),
             images.len(),
-            failures.join("\n")
-        );
-    }
-    Ok(pins)
+            lines.join("\n")
+        )
+    })
 }
 
 fn docker_config_path(given: Option<&Path>) -> Option<PathBuf> {
