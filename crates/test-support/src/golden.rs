@@ -87,19 +87,16 @@ mod tests {
     fn a_missing_or_different_file_fails_and_blessing_rewrites_it() {
         let path = std::env::temp_dir().join(format!("chiaro-golden-{}", std::process::id()));
         let _ = std::fs::remove_file(&path);
-        assert!(
-            compare(&path, "actual\n", false)
-                .unwrap_err()
-                .contains("cannot be read")
-        );
+        let missing = mismatch(&path, "actual\n", false).unwrap();
+        assert!(missing.contains("cannot be read"), "{missing}");
         std::fs::write(&path, "golden\n").unwrap();
-        let error = compare(&path, "actual\n", false).unwrap_err();
+        let error = mismatch(&path, "actual\n", false).unwrap();
         assert!(
             error.contains("1 - golden") && error.contains("1 + actual"),
             "{error}"
         );
-        compare(&path, "actual\n", true).unwrap();
-        assert_eq!(compare(&path, "actual\n", false), Ok(()));
+        assert_eq!(mismatch(&path, "actual\n", true), None);
+        assert_eq!(mismatch(&path, "actual\n", false), None);
         std::fs::remove_file(&path).unwrap();
     }
 }
