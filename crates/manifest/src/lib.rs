@@ -9,7 +9,9 @@
 //!
 //! # Entry points
 //! [`Manifest::parse`] validates by parsing: a `Manifest` value is always valid, and every error
-//! names the field it is about. [`Manifest::hash`] is the SHA-256 of its canonical JSON.
+//! names the field it is about. [`ManifestDraft`] is the schema as written, complete or not:
+//! the one writer of `manifest.json` (generate, local mode), which `Manifest::parse` reads
+//! through. [`Manifest::hash`] is the SHA-256 of its canonical JSON.
 //! [`Transition`] links a manifest hash to the previous transition. [`verify_history`] and
 //! [`verify_endorsement`] check a deployment's owner-signed history ([`DeploymentId`],
 //! [`OwnerSignature`]). [`CoordinatorReference`] and [`DeploymentAnchor`] are what a client and

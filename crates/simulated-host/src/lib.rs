@@ -129,67 +129,85 @@ pub fn create_instance_request(
             .ok_or_else(|| unsupported(container, "no such container in the policy".to_owned()))?;
         (rules, "container")
     };
-    let id = instance_id(pod, container, instance);
-    let hostname = pod_hostname(data, pod);
-    let platform = &data.platform;
-    let shared =
-        |file: &str| format!("/run/kata-containers/shared/containers/{id}-0123456789abcdef-{file}");
-    let mut mounts = vec![
-        json!({"destination": "/proc", "type_": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev", "type_": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
-        json!({"destination": "/sys", "type_": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}),
-        json!({"destination": "/dev/shm", "type_": "bind", "source": "/run/kata-containers/sandbox/shm", "options": ["rbind"]}),
-    ];
-    let image = rules
-        .images
-        .iter()
-        .find(|name| {
-            name.split_once('@').is_some_and(|(name, _)| {
-                !name[name.rfind('/').map_or(0, |i| i + 1)..].contains(':')
+    let instance = Instance {
+        data,
+        pod,
+        container,
+        rules,
+        kind,
+        id: instance_id(pod, container, instance),
+        hostname: pod_hostname(data, pod),
+    };
+    let image = instance.image()?;
+    let (mounts, storages) = instance.mounts_and_storages(image)?;
+    let env = instance.env()?;
+    Ok(instance.request(image, mounts, storages, env))
+}
+
+/// One container instance as the host creates it.
+struct Instance<'a> {
+    data: &'a PolicyData,
+    pod: &'a SimulatedPod,
+    container: &'a str,
+    rules: &'a ContainerRules,
+    /// `sandbox` or `container`.
+    kind: &'static str,
+    id: String,
+    hostname: String,
+}
+
+impl Instance<'_> {
+    /// The image the host pulls: the one the pod spec names (a tag and a digest), else the
+    /// first the policy allows.
+    fn image(&self) -> Result<&str, PolicyError> {
+        self.rules
+            .images
+            .iter()
+            .find(|name| {
+                name.split_once('@').is_some_and(|(name, _)| {
+                    !name[name.rfind('/').map_or(0, |i| i + 1)..].contains(':')
+                })
             })
-        })
-        .or_else(|| rules.images.first())
-        .ok_or_else(|| unsupported(container, "no image".to_owned()))?;
-    let mut storages = vec![json!({
-        "driver": "image_guest_pull", "driver_options": [], "fs_group": null, "fstype": "overlay",
-        "mount_point": format!("{}{id}/rootfs", platform.guest_container_dir), "options": [],
-        "source": image,
-    })];
-    if kind == "container" {
-        mounts.push(json!({"destination": "/etc/hosts", "type_": "bind", "source": shared("hosts"), "options": ["rbind", "rprivate", "rw"]}));
-        mounts.push(json!({"destination": "/etc/resolv.conf", "type_": "bind", "source": shared("resolv.conf"), "options": ["rbind", "rprivate", "rw"]}));
-        for mount in &rules.mounts {
-            let volume = mount.volume.as_deref().unwrap_or("volume");
-            let (source, storage) = match mount.storage.as_deref() {
-                Some(kind @ "emptydir_memory") => {
-                    let source = format!("{EPHEMERAL_DIR}/{volume}");
-                    (source.clone(), Some((kind, "tmpfs".to_owned(), source)))
-                }
-                Some(kind @ "emptydir_encrypted") => {
-                    // The runtime attaches one device per volume.
-                    let device = format!("{}/0", hex::encode(&Sha256::digest(volume)[..2]));
-                    let point = format!(
-                        "{}/{}",
-                        platform.block_storage_dir,
-                        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &device)
-                    );
-                    (point.clone(), Some((kind, device, point)))
-                }
-                Some(other) => {
-                    return Err(unsupported(container, format!("storage kind {other}")));
-                }
-                None => {
-                    let destination = mount.destination.trim_end_matches('/');
-                    let file = destination.rsplit('/').next().unwrap_or(destination);
-                    (shared(file), None)
-                }
-            };
+            .or_else(|| self.rules.images.first())
+            .map(String::as_str)
+            .ok_or_else(|| unsupported(self.container, "no image".to_owned()))
+    }
+
+    fn shared(&self, file: &str) -> String {
+        format!(
+            "/run/kata-containers/shared/containers/{}-0123456789abcdef-{file}",
+            self.id
+        )
+    }
+
+    /// The OCI mounts (system ones, then the pod's volumes) and the agent's storages (the
+    /// image, then memory-backed or encrypted volumes).
+    fn mounts_and_storages(&self, image: &str) -> Result<(Vec<Value>, Vec<Value>), PolicyError> {
+        let platform = &self.data.platform;
+        let mut mounts = vec![
+            json!({"destination": "/proc", "type_": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
+            json!({"destination": "/dev", "type_": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+            json!({"destination": "/sys", "type_": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}),
+            json!({"destination": "/dev/shm", "type_": "bind", "source": "/run/kata-containers/sandbox/shm", "options": ["rbind"]}),
+        ];
+        let mut storages = vec![json!({
+            "driver": "image_guest_pull", "driver_options": [], "fs_group": null, "fstype": "overlay",
+            "mount_point": format!("{}{}/rootfs", platform.guest_container_dir, self.id), "options": [],
+            "source": image,
+        })];
+        if self.kind != "container" {
+            return Ok((mounts, storages));
+        }
+        mounts.push(json!({"destination": "/etc/hosts", "type_": "bind", "source": self.shared("hosts"), "options": ["rbind", "rprivate", "rw"]}));
+        mounts.push(json!({"destination": "/etc/resolv.conf", "type_": "bind", "source": self.shared("resolv.conf"), "options": ["rbind", "rprivate", "rw"]}));
+        for mount in &self.rules.mounts {
+            let (source, storage) = self.volume_source(mount)?;
             mounts.push(json!({"destination": mount.destination, "type_": mount.kind, "source": source, "options": mount.options}));
             if let Some((kind, device, point)) = storage {
                 let template = platform
                     .storages
                     .get(kind)
-                    .ok_or_else(|| unsupported(container, format!("storage kind {kind}")))?;
+                    .ok_or_else(|| unsupported(self.container, format!("storage kind {kind}")))?;
                 storages.push(json!({
                     "driver": template.driver, "driver_options": template.driver_options,
                     "fs_group": null, "fstype": template.fstype, "mount_point": point,
@@ -197,90 +215,155 @@ pub fn create_instance_request(
                 }));
             }
         }
+        Ok((mounts, storages))
     }
-    let mut env = Vec::new();
-    for rule in rules.process.env.iter().filter(|rule| rule.required) {
-        match (&rule.name, &rule.value, rule.sandbox_value) {
-            (Some(name), Some(value), _) => env.push(format!("{name}={value}")),
-            (Some(name), None, Some(field)) => env.push(format!(
-                "{name}={}",
-                match field {
-                    SandboxValue::Name => &pod.name,
-                    SandboxValue::Namespace => &pod.namespace,
-                    SandboxValue::Hostname => &hostname,
+
+    /// Where a volume mount's source is, and the storage the agent mounts there, if any:
+    /// `(storage kind, device, mount point)`.
+    #[expect(clippy::type_complexity, reason = "a private helper's one return")]
+    fn volume_source<'m>(
+        &self,
+        mount: &'m chiaro_policy::MountRule,
+    ) -> Result<(String, Option<(&'m str, String, String)>), PolicyError> {
+        let volume = mount.volume.as_deref().unwrap_or("volume");
+        Ok(match mount.storage.as_deref() {
+            Some(kind @ "emptydir_memory") => {
+                let source = format!("{EPHEMERAL_DIR}/{volume}");
+                (source.clone(), Some((kind, "tmpfs".to_owned(), source)))
+            }
+            Some(kind @ "emptydir_encrypted") => {
+                // The runtime attaches one device per volume.
+                let device = format!("{}/0", hex::encode(&Sha256::digest(volume)[..2]));
+                let point = format!(
+                    "{}/{}",
+                    self.data.platform.block_storage_dir,
+                    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &device)
+                );
+                (point.clone(), Some((kind, device, point)))
+            }
+            Some(other) => {
+                return Err(unsupported(self.container, format!("storage kind {other}")));
+            }
+            None => {
+                let destination = mount.destination.trim_end_matches('/');
+                let file = destination.rsplit('/').next().unwrap_or(destination);
+                (self.shared(file), None)
+            }
+        })
+    }
+
+    /// The required environment with its pinned values (a container also gets `HOSTNAME`);
+    /// a value the policy only constrains by pattern cannot be invented.
+    fn env(&self) -> Result<Vec<String>, PolicyError> {
+        let mut env = Vec::new();
+        for rule in self.rules.process.env.iter().filter(|rule| rule.required) {
+            match (&rule.name, &rule.value, rule.sandbox_value) {
+                (Some(name), Some(value), _) => env.push(format!("{name}={value}")),
+                (Some(name), None, Some(field)) => env.push(format!(
+                    "{name}={}",
+                    match field {
+                        SandboxValue::Name => &self.pod.name,
+                        SandboxValue::Namespace => &self.pod.namespace,
+                        SandboxValue::Hostname => &self.hostname,
+                    }
+                )),
+                _ => {
+                    return Err(unsupported(
+                        self.container,
+                        format!(
+                            "env {}: only a pattern is pinned (a downward-API value)",
+                            rule.name.as_deref().unwrap_or("?")
+                        ),
+                    ));
                 }
-            )),
-            _ => {
-                return Err(unsupported(
-                    container,
-                    format!(
-                        "env {}: only a pattern is pinned (a downward-API value)",
-                        rule.name.as_deref().unwrap_or("?")
-                    ),
-                ));
             }
         }
+        if self.kind == "container" && !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
+            env.push(format!("HOSTNAME={}", self.hostname));
+        }
+        Ok(env)
     }
-    if kind == "container" && !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
-        env.push(format!("HOSTNAME={hostname}"));
+
+    /// The CRI annotations containerd sets.
+    fn annotations(&self, image: &str) -> Value {
+        let platform = &self.data.platform;
+        let mut annotations = json!({
+            "io.katacontainers.pkg.oci.bundle_path": format!("{}{}", platform.bundle_path_prefix, self.id),
+            "io.kubernetes.cri.container-type": self.kind,
+            "io.kubernetes.cri.sandbox-name": self.pod.name,
+            "io.kubernetes.cri.sandbox-namespace": self.pod.namespace,
+            "io.kubernetes.cri.sandbox-id": bundle_id(self.pod, SANDBOX),
+        });
+        if self.kind == "container" {
+            annotations["io.kubernetes.cri.container-name"] = json!(self.container);
+            annotations["io.kubernetes.cri.image-name"] = json!(image);
+        }
+        annotations
     }
-    let mut annotations = json!({
-        "io.katacontainers.pkg.oci.bundle_path": format!("{}{id}", platform.bundle_path_prefix),
-        "io.kubernetes.cri.container-type": kind,
-        "io.kubernetes.cri.sandbox-name": pod.name,
-        "io.kubernetes.cri.sandbox-namespace": pod.namespace,
-        "io.kubernetes.cri.sandbox-id": bundle_id(pod, SANDBOX),
-    });
-    if kind == "container" {
-        annotations["io.kubernetes.cri.container-name"] = json!(container);
-        annotations["io.kubernetes.cri.image-name"] = json!(image);
+
+    /// The Linux namespaces (the sandbox also gets the CNI's network namespace).
+    fn namespaces(&self) -> Vec<Value> {
+        let mut namespaces: Vec<Value> = self
+            .data
+            .platform
+            .namespaces
+            .iter()
+            .map(|namespace| json!({"Type": namespace.kind, "Path": namespace.path}))
+            .collect();
+        if self.kind == "sandbox" {
+            namespaces.push(json!({"Type": "network", "Path": self.pod.netns}));
+        }
+        namespaces
     }
-    let mut namespaces: Vec<Value> = platform
-        .namespaces
-        .iter()
-        .map(|namespace| json!({"Type": namespace.kind, "Path": namespace.path}))
-        .collect();
-    if kind == "sandbox" {
-        namespaces.push(json!({"Type": "network", "Path": pod.netns}));
-    }
-    Ok(json!({
-        "container_id": id,
-        "exec_id": id,
-        "OCI": {
-            "Annotations": annotations,
-            "Hooks": null,
-            "Hostname": if kind == "sandbox" { hostname.as_str() } else { "" },
-            "Linux": {
-                "MaskedPaths": platform.masked_paths,
-                "ReadonlyPaths": platform.readonly_paths,
-                "Namespaces": namespaces,
-                "Sysctl": if kind == "sandbox" { json!(data.pod.sysctls) } else { json!({}) },
-                "Devices": [],
-                "Resources": {"Devices": []},
-                "RootfsPropagation": "",
-                "Seccomp": null,
+
+    /// The whole request.
+    fn request(
+        &self,
+        image: &str,
+        mounts: Vec<Value>,
+        storages: Vec<Value>,
+        env: Vec<String>,
+    ) -> Value {
+        let (platform, rules, id, kind) = (&self.data.platform, self.rules, &self.id, self.kind);
+        json!({
+            "container_id": id,
+            "exec_id": id,
+            "OCI": {
+                "Annotations": self.annotations(image),
+                "Hooks": null,
+                "Hostname": if kind == "sandbox" { self.hostname.as_str() } else { "" },
+                "Linux": {
+                    "MaskedPaths": platform.masked_paths,
+                    "ReadonlyPaths": platform.readonly_paths,
+                    "Namespaces": self.namespaces(),
+                    "Sysctl": if kind == "sandbox" { json!(self.data.pod.sysctls) } else { json!({}) },
+                    "Devices": [],
+                    "Resources": {"Devices": []},
+                    "RootfsPropagation": "",
+                    "Seccomp": null,
+                },
+                "Mounts": mounts,
+                "Process": {
+                    "Args": rules.process.args,
+                    "Cwd": rules.process.cwd,
+                    "Env": env,
+                    "NoNewPrivileges": rules.process.no_new_privileges,
+                    "Terminal": false,
+                    "User": {"UID": rules.process.user.uid, "GID": rules.process.user.gid, "AdditionalGids": rules.process.user.additional_gids, "Username": ""},
+                    "Capabilities": rules.process.capabilities,
+                    "ApparmorProfile": platform.apparmor_profiles.first().cloned().unwrap_or_default(),
+                    "SelinuxLabel": "",
+                    "Rlimits": [],
+                    "OOMScoreAdj": rules.oom_score_adj.last().map_or(0, |range| range.max),
+                },
+                "Root": {"Path": format!("{}{id}/rootfs", platform.guest_container_dir), "Readonly": rules.read_only_root},
+                "Version": "1.1.0",
             },
-            "Mounts": mounts,
-            "Process": {
-                "Args": rules.process.args,
-                "Cwd": rules.process.cwd,
-                "Env": env,
-                "NoNewPrivileges": rules.process.no_new_privileges,
-                "Terminal": false,
-                "User": {"UID": rules.process.user.uid, "GID": rules.process.user.gid, "AdditionalGids": rules.process.user.additional_gids, "Username": ""},
-                "Capabilities": rules.process.capabilities,
-                "ApparmorProfile": platform.apparmor_profiles.first().cloned().unwrap_or_default(),
-                "SelinuxLabel": "",
-                "Rlimits": [],
-                "OOMScoreAdj": rules.oom_score_adj.last().map_or(0, |range| range.max),
-            },
-            "Root": {"Path": format!("{}{id}/rootfs", platform.guest_container_dir), "Readonly": rules.read_only_root},
-            "Version": "1.1.0",
-        },
-        "storages": storages,
-        "devices": [],
-        "shared_mounts": [],
-        "sandbox_pidns": false,
-        "string_user": null,
-    }))
+            "storages": storages,
+            "devices": [],
+            "shared_mounts": [],
+            "sandbox_pidns": false,
+            "string_user": null,
+        })
+    }
 }

@@ -14,29 +14,33 @@ pub const BLESS_ENV: &str = "CHIARO_BLESS";
 /// differing lines and how to bless.
 pub fn check(path: &Path, actual: &str) {
     let bless = std::env::var_os(BLESS_ENV).is_some_and(|value| value == "1");
-    if let Err(message) = compare(path, actual, bless) {
+    if let Some(message) = mismatch(path, actual, bless) {
         panic!("{message}");
     }
 }
 
-/// [`check`]'s work: `Err` with the message when the file is missing or differs.
-fn compare(path: &Path, actual: &str, bless: bool) -> Result<(), String> {
+/// [`check`]'s work: what is wrong when the file is missing or differs (blessing, nothing).
+fn mismatch(path: &Path, actual: &str, bless: bool) -> Option<String> {
     if bless {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+            std::fs::create_dir_all(dir).unwrap();
         }
-        return std::fs::write(path, actual).map_err(|e| e.to_string());
+        std::fs::write(path, actual).unwrap();
+        return None;
     }
-    let expected = std::fs::read_to_string(path).map_err(|error| {
-        format!(
-            "golden file {} cannot be read ({error}); generate it with {BLESS_ENV}=1",
-            path.display()
-        )
-    })?;
+    let expected = match std::fs::read_to_string(path) {
+        Ok(expected) => expected,
+        Err(error) => {
+            return Some(format!(
+                "golden file {} cannot be read ({error}); generate it with {BLESS_ENV}=1",
+                path.display()
+            ));
+        }
+    };
     if expected == actual {
-        return Ok(());
+        return None;
     }
-    Err(format!(
+    Some(format!(
         "{} differs from the output (- golden, + actual); if the change is intended, rerun with {BLESS_ENV}=1 and review the diff\n{}",
         path.display(),
         diff(&expected, actual)
@@ -83,19 +87,16 @@ mod tests {
     fn a_missing_or_different_file_fails_and_blessing_rewrites_it() {
         let path = std::env::temp_dir().join(format!("chiaro-golden-{}", std::process::id()));
         let _ = std::fs::remove_file(&path);
-        assert!(
-            compare(&path, "actual\n", false)
-                .unwrap_err()
-                .contains("cannot be read")
-        );
+        let missing = mismatch(&path, "actual\n", false).unwrap();
+        assert!(missing.contains("cannot be read"), "{missing}");
         std::fs::write(&path, "golden\n").unwrap();
-        let error = compare(&path, "actual\n", false).unwrap_err();
+        let error = mismatch(&path, "actual\n", false).unwrap();
         assert!(
             error.contains("1 - golden") && error.contains("1 + actual"),
             "{error}"
         );
-        compare(&path, "actual\n", true).unwrap();
-        assert_eq!(compare(&path, "actual\n", false), Ok(()));
+        assert_eq!(mismatch(&path, "actual\n", true), None);
+        assert_eq!(mismatch(&path, "actual\n", false), None);
         std::fs::remove_file(&path).unwrap();
     }
 }
