@@ -5,6 +5,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use chiaro_pod::CredentialsDir;
+use chiaro_pod::layout::START_GATE_NAME;
 
 /// What the Coordinator handed out, and the key it certified.
 #[derive(Debug)]
@@ -25,34 +27,33 @@ pub struct Credentials {
 ///
 /// # Errors
 /// Any file that cannot be written, named.
-pub fn write(out: &Path, credentials: &Credentials) -> anyhow::Result<()> {
-    let tls = out.join("tls");
-    let secrets = out.join("secrets");
+pub fn write(out: &CredentialsDir, credentials: &Credentials) -> anyhow::Result<()> {
+    let (tls, secrets) = (out.tls(), out.secrets());
     fs::create_dir_all(&tls).with_context(|| format!("creating {}", tls.display()))?;
     fs::create_dir_all(&secrets).with_context(|| format!("creating {}", secrets.display()))?;
     write_file(
-        &tls.join("mesh-ca.pem"),
+        &out.mesh_ca(),
         pem("CERTIFICATE", &credentials.mesh_ca).as_bytes(),
         PUBLIC,
     )?;
     write_file(
-        &tls.join("coordinator-root-ca.pem"),
+        &out.root_ca(),
         pem("CERTIFICATE", &credentials.root_ca).as_bytes(),
         PUBLIC,
     )?;
     write_file(
-        &tls.join("cert.pem"),
+        &out.certificate(),
         pem("CERTIFICATE", &credentials.certificate).as_bytes(),
         PUBLIC,
     )?;
     write_file(
-        &tls.join("key.pem"),
+        &out.key(),
         pem("PRIVATE KEY", &credentials.key).as_bytes(),
         PRIVATE,
     )?;
     if let Some(secret) = &credentials.workload_secret {
         write_file(
-            &secrets.join("workload-secret-seed"),
+            &out.workload_secret_seed(),
             hex::encode(secret).as_bytes(),
             PRIVATE,
         )?;
@@ -66,12 +67,12 @@ pub fn write(out: &Path, credentials: &Credentials) -> anyhow::Result<()> {
 ///
 /// # Errors
 /// The binary cannot be read or the copy cannot be written, named.
-pub fn install_start_gate(out: &Path, binary: &Path) -> anyhow::Result<PathBuf> {
-    let bin = out.join("bin");
+pub fn install_start_gate(out: &CredentialsDir, binary: &Path) -> anyhow::Result<PathBuf> {
+    let bin = out.bin();
     fs::create_dir_all(&bin).with_context(|| format!("creating {}", bin.display()))?;
     let bytes = fs::read(binary).with_context(|| format!("reading {}", binary.display()))?;
-    let target = bin.join("chiaro-start");
-    let temporary = bin.join(".chiaro-start.partial");
+    let target = out.start_gate();
+    let temporary = bin.join(format!(".{START_GATE_NAME}.partial"));
     write_file(&temporary, &bytes, EXECUTABLE)?;
     fs::rename(&temporary, &target)
         .with_context(|| format!("renaming into {}", target.display()))?;
@@ -106,3 +107,6 @@ fn write_file(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
     file.sync_all()
         .with_context(|| format!("writing {}", path.display()))
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,10 +9,6 @@ use crate::error::ManifestError;
 use crate::hashes::{KeyDigest, PolicyHash};
 use crate::manifest::{Manifest, ReferenceValueSets, Role};
 
-/// The environment variable `chiaro generate` sets in the initializer (where the pod's policy
-/// pins it) to a [`DeploymentAnchor`]'s JSON.
-pub const DEPLOYMENT_ANCHOR_ENV: &str = "CHIARO_DEPLOYMENT_ANCHOR";
-
 /// Reference values for the Coordinator in which every set pins its launch binding (SNP
 /// `HOST_DATA`, TDX `MRCONFIGID`): the genuine guest image with any other policy, e.g. the
 /// host's own allow-all initdata, does not pass.

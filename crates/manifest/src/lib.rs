@@ -30,7 +30,7 @@ mod san;
 mod signed_history;
 mod transition;
 
-pub use anchor::{CoordinatorReference, DEPLOYMENT_ANCHOR_ENV, DeploymentAnchor};
+pub use anchor::{CoordinatorReference, DeploymentAnchor};
 pub use error::ManifestError;
 pub use hashes::{DeploymentId, KeyDigest, ManifestHash, PolicyHash, TransitionHash};
 pub use manifest::{

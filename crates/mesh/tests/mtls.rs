@@ -19,12 +19,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use chiaro_k8s::mesh_annotations::IngressRule;
 use chiaro_mesh::admission::Caps;
 use chiaro_mesh::credentials::SharedTls;
 use chiaro_mesh::events::Events;
 use chiaro_mesh::ingress::{Destination, HANDSHAKE_TIMEOUT, Ingress};
 use chiaro_mesh::workers::Workers;
+use chiaro_pod::IngressRule;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};

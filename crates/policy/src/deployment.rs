@@ -7,13 +7,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chiaro_k8s::mesh_annotations::{parse_egress, parse_ingress};
 use chiaro_k8s::{
-    ConfigSources, Document, DocumentId, INITIALIZER_NAME, ImageCommand, Injection,
-    MESH_EGRESS_ANNOTATION, MESH_INGRESS_ANNOTATION, MESH_NAME, MeshSidecar, Service, Workload,
-    container_images, container_ports, dns_names, inject, namespace_of, pin_images, read_documents,
-    services, set_pod_annotation, write_documents,
+    ConfigSources, Document, DocumentId, INITIALIZER_NAME, ImageCommand, Injection, MESH_NAME,
+    MeshSidecar, Service, Workload, container_images, container_ports, dns_names, inject,
+    namespace_of, pin_images, read_documents, services, set_pod_annotation, write_documents,
 };
+use chiaro_pod::annotations::{MESH_EGRESS_ANNOTATION, MESH_INGRESS_ANNOTATION};
+use chiaro_pod::layout::{MESH_INGRESS_PORT, MESH_STATUS_PORT};
+use chiaro_pod::{InitializerEnv, parse_egress, parse_ingress};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -190,7 +191,7 @@ fn check_mesh_annotations(
     workload: &Workload,
     at: &DocumentId,
 ) -> Result<Vec<String>, PolicyError> {
-    let invalid = |annotation: &str, error: chiaro_k8s::K8sError| {
+    let invalid = |annotation: &str, error: chiaro_pod::PodError| {
         PolicyError::Input(chiaro_k8s::K8sError::Invalid {
             at: at.clone(),
             path: format!("spec.template.metadata.annotations[{annotation}]"),
@@ -202,7 +203,7 @@ fn check_mesh_annotations(
     let declared = container_ports(value, workload.kind);
     // The proxy's own ports: a workload listening there would take the redirected connections
     // (15006) or be reached around the redirect (15021) once the proxy is gone.
-    let reserved = [chiaro_k8s::MESH_INGRESS_PORT, chiaro_k8s::MESH_STATUS_PORT];
+    let reserved = [MESH_INGRESS_PORT, MESH_STATUS_PORT];
     let taken = declared
         .iter()
         .map(|(container, port)| (format!("container {container:?} declares port"), *port))
@@ -463,13 +464,13 @@ pub fn generate_deployment(
                 continue;
             }
 
-            let mut env = vec![("CHIARO_COORDINATOR".to_owned(), options.coordinator.clone())];
-            if let Some(Ok(anchor)) = &anchor {
-                env.push((
-                    chiaro_manifest::DEPLOYMENT_ANCHOR_ENV.to_owned(),
-                    anchor.to_json(),
-                ));
-            }
+            let env = InitializerEnv {
+                coordinator: options.coordinator.clone(),
+                deployment_anchor: match &anchor {
+                    Some(Ok(anchor)) => Some(anchor.to_json()),
+                    _ => None,
+                },
+            };
             let initializer_image = pins
                 .get(&options.initializer_image)
                 .map(|pin| pin.pinned.clone())

@@ -26,12 +26,10 @@ use std::process::Command;
 
 use anyhow::{Context, anyhow, bail};
 use chiaro_attest::insecure_simulation::InsecureSimulatedTee;
-use chiaro_k8s::mesh_annotations::parse_ingress;
-use chiaro_k8s::probes::PROBES_ENV;
-use chiaro_k8s::{
-    CREDENTIALS_PATH, INITIALIZER_NAME, MESH_INGRESS_ENV, MESH_NAME, MESH_STATUS_PORT, Workload,
-    WorkloadKind, read_documents,
-};
+use chiaro_k8s::{INITIALIZER_NAME, MESH_NAME, Workload, WorkloadKind, read_documents};
+use chiaro_pod::env::{MESH_INGRESS as MESH_INGRESS_ENV, MESH_PROBES as PROBES_ENV};
+use chiaro_pod::layout::{MESH_STATUS_PORT, MOUNT as CREDENTIALS_PATH};
+use chiaro_pod::parse_ingress;
 use chiaro_policy::{
     AgentPolicy, DeploymentOptions, Evaluator, GenerateOptions, INITDATA_ANNOTATION, ImageConfig,
     ImagePin, Initdata, PolicyData, SANDBOX, SimulatedPod, SourceFile, create_container_request,
