@@ -164,11 +164,12 @@ async fn direct(
     .with_root_certificates(roots);
     let config = match client {
         Some(dir) => {
-            let chain = CertificateDer::pem_file_iter(dir.join("tls/cert.pem"))
+            let files = chiaro_pod::CredentialsDir::new(dir);
+            let chain = CertificateDer::pem_file_iter(files.certificate())
                 .unwrap()
                 .collect::<Result<Vec<_>, _>>()
                 .unwrap();
-            let key = PrivateKeyDer::from_pem_file(dir.join("tls/key.pem")).unwrap();
+            let key = PrivateKeyDer::from_pem_file(files.key()).unwrap();
             builder.with_client_auth_cert(chain, key).unwrap()
         }
         None => builder.with_no_client_auth(),

@@ -219,7 +219,7 @@ fn check_mesh_annotations(
             at: at.clone(),
             path: "spec.template.spec".to_owned(),
             detail: format!(
-                "{what} {port}, which is the mesh proxy's own (15006 receives the pod's redirected connections, 15021 is its status port); the workload must not listen there"
+                "{what} {port}, which is the mesh proxy's own ({MESH_INGRESS_PORT} receives the pod's redirected connections, {MESH_STATUS_PORT} is its status port); the workload must not listen there"
             ),
         }));
     }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail};
 use chiaro_k8s::{INITIALIZER_NAME, MESH_NAME};
 use chiaro_pod::env::{MESH_INGRESS as MESH_INGRESS_ENV, MESH_PROBES as PROBES_ENV};
-use chiaro_pod::layout::MESH_STATUS_PORT;
+use chiaro_pod::layout::{MESH_STATUS_PORT, READY_PATH};
 use serde_json::Value;
 
 use super::addresses::PodAddresses;
@@ -260,8 +260,8 @@ pub(super) fn start_mesh(
     );
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let ready =
-            http_get_path(status, "/ready").is_ok_and(|answer| answer.starts_with("HTTP/1.1 200"));
+        let ready = http_get_path(status, READY_PATH)
+            .is_ok_and(|answer| answer.starts_with("HTTP/1.1 200"));
         if ready {
             break;
         }
