@@ -185,21 +185,7 @@ pub fn inject(
         None => volumes.push(volume),
     }
 
-    let initializer = json!({
-        "name": INITIALIZER_NAME,
-        "image": injection.initializer_image,
-        "env": env_list(&injection.initializer_env.vars()),
-        "volumeMounts": [{"name": CREDENTIALS_VOLUME, "mountPath": MOUNT}],
-        // Root, also in a pod with `runAsNonRoot`: the guest's attestation interface
-        // (configfs-tsm) is root's.
-        "securityContext": {
-            "allowPrivilegeEscalation": false,
-            "readOnlyRootFilesystem": true,
-            "runAsUser": 0,
-            "runAsNonRoot": false,
-            "capabilities": {"drop": ["ALL"]},
-        },
-    });
+    let initializer = initializer_container(injection);
     let init_containers = array_entry(spec, "initContainers");
     init_containers.retain(|c| {
         let name = c.get("name").and_then(Value::as_str);
@@ -234,41 +220,72 @@ pub fn inject(
             let Some(container) = container.as_object_mut() else {
                 continue;
             };
-            let image = container
-                .get("image")
-                .and_then(Value::as_str)
-                .and_then(|image| injection.images.get(image));
             let path = format!("{list}[{name}]");
-            gate_container(container, &wait_files, image, at, &path)?;
-            gate_exec_handlers(container, &wait_files, at, &path)?;
-            if injection.mesh.is_some() {
-                refuse_network_privileges(container, at, &path)?;
-            }
-            let mounts = array_entry(container, "volumeMounts");
-            let clash = mounts.iter().any(|mount| {
-                mount
-                    .get("mountPath")
-                    .and_then(Value::as_str)
-                    .is_some_and(at_or_under_credentials)
-                    && mount.get("name").and_then(Value::as_str) != Some(CREDENTIALS_VOLUME)
-            });
-            if clash {
-                return Err(K8sError::Invalid {
-                    at: at.clone(),
-                    path: format!("{list}[{name}].volumeMounts"),
-                    detail: format!(
-                        "{MOUNT} is where Chiaro mounts the pod's credentials and start gate; mount this volume elsewhere (not at or under it)"
-                    ),
-                });
-            }
-            let mount = json!({"name": CREDENTIALS_VOLUME, "mountPath": MOUNT, "readOnly": true});
-            match named(mounts, CREDENTIALS_VOLUME) {
-                Some(existing) => *existing = mount,
-                None => mounts.push(mount),
-            }
+            gate_and_mount(container, injection, &wait_files, at, &path)?;
         }
     }
     Ok(notes)
+}
+
+/// The initializer: root, also in a pod with `runAsNonRoot` (the guest's attestation interface,
+/// configfs-tsm, is root's), with no capabilities, writing the credentials volume.
+fn initializer_container(injection: &Injection) -> Value {
+    json!({
+        "name": INITIALIZER_NAME,
+        "image": injection.initializer_image,
+        "env": env_list(&injection.initializer_env.vars()),
+        "volumeMounts": [{"name": CREDENTIALS_VOLUME, "mountPath": MOUNT}],
+        "securityContext": {
+            "allowPrivilegeEscalation": false,
+            "readOnlyRootFilesystem": true,
+            "runAsUser": 0,
+            "runAsNonRoot": false,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    })
+}
+
+/// A workload container: behind the gate (its command, exec probes and hooks), without
+/// network privileges beside a mesh, with the credentials mounted read-only. `path` names it.
+fn gate_and_mount(
+    container: &mut Map<String, Value>,
+    injection: &Injection,
+    wait_files: &[String],
+    at: &DocumentId,
+    path: &str,
+) -> Result<(), K8sError> {
+    let image = container
+        .get("image")
+        .and_then(Value::as_str)
+        .and_then(|image| injection.images.get(image));
+    gate_container(container, wait_files, image, at, path)?;
+    gate_exec_handlers(container, wait_files, at, path)?;
+    if injection.mesh.is_some() {
+        refuse_network_privileges(container, at, path)?;
+    }
+    let mounts = array_entry(container, "volumeMounts");
+    let clash = mounts.iter().any(|mount| {
+        mount
+            .get("mountPath")
+            .and_then(Value::as_str)
+            .is_some_and(at_or_under_credentials)
+            && mount.get("name").and_then(Value::as_str) != Some(CREDENTIALS_VOLUME)
+    });
+    if clash {
+        return Err(K8sError::Invalid {
+            at: at.clone(),
+            path: format!("{path}.volumeMounts"),
+            detail: format!(
+                "{MOUNT} is where Chiaro mounts the pod's credentials and start gate; mount this volume elsewhere (not at or under it)"
+            ),
+        });
+    }
+    let mount = json!({"name": CREDENTIALS_VOLUME, "mountPath": MOUNT, "readOnly": true});
+    match named(mounts, CREDENTIALS_VOLUME) {
+        Some(existing) => *existing = mount,
+        None => mounts.push(mount),
+    }
+    Ok(())
 }
 
 /// Whether a mount path is the credentials path or below it, however spelled (`/chiaro/`,
