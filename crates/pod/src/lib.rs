@@ -10,7 +10,7 @@
 //! `serde_json` only under the feature `probes`, for the probe table (a JSON value in the mesh
 //! proxy's environment), which the start gate does not link.
 //!
-//! Entry points: [`env`] (variable names, [`InitializerEnv`], `MeshEnv`), [`layout`]
+//! Entry points: [`env`](mod@env) (variable names, [`InitializerEnv`], `MeshEnv`), [`layout`]
 //! ([`CredentialsDir`], [`MeshArgs`], the ports), [`annotations`] ([`parse_ingress`],
 //! [`parse_egress`]) and, with the feature `probes`, `probes` (`ProbeTable`).
 //!
