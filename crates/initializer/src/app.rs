@@ -12,6 +12,7 @@ use chiaro_atls::{ClientConfig, Clock, TlsIdentity};
 use chiaro_attest::UnixTime;
 use chiaro_attest_guest::EvidenceSource;
 use chiaro_manifest::{DeploymentAnchor, verify_endorsement};
+use chiaro_pod::CredentialsDir;
 
 use crate::files::{self, Credentials};
 
@@ -23,7 +24,7 @@ pub struct Config {
     /// What the Coordinator's evidence must satisfy and whose signed history it must hold.
     pub anchor: DeploymentAnchor,
     /// Where to write credentials.
-    pub out: PathBuf,
+    pub out: CredentialsDir,
     /// The `chiaro-start` binary, installed under `out` once the credentials are written.
     pub start_binary: PathBuf,
     /// This pod's evidence source.
@@ -109,7 +110,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let gate = files::install_start_gate(&config.out, &config.start_binary)?;
     log(&format!(
         "credentials written to {}, start gate installed at {}",
-        config.out.display(),
+        config.out.root().display(),
         gate.display()
     ));
     Ok(())

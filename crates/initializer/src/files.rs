@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use chiaro_atomic_file::Mode;
+use chiaro_pod::CredentialsDir;
 
 /// What the Coordinator handed out, and the key it certified.
 #[derive(Debug)]
@@ -25,34 +26,33 @@ pub struct Credentials {
 ///
 /// # Errors
 /// Any file that cannot be written, named.
-pub fn write(out: &Path, credentials: &Credentials) -> anyhow::Result<()> {
-    let tls = out.join("tls");
-    let secrets = out.join("secrets");
+pub fn write(out: &CredentialsDir, credentials: &Credentials) -> anyhow::Result<()> {
+    let (tls, secrets) = (out.tls(), out.secrets());
     fs::create_dir_all(&tls).with_context(|| format!("creating {}", tls.display()))?;
     fs::create_dir_all(&secrets).with_context(|| format!("creating {}", secrets.display()))?;
     write_file(
-        &tls.join("mesh-ca.pem"),
+        &out.mesh_ca(),
         pem("CERTIFICATE", &credentials.mesh_ca).as_bytes(),
         PUBLIC,
     )?;
     write_file(
-        &tls.join("coordinator-root-ca.pem"),
+        &out.root_ca(),
         pem("CERTIFICATE", &credentials.root_ca).as_bytes(),
         PUBLIC,
     )?;
     write_file(
-        &tls.join("cert.pem"),
+        &out.certificate(),
         pem("CERTIFICATE", &credentials.certificate).as_bytes(),
         PUBLIC,
     )?;
     write_file(
-        &tls.join("key.pem"),
+        &out.key(),
         pem("PRIVATE KEY", &credentials.key).as_bytes(),
         PRIVATE,
     )?;
     if let Some(secret) = &credentials.workload_secret {
         write_file(
-            &secrets.join("workload-secret-seed"),
+            &out.workload_secret_seed(),
             hex::encode(secret).as_bytes(),
             PRIVATE,
         )?;
@@ -66,11 +66,11 @@ pub fn write(out: &Path, credentials: &Credentials) -> anyhow::Result<()> {
 ///
 /// # Errors
 /// The binary cannot be read or the copy cannot be written, named.
-pub fn install_start_gate(out: &Path, binary: &Path) -> anyhow::Result<PathBuf> {
-    let bin = out.join("bin");
+pub fn install_start_gate(out: &CredentialsDir, binary: &Path) -> anyhow::Result<PathBuf> {
+    let bin = out.bin();
     fs::create_dir_all(&bin).with_context(|| format!("creating {}", bin.display()))?;
     let bytes = fs::read(binary).with_context(|| format!("reading {}", binary.display()))?;
-    let target = bin.join("chiaro-start");
+    let target = out.start_gate();
     write_file(&target, &bytes, Mode::EXECUTABLE)?;
     Ok(target)
 }
@@ -92,3 +92,6 @@ fn write_file(path: &Path, bytes: &[u8], mode: Mode) -> anyhow::Result<()> {
     chiaro_atomic_file::write(path, bytes, mode)
         .with_context(|| format!("writing {}", path.display()))
 }
+
+#[cfg(test)]
+mod tests;

@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use chiaro_attest_guest::EvidenceSource;
 use chiaro_initializer::app::{self, Config};
+use chiaro_pod::layout::{MOUNT, START_GATE_NAME};
+use chiaro_pod::{CredentialsDir, env};
 use clap::Parser;
 
 /// The Chiaro initializer.
@@ -17,7 +19,7 @@ struct Flags {
     /// The Coordinator's mesh API (`chiaro generate` sets it in the pod's environment).
     #[arg(
         long,
-        env = "CHIARO_COORDINATOR",
+        env = env::COORDINATOR,
         value_name = "HOST:PORT",
         default_value = "127.0.0.1:7777"
     )]
@@ -34,13 +36,13 @@ struct Flags {
     /// policy pins it).
     #[arg(
         long,
-        env = chiaro_manifest::DEPLOYMENT_ANCHOR_ENV,
+        env = env::DEPLOYMENT_ANCHOR,
         value_name = "JSON",
         conflicts_with = "deployment_anchor"
     )]
     deployment_anchor_json: Option<String>,
     /// Where to write `tls/`, `secrets/` and, last, `bin/chiaro-start`.
-    #[arg(long, default_value = "/chiaro")]
+    #[arg(long, default_value = MOUNT)]
     out: PathBuf,
     /// The `chiaro-start` binary to install for the workload containers (default: the one beside
     /// this binary, as in the initializer's image).
@@ -66,7 +68,7 @@ fn config(flags: Flags) -> anyhow::Result<Config> {
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
             path.display().to_string(),
         ),
-        (None, Some(json)) => (json, chiaro_manifest::DEPLOYMENT_ANCHOR_ENV.to_owned()),
+        (None, Some(json)) => (json, env::DEPLOYMENT_ANCHOR.to_owned()),
         (None, None) => anyhow::bail!("no deployment anchor"),
     };
     let anchor = chiaro_manifest::DeploymentAnchor::parse(&text)
@@ -76,7 +78,7 @@ fn config(flags: Flags) -> anyhow::Result<Config> {
         Some(path) => path,
         None => std::env::current_exe()
             .context("locating this binary")?
-            .with_file_name("chiaro-start"),
+            .with_file_name(START_GATE_NAME),
     };
     anyhow::ensure!(
         start_binary.is_file(),
@@ -91,7 +93,7 @@ fn config(flags: Flags) -> anyhow::Result<Config> {
     Ok(Config {
         coordinator,
         anchor,
-        out: flags.out,
+        out: CredentialsDir::new(flags.out),
         start_binary,
         evidence,
         patience: Duration::from_secs(flags.patience_secs),

@@ -21,16 +21,6 @@ pub enum K8sError {
         /// What is missing.
         detail: String,
     },
-    /// A mesh annotation entry is malformed (`chiaro.dev/mesh-ingress`, `chiaro.dev/mesh-egress`).
-    #[error("{annotation}: entry {entry:?}: {reason}")]
-    MeshAnnotation {
-        /// Which annotation.
-        annotation: String,
-        /// The entry as written.
-        entry: String,
-        /// What is wrong.
-        reason: String,
-    },
     /// A field has a value of the wrong shape.
     #[error("{at}:{path}: {detail}")]
     Invalid {

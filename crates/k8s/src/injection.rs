@@ -4,9 +4,11 @@
 
 use std::collections::BTreeMap;
 
+use chiaro_pod::layout::{MESH_READY_FILE, MESH_STATUS_PORT, MOUNT, READY_PATH};
+use chiaro_pod::{InitializerEnv, MeshArgs, MeshEnv, ProbeTable};
 use serde_json::{Map, Value, json};
 
-use crate::probes::{PROBES_ENV, ProbeTable, move_probes, previous_table, restore_probes};
+use crate::probes::{move_probes, previous_table, restore_probes};
 use crate::start_gate::{ImageCommand, gate_container, gate_exec_handlers};
 use crate::{DocumentId, K8sError, WorkloadKind};
 
@@ -14,36 +16,19 @@ use crate::{DocumentId, K8sError, WorkloadKind};
 pub const RUNTIME_CLASS: &str = "chiaro-cc";
 /// The init container that attests the pod and fetches its credentials.
 pub const INITIALIZER_NAME: &str = "chiaro-initializer";
-/// The in-memory volume the initializer writes credentials to.
+/// The in-memory volume the initializer writes credentials to (mounted at
+/// [`chiaro_pod::layout::MOUNT`]).
 pub const CREDENTIALS_VOLUME: &str = "chiaro-credentials";
-/// Where the credentials volume is mounted in every container.
-pub const CREDENTIALS_PATH: &str = "/chiaro";
 /// The mesh proxy, a native sidecar started right after the initializer.
 pub const MESH_NAME: &str = "chiaro-mesh";
-/// The file the mesh proxy writes once its redirect rules, credentials and listeners are in; every
-/// workload process of a meshed pod waits for it (`chiaro-start --wait-file`).
-pub const MESH_READY_FILE: &str = "/chiaro/mesh-ready";
-/// The mesh proxy's transparent ingress port, where the pod's inbound TCP is redirected.
-pub const MESH_INGRESS_PORT: u16 = 15006;
-/// The mesh proxy's status port (readiness), probed by the kubelet and never redirected.
-pub const MESH_STATUS_PORT: u16 = 15021;
-/// Annotation: the mesh proxy's inbound configuration; with it (or the egress one) the pod
-/// gets the mesh proxy.
-pub const MESH_INGRESS_ANNOTATION: &str = "chiaro.dev/mesh-ingress";
-/// The mesh proxy's environment variable holding the ingress annotation's value.
-pub const MESH_INGRESS_ENV: &str = "CHIARO_MESH_INGRESS";
-/// The mesh proxy's environment variable holding the egress annotation's value.
-pub const MESH_EGRESS_ENV: &str = "CHIARO_MESH_EGRESS";
-/// Annotation: the mesh proxy's outbound configuration.
-pub const MESH_EGRESS_ANNOTATION: &str = "chiaro.dev/mesh-egress";
 
 /// What to inject.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Injection {
     /// The initializer's image (pinned by digest).
     pub initializer_image: String,
-    /// The initializer's environment, in order.
-    pub initializer_env: Vec<(String, String)>,
+    /// The initializer's environment.
+    pub initializer_env: InitializerEnv,
     /// The mesh proxy, when the pod asks for one.
     pub mesh: Option<MeshSidecar>,
     /// The runtime class to set.
@@ -58,9 +43,9 @@ pub struct Injection {
 pub struct MeshSidecar {
     /// Its image (pinned by digest).
     pub image: String,
-    /// `CHIARO_MESH_INGRESS` (the ingress annotation's value).
+    /// The ingress annotation's value ([`chiaro_pod::env::MESH_INGRESS`]).
     pub ingress: String,
-    /// `CHIARO_MESH_EGRESS` (the egress annotation's value).
+    /// The egress annotation's value ([`chiaro_pod::env::MESH_EGRESS`]).
     pub egress: String,
 }
 
@@ -71,22 +56,19 @@ impl MeshSidecar {
     /// with `runAsNonRoot` (a non-root process gets no effective capabilities from Kubernetes);
     /// it writes [`MESH_READY_FILE`] into the credentials volume, which it mounts writable.
     /// `probes` are the workload's probes it runs for the kubelet.
-    fn container(&self, probes: &ProbeTable) -> Value {
-        let mut env = vec![
-            json!({"name": MESH_INGRESS_ENV, "value": self.ingress}),
-            json!({"name": MESH_EGRESS_ENV, "value": self.egress}),
-        ];
-        if !probes.is_empty() {
-            let table = serde_json::to_string(probes).unwrap_or_default();
-            env.push(json!({"name": PROBES_ENV, "value": table}));
-        }
+    fn container(&self, probes: ProbeTable) -> Value {
+        let env = MeshEnv {
+            ingress: self.ingress.clone(),
+            egress: self.egress.clone(),
+            probes,
+        };
         json!({
             "name": MESH_NAME,
             "image": self.image,
             "restartPolicy": "Always",
-            "args": ["--transparent", "--credentials", CREDENTIALS_PATH, "--ready-file", MESH_READY_FILE],
-            "env": env,
-            "volumeMounts": [{"name": CREDENTIALS_VOLUME, "mountPath": CREDENTIALS_PATH}],
+            "args": MeshArgs::sidecar().args(),
+            "env": env_list(&env.vars()),
+            "volumeMounts": [{"name": CREDENTIALS_VOLUME, "mountPath": MOUNT}],
             "securityContext": {
                 "allowPrivilegeEscalation": false,
                 "readOnlyRootFilesystem": true,
@@ -95,12 +77,19 @@ impl MeshSidecar {
                 "capabilities": {"drop": ["ALL"], "add": ["NET_ADMIN"]},
             },
             "startupProbe": {
-                "httpGet": {"path": "/ready", "port": MESH_STATUS_PORT},
+                "httpGet": {"path": READY_PATH, "port": MESH_STATUS_PORT},
                 "periodSeconds": 1,
                 "failureThreshold": 300,
             },
         })
     }
+}
+
+/// A container's `env` list.
+fn env_list(vars: &[(String, String)]) -> Vec<Value> {
+    vars.iter()
+        .map(|(name, value)| json!({"name": name, "value": value}))
+        .collect()
 }
 
 fn template_mut<'a>(
@@ -182,7 +171,7 @@ pub fn inject(
         move_probes(spec, &previous, at)?
     } else {
         restore_probes(spec, &previous);
-        (ProbeTable::new(), Vec::new())
+        (ProbeTable::default(), Vec::new())
     };
     spec.insert(
         "runtimeClassName".to_owned(),
@@ -196,26 +185,7 @@ pub fn inject(
         None => volumes.push(volume),
     }
 
-    let env: Vec<Value> = injection
-        .initializer_env
-        .iter()
-        .map(|(name, value)| json!({"name": name, "value": value}))
-        .collect();
-    let initializer = json!({
-        "name": INITIALIZER_NAME,
-        "image": injection.initializer_image,
-        "env": env,
-        "volumeMounts": [{"name": CREDENTIALS_VOLUME, "mountPath": CREDENTIALS_PATH}],
-        // Root, also in a pod with `runAsNonRoot`: the guest's attestation interface
-        // (configfs-tsm) is root's.
-        "securityContext": {
-            "allowPrivilegeEscalation": false,
-            "readOnlyRootFilesystem": true,
-            "runAsUser": 0,
-            "runAsNonRoot": false,
-            "capabilities": {"drop": ["ALL"]},
-        },
-    });
+    let initializer = initializer_container(injection);
     let init_containers = array_entry(spec, "initContainers");
     init_containers.retain(|c| {
         let name = c.get("name").and_then(Value::as_str);
@@ -223,7 +193,7 @@ pub fn inject(
     });
     init_containers.insert(0, initializer);
     if let Some(mesh) = &injection.mesh {
-        init_containers.insert(1, mesh.container(&probes));
+        init_containers.insert(1, mesh.container(probes));
     }
     let injected = init_containers
         .len()
@@ -250,41 +220,72 @@ pub fn inject(
             let Some(container) = container.as_object_mut() else {
                 continue;
             };
-            let image = container
-                .get("image")
-                .and_then(Value::as_str)
-                .and_then(|image| injection.images.get(image));
             let path = format!("{list}[{name}]");
-            gate_container(container, &wait_files, image, at, &path)?;
-            gate_exec_handlers(container, &wait_files, at, &path)?;
-            if injection.mesh.is_some() {
-                refuse_network_privileges(container, at, &path)?;
-            }
-            let mounts = array_entry(container, "volumeMounts");
-            let clash = mounts.iter().any(|mount| {
-                mount
-                    .get("mountPath")
-                    .and_then(Value::as_str)
-                    .is_some_and(at_or_under_credentials)
-                    && mount.get("name").and_then(Value::as_str) != Some(CREDENTIALS_VOLUME)
-            });
-            if clash {
-                return Err(K8sError::Invalid {
-                    at: at.clone(),
-                    path: format!("{list}[{name}].volumeMounts"),
-                    detail: format!(
-                        "{CREDENTIALS_PATH} is where Chiaro mounts the pod's credentials and start gate; mount this volume elsewhere (not at or under it)"
-                    ),
-                });
-            }
-            let mount = json!({"name": CREDENTIALS_VOLUME, "mountPath": CREDENTIALS_PATH, "readOnly": true});
-            match named(mounts, CREDENTIALS_VOLUME) {
-                Some(existing) => *existing = mount,
-                None => mounts.push(mount),
-            }
+            gate_and_mount(container, injection, &wait_files, at, &path)?;
         }
     }
     Ok(notes)
+}
+
+/// The initializer: root, also in a pod with `runAsNonRoot` (the guest's attestation interface,
+/// configfs-tsm, is root's), with no capabilities, writing the credentials volume.
+fn initializer_container(injection: &Injection) -> Value {
+    json!({
+        "name": INITIALIZER_NAME,
+        "image": injection.initializer_image,
+        "env": env_list(&injection.initializer_env.vars()),
+        "volumeMounts": [{"name": CREDENTIALS_VOLUME, "mountPath": MOUNT}],
+        "securityContext": {
+            "allowPrivilegeEscalation": false,
+            "readOnlyRootFilesystem": true,
+            "runAsUser": 0,
+            "runAsNonRoot": false,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    })
+}
+
+/// A workload container: behind the gate (its command, exec probes and hooks), without
+/// network privileges beside a mesh, with the credentials mounted read-only. `path` names it.
+fn gate_and_mount(
+    container: &mut Map<String, Value>,
+    injection: &Injection,
+    wait_files: &[String],
+    at: &DocumentId,
+    path: &str,
+) -> Result<(), K8sError> {
+    let image = container
+        .get("image")
+        .and_then(Value::as_str)
+        .and_then(|image| injection.images.get(image));
+    gate_container(container, wait_files, image, at, path)?;
+    gate_exec_handlers(container, wait_files, at, path)?;
+    if injection.mesh.is_some() {
+        refuse_network_privileges(container, at, path)?;
+    }
+    let mounts = array_entry(container, "volumeMounts");
+    let clash = mounts.iter().any(|mount| {
+        mount
+            .get("mountPath")
+            .and_then(Value::as_str)
+            .is_some_and(at_or_under_credentials)
+            && mount.get("name").and_then(Value::as_str) != Some(CREDENTIALS_VOLUME)
+    });
+    if clash {
+        return Err(K8sError::Invalid {
+            at: at.clone(),
+            path: format!("{path}.volumeMounts"),
+            detail: format!(
+                "{MOUNT} is where Chiaro mounts the pod's credentials and start gate; mount this volume elsewhere (not at or under it)"
+            ),
+        });
+    }
+    let mount = json!({"name": CREDENTIALS_VOLUME, "mountPath": MOUNT, "readOnly": true});
+    match named(mounts, CREDENTIALS_VOLUME) {
+        Some(existing) => *existing = mount,
+        None => mounts.push(mount),
+    }
+    Ok(())
 }
 
 /// Whether a mount path is the credentials path or below it, however spelled (`/chiaro/`,
@@ -294,10 +295,7 @@ fn at_or_under_credentials(path: &str) -> bool {
         .split('/')
         .filter(|part| !part.is_empty() && *part != ".")
         .collect();
-    let credentials: Vec<&str> = CREDENTIALS_PATH
-        .split('/')
-        .filter(|p| !p.is_empty())
-        .collect();
+    let credentials: Vec<&str> = MOUNT.split('/').filter(|p| !p.is_empty()).collect();
     parts.starts_with(&credentials) || parts.contains(&"..")
 }
 
@@ -410,6 +408,8 @@ pub fn set_pod_annotation(
 
 #[cfg(test)]
 mod tests {
+    use chiaro_pod::layout::START_GATE;
+
     use super::*;
 
     fn at() -> DocumentId {
@@ -438,7 +438,10 @@ mod tests {
     fn injection() -> Injection {
         Injection {
             initializer_image: "init@sha256:00".to_owned(),
-            initializer_env: vec![("CHIARO_COORDINATOR".to_owned(), "c:7777".to_owned())],
+            initializer_env: InitializerEnv {
+                coordinator: "c:7777".to_owned(),
+                deployment_anchor: None,
+            },
             mesh: None,
             runtime_class: RUNTIME_CLASS.to_owned(),
             images: BTreeMap::from([(
@@ -493,7 +496,7 @@ mod tests {
         let with_mesh = with_mesh("");
         inject(&mut value, WorkloadKind::Deployment, &with_mesh, &at()).unwrap();
         let spec = &value["spec"]["template"]["spec"];
-        let gate = [chiaro_start::BINARY, "--wait-file", MESH_READY_FILE];
+        let gate = [START_GATE, "--wait-file", MESH_READY_FILE];
         assert_eq!(
             spec["initContainers"][2]["command"],
             json!([
@@ -513,13 +516,7 @@ mod tests {
         );
         assert_eq!(
             spec["containers"][0]["command"],
-            json!([
-                chiaro_start::BINARY,
-                "--wait-file",
-                MESH_READY_FILE,
-                "--",
-                "nginx"
-            ])
+            json!([START_GATE, "--wait-file", MESH_READY_FILE, "--", "nginx"])
         );
         let mesh = &spec["initContainers"][1];
         assert_eq!(
@@ -527,7 +524,7 @@ mod tests {
             json!([
                 "--transparent",
                 "--credentials",
-                CREDENTIALS_PATH,
+                MOUNT,
                 "--ready-file",
                 MESH_READY_FILE
             ])
@@ -546,7 +543,7 @@ mod tests {
         let spec = &value["spec"]["template"]["spec"];
         assert_eq!(
             spec["containers"][0]["command"],
-            json!([chiaro_start::BINARY, "--", "nginx"]),
+            json!([START_GATE, "--", "nginx"]),
             "without a mesh the gate waits for nothing but still needs the initializer's binary"
         );
     }
@@ -578,7 +575,7 @@ mod tests {
     fn a_foreign_mount_at_the_credentials_path_is_refused() {
         let mut value = deployment();
         value["spec"]["template"]["spec"]["containers"][0]["volumeMounts"][0]["mountPath"] =
-            json!(CREDENTIALS_PATH);
+            json!(MOUNT);
         let error = inject(&mut value, WorkloadKind::Deployment, &injection(), &at()).unwrap_err();
         assert!(
             error.to_string().contains("f.yaml:2") && error.to_string().contains("containers[web]"),

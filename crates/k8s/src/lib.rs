@@ -2,7 +2,9 @@
 //! whose pods run confidentially, typed read-only views of their pod specs, the ConfigMaps and
 //! Secrets those pods consume, the injection of Chiaro's init container, mesh sidecar, volume
 //! and runtime class (with the network probes of meshed pods moved to the sidecar: [`probes`]),
-//! and writing documents back (unchanged ones byte for byte).
+//! and writing documents back (unchanged ones byte for byte). What the injected containers read
+//! (environment, arguments, paths, the mesh annotations' syntax, the probe table) is defined in
+//! `chiaro-pod`, which the pod's own binaries share without this crate's YAML parser.
 //!
 //! Pure: no I/O. Callers pass file contents and names; errors name the file, the document and the
 //! field path.
@@ -16,7 +18,6 @@ mod config_sources;
 mod documents;
 mod error;
 mod injection;
-pub mod mesh_annotations;
 mod pod_spec;
 pub mod probes;
 mod service;
@@ -28,10 +29,8 @@ pub use config_sources::{ConfigSource, ConfigSourceKind, ConfigSources};
 pub use documents::{Document, DocumentId, read_documents};
 pub use error::K8sError;
 pub use injection::{
-    CREDENTIALS_PATH, CREDENTIALS_VOLUME, INITIALIZER_NAME, Injection, MESH_EGRESS_ANNOTATION,
-    MESH_EGRESS_ENV, MESH_INGRESS_ANNOTATION, MESH_INGRESS_ENV, MESH_INGRESS_PORT, MESH_NAME,
-    MESH_READY_FILE, MESH_STATUS_PORT, MeshSidecar, RUNTIME_CLASS, container_images,
-    container_ports, inject, pin_images, set_pod_annotation,
+    CREDENTIALS_VOLUME, INITIALIZER_NAME, Injection, MESH_NAME, MeshSidecar, RUNTIME_CLASS,
+    container_images, container_ports, inject, pin_images, set_pod_annotation,
 };
 pub use pod_spec::{
     Capabilities, ConfigMapKeySelector, Container, EnvFromSource, EnvVar, EnvVarSource, ExecAction,

@@ -199,6 +199,7 @@ pub fn gate_container(
 
 #[cfg(test)]
 mod tests {
+    use chiaro_pod::layout::{MESH_READY_FILE, START_GATE};
     use serde_json::json;
 
     use super::*;
@@ -236,14 +237,14 @@ mod tests {
             ),
         ];
         for (container, argv) in cases {
-            let out = gated(container.clone(), &["/chiaro/mesh-ready"]);
+            let out = gated(container.clone(), &[MESH_READY_FILE]);
             let mut words: Vec<String> = serde_json::from_value(out["command"].clone()).unwrap();
             let args: Vec<String> =
                 serde_json::from_value(out.get("args").cloned().unwrap_or(json!([]))).unwrap();
             words.extend(args);
-            assert_eq!(words[0], chiaro_start::BINARY);
+            assert_eq!(words[0], START_GATE);
             let (gate, command) = Gate::parse(&words[1..]).unwrap();
-            assert_eq!(gate.wait_files, ["/chiaro/mesh-ready"]);
+            assert_eq!(gate.wait_files, [MESH_READY_FILE]);
             assert_eq!(command, argv, "for {container}");
         }
     }
@@ -281,7 +282,7 @@ mod tests {
         assert_eq!(
             Value::Object(map),
             json!({
-                "command": [chiaro_start::BINARY, "--entrypoint-from-image", "--args-from-image", "--", "/entry", "$$(HOME)"],
+                "command": [START_GATE, "--entrypoint-from-image", "--args-from-image", "--", "/entry", "$$(HOME)"],
                 "args": ["$$x"],
             }),
             "as the kubelet runs it: the image's words, unexpanded"
@@ -296,7 +297,7 @@ mod tests {
             "lifecycle": {"postStart": {"exec": {"command": ["sh", "-c", "warm"]}}},
         });
         let mut map = container.as_object().cloned().unwrap();
-        let files = ["/chiaro/mesh-ready".to_owned()];
+        let files = [MESH_READY_FILE.to_owned()];
         gate_exec_handlers(&mut map, &files, &at(), "c").unwrap();
         let once = map.clone();
         gate_exec_handlers(&mut map, &files, &at(), "c").unwrap();
@@ -305,9 +306,9 @@ mod tests {
         assert_eq!(
             gated["readinessProbe"]["exec"]["command"],
             json!([
-                chiaro_start::BINARY,
+                START_GATE,
                 "--require-file",
-                "/chiaro/mesh-ready",
+                MESH_READY_FILE,
                 "--",
                 "cat",
                 "/ok"
@@ -316,9 +317,9 @@ mod tests {
         assert_eq!(
             gated["lifecycle"]["postStart"]["exec"]["command"],
             json!([
-                chiaro_start::BINARY,
+                START_GATE,
                 "--require-file",
-                "/chiaro/mesh-ready",
+                MESH_READY_FILE,
                 "--",
                 "sh",
                 "-c",
@@ -330,7 +331,7 @@ mod tests {
         gate_exec_handlers(&mut map, &[], &at(), "c").unwrap();
         assert_eq!(
             map["readinessProbe"]["exec"]["command"],
-            json!([chiaro_start::BINARY, "--", "cat", "/ok"]),
+            json!([START_GATE, "--", "cat", "/ok"]),
             "without a mesh: only the initializer's binary is required"
         );
     }
@@ -355,7 +356,7 @@ mod tests {
             error.to_string().contains("containers[web].command"),
             "{error}"
         );
-        let mut map = json!({"command": [chiaro_start::BINARY, "--bogus", "--", "x"]})
+        let mut map = json!({"command": [START_GATE, "--bogus", "--", "x"]})
             .as_object()
             .cloned()
             .unwrap();

@@ -11,10 +11,6 @@ use chiaro_names::PolicyHash;
 use crate::hashes::KeyDigest;
 use crate::manifest::{Manifest, ReferenceValueSets, Role};
 
-/// The environment variable `chiaro generate` sets in the initializer (where the pod's policy
-/// pins it) to a [`DeploymentAnchor`]'s JSON (defined with the names generation shares).
-pub use chiaro_names::DEPLOYMENT_ANCHOR_ENV;
-
 /// Reference values for the Coordinator in which every set pins its launch binding (SNP
 /// `HOST_DATA`, TDX `MRCONFIGID`): the genuine guest image with any other policy, e.g. the
 /// host's own allow-all initdata, does not pass.

@@ -32,7 +32,7 @@ mod manifest;
 mod signed_history;
 mod transition;
 
-pub use anchor::{CoordinatorReference, DEPLOYMENT_ANCHOR_ENV, DeploymentAnchor};
+pub use anchor::{CoordinatorReference, DeploymentAnchor};
 /// Re-exported from `chiaro-names` (shared with policy generation, which does not link this
 /// crate): existing users keep their paths.
 pub use chiaro_names::{PolicyHash, San};

@@ -47,11 +47,11 @@ fn certs(dir: &str) {
             .signed_by(&key, &rcgen::Issuer::from_params(&ca_params, &ca_key))
             .unwrap();
         // chiaro-mesh reads the initializer's layout; Envoy the plain files.
-        let tls = format!("{dir}/{name}/tls");
-        std::fs::create_dir_all(&tls).unwrap();
-        std::fs::write(format!("{tls}/cert.pem"), certificate.pem()).unwrap();
-        std::fs::write(format!("{tls}/key.pem"), key.serialize_pem()).unwrap();
-        std::fs::write(format!("{tls}/mesh-ca.pem"), ca.pem()).unwrap();
+        let files = chiaro_pod::CredentialsDir::new(format!("{dir}/{name}"));
+        std::fs::create_dir_all(files.tls()).unwrap();
+        std::fs::write(files.certificate(), certificate.pem()).unwrap();
+        std::fs::write(files.key(), key.serialize_pem()).unwrap();
+        std::fs::write(files.mesh_ca(), ca.pem()).unwrap();
     }
 }
 

@@ -1,17 +1,18 @@
 //! The mesh credentials the initializer wrote (`tls/cert.pem`, `tls/key.pem`,
-//! `tls/mesh-ca.pem`), the TLS configurations built from them, and their reload when they
+//! `tls/mesh-ca.pem`: [`CredentialsDir`]), the TLS configurations built from them, and their reload when they
 //! change (the mesh CA rotates with every manifest update).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+use chiaro_pod::CredentialsDir;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use sha2::{Digest as _, Sha256};
 
-use crate::MeshError;
+use crate::{CredentialsFault, MeshError};
 
 /// TLS configurations for one generation of credentials.
 #[derive(Debug)]
@@ -42,10 +43,15 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, MeshError> {
-    std::fs::read(path).map_err(|source| MeshError::Credentials {
+    std::fs::read(path).map_err(|error| bad(path, error))
+}
+
+/// `path` is missing or malformed.
+fn bad(path: &Path, fault: impl Into<CredentialsFault>) -> MeshError {
+    MeshError::Credentials {
         path: path.display().to_string(),
-        reason: source.to_string(),
-    })
+        source: fault.into(),
+    }
 }
 
 /// Builds the configurations from the credentials in `dir` (the initializer's output).
@@ -53,50 +59,40 @@ fn read(path: &Path) -> Result<Vec<u8>, MeshError> {
 /// # Errors
 /// [`MeshError::Credentials`] naming the file that is missing or malformed.
 pub fn load(dir: &Path) -> Result<TlsConfigs, MeshError> {
-    let tls = dir.join("tls");
-    let (cert_path, key_path, ca_path) = (
-        tls.join("cert.pem"),
-        tls.join("key.pem"),
-        tls.join("mesh-ca.pem"),
-    );
+    let files = CredentialsDir::new(dir);
+    let (cert_path, key_path, ca_path) = (files.certificate(), files.key(), files.mesh_ca());
     let (cert, key_pem, ca) = (read(&cert_path)?, read(&key_path)?, read(&ca_path)?);
-    let bad = |path: &PathBuf, reason: String| MeshError::Credentials {
-        path: path.display().to_string(),
-        reason,
-    };
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert)
         .collect::<Result<_, _>>()
-        .map_err(|e| bad(&cert_path, e.to_string()))?;
+        .map_err(|e| bad(&cert_path, e))?;
     if chain.is_empty() {
-        return Err(bad(&cert_path, "no certificate".to_owned()));
+        return Err(bad(&cert_path, CredentialsFault::NoCertificate));
     }
-    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| bad(&key_path, e.to_string()))?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| bad(&key_path, e))?;
     let mut roots = RootCertStore::empty();
     for certificate in CertificateDer::pem_slice_iter(&ca) {
-        let certificate = certificate.map_err(|e| bad(&ca_path, e.to_string()))?;
-        roots
-            .add(certificate)
-            .map_err(|e| bad(&ca_path, e.to_string()))?;
+        let certificate = certificate.map_err(|e| bad(&ca_path, e))?;
+        roots.add(certificate).map_err(|e| bad(&ca_path, e))?;
     }
     if roots.is_empty() {
-        return Err(bad(&ca_path, "no CA certificate".to_owned()));
+        return Err(bad(&ca_path, CredentialsFault::NoCaCertificate));
     }
     let roots = Arc::new(roots);
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::clone(&roots), provider())
         .build()
-        .map_err(|e| bad(&ca_path, e.to_string()))?;
+        .map_err(|e| bad(&ca_path, e))?;
     let server = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| bad(&cert_path, e.to_string()))?
+        .map_err(|e| bad(&cert_path, e))?
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain.clone(), key.clone_key())
-        .map_err(|e| bad(&key_path, e.to_string()))?;
+        .map_err(|e| bad(&key_path, e))?;
     let client = ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| bad(&cert_path, e.to_string()))?
+        .map_err(|e| bad(&cert_path, e))?
         .with_root_certificates(roots)
         .with_client_auth_cert(chain, key)
-        .map_err(|e| bad(&key_path, e.to_string()))?;
+        .map_err(|e| bad(&key_path, e))?;
     let mut hasher = Sha256::new();
     for part in [&cert, &key_pem, &ca] {
         hasher.update((part.len() as u64).to_be_bytes());

@@ -17,7 +17,7 @@ use crate::ingress::HANDSHAKE_TIMEOUT;
 use crate::pipe::{pipe, read_ahead};
 use crate::workers::Workers;
 use chiaro_accept::{AcceptBackoff, accept};
-use chiaro_k8s::mesh_annotations::EgressRule;
+use chiaro_pod::EgressRule;
 
 /// One outbound entry being served.
 #[derive(Debug)]

@@ -7,7 +7,7 @@
 //! Where to: a redirected connection goes to the address it was sent to (its original
 //! destination, one of the pod's own addresses), never to loopback ([`forward_target`],
 //! [`is_this_pod`]). So a service the workload bound to loopback only is not reachable through
-//! the mesh, nor are the egress listeners (loopback only, `chiaro_k8s::mesh_annotations`), and
+//! the mesh, nor are the egress listeners (loopback only, `chiaro_pod::annotations`), and
 //! the proxy relays nothing to another host. A listener per port (no redirection) forwards to
 //! its configured target, which must not be an egress listener ([`check_fixed_target`]).
 //!
@@ -28,7 +28,7 @@ use crate::events::{Event, Events};
 use crate::pipe::{pipe, read_ahead};
 use crate::workers::Workers;
 use chiaro_accept::{AcceptBackoff, accept};
-use chiaro_k8s::mesh_annotations::IngressRule;
+use chiaro_pod::IngressRule;
 
 /// How long a peer has, from `accept`, to complete the TLS handshake (or, on a plaintext port,
 /// for the workload to take the connection).

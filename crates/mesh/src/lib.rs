@@ -1,9 +1,9 @@
 //! Chiaro's mesh proxy, the sidecar of every confidential pod: all pod-to-pod traffic is
 //! mutual TLS with the mesh certificates the initializer fetched after attestation.
 //!
-//! - the ingress and egress annotations (`chiaro.dev/mesh-ingress`, `chiaro.dev/mesh-egress`)
-//!   and their syntax are `chiaro_k8s::mesh_annotations` (`generate` checks them with the same
-//!   parser).
+//! - what generate hands the proxy (its arguments, environment and paths, the ingress and
+//!   egress annotations' syntax, the probe table) is [`chiaro_pod`], shared with `generate`,
+//!   which checks the annotations and probes with the same parsers; the proxy links no YAML.
 //! - [`credentials`]: the TLS configurations from `/chiaro/tls`, reloaded when the mesh CA
 //!   rotates (new connections get the new ones; established ones are not dropped).
 //! - [`ingress`]: inbound connections terminated with mutual TLS, peer identity checked,
@@ -47,4 +47,4 @@ pub mod redirect;
 pub mod status;
 pub mod workers;
 
-pub use error::MeshError;
+pub use error::{CredentialsFault, MeshError};

@@ -18,7 +18,7 @@
 //! on UDP is reachable in plaintext, as with Istio).
 
 use std::io::Write as _;
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 
 /// The chain Chiaro owns in the `nat` table.
 pub const CHAIN: &str = "CHIARO_INBOUND";
@@ -38,32 +38,58 @@ pub fn rules(ingress_port: u16, exclude: &[u16]) -> String {
 
 /// What failed installing the rules.
 #[derive(Debug, thiserror::Error)]
-#[error("installing the redirection rules: {0}")]
-pub struct RedirectError(String);
+pub enum RedirectError {
+    /// A program could not be started, fed its input or waited for.
+    #[error("installing the redirection rules: running {program}")]
+    Run {
+        /// The program.
+        program: &'static str,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `iptables-restore` (or `ip6tables-restore`) refused the rules.
+    #[error("installing the redirection rules: {program} --noflush exited with {status}: {stderr}")]
+    Restore {
+        /// The program.
+        program: &'static str,
+        /// How it exited.
+        status: ExitStatus,
+        /// What it said.
+        stderr: String,
+    },
+    /// Inserting the jump to [`CHAIN`] into `PREROUTING` failed.
+    #[error(
+        "installing the redirection rules: {program} -I PREROUTING -j {CHAIN} exited with {status}"
+    )]
+    Jump {
+        /// The program.
+        program: &'static str,
+        /// How it exited.
+        status: ExitStatus,
+    },
+}
 
-fn run(program: &str, args: &[&str], input: Option<&str>) -> Result<bool, RedirectError> {
+/// How `program` exited and what it wrote to stderr, fed `input` when there is one.
+fn run(
+    program: &'static str,
+    args: &[&str],
+    input: Option<&str>,
+) -> Result<(ExitStatus, String), RedirectError> {
+    let failed = |source| RedirectError::Run { program, source };
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| RedirectError(format!("{program}: {e}")))?;
+        .map_err(failed)?;
     if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
-        stdin
-            .write_all(input.as_bytes())
-            .map_err(|e| RedirectError(format!("{program}: {e}")))?;
+        stdin.write_all(input.as_bytes()).map_err(failed)?;
     }
-    let output = child
-        .wait_with_output()
-        .map_err(|e| RedirectError(format!("{program}: {e}")))?;
-    if input.is_some() && !output.status.success() {
-        return Err(RedirectError(format!(
-            "{program}: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        )));
-    }
-    Ok(output.status.success())
+    let output = child.wait_with_output().map_err(failed)?;
+    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+    Ok((output.status, stderr))
 }
 
 /// Whether the current network namespace can have IPv6: the kernel has it (addresses can come
@@ -78,10 +104,11 @@ pub fn has_ipv6() -> bool {
 /// and, when the namespace has it, IPv6. Returns whether the IPv6 rules were installed.
 ///
 /// # Errors
-/// [`RedirectError`] with what `iptables` or `ip6tables` said.
+/// [`RedirectError`]: a program that cannot run, the rules refused (with what the program
+/// said), or the jump not inserted.
 pub fn install(ingress_port: u16, exclude: &[u16]) -> Result<bool, RedirectError> {
     let ipv6 = has_ipv6();
-    let families: &[(&str, &str)] = if ipv6 {
+    let families: &[(&'static str, &'static str)] = if ipv6 {
         &[
             ("iptables", "iptables-restore"),
             ("ip6tables", "ip6tables-restore"),
@@ -90,16 +117,24 @@ pub fn install(ingress_port: u16, exclude: &[u16]) -> Result<bool, RedirectError
         &[("iptables", "iptables-restore")]
     };
     for (tables, restore) in families {
-        run(restore, &["--noflush"], Some(&rules(ingress_port, exclude)))?;
+        let (status, stderr) = run(restore, &["--noflush"], Some(&rules(ingress_port, exclude)))?;
+        if !status.success() {
+            return Err(RedirectError::Restore {
+                program: restore,
+                status,
+                stderr,
+            });
+        }
         let jump =
             |action: &'static str| ["-t", "nat", action, "PREROUTING", "-p", "tcp", "-j", CHAIN];
-        let present = run(tables, &jump("-C"), None)?;
-        if !present {
-            let installed = run(tables, &jump("-I"), None)?;
-            if !installed {
-                return Err(RedirectError(format!(
-                    "{tables} -I PREROUTING -j {CHAIN} failed"
-                )));
+        let (present, _) = run(tables, &jump("-C"), None)?;
+        if !present.success() {
+            let (status, _) = run(tables, &jump("-I"), None)?;
+            if !status.success() {
+                return Err(RedirectError::Jump {
+                    program: tables,
+                    status,
+                });
             }
         }
     }

@@ -22,13 +22,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chiaro_atomic_file::Mode;
+use chiaro_pod::ProbeTable;
+use chiaro_pod::layout::READY_PATH;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::MeshError;
 use crate::admission::{Caps, Gate, Pass};
-use crate::app_probes::AppProbes;
 use crate::events::{Event, Events};
+use crate::{MeshError, app_probes};
 use chiaro_accept::{AcceptBackoff, accept};
 
 /// How long a client has, from `accept`, to send its request head.
@@ -58,7 +59,7 @@ impl Readiness {
 #[derive(Debug)]
 pub struct StatusPort {
     readiness: Readiness,
-    probes: Arc<AppProbes>,
+    probes: Arc<ProbeTable>,
     events: Events,
     gate: Arc<Gate>,
     head_timeout: Duration,
@@ -68,7 +69,7 @@ impl StatusPort {
     /// Answers with `readiness` and runs `probes`, admitting connections under `caps`.
     pub fn new(
         readiness: Readiness,
-        probes: Arc<AppProbes>,
+        probes: Arc<ProbeTable>,
         caps: Caps,
         events: Events,
     ) -> Arc<Self> {
@@ -78,7 +79,7 @@ impl StatusPort {
     /// As [`Self::new`], with another deadline for the request head (tests).
     pub fn with_head_timeout(
         readiness: Readiness,
-        probes: Arc<AppProbes>,
+        probes: Arc<ProbeTable>,
         caps: Caps,
         events: Events,
         head_timeout: Duration,
@@ -159,18 +160,29 @@ impl StatusPort {
         const UNAVAILABLE: &str = "503 Service Unavailable";
         match (path, self.probes.get(path)) {
             ("/healthz", _) => (OK, "serving".to_owned()),
-            ("/ready", _) if self.readiness.is_ready() => (OK, "ready".to_owned()),
-            ("/ready", _) => (UNAVAILABLE, "not ready".to_owned()),
+            (READY_PATH, _) if self.readiness.is_ready() => (OK, "ready".to_owned()),
+            (READY_PATH, _) => (UNAVAILABLE, "not ready".to_owned()),
             (_, Some(probe)) => match host {
-                Ok(host) => match probe.run(host).await {
-                    Ok(passed) => (OK, passed),
-                    Err(failed) => (UNAVAILABLE, failed),
+                Ok(host) => match app_probes::run(probe, host).await {
+                    Ok(passed) => (OK, passed.to_string()),
+                    Err(failed) => (UNAVAILABLE, with_causes(&failed)),
                 },
                 Err(error) => (UNAVAILABLE, format!("no address to probe: {error}")),
             },
             _ => ("404 Not Found", "try /ready or /healthz".to_owned()),
         }
     }
+}
+
+/// An error and its causes, each once (`GET / on port 80: talking to the workload: refused`).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(source) = cause {
+        text.push_str(&format!(": {source}"));
+        cause = source.source();
+    }
+    text
 }
 
 /// Removes a ready file left by an earlier run of the proxy, before anything else: from then
@@ -233,7 +245,7 @@ mod tests {
         let address = listener.local_addr().unwrap();
         let status = StatusPort::with_head_timeout(
             Readiness::default(),
-            Arc::new(AppProbes::default()),
+            Arc::new(ProbeTable::default()),
             caps,
             Events::quiet(),
             head_timeout,

@@ -19,12 +19,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use chiaro_k8s::mesh_annotations::IngressRule;
 use chiaro_mesh::admission::Caps;
 use chiaro_mesh::credentials::SharedTls;
 use chiaro_mesh::events::Events;
 use chiaro_mesh::ingress::{Destination, HANDSHAKE_TIMEOUT, Ingress};
 use chiaro_mesh::workers::Workers;
+use chiaro_pod::IngressRule;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -174,11 +174,12 @@ async fn direct(
     .with_root_certificates(roots);
     let config = match client {
         Some(dir) => {
-            let chain = CertificateDer::pem_file_iter(dir.join("tls/cert.pem"))
+            let files = chiaro_pod::CredentialsDir::new(dir);
+            let chain = CertificateDer::pem_file_iter(files.certificate())
                 .unwrap()
                 .collect::<Result<Vec<_>, _>>()
                 .unwrap();
-            let key = PrivateKeyDer::from_pem_file(dir.join("tls/key.pem")).unwrap();
+            let key = PrivateKeyDer::from_pem_file(files.key()).unwrap();
             builder.with_client_auth_cert(chain, key).unwrap()
         }
         None => builder.with_no_client_auth(),

@@ -108,7 +108,7 @@ pub struct ExistingManifest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Anchor {
     /// The deployment anchor's JSON, for the initializer's environment
-    /// ([`chiaro_names::DEPLOYMENT_ANCHOR_ENV`]).
+    /// ([`chiaro_pod::env::DEPLOYMENT_ANCHOR`]).
     Pinned(String),
     /// Nothing can be pinned, for this reason (told to the user).
     Missing(String),

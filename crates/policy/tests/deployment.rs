@@ -246,7 +246,7 @@ fn selected_workloads_get_initializer_pins_and_policy_and_the_rest_stays() {
     );
     let init_env = &documents[2].value["spec"]["template"]["spec"]["initContainers"][0]["env"];
     assert_eq!(init_env[0]["value"], "coordinator.chiaro:7777");
-    assert_eq!(init_env[1]["name"], chiaro_manifest::DEPLOYMENT_ANCHOR_ENV);
+    assert_eq!(init_env[1]["name"], chiaro_pod::env::DEPLOYMENT_ANCHOR);
     // The pod pins the Coordinator (the manifest's reference values, pinned to the
     // `coordinator` entry's policy hash) and the manifest's workload owners.
     let anchor = DeploymentAnchor::parse(init_env[1]["value"].as_str().unwrap()).unwrap();
@@ -260,7 +260,7 @@ fn selected_workloads_get_initializer_pins_and_policy_and_the_rest_stays() {
     let mesh = &documents[2].value["spec"]["template"]["spec"]["initContainers"][1];
     assert_eq!(mesh["name"], "chiaro-mesh");
     assert_eq!(mesh["restartPolicy"], "Always");
-    assert_eq!(mesh["env"][0]["name"], "CHIARO_MESH_INGRESS");
+    assert_eq!(mesh["env"][0]["name"], chiaro_pod::env::MESH_INGRESS);
     assert_eq!(mesh["env"][0]["value"], "web#8080#true");
 
     assert!(web.sans.contains(&"web.shop.svc.cluster.local".to_owned()));
@@ -318,7 +318,7 @@ fn without_a_coordinator_entry_the_pods_get_no_anchor_and_generate_says_why() {
     assert!(
         !out.files[0]
             .text
-            .contains(chiaro_manifest::DEPLOYMENT_ANCHOR_ENV)
+            .contains(chiaro_pod::env::DEPLOYMENT_ANCHOR)
     );
 }
 
@@ -378,7 +378,7 @@ fn network_probes_of_a_meshed_pod_move_to_the_proxy_and_back() {
         out.warnings
     );
     let mesh = &spec["initContainers"][1];
-    assert_eq!(mesh["env"][2]["name"], "CHIARO_MESH_PROBES");
+    assert_eq!(mesh["env"][2]["name"], chiaro_pod::env::MESH_PROBES);
     let table: Value = serde_json::from_str(mesh["env"][2]["value"].as_str().unwrap()).unwrap();
     assert_eq!(
         table,
@@ -614,9 +614,9 @@ fn a_pod_with_run_as_non_root_gets_chiaro_containers_that_start_and_a_root_workl
     assert_eq!(
         spec["containers"][0]["command"],
         json!([
-            chiaro_start::BINARY,
+            chiaro_pod::layout::START_GATE,
             "--wait-file",
-            chiaro_k8s::MESH_READY_FILE,
+            chiaro_pod::layout::MESH_READY_FILE,
             "--entrypoint-from-image",
             "--args-from-image",
             "--"

@@ -1,7 +1,7 @@
 //! The gate's command line: written by generate, parsed by the binary.
 
-/// Where the initializer puts the binary, in the pod's credentials volume.
-pub const BINARY: &str = "/chiaro/bin/chiaro-start";
+use chiaro_pod::layout::START_GATE;
+
 /// Flag: a file that must exist before the command runs (repeatable).
 pub const WAIT_FILE: &str = "--wait-file";
 /// Flag: a file that must exist, or the gate fails at once instead of waiting (repeatable; for
@@ -48,7 +48,7 @@ pub enum StartError {
 impl Gate {
     /// The container's `command` in the pod spec: the gate, its flags, `--`, then `entrypoint`.
     pub fn command(&self, entrypoint: &[String]) -> Vec<String> {
-        let mut words = vec![BINARY.to_owned()];
+        let mut words = vec![START_GATE.to_owned()];
         for file in &self.wait_files {
             words.extend([WAIT_FILE.to_owned(), file.clone()]);
         }
@@ -73,7 +73,7 @@ impl Gate {
     /// A command that starts with the gate but is not one generate writes.
     pub fn unwrap(command: &[String]) -> Result<Option<(Self, Vec<String>)>, StartError> {
         match command.split_first() {
-            Some((first, rest)) if first == BINARY => Self::flags(rest).map(Some),
+            Some((first, rest)) if first == START_GATE => Self::flags(rest).map(Some),
             _ => Ok(None),
         }
     }
@@ -122,6 +122,8 @@ fn absolute(flag: &'static str, file: Option<&String>) -> Result<String, StartEr
 
 #[cfg(test)]
 mod tests {
+    use chiaro_pod::layout::MESH_READY_FILE;
+
     use super::*;
 
     fn words(text: &str) -> Vec<String> {
@@ -131,7 +133,7 @@ mod tests {
     #[test]
     fn a_written_command_reads_back() {
         let gate = Gate {
-            wait_files: vec!["/chiaro/mesh-ready".to_owned()],
+            wait_files: vec![MESH_READY_FILE.to_owned()],
             require_files: Vec::new(),
             entrypoint_from_image: true,
             args_from_image: false,
@@ -139,9 +141,9 @@ mod tests {
         let command = gate.command(&words("/bin/server --port 80"));
         assert_eq!(
             command,
-            words(
-                "/chiaro/bin/chiaro-start --wait-file /chiaro/mesh-ready --entrypoint-from-image -- /bin/server --port 80"
-            )
+            words(&format!(
+                "{START_GATE} --wait-file {MESH_READY_FILE} --entrypoint-from-image -- /bin/server --port 80"
+            ))
         );
         assert_eq!(
             Gate::unwrap(&command),

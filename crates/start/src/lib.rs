@@ -1,7 +1,7 @@
 //! `chiaro-start`, the gate in front of every workload process of a Chiaro pod.
 //!
 //! `chiaro generate` rewrites each workload container's command to
-//! `/chiaro/bin/chiaro-start [--wait-file FILE]… [--entrypoint-from-image] [--args-from-image] -- COMMAND…`.
+//! `/chiaro/bin/chiaro-start` ([`chiaro_pod::layout::START_GATE`]) `[--wait-file FILE]… [--entrypoint-from-image] [--args-from-image] -- COMMAND…`.
 //! The pod's policy pins that command, so the host cannot drop the gate. The binary exists only
 //! once the initializer has written the pod's credentials (it copies it into the in-guest memory
 //! volume as its last step), and it execs the command only once every wait file exists: the mesh
@@ -16,6 +16,4 @@
 
 mod gate;
 
-pub use gate::{
-    ARGS_FROM_IMAGE, BINARY, ENTRYPOINT_FROM_IMAGE, Gate, REQUIRE_FILE, StartError, WAIT_FILE,
-};
+pub use gate::{ARGS_FROM_IMAGE, ENTRYPOINT_FROM_IMAGE, Gate, REQUIRE_FILE, StartError, WAIT_FILE};

@@ -5,11 +5,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chiaro_k8s::mesh_annotations::EgressRule;
 use chiaro_mesh::credentials::SharedTls;
 use chiaro_mesh::egress::Egress;
 use chiaro_mesh::events::Events;
 use chiaro_mesh::workers::Workers;
+use chiaro_pod::EgressRule;
 use tokio::net::TcpListener;
 
 /// An egress proxy with the credentials in `dir`, to `remote` requiring `san`; its listener.

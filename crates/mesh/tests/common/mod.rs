@@ -38,11 +38,11 @@ impl Ca {
         let certificate = params
             .signed_by(&key, &rcgen::Issuer::from_params(&self.params, &self.key))
             .unwrap();
-        let tls = dir.join("tls");
-        std::fs::create_dir_all(&tls).unwrap();
-        std::fs::write(tls.join("cert.pem"), certificate.pem()).unwrap();
-        std::fs::write(tls.join("key.pem"), key.serialize_pem()).unwrap();
-        std::fs::write(tls.join("mesh-ca.pem"), &self.pem).unwrap();
+        let files = chiaro_pod::CredentialsDir::new(dir);
+        std::fs::create_dir_all(files.tls()).unwrap();
+        std::fs::write(files.certificate(), certificate.pem()).unwrap();
+        std::fs::write(files.key(), key.serialize_pem()).unwrap();
+        std::fs::write(files.mesh_ca(), &self.pem).unwrap();
     }
 }
 

@@ -1,11 +1,13 @@
 //! The mesh sidecar of a workload that asks for one, and what its annotations will do at run
 //! time.
 
-use chiaro_k8s::mesh_annotations::{parse_egress, parse_ingress};
 use chiaro_k8s::{
-    DocumentId, MESH_EGRESS_ANNOTATION, MESH_INGRESS_ANNOTATION, MESH_NAME, MeshSidecar, Workload,
+    DocumentId, MESH_NAME, MeshSidecar, Workload,
     container_ports,
 };
+use chiaro_pod::annotations::{MESH_EGRESS_ANNOTATION, MESH_INGRESS_ANNOTATION};
+use chiaro_pod::layout::{MESH_INGRESS_PORT, MESH_STATUS_PORT};
+use chiaro_pod::{parse_egress, parse_ingress};
 use serde_json::Value;
 
 use super::{DeploymentOptions, ImagePin, pinned};
@@ -54,7 +56,7 @@ pub(super) fn check_mesh_annotations(
     workload: &Workload,
     at: &DocumentId,
 ) -> Result<Vec<String>, PolicyError> {
-    let invalid = |annotation: &str, error: chiaro_k8s::K8sError| {
+    let invalid = |annotation: &str, error: chiaro_pod::PodError| {
         PolicyError::Input(chiaro_k8s::K8sError::Invalid {
             at: at.clone(),
             path: format!("spec.template.metadata.annotations[{annotation}]"),
@@ -66,7 +68,7 @@ pub(super) fn check_mesh_annotations(
     let declared = container_ports(value, workload.kind);
     // The proxy's own ports: a workload listening there would take the redirected connections
     // (15006) or be reached around the redirect (15021) once the proxy is gone.
-    let reserved = [chiaro_k8s::MESH_INGRESS_PORT, chiaro_k8s::MESH_STATUS_PORT];
+    let reserved = [MESH_INGRESS_PORT, MESH_STATUS_PORT];
     let taken = declared
         .iter()
         .map(|(container, port)| (format!("container {container:?} declares port"), *port))
@@ -82,7 +84,7 @@ pub(super) fn check_mesh_annotations(
             at: at.clone(),
             path: "spec.template.spec".to_owned(),
             detail: format!(
-                "{what} {port}, which is the mesh proxy's own (15006 receives the pod's redirected connections, 15021 is its status port); the workload must not listen there"
+                "{what} {port}, which is the mesh proxy's own ({MESH_INGRESS_PORT} receives the pod's redirected connections, {MESH_STATUS_PORT} is its status port); the workload must not listen there"
             ),
         }));
     }

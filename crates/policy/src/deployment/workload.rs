@@ -6,7 +6,7 @@ use chiaro_k8s::{
     Document, DocumentId, INITIALIZER_NAME, Injection, Workload, inject, namespace_of, pin_images,
     set_pod_annotation,
 };
-use chiaro_names::DEPLOYMENT_ANCHOR_ENV;
+use chiaro_pod::InitializerEnv;
 use serde_json::Value;
 
 use super::sans::default_sans;
@@ -89,15 +89,14 @@ impl Run<'_> {
 
     /// The initializer's environment: the Coordinator, and the deployment anchor when the
     /// manifest gives one.
-    fn initializer_env(&self) -> Vec<(String, String)> {
-        let mut env = vec![(
-            "CHIARO_COORDINATOR".to_owned(),
-            self.options.coordinator.clone(),
-        )];
-        if let Anchor::Pinned(anchor) = &self.manifest.anchor {
-            env.push((DEPLOYMENT_ANCHOR_ENV.to_owned(), anchor.clone()));
+    fn initializer_env(&self) -> InitializerEnv {
+        InitializerEnv {
+            coordinator: self.options.coordinator.clone(),
+            deployment_anchor: match &self.manifest.anchor {
+                Anchor::Pinned(anchor) => Some(anchor.clone()),
+                Anchor::Missing(_) => None,
+            },
         }
-        env
     }
 
     /// Generates the policy of the rewritten workload and sets its initdata annotation.

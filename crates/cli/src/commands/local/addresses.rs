@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 
 use anyhow::anyhow;
-use chiaro_k8s::mesh_annotations::{EgressRule, parse_egress};
-use chiaro_k8s::{MESH_EGRESS_ENV, MESH_NAME, dns_names, read_documents};
+use chiaro_k8s::{MESH_NAME, dns_names, read_documents};
+use chiaro_pod::env::MESH_EGRESS as MESH_EGRESS_ENV;
+use chiaro_pod::{EgressRule, parse_egress};
 use chiaro_policy::SourceFile;
 
 use super::pod_network::PodNetwork;

@@ -8,8 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
-use chiaro_k8s::probes::PROBES_ENV;
-use chiaro_k8s::{INITIALIZER_NAME, MESH_INGRESS_ENV, MESH_NAME, MESH_STATUS_PORT};
+use chiaro_k8s::{INITIALIZER_NAME, MESH_NAME};
+use chiaro_pod::env::{MESH_INGRESS as MESH_INGRESS_ENV, MESH_PROBES as PROBES_ENV};
+use chiaro_pod::layout::{MESH_STATUS_PORT, READY_PATH};
 use serde_json::Value;
 
 use super::addresses::PodAddresses;
@@ -263,7 +264,7 @@ pub(super) fn start_mesh(
     );
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let ready = http::get_path(status, "/ready").is_ok_and(|answer| answer.is_ok());
+        let ready = http::get_path(status, READY_PATH).is_ok_and(|answer| answer.is_ok());
         if ready {
             break;
         }

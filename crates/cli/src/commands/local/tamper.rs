@@ -3,7 +3,8 @@
 //! host sends (one of them changed), the agent's decisions.
 
 use anyhow::{anyhow, bail};
-use chiaro_k8s::{CREDENTIALS_PATH, INITIALIZER_NAME, MESH_NAME};
+use chiaro_k8s::{INITIALIZER_NAME, MESH_NAME};
+use chiaro_pod::layout::MOUNT as CREDENTIALS_PATH;
 use chiaro_policy::{Evaluator, SourceFile};
 use chiaro_simulated_host::{
     create_container_request, create_sandbox_request, creation_order, start_container_request,

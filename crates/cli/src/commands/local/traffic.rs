@@ -5,9 +5,11 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use chiaro_k8s::mesh_annotations::parse_ingress;
-use chiaro_k8s::probes::PROBES_ENV;
-use chiaro_k8s::{MESH_INGRESS_ENV, MESH_NAME, MESH_STATUS_PORT};
+use chiaro_pod::parse_ingress;
+use chiaro_pod::env::MESH_PROBES as PROBES_ENV;
+use chiaro_k8s::MESH_NAME;
+use chiaro_pod::env::MESH_INGRESS as MESH_INGRESS_ENV;
+use chiaro_pod::layout::MESH_STATUS_PORT;
 use serde_json::Value;
 
 use super::http;

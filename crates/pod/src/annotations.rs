@@ -1,5 +1,6 @@
 //! The mesh annotations of a pod and their syntax: `generate` checks them and copies them into
-//! the mesh sidecar's environment, which parses them with these same functions. Pure parsing;
+//! the mesh sidecar's environment ([`crate::env::MESH_INGRESS`], [`crate::env::MESH_EGRESS`]),
+//! where the proxy parses them with these same functions. Pure parsing;
 //! every error names the annotation, the entry and the field.
 //!
 //! Ingress (`chiaro.dev/mesh-ingress`): entries separated by `##`, each
@@ -18,8 +19,13 @@
 
 use std::net::SocketAddr;
 
-use crate::K8sError;
-use crate::injection::{MESH_EGRESS_ANNOTATION, MESH_INGRESS_ANNOTATION};
+use crate::PodError;
+
+/// Annotation: the mesh proxy's inbound configuration; with it (or the egress one) the pod
+/// gets the mesh proxy.
+pub const MESH_INGRESS_ANNOTATION: &str = "chiaro.dev/mesh-ingress";
+/// Annotation: the mesh proxy's outbound configuration.
+pub const MESH_EGRESS_ANNOTATION: &str = "chiaro.dev/mesh-egress";
 
 /// One ingress entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,15 +53,15 @@ pub struct EgressRule {
     pub san: String,
 }
 
-fn error(annotation: &str, entry: &str, reason: String) -> K8sError {
-    K8sError::MeshAnnotation {
-        annotation: annotation.to_owned(),
+fn error(annotation: &'static str, entry: &str, reason: String) -> PodError {
+    PodError::Annotation {
+        annotation,
         entry: entry.to_owned(),
         reason,
     }
 }
 
-fn name(annotation: &str, entry: &str, name: &str) -> Result<String, K8sError> {
+fn name(annotation: &'static str, entry: &str, name: &str) -> Result<String, PodError> {
     let valid = !name.is_empty()
         && name.len() <= 63
         && name
@@ -79,8 +85,8 @@ fn entries(text: &str) -> impl Iterator<Item = &str> {
 /// Parses the ingress annotation; names and ports must be unique.
 ///
 /// # Errors
-/// [`K8sError::MeshAnnotation`] naming the entry and what is wrong.
-pub fn parse_ingress(text: &str) -> Result<Vec<IngressRule>, K8sError> {
+/// [`PodError::Annotation`] naming the entry and what is wrong.
+pub fn parse_ingress(text: &str) -> Result<Vec<IngressRule>, PodError> {
     const ANNOTATION: &str = MESH_INGRESS_ANNOTATION;
     let mut rules: Vec<IngressRule> = Vec::new();
     for entry in entries(text) {
@@ -161,8 +167,8 @@ pub fn parse_ingress(text: &str) -> Result<Vec<IngressRule>, K8sError> {
 /// must be loopback.
 ///
 /// # Errors
-/// [`K8sError::MeshAnnotation`] naming the entry and what is wrong.
-pub fn parse_egress(text: &str) -> Result<Vec<EgressRule>, K8sError> {
+/// [`PodError::Annotation`] naming the entry and what is wrong.
+pub fn parse_egress(text: &str) -> Result<Vec<EgressRule>, PodError> {
     const ANNOTATION: &str = MESH_EGRESS_ANNOTATION;
     let mut rules: Vec<EgressRule> = Vec::new();
     for entry in entries(text) {

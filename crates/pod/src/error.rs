@@ -1,0 +1,63 @@
+//! The one error type of this crate.
+
+#[cfg(feature = "probes")]
+use crate::env::MESH_PROBES;
+
+/// A value of the contract that does not parse.
+#[derive(Debug, thiserror::Error)]
+pub enum PodError {
+    /// A mesh annotation entry is malformed (`chiaro.dev/mesh-ingress`, `chiaro.dev/mesh-egress`).
+    #[error("{annotation}: entry {entry:?}: {reason}")]
+    Annotation {
+        /// Which annotation.
+        annotation: &'static str,
+        /// The entry as written.
+        entry: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The probe table is not JSON of the shape generate writes.
+    #[cfg(feature = "probes")]
+    #[error("{MESH_PROBES}: not the probe table chiaro generate writes")]
+    ProbeJson {
+        /// The JSON parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// An entry of the probe table the proxy would not run.
+    #[cfg(feature = "probes")]
+    #[error("{MESH_PROBES}: entry {entry:?}: {fault}")]
+    Probe {
+        /// The entry's status path.
+        entry: String,
+        /// What is wrong with it.
+        fault: ProbeFault,
+    },
+}
+
+/// What is wrong with one probe (in the table, or at generate in the pod spec).
+#[cfg(feature = "probes")]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeFault {
+    /// The status path is not under `/app-health/` or would break the request line.
+    #[error("a status path starts with {}", crate::probes::APP_HEALTH_PREFIX)]
+    StatusPath,
+    /// Neither or both of `httpGet` and `tcpSocket`.
+    #[error("exactly one of httpGet and tcpSocket")]
+    Action,
+    /// Port 0.
+    #[error("port 0")]
+    PortZero,
+    /// An `httpGet` path that would break the request line.
+    #[error("httpGet path {path:?} is not a request path")]
+    RequestPath {
+        /// The path as written.
+        path: String,
+    },
+    /// A header name or value that would break the request.
+    #[error("header {name:?} is not a plain HTTP header")]
+    Header {
+        /// The header's name as written.
+        name: String,
+    },
+}

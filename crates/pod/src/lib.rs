@@ -1,0 +1,40 @@
+//! The contract between `chiaro generate` (the writer, through `chiaro-k8s`) and the Chiaro
+//! containers of a pod (the readers: the initializer, the mesh proxy and the start gate),
+//! defined once: the environment variables, the mesh proxy's arguments, the credentials mount
+//! and the files under it, the mesh proxy's ports, the mesh annotations' syntax and the table
+//! of moved probes. The writer serialises these types into the pod spec; the readers parse
+//! what they find with the same types; no name or path is spelled anywhere else.
+//!
+//! What it does not do: no I/O, no Kubernetes YAML (that is `chiaro-k8s`), no TLS. It is in
+//! every pod's trusted computing base, so it stays small: std and `thiserror`; `serde` with
+//! `serde_json` only under the feature `probes`, for the probe table (a JSON value in the mesh
+//! proxy's environment), which the start gate does not link.
+//!
+//! Entry points: [`env`](mod@env) (variable names, [`InitializerEnv`], `MeshEnv`), [`layout`]
+//! ([`CredentialsDir`], [`MeshArgs`], the ports), [`annotations`] ([`parse_ingress`],
+//! [`parse_egress`]) and, with the feature `probes`, `probes` (`ProbeTable`).
+//!
+//! ```
+//! use chiaro_pod::{CredentialsDir, MeshArgs, layout};
+//!
+//! assert_eq!(CredentialsDir::pod().start_gate().to_str(), Some(layout::START_GATE));
+//! assert!(MeshArgs::sidecar().args().contains(&layout::MESH_READY_FILE.to_owned()));
+//! ```
+
+pub mod annotations;
+pub mod env;
+mod error;
+pub mod layout;
+#[cfg(feature = "probes")]
+pub mod probes;
+
+pub use annotations::{EgressRule, IngressRule, parse_egress, parse_ingress};
+pub use env::InitializerEnv;
+#[cfg(feature = "probes")]
+pub use env::MeshEnv;
+pub use error::PodError;
+#[cfg(feature = "probes")]
+pub use error::ProbeFault;
+pub use layout::{CredentialsDir, MeshArgs};
+#[cfg(feature = "probes")]
+pub use probes::{AppProbe, ProbeTable};
