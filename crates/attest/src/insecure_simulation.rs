@@ -94,14 +94,41 @@ impl Default for SimulatedLaunch {
 }
 
 /// The simulated chain could not be generated or used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum SimulationError {
-    /// Key generation or signing failed.
-    #[error("simulated TEE crypto failed: {0}")]
-    Crypto(String),
-    /// Certificate encoding failed.
-    #[error("simulated TEE certificate encoding failed: {0}")]
-    Encoding(String),
+    /// RSA key generation failed.
+    #[error("simulated TEE: RSA key generation failed")]
+    Rsa(#[from] rsa::Error),
+    /// The system's randomness failed.
+    #[error("simulated TEE: randomness failed")]
+    Random(#[from] getrandom::Error),
+    /// Signing a report failed.
+    #[error("simulated TEE: signing failed")]
+    Signing(#[from] p384::ecdsa::Error),
+    /// DER encoding or decoding of a certificate, name, time or extension failed.
+    #[error("simulated TEE: certificate encoding failed")]
+    Der(#[from] der::Error),
+    /// A key's PKCS#8 encoding failed.
+    #[error("simulated TEE: key encoding failed")]
+    Pkcs8(#[from] rsa::pkcs8::Error),
+    /// A public key's SPKI encoding failed.
+    #[error("simulated TEE: public key encoding failed")]
+    Spki(#[from] rsa::pkcs8::spki::Error),
+    /// Building a certificate or CRL failed.
+    #[error("simulated TEE: certificate building failed")]
+    Builder(#[from] x509_cert::builder::Error),
+    /// A saved chain is not the JSON [`InsecureSimulatedTee::to_insecure_json`] writes.
+    #[error("simulated TEE: the saved chain is not its JSON")]
+    Json(#[from] serde_json::Error),
+    /// An extension's object identifier is malformed.
+    #[error("simulated TEE: object identifier encoding failed")]
+    Oid(#[from] der::oid::Error),
+    /// The simulated ARK is not a usable root for trust anchors.
+    #[error("simulated TEE: the ARK is not a usable root")]
+    Anchors(#[from] crate::snp::SnpRejection),
+    /// A saved chain has a value that is not hex.
+    #[error("simulated TEE: the saved chain has a value that is not hex")]
+    Hex(#[from] hex::FromHexError),
 }
 
 impl InsecureSimulatedTee {
@@ -110,13 +137,12 @@ impl InsecureSimulatedTee {
     /// # Errors
     /// [`SimulationError`] if key generation or encoding fails.
     pub fn generate(not_before: UnixTime) -> Result<Self, SimulationError> {
-        let crypto = |e: &dyn fmt::Display| SimulationError::Crypto(e.to_string());
         let mut rng = UnwrapErr(getrandom::SysRng);
-        let ark_key = rsa::PrivateKey::new(&mut rng, 4096).map_err(|e| crypto(&e))?;
-        let ask_key = rsa::PrivateKey::new(&mut rng, 4096).map_err(|e| crypto(&e))?;
+        let ark_key = rsa::PrivateKey::new(&mut rng, 4096).map_err(SimulationError::from)?;
+        let ask_key = rsa::PrivateKey::new(&mut rng, 4096).map_err(SimulationError::from)?;
         let vcek_key = p384::ecdsa::SigningKey::generate_from_rng(&mut rng);
         let mut chip = [0u8; 64];
-        getrandom::fill(&mut chip).map_err(|e| crypto(&e))?;
+        getrandom::fill(&mut chip).map_err(SimulationError::from)?;
         let chip_id = ChipId::new(chip);
         let tcb = TcbVersion {
             fmc: None,
@@ -152,10 +178,9 @@ impl InsecureSimulatedTee {
         let vcek_spki = vcek_key
             .verifying_key()
             .to_public_key_der()
-            .map_err(|e| SimulationError::Encoding(e.to_string()))
+            .map_err(SimulationError::from)
             .and_then(|doc| {
-                SubjectPublicKeyInfoOwned::from_der(doc.as_bytes())
-                    .map_err(|e| SimulationError::Encoding(e.to_string()))
+                SubjectPublicKeyInfoOwned::from_der(doc.as_bytes()).map_err(SimulationError::from)
             })?;
         let vcek_der = issue(
             &ask_key,
@@ -182,13 +207,12 @@ impl InsecureSimulatedTee {
     /// evidence for this root.
     ///
     /// # Errors
-    /// [`SimulationError::Encoding`] if a key does not encode.
+    /// [`SimulationError::Pkcs8`] if a key does not encode.
     pub fn to_insecure_json(&self) -> Result<String, SimulationError> {
         use rsa::pkcs8::EncodePrivateKey as _;
-        let encoding = |e: &dyn fmt::Display| SimulationError::Encoding(e.to_string());
-        let ark_key = self.ark_key.to_pkcs8_der().map_err(|e| encoding(&e))?;
+        let ark_key = self.ark_key.to_pkcs8_der().map_err(SimulationError::from)?;
         let vcek_key = p384::pkcs8::EncodePrivateKey::to_pkcs8_der(&self.vcek_key)
-            .map_err(|e| encoding(&e))?;
+            .map_err(SimulationError::from)?;
         let document = serde_json::json!({
             "warning": "INSECURE simulated TEE: these keys forge evidence for its root",
             "ark_key": hex::encode(ark_key.as_bytes()),
@@ -198,13 +222,13 @@ impl InsecureSimulatedTee {
             "vcek": hex::encode(&self.vcek_der),
             "chip_id": self.chip_id,
         });
-        serde_json::to_string_pretty(&document).map_err(|e| encoding(&e))
+        serde_json::to_string_pretty(&document).map_err(SimulationError::from)
     }
 
     /// Reads what [`InsecureSimulatedTee::to_insecure_json`] wrote.
     ///
     /// # Errors
-    /// [`SimulationError::Encoding`] for anything else.
+    /// [`SimulationError`] (JSON, hex, PKCS#8) for anything else.
     pub fn from_insecure_json(text: &str) -> Result<Self, SimulationError> {
         use rsa::pkcs8::DecodePrivateKey as _;
         #[derive(serde::Deserialize)]
@@ -216,15 +240,14 @@ impl InsecureSimulatedTee {
             vcek: String,
             chip_id: ChipId,
         }
-        let encoding = |e: &dyn fmt::Display| SimulationError::Encoding(e.to_string());
-        let document: Document = serde_json::from_str(text).map_err(|e| encoding(&e))?;
-        let bytes = |text: &str| hex::decode(text).map_err(|e| encoding(&e));
+        let document: Document = serde_json::from_str(text).map_err(SimulationError::from)?;
+        let bytes = |text: &str| hex::decode(text).map_err(SimulationError::from);
         let ark_key = rsa::PrivateKey::from_pkcs8_der(&bytes(&document.ark_key)?)
-            .map_err(|e| encoding(&e))?;
+            .map_err(SimulationError::from)?;
         let vcek_key = <p384::ecdsa::SigningKey as p384::pkcs8::DecodePrivateKey>::from_pkcs8_der(
             &bytes(&document.vcek_key)?,
         )
-        .map_err(|e| encoding(&e))?;
+        .map_err(SimulationError::from)?;
         Ok(Self {
             ark_key,
             vcek_key,
@@ -239,7 +262,7 @@ impl InsecureSimulatedTee {
     /// Trust anchors that accept this chain (and only it), as simulated.
     ///
     /// # Errors
-    /// [`SimulationError::Encoding`] if the generated certificates do not decode.
+    /// [`SimulationError::Der`] if the generated certificates do not decode.
     pub fn trust_anchors(&self) -> Result<SnpTrustAnchors, SimulationError> {
         trust_anchors(&self.ark_der)
     }
@@ -277,7 +300,7 @@ impl InsecureSimulatedTee {
     /// Signs a version-3 report for `launch` carrying `report_data`.
     ///
     /// # Errors
-    /// [`SimulationError::Crypto`] if signing fails.
+    /// [`SimulationError::Signing`] if signing fails.
     pub fn report(
         &self,
         launch: &SimulatedLaunch,
@@ -329,7 +352,7 @@ impl InsecureSimulatedTee {
         let signature: p384::ecdsa::Signature = self
             .vcek_key
             .try_sign(signed)
-            .map_err(|e| SimulationError::Crypto(e.to_string()))?;
+            .map_err(SimulationError::from)?;
         let be = signature.to_bytes();
         let (r, s) = be.split_at(48);
         let r_le: Vec<u8> = r.iter().rev().copied().collect();
@@ -350,9 +373,8 @@ impl InsecureSimulatedTee {
         this_update: UnixTime,
         next_update: UnixTime,
     ) -> Result<Vec<u8>, SimulationError> {
-        let encoding = |e: &dyn fmt::Display| SimulationError::Encoding(e.to_string());
-        let ark = x509_cert::Certificate::from_der(&self.ark_der).map_err(|e| encoding(&e))?;
-        let ask = x509_cert::Certificate::from_der(&self.ask_der).map_err(|e| encoding(&e))?;
+        let ark = x509_cert::Certificate::from_der(&self.ark_der).map_err(SimulationError::from)?;
+        let ask = x509_cert::Certificate::from_der(&self.ask_der).map_err(SimulationError::from)?;
         let revoked = revoke_ask.then(|| x509_cert::crl::RevokedCert {
             serial_number: ask.tbs_certificate().serial_number().clone(),
             revocation_date: time(this_update).unwrap_or(Time::INFINITY),
@@ -361,18 +383,18 @@ impl InsecureSimulatedTee {
         let builder = x509_cert::builder::CrlBuilder::new_with_this_update(
             &ark,
             x509_cert::ext::pkix::CrlNumber::from(
-                der::asn1::Uint::new(&[1]).map_err(|e| encoding(&e))?,
+                der::asn1::Uint::new(&[1]).map_err(SimulationError::from)?,
             ),
             time(this_update)?,
         )
-        .map_err(|e| encoding(&e))?
+        .map_err(SimulationError::from)?
         .with_next_update(Some(time(next_update)?))
         .with_certificates(revoked.into_iter());
         let signer = rsa::pss::SigningKey::<Sha384>::new(self.ark_key.clone());
         let crl = builder
             .build_with_rng::<_, rsa::pss::Signature, _>(&signer, &mut UnwrapErr(getrandom::SysRng))
-            .map_err(|e| encoding(&e))?;
-        crl.to_der().map_err(|e| encoding(&e))
+            .map_err(SimulationError::from)?;
+        crl.to_der().map_err(SimulationError::from)
     }
 }
 
@@ -380,10 +402,9 @@ impl InsecureSimulatedTee {
 /// Evidence verified under them comes out as [`crate::Platform::InsecureSimulated`].
 ///
 /// # Errors
-/// [`SimulationError::Encoding`] when the certificate does not decode or has no RSA key.
+/// [`SimulationError::Anchors`] when the certificate does not decode or has no RSA key.
 pub fn trust_anchors(ark_der: &[u8]) -> Result<SnpTrustAnchors, SimulationError> {
-    SnpTrustAnchors::insecure_simulated(PRODUCT, ark_der)
-        .map_err(|e| SimulationError::Encoding(e.to_string()))
+    SnpTrustAnchors::insecure_simulated(PRODUCT, ark_der).map_err(SimulationError::from)
 }
 
 /// A profile that adds exactly the extensions given, like AMD's certificates.
@@ -421,43 +442,40 @@ fn issue(
     validity: Validity,
     extensions: Vec<Extension>,
 ) -> Result<Vec<u8>, SimulationError> {
-    let encoding = |e: &dyn fmt::Display| SimulationError::Encoding(e.to_string());
     let profile = FixedProfile {
         issuer: issuer.clone(),
         subject: subject.clone(),
         extensions,
     };
     let builder = CertificateBuilder::new(profile, SerialNumber::from(serial), validity, spki)
-        .map_err(|e| encoding(&e))?;
+        .map_err(SimulationError::from)?;
     let signer = rsa::pss::SigningKey::<Sha384>::new(issuer_key.clone());
     let cert = builder
         .build_with_rng::<_, rsa::pss::Signature, _>(&signer, &mut UnwrapErr(getrandom::SysRng))
-        .map_err(|e| encoding(&e))?;
-    cert.to_der().map_err(|e| encoding(&e))
+        .map_err(SimulationError::from)?;
+    cert.to_der().map_err(SimulationError::from)
 }
 
 fn rsa_spki(key: &rsa::PrivateKey) -> Result<SubjectPublicKeyInfoOwned, SimulationError> {
     let der = key
         .to_public_key()
         .to_public_key_der()
-        .map_err(|e| SimulationError::Encoding(e.to_string()))?;
-    SubjectPublicKeyInfoOwned::from_der(der.as_bytes())
-        .map_err(|e| SimulationError::Encoding(e.to_string()))
+        .map_err(SimulationError::from)?;
+    SubjectPublicKeyInfoOwned::from_der(der.as_bytes()).map_err(SimulationError::from)
 }
 
 fn vcek_extensions(tcb: &TcbVersion, chip_id: &ChipId) -> Result<Vec<Extension>, SimulationError> {
-    let encoding = |e: &dyn fmt::Display| SimulationError::Encoding(e.to_string());
     let extension = |oid: &str, value: Vec<u8>| -> Result<Extension, SimulationError> {
         Ok(Extension {
-            extn_id: ObjectIdentifier::new(oid).map_err(|e| encoding(&e))?,
+            extn_id: ObjectIdentifier::new(oid).map_err(SimulationError::from)?,
             critical: false,
-            extn_value: OctetString::new(value).map_err(|e| encoding(&e))?,
+            extn_value: OctetString::new(value).map_err(SimulationError::from)?,
         })
     };
-    let int = |value: u8| value.to_der().map_err(|e| encoding(&e));
+    let int = |value: u8| value.to_der().map_err(SimulationError::from);
     let product = Ia5String::new(PRODUCT.name())
         .and_then(|name| name.to_der())
-        .map_err(|e| encoding(&e))?;
+        .map_err(SimulationError::from)?;
     Ok(vec![
         extension("1.3.6.1.4.1.3704.1.1", int(1)?)?,
         extension("1.3.6.1.4.1.3704.1.2", product)?,
@@ -470,13 +488,13 @@ fn vcek_extensions(tcb: &TcbVersion, chip_id: &ChipId) -> Result<Vec<Extension>,
 }
 
 fn name(text: &str) -> Result<Name, SimulationError> {
-    Name::from_str(text).map_err(|e| SimulationError::Encoding(e.to_string()))
+    Name::from_str(text).map_err(SimulationError::from)
 }
 
 fn time(at: UnixTime) -> Result<Time, SimulationError> {
     der::DateTime::from_unix_duration(std::time::Duration::from_secs(at.as_secs()))
         .map(Time::from)
-        .map_err(|e| SimulationError::Encoding(e.to_string()))
+        .map_err(SimulationError::from)
 }
 
 fn validity(not_before: UnixTime) -> Result<Validity, SimulationError> {
