@@ -42,15 +42,41 @@ pub enum AtlsError {
         retryable: bool,
     },
     /// This side could not produce its own evidence.
-    #[error("could not obtain this side's evidence: {detail}")]
-    Issuer {
-        /// Why.
-        detail: String,
-    },
+    #[error("could not obtain this side's evidence")]
+    Issuer(#[source] IssueError),
+    /// The blocking task producing or judging evidence ended without an answer (it panicked
+    /// or the runtime shut down).
+    #[error("the evidence task did not finish")]
+    Task(#[source] tokio::task::JoinError),
     /// Building the TLS configuration failed.
     #[error("TLS configuration: {detail}")]
     Config {
         /// Why.
         detail: String,
     },
+}
+
+/// Why an [`Issuer`](crate::Issuer) produced no evidence.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    /// The issuer's bound on requests at once is reached; the request never reached the TEE.
+    #[error("{in_flight} evidence requests already under way, at most {max} at once")]
+    Busy {
+        /// Requests under way when this one came.
+        in_flight: usize,
+        /// The bound.
+        max: usize,
+    },
+    /// The evidence source (the TEE, or the collateral its evidence needs) failed. This crate
+    /// names no concrete issuer (the binaries wire one in), so the cause is the issuer's own
+    /// typed error behind the trait object, as rustls' `OtherError` carries a verifier's.
+    #[error("the evidence source failed")]
+    Source(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl IssueError {
+    /// The issuer's own error as the cause.
+    pub fn failed(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Source(Box::new(error))
+    }
 }

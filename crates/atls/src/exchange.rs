@@ -364,10 +364,8 @@ async fn own_evidence(
     let issuer = Arc::clone(&attester.issuer);
     let evidence = tokio::task::spawn_blocking(move || issuer.issue(&report_data))
         .await
-        .map_err(|e| AtlsError::Issuer {
-            detail: e.to_string(),
-        })?
-        .map_err(|detail| AtlsError::Issuer { detail })?;
+        .map_err(AtlsError::Task)?
+        .map_err(AtlsError::Issuer)?;
     Ok(Frame::Evidence { evidence })
 }
 

@@ -35,7 +35,7 @@ mod identity;
 mod tls;
 mod validator;
 
-pub use error::AtlsError;
+pub use error::{AtlsError, IssueError};
 pub use evidence::EvidenceBundle;
 pub use exchange::{AttestedStream, ClientConfig, Clock, ServerConfig, accept, connect};
 pub use identity::TlsIdentity;

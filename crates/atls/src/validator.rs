@@ -4,6 +4,7 @@ use chiaro_attest::snp::{SnpCollateral, SnpReferenceValues, SnpTrustAnchors};
 use chiaro_attest::tdx::{TdxCollateral, TdxReferenceValues};
 use chiaro_attest::{Claims, Error, ReportData, UnixTime, Verified};
 
+use crate::error::IssueError;
 use crate::evidence::EvidenceBundle;
 
 /// Produces this side's evidence with the given report data.
@@ -11,8 +12,8 @@ pub trait Issuer: Send + Sync {
     /// Fresh evidence carrying `report_data`.
     ///
     /// # Errors
-    /// A description of why the TEE could not produce evidence.
-    fn issue(&self, report_data: &ReportData) -> Result<EvidenceBundle, String>;
+    /// [`IssueError`]: too many requests at once, or the evidence source failed.
+    fn issue(&self, report_data: &ReportData) -> Result<EvidenceBundle, IssueError>;
 }
 
 /// Decides whether the peer's evidence is acceptable. The exchange itself checks that the

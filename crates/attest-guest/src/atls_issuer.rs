@@ -3,10 +3,10 @@
 
 use chiaro_atls::{Clock, EvidenceBundle};
 use chiaro_attest::ReportData;
-use chiaro_attest::snp::{Product, Report};
-use chiaro_collateral::{Kds, Pcs};
+use chiaro_attest::snp::{Product, Report, SnpCollateral};
+use chiaro_collateral::{Kds, KdsError, Pcs, PcsError};
 
-use crate::issuer::{Evidence, EvidenceIssuer};
+use crate::issuer::{Evidence, EvidenceIssuer, IssueError};
 
 /// Sends this guest's evidence in attested TLS handshakes. Real SNP evidence gets its VCEK and
 /// chain from AMD KDS, real TDX evidence its collateral from Intel PCS/PCCS (both cached), when
@@ -77,55 +77,114 @@ impl<I> AtlsIssuer<I> {
 }
 
 impl<I: EvidenceIssuer + Send + Sync> chiaro_atls::Issuer for AtlsIssuer<I> {
-    fn issue(&self, report_data: &ReportData) -> Result<EvidenceBundle, String> {
-        match self
-            .issuer
-            .evidence(report_data)
-            .map_err(|e| format!("{e}"))?
-        {
+    fn issue(&self, report_data: &ReportData) -> Result<EvidenceBundle, chiaro_atls::IssueError> {
+        self.bundle(report_data)
+            .map_err(chiaro_atls::IssueError::failed)
+    }
+}
+
+impl<I: EvidenceIssuer> AtlsIssuer<I> {
+    /// The TEE's evidence with the collateral its verifier needs.
+    fn bundle(&self, report_data: &ReportData) -> Result<EvidenceBundle, AtlsIssueError> {
+        match self.issuer.evidence(report_data)? {
             Evidence::InsecureSimulatedSnp { report, collateral } => {
-                let mut certificates: Vec<Vec<u8>> = collateral.vek.into_iter().collect();
-                certificates.extend(collateral.intermediates);
-                Ok(EvidenceBundle::Snp {
-                    report,
-                    certificates,
-                })
+                Ok(snp_bundle(report, collateral))
             }
             Evidence::Snp { report, .. } => {
-                let source = self
-                    .kds
-                    .as_ref()
-                    .ok_or("SNP evidence needs its VCEK, and no AMD KDS client is configured")?;
-                let parsed = Report::parse(&report)
-                    .map_err(|e| format!("the TEE returned a malformed report: {e}"))?;
-                let product = parsed.product().or(source.product).ok_or(
-                    "the report names no processor generation (version 2): configure the product",
-                )?;
+                let source = self.kds.as_ref().ok_or(AtlsIssueError::NoKds)?;
+                let parsed = Report::parse(&report).map_err(AtlsIssueError::MalformedReport)?;
+                let product = parsed
+                    .product()
+                    .or(source.product)
+                    .ok_or(AtlsIssueError::NoProduct)?;
                 // Issuers run on a blocking thread of the runtime (see `chiaro_atls`), where
                 // blocking on the fetch is allowed.
-                let handle = tokio::runtime::Handle::try_current().map_err(|e| e.to_string())?;
-                let collateral = handle
+                let collateral = runtime()?
                     .block_on(source.kds.collateral(product, &parsed, (source.clock)()))
-                    .map_err(|e| format!("fetching the VCEK from AMD KDS: {e}"))?;
-                let mut certificates: Vec<Vec<u8>> = collateral.vek.into_iter().collect();
-                certificates.extend(collateral.intermediates);
-                Ok(EvidenceBundle::Snp {
-                    report,
-                    certificates,
-                })
+                    .map_err(AtlsIssueError::Kds)?;
+                Ok(snp_bundle(report, collateral))
             }
             Evidence::Tdx { quote } => {
-                let source = self.pcs.as_ref().ok_or(
-                    "TDX evidence needs Intel collateral, and no PCS/PCCS client is configured",
-                )?;
-                let handle = tokio::runtime::Handle::try_current().map_err(|e| e.to_string())?;
-                let collateral = handle
+                let source = self.pcs.as_ref().ok_or(AtlsIssueError::NoPcs)?;
+                let collateral = runtime()?
                     .block_on(source.pcs.collateral(&quote, (source.clock)()))
-                    .map_err(|e| format!("fetching Intel collateral: {e}"))?;
-                let collateral = serde_json::to_string(&collateral).map_err(|e| e.to_string())?;
+                    .map_err(AtlsIssueError::Pcs)?;
+                let collateral =
+                    serde_json::to_string(&collateral).map_err(AtlsIssueError::Encoding)?;
                 Ok(EvidenceBundle::Tdx { quote, collateral })
             }
         }
+    }
+}
+
+/// Why this guest's evidence for attested TLS could not be produced.
+#[derive(Debug, thiserror::Error)]
+pub enum AtlsIssueError {
+    /// The TEE produced no evidence.
+    #[error("the TEE produced no evidence")]
+    Tee(#[from] IssueError),
+    /// Real SNP evidence, and no KDS client to fetch its VCEK from.
+    #[error("SNP evidence needs its VCEK, and no AMD KDS client is configured")]
+    NoKds,
+    /// The TEE returned a report that does not parse.
+    #[error("the TEE returned a malformed report")]
+    MalformedReport(#[source] chiaro_attest::Error),
+    /// A version-2 report, which names no processor generation, and none configured.
+    #[error("the report names no processor generation (version 2): configure the product")]
+    NoProduct,
+    /// Fetching collateral needs the Tokio runtime the exchange runs on, and there is none.
+    #[error("fetching collateral needs a Tokio runtime")]
+    NoRuntime(#[source] tokio::runtime::TryCurrentError),
+    /// AMD KDS did not give the VCEK and chain.
+    #[error("fetching the VCEK from AMD KDS")]
+    Kds(#[source] KdsError),
+    /// Real TDX evidence, and no PCS/PCCS client to fetch its collateral from.
+    #[error("TDX evidence needs Intel collateral, and no PCS/PCCS client is configured")]
+    NoPcs,
+    /// Intel PCS/PCCS did not give the collateral.
+    #[error("fetching Intel collateral")]
+    Pcs(#[source] PcsError),
+    /// The fetched Intel collateral did not encode.
+    #[error("encoding Intel collateral")]
+    Encoding(#[source] serde_json::Error),
+}
+
+/// The production issuer could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// No HTTPS client for KDS and PCS (no system root certificates).
+    #[error("no HTTPS client for AMD KDS and Intel PCS")]
+    Fetcher(#[source] chiaro_collateral::FetchError),
+    /// The simulated TEE file could not be read.
+    #[error("reading the simulated TEE {}", path.display())]
+    ReadSimulatedTee {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The simulated TEE file does not load.
+    #[error("loading the simulated TEE {}", path.display())]
+    LoadSimulatedTee {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: chiaro_attest::insecure_simulation::SimulationError,
+    },
+}
+
+fn runtime() -> Result<tokio::runtime::Handle, AtlsIssueError> {
+    tokio::runtime::Handle::try_current().map_err(AtlsIssueError::NoRuntime)
+}
+
+fn snp_bundle(report: Vec<u8>, collateral: SnpCollateral) -> EvidenceBundle {
+    let mut certificates: Vec<Vec<u8>> = collateral.vek.into_iter().collect();
+    certificates.extend(collateral.intermediates);
+    EvidenceBundle::Snp {
+        report,
+        certificates,
     }
 }
 
@@ -133,12 +192,12 @@ impl<I: EvidenceIssuer + Send + Sync> chiaro_atls::Issuer for AtlsIssuer<I> {
 /// from Intel PCS (system TLS roots), cached in `cache`.
 ///
 /// # Errors
-/// When no system root certificates can be loaded to reach KDS and PCS.
+/// [`SetupError::Fetcher`] when no system root certificates can be loaded to reach KDS and PCS.
 pub fn guest_issuer(
     cache: std::path::PathBuf,
     clock: Clock,
-) -> Result<AtlsIssuer<crate::ConfigfsTsm>, String> {
-    let fetcher = chiaro_collateral::Fetcher::with_system_roots().map_err(|e| e.to_string())?;
+) -> Result<AtlsIssuer<crate::ConfigfsTsm>, SetupError> {
+    let fetcher = chiaro_collateral::Fetcher::with_system_roots().map_err(SetupError::Fetcher)?;
     let cache = chiaro_collateral::Cache::new(cache);
     let kds = Kds::new(
         chiaro_collateral::AMD_KDS,

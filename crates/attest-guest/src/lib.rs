@@ -25,7 +25,7 @@ mod configfs_tsm;
 mod issuer;
 mod source;
 
-pub use atls_issuer::{AtlsIssuer, guest_issuer};
+pub use atls_issuer::{AtlsIssueError, AtlsIssuer, SetupError, guest_issuer};
 pub use configfs_tsm::{ConfigfsTsm, DEFAULT_TSM_ROOT, Provider};
 pub use issuer::{Evidence, EvidenceIssuer, InsecureSimulatedIssuer, IssueError};
 pub use source::EvidenceSource;

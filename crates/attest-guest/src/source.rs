@@ -7,7 +7,7 @@ use chiaro_atls::{Clock, Issuer};
 use chiaro_attest::insecure_simulation::{InsecureSimulatedTee, SimulatedLaunch};
 use chiaro_attest::{HostData, Measurement};
 
-use crate::atls_issuer::{AtlsIssuer, guest_issuer};
+use crate::atls_issuer::{AtlsIssuer, SetupError, guest_issuer};
 use crate::issuer::InsecureSimulatedIssuer;
 
 /// The evidence source of a Coordinator or initializer.
@@ -58,8 +58,9 @@ impl EvidenceSource {
     /// The attested-TLS issuer for this source.
     ///
     /// # Errors
-    /// A description when the simulated TEE file cannot be read, or KDS cannot be set up.
-    pub fn issuer(&self, clock: Clock) -> Result<Arc<dyn Issuer>, String> {
+    /// [`SetupError`] when the simulated TEE file cannot be read or loaded, or KDS cannot be
+    /// set up.
+    pub fn issuer(&self, clock: Clock) -> Result<Arc<dyn Issuer>, SetupError> {
         match self {
             Self::ConfigfsTsm { kds_cache } => {
                 Ok(Arc::new(guest_issuer(kds_cache.clone(), clock)?))
@@ -69,10 +70,18 @@ impl EvidenceSource {
                 measurement,
                 host_data,
             } => {
-                let text = std::fs::read_to_string(tee)
-                    .map_err(|e| format!("reading the simulated TEE {}: {e}", tee.display()))?;
-                let tee = InsecureSimulatedTee::from_insecure_json(&text)
-                    .map_err(|e| format!("loading the simulated TEE: {e}"))?;
+                let text = std::fs::read_to_string(tee).map_err(|source| {
+                    SetupError::ReadSimulatedTee {
+                        path: tee.clone(),
+                        source,
+                    }
+                })?;
+                let tee = InsecureSimulatedTee::from_insecure_json(&text).map_err(|source| {
+                    SetupError::LoadSimulatedTee {
+                        path: tee.clone(),
+                        source,
+                    }
+                })?;
                 let launch = SimulatedLaunch {
                     measurement: *measurement,
                     host_data: *host_data,

@@ -138,7 +138,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let issuer = config
         .evidence
         .issuer(system_clock())
-        .map_err(anyhow::Error::msg)?;
+        .context("setting up this process's evidence")?;
     let clock = system_clock();
     // Evidence production is bounded by each listener's pre-auth cap, even for exchanges that
     // ended (deadline, eviction) while their evidence was still being made.

@@ -11,6 +11,7 @@ use chiaro_api::v1::{
     NewMeshCertResponse, RecoverRequest, RecoverResponse, SeedShare, SetManifestRequest,
     SetManifestResponse,
 };
+use chiaro_api::wire::manifest_text;
 use chiaro_atls::{Basis, Clock, EvidenceBundle, Judgement, Validator};
 use chiaro_attest::UnixTime;
 use tonic::{Request, Response, Status};
@@ -79,8 +80,8 @@ impl UserApi for UserService {
         request: Request<SetManifestRequest>,
     ) -> Result<Response<SetManifestResponse>, Status> {
         let request = request.into_inner();
-        let text = String::from_utf8(request.manifest)
-            .map_err(|_| Status::invalid_argument("the manifest is not UTF-8"))?;
+        let text = manifest_text("manifest", &request.manifest)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let owner = request
             .owner
             .as_ref()
@@ -89,7 +90,7 @@ impl UserApi for UserService {
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let installed = self
             .coordinator
-            .set_manifest(&text, owner.as_ref(), (self.clock)());
+            .set_manifest(text, owner.as_ref(), (self.clock)());
         self.metrics
             .count(Operation::SetManifest, installed.is_ok());
         let installed = installed.map_err(status)?;

@@ -349,10 +349,10 @@ impl Coordinator {
             return Err(CoreError::NotInRecovery);
         };
         authorise_recovery(history, seed, proof)?;
-        let seed = Seed::from_bytes(seed)
-            .map_err(|e| CoreError::WrongSeed(HistoryError::Signing(e.to_string())))?;
+        let seed =
+            Seed::from_bytes(seed).map_err(|e| CoreError::WrongSeed(HistoryError::Seed(e)))?;
         history.verify_seed(&seed).map_err(CoreError::WrongSeed)?;
-        let wrong = |e: CaError| CoreError::WrongSeed(HistoryError::Signing(e.to_string()));
+        let wrong = |e: CaError| CoreError::WrongSeed(HistoryError::Ca(e));
         let root = RootCa::restore(&seed, &history.root_ca).map_err(wrong)?;
         let mesh =
             MeshCa::restore(&seed, &history.latest_hash(), &history.mesh_ca).map_err(wrong)?;
@@ -437,8 +437,7 @@ impl Coordinator {
             owner,
             root.certificate(),
             |hash| {
-                let created = MeshCa::create(&seed, hash, &root, now)
-                    .map_err(|e| HistoryError::Signing(e.to_string()))?;
+                let created = MeshCa::create(&seed, hash, &root, now).map_err(HistoryError::Ca)?;
                 let der = created.certificate().to_vec();
                 mesh = Some(created);
                 Ok(der)

@@ -65,10 +65,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let issuer = config
         .evidence
         .issuer(system_clock())
-        .map_err(anyhow::Error::msg)?;
+        .context("setting up this process's evidence")?;
     let validator =
         chiaro_api::validation::reference_validator(config.anchor.coordinator.reference_values())
-            .map_err(anyhow::Error::msg)?;
+            .context("the Coordinator's reference values the pod pins")?;
     let tls = Arc::new(ClientConfig::with_identity(
         Arc::new(validator),
         issuer,
