@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chiaro_atls::{
     AtlsError, Basis, ClientConfig, Clock, EvidenceBundle, IssueError, Issuer, Judgement,
-    ReferenceValidator, ServerConfig, Validator,
+    ReferenceValidator, ServerConfig, ValidationError, Validator,
 };
 use chiaro_attest::insecure_simulation::{InsecureSimulatedTee, SimulatedLaunch};
 use chiaro_attest::snp::{SnpReferenceValues, SnpRejection, SnpTrustAnchors};
@@ -382,7 +382,11 @@ async fn a_validator_basis_is_exposed_on_the_accepted_stream() {
     struct BasedValidator(Basis);
 
     impl Validator for BasedValidator {
-        fn validate(&self, evidence: &EvidenceBundle, now: UnixTime) -> Result<Judgement, Error> {
+        fn validate(
+            &self,
+            evidence: &EvidenceBundle,
+            now: UnixTime,
+        ) -> Result<Judgement, ValidationError> {
             validator()
                 .validate(evidence, now)
                 .map(|judgement| judgement.with_basis(self.0))

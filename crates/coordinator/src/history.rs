@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 
 use crate::ca::CaError;
 use crate::seed::{Seed, SeedError};
-use crate::store::{DirStore, StoreError};
+use crate::store::{Store, StoreError};
 
 /// The state cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -129,7 +129,7 @@ impl History {
     ///
     /// # Errors
     /// [`HistoryError`] naming the first file that is missing or corrupt.
-    pub fn load(store: &DirStore) -> Result<Option<Self>, HistoryError> {
+    pub fn load(store: &dyn Store) -> Result<Option<Self>, HistoryError> {
         let Some(latest) = store.get(LATEST)? else {
             return Ok(None);
         };
@@ -235,7 +235,7 @@ impl History {
     /// # Errors
     /// [`HistoryError`] if writing or signing fails.
     pub fn append(
-        store: &DirStore,
+        store: &dyn Store,
         seed: &Seed,
         previous: TransitionHash,
         manifest: &Manifest,
@@ -273,7 +273,7 @@ fn history_key(seed: &Seed) -> Result<SigningKey, HistoryError> {
     SigningKey::from_pkcs8_der(&der).map_err(HistoryError::KeyEncoding)
 }
 
-fn required(store: &DirStore, key: &str) -> Result<Vec<u8>, HistoryError> {
+fn required(store: &dyn Store, key: &str) -> Result<Vec<u8>, HistoryError> {
     store.get(key)?.ok_or_else(|| HistoryError::Missing {
         key: key.to_owned(),
     })

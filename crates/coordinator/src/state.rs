@@ -2,19 +2,21 @@
 //! on persisted state without the seed. Each operation of the user and mesh APIs is a method
 //! here; the gRPC layer only translates.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
+use chiaro_api::validation::{ReferenceError, reference_validator};
+use chiaro_atls::ReferenceValidator;
 use chiaro_attest::{Claims, UnixTime, Verified};
 use chiaro_manifest::{
-    DeploymentId, KeyDigest, Manifest, ManifestHash, OwnerSignature, Role, SignedStep,
-    TransitionHash, recovery_message, update_message,
+    DeploymentId, KeyDigest, Manifest, ManifestHash, OwnerSignature, ReferenceValueSets, Role,
+    SignedStep, TransitionHash, recovery_message, update_message,
 };
 use sha2::{Digest, Sha256};
 
 use crate::ca::{CaError, MeshCa, RootCa};
 use crate::history::{History, HistoryError};
 use crate::seed::{Seed, SeedError};
-use crate::store::DirStore;
+use crate::store::Store;
 
 /// What a refused operation was refused for.
 #[derive(Debug, thiserror::Error)]
@@ -178,11 +180,47 @@ struct Ready {
     history: History,
     root: RootCa,
     mesh: MeshCa,
+    references: Arc<References>,
+}
+
+impl Ready {
+    /// Ready with `history`, whose latest manifest's reference values become a validator here,
+    /// once, rather than at every handshake judged under it.
+    fn new(seed: Seed, history: History, root: RootCa, mesh: MeshCa) -> Self {
+        let references = Arc::new(
+            history
+                .latest_manifest()
+                .map(|manifest| reference_validator(manifest.reference_values()))
+                // A ready Coordinator always has a manifest; without one, no set accepts anything.
+                .unwrap_or_else(|| reference_validator(&ReferenceValueSets::default())),
+        );
+        Self {
+            seed,
+            history,
+            root,
+            mesh,
+            references,
+        }
+    }
+}
+
+/// The current manifest's reference values as a validator, or why they cannot be one (a fault
+/// of the manifest, so of its owners, never of the workload judged under it).
+pub type References = Result<ReferenceValidator, ReferenceError>;
+
+/// What a workload's evidence is judged under now: the transition that installed the current
+/// manifest, and that manifest's validator (built when it was installed).
+#[derive(Debug, Clone)]
+pub struct Judge {
+    /// The transition that installed the manifest.
+    pub transition: TransitionHash,
+    /// Its reference values as a validator.
+    pub references: Arc<References>,
 }
 
 /// The Coordinator.
 pub struct Coordinator {
-    store: DirStore,
+    store: Box<dyn Store>,
     phase: Mutex<Phase>,
 }
 
@@ -200,13 +238,13 @@ impl Coordinator {
     ///
     /// # Errors
     /// [`CoreError::History`] naming the corrupt or missing file.
-    pub fn open(store: DirStore) -> Result<Self, CoreError> {
+    pub fn open(store: impl Store + 'static) -> Result<Self, CoreError> {
         let phase = match History::load(&store)? {
             None => Phase::Uninitialized(Box::new(Seed::generate()?)),
             Some(history) => Phase::Recovery(Box::new(history)),
         };
         Ok(Self {
-            store,
+            store: Box::new(store),
             phase: Mutex::new(phase),
         })
     }
@@ -224,6 +262,17 @@ impl Coordinator {
                 .history
                 .latest_manifest()
                 .map(|manifest| (ready.history.latest_hash(), manifest.clone())),
+            Phase::Uninitialized(_) | Phase::Recovery(_) => None,
+        }
+    }
+
+    /// What a workload's evidence is judged under, when ready.
+    pub fn judge(&self) -> Option<Judge> {
+        match &*self.lock() {
+            Phase::Ready(ready) => Some(Judge {
+                transition: ready.history.latest_hash(),
+                references: Arc::clone(&ready.references),
+            }),
             Phase::Uninitialized(_) | Phase::Recovery(_) => None,
         }
     }
@@ -357,12 +406,7 @@ impl Coordinator {
         let mesh =
             MeshCa::restore(&seed, &history.latest_hash(), &history.mesh_ca).map_err(wrong)?;
         let history = (**history).clone();
-        *phase = Phase::Ready(Box::new(Ready {
-            seed,
-            history,
-            root,
-            mesh,
-        }));
+        *phase = Phase::Ready(Box::new(Ready::new(seed, history, root, mesh)));
         Ok(())
     }
 
@@ -430,7 +474,7 @@ impl Coordinator {
     ) -> Result<Ready, CoreError> {
         let mut mesh = None;
         let transition = History::append(
-            &self.store,
+            self.store.as_ref(),
             &seed,
             previous,
             manifest,
@@ -443,7 +487,8 @@ impl Coordinator {
                 Ok(der)
             },
         )?;
-        let history = History::load(&self.store)?.ok_or(CoreError::NotReady("without history"))?;
+        let history =
+            History::load(self.store.as_ref())?.ok_or(CoreError::NotReady("without history"))?;
         let mesh = mesh.ok_or(CoreError::NotReady("without a mesh CA"))?;
         // What was read back must be what was written: the host could swap files between the
         // write and the read (the load checks signatures, not that the CAs are this seed's).
@@ -453,12 +498,7 @@ impl Coordinator {
         {
             return Err(CoreError::NotReady("after a concurrent write"));
         }
-        Ok(Ready {
-            seed,
-            history,
-            root,
-            mesh,
-        })
+        Ok(Ready::new(seed, history, root, mesh))
     }
 
     fn lock(&self) -> MutexGuard<'_, Phase> {
