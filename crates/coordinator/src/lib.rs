@@ -1,12 +1,16 @@
 //! The Chiaro Coordinator: it holds the deployment's secret seed, derives every secret from it,
 //! keeps the manifest history, and issues mesh certificates to attested workloads.
 //!
-//! This crate holds, so far, the Coordinator's core: the [`seed`] and what it derives, the
-//! certificate authorities in [`ca`], and the persisted [`history`] in a [`store`] directory.
-//! The gRPC services and the binary come with the rest of the trust-core issue.
+//! - The core: the [`seed`] and what it derives, the certificate authorities in [`ca`], the
+//!   persisted [`history`] behind the storage port [`store::Store`] (the state directory,
+//!   [`store::DirStore`], is the embedded default backend), and the state machine in [`state`].
+//! - The shell: the gRPC [`service`]s (each operation run off the async runtime), the status
+//!   port ([`http`], [`metrics`]), and [`app::run`], which serves listeners its caller bound
+//!   (the binary binds its flags' addresses; tests bind port 0).
 //!
-//! # What this crate does not do (yet)
-//! No network: nothing here serves anything.
+//! # What this crate does not do
+//! It does not bind its own listeners, read the clock outside [`app::system_clock`], or trust
+//! its store: everything read back is re-hashed and verified.
 //!
 //! # Security model
 //! Every secret is derived from one 32-byte seed (HKDF-SHA256, one label per use), so the

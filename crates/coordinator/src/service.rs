@@ -272,6 +272,11 @@ fn status(error: CoreError) -> Status {
         CoreError::NotReady(_) | CoreError::ManifestChanged => {
             Status::unavailable(error.to_string())
         }
+        // The host's doing, logged as such; the caller may retry as before.
+        CoreError::StoreChanged => {
+            crate::app::log(&format!("refused an operation: {error}"));
+            Status::unavailable(error.to_string())
+        }
         CoreError::NotInRecovery | CoreError::SeedShareOwnersChanged => {
             Status::failed_precondition(error.to_string())
         }

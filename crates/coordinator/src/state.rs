@@ -54,6 +54,10 @@ pub enum CoreError {
          certificate and no workload secret"
     )]
     CoordinatorPolicy,
+    /// The state read back after a write is not what was written: the store changed under the
+    /// Coordinator (the host swapped files). The store's fault, not the caller's.
+    #[error("the state read back is not what was just written: the store changed under it")]
+    StoreChanged,
     /// The seed offered for recovery does not fit the persisted state.
     #[error("the seed does not match the persisted state")]
     WrongSeed(#[source] HistoryError),
@@ -496,7 +500,7 @@ impl Coordinator {
             || history.root_ca != root.certificate()
             || history.mesh_ca != mesh.certificate()
         {
-            return Err(CoreError::NotReady("after a concurrent write"));
+            return Err(CoreError::StoreChanged);
         }
         Ok(Ready::new(seed, history, root, mesh))
     }
