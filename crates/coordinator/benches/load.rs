@@ -16,11 +16,12 @@ use chiaro_atls::{ClientConfig, Clock, TlsIdentity};
 use chiaro_attest::insecure_simulation::{InsecureSimulatedTee, SimulatedLaunch};
 use chiaro_attest::snp::SnpReferenceValues;
 use chiaro_attest::{HostData, ReportData, UnixTime};
-use chiaro_attest_guest::EvidenceSource;
-use chiaro_attest_guest::{AtlsIssuer, InsecureSimulatedIssuer};
+use chiaro_attest_guest::InsecureSimulatedIssuer;
 use chiaro_coordinator::app::{Config, Listeners, system_clock};
 use chiaro_coordinator::ca::{MeshCa, RootCa};
 use chiaro_coordinator::seed::Seed;
+use chiaro_guest_issuer::AtlsIssuer;
+use chiaro_guest_issuer::EvidenceSource;
 use chiaro_manifest::{
     DeploymentId, Manifest, OwnerSignature, ReferenceValueSets, TransitionHash, update_message,
 };

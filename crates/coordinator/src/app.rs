@@ -11,7 +11,7 @@ use chiaro_api::v1::mesh_api_server::MeshApiServer;
 use chiaro_api::v1::user_api_server::UserApiServer;
 use chiaro_atls::{Clock, ServerConfig};
 use chiaro_attest::UnixTime;
-use chiaro_attest_guest::EvidenceSource;
+use chiaro_guest_issuer::EvidenceSource;
 use tokio::net::TcpListener;
 
 use crate::metrics::{Api, Metrics};

@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use chiaro_attest_guest::EvidenceSource;
 use chiaro_coordinator::app::{self, Config, LimitFlags, Listeners};
+use chiaro_guest_issuer::EvidenceSource;
 use clap::Parser;
 
 /// The Chiaro Coordinator.

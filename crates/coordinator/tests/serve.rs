@@ -9,8 +9,8 @@ use chiaro_api::v1::{CoordinatorState, GetManifestsRequest};
 use chiaro_attest::insecure_simulation::InsecureSimulatedTee;
 use chiaro_attest::snp::SnpReferenceValues;
 use chiaro_attest::{HostData, Measurement};
-use chiaro_attest_guest::EvidenceSource;
 use chiaro_coordinator::app::{self, Config, Listeners};
+use chiaro_guest_issuer::EvidenceSource;
 use chiaro_manifest::{InsecureSimulatedReference, ReferenceValueSets};
 
 #[tokio::test(flavor = "multi_thread")]

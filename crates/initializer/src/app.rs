@@ -10,7 +10,7 @@ use chiaro_api::v1::NewMeshCertRequest;
 use chiaro_api::v1::mesh_api_client::MeshApiClient;
 use chiaro_atls::{ClientConfig, Clock, TlsIdentity};
 use chiaro_attest::UnixTime;
-use chiaro_attest_guest::EvidenceSource;
+use chiaro_guest_issuer::EvidenceSource;
 use chiaro_manifest::{DeploymentAnchor, verify_endorsement};
 
 use crate::files::{self, Credentials};

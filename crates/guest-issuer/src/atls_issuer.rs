@@ -4,9 +4,10 @@
 use chiaro_atls::{Clock, EvidenceBundle};
 use chiaro_attest::ReportData;
 use chiaro_attest::snp::{Product, Report, SnpCollateral};
+use chiaro_attest_guest::{ConfigfsTsm, DEFAULT_TSM_ROOT, Evidence, EvidenceIssuer, IssueError};
 use chiaro_collateral::{Kds, KdsError, Pcs, PcsError};
 
-use crate::issuer::{Evidence, EvidenceIssuer, IssueError};
+use crate::source::SetupError;
 
 /// Sends this guest's evidence in attested TLS handshakes. Real SNP evidence gets its VCEK and
 /// chain from AMD KDS, real TDX evidence its collateral from Intel PCS/PCCS (both cached), when
@@ -149,32 +150,6 @@ pub enum AtlsIssueError {
     Encoding(#[source] serde_json::Error),
 }
 
-/// The production issuer could not be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    /// No HTTPS client for KDS and PCS (no system root certificates).
-    #[error("no HTTPS client for AMD KDS and Intel PCS")]
-    Fetcher(#[source] chiaro_collateral::FetchError),
-    /// The simulated TEE file could not be read.
-    #[error("reading the simulated TEE {}", path.display())]
-    ReadSimulatedTee {
-        /// The file.
-        path: std::path::PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The simulated TEE file does not load.
-    #[error("loading the simulated TEE {}", path.display())]
-    LoadSimulatedTee {
-        /// The file.
-        path: std::path::PathBuf,
-        /// Why.
-        #[source]
-        source: chiaro_attest::insecure_simulation::SimulationError,
-    },
-}
-
 fn runtime() -> Result<tokio::runtime::Handle, AtlsIssueError> {
     tokio::runtime::Handle::try_current().map_err(AtlsIssueError::NoRuntime)
 }
@@ -196,7 +171,7 @@ fn snp_bundle(report: Vec<u8>, collateral: SnpCollateral) -> EvidenceBundle {
 pub fn guest_issuer(
     cache: std::path::PathBuf,
     clock: Clock,
-) -> Result<AtlsIssuer<crate::ConfigfsTsm>, SetupError> {
+) -> Result<AtlsIssuer<ConfigfsTsm>, SetupError> {
     let fetcher = chiaro_collateral::Fetcher::with_system_roots().map_err(SetupError::Fetcher)?;
     let cache = chiaro_collateral::Cache::new(cache);
     let kds = Kds::new(
@@ -210,9 +185,7 @@ pub fn guest_issuer(
         fetcher,
         Some(cache),
     );
-    Ok(
-        AtlsIssuer::new(crate::ConfigfsTsm::new(crate::DEFAULT_TSM_ROOT))
-            .with_kds(kds, None, clock.clone())
-            .with_pcs(pcs, clock),
-    )
+    Ok(AtlsIssuer::new(ConfigfsTsm::new(DEFAULT_TSM_ROOT))
+        .with_kds(kds, None, clock.clone())
+        .with_pcs(pcs, clock))
 }

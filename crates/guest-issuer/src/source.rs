@@ -7,8 +7,8 @@ use chiaro_atls::{Clock, Issuer};
 use chiaro_attest::insecure_simulation::{InsecureSimulatedTee, SimulatedLaunch};
 use chiaro_attest::{HostData, Measurement};
 
-use crate::atls_issuer::{AtlsIssuer, SetupError, guest_issuer};
-use crate::issuer::InsecureSimulatedIssuer;
+use crate::atls_issuer::{AtlsIssuer, guest_issuer};
+use chiaro_attest_guest::InsecureSimulatedIssuer;
 
 /// The evidence source of a Coordinator or initializer.
 #[derive(Debug, Clone)]
@@ -93,4 +93,30 @@ impl EvidenceSource {
             }
         }
     }
+}
+
+/// The production issuer could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// No HTTPS client for KDS and PCS (no system root certificates).
+    #[error("no HTTPS client for AMD KDS and Intel PCS")]
+    Fetcher(#[source] chiaro_collateral::FetchError),
+    /// The simulated TEE file could not be read.
+    #[error("reading the simulated TEE {}", path.display())]
+    ReadSimulatedTee {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The simulated TEE file does not load.
+    #[error("loading the simulated TEE {}", path.display())]
+    LoadSimulatedTee {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: chiaro_attest::insecure_simulation::SimulationError,
+    },
 }
