@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use chiaro_atls::{AtlsError, EvidenceBundle, Issuer};
+use chiaro_atls::{AtlsError, EvidenceBundle, IssueError, Issuer};
 use chiaro_attest::ReportData;
 use tokio::sync::oneshot;
 
@@ -297,14 +297,14 @@ impl LimitedIssuer {
 }
 
 impl Issuer for LimitedIssuer {
-    fn issue(&self, report_data: &ReportData) -> Result<EvidenceBundle, String> {
+    fn issue(&self, report_data: &ReportData) -> Result<EvidenceBundle, IssueError> {
         let before = self.in_flight.fetch_add(1, Ordering::AcqRel);
         let _in_flight = InFlight(&self.in_flight);
         if before >= self.max {
-            return Err(format!(
-                "{before} evidence requests already under way, at most {} at once",
-                self.max
-            ));
+            return Err(IssueError::Busy {
+                in_flight: before,
+                max: self.max,
+            });
         }
         self.inner.issue(report_data)
     }

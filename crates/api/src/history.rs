@@ -2,33 +2,10 @@
 //! checks lengths and parses manifests; nothing here decides trust (that is
 //! [`chiaro_manifest::verify_history`] and [`chiaro_manifest::verify_endorsement`]).
 
-use chiaro_manifest::{
-    DeploymentId, Manifest, ManifestError, OwnerSignature, SignedStep, Transition,
-};
+use chiaro_manifest::{DeploymentId, Manifest, OwnerSignature, SignedStep, Transition};
 
 use crate::v1;
-
-/// A message from the other side that does not decode.
-#[derive(Debug, thiserror::Error)]
-pub enum WireError {
-    /// A field is missing or has the wrong length.
-    #[error("{field}: {detail}")]
-    Malformed {
-        /// The field.
-        field: String,
-        /// What is wrong.
-        detail: &'static str,
-    },
-    /// A manifest in the history does not parse.
-    #[error("{field}: the manifest does not parse")]
-    Manifest {
-        /// The field.
-        field: String,
-        /// Why.
-        #[source]
-        source: ManifestError,
-    },
-}
+use crate::wire::{WireError, manifest_text};
 
 /// A decoded history: its deployment id and its steps, each with its manifest when sent.
 #[derive(Debug, Clone)]
@@ -149,14 +126,9 @@ fn step_from_wire(
     let manifest = if step.manifest.is_empty() {
         None
     } else {
-        let text = std::str::from_utf8(&step.manifest).map_err(|_| WireError::Malformed {
-            field: format!("{field}.manifest"),
-            detail: "not UTF-8",
-        })?;
-        Some(Manifest::parse(text).map_err(|source| WireError::Manifest {
-            field: format!("{field}.manifest"),
-            source,
-        })?)
+        let field = format!("{field}.manifest");
+        let text = manifest_text(&field, &step.manifest)?;
+        Some(Manifest::parse(text).map_err(|source| WireError::Manifest { field, source })?)
     };
     Ok((SignedStep { transition, owner }, manifest))
 }

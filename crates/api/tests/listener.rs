@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use chiaro_api::admission::{Admission, Cap, Limits, ListenerEvent, Occupancy};
 use chiaro_atls::{
-    AtlsError, ClientConfig, Clock, EvidenceBundle, Issuer, ReferenceValidator, ServerConfig,
+    AtlsError, ClientConfig, Clock, EvidenceBundle, IssueError, Issuer, ReferenceValidator,
+    ServerConfig,
 };
 use chiaro_attest::snp::SnpTrustAnchors;
 use chiaro_attest::{ReportData, UnixTime};
@@ -34,7 +35,7 @@ const PATIENCE: Duration = Duration::from_secs(60);
 struct Counting(AtomicUsize);
 
 impl Issuer for Counting {
-    fn issue(&self, _: &ReportData) -> Result<EvidenceBundle, String> {
+    fn issue(&self, _: &ReportData) -> Result<EvidenceBundle, IssueError> {
         self.0.fetch_add(1, Ordering::SeqCst);
         Ok(EvidenceBundle::Snp {
             report: Vec::new(),

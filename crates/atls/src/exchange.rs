@@ -243,10 +243,7 @@ where
                 match check(validator, evidence, &session, Role::Client, &config.clock).await {
                     Ok(judgement) => Some(judgement),
                     Err(error) => {
-                        let retryable = matches!(
-                            error,
-                            AtlsError::Evidence(chiaro_attest::Error::Unavailable(_))
-                        );
+                        let retryable = error.peer_may_retry();
                         let _ = send(&mut stream, &Frame::Refused { retryable }).await;
                         return Err(error);
                     }
@@ -364,10 +361,8 @@ async fn own_evidence(
     let issuer = Arc::clone(&attester.issuer);
     let evidence = tokio::task::spawn_blocking(move || issuer.issue(&report_data))
         .await
-        .map_err(|e| AtlsError::Issuer {
-            detail: e.to_string(),
-        })?
-        .map_err(|detail| AtlsError::Issuer { detail })?;
+        .map_err(AtlsError::Task)?
+        .map_err(AtlsError::Issuer)?;
     Ok(Frame::Evidence { evidence })
 }
 
@@ -385,10 +380,8 @@ async fn check(
     let now = clock();
     let judgement = tokio::task::spawn_blocking(move || validator.validate(&evidence, now))
         .await
-        .map_err(|e| AtlsError::Protocol {
-            detail: e.to_string(),
-        })?
-        .map_err(AtlsError::Evidence)?;
+        .map_err(AtlsError::Task)?
+        .map_err(AtlsError::from)?;
     if judgement.claims().report_data != expected {
         return Err(AtlsError::EvidenceNotBound);
     }

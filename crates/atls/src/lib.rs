@@ -35,8 +35,8 @@ mod identity;
 mod tls;
 mod validator;
 
-pub use error::AtlsError;
+pub use error::{AtlsError, IssueError};
 pub use evidence::EvidenceBundle;
 pub use exchange::{AttestedStream, ClientConfig, Clock, ServerConfig, accept, connect};
 pub use identity::TlsIdentity;
-pub use validator::{Basis, Issuer, Judgement, ReferenceValidator, Validator};
+pub use validator::{Basis, Issuer, Judgement, ReferenceValidator, ValidationError, Validator};

@@ -4,6 +4,7 @@ use chiaro_attest::snp::{SnpCollateral, SnpReferenceValues, SnpTrustAnchors};
 use chiaro_attest::tdx::{TdxCollateral, TdxReferenceValues};
 use chiaro_attest::{Claims, Error, ReportData, UnixTime, Verified};
 
+use crate::error::IssueError;
 use crate::evidence::EvidenceBundle;
 
 /// Produces this side's evidence with the given report data.
@@ -11,8 +12,8 @@ pub trait Issuer: Send + Sync {
     /// Fresh evidence carrying `report_data`.
     ///
     /// # Errors
-    /// A description of why the TEE could not produce evidence.
-    fn issue(&self, report_data: &ReportData) -> Result<EvidenceBundle, String>;
+    /// [`IssueError`]: too many requests at once, or the evidence source failed.
+    fn issue(&self, report_data: &ReportData) -> Result<EvidenceBundle, IssueError>;
 }
 
 /// Decides whether the peer's evidence is acceptable. The exchange itself checks that the
@@ -22,8 +23,34 @@ pub trait Validator: Send + Sync {
     /// Verifies `evidence` at `now`.
     ///
     /// # Errors
-    /// The verification error; rejected and unavailable stay distinct.
-    fn validate(&self, evidence: &EvidenceBundle, now: UnixTime) -> Result<Judgement, Error>;
+    /// [`ValidationError`]: the evidence's fault (rejected), the collateral's (unavailable), or
+    /// this side's (nothing to judge against yet, or unusable reference values).
+    fn validate(
+        &self,
+        evidence: &EvidenceBundle,
+        now: UnixTime,
+    ) -> Result<Judgement, ValidationError>;
+}
+
+/// Why a validator accepted no evidence, and whose fault that is.
+#[derive(Debug, thiserror::Error)]
+pub enum ValidationError {
+    /// The evidence did not verify: rejected (the peer's fault, or an attack) or unavailable
+    /// (collateral missing or stale; retrying may help).
+    #[error("peer evidence refused")]
+    Evidence(#[from] Error),
+    /// This side has nothing to judge evidence against yet (a Coordinator without a manifest):
+    /// not the peer's fault, and retrying later may succeed.
+    #[error("nothing to judge the evidence against yet: {reason}")]
+    NotReady {
+        /// What is missing.
+        reason: String,
+    },
+    /// This side's own reference values cannot be used (a root listed in its own manifest that
+    /// does not load): this side's fault, not a rejection of the peer. This crate does not know
+    /// where the values come from, so the cause is the validator's own typed error.
+    #[error("this side's reference values are unusable")]
+    Unusable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// What a validator judged evidence against, opaque to this crate: whoever reads it from the
@@ -119,7 +146,18 @@ impl ReferenceValidator {
 }
 
 impl Validator for ReferenceValidator {
-    fn validate(&self, evidence: &EvidenceBundle, now: UnixTime) -> Result<Judgement, Error> {
+    fn validate(
+        &self,
+        evidence: &EvidenceBundle,
+        now: UnixTime,
+    ) -> Result<Judgement, ValidationError> {
+        self.judge(evidence, now).map_err(ValidationError::Evidence)
+    }
+}
+
+impl ReferenceValidator {
+    /// The first set of the evidence's platform that accepts it.
+    fn judge(&self, evidence: &EvidenceBundle, now: UnixTime) -> Result<Judgement, Error> {
         let attempts: Vec<Result<Verified<Claims>, Error>> = match evidence {
             EvidenceBundle::Snp {
                 report,

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use chiaro_atls::{
-    AtlsError, Basis, ClientConfig, Clock, EvidenceBundle, Issuer, Judgement, ReferenceValidator,
-    ServerConfig, Validator,
+    AtlsError, Basis, ClientConfig, Clock, EvidenceBundle, IssueError, Issuer, Judgement,
+    ReferenceValidator, ServerConfig, ValidationError, Validator,
 };
 use chiaro_attest::insecure_simulation::{InsecureSimulatedTee, SimulatedLaunch};
 use chiaro_attest::snp::{SnpReferenceValues, SnpRejection, SnpTrustAnchors};
@@ -66,7 +66,7 @@ fn simulated_evidence(host_data: HostData, report_data: &ReportData) -> Evidence
 }
 
 impl Issuer for SimulatedIssuer {
-    fn issue(&self, report_data: &ReportData) -> Result<EvidenceBundle, String> {
+    fn issue(&self, report_data: &ReportData) -> Result<EvidenceBundle, IssueError> {
         let evidence = simulated_evidence(self.host_data, report_data);
         self.issued.lock().unwrap().push(evidence.clone());
         Ok(evidence)
@@ -77,7 +77,7 @@ impl Issuer for SimulatedIssuer {
 struct FixedIssuer(EvidenceBundle);
 
 impl Issuer for FixedIssuer {
-    fn issue(&self, _report_data: &ReportData) -> Result<EvidenceBundle, String> {
+    fn issue(&self, _report_data: &ReportData) -> Result<EvidenceBundle, IssueError> {
         Ok(self.0.clone())
     }
 }
@@ -383,7 +383,11 @@ async fn a_validator_basis_is_exposed_on_the_accepted_stream() {
     struct BasedValidator(Basis);
 
     impl Validator for BasedValidator {
-        fn validate(&self, evidence: &EvidenceBundle, now: UnixTime) -> Result<Judgement, Error> {
+        fn validate(
+            &self,
+            evidence: &EvidenceBundle,
+            now: UnixTime,
+        ) -> Result<Judgement, ValidationError> {
             validator()
                 .validate(evidence, now)
                 .map(|judgement| judgement.with_basis(self.0))

@@ -65,7 +65,11 @@ impl ConfigfsTsm {
         let provider = match provider_text.trim() {
             "sev_guest" => Provider::SevGuest,
             "tdx_guest" => Provider::TdxGuest,
-            other => return Err(IssueError::UnsupportedProvider(other.to_owned())),
+            other => {
+                return Err(IssueError::UnsupportedProvider {
+                    provider: other.to_owned(),
+                });
+            }
         };
         if let (Provider::SevGuest, Some(level)) = (provider, self.privlevel) {
             write(entry, "privlevel", level.to_string().as_bytes())?;

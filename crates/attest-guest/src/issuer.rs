@@ -61,8 +61,11 @@ pub enum IssueError {
         source: std::io::Error,
     },
     /// The provider is neither `sev_guest` nor `tdx_guest`.
-    #[error("configfs-tsm provider {0:?} is not supported (sev_guest and tdx_guest are)")]
-    UnsupportedProvider(String),
+    #[error("configfs-tsm provider {provider:?} is not supported (sev_guest and tdx_guest are)")]
+    UnsupportedProvider {
+        /// The provider the kernel named.
+        provider: String,
+    },
     /// Another writer changed the request while we read the report.
     #[error("configfs-tsm entry was written concurrently (generation {before} became {after})")]
     ConcurrentWriter {

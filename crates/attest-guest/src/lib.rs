@@ -6,11 +6,10 @@
 //! - [`InsecureSimulatedIssuer`]: SNP-format evidence from the simulated TEE, for local mode and
 //!   tests, requested by name only.
 //!
-//! - [`AtlsIssuer`]: evidence for attested TLS, with real SNP reports' VCEK and chain from AMD
-//!   KDS and TDX quotes' collateral from Intel PCS ([`guest_issuer`] is the production wiring).
-//!
 //! # What this crate does not do
-//! It verifies nothing (that is `chiaro-attest`); collateral fetching is `chiaro-collateral`. It has no
+//! It verifies nothing (that is `chiaro-attest`); it fetches no collateral and speaks no TLS:
+//! `chiaro-guest-issuer` joins this crate's evidence with `chiaro-collateral`'s collateral for
+//! attested TLS, so this one stays plain file I/O (`chiaro-attest` and `thiserror` only). It has no
 //! `/dev/sev-guest` fallback: the ioctl interface needs `unsafe`, which the workspace forbids;
 //! kernels without configfs-tsm (before 6.7) are not supported.
 //!
@@ -20,12 +19,8 @@
 //! reads back. A concurrent writer to the same configfs entry is detected through `generation`
 //! and reported as an error rather than returning someone else's report.
 
-mod atls_issuer;
 mod configfs_tsm;
 mod issuer;
-mod source;
 
-pub use atls_issuer::{AtlsIssuer, guest_issuer};
 pub use configfs_tsm::{ConfigfsTsm, DEFAULT_TSM_ROOT, Provider};
 pub use issuer::{Evidence, EvidenceIssuer, InsecureSimulatedIssuer, IssueError};
-pub use source::EvidenceSource;

@@ -161,7 +161,7 @@ fn an_unknown_provider_is_refused() {
         .request_in(&entry, &ReportData::new([0; 64]))
         .unwrap_err();
     assert!(
-        matches!(err, IssueError::UnsupportedProvider(ref p) if p == "arm_cca_guest"),
+        matches!(err, IssueError::UnsupportedProvider { ref provider } if provider == "arm_cca_guest"),
         "{err:?}"
     );
     fs::remove_dir_all(root).unwrap();

@@ -4,7 +4,7 @@
 //! attestation needs (one evidence verification + one certificate signature) timed in the same
 //! run.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,11 +16,12 @@ use chiaro_atls::{ClientConfig, Clock, TlsIdentity};
 use chiaro_attest::insecure_simulation::{InsecureSimulatedTee, SimulatedLaunch};
 use chiaro_attest::snp::SnpReferenceValues;
 use chiaro_attest::{HostData, ReportData, UnixTime};
-use chiaro_attest_guest::EvidenceSource;
-use chiaro_attest_guest::{AtlsIssuer, InsecureSimulatedIssuer};
-use chiaro_coordinator::app::{Config, system_clock};
+use chiaro_attest_guest::InsecureSimulatedIssuer;
+use chiaro_coordinator::app::{Config, Listeners, system_clock};
 use chiaro_coordinator::ca::{MeshCa, RootCa};
 use chiaro_coordinator::seed::Seed;
+use chiaro_guest_issuer::AtlsIssuer;
+use chiaro_guest_issuer::EvidenceSource;
 use chiaro_manifest::{
     DeploymentId, Manifest, OwnerSignature, ReferenceValueSets, TransitionHash, update_message,
 };
@@ -28,13 +29,6 @@ use sha2::Digest as _;
 
 const POLICY: &str = "1111111111111111111111111111111111111111111111111111111111111111";
 const COORDINATOR_POLICY: &str = "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0";
-
-#[expect(clippy::expect_used, reason = "a benchmark stops on broken set-up")]
-fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-}
 
 fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * fraction).round() as usize;
@@ -109,9 +103,6 @@ fn main() {
 
     let config = Config {
         state_dir: dir.join("state"),
-        user_api: free_port(),
-        mesh_api: free_port(),
-        status: free_port(),
         evidence: EvidenceSource::InsecureSimulated {
             tee: dir.join("tee.json"),
             measurement: chiaro_attest::Measurement::new([0; 48]),
@@ -129,8 +120,15 @@ fn main() {
             ..Limits::DEFAULT
         },
     };
-    let (user_api, mesh_api) = (config.user_api, config.mesh_api);
-    runtime.spawn(async move { chiaro_coordinator::app::run(config).await });
+    let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let listeners = runtime
+        .block_on(Listeners::bind(loopback, loopback, loopback))
+        .unwrap();
+    let (user_api, mesh_api) = (
+        listeners.user_api.local_addr().unwrap(),
+        listeners.mesh_api.local_addr().unwrap(),
+    );
+    runtime.spawn(async move { chiaro_coordinator::app::run(config, listeners).await });
     let validator = Arc::new(chiaro_api::validation::reference_validator(&reference).unwrap());
     let clock: Clock = system_clock();
 

@@ -11,7 +11,7 @@ use chiaro_api::v1::mesh_api_server::MeshApiServer;
 use chiaro_api::v1::user_api_server::UserApiServer;
 use chiaro_atls::{Clock, ServerConfig};
 use chiaro_attest::UnixTime;
-use chiaro_attest_guest::EvidenceSource;
+use chiaro_guest_issuer::EvidenceSource;
 use tokio::net::TcpListener;
 
 use crate::metrics::{Api, Metrics};
@@ -24,16 +24,45 @@ use crate::store::DirStore;
 pub struct Config {
     /// The state directory.
     pub state_dir: PathBuf,
-    /// The user API address (server-attested).
-    pub user_api: SocketAddr,
-    /// The mesh API address (mutually attested).
-    pub mesh_api: SocketAddr,
-    /// The plain-HTTP status address (`/healthz`, `/readyz`, `/metrics`).
-    pub status: SocketAddr,
     /// The evidence source.
     pub evidence: EvidenceSource,
     /// The caps of each attested listener (each has its own).
     pub limits: Limits,
+}
+
+/// The Coordinator's three listeners, bound by the caller: the binary binds its flags'
+/// addresses, a test binds port 0 and reads the addresses back, so no test races for a port.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The user API (server-attested).
+    pub user_api: TcpListener,
+    /// The mesh API (mutually attested).
+    pub mesh_api: TcpListener,
+    /// The plain-HTTP status port (`/healthz`, `/readyz`, `/metrics`).
+    pub status: TcpListener,
+}
+
+impl Listeners {
+    /// Binds the three addresses.
+    ///
+    /// # Errors
+    /// An address that cannot be bound.
+    pub async fn bind(
+        user_api: SocketAddr,
+        mesh_api: SocketAddr,
+        status: SocketAddr,
+    ) -> anyhow::Result<Self> {
+        let bind = |address: SocketAddr| async move {
+            TcpListener::bind(address)
+                .await
+                .with_context(|| format!("binding {address}"))
+        };
+        Ok(Self {
+            user_api: bind(user_api).await?,
+            mesh_api: bind(mesh_api).await?,
+            status: bind(status).await?,
+        })
+    }
 }
 
 /// How long an established connection may serve: its place is not held forever. A client that
@@ -117,18 +146,13 @@ pub fn system_clock() -> Clock {
     })
 }
 
-/// Runs the Coordinator until either gRPC server fails.
+/// Runs the Coordinator on `listeners` until either gRPC server fails: opens the state, sets
+/// up the evidence and the two attested TLS configurations, then serves.
 ///
 /// # Errors
-/// A corrupt state, an unreadable simulated TEE, or a listener that cannot bind.
-pub async fn run(config: Config) -> anyhow::Result<()> {
-    let store = DirStore::open(&config.state_dir).context("opening the state directory")?;
-    let coordinator = Arc::new(Coordinator::open(store).context("loading the persisted state")?);
-    log(&format!(
-        "state {} in {}",
-        coordinator.state_name(),
-        config.state_dir.display()
-    ));
+/// A corrupt state, an unreadable simulated TEE, or a listener that fails.
+pub async fn run(config: Config, listeners: Listeners) -> anyhow::Result<()> {
+    let coordinator = open_state(config.state_dir.clone()).await?;
     if config.evidence.is_insecure() {
         log(
             "WARNING: INSECURE simulated TEE: this Coordinator's evidence proves nothing about hardware",
@@ -138,51 +162,82 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let issuer = config
         .evidence
         .issuer(system_clock())
-        .map_err(anyhow::Error::msg)?;
-    let clock = system_clock();
-    // Evidence production is bounded by each listener's pre-auth cap, even for exchanges that
-    // ended (deadline, eviction) while their evidence was still being made.
-    let limited = |max: usize| -> Arc<dyn chiaro_atls::Issuer> {
-        Arc::new(LimitedIssuer::new(Arc::clone(&issuer), max))
-    };
-    // The exchange's own deadline is the listener's pre-auth deadline (the one that counts).
-    let deadline = config.limits.pre_auth_timeout;
-    let user_tls = Arc::new(
-        ServerConfig::new(
-            Some(limited(config.limits.pre_auth)),
-            None,
-            Arc::clone(&clock),
-        )?
-        .with_timeout(deadline),
-    );
-    let mesh_tls = Arc::new(
-        ServerConfig::new(
-            Some(limited(config.limits.pre_auth)),
-            Some(Arc::new(ManifestValidator::new(Arc::clone(&coordinator)))),
-            Arc::clone(&clock),
-        )?
-        .with_timeout(deadline),
-    );
-    let user_listener = TcpListener::bind(config.user_api)
-        .await
-        .with_context(|| format!("binding {}", config.user_api))?;
-    let mesh_listener = TcpListener::bind(config.mesh_api)
-        .await
-        .with_context(|| format!("binding {}", config.mesh_api))?;
+        .context("setting up this process's evidence")?;
+    let tls = AttestedTls::new(issuer, &coordinator, config.limits, system_clock())?;
+    log_addresses(&listeners)?;
+    serve(coordinator, tls, listeners, config.limits).await
+}
+
+/// Opens the store and loads the persisted state, off the runtime (it reads and re-hashes
+/// every state file).
+async fn open_state(state_dir: PathBuf) -> anyhow::Result<Arc<Coordinator>> {
+    let shown = state_dir.display().to_string();
+    let coordinator = tokio::task::spawn_blocking(move || -> anyhow::Result<Coordinator> {
+        let store = DirStore::open(&state_dir).context("opening the state directory")?;
+        Coordinator::open(store).context("loading the persisted state")
+    })
+    .await
+    .context("loading the persisted state did not finish")??;
+    log(&format!("state {} in {shown}", coordinator.state_name()));
+    Ok(Arc::new(coordinator))
+}
+
+/// The TLS configurations of the two attested listeners.
+struct AttestedTls {
+    user: Arc<ServerConfig>,
+    mesh: Arc<ServerConfig>,
+    clock: Clock,
+}
+
+impl AttestedTls {
+    /// The user API attests only the Coordinator; the mesh API also judges the workload's
+    /// evidence under the current manifest.
+    fn new(
+        issuer: Arc<dyn chiaro_atls::Issuer>,
+        coordinator: &Arc<Coordinator>,
+        limits: Limits,
+        clock: Clock,
+    ) -> anyhow::Result<Self> {
+        // Evidence production is bounded by each listener's pre-auth cap, even for exchanges
+        // that ended (deadline, eviction) while their evidence was still being made.
+        let limited = || -> Arc<dyn chiaro_atls::Issuer> {
+            Arc::new(LimitedIssuer::new(Arc::clone(&issuer), limits.pre_auth))
+        };
+        // The exchange's own deadline is the listener's pre-auth deadline (the one that counts).
+        let user = ServerConfig::new(Some(limited()), None, Arc::clone(&clock))?
+            .with_timeout(limits.pre_auth_timeout);
+        let judge = Arc::new(ManifestValidator::new(Arc::clone(coordinator)));
+        let mesh = ServerConfig::new(Some(limited()), Some(judge), Arc::clone(&clock))?
+            .with_timeout(limits.pre_auth_timeout);
+        Ok(Self {
+            user: Arc::new(user),
+            mesh: Arc::new(mesh),
+            clock,
+        })
+    }
+}
+
+fn log_addresses(listeners: &Listeners) -> anyhow::Result<()> {
     log(&format!(
         "user API on {}, mesh API on {}",
-        user_listener.local_addr()?,
-        mesh_listener.local_addr()?
+        listeners.user_api.local_addr()?,
+        listeners.mesh_api.local_addr()?
     ));
-    let status_listener = TcpListener::bind(config.status)
-        .await
-        .with_context(|| format!("binding {}", config.status))?;
     log(&format!(
         "status (/healthz, /readyz, /metrics) on {}",
-        status_listener.local_addr()?
+        listeners.status.local_addr()?
     ));
-    let (user_admission, mesh_admission) =
-        (Admission::new(config.limits), Admission::new(config.limits));
+    Ok(())
+}
+
+/// Serves the user and mesh APIs, each behind its own admission, and the status port.
+async fn serve(
+    coordinator: Arc<Coordinator>,
+    tls: AttestedTls,
+    listeners: Listeners,
+    limits: Limits,
+) -> anyhow::Result<()> {
+    let (user_admission, mesh_admission) = (Admission::new(limits), Admission::new(limits));
     let metrics = Arc::new(Metrics::new(
         Arc::clone(&user_admission),
         Arc::clone(&mesh_admission),
@@ -193,27 +248,27 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let user_service = UserService::new(
         Arc::clone(&coordinator),
-        Arc::clone(&clock),
+        Arc::clone(&tls.clock),
         Arc::clone(&metrics),
     );
     let user = server()
         .add_service(UserApiServer::new(user_service))
         .serve_with_incoming(chiaro_api::transport::incoming(
-            user_listener,
-            user_tls,
+            listeners.user_api,
+            tls.user,
             user_admission,
             events(Api::User, "user API"),
         ));
-    let mesh_service = MeshService::new(Arc::clone(&coordinator), clock, Arc::clone(&metrics));
+    let mesh_service = MeshService::new(Arc::clone(&coordinator), tls.clock, Arc::clone(&metrics));
     let mesh = server()
         .add_service(MeshApiServer::new(mesh_service))
         .serve_with_incoming(chiaro_api::transport::incoming(
-            mesh_listener,
-            mesh_tls,
+            listeners.mesh_api,
+            tls.mesh,
             mesh_admission,
             events(Api::Mesh, "mesh API"),
         ));
-    let status = crate::http::serve(status_listener, coordinator, metrics);
+    let status = crate::http::serve(listeners.status, coordinator, metrics);
     tokio::select! {
         result = user => result.context("user API")?,
         result = mesh => result.context("mesh API")?,

@@ -31,11 +31,11 @@ pub enum CaError {
     #[error("deriving a CA key")]
     Seed(#[from] SeedError),
     /// Building or signing a certificate failed.
-    #[error("certificate: {0}")]
+    #[error("building or signing a certificate")]
     Certificate(#[from] rcgen::Error),
     /// A stored certificate does not decode.
-    #[error("stored CA certificate does not decode: {0}")]
-    Malformed(String),
+    #[error("stored CA certificate does not decode")]
+    Malformed(#[source] der::Error),
     /// A stored CA certificate is not for the key this seed derives: wrong seed or forged state.
     #[error("stored {0} certificate does not belong to the key this seed derives")]
     KeyMismatch(&'static str),
@@ -46,8 +46,11 @@ pub enum CaError {
     #[error("certificate time {0} is out of range")]
     Time(u64),
     /// A SAN that is not a DNS name, IP address or URI.
-    #[error("SAN {0:?} is not a DNS name, IP address or URI")]
-    InvalidSan(String),
+    #[error("SAN {san:?} is not a DNS name, IP address or URI")]
+    InvalidSan {
+        /// The SAN as the manifest spells it.
+        san: String,
+    },
 }
 
 /// The root CA.
@@ -219,8 +222,7 @@ fn set_validity(
 }
 
 fn check_key(certificate: &[u8], key: &KeyPair, what: &'static str) -> Result<(), CaError> {
-    let cert = x509_cert::Certificate::from_der(certificate)
-        .map_err(|e| CaError::Malformed(e.to_string()))?;
+    let cert = x509_cert::Certificate::from_der(certificate).map_err(CaError::Malformed)?;
     let stored = cert
         .tbs_certificate()
         .subject_public_key_info()
@@ -233,7 +235,9 @@ fn check_key(certificate: &[u8], key: &KeyPair, what: &'static str) -> Result<()
 }
 
 fn san_type(text: &str) -> Result<SanType, CaError> {
-    let invalid = || CaError::InvalidSan(text.to_owned());
+    let invalid = || CaError::InvalidSan {
+        san: text.to_owned(),
+    };
     match San::parse(text).ok_or_else(invalid)? {
         San::Ip(ip) => Ok(SanType::IpAddress(ip)),
         San::Uri(uri) => Ok(SanType::URI(uri.try_into().map_err(|_| invalid())?)),

@@ -27,8 +27,9 @@ use p384::ecdsa::{DerSignature, SigningKey};
 use p384::pkcs8::DecodePrivateKey;
 use sha2::{Digest, Sha256};
 
-use crate::seed::Seed;
-use crate::store::{DirStore, StoreError};
+use crate::ca::CaError;
+use crate::seed::{Seed, SeedError};
+use crate::store::{Store, StoreError};
 
 /// The state cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -62,9 +63,18 @@ pub enum HistoryError {
     /// The owner-signed history does not verify.
     #[error("the owner-signed history is refused")]
     Unsigned(#[source] chiaro_manifest::ManifestError),
+    /// Deriving from the seed failed.
+    #[error("deriving from the seed")]
+    Seed(#[source] SeedError),
+    /// The seed's history key does not decode (never for a key this crate derives).
+    #[error("the seed's history key does not decode")]
+    KeyEncoding(#[source] p384::pkcs8::Error),
     /// Signing failed.
-    #[error("signing the latest transition: {0}")]
-    Signing(String),
+    #[error("signing the latest transition")]
+    Signing(#[source] p384::ecdsa::Error),
+    /// A CA certificate of the state could not be made or is not this seed's.
+    #[error("CA certificate")]
+    Ca(#[source] CaError),
 }
 
 /// A loaded, hash-checked history whose owner signatures verified.
@@ -119,7 +129,7 @@ impl History {
     ///
     /// # Errors
     /// [`HistoryError`] naming the first file that is missing or corrupt.
-    pub fn load(store: &DirStore) -> Result<Option<Self>, HistoryError> {
+    pub fn load(store: &dyn Store) -> Result<Option<Self>, HistoryError> {
         let Some(latest) = store.get(LATEST)? else {
             return Ok(None);
         };
@@ -225,7 +235,7 @@ impl History {
     /// # Errors
     /// [`HistoryError`] if writing or signing fails.
     pub fn append(
-        store: &DirStore,
+        store: &dyn Store,
         seed: &Seed,
         previous: TransitionHash,
         manifest: &Manifest,
@@ -250,7 +260,7 @@ impl History {
         let key = history_key(seed)?;
         let signature: DerSignature = key
             .try_sign(hash.as_bytes())
-            .map_err(|e| HistoryError::Signing(e.to_string()))?;
+            .map_err(HistoryError::Signing)?;
         let mut latest = hash.as_bytes().to_vec();
         latest.extend_from_slice(signature.as_bytes());
         store.put(LATEST, &latest)?;
@@ -259,13 +269,11 @@ impl History {
 }
 
 fn history_key(seed: &Seed) -> Result<SigningKey, HistoryError> {
-    let der = seed
-        .history_signing_key()
-        .map_err(|e| HistoryError::Signing(e.to_string()))?;
-    SigningKey::from_pkcs8_der(&der).map_err(|e| HistoryError::Signing(e.to_string()))
+    let der = seed.history_signing_key().map_err(HistoryError::Seed)?;
+    SigningKey::from_pkcs8_der(&der).map_err(HistoryError::KeyEncoding)
 }
 
-fn required(store: &DirStore, key: &str) -> Result<Vec<u8>, HistoryError> {
+fn required(store: &dyn Store, key: &str) -> Result<Vec<u8>, HistoryError> {
     store.get(key)?.ok_or_else(|| HistoryError::Missing {
         key: key.to_owned(),
     })

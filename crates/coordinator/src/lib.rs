@@ -1,11 +1,16 @@
 //! The Chiaro Coordinator: it holds the deployment's secret seed, derives every secret from it,
 //! keeps the manifest history, and issues mesh certificates to attested workloads.
 //!
-//! Its core: the [`seed`] and what it derives, the certificate authorities in [`ca`], the
-//! persisted [`history`] in a [`store`] directory, and the [`state`] machine (manifest
-//! transitions, recovery, certificate issuance). Its shell: the gRPC [`service`]s over attested
-//! TLS, the plain-HTTP status and [`metrics`] endpoints ([`http`]), and [`app`], which the
-//! `chiaro-coordinator` binary runs.
+//! - The core: the [`seed`] and what it derives, the certificate authorities in [`ca`], the
+//!   persisted [`history`] behind the storage port [`store::Store`] (the state directory,
+//!   [`store::DirStore`], is the embedded default backend), and the state machine in [`state`].
+//! - The shell: the gRPC [`service`]s (each operation run off the async runtime), the status
+//!   port ([`http`], [`metrics`]), and [`app::run`], which serves listeners its caller bound
+//!   (the binary binds its flags' addresses; tests bind port 0).
+//!
+//! # What this crate does not do
+//! It does not bind its own listeners, read the clock outside [`app::system_clock`], or trust
+//! its store: everything read back is re-hashed and verified.
 //!
 //! # Security model
 //! Every secret is derived from one 32-byte seed (HKDF-SHA256, one label per use), so the

@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use chiaro_attest_guest::EvidenceSource;
-use chiaro_coordinator::app::{self, Config, LimitFlags};
+use chiaro_coordinator::app::{self, Config, LimitFlags, Listeners};
+use chiaro_guest_issuer::EvidenceSource;
 use clap::Parser;
 
 /// The Chiaro Coordinator.
@@ -47,13 +47,14 @@ async fn main() -> ExitCode {
     );
     let config = Config {
         state_dir: flags.state_dir,
-        user_api: flags.user_api,
-        mesh_api: flags.mesh_api,
-        status: flags.status,
         evidence,
         limits: flags.limits.limits(),
     };
-    match app::run(config).await {
+    let result = match Listeners::bind(flags.user_api, flags.mesh_api, flags.status).await {
+        Ok(listeners) => app::run(config, listeners).await,
+        Err(error) => Err(error),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             app::log(&format!("error: {error:#}"));

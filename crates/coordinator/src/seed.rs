@@ -37,8 +37,8 @@ pub struct WorkloadSecret([u8; 32]);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SeedError {
     /// The operating system's random number generator failed.
-    #[error("no randomness available: {0}")]
-    Randomness(String),
+    #[error("no randomness available")]
+    Randomness(#[source] getrandom::Error),
     /// A seed of the wrong length.
     #[error("a seed is {SEED_LEN} bytes, got {0}")]
     Length(usize),
@@ -46,8 +46,8 @@ pub enum SeedError {
     #[error("empty workload secret id")]
     EmptySecretId,
     /// Encrypting a seed share failed.
-    #[error("encrypting a seed share: {0}")]
-    ShareEncryption(String),
+    #[error("encrypting a seed share")]
+    ShareEncryption(#[source] rsa::Error),
     /// Decrypting a seed share failed (wrong key or corrupted share).
     #[error("the seed share does not decrypt with this key")]
     ShareDecryption,
@@ -82,7 +82,7 @@ impl Seed {
     /// [`SeedError::Randomness`] if the OS cannot provide randomness.
     pub fn generate() -> Result<Self, SeedError> {
         let mut bytes = [0u8; SEED_LEN];
-        getrandom::fill(&mut bytes).map_err(|e| SeedError::Randomness(e.to_string()))?;
+        getrandom::fill(&mut bytes).map_err(SeedError::Randomness)?;
         Ok(Self(bytes))
     }
 
@@ -150,7 +150,7 @@ impl Seed {
         owner
             .key()
             .oaep_encrypt::<Sha256>(&self.0)
-            .map_err(|e| SeedError::ShareEncryption(e.to_string()))
+            .map_err(SeedError::ShareEncryption)
     }
 
     /// Recovers a seed from a share with the owner's private key.

@@ -11,7 +11,8 @@ use chiaro_api::v1::{
     NewMeshCertResponse, RecoverRequest, RecoverResponse, SeedShare, SetManifestRequest,
     SetManifestResponse,
 };
-use chiaro_atls::{Basis, Clock, EvidenceBundle, Judgement, Validator};
+use chiaro_api::wire::manifest_text;
+use chiaro_atls::{Basis, Clock, EvidenceBundle, Judgement, ValidationError, Validator};
 use chiaro_attest::UnixTime;
 use tonic::{Request, Response, Status};
 
@@ -79,17 +80,18 @@ impl UserApi for UserService {
         request: Request<SetManifestRequest>,
     ) -> Result<Response<SetManifestResponse>, Status> {
         let request = request.into_inner();
-        let text = String::from_utf8(request.manifest)
-            .map_err(|_| Status::invalid_argument("the manifest is not UTF-8"))?;
+        let text = manifest_text("manifest", &request.manifest)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?
+            .to_owned();
         let owner = request
             .owner
             .as_ref()
             .map(|owner| owner_from_wire("owner", Some(owner)))
             .transpose()
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let installed = self
-            .coordinator
-            .set_manifest(&text, owner.as_ref(), (self.clock)());
+        let (coordinator, now) = (Arc::clone(&self.coordinator), (self.clock)());
+        let installed =
+            blocking(move || coordinator.set_manifest(&text, owner.as_ref(), now)).await?;
         self.metrics
             .count(Operation::SetManifest, installed.is_ok());
         let installed = installed.map_err(status)?;
@@ -112,6 +114,7 @@ impl UserApi for UserService {
         &self,
         _request: Request<GetManifestsRequest>,
     ) -> Result<Response<GetManifestsResponse>, Status> {
+        // In memory: no store access, nothing to move off the runtime.
         let snapshot = self.coordinator.snapshot();
         let state = match snapshot.state {
             State::Uninitialized => CoordinatorState::Uninitialized,
@@ -147,7 +150,8 @@ impl UserApi for UserService {
             signature: request.owner_signature,
             session: *session.as_bytes(),
         };
-        let recovered = self.coordinator.recover(&request.seed, &proof);
+        let coordinator = Arc::clone(&self.coordinator);
+        let recovered = blocking(move || coordinator.recover(&request.seed, &proof)).await?;
         self.metrics.count(Operation::Recover, recovered.is_ok());
         recovered.map_err(status)?;
         Ok(Response::new(RecoverResponse {}))
@@ -171,9 +175,10 @@ impl MeshApi for MeshService {
         let key = peer
             .tls_public_key
             .ok_or_else(|| Status::unauthenticated("the workload presented no TLS key"))?;
+        let (coordinator, now) = (Arc::clone(&self.coordinator), (self.clock)());
         let credentials =
-            self.coordinator
-                .new_mesh_cert(&claims, peer.judged_under, &key, (self.clock)());
+            blocking(move || coordinator.new_mesh_cert(&claims, peer.judged_under, &key, now))
+                .await?;
         self.metrics
             .count(Operation::NewMeshCert, credentials.is_ok());
         let credentials = credentials.map_err(status)?;
@@ -217,36 +222,59 @@ impl Validator for ManifestValidator {
         &self,
         evidence: &EvidenceBundle,
         now: UnixTime,
-    ) -> Result<Judgement, chiaro_attest::Error> {
-        let refused = || {
-            chiaro_attest::Error::Rejected(chiaro_attest::Rejection::PlatformNotAccepted {
-                platform: "any",
-            })
-        };
-        // Without a manifest (uninitialized, in recovery) nothing can be judged yet: that is
-        // "cannot verify", so the workload retries, not "rejected".
-        // The manifest and the transition that installed it are read together: the judgement
-        // names the transition, and issuance refuses to serve under any other.
-        let (judged_under, manifest) = self.coordinator.current().ok_or_else(|| {
-            chiaro_attest::Error::Unavailable(chiaro_attest::Unavailable::CollateralMissing {
-                what: format!(
-                    "a manifest (the Coordinator is {})",
+    ) -> Result<Judgement, ValidationError> {
+        // Without a manifest (uninitialized, in recovery) nothing can be judged yet: this
+        // Coordinator's state, not the workload's evidence, so the workload retries.
+        // The validator and the transition that installed its manifest are read together: the
+        // judgement names the transition, and issuance refuses to serve under any other.
+        let judge = self
+            .coordinator
+            .judge()
+            .ok_or_else(|| ValidationError::NotReady {
+                reason: format!(
+                    "no manifest (the Coordinator is {})",
                     self.coordinator.state_name()
                 ),
-            })
-        })?;
-        let validator = chiaro_api::validation::reference_validator(manifest.reference_values())
-            .map_err(|_| refused())?;
+            })?;
+        // A root in our own manifest that does not load is the manifest's fault, not the
+        // workload's: refused (only a new manifest fixes it), but named as ours.
+        let validator = judge
+            .references
+            .as_ref()
+            .as_ref()
+            .map_err(|error| ValidationError::Unusable(Box::new(Arc::clone(error))))?;
         Ok(validator
             .validate(evidence, now)?
-            .with_basis(Basis::new(*judged_under.as_bytes())))
+            .with_basis(Basis::new(*judge.transition.as_bytes())))
     }
+}
+
+/// Runs a Coordinator operation off the async runtime: operations write and fsync the store,
+/// sign, and encrypt seed shares, which would stall the runtime's workers (and every
+/// connection on them). The operation's own outcome is returned for the caller to count; a
+/// task that did not finish (a panic) answers as an internal error.
+async fn blocking<T: Send + 'static>(
+    operation: impl FnOnce() -> Result<T, CoreError> + Send + 'static,
+) -> Result<Result<T, CoreError>, Status> {
+    tokio::task::spawn_blocking(operation)
+        .await
+        .map_err(|error| {
+            crate::app::log(&format!(
+                "internal error: a Coordinator operation did not finish: {error}"
+            ));
+            Status::internal("internal error")
+        })
 }
 
 /// The status a refused operation answers with. Internal failures say little to the caller.
 fn status(error: CoreError) -> Status {
     match &error {
         CoreError::NotReady(_) | CoreError::ManifestChanged => {
+            Status::unavailable(error.to_string())
+        }
+        // The host's doing, logged as such; the caller may retry as before.
+        CoreError::StoreChanged => {
+            crate::app::log(&format!("refused an operation: {error}"));
             Status::unavailable(error.to_string())
         }
         CoreError::NotInRecovery | CoreError::SeedShareOwnersChanged => {

@@ -2,19 +2,21 @@
 //! on persisted state without the seed. Each operation of the user and mesh APIs is a method
 //! here; the gRPC layer only translates.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
+use chiaro_api::validation::{ReferenceError, reference_validator};
+use chiaro_atls::ReferenceValidator;
 use chiaro_attest::{Claims, UnixTime, Verified};
 use chiaro_manifest::{
-    DeploymentId, KeyDigest, Manifest, ManifestHash, OwnerSignature, Role, SignedStep,
-    TransitionHash, recovery_message, update_message,
+    DeploymentId, KeyDigest, Manifest, ManifestHash, OwnerSignature, ReferenceValueSets, Role,
+    SignedStep, TransitionHash, recovery_message, update_message,
 };
 use sha2::{Digest, Sha256};
 
 use crate::ca::{CaError, MeshCa, RootCa};
 use crate::history::{History, HistoryError};
 use crate::seed::{Seed, SeedError};
-use crate::store::DirStore;
+use crate::store::Store;
 
 /// What a refused operation was refused for.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +54,10 @@ pub enum CoreError {
          certificate and no workload secret"
     )]
     CoordinatorPolicy,
+    /// The state read back after a write is not what was written: the store changed under the
+    /// Coordinator (the host swapped files). The store's fault, not the caller's.
+    #[error("the state read back is not what was just written: the store changed under it")]
+    StoreChanged,
     /// The seed offered for recovery does not fit the persisted state.
     #[error("the seed does not match the persisted state")]
     WrongSeed(#[source] HistoryError),
@@ -178,11 +184,49 @@ struct Ready {
     history: History,
     root: RootCa,
     mesh: MeshCa,
+    references: Arc<References>,
+}
+
+impl Ready {
+    /// Ready with `history`, whose latest manifest's reference values become a validator here,
+    /// once, rather than at every handshake judged under it.
+    fn new(seed: Seed, history: History, root: RootCa, mesh: MeshCa) -> Self {
+        let references = Arc::new(
+            history
+                .latest_manifest()
+                .map(|manifest| reference_validator(manifest.reference_values()).map_err(Arc::new))
+                // A ready Coordinator always has a manifest; without one, no set accepts anything.
+                .unwrap_or_else(|| {
+                    reference_validator(&ReferenceValueSets::default()).map_err(Arc::new)
+                }),
+        );
+        Self {
+            seed,
+            history,
+            root,
+            mesh,
+            references,
+        }
+    }
+}
+
+/// The current manifest's reference values as a validator, or why they cannot be one (a fault
+/// of the manifest, so of its owners, never of the workload judged under it).
+pub type References = Result<ReferenceValidator, Arc<ReferenceError>>;
+
+/// What a workload's evidence is judged under now: the transition that installed the current
+/// manifest, and that manifest's validator (built when it was installed).
+#[derive(Debug, Clone)]
+pub struct Judge {
+    /// The transition that installed the manifest.
+    pub transition: TransitionHash,
+    /// Its reference values as a validator.
+    pub references: Arc<References>,
 }
 
 /// The Coordinator.
 pub struct Coordinator {
-    store: DirStore,
+    store: Box<dyn Store>,
     phase: Mutex<Phase>,
 }
 
@@ -200,13 +244,13 @@ impl Coordinator {
     ///
     /// # Errors
     /// [`CoreError::History`] naming the corrupt or missing file.
-    pub fn open(store: DirStore) -> Result<Self, CoreError> {
+    pub fn open(store: impl Store + 'static) -> Result<Self, CoreError> {
         let phase = match History::load(&store)? {
             None => Phase::Uninitialized(Box::new(Seed::generate()?)),
             Some(history) => Phase::Recovery(Box::new(history)),
         };
         Ok(Self {
-            store,
+            store: Box::new(store),
             phase: Mutex::new(phase),
         })
     }
@@ -224,6 +268,17 @@ impl Coordinator {
                 .history
                 .latest_manifest()
                 .map(|manifest| (ready.history.latest_hash(), manifest.clone())),
+            Phase::Uninitialized(_) | Phase::Recovery(_) => None,
+        }
+    }
+
+    /// What a workload's evidence is judged under, when ready.
+    pub fn judge(&self) -> Option<Judge> {
+        match &*self.lock() {
+            Phase::Ready(ready) => Some(Judge {
+                transition: ready.history.latest_hash(),
+                references: Arc::clone(&ready.references),
+            }),
             Phase::Uninitialized(_) | Phase::Recovery(_) => None,
         }
     }
@@ -349,20 +404,15 @@ impl Coordinator {
             return Err(CoreError::NotInRecovery);
         };
         authorise_recovery(history, seed, proof)?;
-        let seed = Seed::from_bytes(seed)
-            .map_err(|e| CoreError::WrongSeed(HistoryError::Signing(e.to_string())))?;
+        let seed =
+            Seed::from_bytes(seed).map_err(|e| CoreError::WrongSeed(HistoryError::Seed(e)))?;
         history.verify_seed(&seed).map_err(CoreError::WrongSeed)?;
-        let wrong = |e: CaError| CoreError::WrongSeed(HistoryError::Signing(e.to_string()));
+        let wrong = |e: CaError| CoreError::WrongSeed(HistoryError::Ca(e));
         let root = RootCa::restore(&seed, &history.root_ca).map_err(wrong)?;
         let mesh =
             MeshCa::restore(&seed, &history.latest_hash(), &history.mesh_ca).map_err(wrong)?;
         let history = (**history).clone();
-        *phase = Phase::Ready(Box::new(Ready {
-            seed,
-            history,
-            root,
-            mesh,
-        }));
+        *phase = Phase::Ready(Box::new(Ready::new(seed, history, root, mesh)));
         Ok(())
     }
 
@@ -430,21 +480,21 @@ impl Coordinator {
     ) -> Result<Ready, CoreError> {
         let mut mesh = None;
         let transition = History::append(
-            &self.store,
+            self.store.as_ref(),
             &seed,
             previous,
             manifest,
             owner,
             root.certificate(),
             |hash| {
-                let created = MeshCa::create(&seed, hash, &root, now)
-                    .map_err(|e| HistoryError::Signing(e.to_string()))?;
+                let created = MeshCa::create(&seed, hash, &root, now).map_err(HistoryError::Ca)?;
                 let der = created.certificate().to_vec();
                 mesh = Some(created);
                 Ok(der)
             },
         )?;
-        let history = History::load(&self.store)?.ok_or(CoreError::NotReady("without history"))?;
+        let history =
+            History::load(self.store.as_ref())?.ok_or(CoreError::NotReady("without history"))?;
         let mesh = mesh.ok_or(CoreError::NotReady("without a mesh CA"))?;
         // What was read back must be what was written: the host could swap files between the
         // write and the read (the load checks signatures, not that the CAs are this seed's).
@@ -452,14 +502,9 @@ impl Coordinator {
             || history.root_ca != root.certificate()
             || history.mesh_ca != mesh.certificate()
         {
-            return Err(CoreError::NotReady("after a concurrent write"));
+            return Err(CoreError::StoreChanged);
         }
-        Ok(Ready {
-            seed,
-            history,
-            root,
-            mesh,
-        })
+        Ok(Ready::new(seed, history, root, mesh))
     }
 
     fn lock(&self) -> MutexGuard<'_, Phase> {

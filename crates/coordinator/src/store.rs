@@ -1,4 +1,5 @@
-//! The state directory: small files written atomically (write to a temporary file, fsync,
+//! The storage port ([`Store`]) and its embedded default backend, the state directory
+//! ([`DirStore`]): small files written atomically (write to a temporary file, fsync,
 //! rename over the target, fsync the directory), so a crash at any point leaves either the old
 //! or the new content of each file, never a torn one.
 //!
@@ -140,6 +141,45 @@ pub enum StoreError {
         #[source]
         source: io::Error,
     },
+}
+
+/// The storage port: where the Coordinator keeps its public state (the keys of
+/// [`crate::history`]). [`DirStore`] is the embedded default and, so far, the only backend; a
+/// second one implements this trait and is chosen in [`crate::app`].
+///
+/// # Contract
+/// - Keys are relative paths of `[a-z0-9.-]` segments separated by `/`, none starting with
+///   `.`; a backend refuses any other key ([`StoreError::InvalidKey`]).
+/// - `put` is atomic and durable per key before it returns: after a crash a key holds its old
+///   or its new value, never a torn one, and puts become durable in the order they were made
+///   (the history writes `latest` last and relies on it).
+/// - Nothing a backend returns is trusted: the history re-hashes and verifies everything it
+///   reads, so a backend on the host's disk or network may be hostile. What a backend must
+///   guarantee itself is that a hostile medium cannot make it read or write outside its own
+///   namespace, hang, or exhaust memory (the directory store's rules: `docs/coordinator-state.md`).
+/// - Both calls block (file I/O, fsync): callers on an async runtime run them off it.
+pub trait Store: Send + Sync {
+    /// The value at `key`, or `None` when there is none.
+    ///
+    /// # Errors
+    /// [`StoreError`] for an invalid key, a foreign object at the key, or a failed read.
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Replaces the value at `key` atomically and durably.
+    ///
+    /// # Errors
+    /// [`StoreError`] for an invalid key, a value too large, or a failed write.
+    fn put(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+}
+
+impl Store for DirStore {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Self::get(self, key)
+    }
+
+    fn put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        Self::put(self, key, value)
+    }
 }
 
 /// A directory of named blobs. Keys are relative paths of `[a-z0-9.-]` segments separated by

@@ -194,7 +194,7 @@ fn bad_keys_and_sans_are_refused() {
     };
     assert!(matches!(
         mesh.issue(workload_key().public_key_raw(), &bad, now()),
-        Err(CaError::InvalidSan(_))
+        Err(CaError::InvalidSan { .. })
     ));
 }
 

@@ -510,3 +510,64 @@ fn attack_failed_first_install_never_reuses_its_seed() {
         "a fresh seed after a failed first install"
     );
 }
+
+/// The evidence a simulated workload launched with `policy` sends in its handshake.
+fn evidence(policy: &str) -> chiaro_atls::EvidenceBundle {
+    let host_data = HostData::new(*PolicyHash::from_hex(policy).unwrap().as_bytes());
+    let launch = SimulatedLaunch {
+        host_data,
+        ..SimulatedLaunch::default()
+    };
+    let report = tee()
+        .report(&launch, &chiaro_attest::ReportData::new([0; 64]))
+        .unwrap();
+    let collateral = tee().collateral();
+    let mut certificates: Vec<Vec<u8>> = collateral.vek.into_iter().collect();
+    certificates.extend(collateral.intermediates);
+    chiaro_atls::EvidenceBundle::Snp {
+        report,
+        certificates,
+    }
+}
+
+#[test]
+fn without_a_manifest_the_coordinator_cannot_judge_yet_which_is_not_the_workloads_fault() {
+    use chiaro_atls::{ValidationError, Validator};
+    let coordinator = std::sync::Arc::new(Coordinator::open(store("judge-none")).unwrap());
+    let validator = chiaro_coordinator::service::ManifestValidator::new(coordinator);
+    let judged = validator.validate(&evidence(WEB), now());
+    assert!(
+        matches!(judged, Err(ValidationError::NotReady { .. })),
+        "{judged:?}"
+    );
+}
+
+#[test]
+fn a_manifest_becomes_a_validator_once_and_workloads_are_judged_under_its_transition() {
+    use chiaro_atls::Validator;
+    let coordinator = std::sync::Arc::new(Coordinator::open(store("judge-once")).unwrap());
+    install(&coordinator, &manifest(None, "web"));
+    let first = coordinator.judge().unwrap();
+    let again = coordinator.judge().unwrap();
+    assert!(std::sync::Arc::ptr_eq(&first.references, &again.references));
+    let validator =
+        chiaro_coordinator::service::ManifestValidator::new(std::sync::Arc::clone(&coordinator));
+    let judgement = validator.validate(&evidence(WEB), now()).unwrap();
+    assert_eq!(
+        judgement.basis().map(|basis| *basis.as_bytes()),
+        Some(*first.transition.as_bytes())
+    );
+
+    install(&coordinator, &manifest(None, "web.example"));
+    let updated = coordinator.judge().unwrap();
+    assert!(!std::sync::Arc::ptr_eq(
+        &first.references,
+        &updated.references
+    ));
+    assert_ne!(updated.transition, first.transition);
+    let judgement = validator.validate(&evidence(WEB), now()).unwrap();
+    assert_eq!(
+        judgement.basis().map(|basis| *basis.as_bytes()),
+        Some(*updated.transition.as_bytes())
+    );
+}

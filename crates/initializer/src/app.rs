@@ -10,7 +10,7 @@ use chiaro_api::v1::NewMeshCertRequest;
 use chiaro_api::v1::mesh_api_client::MeshApiClient;
 use chiaro_atls::{ClientConfig, Clock, TlsIdentity};
 use chiaro_attest::UnixTime;
-use chiaro_attest_guest::EvidenceSource;
+use chiaro_guest_issuer::EvidenceSource;
 use chiaro_manifest::{DeploymentAnchor, verify_endorsement};
 use chiaro_pod::CredentialsDir;
 
@@ -66,10 +66,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let issuer = config
         .evidence
         .issuer(system_clock())
-        .map_err(anyhow::Error::msg)?;
+        .context("setting up this process's evidence")?;
     let validator =
         chiaro_api::validation::reference_validator(config.anchor.coordinator.reference_values())
-            .map_err(anyhow::Error::msg)?;
+            .context("the Coordinator's reference values the pod pins")?;
     let tls = Arc::new(ClientConfig::with_identity(
         Arc::new(validator),
         issuer,

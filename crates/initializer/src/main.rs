@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use chiaro_attest_guest::EvidenceSource;
+use chiaro_guest_issuer::EvidenceSource;
 use chiaro_initializer::app::{self, Config};
 use chiaro_pod::layout::{MOUNT, START_GATE_NAME};
 use chiaro_pod::{CredentialsDir, env};

@@ -101,7 +101,7 @@ struct Blocking {
 }
 
 impl Issuer for Blocking {
-    fn issue(&self, _: &ReportData) -> Result<EvidenceBundle, String> {
+    fn issue(&self, _: &ReportData) -> Result<EvidenceBundle, IssueError> {
         let _ = self.entered.lock().unwrap().send(());
         let _ = self.release.lock().unwrap().recv();
         Ok(EvidenceBundle::Snp {

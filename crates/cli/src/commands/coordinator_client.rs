@@ -80,7 +80,7 @@ impl Target {
     ) -> anyhow::Result<(UserApiClient<Channel>, ChannelSession)> {
         let validator =
             chiaro_api::validation::reference_validator(self.reference.reference_values())
-                .map_err(anyhow::Error::msg)?;
+                .context("the Coordinator's reference values")?;
         let now = self.now;
         let clock: chiaro_atls::Clock = Arc::new(move || now.unwrap_or_else(system_now));
         let tls = Arc::new(ClientConfig::new(Arc::new(validator), None, clock)?);

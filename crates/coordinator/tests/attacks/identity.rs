@@ -286,7 +286,7 @@ fn attack_connection_held_across_a_manifest_update_gets_no_certificate() {
         ),
         ..SimulatedLaunch::default()
     };
-    let issuer = Arc::new(chiaro_attest_guest::AtlsIssuer::new(
+    let issuer = Arc::new(chiaro_guest_issuer::AtlsIssuer::new(
         chiaro_attest_guest::InsecureSimulatedIssuer::new(tee, launch),
     ));
     let clock: chiaro_atls::Clock = chiaro_coordinator::app::system_clock();

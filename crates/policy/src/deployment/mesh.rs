@@ -1,10 +1,7 @@
 //! The mesh sidecar of a workload that asks for one, and what its annotations will do at run
 //! time.
 
-use chiaro_k8s::{
-    DocumentId, MESH_NAME, MeshSidecar, Workload,
-    container_ports,
-};
+use chiaro_k8s::{DocumentId, MESH_NAME, MeshSidecar, Workload, container_ports};
 use chiaro_pod::annotations::{MESH_EGRESS_ANNOTATION, MESH_INGRESS_ANNOTATION};
 use chiaro_pod::layout::{MESH_INGRESS_PORT, MESH_STATUS_PORT};
 use chiaro_pod::{parse_egress, parse_ingress};

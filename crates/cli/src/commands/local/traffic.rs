@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use chiaro_pod::parse_ingress;
-use chiaro_pod::env::MESH_PROBES as PROBES_ENV;
 use chiaro_k8s::MESH_NAME;
 use chiaro_pod::env::MESH_INGRESS as MESH_INGRESS_ENV;
+use chiaro_pod::env::MESH_PROBES as PROBES_ENV;
 use chiaro_pod::layout::MESH_STATUS_PORT;
+use chiaro_pod::parse_ingress;
 use serde_json::Value;
 
 use super::http;

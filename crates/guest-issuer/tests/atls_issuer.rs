@@ -10,8 +10,9 @@ use std::time::Duration;
 use chiaro_atls::{EvidenceBundle, Issuer};
 use chiaro_attest::snp::{self, Product, SnpCollateral, SnpReferenceValues, SnpTrustAnchors};
 use chiaro_attest::{ReportData, UnixTime};
-use chiaro_attest_guest::{AtlsIssuer, Evidence, EvidenceIssuer, IssueError};
+use chiaro_attest_guest::{Evidence, EvidenceIssuer, IssueError};
 use chiaro_collateral::{Fetcher, Kds};
+use chiaro_guest_issuer::{AtlsIssueError, AtlsIssuer};
 use chiaro_test_support::fake_kds::{fake_kds, milan_and_turin_routes};
 use chiaro_test_support::snp_cases::SNP_CASES;
 use chiaro_test_support::vectors;
@@ -99,14 +100,24 @@ async fn needs_vectors_without_a_product_or_kds_snp_evidence_is_refused_with_a_r
         .await
         .unwrap()
         .unwrap_err();
-    assert!(error.contains("generation"), "{error}");
-    let no_kds = AtlsIssuer::new(RecordedTee(report));
     assert!(
-        no_kds
-            .issue(&ReportData::new([0; 64]))
-            .unwrap_err()
-            .contains("KDS")
+        matches!(cause(&error), Some(AtlsIssueError::NoProduct)),
+        "{error:?}"
     );
+    let no_kds = AtlsIssuer::new(RecordedTee(report));
+    let error = no_kds.issue(&ReportData::new([0; 64])).unwrap_err();
+    assert!(
+        matches!(cause(&error), Some(AtlsIssueError::NoKds)),
+        "{error:?}"
+    );
+}
+
+/// The guest issuer's own error behind the attested-TLS port's.
+fn cause(error: &chiaro_atls::IssueError) -> Option<&AtlsIssueError> {
+    match error {
+        chiaro_atls::IssueError::Source(source) => source.downcast_ref(),
+        chiaro_atls::IssueError::Busy { .. } => None,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -8,7 +8,7 @@ use chiaro_attest::insecure_simulation::{InsecureSimulatedTee, SimulatedLaunch};
 use chiaro_attest::{HostData, Measurement};
 
 use crate::atls_issuer::{AtlsIssuer, guest_issuer};
-use crate::issuer::InsecureSimulatedIssuer;
+use chiaro_attest_guest::InsecureSimulatedIssuer;
 
 /// The evidence source of a Coordinator or initializer.
 #[derive(Debug, Clone)]
@@ -58,8 +58,9 @@ impl EvidenceSource {
     /// The attested-TLS issuer for this source.
     ///
     /// # Errors
-    /// A description when the simulated TEE file cannot be read, or KDS cannot be set up.
-    pub fn issuer(&self, clock: Clock) -> Result<Arc<dyn Issuer>, String> {
+    /// [`SetupError`] when the simulated TEE file cannot be read or loaded, or KDS cannot be
+    /// set up.
+    pub fn issuer(&self, clock: Clock) -> Result<Arc<dyn Issuer>, SetupError> {
         match self {
             Self::ConfigfsTsm { kds_cache } => {
                 Ok(Arc::new(guest_issuer(kds_cache.clone(), clock)?))
@@ -69,10 +70,18 @@ impl EvidenceSource {
                 measurement,
                 host_data,
             } => {
-                let text = std::fs::read_to_string(tee)
-                    .map_err(|e| format!("reading the simulated TEE {}: {e}", tee.display()))?;
-                let tee = InsecureSimulatedTee::from_insecure_json(&text)
-                    .map_err(|e| format!("loading the simulated TEE: {e}"))?;
+                let text = std::fs::read_to_string(tee).map_err(|source| {
+                    SetupError::ReadSimulatedTee {
+                        path: tee.clone(),
+                        source,
+                    }
+                })?;
+                let tee = InsecureSimulatedTee::from_insecure_json(&text).map_err(|source| {
+                    SetupError::LoadSimulatedTee {
+                        path: tee.clone(),
+                        source,
+                    }
+                })?;
                 let launch = SimulatedLaunch {
                     measurement: *measurement,
                     host_data: *host_data,
@@ -84,4 +93,30 @@ impl EvidenceSource {
             }
         }
     }
+}
+
+/// The production issuer could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// No HTTPS client for KDS and PCS (no system root certificates).
+    #[error("no HTTPS client for AMD KDS and Intel PCS")]
+    Fetcher(#[source] chiaro_collateral::FetchError),
+    /// The simulated TEE file could not be read.
+    #[error("reading the simulated TEE {}", path.display())]
+    ReadSimulatedTee {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The simulated TEE file does not load.
+    #[error("loading the simulated TEE {}", path.display())]
+    LoadSimulatedTee {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: chiaro_attest::insecure_simulation::SimulationError,
+    },
 }
