@@ -1,5 +1,5 @@
 //! Writing a file atomically: every cache, generated file, credential and ready file in Chiaro
-//! is written through [`write`], so a reader (or a crash) sees the old content or the new, never
+//! is written through [`write()`], so a reader (or a crash) sees the old content or the new, never
 //! a part. A crate of its own, std only, so that every writer (the registry and collateral
 //! caches, the CLI, the initializer, the mesh sidecar) can reach it without weight.
 //!

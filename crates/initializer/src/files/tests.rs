@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
+use chiaro_pod::layout::START_GATE_NAME;
 
 fn scratch(name: &str) -> CredentialsDir {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -51,15 +52,15 @@ fn the_credentials_go_where_the_contract_says_private_ones_0600() {
     let out = scratch("write");
     write(&out, &credentials(Some(vec![0xab; 32]))).unwrap();
     let mut expected = vec![
-        (out.mesh_ca(), PUBLIC),
-        (out.root_ca(), PUBLIC),
-        (out.certificate(), PUBLIC),
-        (out.key(), PRIVATE),
-        (out.workload_secret_seed(), PRIVATE),
+        (out.mesh_ca(), PUBLIC.bits()),
+        (out.root_ca(), PUBLIC.bits()),
+        (out.certificate(), PUBLIC.bits()),
+        (out.key(), PRIVATE.bits()),
+        (out.workload_secret_seed(), PRIVATE.bits()),
     ];
     expected.sort();
     assert_eq!(files_under(out.root()), expected);
-    assert_eq!((PRIVATE, PUBLIC), (0o600, 0o644));
+    assert_eq!((PRIVATE.bits(), PUBLIC.bits()), (0o600, 0o644));
     assert_eq!(
         fs::read_to_string(out.certificate()).unwrap(),
         pem("CERTIFICATE", &[1, 2, 3])
@@ -102,10 +103,10 @@ fn the_start_gate_is_installed_whole_and_executable() {
     assert_eq!(installed, out.start_gate());
     assert_eq!(
         files_under(out.root()),
-        [(out.start_gate(), EXECUTABLE)],
+        [(out.start_gate(), Mode::EXECUTABLE.bits())],
         "no temporary left beside it"
     );
-    assert_eq!(EXECUTABLE, 0o755);
+    assert_eq!(Mode::EXECUTABLE.bits(), 0o755);
     assert_eq!(fs::read(&installed).unwrap(), fs::read(&binary).unwrap());
 
     let error = install_start_gate(&out, &source.root().join("missing")).unwrap_err();
