@@ -73,14 +73,22 @@ fn concurrent_writers_in_one_process_all_succeed() {
 #[test]
 fn concurrent_writers_in_several_processes_all_succeed() {
     // A temporary named per write but not per process (a counter alone) fails here: every
-    // process's first write draws the same name.
+    // process's first write draws the same name. The writers are this test again, started
+    // with the target in their environment.
+    if let Some(path) = std::env::var_os(CHILD_TARGET) {
+        return child_writes(&PathBuf::from(path));
+    }
     let dir = scratch("processes");
     let path = dir.join("config.json");
     let writers = 4;
     let children: Vec<_> = (0..writers)
         .map(|writer| {
             Command::new(std::env::current_exe().unwrap())
-                .args(["child_writes", "--exact", "--ignored", "--nocapture"])
+                .args([
+                    "concurrent_writers_in_several_processes_all_succeed",
+                    "--exact",
+                    "--nocapture",
+                ])
                 .env(CHILD_TARGET, &path)
                 .env("CHIARO_ATOMIC_FILE_CHILD_WRITER", writer.to_string())
                 .spawn()
@@ -95,18 +103,14 @@ fn concurrent_writers_in_several_processes_all_succeed() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-/// One writer process of [`concurrent_writers_in_several_processes_all_succeed`], started by
-/// it with the target in the environment. Ignored: it is not a test of its own.
-#[test]
-#[ignore = "a child process of concurrent_writers_in_several_processes_all_succeed"]
-fn child_writes() {
-    let path = PathBuf::from(std::env::var_os(CHILD_TARGET).unwrap());
+/// One writer process of [`concurrent_writers_in_several_processes_all_succeed`].
+fn child_writes(path: &Path) {
     let writer: usize = std::env::var("CHIARO_ATOMIC_FILE_CHILD_WRITER")
         .unwrap()
         .parse()
         .unwrap();
     for _ in 0..WRITES_PER_WRITER {
-        write(&path, &content_of(writer), Mode::PUBLIC).unwrap();
+        write(path, &content_of(writer), Mode::PUBLIC).unwrap();
     }
 }
 
