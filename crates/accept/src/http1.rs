@@ -5,8 +5,8 @@
 //! These ports carry no secret and no control; what they must not do is let a caller hold
 //! memory or a task without bound, so the head has a size limit here and the callers put a
 //! deadline on the whole exchange. The parsing is a pure core ([`RequestHead::parse`],
-//! [`Response::to_bytes`], [`status_code`]); reading and writing are thin shells, async for the
-//! servers on tokio and blocking for the stand-ins on threads.
+//! [`Response::to_bytes`]); reading and writing are thin shells, async for the servers on tokio
+//! and blocking for the stand-ins on threads.
 
 use std::io;
 
@@ -122,19 +122,6 @@ impl Response {
     }
 }
 
-/// The status code of a response's status line (`HTTP/1.x NNN ...`), or `None` when `response`
-/// does not start with one: for clients that probe these ports.
-pub fn status_code(response: &[u8]) -> Option<u16> {
-    let line = response.split(|byte| *byte == b'\r').next()?;
-    let line = std::str::from_utf8(line).ok()?;
-    let mut words = line.split(' ');
-    let version = words.next()?;
-    let code = words.next()?;
-    let is_http1 = version == "HTTP/1.1" || version == "HTTP/1.0";
-    let is_code = code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit());
-    (is_http1 && is_code).then(|| code.parse().ok()).flatten()
-}
-
 /// Reads a request head from `stream`: `None` when the peer closes first or sends more than
 /// [`MAX_HEAD`] bytes without ending it.
 pub async fn read_request<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<Option<RequestHead>> {
@@ -211,19 +198,6 @@ mod tests {
             String::from_utf8(bytes).unwrap(),
             "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 10\r\nconnection: close\r\n\r\nnot ready\n"
         );
-    }
-
-    #[test]
-    fn the_status_code_comes_from_the_status_line_only() {
-        assert_eq!(status_code(b"HTTP/1.1 200 OK\r\n\r\n"), Some(200));
-        assert_eq!(
-            status_code(b"HTTP/1.0 503 Service Unavailable\r\n"),
-            Some(503)
-        );
-        assert_eq!(status_code(b"HTTP/1.1 500 x\r\n\r\n200 OK"), Some(500));
-        assert_eq!(status_code(b"hello 200 OK"), None);
-        assert_eq!(status_code(b"HTTP/1.1 2000 OK"), None);
-        assert_eq!(status_code(b""), None);
     }
 
     #[tokio::test]

@@ -1,15 +1,15 @@
 //! The plain-HTTP status port: `/healthz` (the process serves), `/readyz` (200 only when ready,
 //! 503 otherwise, with the state in the body) and `/metrics` (Prometheus text). It carries no
-//! secret and no control, so it needs no attestation. A minimal HTTP/1.1 responder: one
-//! request per connection, request head at most 8 KiB, five seconds to send it, at most
+//! secret and no control, so it needs no attestation. The minimal HTTP/1.1 responder of
+//! `chiaro_accept::http1`: one request per connection, request head at most 8 KiB, five seconds to send it, at most
 //! [`MAX_CONNECTIONS`] at once (more are closed at once); a failed accept pauses the loop, as
 //! on the attested listeners, and never ends it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use chiaro_accept::http1::{self, Method, Response, Status};
 use chiaro_api::admission::{self, AcceptBackoff, Cap, ListenerEvent};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
@@ -19,7 +19,6 @@ use crate::state::Coordinator;
 
 /// Requests served at once: probes and scrapes need a few.
 pub const MAX_CONNECTIONS: usize = 64;
-const MAX_HEAD: usize = 8 * 1024;
 
 /// Serves the status port; it does not return.
 pub async fn serve(listener: TcpListener, coordinator: Arc<Coordinator>, metrics: Arc<Metrics>) {
@@ -64,42 +63,25 @@ async fn respond(
     coordinator: &Coordinator,
     metrics: &Metrics,
 ) -> std::io::Result<()> {
-    let mut head = Vec::new();
-    let mut buffer = [0u8; 1024];
-    while !head.windows(4).any(|window| window == b"\r\n\r\n") {
-        let read = stream.read(&mut buffer).await?;
-        if read == 0 || head.len() + read > MAX_HEAD {
-            return Ok(());
-        }
-        head.extend_from_slice(buffer.get(..read).unwrap_or_default());
-    }
-    let request_line = head.split(|byte| *byte == b'\r').next().unwrap_or_default();
-    let mut parts = request_line.split(|byte| *byte == b' ');
-    let (method, path) = (
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-    );
-    let state = coordinator.state_name();
-    let (status, content_type, body) = match (method, path) {
-        (b"GET", b"/healthz") => ("200 OK", "text/plain", "ok\n".to_owned()),
-        (b"GET", b"/readyz") if state == "ready" => ("200 OK", "text/plain", format!("{state}\n")),
-        (b"GET", b"/readyz") => (
-            "503 Service Unavailable",
-            "text/plain",
-            format!("{state}\n"),
-        ),
-        (b"GET", b"/metrics") => ("200 OK", "text/plain; version=0.0.4", metrics.render(state)),
-        (b"GET", _) => ("404 Not Found", "text/plain", "not found\n".to_owned()),
-        _ => (
-            "405 Method Not Allowed",
-            "text/plain",
-            "only GET\n".to_owned(),
-        ),
+    let Some(request) = http1::read_request(&mut stream).await? else {
+        return Ok(());
     };
-    let response = format!(
-        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(response.as_bytes()).await?;
-    stream.shutdown().await
+    let state = coordinator.state_name();
+    let response = match (request.method, request.path.as_str()) {
+        (Method::Get, "/healthz") => Response::text(Status::Ok, "ok\n"),
+        (Method::Get, "/readyz") if state == "ready" => {
+            Response::text(Status::Ok, format!("{state}\n"))
+        }
+        (Method::Get, "/readyz") => {
+            Response::text(Status::ServiceUnavailable, format!("{state}\n"))
+        }
+        (Method::Get, "/metrics") => Response {
+            status: Status::Ok,
+            content_type: "text/plain; version=0.0.4",
+            body: metrics.render(state),
+        },
+        (Method::Get, _) => Response::text(Status::NotFound, "not found\n"),
+        (Method::Other, _) => Response::text(Status::MethodNotAllowed, "only GET\n"),
+    };
+    http1::write_response(&mut stream, &response).await
 }

@@ -24,12 +24,12 @@ use std::time::Duration;
 use chiaro_atomic_file::Mode;
 use chiaro_pod::ProbeTable;
 use chiaro_pod::layout::READY_PATH;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::admission::{Caps, Gate, Pass};
 use crate::events::{Event, Events};
 use crate::{MeshError, app_probes};
+use chiaro_accept::http1::{self, Response, Status};
 use chiaro_accept::{AcceptBackoff, accept};
 
 /// How long a client has, from `accept`, to send its request head.
@@ -37,7 +37,7 @@ pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a client has to take the answer.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest request head read (a probe's is a few hundred bytes).
-pub const MAX_HEAD: usize = 8 * 1024;
+pub const MAX_HEAD: usize = http1::MAX_HEAD;
 
 /// Whether the proxy is ready.
 #[derive(Debug, Clone, Default)]
@@ -133,31 +133,22 @@ impl StatusPort {
     }
 
     async fn respond(&self, stream: &mut TcpStream) {
-        let Ok(Ok(Some(head))) = tokio::time::timeout(self.head_timeout, read_head(stream)).await
+        let Ok(Ok(Some(request))) =
+            tokio::time::timeout(self.head_timeout, http1::read_request(stream)).await
         else {
             return;
         };
-        let line = String::from_utf8_lossy(head.split(|b| *b == b'\r').next().unwrap_or(&[]));
-        let path = line.split(' ').nth(1).unwrap_or("/");
         let host = stream.local_addr().map(|own| own.ip().to_canonical());
-        let (status, body) = self.answer(path, host).await;
-        let body = body + "\n";
-        let response = format!(
-            "HTTP/1.1 {status}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
-            stream.write_all(response.as_bytes()).await?;
-            stream.shutdown().await
-        })
-        .await;
+        let (status, body) = self.answer(&request.path, host).await;
+        let response = Response::text(status, body + "\n");
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, http1::write_response(stream, &response)).await;
     }
 
     /// The status line and body for `path`; a workload probe runs against `host`, the
     /// address the request was sent to (as the kubelet's own probe would reach the pod).
-    async fn answer(&self, path: &str, host: std::io::Result<IpAddr>) -> (&'static str, String) {
-        const OK: &str = "200 OK";
-        const UNAVAILABLE: &str = "503 Service Unavailable";
+    async fn answer(&self, path: &str, host: std::io::Result<IpAddr>) -> (Status, String) {
+        const OK: Status = Status::Ok;
+        const UNAVAILABLE: Status = Status::ServiceUnavailable;
         match (path, self.probes.get(path)) {
             ("/healthz", _) => (OK, "serving".to_owned()),
             (READY_PATH, _) if self.readiness.is_ready() => (OK, "ready".to_owned()),
@@ -169,7 +160,7 @@ impl StatusPort {
                 },
                 Err(error) => (UNAVAILABLE, format!("no address to probe: {error}")),
             },
-            _ => ("404 Not Found", "try /ready or /healthz".to_owned()),
+            _ => (Status::NotFound, "try /ready or /healthz".to_owned()),
         }
     }
 }
@@ -219,26 +210,12 @@ fn ready_file_error(path: &Path, source: std::io::Error) -> MeshError {
     }
 }
 
-/// Reads a request head (through the blank line); `None` when the client ends it early or it
-/// is longer than [`MAX_HEAD`].
-async fn read_head(stream: &mut TcpStream) -> std::io::Result<Option<Vec<u8>>> {
-    let mut head = Vec::new();
-    let mut buffer = [0u8; 1024];
-    while !head.windows(4).any(|window| window == b"\r\n\r\n") {
-        let read = stream.read(&mut buffer).await?;
-        if read == 0 || head.len() + read > MAX_HEAD {
-            return Ok(None);
-        }
-        head.extend_from_slice(buffer.get(..read).unwrap_or_default());
-    }
-    Ok(Some(head))
-}
-
 #[cfg(test)]
 mod tests {
     use std::net::SocketAddr;
 
     use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
     async fn port(caps: Caps, head_timeout: Duration) -> (SocketAddr, Arc<StatusPort>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

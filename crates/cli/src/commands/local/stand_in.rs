@@ -7,6 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use chiaro_accept::http1::{self, Response, Status};
 
 use super::http;
 use super::processes::{Place, Running};
@@ -33,22 +34,13 @@ fn stand_in_body(container: &str, workload: &str, declared: u16) -> String {
 
 /// Answers every request on `listener` with `body`, until the process ends.
 fn serve_stand_in(listener: &TcpListener, body: &str) {
+    let response = Response::text(Status::Ok, body).to_bytes();
     for stream in listener.incoming() {
         let Ok(mut stream) = stream else { continue };
         let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-        let mut request = Vec::new();
-        let mut buffer = [0u8; 1024];
-        while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 16384 {
-            match stream.read(&mut buffer) {
-                Ok(0) | Err(_) => break,
-                Ok(read) => request.extend_from_slice(&buffer[..read]),
-            }
+        if let Ok(Some(_)) = http1::read_request_blocking(&mut stream) {
+            let _ = stream.write_all(&response);
         }
-        let _ = write!(
-            stream,
-            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-            body.len()
-        );
     }
 }
 
