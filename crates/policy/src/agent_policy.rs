@@ -17,8 +17,7 @@ pub struct AgentPolicy {
 impl AgentPolicy {
     /// The rules with `data`.
     pub fn new(data: &PolicyData) -> Result<Self, PolicyError> {
-        let json = serde_json::to_string_pretty(data)
-            .map_err(|error| PolicyError::Rego(format!("policy data: {error}")))?;
+        let json = serde_json::to_string_pretty(data).map_err(PolicyError::PolicyData)?;
         Ok(Self {
             text: format!("{RULES}{DATA_MARKER}{json}\n"),
         })

@@ -171,20 +171,27 @@ fn parse(files: &[SourceFile]) -> Result<Parsed, PolicyError> {
     Ok(Parsed { documents, config })
 }
 
-fn selected(workload: &Workload, options: &DeploymentOptions) -> Result<(), String> {
+/// Why a workload is left as it is.
+#[derive(Debug, thiserror::Error)]
+enum NotSelected {
+    #[error("runtimeClassName is {class:?}, not {wanted:?} (pass --all to include it)")]
+    OtherRuntimeClass { class: String, wanted: String },
+    #[error("no runtimeClassName {wanted:?} (pass --all to include it)")]
+    NoRuntimeClass { wanted: String },
+}
+
+fn selected(workload: &Workload, options: &DeploymentOptions) -> Result<(), NotSelected> {
     if options.all_workloads {
         return Ok(());
     }
+    let wanted = options.runtime_class.clone();
     match workload.pod_spec.runtime_class_name.as_deref() {
         Some(class) if class == options.runtime_class => Ok(()),
-        Some(class) => Err(format!(
-            "runtimeClassName is {class:?}, not {:?} (pass --all to include it)",
-            options.runtime_class
-        )),
-        None => Err(format!(
-            "no runtimeClassName {:?} (pass --all to include it)",
-            options.runtime_class
-        )),
+        Some(class) => Err(NotSelected::OtherRuntimeClass {
+            class: class.to_owned(),
+            wanted,
+        }),
+        None => Err(NotSelected::NoRuntimeClass { wanted }),
     }
 }
 

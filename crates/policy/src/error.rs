@@ -63,16 +63,98 @@ pub enum PolicyError {
         /// Where the second holder's SAN comes from.
         second_source: SanSource,
     },
+    /// Policy data that does not serialise into the policy text.
+    #[error("policy data: {0}")]
+    PolicyData(serde_json::Error),
     /// Policy text the Rego engine refuses.
     #[error("policy text: {0}")]
-    Rego(String),
+    Rego(EngineError),
     /// An initdata annotation that cannot be decoded.
     #[error("initdata: {0}")]
-    Initdata(String),
+    Initdata(InitdataError),
     /// A request that is not a JSON object, or names no known request kind.
     #[error("request: {0}")]
-    Request(String),
+    Request(RequestError),
     /// Policy state that cannot be updated as the rules ask.
     #[error("policy state: {0}")]
-    State(String),
+    State(StateError),
+}
+
+/// What the Rego engine (regorus) reported. Its errors have no type of their own (they are
+/// `anyhow` errors), so the engine's message is kept whole, in its chain's order.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct EngineError(Box<dyn std::error::Error + Send + Sync>);
+
+impl EngineError {
+    /// The engine's error.
+    pub(crate) fn from_engine(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self(error.into())
+    }
+}
+
+/// Why initdata does not decode.
+#[derive(Debug, thiserror::Error)]
+pub enum InitdataError {
+    /// The TOML text does not parse as an initdata document.
+    #[error("{0}")]
+    Toml(toml::de::Error),
+    /// The document cannot be written as TOML.
+    #[error("{0}")]
+    Writing(toml::ser::Error),
+    /// A version other than 0.1.0.
+    #[error("version {version:?} is not 0.1.0")]
+    Version {
+        /// The version given.
+        version: String,
+    },
+    /// A digest algorithm other than SHA-256.
+    #[error("algorithm {algorithm:?}: Chiaro's policy hashes are SHA-256")]
+    Algorithm {
+        /// The algorithm given.
+        algorithm: String,
+    },
+    /// No `data."policy.rego"`.
+    #[error("no data.\"policy.rego\"")]
+    NoPolicy,
+    /// The annotation is not base64.
+    #[error("not base64: {0}")]
+    Base64(base64::DecodeError),
+    /// The annotation's bytes are not gzip-compressed text.
+    #[error("not gzip-compressed text: {0}")]
+    Gzip(std::io::Error),
+}
+
+/// Why a request cannot be evaluated.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// The kind is not an agent request name.
+    #[error("{kind:?} is not an agent request name (like CreateContainerRequest)")]
+    Kind {
+        /// The kind given.
+        kind: String,
+    },
+    /// The request is not a JSON object.
+    #[error("the request is not a JSON object")]
+    NotAnObject,
+    /// The engine refuses the request as input.
+    #[error("{0}")]
+    Input(EngineError),
+}
+
+/// Why the policy state cannot be read or updated.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The engine refuses the state as data.
+    #[error("{0}")]
+    Engine(EngineError),
+    /// A rule's response does not convert to JSON.
+    #[error("{0}")]
+    Response(serde_json::Error),
+    /// A rule's ops are not JSON Patch.
+    #[error("ops are not JSON Patch: {0}")]
+    Ops(serde_json::Error),
+    /// A rule's ops do not apply to the state.
+    #[error("ops do not apply: {0}")]
+    Apply(json_patch::PatchError),
 }

@@ -9,7 +9,7 @@ use regorus::utils::limits::ExecutionTimerConfig;
 use regorus::{Engine, PolicyLengthConfig, Value};
 
 use crate::agent_policy::AgentPolicy;
-use crate::error::PolicyError;
+use crate::error::{EngineError, PolicyError, RequestError, StateError};
 
 /// Evaluation time limit per request; a policy that takes longer is refused (deny).
 const EVALUATION_LIMIT: Duration = Duration::from_secs(2);
@@ -45,7 +45,9 @@ impl Evaluator {
             NonZeroUsize::new(200_000),
             NonZeroU32::new(64),
         ) else {
-            return Err(PolicyError::Rego("limits must be non-zero".to_owned()));
+            return Err(PolicyError::Rego(EngineError::from_engine(
+                "limits must be non-zero",
+            )));
         };
         engine.set_policy_length_config(PolicyLengthConfig {
             max_col,
@@ -58,7 +60,7 @@ impl Evaluator {
         });
         engine
             .add_policy("policy.rego".to_owned(), policy.text().to_owned())
-            .map_err(|error| PolicyError::Rego(error.to_string()))?;
+            .map_err(|error| PolicyError::Rego(EngineError::from_engine(error)))?;
         let mut evaluator = Self { engine };
         evaluator.set_state(serde_json::json!({}))?;
         Ok(evaluator)
@@ -67,11 +69,11 @@ impl Evaluator {
     /// Replaces the policy state (`data.pstate`).
     pub fn set_state(&mut self, state: serde_json::Value) -> Result<(), PolicyError> {
         self.engine.clear_data();
+        let engine =
+            |error| PolicyError::State(StateError::Engine(EngineError::from_engine(error)));
         let data = Value::from_json_str(&serde_json::json!({ "pstate": state }).to_string())
-            .map_err(|error| PolicyError::State(error.to_string()))?;
-        self.engine
-            .add_data(data)
-            .map_err(|error| PolicyError::State(error.to_string()))
+            .map_err(engine)?;
+        self.engine.add_data(data).map_err(engine)
     }
 
     /// The policy state (`data.pstate`).
@@ -92,18 +94,18 @@ impl Evaluator {
             && kind.chars().all(|c| c.is_ascii_alphanumeric())
             && kind.starts_with(|c: char| c.is_ascii_uppercase());
         if !valid_kind {
-            return Err(PolicyError::Request(format!(
-                "{kind:?} is not an agent request name (like CreateContainerRequest)"
-            )));
+            return Err(PolicyError::Request(RequestError::Kind {
+                kind: kind.to_owned(),
+            }));
         }
         if !request.is_object() {
-            return Err(PolicyError::Request(
-                "the request is not a JSON object".to_owned(),
-            ));
+            return Err(PolicyError::Request(RequestError::NotAnObject));
         }
         self.engine
             .set_input_json(&request.to_string())
-            .map_err(|error| PolicyError::Request(error.to_string()))?;
+            .map_err(|error| {
+                PolicyError::Request(RequestError::Input(EngineError::from_engine(error)))
+            })?;
         let results = self
             .engine
             .eval_query(format!("data.agent_policy.{kind}"), false);
@@ -121,7 +123,7 @@ impl Evaluator {
             Value::Bool(allowed) => *allowed,
             Value::Object(_) => {
                 let response = serde_json::to_value(&value)
-                    .map_err(|error| PolicyError::State(error.to_string()))?;
+                    .map_err(|error| PolicyError::State(StateError::Response(error)))?;
                 let allowed = response.get("allowed") == Some(&serde_json::Value::Bool(true));
                 if allowed && let Some(ops) = response.get("ops") {
                     self.apply_ops(ops)?;
@@ -145,10 +147,10 @@ impl Evaluator {
     /// The agent applies ops to the whole data document, `{"pstate": …}`.
     fn apply_ops(&mut self, ops: &serde_json::Value) -> Result<(), PolicyError> {
         let patch: json_patch::Patch = serde_json::from_value(ops.clone())
-            .map_err(|error| PolicyError::State(format!("ops are not JSON Patch: {error}")))?;
+            .map_err(|error| PolicyError::State(StateError::Ops(error)))?;
         let mut data = serde_json::json!({ "pstate": self.state() });
         json_patch::patch(&mut data, &patch)
-            .map_err(|error| PolicyError::State(format!("ops do not apply: {error}")))?;
+            .map_err(|error| PolicyError::State(StateError::Apply(error)))?;
         let state = data.get("pstate").cloned().unwrap_or_default();
         self.set_state(state)
     }

@@ -9,7 +9,7 @@ use chiaro_names::PolicyHash;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::error::PolicyError;
+use crate::error::{InitdataError, PolicyError};
 
 /// The pod annotation the Kata runtime reads initdata from.
 pub const INITDATA_ANNOTATION: &str = "io.katacontainers.config.hypervisor.cc_init_data";
@@ -39,8 +39,8 @@ impl Initdata {
             algorithm: "sha256".to_owned(),
             data: BTreeMap::from([("policy.rego".to_owned(), policy.to_owned())]),
         };
-        let text =
-            toml::to_string(&document).map_err(|error| PolicyError::Initdata(error.to_string()))?;
+        let text = toml::to_string(&document)
+            .map_err(|error| PolicyError::Initdata(InitdataError::Writing(error)))?;
         Ok(Self {
             text,
             policy: policy.to_owned(),
@@ -49,24 +49,22 @@ impl Initdata {
 
     /// Reads initdata TOML text.
     pub fn parse(text: &str) -> Result<Self, PolicyError> {
-        let document: InitdataDocument =
-            toml::from_str(text).map_err(|error| PolicyError::Initdata(error.to_string()))?;
+        let document: InitdataDocument = toml::from_str(text)
+            .map_err(|error| PolicyError::Initdata(InitdataError::Toml(error)))?;
         if document.version != "0.1.0" {
-            return Err(PolicyError::Initdata(format!(
-                "version {:?} is not 0.1.0",
-                document.version
-            )));
+            return Err(PolicyError::Initdata(InitdataError::Version {
+                version: document.version,
+            }));
         }
         if document.algorithm != "sha256" {
-            return Err(PolicyError::Initdata(format!(
-                "algorithm {:?}: Chiaro's policy hashes are SHA-256",
-                document.algorithm
-            )));
+            return Err(PolicyError::Initdata(InitdataError::Algorithm {
+                algorithm: document.algorithm,
+            }));
         }
         let policy = document
             .data
             .get("policy.rego")
-            .ok_or_else(|| PolicyError::Initdata("no data.\"policy.rego\"".to_owned()))?
+            .ok_or(PolicyError::Initdata(InitdataError::NoPolicy))?
             .clone();
         Ok(Self {
             text: text.to_owned(),
@@ -78,12 +76,12 @@ impl Initdata {
     pub fn from_annotation(value: &str) -> Result<Self, PolicyError> {
         let compressed = base64::engine::general_purpose::STANDARD
             .decode(value.trim())
-            .map_err(|error| PolicyError::Initdata(format!("not base64: {error}")))?;
+            .map_err(|error| PolicyError::Initdata(InitdataError::Base64(error)))?;
         let mut text = String::new();
         flate2::read::GzDecoder::new(compressed.as_slice())
             .take(MAX_INITDATA_BYTES)
             .read_to_string(&mut text)
-            .map_err(|error| PolicyError::Initdata(format!("not gzip-compressed text: {error}")))?;
+            .map_err(|error| PolicyError::Initdata(InitdataError::Gzip(error)))?;
         Self::parse(&text)
     }
 

@@ -49,7 +49,7 @@ pub use deployment::{
     GeneratedEntry, ImagePin, SANS_ANNOTATION, SanSource, SourceFile, WORKLOAD_SECRET_ANNOTATION,
     WorkloadReport, generate_deployment, images_to_resolve,
 };
-pub use error::PolicyError;
+pub use error::{EngineError, InitdataError, PolicyError, RequestError, StateError};
 pub use evaluate::{Decision, Evaluator};
 pub use generate::{GenerateOptions, GeneratedPolicy, PinnedSecret, generate};
 pub use image::{ImageConfig, runtime_names};

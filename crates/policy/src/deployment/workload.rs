@@ -33,7 +33,7 @@ impl Run<'_> {
     ) -> Result<WorkloadReport, PolicyError> {
         let mut report = new_report(document, workload);
         if let Err(reason) = selected(workload, self.options) {
-            report.skipped = Some(reason);
+            report.skipped = Some(reason.to_string());
             return Ok(report);
         }
         self.inject(document, value, workload)?;
