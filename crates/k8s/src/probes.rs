@@ -43,19 +43,11 @@ pub(crate) fn previous_table(
     ProbeTable::parse(value).map_err(|error| K8sError::Invalid {
         at: at.clone(),
         path: format!("spec.initContainers[{MESH_NAME}].env[{MESH_PROBES}]"),
-        detail: format!("not the probe table Chiaro writes: {}", chain(&error)),
+        detail: format!(
+            "not the probe table Chiaro writes: {}",
+            chiaro_pod::with_causes(&error)
+        ),
     })
-}
-
-/// An error and its causes, each once.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
 }
 
 fn is_moved(probe: &Value) -> Option<&str> {

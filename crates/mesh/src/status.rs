@@ -156,24 +156,13 @@ impl StatusPort {
             (_, Some(probe)) => match host {
                 Ok(host) => match app_probes::run(probe, host).await {
                     Ok(passed) => (OK, passed.to_string()),
-                    Err(failed) => (UNAVAILABLE, with_causes(&failed)),
+                    Err(failed) => (UNAVAILABLE, chiaro_pod::with_causes(&failed)),
                 },
                 Err(error) => (UNAVAILABLE, format!("no address to probe: {error}")),
             },
             _ => (Status::NotFound, "try /ready or /healthz".to_owned()),
         }
     }
-}
-
-/// An error and its causes, each once (`GET / on port 80: talking to the workload: refused`).
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(source) = cause {
-        text.push_str(&format!(": {source}"));
-        cause = source.source();
-    }
-    text
 }
 
 /// Removes a ready file left by an earlier run of the proxy, before anything else: from then

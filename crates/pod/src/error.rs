@@ -61,3 +61,15 @@ pub enum ProbeFault {
         name: String,
     },
 }
+
+/// An error and its causes, each once: `outer: cause: its cause`. For messages that carry a
+/// whole chain in one line (a probe's answer body, a generate refusal's detail).
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(source) = cause {
+        text.push_str(&format!(": {source}"));
+        cause = source.source();
+    }
+    text
+}

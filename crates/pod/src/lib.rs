@@ -32,9 +32,9 @@ pub use annotations::{EgressRule, IngressRule, parse_egress, parse_ingress};
 pub use env::InitializerEnv;
 #[cfg(feature = "probes")]
 pub use env::MeshEnv;
-pub use error::PodError;
 #[cfg(feature = "probes")]
 pub use error::ProbeFault;
+pub use error::{PodError, with_causes};
 pub use layout::{CredentialsDir, MeshArgs};
 #[cfg(feature = "probes")]
 pub use probes::{AppProbe, ProbeTable};

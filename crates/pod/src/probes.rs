@@ -284,16 +284,6 @@ fn plain_header(name: &str, value: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn chain(error: &dyn std::error::Error) -> String {
-        let mut text = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            text.push_str(&format!(": {cause}"));
-            source = cause.source();
-        }
-        text
-    }
-
     #[test]
     fn the_table_generate_writes_is_read_and_bad_entries_are_named() {
         let probes = ProbeTable::parse(
@@ -329,7 +319,7 @@ mod tests {
             (r#"{"/app-health/a/livez": {"exec": {}}}"#, "unknown field"),
             (r#"{"/app-health/a/livez": "#, "EOF"),
         ] {
-            let error = chain(&ProbeTable::parse(text).unwrap_err());
+            let error = crate::with_causes(&ProbeTable::parse(text).unwrap_err());
             assert!(
                 error.contains("CHIARO_MESH_PROBES") && error.contains(named),
                 "{error}"
