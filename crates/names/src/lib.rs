@@ -6,10 +6,20 @@
 //!   two SANs are compared by.
 //! - [`PolicyHash`]: the digest of a pod's initdata, which names its policy in the manifest.
 //!
+//! - [`hash32!`]: the 32-byte hash newtype both crates define their hashes with.
+//!
 //! Pure: no I/O; its only dependencies are `serde` and `hex`.
 
+mod hash32;
 mod policy_hash;
 mod san;
 
 pub use policy_hash::PolicyHash;
 pub use san::San;
+
+/// What [`hash32!`] expands to needs, reachable from the crates that call it.
+#[doc(hidden)]
+pub mod __private {
+    pub use hex;
+    pub use serde;
+}
