@@ -114,8 +114,8 @@ impl Printer {
     /// A usage or input error.
     pub(crate) fn input_error(self, error: &anyhow::Error) {
         match self.format {
-            OutputFormat::Json => stdout(&json!({ "verdict": "error", "error": { "kind": "input", "message": format!("{error:#}") } }).to_string()),
-            OutputFormat::Text => stderr(&format!("error: {error:#}")),
+            OutputFormat::Json => stdout(&json!({ "verdict": "error", "error": { "kind": "input", "message": chiaro_pod::with_causes(error.as_ref()) } }).to_string()),
+            OutputFormat::Text => stderr(&format!("error: {}", chiaro_pod::with_causes(error.as_ref()))),
         }
     }
 }

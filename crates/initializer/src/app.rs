@@ -87,7 +87,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 if tokio::time::Instant::now() + delay > deadline {
                     return Err(error.context("the Coordinator did not become ready in time"));
                 }
-                log(&format!("retrying in {delay:?}: {error:#}"));
+                log(&format!(
+                    "retrying in {delay:?}: {}",
+                    chiaro_pod::with_causes(error.as_ref())
+                ));
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }

@@ -9,7 +9,7 @@ use anyhow::Context;
 use chiaro_guest_issuer::EvidenceSource;
 use chiaro_initializer::app::{self, Config};
 use chiaro_pod::layout::{MOUNT, START_GATE_NAME};
-use chiaro_pod::{CredentialsDir, env};
+use chiaro_pod::{CredentialsDir, env, with_causes};
 use clap::Parser;
 
 /// The Chiaro initializer.
@@ -119,7 +119,7 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            app::log(&format!("error: {error:#}"));
+            app::log(&format!("error: {}", with_causes(error.as_ref())));
             ExitCode::FAILURE
         }
     }

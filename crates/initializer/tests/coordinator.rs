@@ -169,6 +169,17 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// No line repeats a cause (`…: refused: refused`): each is printed once.
+fn assert_each_cause_once(output: &Output) {
+    for line in stderr(output).lines() {
+        let causes: Vec<&str> = line.split(": ").collect();
+        assert!(
+            causes.windows(2).all(|pair| pair[0] != pair[1]),
+            "a cause printed twice: {line}"
+        );
+    }
+}
+
 fn retries(output: &Output) -> usize {
     stderr(output).matches("retrying in").count()
 }
@@ -185,6 +196,7 @@ fn a_coordinator_that_is_not_there_is_retried_until_patience_runs_out() {
         stderr(&output)
     );
     assert!(took >= Duration::from_millis(1_400), "{took:?}");
+    assert_each_cause_once(&output);
     pod.assert_nothing_written();
 }
 
@@ -200,6 +212,7 @@ fn a_coordinator_without_a_manifest_is_retried() {
         "{}",
         stderr(&output)
     );
+    assert_each_cause_once(&output);
     pod.assert_nothing_written();
 }
 
@@ -216,6 +229,7 @@ fn attack_a_coordinator_under_another_policy_is_refused_at_once() {
         stderr(&output)
     );
     assert!(took < Duration::from_secs(60), "{took:?}");
+    assert_each_cause_once(&output);
     pod.assert_nothing_written();
 }
 

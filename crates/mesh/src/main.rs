@@ -324,8 +324,8 @@ fn reload_credentials(tls: Arc<SharedTls>, reload_secs: u64, tasks: &mut JoinSet
                 Ok(true) => log("new credentials loaded (new connections use them)"),
                 Ok(false) => {}
                 Err(error) => log(&format!(
-                    "keeping the current credentials: {:#}",
-                    anyhow::Error::from(error)
+                    "keeping the current credentials: {}",
+                    chiaro_pod::with_causes(&error)
                 )),
             }
         }
@@ -388,7 +388,10 @@ fn main() -> ExitCode {
     match runtime.block_on(run(flags)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            log(&format!("error: {error:#}"));
+            log(&format!(
+                "error: {}",
+                chiaro_pod::with_causes(error.as_ref())
+            ));
             ExitCode::FAILURE
         }
     }

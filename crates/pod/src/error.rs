@@ -63,13 +63,53 @@ pub enum ProbeFault {
 }
 
 /// An error and its causes, each once: `outer: cause: its cause`. For messages that carry a
-/// whole chain in one line (a probe's answer body, a generate refusal's detail).
+/// whole chain in one line (a probe's answer body, a generate refusal's detail, a binary's last
+/// words). A wrapper that prints its source's message as its own and also returns it as its
+/// source (tonic's connection errors do) is printed once.
 pub fn with_causes(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
+    let mut previous = text.clone();
     let mut cause = error.source();
     while let Some(source) = cause {
-        text.push_str(&format!(": {source}"));
+        let message = source.to_string();
+        if message != previous {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        previous = message;
         cause = source.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_causes;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("refused")]
+    struct Root;
+
+    /// Prints its source's message as its own, as tonic's `ConnectError` does.
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    struct Forwarding(#[source] Root);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("connecting")]
+    struct Outer(#[source] Forwarding);
+
+    #[test]
+    fn each_cause_is_printed_once_even_through_a_forwarding_wrapper() {
+        assert_eq!(with_causes(&Outer(Forwarding(Root))), "connecting: refused");
+    }
+
+    #[test]
+    fn distinct_causes_are_all_printed() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("reading the anchor")]
+        struct Top(#[source] std::io::Error);
+        let error = Top(std::io::Error::other("no such file"));
+        assert_eq!(with_causes(&error), "reading the anchor: no such file");
+    }
 }

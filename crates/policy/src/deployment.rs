@@ -80,9 +80,9 @@ pub struct WorkloadReport {
     /// Why it was left alone, if it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
-    /// The policy hash (hex), when generated.
+    /// The policy hash, when generated.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub policy_hash: Option<String>,
+    pub policy_hash: Option<PolicyHash>,
     /// SANs of its mesh certificate.
     pub sans: Vec<String>,
     /// Its workload secret ID.

@@ -240,10 +240,7 @@ fn selected_workloads_get_initializer_pins_and_policy_and_the_rest_stays() {
         .unwrap();
     let initdata = Initdata::from_annotation(annotation).unwrap();
     let web = &out.workloads[0];
-    assert_eq!(
-        web.policy_hash.as_deref(),
-        Some(initdata.policy_hash().to_string().as_str())
-    );
+    assert_eq!(web.policy_hash, Some(initdata.policy_hash()));
     let init_env = &documents[2].value["spec"]["template"]["spec"]["initContainers"][0]["env"];
     assert_eq!(init_env[0]["value"], "coordinator.chiaro:7777");
     assert_eq!(init_env[1]["name"], chiaro_pod::env::DEPLOYMENT_ANCHOR);
@@ -284,7 +281,7 @@ fn selected_workloads_get_initializer_pins_and_policy_and_the_rest_stays() {
     );
     assert_eq!(policies[&"aa".repeat(32)]["role"], "coordinator");
     assert_eq!(
-        policies[web.policy_hash.as_ref().unwrap()]["sans"][0],
+        policies[&web.policy_hash.unwrap().to_string()]["sans"][0],
         "web"
     );
     assert_eq!(

@@ -1,7 +1,9 @@
 //! `chiaro generate` as a process against a real registry (Debian's `docker-registry`) holding
 //! images the test pushes: pinning, injection, manifest, idempotence, stdin, and refusals.
 
+use chiaro::reports::GenerateSummary;
 use chiaro_k8s::read_documents;
+use chiaro_manifest::ManifestDraft;
 use chiaro_policy::{INITDATA_ANNOTATION, Initdata};
 use chiaro_test_support::oci_registry::{Access, OciRegistry};
 use serde_json::{Value, json};
@@ -88,10 +90,10 @@ fn needs_registry_generate_pins_injects_writes_the_manifest_and_is_idempotent() 
 
     let (code, stdout, stderr) = chiaro(&args);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    let summary: Value = serde_json::from_str(&stdout).unwrap();
-    let workload = &summary["workloads"][0];
-    assert_eq!(workload["name"], "api");
-    assert_eq!(summary["written"].as_array().unwrap().len(), 2, "{summary}");
+    let summary: GenerateSummary = serde_json::from_str(&stdout).unwrap();
+    let workload = &summary.workloads[0];
+    assert_eq!(workload.name, "api");
+    assert_eq!(summary.written.len(), 2, "{summary:?}");
 
     let text = std::fs::read_to_string(&app).unwrap();
     assert!(text.starts_with("# a two-tier app\n"), "{text}");
@@ -109,33 +111,31 @@ fn needs_registry_generate_pins_injects_writes_the_manifest_and_is_idempotent() 
         [INITDATA_ANNOTATION]
         .as_str()
         .unwrap();
-    let hash = Initdata::from_annotation(annotation)
-        .unwrap()
-        .policy_hash()
-        .to_string();
-    assert_eq!(workload["policy_hash"], hash.as_str());
-    let manifest_json: Value =
-        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
-    let entry = &manifest_json["policies"][&hash];
-    assert_eq!(entry["sans"][0], "api");
+    let policy_hash = Initdata::from_annotation(annotation).unwrap().policy_hash();
+    let hash = policy_hash.to_string();
+    assert_eq!(workload.policy_hash, Some(policy_hash));
+    // A draft: generate writes no reference values (the user adds them before `set`).
+    let written = ManifestDraft::parse(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    let (_, entry) = written
+        .policies()
+        .find(|(key, _)| *key == hash)
+        .expect("the workload's entry");
+    assert_eq!(entry.sans[0], "api");
     assert!(
-        entry["sans"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("api.default.svc.cluster.local"))
+        entry
+            .sans
+            .iter()
+            .any(|san| san == "api.default.svc.cluster.local")
     );
     assert!(
-        summary["warnings"][0]
-            .as_str()
-            .unwrap()
-            .contains("does not say which deployment the pods belong to"),
-        "{summary}"
+        summary.warnings[0].contains("does not say which deployment the pods belong to"),
+        "{summary:?}"
     );
 
     let (code, stdout, stderr) = chiaro(&args);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    let again: Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(again["written"], json!([]), "a second run changes nothing");
+    let again: GenerateSummary = serde_json::from_str(&stdout).unwrap();
+    assert!(again.written.is_empty(), "a second run changes nothing");
     assert_eq!(std::fs::read_to_string(&app).unwrap(), text);
 
     let (code, stdout, stderr) = chiaro(&["policy", "show", "--from-yaml", path_str(&app)]);

@@ -120,7 +120,7 @@ fn the_generate_summary_is_the_golden_json() {
                     name: "web".to_owned(),
                     namespace: "shop".to_owned(),
                     skipped: None,
-                    policy_hash: Some("66".repeat(32)),
+                    policy_hash: Some(PolicyHash::new([0x66; 32])),
                     sans: vec!["web".to_owned(), "web.shop".to_owned()],
                     workload_secret_id: Some("apps/v1/Deployment/shop/web".to_owned()),
                     images: vec![("web".to_owned(), "shop/web:1.0@sha256:77".to_owned())],

@@ -236,7 +236,7 @@ fn fill_report(
             )
         })
         .collect();
-    report.policy_hash = Some(entry.hash.to_string());
+    report.policy_hash = Some(entry.hash);
     report.sans.clone_from(&entry.sans);
     report.workload_secret_id = Some(entry.workload_secret_id.clone());
 }

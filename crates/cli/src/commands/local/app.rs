@@ -61,7 +61,9 @@ pub(super) fn generate(
             workload.namespace,
             workload.name,
             workload.kind,
-            workload.policy_hash.as_deref().unwrap_or("-")
+            workload
+                .policy_hash
+                .map_or_else(|| "-".to_owned(), |hash| hash.to_string())
         ));
     }
     for warning in &generated.warnings {

@@ -75,6 +75,21 @@ fn ip(args: &[&str]) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
+/// Held while a run chooses its /24 and puts its address on this machine's link (released when
+/// dropped, or when the process dies).
+fn subnet_lock() -> anyhow::Result<std::fs::File> {
+    let path = Path::new("/run/chiaro-local-network.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    file.lock()
+        .with_context(|| format!("locking {}", path.display()))?;
+    Ok(file)
+}
+
 /// Removes the namespaces of runs whose process is gone.
 fn remove_stale() {
     let Ok(list) = ip(&["netns", "list"]) else {
@@ -98,6 +113,9 @@ impl PodNetwork {
     /// The bridge and this machine's link to it; pods come with [`Self::add_pods`].
     pub(super) fn create() -> anyhow::Result<Self> {
         remove_stale();
+        // Choosing a free /24 and taking it is one step for all runs on this machine: without
+        // the lock, two runs starting together would both see a /24 free and both take it.
+        let _choosing = subnet_lock()?;
         let used = ip(&["-4", "-o", "addr", "show"])?;
         let subnet = (1..=254u8)
             .find(|s| !used.contains(&format!("198.18.{s}.")))

@@ -203,7 +203,7 @@ impl Starter<'_> {
 fn failed(process: &str, error: &anyhow::Error) -> ContainerOutcome {
     ContainerOutcome::Failed {
         process: process.to_owned(),
-        error: format!("{error:#}"),
+        error: chiaro_pod::with_causes(error.as_ref()),
     }
 }
 
