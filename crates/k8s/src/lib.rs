@@ -33,10 +33,10 @@ pub use injection::{
     container_images, container_ports, inject, pin_images, set_pod_annotation,
 };
 pub use pod_spec::{
-    Capabilities, ConfigMapKeySelector, Container, EnvFromSource, EnvVar, EnvVarSource, ExecAction,
-    FieldSelector, KeyToPath, Lifecycle, LifecycleHandler, LocalObjectReference,
-    PodSecurityContext, PodSpec, Probe, ResourceRequirements, SecretKeySelector, SecurityContext,
-    Sysctl, Volume, VolumeMount, VolumeSource,
+    Capabilities, ConfigMapKeySelector, Container, ContainerPort, EnvFromSource, EnvVar,
+    EnvVarSource, ExecAction, FieldSelector, KeyToPath, Lifecycle, LifecycleHandler,
+    LocalObjectReference, PodSecurityContext, PodSpec, Probe, ResourceRequirements,
+    SecretKeySelector, SecurityContext, Sysctl, Volume, VolumeMount, VolumeSource,
 };
 pub use service::{Service, dns_names, namespace_of, services};
 pub use start_gate::ImageCommand;

@@ -133,8 +133,9 @@ pub struct Container {
     pub stdin: Option<bool>,
     /// Host side only; ignored.
     pub stdin_once: Option<IgnoredAny>,
-    /// Host side only; ignored.
-    pub ports: Option<IgnoredAny>,
+    /// The ports it listens on (the policy ignores them; local mode serves them).
+    #[serde(default)]
+    pub ports: Vec<ContainerPort>,
     /// Host side only; ignored.
     pub image_pull_policy: Option<IgnoredAny>,
     /// Host side only; ignored.
@@ -143,6 +144,23 @@ pub struct Container {
     pub termination_message_policy: Option<IgnoredAny>,
     /// Host side only; ignored.
     pub resize_policy: Option<IgnoredAny>,
+}
+
+/// A port a container listens on.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContainerPort {
+    /// The port number in the pod.
+    pub container_port: u16,
+    /// Its name (for Services' `targetPort`).
+    pub name: Option<String>,
+    /// `TCP` (the default), `UDP` or `SCTP`.
+    pub protocol: Option<String>,
+    /// Host side only; ignored.
+    pub host_port: Option<IgnoredAny>,
+    /// Host side only; ignored.
+    #[serde(rename = "hostIP")]
+    pub host_ip: Option<IgnoredAny>,
 }
 
 /// One environment variable.

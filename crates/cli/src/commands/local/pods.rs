@@ -4,11 +4,10 @@
 use std::collections::BTreeMap;
 
 use anyhow::anyhow;
-use chiaro_k8s::{Workload, WorkloadKind, read_documents};
+use chiaro_k8s::{Container, PodSpec, Workload, WorkloadKind, read_documents};
 use chiaro_manifest::PolicyHash;
 use chiaro_policy::{AgentPolicy, INITDATA_ANNOTATION, Initdata, PolicyData, SourceFile};
 use chiaro_simulated_host::{SimulatedPod, creation_order};
-use serde_json::Value;
 
 /// The pod name a controller of `kind` would give the first replica of `name`.
 fn pod_name(kind: &str, name: &str) -> String {
@@ -30,8 +29,8 @@ pub(super) struct LocalPod {
     pub(super) policy: AgentPolicy,
     pub(super) data: PolicyData,
     pub(super) policy_hash: PolicyHash,
-    pub(super) document: Value,
-    pub(super) template_pointer: &'static str,
+    /// The pod spec as generate wrote it (typed: local mode reads it as the kubelet would).
+    pub(super) spec: PodSpec,
 }
 
 impl LocalPod {
@@ -50,7 +49,7 @@ impl LocalPod {
     pub(super) fn ports(&self) -> Vec<u16> {
         let mut ports: Vec<u16> = creation_order(&self.data)
             .iter()
-            .flat_map(|name| declared_ports(self.container(name)))
+            .flat_map(|name| self.declared_ports(name))
             .collect();
         ports.sort_unstable();
         ports.dedup();
@@ -60,24 +59,26 @@ impl LocalPod {
     /// The value of `variable` in container `name`'s pod-spec environment.
     pub(super) fn env(&self, name: &str, variable: &str) -> Option<String> {
         self.container(name)?
-            .get("env")?
-            .as_array()?
+            .env
             .iter()
-            .find(|v| v.get("name").and_then(Value::as_str) == Some(variable))?
-            .get("value")?
-            .as_str()
-            .map(str::to_owned)
+            .find(|var| var.name == variable)?
+            .value
+            .clone()
     }
 
-    pub(super) fn container(&self, name: &str) -> Option<&Value> {
-        let spec = self
-            .document
-            .pointer(&format!("{}/spec", self.template_pointer))?;
-        ["initContainers", "containers"]
+    /// The ports container `name` declares (none when there is no such container).
+    pub(super) fn declared_ports(&self, name: &str) -> Vec<u16> {
+        self.container(name)
+            .map(|container| container.ports.iter().map(|p| p.container_port).collect())
+            .unwrap_or_default()
+    }
+
+    pub(super) fn container(&self, name: &str) -> Option<&Container> {
+        self.spec
+            .init_containers
             .iter()
-            .filter_map(|list| spec.get(*list).and_then(Value::as_array))
-            .flatten()
-            .find(|c| c.get("name").and_then(Value::as_str) == Some(name))
+            .chain(&self.spec.containers)
+            .find(|container| container.name == name)
     }
 }
 
@@ -108,21 +109,9 @@ pub(super) fn local_pods(generated: &[SourceFile]) -> anyhow::Result<Vec<LocalPo
                 policy_hash: initdata.policy_hash(),
                 policy,
                 data,
-                template_pointer: workload.kind.template_pointer(),
-                document: document.value,
+                spec: workload.pod_spec,
             });
         }
     }
     Ok(pods)
-}
-
-pub(super) fn declared_ports(container: Option<&Value>) -> Vec<u16> {
-    container
-        .and_then(|c| c.get("ports"))
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|port| port.get("containerPort").and_then(Value::as_u64))
-        .filter_map(|port| u16::try_from(port).ok())
-        .collect()
 }

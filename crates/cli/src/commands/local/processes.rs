@@ -11,7 +11,6 @@ use anyhow::{Context, anyhow, bail};
 use chiaro_k8s::{INITIALIZER_NAME, MESH_NAME};
 use chiaro_pod::env::{MESH_INGRESS as MESH_INGRESS_ENV, MESH_PROBES as PROBES_ENV};
 use chiaro_pod::layout::{MESH_STATUS_PORT, READY_PATH};
-use serde_json::Value;
 
 use super::addresses::PodAddresses;
 use super::coordinator_host_data;
@@ -159,17 +158,9 @@ pub(super) fn run_initializer(
         .container(INITIALIZER_NAME)
         .ok_or_else(|| anyhow!("no initializer in the pod spec"))?;
     let mut command = place.command(&sibling("chiaro-initializer")?);
-    for variable in spec
-        .get("env")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if let (Some(name), Some(value)) = (
-            variable.get("name").and_then(Value::as_str),
-            variable.get("value").and_then(Value::as_str),
-        ) {
-            command.env(name, value);
+    for variable in &spec.env {
+        if let Some(value) = &variable.value {
+            command.env(&variable.name, value);
         }
     }
     let output = command

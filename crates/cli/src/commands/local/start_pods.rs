@@ -10,7 +10,7 @@ use chiaro_policy::{Evaluator, SourceFile};
 use chiaro_simulated_host::{SANDBOX, create_container_request, creation_order};
 
 use super::addresses::{AddressPlan, PodAddresses};
-use super::pods::{LocalPod, declared_ports};
+use super::pods::LocalPod;
 use super::processes::{Place, Running, run_initializer, start_mesh};
 use super::stand_in::StandIn;
 use super::story::Story;
@@ -165,7 +165,7 @@ impl Starter<'_> {
         place: Place<'_>,
     ) -> anyhow::Result<ContainerOutcome> {
         let mut servers = Vec::new();
-        for port in declared_ports(pod.container(container)) {
+        for port in pod.declared_ports(container) {
             let mut server = match place {
                 Place::Loopback => {
                     let listener = addresses
