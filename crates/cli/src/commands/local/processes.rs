@@ -8,15 +8,25 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
-use chiaro_k8s::{INITIALIZER_NAME, MESH_NAME};
-use chiaro_pod::env::{MESH_INGRESS as MESH_INGRESS_ENV, MESH_PROBES as PROBES_ENV};
-use chiaro_pod::layout::{MESH_STATUS_PORT, READY_PATH};
+use chiaro_k8s::{Container, INITIALIZER_NAME, MESH_NAME};
+use chiaro_pod::env;
+use chiaro_pod::layout::{MESH_STATUS_PORT, MeshArgs, READY_PATH};
 
 use super::addresses::PodAddresses;
 use super::coordinator_host_data;
 use super::http;
 use super::pod_network::PodNetwork;
 use super::pods::LocalPod;
+
+/// `command` with the environment `container`'s pod spec gives it (which the policy pins).
+fn with_pod_env<'a>(command: &'a mut Command, container: &Container) -> &'a mut Command {
+    for variable in &container.env {
+        if let Some(value) = &variable.value {
+            command.env(&variable.name, value);
+        }
+    }
+    command
+}
 
 /// A process that is killed when dropped.
 pub(super) struct Running(pub(super) Child);
@@ -158,12 +168,7 @@ pub(super) fn run_initializer(
         .container(INITIALIZER_NAME)
         .ok_or_else(|| anyhow!("no initializer in the pod spec"))?;
     let mut command = place.command(&sibling("chiaro-initializer")?);
-    for variable in &spec.env {
-        if let Some(value) = &variable.value {
-            command.env(&variable.name, value);
-        }
-    }
-    let output = command
+    let output = with_pod_env(&mut command, spec)
         .args(["--out", &out.display().to_string(), "--patience-secs", "30"])
         .args(["--insecure-simulated-tee", &tee.display().to_string()])
         .args([
@@ -207,20 +212,29 @@ pub(super) fn start_mesh(
             SocketAddr::from((network.pod_address(index), MESH_STATUS_PORT))
         }
     };
-    let ingress = pod.env(MESH_NAME, MESH_INGRESS_ENV).unwrap_or_default();
+    let spec = pod
+        .container(MESH_NAME)
+        .ok_or_else(|| anyhow!("no mesh proxy in the pod spec"))?;
+    // The pod spec's egress entries, with each remote resolved to where its pod listens here.
     let rewritten: Vec<String> = addresses
         .egress
         .iter()
         .map(|(rule, resolved)| format!("{}#{}#{resolved}#{}", rule.name, rule.local, rule.san))
         .collect();
     let mut command = place.command(&sibling("chiaro-mesh")?);
-    command
-        .args(["--credentials", &credentials.display().to_string()])
-        .args(["--ingress", &ingress])
-        .args(["--egress", &rewritten.join("##")]);
+    let args = MeshArgs {
+        transparent: matches!(place, Place::Namespace(..)),
+        credentials: credentials.display().to_string(),
+        ready_file: None,
+    };
+    with_pod_env(&mut command, spec)
+        .env(env::MESH_EGRESS, rewritten.join("##"))
+        .args(args.args());
     let mut summary = Vec::new();
     match place {
         Place::Loopback => {
+            // No kubelet probes on loopback: the workload ports are the stand-ins' elsewhere.
+            command.env_remove(env::MESH_PROBES);
             command.args(["--status", &status.to_string()]);
             for (port, listen) in &addresses.ingress {
                 let target = addresses.stand_ins[port];
@@ -229,10 +243,6 @@ pub(super) fn start_mesh(
             }
         }
         Place::Namespace(..) => {
-            command.arg("--transparent");
-            if let Some(probes) = pod.env(MESH_NAME, PROBES_ENV) {
-                command.args(["--probes", &probes]);
-            }
             summary.push(
                 "transparent: the pod's firewall redirects every inbound connection to it"
                     .to_owned(),
