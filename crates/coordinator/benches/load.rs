@@ -119,6 +119,7 @@ fn main() {
             pre_auth_per_source: Limits::DEFAULT.pre_auth,
             ..Limits::DEFAULT
         },
+        ready_file: None,
     };
     let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let listeners = runtime

@@ -15,6 +15,7 @@ use chiaro_guest_issuer::EvidenceSource;
 use tokio::net::TcpListener;
 
 use crate::metrics::{Api, Metrics};
+use crate::ready::BoundAddresses;
 use crate::service::{ManifestValidator, MeshService, UserService};
 use crate::state::Coordinator;
 use crate::store::DirStore;
@@ -28,10 +29,13 @@ pub struct Config {
     pub evidence: EvidenceSource,
     /// The caps of each attested listener (each has its own).
     pub limits: Limits,
+    /// Where to report the listeners' bound addresses once serving ([`crate::ready`]).
+    pub ready_file: Option<PathBuf>,
 }
 
 /// The Coordinator's three listeners, bound by the caller: the binary binds its flags'
-/// addresses, a test binds port 0 and reads the addresses back, so no test races for a port.
+/// addresses (port 0: the system's choice, reported in its ready file), a test binds port 0
+/// and reads the addresses back, so no test races for a port.
 #[derive(Debug)]
 pub struct Listeners {
     /// The user API (server-attested).
@@ -147,11 +151,16 @@ pub fn system_clock() -> Clock {
 }
 
 /// Runs the Coordinator on `listeners` until either gRPC server fails: opens the state, sets
-/// up the evidence and the two attested TLS configurations, then serves.
+/// up the evidence and the two attested TLS configurations, writes the ready file (when
+/// configured: the listeners' bound addresses, [`BoundAddresses`]), then serves.
 ///
 /// # Errors
-/// A corrupt state, an unreadable simulated TEE, or a listener that fails.
+/// A corrupt state, an unreadable simulated TEE, a ready file that cannot be written, or a
+/// listener that fails.
 pub async fn run(config: Config, listeners: Listeners) -> anyhow::Result<()> {
+    if let Some(path) = &config.ready_file {
+        crate::ready::remove_stale(path)?;
+    }
     let coordinator = open_state(config.state_dir.clone()).await?;
     if config.evidence.is_insecure() {
         log(
@@ -164,7 +173,12 @@ pub async fn run(config: Config, listeners: Listeners) -> anyhow::Result<()> {
         .issuer(system_clock())
         .context("setting up this process's evidence")?;
     let tls = AttestedTls::new(issuer, &coordinator, config.limits, system_clock())?;
-    log_addresses(&listeners)?;
+    let addresses = BoundAddresses::of(&listeners)?;
+    log_addresses(&addresses);
+    if let Some(path) = &config.ready_file {
+        addresses.write(path)?;
+        log(&format!("ready file {} written", path.display()));
+    }
     serve(coordinator, tls, listeners, config.limits).await
 }
 
@@ -217,17 +231,15 @@ impl AttestedTls {
     }
 }
 
-fn log_addresses(listeners: &Listeners) -> anyhow::Result<()> {
+fn log_addresses(addresses: &BoundAddresses) {
     log(&format!(
         "user API on {}, mesh API on {}",
-        listeners.user_api.local_addr()?,
-        listeners.mesh_api.local_addr()?
+        addresses.user_api, addresses.mesh_api
     ));
     log(&format!(
         "status (/healthz, /readyz, /metrics) on {}",
-        listeners.status.local_addr()?
+        addresses.status
     ));
-    Ok(())
 }
 
 /// Serves the user and mesh APIs, each behind its own admission, and the status port.

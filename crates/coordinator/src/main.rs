@@ -15,15 +15,21 @@ struct Flags {
     /// The state directory (persisted history and CA certificates; no secrets).
     #[arg(long, default_value = "/var/lib/chiaro")]
     state_dir: PathBuf,
-    /// Address of the user API (server-attested TLS).
+    /// Address of the user API (server-attested TLS); port 0: one the system chooses.
     #[arg(long, default_value = "0.0.0.0:1313")]
     user_api: SocketAddr,
-    /// Address of the mesh API (mutually attested TLS).
+    /// Address of the mesh API (mutually attested TLS); port 0: one the system chooses.
     #[arg(long, default_value = "0.0.0.0:7777")]
     mesh_api: SocketAddr,
-    /// Address of the plain-HTTP status port (/healthz, /readyz, /metrics).
+    /// Address of the plain-HTTP status port (/healthz, /readyz, /metrics); port 0: one the
+    /// system chooses.
     #[arg(long, default_value = "0.0.0.0:9102")]
     status: SocketAddr,
+    /// Once serving, write the addresses the three listeners are bound to (the ports chosen
+    /// for port 0) to FILE, atomically, as JSON: {"user_api": ADDR, "mesh_api": ADDR,
+    /// "status": ADDR}. A stale FILE is removed at start; its directory must exist.
+    #[arg(long, value_name = "FILE")]
+    ready_file: Option<PathBuf>,
     /// INSECURE: attest with the simulated TEE in this file instead of configfs-tsm.
     #[arg(long, value_name = "FILE")]
     insecure_simulated_tee: Option<PathBuf>,
@@ -49,6 +55,7 @@ async fn main() -> ExitCode {
         state_dir: flags.state_dir,
         evidence,
         limits: flags.limits.limits(),
+        ready_file: flags.ready_file,
     };
     let result = match Listeners::bind(flags.user_api, flags.mesh_api, flags.status).await {
         Ok(listeners) => app::run(config, listeners).await,

@@ -252,7 +252,7 @@ fn a_corrupted_or_truncated_state_file_never_serves() {
         flipped[last] ^= 0x01;
         for corrupted in [original[..original.len() / 2].to_vec(), flipped] {
             std::fs::write(&file, &corrupted).unwrap();
-            match start_on(&state, &deployment) {
+            match start_on(&state, &mut deployment) {
                 Err(stderr) => assert!(
                     stderr.contains("state file"),
                     "{}: unclear refusal: {stderr}",
@@ -293,7 +293,7 @@ fn a_corrupted_or_truncated_state_file_never_serves() {
         }
         std::fs::write(&file, &original).unwrap();
     }
-    let mut child = start_on(&state, &deployment).unwrap();
+    let mut child = start_on(&state, &mut deployment).unwrap();
     ok(&deployment.chiaro(&[
         "recover",
         "--seed-share-owner-key",

@@ -29,6 +29,7 @@ async fn a_coordinator_serves_on_listeners_bound_by_its_caller() {
             host_data,
         },
         limits: chiaro_api::admission::Limits::DEFAULT,
+        ready_file: None,
     };
     let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let listeners = Listeners::bind(loopback, loopback, loopback).await.unwrap();

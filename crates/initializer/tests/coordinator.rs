@@ -8,7 +8,7 @@
 
 #![expect(clippy::unwrap_used, clippy::panic, reason = "test")]
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use chiaro_attest::UnixTime;
 use chiaro_attest::insecure_simulation::InsecureSimulatedTee;
+use chiaro_coordinator::BoundAddresses;
 use chiaro_pod::CredentialsDir;
 
 /// The Coordinator's launch binding, as its reference values pin it.
@@ -37,6 +38,8 @@ fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// A loopback port nothing listens on now (for "no Coordinator there"; a Coordinator started
+/// here takes port 0 and reports its ports in its ready file instead).
 fn free_port() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -124,37 +127,45 @@ struct Coordinator {
 }
 
 impl Coordinator {
+    /// Starts it on loopback port 0s and waits for its ready file (the ports it got), or fails
+    /// at once with its log when it exits first.
     fn start(pod: &Pod, policy: &str) -> Self {
-        // Another process may take a free port before the Coordinator binds it: then it exits,
-        // and starts again on new ports.
-        for _ in 0..5 {
-            let (user_api, mesh_api, status) = (free_port(), free_port(), free_port());
-            let mut child = Command::new(binary("chiaro-coordinator"))
-                .arg("--state-dir")
-                .arg(pod.path("state"))
-                .args(["--user-api", &user_api.to_string()])
-                .args(["--mesh-api", &mesh_api.to_string()])
-                .args(["--status", &status.to_string()])
-                .arg("--insecure-simulated-tee")
-                .arg(pod.path("tee.json"))
-                .args(["--insecure-simulated-host-data", policy])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while TcpStream::connect(mesh_api).is_err() {
-                if child.try_wait().unwrap().is_some() {
-                    break;
-                }
-                assert!(Instant::now() < deadline, "the Coordinator never listened");
-                std::thread::sleep(Duration::from_millis(20));
+        let ready = pod.path("coordinator-ready.json");
+        let log = pod.path("coordinator.log");
+        let mut child = Command::new(binary("chiaro-coordinator"))
+            .arg("--state-dir")
+            .arg(pod.path("state"))
+            .args(["--user-api", "127.0.0.1:0"])
+            .args(["--mesh-api", "127.0.0.1:0"])
+            .args(["--status", "127.0.0.1:0"])
+            .arg("--ready-file")
+            .arg(&ready)
+            .arg("--insecure-simulated-tee")
+            .arg(pod.path("tee.json"))
+            .args(["--insecure-simulated-host-data", policy])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(addresses) = BoundAddresses::read(&ready).unwrap() {
+                return Self {
+                    child,
+                    mesh_api: addresses.mesh_api,
+                };
             }
-            if child.try_wait().unwrap().is_none() {
-                return Self { child, mesh_api };
+            if let Some(status) = child.try_wait().unwrap() {
+                let log = std::fs::read_to_string(&log).unwrap_or_default();
+                panic!("the Coordinator exited ({status}) before serving:\n{log}");
             }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the Coordinator did not write {} in 30 s", ready.display());
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("the Coordinator exited before listening, five times");
     }
 }
 

@@ -182,15 +182,18 @@ struct Coordinator {
 /// Stage 3: the Coordinator starts.
 fn coordinator(work: &Work, bind: IpAddr, story: &mut Story) -> anyhow::Result<Coordinator> {
     story.step("3. The Coordinator starts (its own CVM in a cluster; the simulated TEE here)");
-    let (process, user_api, mesh_api, status) = start_coordinator(work.dir(), bind)?;
+    let (process, addresses) = start_coordinator(work.dir(), bind)?;
     story.line(&format!(
-        "pid {}: user API {user_api}, mesh API {mesh_api}, status {status}",
-        process.0.id()
+        "pid {}: user API {}, mesh API {}, status {}",
+        process.0.id(),
+        addresses.user_api,
+        addresses.mesh_api,
+        addresses.status
     ));
     Ok(Coordinator {
         process,
-        user_api,
-        mesh_api,
+        user_api: addresses.user_api,
+        mesh_api: addresses.mesh_api,
     })
 }
 

@@ -119,7 +119,7 @@ fn attack_host_chosen_seed_recovered_by_the_host_is_refused_by_pods_and_owner() 
     // The host makes a consistent state from a seed it knows (a genuine Coordinator it ran on
     // its own disk, first set by itself) and puts it in place of the victim's.
     let host_state = deployment.path("host-state");
-    let mut host = start_on(&host_state, &deployment).unwrap();
+    let mut host = start_on(&host_state, &mut deployment).unwrap();
     ok(&host_set(&deployment));
     host.kill().unwrap();
     host.wait().unwrap();
@@ -146,7 +146,7 @@ fn attack_coordinator_under_the_hosts_own_policy_is_refused() {
             Stdio::piped(),
             &other_policy,
         ),
-        &deployment,
+        &mut deployment,
     )
     .unwrap();
     // The impostor is not the Coordinator the CLI pins: even the host's own `set` is refused

@@ -1,6 +1,7 @@
 //! The harness of the process tests: a deployment directory with simulated TEEs, the
-//! Coordinator as a real process on free loopback ports, and the CLI and initializer binaries
-//! run against it. Shared by `e2e.rs` and `attacks/` (each uses part of it).
+//! Coordinator as a real process on loopback ports of the system's choice (port 0, read back
+//! from its ready file: no port is picked, freed and raced for), and the CLI and initializer
+//! binaries run against it. Shared by `e2e.rs` and `attacks/` (each uses part of it).
 //!
 //! The three binaries must be built first (`cargo build --workspace --bins`; scripts/test does).
 
@@ -9,13 +10,14 @@
     reason = "each test crate uses part of the harness (so `expect` would fail in one of them)"
 )]
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use chiaro_attest::insecure_simulation::InsecureSimulatedTee;
+use chiaro_coordinator::BoundAddresses;
 
 pub(crate) const COORDINATOR_POLICY: &str =
     "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0";
@@ -35,15 +37,15 @@ pub(crate) fn binary(name: &str) -> PathBuf {
     path
 }
 
-pub(crate) fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
+/// What the Coordinator's three listeners bind: loopback, the port the system chooses.
+const ANY_LOOPBACK_PORT: &str = "127.0.0.1:0";
+
+/// How long a started Coordinator may take to write its ready file (a guard against hanging).
+const START_PATIENCE: Duration = Duration::from_secs(30);
 
 pub(crate) struct Deployment {
     pub(crate) dir: PathBuf,
+    /// The addresses of the Coordinator last started (its ready file's), port 0 before one is.
     pub(crate) user_api: SocketAddr,
     pub(crate) mesh_api: SocketAddr,
     pub(crate) status: SocketAddr,
@@ -78,11 +80,12 @@ impl Deployment {
             serde_json::json!({ "insecure_simulated": [{ "ark": ark, "values": { "host_data": COORDINATOR_POLICY } }] }).to_string(),
         )
         .unwrap();
+        let unstarted: SocketAddr = ANY_LOOPBACK_PORT.parse().unwrap();
         Self {
             dir,
-            user_api: free_port(),
-            mesh_api: free_port(),
-            status: free_port(),
+            user_api: unstarted,
+            mesh_api: unstarted,
+            status: unstarted,
             coordinator: None,
             coordinator_flags: Vec::new(),
             descriptor_limit: None,
@@ -94,7 +97,8 @@ impl Deployment {
         self.dir.join(name)
     }
 
-    /// The Coordinator on this deployment's ports and simulated TEE, with its state in `state`.
+    /// The Coordinator on loopback port 0s with this deployment's simulated TEE, with its state
+    /// in `state` (started by [`start_command`], which gives it a ready file).
     pub(crate) fn coordinator_command(&self, state: &Path, stderr: Stdio) -> Command {
         self.coordinator_command_as(state, stderr, COORDINATOR_POLICY)
     }
@@ -118,13 +122,9 @@ impl Deployment {
         };
         command
             .args(["--state-dir", state.to_str().unwrap()])
-            .args([
-                "--user-api",
-                &self.user_api.to_string(),
-                "--mesh-api",
-                &self.mesh_api.to_string(),
-            ])
-            .args(["--status", &self.status.to_string()])
+            .args(["--user-api", ANY_LOOPBACK_PORT])
+            .args(["--mesh-api", ANY_LOOPBACK_PORT])
+            .args(["--status", ANY_LOOPBACK_PORT])
             .args([
                 "--insecure-simulated-tee",
                 self.path("tee.json").to_str().unwrap(),
@@ -136,50 +136,47 @@ impl Deployment {
         command
     }
 
-    /// Starts the Coordinator; when it exits before listening (another test process took one
-    /// of the free ports in between), again on new ports.
+    /// Starts the Coordinator on new ports (those its ready file reports); panics when it
+    /// exits before serving (its stderr is above, or in [`Self::log`]).
     pub(crate) fn start_coordinator(&mut self) {
-        for _ in 0..5 {
-            let stderr = if self.log.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::inherit()
-            };
-            let mut child = self
-                .coordinator_command(&self.path("state"), stderr)
-                .spawn()
-                .unwrap();
-            if let (Some(log), Some(stderr)) = (&self.log, child.stderr.take()) {
-                forward_lines(stderr, log.clone());
-            }
-            // Kept in `self` at once, so it is waited for whatever happens (Drop).
-            self.coordinator = Some(child);
-            let deadline = Instant::now() + Duration::from_secs(30);
-            let mut exited = false;
-            while TcpStream::connect(self.user_api).is_err()
-                || TcpStream::connect(self.mesh_api).is_err()
-                || TcpStream::connect(self.status).is_err()
-            {
-                let child = self.coordinator.as_mut().unwrap();
-                if child.try_wait().unwrap().is_some() {
-                    exited = true;
-                    break;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "the Coordinator did not start listening"
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            if !exited {
-                return;
-            }
-            self.coordinator = None;
-            self.user_api = free_port();
-            self.mesh_api = free_port();
-            self.status = free_port();
+        let stderr = if self.log.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        };
+        let command = self.coordinator_command(&self.path("state"), stderr);
+        let (mut child, ready) = self.spawn_with_ready_file(command);
+        if let (Some(log), Some(stderr)) = (&self.log, child.stderr.take()) {
+            forward_lines(stderr, log.clone());
         }
-        panic!("the Coordinator exited before listening, five times");
+        // Kept in `self` at once, so it is waited for whatever happens (Drop).
+        let child = self.coordinator.insert(child);
+        match wait_ready(child, &ready) {
+            Ok(addresses) => self.serving_on(addresses),
+            Err(status) => {
+                panic!("the Coordinator exited ({status}) before serving (its stderr is above)")
+            }
+        }
+    }
+
+    /// Spawns `command` (a Coordinator) with a ready file of its own, none there yet.
+    fn spawn_with_ready_file(&self, mut command: Command) -> (Child, PathBuf) {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let ready = self.path(&format!("coordinator-ready-{n}.json"));
+        match std::fs::remove_file(&ready) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => panic!("{error}"),
+            _ => {}
+        }
+        let child = command.arg("--ready-file").arg(&ready).spawn().unwrap();
+        (child, ready)
+    }
+
+    /// From now on, the CLI and the initializers talk to the Coordinator on `addresses`.
+    fn serving_on(&mut self, addresses: BoundAddresses) {
+        self.user_api = addresses.user_api;
+        self.mesh_api = addresses.mesh_api;
+        self.status = addresses.status;
     }
 
     pub(crate) fn kill_coordinator(&mut self) {
@@ -438,36 +435,52 @@ pub(crate) fn ok_process(output: &Output) {
     );
 }
 
-/// Starts the Coordinator on `state`; `Err(stderr)` when it exits (refuses to start), `Ok(child)`
-/// once it listens.
-pub(crate) fn start_on(state: &Path, deployment: &Deployment) -> Result<Child, String> {
-    start_command(
-        deployment.coordinator_command(state, Stdio::piped()),
-        deployment,
-    )
+/// Starts the Coordinator on `state`; `Err(stderr)` when it exits (refuses to start),
+/// `Ok(child)` once it serves, on the addresses `deployment` then holds.
+pub(crate) fn start_on(state: &Path, deployment: &mut Deployment) -> Result<Child, String> {
+    let command = deployment.coordinator_command(state, Stdio::piped());
+    start_command(command, deployment)
 }
 
 /// Starts `command` (a Coordinator with piped stderr); as [`start_on`].
 pub(crate) fn start_command(
-    mut command: Command,
-    deployment: &Deployment,
+    command: Command,
+    deployment: &mut Deployment,
 ) -> Result<Child, String> {
-    let mut child = command.spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
+    let (mut child, ready) = deployment.spawn_with_ready_file(command);
+    match wait_ready(&mut child, &ready) {
+        Ok(addresses) => {
+            deployment.serving_on(addresses);
+            Ok(child)
+        }
+        Err(status) => {
             let mut stderr = String::new();
             std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-            assert!(!status.success());
-            return Err(stderr);
+            assert!(!status.success(), "exited with success: {stderr}");
+            Err(stderr)
         }
-        if TcpStream::connect(deployment.user_api).is_ok() {
-            return Ok(child);
+    }
+}
+
+/// Waits for the event of `child` (a Coordinator) serving: its ready file `ready` written
+/// (`Ok`: the addresses it reports) or its exit (`Err`: its status), whichever comes first.
+pub(crate) fn wait_ready(child: &mut Child, ready: &Path) -> Result<BoundAddresses, ExitStatus> {
+    let deadline = Instant::now() + START_PATIENCE;
+    loop {
+        if let Some(addresses) = BoundAddresses::read(ready).unwrap() {
+            return Ok(addresses);
         }
-        assert!(
-            Instant::now() < deadline,
-            "the Coordinator neither started nor exited"
-        );
+        if let Some(status) = child.try_wait().unwrap() {
+            return Err(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the Coordinator neither wrote {} nor exited in {START_PATIENCE:?}",
+                ready.display()
+            );
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -2,12 +2,13 @@
 //! binaries built beside `chiaro`), started on this machine's loopback or in a pod's network
 //! namespace, and killed when their handle is dropped.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
+use chiaro_coordinator::BoundAddresses;
 use chiaro_k8s::{Container, INITIALIZER_NAME, MESH_NAME};
 use chiaro_pod::env;
 use chiaro_pod::layout::{MESH_STATUS_PORT, MeshArgs, READY_PATH};
@@ -101,59 +102,62 @@ impl<'a> Place<'a> {
     }
 }
 
-/// Starts `chiaro-coordinator` on free ports of `address` with the simulated TEE; when it exits
-/// before listening (another process took a port in between), again on new ports.
+/// Starts `chiaro-coordinator` on ports of `address` the system chooses (port 0), with the
+/// simulated TEE; its ready file reports them once it serves, so no port is raced for.
 pub(super) fn start_coordinator(
     work: &Path,
     address: IpAddr,
-) -> anyhow::Result<(Running, SocketAddr, SocketAddr, SocketAddr)> {
-    for _ in 0..5 {
-        let (user_api, mesh_api, status) = (
-            free_port_on(address)?,
-            free_port_on(address)?,
-            free_port_on(address)?,
-        );
-        let log = std::fs::File::create(work.join("coordinator.log"))?;
-        let mut coordinator = Running(
-            Command::new(sibling("chiaro-coordinator")?)
-                .args([
-                    "--state-dir",
-                    &work.join("coordinator-state").display().to_string(),
-                ])
-                .args(["--user-api", &user_api.to_string()])
-                .args(["--mesh-api", &mesh_api.to_string()])
-                .args(["--status", &status.to_string()])
-                .args([
-                    "--insecure-simulated-tee",
-                    &work
-                        .join("insecure-simulated-tee.json")
-                        .display()
-                        .to_string(),
-                ])
-                .args(["--insecure-simulated-host-data", &coordinator_host_data()])
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .context("starting chiaro-coordinator")?,
-        );
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if [user_api, mesh_api, status]
-                .iter()
-                .all(|address| TcpStream::connect(address).is_ok())
-            {
-                return Ok((coordinator, user_api, mesh_api, status));
-            }
-            if coordinator.0.try_wait()?.is_some() {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!("the Coordinator did not start listening (see coordinator.log)");
-            }
-            std::thread::sleep(Duration::from_millis(50));
+) -> anyhow::Result<(Running, BoundAddresses)> {
+    let any_port = SocketAddr::new(address, 0).to_string();
+    let ready = work.join("coordinator-ready.json");
+    chiaro_coordinator::ready::remove_stale(&ready)?;
+    let log = std::fs::File::create(work.join("coordinator.log"))?;
+    let coordinator = Running(
+        Command::new(sibling("chiaro-coordinator")?)
+            .args([
+                "--state-dir",
+                &work.join("coordinator-state").display().to_string(),
+            ])
+            .args(["--user-api", &any_port])
+            .args(["--mesh-api", &any_port])
+            .args(["--status", &any_port])
+            .arg("--ready-file")
+            .arg(&ready)
+            .args([
+                "--insecure-simulated-tee",
+                &work
+                    .join("insecure-simulated-tee.json")
+                    .display()
+                    .to_string(),
+            ])
+            .args(["--insecure-simulated-host-data", &coordinator_host_data()])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("starting chiaro-coordinator")?,
+    );
+    wait_until_serving(coordinator, &ready)
+}
+
+/// Waits for the event of the Coordinator serving (its ready file `ready` written: the
+/// addresses in it), or fails at once when it exits first.
+fn wait_until_serving(
+    mut coordinator: Running,
+    ready: &Path,
+) -> anyhow::Result<(Running, BoundAddresses)> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(addresses) = BoundAddresses::read(ready)? {
+            return Ok((coordinator, addresses));
         }
+        if let Some(status) = coordinator.0.try_wait()? {
+            bail!("the Coordinator exited ({status}) before serving (see coordinator.log)");
+        }
+        if Instant::now() > deadline {
+            bail!("the Coordinator did not start serving in 30 s (see coordinator.log)");
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
-    bail!("the Coordinator exited before listening, five times (see coordinator.log)")
 }
 
 /// Runs the real initializer with the environment the pod spec gives it (which the policy
