@@ -27,6 +27,7 @@ pub mod v1 {
 #[cfg(feature = "server")]
 pub mod admission;
 pub mod history;
+pub mod ready;
 pub mod transport;
 pub mod validation;
 pub mod wire;

@@ -15,10 +15,10 @@ use chiaro_guest_issuer::EvidenceSource;
 use tokio::net::TcpListener;
 
 use crate::metrics::{Api, Metrics};
-use crate::ready::BoundAddresses;
 use crate::service::{ManifestValidator, MeshService, UserService};
 use crate::state::Coordinator;
 use crate::store::DirStore;
+use chiaro_api::ready::{self, BoundAddresses};
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -29,7 +29,7 @@ pub struct Config {
     pub evidence: EvidenceSource,
     /// The caps of each attested listener (each has its own).
     pub limits: Limits,
-    /// Where to report the listeners' bound addresses once serving ([`crate::ready`]).
+    /// Where to report the listeners' bound addresses once serving ([`chiaro_api::ready`]).
     pub ready_file: Option<PathBuf>,
 }
 
@@ -159,7 +159,7 @@ pub fn system_clock() -> Clock {
 /// listener that fails.
 pub async fn run(config: Config, listeners: Listeners) -> anyhow::Result<()> {
     if let Some(path) = &config.ready_file {
-        crate::ready::remove_stale(path)?;
+        ready::remove_stale(path)?;
     }
     let coordinator = open_state(config.state_dir.clone()).await?;
     if config.evidence.is_insecure() {
@@ -173,7 +173,8 @@ pub async fn run(config: Config, listeners: Listeners) -> anyhow::Result<()> {
         .issuer(system_clock())
         .context("setting up this process's evidence")?;
     let tls = AttestedTls::new(issuer, &coordinator, config.limits, system_clock())?;
-    let addresses = BoundAddresses::of(&listeners)?;
+    let addresses =
+        BoundAddresses::of(&listeners.user_api, &listeners.mesh_api, &listeners.status)?;
     log_addresses(&addresses);
     if let Some(path) = &config.ready_file {
         addresses.write(path)?;

@@ -6,8 +6,8 @@
 //!   [`store::DirStore`], is the embedded default backend), and the state machine in [`state`].
 //! - The shell: the gRPC [`service`]s (each operation run off the async runtime), the status
 //!   port ([`http`], [`metrics`]), and [`app::run`], which serves listeners its caller bound
-//!   (the binary binds its flags' addresses; tests bind port 0), and the [`ready`] file in
-//!   which a started binary reports the addresses it is bound to ([`BoundAddresses`]).
+//!   (the binary binds its flags' addresses; tests bind port 0) and, when asked, reports
+//!   their bound addresses in a ready file (`chiaro_api::ready`, which its launchers read).
 //!
 //! # What this crate does not do
 //! It does not bind its own listeners, read the clock outside [`app::system_clock`], or trust
@@ -25,10 +25,7 @@ pub mod ca;
 pub mod history;
 pub mod http;
 pub mod metrics;
-pub mod ready;
 pub mod seed;
 pub mod service;
 pub mod state;
 pub mod store;
-
-pub use ready::BoundAddresses;

@@ -14,9 +14,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use chiaro_api::ready::BoundAddresses;
 use chiaro_attest::UnixTime;
 use chiaro_attest::insecure_simulation::InsecureSimulatedTee;
-use chiaro_coordinator::BoundAddresses;
 use chiaro_pod::CredentialsDir;
 
 /// The Coordinator's launch binding, as its reference values pin it.

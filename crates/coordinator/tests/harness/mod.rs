@@ -16,8 +16,8 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use chiaro_api::ready::BoundAddresses;
 use chiaro_attest::insecure_simulation::InsecureSimulatedTee;
-use chiaro_coordinator::BoundAddresses;
 
 pub(crate) const COORDINATOR_POLICY: &str =
     "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0";

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
-use chiaro_coordinator::BoundAddresses;
+use chiaro_api::ready::BoundAddresses;
 use chiaro_k8s::{Container, INITIALIZER_NAME, MESH_NAME};
 use chiaro_pod::env;
 use chiaro_pod::layout::{MESH_STATUS_PORT, MeshArgs, READY_PATH};
@@ -110,7 +110,7 @@ pub(super) fn start_coordinator(
 ) -> anyhow::Result<(Running, BoundAddresses)> {
     let any_port = SocketAddr::new(address, 0).to_string();
     let ready = work.join("coordinator-ready.json");
-    chiaro_coordinator::ready::remove_stale(&ready)?;
+    chiaro_api::ready::remove_stale(&ready)?;
     let log = std::fs::File::create(work.join("coordinator.log"))?;
     let coordinator = Running(
         Command::new(sibling("chiaro-coordinator")?)

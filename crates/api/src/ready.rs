@@ -13,8 +13,6 @@ use std::path::{Path, PathBuf};
 use chiaro_atomic_file::Mode;
 use serde::{Deserialize, Serialize};
 
-use crate::app::Listeners;
-
 /// The addresses of the Coordinator's three listeners as bound (with port 0 in a flag, the port
 /// the system chose): the content of its ready file, written by the binary, read by whoever
 /// started it.
@@ -77,18 +75,22 @@ pub enum ReadyFileError {
 }
 
 impl BoundAddresses {
-    /// The addresses `listeners` are bound to.
+    /// The addresses the three listeners are bound to.
     ///
     /// # Errors
     /// [`ReadyFileError::LocalAddress`]: the system did not tell a listener's address.
-    pub fn of(listeners: &Listeners) -> Result<Self, ReadyFileError> {
+    pub fn of(
+        user_api: &tokio::net::TcpListener,
+        mesh_api: &tokio::net::TcpListener,
+        status: &tokio::net::TcpListener,
+    ) -> Result<Self, ReadyFileError> {
         let address = |listener: &tokio::net::TcpListener| {
             listener.local_addr().map_err(ReadyFileError::LocalAddress)
         };
         Ok(Self {
-            user_api: address(&listeners.user_api)?,
-            mesh_api: address(&listeners.mesh_api)?,
-            status: address(&listeners.status)?,
+            user_api: address(user_api)?,
+            mesh_api: address(mesh_api)?,
+            status: address(status)?,
         })
     }
 
@@ -163,10 +165,8 @@ mod tests {
     }
 
     fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "chiaro-coordinator-ready-{name}-{}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("chiaro-api-ready-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
