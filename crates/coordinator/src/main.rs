@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chiaro_coordinator::app::{self, Config, LimitFlags, Listeners};
-use chiaro_guest_issuer::EvidenceSource;
+use chiaro_guest_issuer::{EvidenceSource, flags};
 use clap::Parser;
 
 /// The Chiaro Coordinator.
@@ -31,13 +31,13 @@ struct Flags {
     #[arg(long, value_name = "FILE")]
     ready_file: Option<PathBuf>,
     /// INSECURE: attest with the simulated TEE in this file instead of configfs-tsm.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long = flags::INSECURE_SIMULATED_TEE, value_name = "FILE")]
     insecure_simulated_tee: Option<PathBuf>,
     /// With --insecure-simulated-tee: the launch measurement to report (96 hex).
-    #[arg(long, value_name = "HEX", requires = "insecure_simulated_tee")]
+    #[arg(long = flags::INSECURE_SIMULATED_MEASUREMENT, value_name = "HEX", requires = "insecure_simulated_tee")]
     insecure_simulated_measurement: Option<chiaro_attest::Measurement>,
     /// With --insecure-simulated-tee: the HOST_DATA (policy hash) to report (64 hex).
-    #[arg(long, value_name = "HEX", requires = "insecure_simulated_tee")]
+    #[arg(long = flags::INSECURE_SIMULATED_HOST_DATA, value_name = "HEX", requires = "insecure_simulated_tee")]
     insecure_simulated_host_data: Option<chiaro_attest::HostData>,
     #[command(flatten)]
     limits: LimitFlags,

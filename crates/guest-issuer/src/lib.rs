@@ -15,4 +15,4 @@ mod atls_issuer;
 mod source;
 
 pub use atls_issuer::{AtlsIssueError, AtlsIssuer, guest_issuer};
-pub use source::{EvidenceSource, SetupError};
+pub use source::{EvidenceSource, SetupError, flags};

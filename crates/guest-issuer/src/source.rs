@@ -10,6 +10,17 @@ use chiaro_attest::{HostData, Measurement};
 use crate::atls_issuer::{AtlsIssuer, guest_issuer};
 use chiaro_attest_guest::InsecureSimulatedIssuer;
 
+/// The flags that select the evidence source, as the Coordinator's and the initializer's
+/// binaries read them and local mode and tests write them ([`EvidenceSource::args`]).
+pub mod flags {
+    /// INSECURE: the simulated TEE's file.
+    pub const INSECURE_SIMULATED_TEE: &str = "insecure-simulated-tee";
+    /// With [`INSECURE_SIMULATED_TEE`]: the launch measurement to report (96 hex).
+    pub const INSECURE_SIMULATED_MEASUREMENT: &str = "insecure-simulated-measurement";
+    /// With [`INSECURE_SIMULATED_TEE`]: the HOST_DATA to report (64 hex).
+    pub const INSECURE_SIMULATED_HOST_DATA: &str = "insecure-simulated-host-data";
+}
+
 /// The evidence source of a Coordinator or initializer.
 #[derive(Debug, Clone)]
 pub enum EvidenceSource {
@@ -47,6 +58,26 @@ impl EvidenceSource {
                 measurement: measurement.unwrap_or(Measurement::new([0; 48])),
                 host_data: host_data.unwrap_or(HostData::new([0; 32])),
             },
+        }
+    }
+
+    /// The binary flags that select this source ([`flags`]; none for configfs-tsm, the
+    /// binaries' default).
+    pub fn args(&self) -> Vec<std::ffi::OsString> {
+        match self {
+            Self::ConfigfsTsm { .. } => Vec::new(),
+            Self::InsecureSimulated {
+                tee,
+                measurement,
+                host_data,
+            } => vec![
+                format!("--{}", flags::INSECURE_SIMULATED_TEE).into(),
+                tee.clone().into(),
+                format!("--{}", flags::INSECURE_SIMULATED_MEASUREMENT).into(),
+                measurement.to_string().into(),
+                format!("--{}", flags::INSECURE_SIMULATED_HOST_DATA).into(),
+                host_data.to_string().into(),
+            ],
         }
     }
 
@@ -119,4 +150,41 @@ pub enum SetupError {
         #[source]
         source: chiaro_attest::insecure_simulation::SimulationError,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_simulated_source_is_written_as_the_flags_the_daemons_read() {
+        let source = EvidenceSource::InsecureSimulated {
+            tee: PathBuf::from("/work/tee.json"),
+            measurement: Measurement::new([0xab; 48]),
+            host_data: HostData::new([0xcd; 32]),
+        };
+        let args: Vec<String> = source
+            .args()
+            .into_iter()
+            .map(|arg| arg.into_string().unwrap())
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "--insecure-simulated-tee".to_owned(),
+                "/work/tee.json".to_owned(),
+                "--insecure-simulated-measurement".to_owned(),
+                "ab".repeat(48),
+                "--insecure-simulated-host-data".to_owned(),
+                "cd".repeat(32),
+            ]
+        );
+        let tsm = EvidenceSource::ConfigfsTsm {
+            kds_cache: PathBuf::from("/tmp"),
+        };
+        assert!(
+            tsm.args().is_empty(),
+            "configfs-tsm is the daemons' default"
+        );
+    }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use chiaro_guest_issuer::EvidenceSource;
+use chiaro_guest_issuer::{EvidenceSource, flags};
 use chiaro_initializer::app::{self, Config};
 use chiaro_pod::layout::{MOUNT, START_GATE_NAME};
 use chiaro_pod::{CredentialsDir, env, with_causes};
@@ -52,13 +52,13 @@ struct Flags {
     #[arg(long, default_value_t = 300)]
     patience_secs: u64,
     /// INSECURE: attest with the simulated TEE in this file instead of configfs-tsm.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long = flags::INSECURE_SIMULATED_TEE, value_name = "FILE")]
     insecure_simulated_tee: Option<PathBuf>,
     /// With --insecure-simulated-tee: the launch measurement to report (96 hex).
-    #[arg(long, value_name = "HEX", requires = "insecure_simulated_tee")]
+    #[arg(long = flags::INSECURE_SIMULATED_MEASUREMENT, value_name = "HEX", requires = "insecure_simulated_tee")]
     insecure_simulated_measurement: Option<chiaro_attest::Measurement>,
     /// With --insecure-simulated-tee: the HOST_DATA (this pod's policy hash) to report (64 hex).
-    #[arg(long, value_name = "HEX", requires = "insecure_simulated_tee")]
+    #[arg(long = flags::INSECURE_SIMULATED_HOST_DATA, value_name = "HEX", requires = "insecure_simulated_tee")]
     insecure_simulated_host_data: Option<chiaro_attest::HostData>,
 }
 

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use chiaro_api::ready::BoundAddresses;
 use chiaro_attest::UnixTime;
 use chiaro_attest::insecure_simulation::InsecureSimulatedTee;
+use chiaro_guest_issuer::flags;
 use chiaro_pod::CredentialsDir;
 
 /// The Coordinator's launch binding, as its reference values pin it.
@@ -96,9 +97,12 @@ impl Pod {
             .arg("--start-binary")
             .arg(binary("chiaro-start"))
             .args(["--patience-secs", &patience.to_string()])
-            .arg("--insecure-simulated-tee")
+            .arg(format!("--{}", flags::INSECURE_SIMULATED_TEE))
             .arg(self.path("tee.json"))
-            .args(["--insecure-simulated-host-data", POD_POLICY])
+            .args([
+                &format!("--{}", flags::INSECURE_SIMULATED_HOST_DATA),
+                POD_POLICY,
+            ])
             .output()
             .unwrap();
         (output, started.elapsed())
@@ -140,9 +144,12 @@ impl Coordinator {
             .args(["--status", "127.0.0.1:0"])
             .arg("--ready-file")
             .arg(&ready)
-            .arg("--insecure-simulated-tee")
+            .arg(format!("--{}", flags::INSECURE_SIMULATED_TEE))
             .arg(pod.path("tee.json"))
-            .args(["--insecure-simulated-host-data", policy])
+            .args([
+                &format!("--{}", flags::INSECURE_SIMULATED_HOST_DATA),
+                policy,
+            ])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()

@@ -201,8 +201,3 @@ fn coordinator(work: &Work, bind: IpAddr, story: &mut Story) -> anyhow::Result<C
 fn coordinator_policy_hash() -> PolicyHash {
     PolicyHash::new(Sha256::digest(b"chiaro local mode: the Coordinator's policy").into())
 }
-
-/// [`coordinator_policy_hash`] as hex, for the Coordinator's command line.
-fn coordinator_host_data() -> String {
-    coordinator_policy_hash().to_string()
-}

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use chiaro_api::ready::BoundAddresses;
 use chiaro_attest::insecure_simulation::InsecureSimulatedTee;
+use chiaro_guest_issuer::flags;
 
 pub(crate) const COORDINATOR_POLICY: &str =
     "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0";
@@ -126,10 +127,13 @@ impl Deployment {
             .args(["--mesh-api", ANY_LOOPBACK_PORT])
             .args(["--status", ANY_LOOPBACK_PORT])
             .args([
-                "--insecure-simulated-tee",
+                &format!("--{}", flags::INSECURE_SIMULATED_TEE),
                 self.path("tee.json").to_str().unwrap(),
             ])
-            .args(["--insecure-simulated-host-data", host_data])
+            .args([
+                &format!("--{}", flags::INSECURE_SIMULATED_HOST_DATA),
+                host_data,
+            ])
             .args(&self.coordinator_flags)
             .stdout(Stdio::null())
             .stderr(stderr);
@@ -287,8 +291,14 @@ impl Deployment {
                 "--patience-secs",
                 patience,
             ])
-            .args(["--insecure-simulated-tee", self.path(tee).to_str().unwrap()])
-            .args(["--insecure-simulated-host-data", policy])
+            .args([
+                &format!("--{}", flags::INSECURE_SIMULATED_TEE),
+                self.path(tee).to_str().unwrap(),
+            ])
+            .args([
+                &format!("--{}", flags::INSECURE_SIMULATED_HOST_DATA),
+                policy,
+            ])
             .output()
             .unwrap()
     }

@@ -9,15 +9,19 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use chiaro_api::ready::BoundAddresses;
+use chiaro_attest::{HostData, Measurement};
+use chiaro_guest_issuer::EvidenceSource;
 use chiaro_k8s::{Container, INITIALIZER_NAME, MESH_NAME};
+use chiaro_manifest::PolicyHash;
 use chiaro_pod::env;
 use chiaro_pod::layout::{MESH_STATUS_PORT, MeshArgs, READY_PATH};
 
 use super::addresses::PodAddresses;
-use super::coordinator_host_data;
+use super::coordinator_policy_hash;
 use super::http;
 use super::pod_network::PodNetwork;
 use super::pods::LocalPod;
+use super::tee::TEE_FILE;
 
 /// `command` with the environment `container`'s pod spec gives it (which the policy pins).
 fn with_pod_env<'a>(command: &'a mut Command, container: &Container) -> &'a mut Command {
@@ -27,6 +31,16 @@ fn with_pod_env<'a>(command: &'a mut Command, container: &Container) -> &'a mut 
         }
     }
     command
+}
+
+/// INSECURE: the simulated TEE in `tee`, reporting `policy` as HOST_DATA (the launch binding a
+/// genuine guest under that policy would have).
+fn simulated(tee: PathBuf, policy: PolicyHash) -> EvidenceSource {
+    EvidenceSource::InsecureSimulated {
+        tee,
+        measurement: Measurement::new([0; 48]),
+        host_data: HostData::new(*policy.as_bytes()),
+    }
 }
 
 /// A process that is killed when dropped.
@@ -123,14 +137,7 @@ pub(super) fn start_coordinator(
             .args(["--status", &any_port])
             .arg("--ready-file")
             .arg(&ready)
-            .args([
-                "--insecure-simulated-tee",
-                &work
-                    .join("insecure-simulated-tee.json")
-                    .display()
-                    .to_string(),
-            ])
-            .args(["--insecure-simulated-host-data", &coordinator_host_data()])
+            .args(simulated(work.join(TEE_FILE), coordinator_policy_hash()).args())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -174,11 +181,7 @@ pub(super) fn run_initializer(
     let mut command = place.command(&sibling("chiaro-initializer")?);
     let output = with_pod_env(&mut command, spec)
         .args(["--out", &out.display().to_string(), "--patience-secs", "30"])
-        .args(["--insecure-simulated-tee", &tee.display().to_string()])
-        .args([
-            "--insecure-simulated-host-data",
-            &pod.policy_hash.to_string(),
-        ])
+        .args(simulated(tee.to_owned(), pod.policy_hash).args())
         .stdout(Stdio::null())
         .output()
         .context("running chiaro-initializer")?;
