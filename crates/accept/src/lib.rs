@@ -6,6 +6,14 @@
 //! - [`http1`]: the one minimal HTTP/1.1 responder of their status ports (and of local mode's
 //!   stand-in servers).
 
+// Panic-free parsing: [`http1`] reads request heads from any peer that reaches a status port
+// (unauthenticated, in every pod's TCB).
+#![deny(
+    clippy::indexing_slicing,
+    clippy::panic_in_result_fn,
+    clippy::arithmetic_side_effects
+)]
+
 pub mod http1;
 
 use std::io;
@@ -39,7 +47,7 @@ impl AcceptBackoff {
             return None;
         }
         let pause = self.next;
-        self.next = (self.next * 2).min(Self::MAX);
+        self.next = self.next.saturating_mul(2).min(Self::MAX);
         Some(pause)
     }
 

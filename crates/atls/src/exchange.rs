@@ -397,7 +397,7 @@ async fn send<S: AsyncWrite + Unpin>(stream: &mut S, frame: &Frame) -> Result<()
     })?;
     // One write per frame: a separate length write would be its own TLS record and, with
     // Nagle's algorithm, wait for a delayed ACK.
-    let mut frame = Vec::with_capacity(body.len() + 4);
+    let mut frame = Vec::with_capacity(body.len().saturating_add(4));
     frame.extend_from_slice(&len.to_be_bytes());
     frame.extend_from_slice(&body);
     stream.write_all(&frame).await.map_err(AtlsError::Io)?;

@@ -27,6 +27,14 @@
 //!   [`Verified`](chiaro_attest::Verified) claims, and the [`Basis`] its validator judged them
 //!   against, are returned for the caller's authorisation.
 
+// Panic-free parsing: the attestation frames (length-prefixed JSON) and the certificates and
+// evidence in them come from the untrusted peer.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::panic_in_result_fn,
+    clippy::arithmetic_side_effects
+)]
+
 mod binding;
 mod error;
 mod evidence;

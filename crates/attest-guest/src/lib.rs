@@ -19,6 +19,14 @@
 //! reads back. A concurrent writer to the same configfs entry is detected through `generation`
 //! and reported as an error rather than returning someone else's report.
 
+// Panic-free parsing: what it reads back from configfs-tsm (generation, provider, the report or
+// quote) is not trusted here.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::panic_in_result_fn,
+    clippy::arithmetic_side_effects
+)]
+
 mod configfs_tsm;
 mod issuer;
 

@@ -12,6 +12,14 @@
 //! pass. The cache is keyed by the SHA-256 of the URL; entries for documents that change (CRLs)
 //! expire, certificates do not.
 
+// Panic-free parsing: KDS and PCS responses (signed JSON bodies, URL-encoded issuer-chain
+// headers, DER or hex CRLs) and cache files may all be hostile.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::panic_in_result_fn,
+    clippy::arithmetic_side_effects
+)]
+
 mod cache;
 mod fetch;
 mod kds;

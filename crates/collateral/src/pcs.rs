@@ -202,7 +202,7 @@ fn signed_body(url: &str, body: &[u8], key: &str) -> Result<(String, Vec<u8>), P
     let marker = format!("\"{key}\":");
     let start = text
         .find(&marker)
-        .map(|i| i + marker.len())
+        .and_then(|i| i.checked_add(marker.len()))
         .ok_or_else(|| malformed("no signed object"))?;
     let end = text
         .rfind(",\"signature\"")
@@ -236,18 +236,23 @@ fn issuer_chain(url: &str, response: &Response, header: &str) -> Result<String, 
 }
 
 fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while let Some(byte) = bytes.get(index) {
-        if *byte == b'%' {
-            let hex = text.get(index + 1..index + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            index += 3;
-        } else {
-            out.push(*byte);
-            index += 1;
-        }
+    let mut rest = text.as_bytes();
+    let mut out = Vec::with_capacity(rest.len());
+    loop {
+        rest = match rest {
+            [] => break,
+            [b'%', high, low, tail @ ..] => {
+                let pair = [*high, *low];
+                let hex = std::str::from_utf8(&pair).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                tail
+            }
+            [b'%', ..] => return None,
+            [byte, tail @ ..] => {
+                out.push(*byte);
+                tail
+            }
+        };
     }
     String::from_utf8(out).ok()
 }

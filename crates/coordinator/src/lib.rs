@@ -20,6 +20,15 @@
 //! (RSA-OAEP-SHA256) to the manifest's seed-share owner keys. Secret types redact `Debug` and
 //! zeroize on drop.
 
+// Panic-free parsing: requests come from attested but untrusted users and workloads (manifests,
+// recovery, certificate requests), status-port requests from anyone, and the persisted state
+// from an untrusted store.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::panic_in_result_fn,
+    clippy::arithmetic_side_effects
+)]
+
 pub mod app;
 pub mod ca;
 pub mod history;

@@ -117,7 +117,8 @@ impl Metrics {
                 &listener.accept_errors
             }
         };
-        counter.fetch_add(1, Ordering::Relaxed) + 1
+        // The new value: `fetch_add` wraps, so the count it returns does too.
+        counter.fetch_add(1, Ordering::Relaxed).wrapping_add(1)
     }
 
     fn listener(&self, api: Api) -> &ListenerCounters {

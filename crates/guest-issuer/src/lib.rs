@@ -11,6 +11,14 @@
 //! sender of evidence fetches its collateral and sends it along, and the verifier checks it
 //! against its pinned roots. It reads no clock: the binary passes a [`chiaro_atls::Clock`].
 
+// Panic-free parsing: the TEE's report (parsed for the KDS request) and the collateral that KDS
+// and PCS answer with.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::panic_in_result_fn,
+    clippy::arithmetic_side_effects
+)]
+
 mod atls_issuer;
 mod source;
 

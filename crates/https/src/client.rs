@@ -165,7 +165,7 @@ impl Client {
             }
             tokio::time::sleep(backoff).await;
             backoff = backoff.saturating_mul(2);
-            attempt += 1;
+            attempt = attempt.saturating_add(1);
         }
     }
 

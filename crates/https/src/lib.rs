@@ -9,6 +9,14 @@
 //! attempt bounded by the policy's timeout, connection failures, timeouts, 5xx and 429 retried
 //! with doubling backoff, bodies bounded by the caller's limit.
 
+// Panic-free parsing: responses (status, headers, redirects, bodies) come from registries,
+// AMD KDS and Intel PCS over a network that may be hostile.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::panic_in_result_fn,
+    clippy::arithmetic_side_effects
+)]
+
 mod client;
 mod error;
 mod policy;

@@ -78,13 +78,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     )?);
 
     let mut delay = Duration::from_millis(200);
-    let deadline = tokio::time::Instant::now() + config.patience;
+    // `None`: patience too long to represent, so it never runs out.
+    let deadline = tokio::time::Instant::now().checked_add(config.patience);
     let response = loop {
         match attempt(config.coordinator, Arc::clone(&tls)).await {
             Ok(response) => break response,
             Err(Attempt::Refused(error)) => return Err(error),
             Err(Attempt::Retry(error)) => {
-                if tokio::time::Instant::now() + delay > deadline {
+                let now = tokio::time::Instant::now();
+                if deadline.is_some_and(|deadline| deadline.saturating_duration_since(now) < delay)
+                {
                     return Err(error.context("the Coordinator did not become ready in time"));
                 }
                 log(&format!(
@@ -92,7 +95,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                     chiaro_pod::with_causes(error.as_ref())
                 ));
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
+                delay = delay.saturating_mul(2).min(Duration::from_secs(5));
             }
         }
     };

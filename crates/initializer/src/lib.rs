@@ -12,5 +12,13 @@
 //! # What this crate does not do
 //! It does not decide which workload it is: the TEE's evidence (its policy hash) does.
 
+// Panic-free parsing: the Coordinator's answer (certificates, mesh CA, seed) and the
+// deployment anchor from the pod's environment, which the host writes.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::panic_in_result_fn,
+    clippy::arithmetic_side_effects
+)]
+
 pub mod app;
 pub mod files;

@@ -197,7 +197,7 @@ pub fn inject(
     }
     let injected = init_containers
         .len()
-        .min(1 + usize::from(injection.mesh.is_some()));
+        .min(if injection.mesh.is_some() { 2 } else { 1 });
     let wait_files: Vec<String> = injection
         .mesh
         .iter()

@@ -14,6 +14,14 @@
 //! a pod-spec field it does not understand — such a field is an error with a hint, never ignored,
 //! because a policy generated without it would silently differ from the pod that runs.
 
+// Panic-free parsing: users' Kubernetes YAML (documents, pod specs, probes, services), which
+// `chiaro generate` reads and rewrites.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::panic_in_result_fn,
+    clippy::arithmetic_side_effects
+)]
+
 mod config_sources;
 mod documents;
 mod error;

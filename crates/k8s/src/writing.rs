@@ -19,7 +19,7 @@ pub fn write_documents(
     after: &[Value],
 ) -> Result<String, K8sError> {
     let sources = document_sources(original).filter(|sources| sources.len() == before.len());
-    let mut out = String::with_capacity(original.len() + 1024);
+    let mut out = String::with_capacity(original.len().saturating_add(1024));
     for (index, value) in after.iter().enumerate() {
         let source = sources.as_ref().and_then(|sources| sources.get(index));
         let unchanged = before
@@ -38,7 +38,8 @@ pub fn write_documents(
                 out.push_str(&serialise(file, value)?);
             }
         }
-        if !out.ends_with('\n') && index + 1 < after.len() {
+        let is_last = index.checked_add(1) == Some(after.len());
+        if !out.ends_with('\n') && !is_last {
             out.push('\n');
         }
     }
@@ -92,8 +93,9 @@ fn leading_lines(source: &str) -> String {
 fn document_sources(text: &str) -> Option<Vec<String>> {
     // A lone carriage return is a line break to YAML but not to `lines()`: do not split such text.
     if text
-        .char_indices()
-        .any(|(i, c)| c == '\r' && !text[i + 1..].starts_with('\n'))
+        .split('\r')
+        .skip(1)
+        .any(|after_cr| !after_cr.starts_with('\n'))
     {
         return None;
     }
@@ -109,9 +111,11 @@ fn document_sources(text: &str) -> Option<Vec<String>> {
             last.push_str(line);
         }
     }
-    if chunks.len() > 1 && chunks[0].lines().all(is_blank_or_comment) {
-        let header = chunks.remove(0);
-        chunks[0].insert_str(0, &header);
+    if let [header, first, ..] = chunks.as_mut_slice()
+        && header.lines().all(is_blank_or_comment)
+    {
+        first.insert_str(0, header);
+        chunks.remove(0);
     }
     if chunks.len() > 1
         && chunks.last().is_some_and(|last| {

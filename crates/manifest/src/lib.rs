@@ -24,6 +24,14 @@
 //! answer for the other), unknown platforms or fields, RSA seed-share keys under 3072 bits. The insecure simulated TEE is
 //! accepted only where its root is listed under `reference_values.insecure_simulated`.
 
+// Panic-free parsing: manifests and transitions come from users (SetManifest) and from the
+// Coordinator's untrusted store; their keys, hashes and SANs are parsed here.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::panic_in_result_fn,
+    clippy::arithmetic_side_effects
+)]
+
 mod anchor;
 mod draft;
 mod error;

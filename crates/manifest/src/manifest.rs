@@ -122,7 +122,7 @@ impl fmt::Debug for SeedShareOwnerKey {
         write!(
             f,
             "SeedShareOwnerKey({} bits, {})",
-            self.key.size() * 8,
+            self.key.size().saturating_mul(8),
             hex::encode(Sha256::digest(&self.der))
         )
     }
@@ -371,7 +371,10 @@ fn parse_rsa_key(field: &str, text: &str) -> Result<SeedShareOwnerKey, ManifestE
     };
     let der = hex::decode(text.trim()).map_err(|_| invalid("not hex".to_owned()))?;
     let key = rsa::PublicKey::from_public_key_der(&der).map_err(|e| invalid(e.to_string()))?;
-    let bits = key.size() * 8;
+    let bits = key
+        .size()
+        .checked_mul(8)
+        .ok_or_else(|| invalid("modulus size overflows".to_owned()))?;
     if bits < MIN_RSA_BITS {
         return Err(ManifestError::WeakKey {
             field: field.to_owned(),

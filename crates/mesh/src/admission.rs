@@ -60,7 +60,8 @@ impl Caps {
     /// These caps, lowered to at most `descriptors / parts` in total (at least one).
     fn within(self, descriptors: Option<u64>, parts: u64) -> Self {
         let budget = descriptors.map_or(usize::MAX, |limit| {
-            usize::try_from(limit / parts.max(1)).unwrap_or(usize::MAX)
+            // `parts` 0 counts as 1.
+            usize::try_from(limit.checked_div(parts).unwrap_or(limit)).unwrap_or(usize::MAX)
         });
         let total = self.total.min(budget).max(1);
         Self {
@@ -158,7 +159,9 @@ impl<H> Table<H> {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
         self.entries.insert(id, (source, handle));
-        *self.held.entry(source).or_insert(0) += 1;
+        // Below the per-source cap (checked above), so this never saturates.
+        let held = self.held.entry(source).or_insert(0);
+        *held = held.saturating_add(1);
         Ok((id, evicted))
     }
 

@@ -175,7 +175,7 @@ async fn http_get(
         if read == 0 {
             break;
         }
-        head.extend_from_slice(&chunk[..read]);
+        head.extend_from_slice(chunk.get(..read).unwrap_or_default());
     }
     let line = String::from_utf8_lossy(&head);
     let mut words = line.split_whitespace();

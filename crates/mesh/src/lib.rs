@@ -35,6 +35,15 @@
 //! annotations name; a plaintext connection around them reaches no mesh pod, whose ingress
 //! demands mutual TLS).
 
+// Panic-free parsing: peer traffic (attested TLS from other pods, plaintext from anywhere on
+// the pod network), the application's probe answers, and the pod's arguments, environment and
+// annotations, which the untrusted host delivers.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::panic_in_result_fn,
+    clippy::arithmetic_side_effects
+)]
+
 pub mod admission;
 pub mod app_probes;
 pub mod credentials;

@@ -63,18 +63,22 @@ where
         let mut last = read;
         let mut ended = read == 0;
         // Gather what is already waiting into one write (fewer records and system calls).
-        while !ended && last >= RECORD && read < buffer.len() {
-            match ready_now(&mut from, &mut buffer[read..]).await? {
+        while !ended && last >= RECORD {
+            let Some(free) = buffer.get_mut(read..).filter(|free| !free.is_empty()) else {
+                break;
+            };
+            match ready_now(&mut from, free).await? {
                 Some(0) => ended = true,
                 Some(more) => {
-                    read += more;
+                    // At most the free space: `read` stays within the buffer.
+                    read = read.saturating_add(more);
                     last = more;
                 }
                 None => break,
             }
         }
-        if read > 0 {
-            to.write_all(&buffer[..read]).await?;
+        if let Some(gathered) = buffer.get(..read).filter(|gathered| !gathered.is_empty()) {
+            to.write_all(gathered).await?;
             moved.fetch_add(read as u64, Ordering::Relaxed);
             activity.store(
                 u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -145,7 +149,13 @@ where
     let watchdog = async {
         loop {
             let last = Duration::from_millis(activity.load(Ordering::Relaxed));
-            let deadline = start + last + idle;
+            let Some(deadline) = last
+                .checked_add(idle)
+                .and_then(|after| start.checked_add(after))
+            else {
+                // Beyond what an instant can hold: never idle.
+                return std::future::pending().await;
+            };
             if Instant::now() >= deadline {
                 return;
             }

@@ -76,9 +76,15 @@ impl Workers {
         F: FnOnce(TcpStream) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let index = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len();
+        #[expect(
+            clippy::arithmetic_side_effects,
+            clippy::indexing_slicing,
+            reason = "`handles` is never empty (`start` makes `count.max(1)` workers, `current` \
+                      one), so the remainder is defined and below its length"
+        )]
+        let handle = &self.handles[self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len()];
         let stream = stream.into_std()?;
-        self.handles[index].spawn(async move {
+        handle.spawn(async move {
             // Cannot fail for a stream that was just registered elsewhere; if it does, the
             // connection closes.
             if let Ok(stream) = TcpStream::from_std(stream) {

@@ -10,6 +10,14 @@
 //!
 //! Pure: no I/O; its only dependencies are `serde` and `hex`.
 
+// Panic-free parsing: SANs and 64-digit hex hashes come from manifests a user sends to the
+// Coordinator (SetManifest) and from peers' certificate requests.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::panic_in_result_fn,
+    clippy::arithmetic_side_effects
+)]
+
 mod hash32;
 mod policy_hash;
 mod san;

@@ -91,15 +91,18 @@ pub fn parse_ingress(text: &str) -> Result<Vec<IngressRule>, PodError> {
     let mut rules: Vec<IngressRule> = Vec::new();
     for entry in entries(text) {
         let fields: Vec<&str> = entry.split('#').collect();
-        if !(2..=4).contains(&fields.len()) {
+        let Some((&[name_field, port_field], optional)) = fields
+            .split_first_chunk()
+            .filter(|(_, optional)| optional.len() <= 2)
+        else {
             return Err(error(
                 ANNOTATION,
                 entry,
                 "expected NAME#PORT[#TLS[#ALLOWED]]".to_owned(),
             ));
-        }
-        let name = name(ANNOTATION, entry, fields[0])?;
-        let port = fields[1]
+        };
+        let name = name(ANNOTATION, entry, name_field)?;
+        let port = port_field
             .parse::<u16>()
             .ok()
             .filter(|port| *port != 0)
@@ -107,10 +110,10 @@ pub fn parse_ingress(text: &str) -> Result<Vec<IngressRule>, PodError> {
                 error(
                     ANNOTATION,
                     entry,
-                    format!("port {:?}: expected 1-65535", fields[1]),
+                    format!("port {port_field:?}: expected 1-65535"),
                 )
             })?;
-        let tls = match fields.get(2).copied() {
+        let tls = match optional.first().copied() {
             None | Some("true") => true,
             Some("false") => false,
             Some(other) => {
@@ -121,8 +124,8 @@ pub fn parse_ingress(text: &str) -> Result<Vec<IngressRule>, PodError> {
                 ));
             }
         };
-        let allowed: Vec<String> = fields
-            .get(3)
+        let allowed: Vec<String> = optional
+            .get(1)
             .map(|list| {
                 list.split('|')
                     .map(str::trim)
@@ -173,19 +176,22 @@ pub fn parse_egress(text: &str) -> Result<Vec<EgressRule>, PodError> {
     let mut rules: Vec<EgressRule> = Vec::new();
     for entry in entries(text) {
         let fields: Vec<&str> = entry.split('#').collect();
-        if !(3..=4).contains(&fields.len()) {
+        let Some((&[name_field, local_field, remote], optional)) = fields
+            .split_first_chunk()
+            .filter(|(_, optional)| optional.len() <= 1)
+        else {
             return Err(error(
                 ANNOTATION,
                 entry,
                 "expected NAME#LOCAL_IP:PORT#REMOTE_HOST:PORT[#SAN]".to_owned(),
             ));
-        }
-        let name = name(ANNOTATION, entry, fields[0])?;
-        let local: SocketAddr = fields[1].parse().map_err(|_| {
+        };
+        let name = name(ANNOTATION, entry, name_field)?;
+        let local: SocketAddr = local_field.parse().map_err(|_| {
             error(
                 ANNOTATION,
                 entry,
-                format!("local {:?}: expected IP:PORT", fields[1]),
+                format!("local {local_field:?}: expected IP:PORT"),
             )
         })?;
         if !local.ip().is_loopback() {
@@ -195,7 +201,6 @@ pub fn parse_egress(text: &str) -> Result<Vec<EgressRule>, PodError> {
                 format!("local {local}: must be a loopback address (only the workload may use it)"),
             ));
         }
-        let remote = fields[2];
         let (host, port) = remote.rsplit_once(':').ok_or_else(|| {
             error(
                 ANNOTATION,
@@ -211,7 +216,7 @@ pub fn parse_egress(text: &str) -> Result<Vec<EgressRule>, PodError> {
                 format!("remote {remote:?}: expected HOST:PORT"),
             ));
         }
-        let san = fields.get(3).map_or(host, |san| san.trim()).to_owned();
+        let san = optional.first().map_or(host, |san| san.trim()).to_owned();
         if san.is_empty() || san == "*" {
             return Err(error(
                 ANNOTATION,

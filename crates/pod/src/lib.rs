@@ -21,6 +21,15 @@
 //! assert!(MeshArgs::sidecar().args().contains(&layout::MESH_READY_FILE.to_owned()));
 //! ```
 
+// Panic-free parsing: the readers parse the environment, arguments and probe table that reach
+// their container through the pod spec the untrusted host delivers, and the mesh annotations
+// come from users' YAML.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::panic_in_result_fn,
+    clippy::arithmetic_side_effects
+)]
+
 pub mod annotations;
 pub mod env;
 mod error;

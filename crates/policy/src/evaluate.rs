@@ -111,13 +111,13 @@ impl Evaluator {
             .eval_query(format!("data.agent_policy.{kind}"), false);
         let prints = self.engine.take_prints().unwrap_or_default();
         // The agent refuses a request whose rule does not evaluate to exactly one value.
-        let value = match results {
-            Ok(results)
-                if results.result.len() == 1 && results.result[0].expressions.len() == 1 =>
-            {
-                results.result[0].expressions[0].value.clone()
-            }
-            _ => Value::Undefined,
+        let value = if let Ok(results) = &results
+            && let [result] = results.result.as_slice()
+            && let [expression] = result.expressions.as_slice()
+        {
+            expression.value.clone()
+        } else {
+            Value::Undefined
         };
         let allowed = match &value {
             Value::Bool(allowed) => *allowed,
@@ -180,7 +180,7 @@ fn snake_case(camel: &str) -> String {
     let mut snake = String::new();
     for (index, c) in chars.iter().enumerate() {
         let previous = index.checked_sub(1).and_then(|i| chars.get(i));
-        let next = chars.get(index + 1);
+        let next = index.checked_add(1).and_then(|i| chars.get(i));
         let starts_word = c.is_ascii_uppercase()
             && previous.is_some_and(|p| {
                 p.is_ascii_lowercase()

@@ -167,7 +167,7 @@ pub fn generate(
         PolicyError::Unsupported {
             workload: workload.name.clone(),
             field: format!("container {:?}: {}", bad.container, bad.field),
-            hint: "not a Kubernetes quantity".to_owned(),
+            hint: bad.problem.hint().to_owned(),
         }
     })?;
     let oom_score_adj =
@@ -951,21 +951,21 @@ fn expand(text: &str, env: &BTreeMap<String, EnvRule>) -> Expanded {
     let mut pattern = String::new();
     let mut dynamic = false;
     let mut rest = text;
-    while let Some(position) = rest.find('$') {
-        let (literal, tail) = rest.split_at(position);
+    while let Some((literal, after_dollar)) = rest.split_once('$') {
         exact.push_str(literal);
         pattern.push_str(&regex_escape(literal));
-        if let Some(after) = tail.strip_prefix("$$") {
+        if let Some(after) = after_dollar.strip_prefix('$') {
             exact.push('$');
             pattern.push_str("\\$");
             rest = after;
             continue;
         }
-        let reference = tail
-            .strip_prefix("$(")
-            .and_then(|inner| inner.find(')').map(|end| &inner[..end]));
-        match reference.and_then(|name| env.get(name).map(|rule| (name, rule))) {
-            Some((name, rule)) => {
+        // `$(NAME)`: the name, and what follows the `)`.
+        let reference = after_dollar
+            .strip_prefix('(')
+            .and_then(|inner| inner.split_once(')'));
+        match reference.and_then(|(name, after)| env.get(name).map(|rule| (rule, after))) {
+            Some((rule, after)) => {
                 if let Some(value) = &rule.value {
                     exact.push_str(value);
                     pattern.push_str(&regex_escape(value));
@@ -977,12 +977,12 @@ fn expand(text: &str, env: &BTreeMap<String, EnvRule>) -> Expanded {
                         regex.trim_start_matches('^').trim_end_matches('$')
                     ));
                 }
-                rest = &tail[name.len() + 3..];
+                rest = after;
             }
             None => {
                 exact.push('$');
                 pattern.push_str("\\$");
-                rest = &tail[1..];
+                rest = after_dollar;
             }
         }
     }

@@ -32,9 +32,13 @@ pub struct ImageConfig {
 pub fn runtime_names(image: &str, config: &ImageConfig) -> Vec<String> {
     let mut names = vec![image.to_owned()];
     if let Some((name_and_tag, digest)) = image.split_once('@') {
-        let last_slash = name_and_tag.rfind('/').map_or(0, |i| i + 1);
-        let name = match name_and_tag[last_slash..].find(':') {
-            Some(colon) => &name_and_tag[..last_slash + colon],
+        // Without the tag: what follows the first `:` of the last path component.
+        let last = name_and_tag.rsplit('/').next().unwrap_or(name_and_tag);
+        let name = match last.split_once(':') {
+            Some((_, tag)) => name_and_tag
+                .strip_suffix(tag)
+                .and_then(|rest| rest.strip_suffix(':'))
+                .unwrap_or(name_and_tag),
             None => name_and_tag,
         };
         names.push(format!("{name}@{digest}"));

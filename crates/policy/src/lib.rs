@@ -27,6 +27,15 @@
 //! the host); environment values from them are pinned. Generation is pure; evaluation runs
 //! regorus with a time limit.
 
+// Panic-free parsing: the evaluator takes the Kata agent's requests, which the untrusted host
+// sends, and initdata; generation parses users' YAML (environment expansion, resource
+// quantities) and image configs from registries.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::panic_in_result_fn,
+    clippy::arithmetic_side_effects
+)]
+
 mod agent_policy;
 mod data;
 mod deployment;

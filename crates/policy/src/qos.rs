@@ -48,13 +48,35 @@ impl QosClass {
     }
 }
 
-/// A resource quantity the pod spec gives is not a Kubernetes quantity.
+/// A resource quantity the pod spec gives is not a Kubernetes quantity, or makes the pod's
+/// total too large.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct BadQuantity {
     /// The container.
     pub container: String,
     /// `requests.cpu`, `limits.memory`, …
     pub field: String,
+    /// What is wrong with it.
+    pub problem: QuantityProblem,
+}
+
+/// What is wrong with a [`BadQuantity`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum QuantityProblem {
+    /// It is not a Kubernetes quantity (or does not fit in nanounits).
+    NotAQuantity,
+    /// It is one, but the pod's total of the resource, with it, does not fit in nanounits.
+    TotalTooLarge,
+}
+
+impl QuantityProblem {
+    /// The hint for the user.
+    pub(crate) fn hint(self) -> &'static str {
+        match self {
+            Self::NotAQuantity => "not a Kubernetes quantity",
+            Self::TotalTooLarge => "the pod's total of this resource is too large",
+        }
+    }
 }
 
 /// The QoS compute resources.
@@ -75,15 +97,18 @@ pub(crate) fn pod_qos<'a>(
                 continue;
             }
         };
-        let mut limits_found = 0;
+        let mut limits_found = 0_usize;
         for resource in QOS_RESOURCES {
+            let bad = |kind: &str, problem| BadQuantity {
+                container: container.name.clone(),
+                field: format!("resources.{kind}.{resource}"),
+                problem,
+            };
             let quantity = |kind: &str, map: &BTreeMap<String, serde_json::Value>| {
                 map.get(resource)
                     .map(|value| {
-                        quantity_nanos(value).ok_or_else(|| BadQuantity {
-                            container: container.name.clone(),
-                            field: format!("resources.{kind}.{resource}"),
-                        })
+                        quantity_nanos(value)
+                            .ok_or_else(|| bad(kind, QuantityProblem::NotAQuantity))
                     })
                     .transpose()
             };
@@ -91,11 +116,17 @@ pub(crate) fn pod_qos<'a>(
             // The API server defaults a missing request to the limit.
             let request = quantity("requests", container_requests)?.or(limit);
             if let Some(request) = request.filter(|r| *r > 0) {
-                *requests.entry(resource).or_default() += request;
+                let total = requests.entry(resource).or_default();
+                *total = total
+                    .checked_add(request)
+                    .ok_or_else(|| bad("requests", QuantityProblem::TotalTooLarge))?;
             }
             if let Some(limit) = limit.filter(|l| *l > 0) {
-                *limits.entry(resource).or_default() += limit;
-                limits_found += 1;
+                let total = limits.entry(resource).or_default();
+                *total = total
+                    .checked_add(limit)
+                    .ok_or_else(|| bad("limits", QuantityProblem::TotalTooLarge))?;
+                limits_found = limits_found.saturating_add(1);
             }
         }
         if limits_found < QOS_RESOURCES.len() {
@@ -161,14 +192,22 @@ fn quantity_nanos(value: &serde_json::Value) -> Option<i128> {
     let mantissa: i128 = digits.parse().ok()?;
     let scaled = mantissa.checked_mul(1_i128.checked_shl(binary_shift)?)?;
     let fraction_len = i32::try_from(fraction.len()).ok()?;
-    let exponent = 9 + decimal_exponent - fraction_len;
+    let exponent = 9_i32
+        .checked_add(decimal_exponent)?
+        .checked_sub(fraction_len)?;
     let nanos = if exponent >= 0 {
-        scaled.checked_mul(10_i128.checked_pow(u32::try_from(exponent).ok()?)?)?
+        scaled.checked_mul(10_i128.checked_pow(exponent.unsigned_abs())?)?
     } else {
-        let divisor = 10_i128.checked_pow(u32::try_from(-exponent).ok()?)?;
-        (scaled + divisor - 1) / divisor
+        // Rounded up; `scaled` is not negative (its digits have no sign).
+        let divisor = 10_i128.checked_pow(exponent.unsigned_abs())?;
+        let rounding = i128::from(scaled.checked_rem(divisor)? != 0);
+        scaled.checked_div(divisor)?.checked_add(rounding)?
     };
-    Some(if negative { -nanos } else { nanos })
+    if negative {
+        nanos.checked_neg()
+    } else {
+        Some(nanos)
+    }
 }
 
 #[cfg(test)]
@@ -219,7 +258,18 @@ mod tests {
             pod_qos([&bad]),
             Err(BadQuantity {
                 container: "e".to_owned(),
-                field: "resources.requests.memory".to_owned()
+                field: "resources.requests.memory".to_owned(),
+                problem: QuantityProblem::NotAQuantity,
+            })
+        );
+        // Each fits (10³⁸ nanounits), their sum does not.
+        let huge = |name| container(name, json!({"requests": {"cpu": "1e29"}}));
+        assert_eq!(
+            pod_qos([&huge("f"), &huge("g")]),
+            Err(BadQuantity {
+                container: "g".to_owned(),
+                field: "resources.requests.cpu".to_owned(),
+                problem: QuantityProblem::TotalTooLarge,
             })
         );
     }

@@ -59,23 +59,24 @@ fn auth_parameters(text: &str) -> BTreeMap<String, String> {
         let after = after.trim_start();
         let (value, remainder) = if let Some(quoted) = after.strip_prefix('"') {
             let mut value = String::new();
-            let mut chars = quoted.char_indices();
-            let mut end = quoted.len();
-            while let Some((index, c)) = chars.next() {
+            let mut chars = quoted.chars();
+            // What follows the closing quote; nothing when the value is not closed.
+            let mut remainder = "";
+            while let Some(c) = chars.next() {
                 match c {
                     '\\' => {
-                        if let Some((_, escaped)) = chars.next() {
+                        if let Some(escaped) = chars.next() {
                             value.push(escaped);
                         }
                     }
                     '"' => {
-                        end = index + 1;
+                        remainder = chars.as_str();
                         break;
                     }
                     c => value.push(c),
                 }
             }
-            (value, &quoted[end..])
+            (value, remainder)
         } else {
             let end = after.find(',').unwrap_or(after.len());
             (after[..end].trim().to_owned(), &after[end..])

@@ -124,7 +124,10 @@ impl RegistryClient {
             tasks.spawn(async move {
                 let _permit = permits.acquire_owned().await;
                 let result = client.resolve(&image).await;
-                let finished = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                // The new count; `fetch_add` wraps, and so does this (it is at most `total`).
+                let finished = done
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                    .wrapping_add(1);
                 progress.finished(&image, finished, total);
                 (index, result)
             });
@@ -132,8 +135,10 @@ impl RegistryClient {
         let mut results: Vec<Option<Result<ResolvedImage, RegistryError>>> =
             (0..total).map(|_| None).collect();
         while let Some(joined) = tasks.join_next().await {
-            if let Ok((index, result)) = joined {
-                results[index] = Some(result);
+            if let Ok((index, result)) = joined
+                && let Some(slot) = results.get_mut(index)
+            {
+                *slot = Some(result);
             }
         }
         results
@@ -489,8 +494,11 @@ async fn run_helper(helper: &str, registry: &str) -> Result<Option<Credentials>,
         .await
         .map_err(|e| error(e.to_string()))?;
     if !output.status.success() {
-        let message = String::from_utf8_lossy(&output.stdout).to_string()
-            + &String::from_utf8_lossy(&output.stderr);
+        let message = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
         if message.contains("credentials not found") {
             return Ok(None);
         }

@@ -18,6 +18,15 @@
 //! not support OAuth identity tokens or schema-1 manifests. Only linux/amd64 images are read:
 //! SEV-SNP and TDX hosts are x86-64.
 
+// Panic-free parsing: registry responses (token challenges, indexes, manifests, image
+// configs, layers) are untrusted until their digests check, image references come from users'
+// YAML, and credential helpers answer in JSON.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::panic_in_result_fn,
+    clippy::arithmetic_side_effects
+)]
+
 mod auth;
 mod cache;
 mod client;

@@ -40,12 +40,16 @@ impl ImageReference {
             Some((name, digest)) => (name, Some(Digest::parse(digest)?)),
             None => (text, None),
         };
-        let last_slash = name_and_tag.rfind('/').map_or(0, |i| i + 1);
-        let (name, tag) = match name_and_tag[last_slash..].find(':') {
-            Some(colon) => (
-                &name_and_tag[..last_slash + colon],
-                Some(&name_and_tag[last_slash + colon + 1..]),
-            ),
+        // The tag follows the first `:` of the last path component.
+        let last = name_and_tag.rsplit('/').next().unwrap_or(name_and_tag);
+        let (name, tag) = match last.split_once(':') {
+            Some((_, tag)) => {
+                let name = name_and_tag
+                    .strip_suffix(tag)
+                    .and_then(|rest| rest.strip_suffix(':'))
+                    .unwrap_or(name_and_tag);
+                (name, Some(tag))
+            }
             None => (name_and_tag, None),
         };
         if let Some(tag) = tag {

@@ -14,6 +14,14 @@
 //! [`Gate::command`], the binary reads it with [`Gate::parse`], and generate reads a command it
 //! wrote before with [`Gate::unwrap`].
 
+// Panic-free parsing: the gate's command line reaches it through the pod spec, which the
+// untrusted host delivers (the policy pins it, but the gate parses it as it finds it).
+#![deny(
+    clippy::indexing_slicing,
+    clippy::panic_in_result_fn,
+    clippy::arithmetic_side_effects
+)]
+
 mod gate;
 
 pub use gate::{ARGS_FROM_IMAGE, ENTRYPOINT_FROM_IMAGE, Gate, REQUIRE_FILE, StartError, WAIT_FILE};

@@ -67,10 +67,11 @@ impl<H> Table<H> {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
         self.pre_auth.insert(id, (source, handle));
-        self.connections += 1;
+        // Below their caps (checked above), so these never saturate.
+        self.connections = self.connections.saturating_add(1);
         let entry = self.sources.entry(source).or_default();
-        entry.connections += 1;
-        entry.pre_auth += 1;
+        entry.connections = entry.connections.saturating_add(1);
+        entry.pre_auth = entry.pre_auth.saturating_add(1);
         Ok(Admitted { id, evicted })
     }
 
