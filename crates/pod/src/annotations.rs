@@ -19,7 +19,7 @@
 
 use std::net::SocketAddr;
 
-use crate::PodError;
+use crate::{AnnotationFault, PodError};
 
 /// Annotation: the mesh proxy's inbound configuration; with it (or the egress one) the pod
 /// gets the mesh proxy.
@@ -53,11 +53,11 @@ pub struct EgressRule {
     pub san: String,
 }
 
-fn error(annotation: &'static str, entry: &str, reason: String) -> PodError {
+fn error(annotation: &'static str, entry: &str, fault: AnnotationFault) -> PodError {
     PodError::Annotation {
         annotation,
         entry: entry.to_owned(),
-        reason,
+        fault,
     }
 }
 
@@ -73,7 +73,9 @@ fn name(annotation: &'static str, entry: &str, name: &str) -> Result<String, Pod
         Err(error(
             annotation,
             entry,
-            format!("name {name:?}: use 1-63 of a-z, 0-9 and -"),
+            AnnotationFault::Name {
+                name: name.to_owned(),
+            },
         ))
     }
 }
@@ -98,7 +100,9 @@ pub fn parse_ingress(text: &str) -> Result<Vec<IngressRule>, PodError> {
             return Err(error(
                 ANNOTATION,
                 entry,
-                "expected NAME#PORT[#TLS[#ALLOWED]]".to_owned(),
+                AnnotationFault::Shape {
+                    expected: "NAME#PORT[#TLS[#ALLOWED]]",
+                },
             ));
         };
         let name = name(ANNOTATION, entry, name_field)?;
@@ -110,7 +114,9 @@ pub fn parse_ingress(text: &str) -> Result<Vec<IngressRule>, PodError> {
                 error(
                     ANNOTATION,
                     entry,
-                    format!("port {port_field:?}: expected 1-65535"),
+                    AnnotationFault::Port {
+                        port: (*port_field).to_owned(),
+                    },
                 )
             })?;
         let tls = match optional.first().copied() {
@@ -120,7 +126,9 @@ pub fn parse_ingress(text: &str) -> Result<Vec<IngressRule>, PodError> {
                 return Err(error(
                     ANNOTATION,
                     entry,
-                    format!("TLS {other:?}: expected true or false"),
+                    AnnotationFault::Tls {
+                        value: other.to_owned(),
+                    },
                 ));
             }
         };
@@ -138,22 +146,19 @@ pub fn parse_ingress(text: &str) -> Result<Vec<IngressRule>, PodError> {
             return Err(error(
                 ANNOTATION,
                 entry,
-                "an allow-list needs TLS: a plaintext port has no peer identity".to_owned(),
+                AnnotationFault::AllowListWithoutTls,
             ));
         }
         if allowed.iter().any(|san| san == "*") {
-            return Err(error(
-                ANNOTATION,
-                entry,
-                "`*` is not an identity; leave the list out to accept any mesh certificate"
-                    .to_owned(),
-            ));
+            return Err(error(ANNOTATION, entry, AnnotationFault::Wildcard));
         }
         if let Some(clash) = rules.iter().find(|r| r.name == name || r.port == port) {
             return Err(error(
                 ANNOTATION,
                 entry,
-                format!("name or port already used by entry {:?}", clash.name),
+                AnnotationFault::IngressClash {
+                    with: clash.name.clone(),
+                },
             ));
         }
         rules.push(IngressRule {
@@ -183,7 +188,9 @@ pub fn parse_egress(text: &str) -> Result<Vec<EgressRule>, PodError> {
             return Err(error(
                 ANNOTATION,
                 entry,
-                "expected NAME#LOCAL_IP:PORT#REMOTE_HOST:PORT[#SAN]".to_owned(),
+                AnnotationFault::Shape {
+                    expected: "NAME#LOCAL_IP:PORT#REMOTE_HOST:PORT[#SAN]",
+                },
             ));
         };
         let name = name(ANNOTATION, entry, name_field)?;
@@ -191,21 +198,25 @@ pub fn parse_egress(text: &str) -> Result<Vec<EgressRule>, PodError> {
             error(
                 ANNOTATION,
                 entry,
-                format!("local {local_field:?}: expected IP:PORT"),
+                AnnotationFault::Local {
+                    value: (*local_field).to_owned(),
+                },
             )
         })?;
         if !local.ip().is_loopback() {
             return Err(error(
                 ANNOTATION,
                 entry,
-                format!("local {local}: must be a loopback address (only the workload may use it)"),
+                AnnotationFault::NotLoopback { local },
             ));
         }
         let (host, port) = remote.rsplit_once(':').ok_or_else(|| {
             error(
                 ANNOTATION,
                 entry,
-                format!("remote {remote:?}: expected HOST:PORT"),
+                AnnotationFault::Remote {
+                    remote: remote.to_owned(),
+                },
             )
         })?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -213,25 +224,22 @@ pub fn parse_egress(text: &str) -> Result<Vec<EgressRule>, PodError> {
             return Err(error(
                 ANNOTATION,
                 entry,
-                format!("remote {remote:?}: expected HOST:PORT"),
+                AnnotationFault::Remote {
+                    remote: remote.to_owned(),
+                },
             ));
         }
         let san = optional.first().map_or(host, |san| san.trim()).to_owned();
         if san.is_empty() || san == "*" {
-            return Err(error(
-                ANNOTATION,
-                entry,
-                format!("SAN {san:?}: name the identity the remote must have"),
-            ));
+            return Err(error(ANNOTATION, entry, AnnotationFault::San { san }));
         }
         if let Some(clash) = rules.iter().find(|r| r.name == name || r.local == local) {
             return Err(error(
                 ANNOTATION,
                 entry,
-                format!(
-                    "name or local address already used by entry {:?}",
-                    clash.name
-                ),
+                AnnotationFault::EgressClash {
+                    with: clash.name.clone(),
+                },
             ));
         }
         rules.push(EgressRule {
@@ -247,6 +255,41 @@ pub fn parse_egress(text: &str) -> Result<Vec<EgressRule>, PodError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fault(result: Result<impl std::fmt::Debug, PodError>) -> AnnotationFault {
+        match result {
+            Err(PodError::Annotation { fault, .. }) => fault,
+            other => panic!("expected an annotation fault, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_refusal_is_a_typed_fault() {
+        assert_eq!(
+            fault(parse_ingress("web#0")),
+            AnnotationFault::Port {
+                port: "0".to_owned()
+            }
+        );
+        assert_eq!(
+            fault(parse_ingress("web#80#true#*")),
+            AnnotationFault::Wildcard
+        );
+        assert_eq!(
+            fault(parse_egress("db#10.0.0.1:5432#db:5432")),
+            AnnotationFault::NotLoopback {
+                local: "10.0.0.1:5432".parse().unwrap()
+            }
+        );
+        assert_eq!(
+            fault(parse_egress(
+                "db#127.0.0.1:5432#db:5432##db#127.0.0.1:5432#x:1"
+            )),
+            AnnotationFault::EgressClash {
+                with: "db".to_owned()
+            }
+        );
+    }
 
     #[test]
     fn ingress_entries_with_defaults_opt_outs_and_allow_lists() {

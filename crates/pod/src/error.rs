@@ -7,14 +7,14 @@ use crate::env::MESH_PROBES;
 #[derive(Debug, thiserror::Error)]
 pub enum PodError {
     /// A mesh annotation entry is malformed (`chiaro.dev/mesh-ingress`, `chiaro.dev/mesh-egress`).
-    #[error("{annotation}: entry {entry:?}: {reason}")]
+    #[error("{annotation}: entry {entry:?}: {fault}")]
     Annotation {
         /// Which annotation.
         annotation: &'static str,
         /// The entry as written.
         entry: String,
-        /// What is wrong.
-        reason: String,
+        /// What is wrong with it.
+        fault: AnnotationFault,
     },
     /// The probe table is not JSON of the shape generate writes.
     #[cfg(feature = "probes")]
@@ -32,6 +32,77 @@ pub enum PodError {
         entry: String,
         /// What is wrong with it.
         fault: ProbeFault,
+    },
+}
+
+/// What is wrong with one mesh annotation entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnnotationFault {
+    /// Too few or too many `#`-separated fields.
+    #[error("expected {expected}")]
+    Shape {
+        /// The entry's syntax.
+        expected: &'static str,
+    },
+    /// A name that is not a DNS label.
+    #[error("name {name:?}: use 1-63 of a-z, 0-9 and -")]
+    Name {
+        /// The name as written.
+        name: String,
+    },
+    /// An ingress port that is not 1-65535.
+    #[error("port {port:?}: expected 1-65535")]
+    Port {
+        /// The port as written.
+        port: String,
+    },
+    /// An ingress TLS field that is neither `true` nor `false`.
+    #[error("TLS {value:?}: expected true or false")]
+    Tls {
+        /// The field as written.
+        value: String,
+    },
+    /// An allow-list on a plaintext port.
+    #[error("an allow-list needs TLS: a plaintext port has no peer identity")]
+    AllowListWithoutTls,
+    /// `*` in an allow-list.
+    #[error("`*` is not an identity; leave the list out to accept any mesh certificate")]
+    Wildcard,
+    /// An ingress name or port used by an earlier entry.
+    #[error("name or port already used by entry {with:?}")]
+    IngressClash {
+        /// The earlier entry's name.
+        with: String,
+    },
+    /// An egress local address that is not `IP:PORT`.
+    #[error("local {value:?}: expected IP:PORT")]
+    Local {
+        /// The field as written.
+        value: String,
+    },
+    /// An egress local address off loopback.
+    #[error("local {local}: must be a loopback address (only the workload may use it)")]
+    NotLoopback {
+        /// The address.
+        local: std::net::SocketAddr,
+    },
+    /// An egress remote that is not `HOST:PORT`.
+    #[error("remote {remote:?}: expected HOST:PORT")]
+    Remote {
+        /// The remote as written.
+        remote: String,
+    },
+    /// An egress SAN that is empty or `*`.
+    #[error("SAN {san:?}: name the identity the remote must have")]
+    San {
+        /// The SAN as written.
+        san: String,
+    },
+    /// An egress name or local address used by an earlier entry.
+    #[error("name or local address already used by entry {with:?}")]
+    EgressClash {
+        /// The earlier entry's name.
+        with: String,
     },
 }
 

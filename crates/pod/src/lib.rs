@@ -43,7 +43,7 @@ pub use env::InitializerEnv;
 pub use env::MeshEnv;
 #[cfg(feature = "probes")]
 pub use error::ProbeFault;
-pub use error::{PodError, with_causes};
+pub use error::{AnnotationFault, PodError, with_causes};
 pub use layout::{CredentialsDir, MeshArgs};
 #[cfg(feature = "probes")]
 pub use probes::{AppProbe, ProbeTable};
