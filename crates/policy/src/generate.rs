@@ -87,7 +87,8 @@ const DNS_REGEX: &str = "[a-zA-Z0-9_.-]+";
 const UUID_REGEX: &str = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
 const SERVICE_REGEX: &str = "[A-Z](?:[A-Z0-9_]{0,61}[A-Z0-9])?";
 
-/// Generates the policy data of `workload`, found in `document`.
+/// Generates the policy data of `workload`, found in `document`: the pod-level refusals, the
+/// pod's rules, its volumes' sources, then each container's rules.
 pub fn generate(
     document: &Document,
     workload: &Workload,
@@ -96,38 +97,87 @@ pub fn generate(
     options: &GenerateOptions,
 ) -> Result<GeneratedPolicy, PolicyError> {
     let spec = &workload.pod_spec;
-    let refuse = |field: &str, hint: &str| {
-        Err(PolicyError::Unsupported {
-            workload: workload.name.clone(),
-            field: field.to_owned(),
-            hint: hint.to_owned(),
-        })
-    };
-    if spec.host_network == Some(true) {
-        return refuse(
-            "spec.hostNetwork",
-            "a confidential pod cannot share the host's network namespace",
-        );
-    }
-    if spec.host_pid == Some(true) || spec.host_ipc == Some(true) {
-        return refuse(
-            "spec.hostPID/hostIPC",
-            "a confidential pod cannot share the host's namespaces",
-        );
-    }
     let template = |field: &str| {
         document.value.pointer(&format!(
             "{}/spec/{field}",
             workload.kind.template_pointer()
         ))
     };
-    if template("setHostnameAsFQDN").and_then(serde_json::Value::as_bool) == Some(true) {
-        return refuse(
+    refuse_shared_host(workload, template("setHostnameAsFQDN"))?;
+    let pod_security = spec.security_context.as_ref();
+    let pod = pod_rules(workload, pod_security);
+    let qos = pod_qos(spec.init_containers.iter().chain(&spec.containers)).map_err(|bad| {
+        PolicyError::Unsupported {
+            workload: workload.name.clone(),
+            field: format!("container {:?}: {}", bad.container, bad.field),
+            hint: bad.problem.hint().to_owned(),
+        }
+    })?;
+    let oom_score_adj =
+        qos.oom_score_adj(template("priorityClassName").and_then(serde_json::Value::as_str));
+    let volumes = volume_sources(document, workload)?;
+    let context = PodContext {
+        workload,
+        config,
+        options,
+        volumes: &volumes,
+        oom_score_adj,
+    };
+    let (containers, pinned_secrets) = context.all_containers(images)?;
+    Ok(GeneratedPolicy {
+        data: PolicyData {
+            pod,
+            sandbox: sandbox_container(pod_security),
+            containers,
+            platform: options.platform.clone(),
+        },
+        pinned_secrets,
+    })
+}
+
+fn unsupported(workload: &Workload, field: &str, hint: &str) -> PolicyError {
+    PolicyError::Unsupported {
+        workload: workload.name.clone(),
+        field: field.to_owned(),
+        hint: hint.to_owned(),
+    }
+}
+
+/// What a confidential pod cannot have: the host's namespaces, a cluster FQDN as host name
+/// (`set_hostname_as_fqdn`: the template's `spec.setHostnameAsFQDN`).
+fn refuse_shared_host(
+    workload: &Workload,
+    set_hostname_as_fqdn: Option<&serde_json::Value>,
+) -> Result<(), PolicyError> {
+    let spec = &workload.pod_spec;
+    if spec.host_network == Some(true) {
+        return Err(unsupported(
+            workload,
+            "spec.hostNetwork",
+            "a confidential pod cannot share the host's network namespace",
+        ));
+    }
+    if spec.host_pid == Some(true) || spec.host_ipc == Some(true) {
+        return Err(unsupported(
+            workload,
+            "spec.hostPID/hostIPC",
+            "a confidential pod cannot share the host's namespaces",
+        ));
+    }
+    if set_hostname_as_fqdn.and_then(serde_json::Value::as_bool) == Some(true) {
+        return Err(unsupported(
+            workload,
             "spec.setHostnameAsFQDN",
             "the policy pins the pod's host name to its name or spec.hostname, not a cluster FQDN",
-        );
+        ));
     }
-    let pod_security = spec.security_context.as_ref();
+    Ok(())
+}
+
+/// The pod's own rules: its name and namespace, sysctls (the runtime's two and the pod's),
+/// process-namespace sharing, fsGroup and host name.
+fn pod_rules(workload: &Workload, pod_security: Option<&PodSecurityContext>) -> PodRules {
+    let spec = &workload.pod_spec;
     let mut sysctls = BTreeMap::from([
         (
             "net.ipv4.ip_unprivileged_port_start".to_owned(),
@@ -154,7 +204,7 @@ pub fn generate(
         Some(namespace) => format!("^{}$", regex_escape(namespace)),
         None => "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$".to_owned(),
     };
-    let pod = PodRules {
+    PodRules {
         name_regex: workload.pod_name_regex(),
         namespace_regex,
         share_process_namespace: spec.share_process_namespace.unwrap_or(false),
@@ -162,57 +212,22 @@ pub fn generate(
         required_sysctls,
         fs_group: pod_security.and_then(|s| s.fs_group),
         hostname: spec.hostname.clone().filter(|name| !name.is_empty()),
-    };
-    let qos = pod_qos(spec.init_containers.iter().chain(&spec.containers)).map_err(|bad| {
-        PolicyError::Unsupported {
-            workload: workload.name.clone(),
-            field: format!("container {:?}: {}", bad.container, bad.field),
-            hint: bad.problem.hint().to_owned(),
-        }
-    })?;
-    let oom_score_adj =
-        qos.oom_score_adj(template("priorityClassName").and_then(serde_json::Value::as_str));
+    }
+}
 
+/// Each volume's source, by name.
+fn volume_sources(
+    document: &Document,
+    workload: &Workload,
+) -> Result<BTreeMap<String, VolumeSource>, PolicyError> {
     let mut volumes = BTreeMap::new();
-    for (index, volume) in spec.volumes.iter().enumerate() {
+    for (index, volume) in workload.pod_spec.volumes.iter().enumerate() {
         let source = workload
             .volume_source(document, index, volume)
             .map_err(PolicyError::Input)?;
         volumes.insert(volume.name.clone(), source);
     }
-
-    let context = PodContext {
-        workload,
-        config,
-        options,
-        volumes: &volumes,
-        oom_score_adj,
-    };
-    let mut containers = BTreeMap::new();
-    let mut pinned_secrets = Vec::new();
-    let mut before = Vec::new();
-    for container in &spec.init_containers {
-        let rules = context.container(container, images, &before, true, &mut pinned_secrets)?;
-        before.push(container.name.clone());
-        if containers.insert(container.name.clone(), rules).is_some() {
-            return refuse("spec.initContainers", "two containers have the same name");
-        }
-    }
-    for container in &spec.containers {
-        let rules = context.container(container, images, &before, false, &mut pinned_secrets)?;
-        if containers.insert(container.name.clone(), rules).is_some() {
-            return refuse("spec.containers", "two containers have the same name");
-        }
-    }
-    Ok(GeneratedPolicy {
-        data: PolicyData {
-            pod,
-            sandbox: sandbox_container(pod_security),
-            containers,
-            platform: options.platform.clone(),
-        },
-        pinned_secrets,
-    })
+    Ok(volumes)
 }
 
 /// The pause container every sandbox starts with; its image is part of the guest image. It runs
@@ -297,6 +312,40 @@ struct PodContext<'a> {
 }
 
 impl PodContext<'_> {
+    /// The rules of every container, init containers first (each knows the ones before it),
+    /// and the secret values pinned on the way.
+    fn all_containers(
+        &self,
+        images: &BTreeMap<String, ImageConfig>,
+    ) -> Result<(BTreeMap<String, ContainerRules>, Vec<PinnedSecret>), PolicyError> {
+        let spec = &self.workload.pod_spec;
+        let mut containers = BTreeMap::new();
+        let mut pinned_secrets = Vec::new();
+        let mut before = Vec::new();
+        for container in &spec.init_containers {
+            let rules = self.container(container, images, &before, true, &mut pinned_secrets)?;
+            before.push(container.name.clone());
+            if containers.insert(container.name.clone(), rules).is_some() {
+                return Err(unsupported(
+                    self.workload,
+                    "spec.initContainers",
+                    "two containers have the same name",
+                ));
+            }
+        }
+        for container in &spec.containers {
+            let rules = self.container(container, images, &before, false, &mut pinned_secrets)?;
+            if containers.insert(container.name.clone(), rules).is_some() {
+                return Err(unsupported(
+                    self.workload,
+                    "spec.containers",
+                    "two containers have the same name",
+                ));
+            }
+        }
+        Ok((containers, pinned_secrets))
+    }
+
     fn unsupported(&self, container: &str, field: &str, hint: &str) -> PolicyError {
         PolicyError::Unsupported {
             workload: self.workload.name.clone(),
