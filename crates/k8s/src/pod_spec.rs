@@ -133,8 +133,9 @@ pub struct Container {
     pub stdin: Option<bool>,
     /// Host side only; ignored.
     pub stdin_once: Option<IgnoredAny>,
-    /// The ports it listens on (the policy ignores them; local mode serves them).
-    #[serde(default)]
+    /// The ports it listens on (the policy ignores them; local mode serves them). `ports:`
+    /// with no value (as templates render an empty list) is no ports, as Kubernetes reads it.
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub ports: Vec<ContainerPort>,
     /// Host side only; ignored.
     pub image_pull_policy: Option<IgnoredAny>,
@@ -146,8 +147,17 @@ pub struct Container {
     pub resize_policy: Option<IgnoredAny>,
 }
 
+/// A list that may be written as `null`.
+fn null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
+}
+
 /// A port a container listens on.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ContainerPort {
     /// The port number in the pod.
@@ -461,4 +471,44 @@ pub struct LifecycleHandler {
     pub tcp_socket: Option<IgnoredAny>,
     /// Host side only; ignored.
     pub sleep: Option<IgnoredAny>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Container;
+
+    fn container(json: &str) -> Result<Container, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    #[test]
+    fn ports_take_every_field_of_a_kubernetes_container_port() {
+        let web = container(
+            r#"{"name": "web", "ports": [{"containerPort": 8080, "name": "http", "protocol": "TCP", "hostPort": 80, "hostIP": "0.0.0.0"}, {"containerPort": 9090}]}"#,
+        )
+        .unwrap();
+        let ports: Vec<u16> = web.ports.iter().map(|p| p.container_port).collect();
+        assert_eq!(ports, [8080, 9090]);
+        assert_eq!(web.ports[0].name.as_deref(), Some("http"));
+    }
+
+    #[test]
+    fn ports_written_empty_or_left_out_are_no_ports() {
+        for json in [
+            r#"{"name": "web", "ports": null}"#,
+            r#"{"name": "web", "ports": []}"#,
+            r#"{"name": "web"}"#,
+        ] {
+            assert!(container(json).unwrap().ports.is_empty(), "{json}");
+        }
+    }
+
+    #[test]
+    fn a_port_out_of_range_or_an_unknown_port_field_is_refused() {
+        assert!(container(r#"{"name": "web", "ports": [{"containerPort": 70000}]}"#).is_err());
+        assert!(
+            container(r#"{"name": "web", "ports": [{"containerPort": 80, "hostPorts": 1}]}"#)
+                .is_err()
+        );
+    }
 }

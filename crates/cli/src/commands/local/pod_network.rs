@@ -85,9 +85,23 @@ fn subnet_lock() -> anyhow::Result<std::fs::File> {
         .write(true)
         .open(path)
         .with_context(|| format!("opening {}", path.display()))?;
-    file.lock()
-        .with_context(|| format!("locking {}", path.display()))?;
-    Ok(file)
+    // Another run holds it only while it adds its address; one that holds it longer is stuck.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => bail!(
+                "another chiaro local run has held {} for 60 s while choosing its subnet",
+                path.display()
+            ),
+            Err(std::fs::TryLockError::Error(error)) => {
+                return Err(error).with_context(|| format!("locking {}", path.display()));
+            }
+        }
+    }
 }
 
 /// Removes the namespaces of runs whose process is gone.

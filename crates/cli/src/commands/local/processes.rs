@@ -229,6 +229,15 @@ pub(super) fn start_mesh(
         .map(|(rule, resolved)| format!("{}#{}#{resolved}#{}", rule.name, rule.local, rule.san))
         .collect();
     let mut command = place.command(&sibling("chiaro-mesh")?);
+    // The proxy's configuration comes from the pod spec only, never from this shell's.
+    for variable in [
+        env::MESH_INGRESS,
+        env::MESH_EGRESS,
+        env::MESH_PROBES,
+        env::MESH_WORKERS,
+    ] {
+        command.env_remove(variable);
+    }
     let args = MeshArgs {
         transparent: matches!(place, Place::Namespace(..)),
         credentials: credentials.display().to_string(),
