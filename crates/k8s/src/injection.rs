@@ -346,27 +346,6 @@ pub fn container_images(value: &Value, kind: WorkloadKind) -> Vec<String> {
         .collect()
 }
 
-/// The ports the pod template's containers declare, with the container's name (init
-/// containers first).
-pub fn container_ports(value: &Value, kind: WorkloadKind) -> Vec<(String, u16)> {
-    containers(value, kind)
-        .flat_map(|container| {
-            let name = container
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            container
-                .get("ports")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|port| port.get("containerPort").and_then(Value::as_u64))
-                .filter_map(|port| u16::try_from(port).ok())
-                .map(move |port| (name.to_owned(), port))
-        })
-        .collect()
-}
-
 /// Replaces every container image by what `pin` returns for it.
 pub fn pin_images(value: &mut Value, kind: WorkloadKind, pin: impl Fn(&str) -> Option<String>) {
     let Some(spec) = value.pointer_mut(&format!("{}/spec", kind.template_pointer())) else {

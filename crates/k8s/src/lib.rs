@@ -38,7 +38,7 @@ pub use documents::{Document, DocumentId, read_documents};
 pub use error::K8sError;
 pub use injection::{
     CREDENTIALS_VOLUME, INITIALIZER_NAME, Injection, MESH_NAME, MeshSidecar, RUNTIME_CLASS,
-    container_images, container_ports, inject, pin_images, set_pod_annotation,
+    container_images, inject, pin_images, set_pod_annotation,
 };
 pub use pod_spec::{
     Capabilities, ConfigMapKeySelector, Container, ContainerPort, EnvFromSource, EnvVar,

@@ -90,6 +90,22 @@ pub struct PodSpec {
     pub overhead: Option<IgnoredAny>,
 }
 
+impl PodSpec {
+    /// The ports the containers declare, with the container's name (init containers first).
+    pub fn container_ports(&self) -> Vec<(&str, u16)> {
+        self.init_containers
+            .iter()
+            .chain(&self.containers)
+            .flat_map(|container| {
+                container
+                    .ports
+                    .iter()
+                    .map(|port| (container.name.as_str(), port.container_port))
+            })
+            .collect()
+    }
+}
+
 /// One container (or init container).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -1,11 +1,10 @@
 //! The mesh sidecar of a workload that asks for one, and what its annotations will do at run
 //! time.
 
-use chiaro_k8s::{DocumentId, MESH_NAME, MeshSidecar, Workload, container_ports};
+use chiaro_k8s::{DocumentId, MESH_NAME, MeshSidecar, Workload};
 use chiaro_pod::annotations::{MESH_EGRESS_ANNOTATION, MESH_INGRESS_ANNOTATION};
 use chiaro_pod::layout::{MESH_INGRESS_PORT, MESH_STATUS_PORT};
 use chiaro_pod::{parse_egress, parse_ingress};
-use serde_json::Value;
 
 use super::{DeploymentOptions, ImagePin, pinned};
 use crate::PolicyError;
@@ -49,7 +48,6 @@ pub(super) fn wants_mesh(workload: &Workload) -> bool {
 /// one the pod's containers declare (both bind it; whichever starts second fails).
 pub(super) fn check_mesh_annotations(
     mesh: &MeshSidecar,
-    value: &Value,
     workload: &Workload,
     at: &DocumentId,
 ) -> Result<Vec<String>, PolicyError> {
@@ -62,7 +60,7 @@ pub(super) fn check_mesh_annotations(
     };
     let ingress = parse_ingress(&mesh.ingress).map_err(|e| invalid(MESH_INGRESS_ANNOTATION, e))?;
     let egress = parse_egress(&mesh.egress).map_err(|e| invalid(MESH_EGRESS_ANNOTATION, e))?;
-    let declared = container_ports(value, workload.kind);
+    let declared = workload.pod_spec.container_ports();
     // The proxy's own ports: a workload listening there would take the redirected connections
     // (15006) or be reached around the redirect (15021) once the proxy is gone.
     let reserved = [MESH_INGRESS_PORT, MESH_STATUS_PORT];

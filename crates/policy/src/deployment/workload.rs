@@ -60,7 +60,6 @@ impl Run<'_> {
         if let Some(sidecar) = &sidecar {
             notes.extend(mesh::check_mesh_annotations(
                 sidecar,
-                value,
                 workload,
                 &document.id,
             )?);
