@@ -7,7 +7,7 @@ use anyhow::anyhow;
 use chiaro_k8s::{Container, PodSpec, Workload, WorkloadKind, read_documents};
 use chiaro_manifest::PolicyHash;
 use chiaro_policy::{AgentPolicy, INITDATA_ANNOTATION, Initdata, PolicyData, SourceFile};
-use chiaro_simulated_host::{SimulatedPod, creation_order};
+use chiaro_simulated_host::SimulatedPod;
 
 /// The pod name a controller of `kind` would give the first replica of `name`.
 fn pod_name(kind: &str, name: &str) -> String {
@@ -47,9 +47,11 @@ impl LocalPod {
 
     /// Every port the pod's containers declare.
     pub(super) fn ports(&self) -> Vec<u16> {
-        let mut ports: Vec<u16> = creation_order(&self.data)
-            .iter()
-            .flat_map(|name| self.declared_ports(name))
+        let mut ports: Vec<u16> = self
+            .spec
+            .container_ports()
+            .into_iter()
+            .map(|(_, port)| port)
             .collect();
         ports.sort_unstable();
         ports.dedup();
