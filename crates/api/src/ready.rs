@@ -9,6 +9,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use chiaro_atomic_file::Mode;
 use serde::{Deserialize, Serialize};
@@ -72,6 +73,23 @@ pub enum ReadyFileError {
     /// The addresses could not be encoded.
     #[error("encoding the bound addresses")]
     Encode(#[source] serde_json::Error),
+    /// The Coordinator ended before it wrote its ready file.
+    #[error("the Coordinator exited ({status}) before serving")]
+    Exited {
+        /// How it ended.
+        status: std::process::ExitStatus,
+    },
+    /// The Coordinator neither wrote its ready file nor ended in time (it is killed).
+    #[error("the Coordinator did not write {} in {patience:?}", path.display())]
+    NotServing {
+        /// The ready file.
+        path: PathBuf,
+        /// How long it was given.
+        patience: Duration,
+    },
+    /// Whether the Coordinator process still runs could not be learnt.
+    #[error("watching the Coordinator process")]
+    Watch(#[source] io::Error),
 }
 
 impl BoundAddresses {
@@ -137,6 +155,39 @@ impl BoundAddresses {
     }
 }
 
+/// Waits for the event of `child` (a Coordinator started with `--ready-file path`) serving:
+/// its ready file written (the addresses it reports) or its exit, whichever comes first. One that
+/// does neither within `patience` is killed.
+///
+/// # Errors
+/// [`ReadyFileError::Exited`], [`ReadyFileError::NotServing`], [`ReadyFileError::Watch`], or the
+/// file is there but not a [`BoundAddresses`] document.
+pub fn wait_for(
+    child: &mut std::process::Child,
+    path: &Path,
+    patience: Duration,
+) -> Result<BoundAddresses, ReadyFileError> {
+    // A patience too long to represent waits for the file or the exit only.
+    let deadline = Instant::now().checked_add(patience);
+    loop {
+        if let Some(addresses) = BoundAddresses::read(path)? {
+            return Ok(addresses);
+        }
+        if let Some(status) = child.try_wait().map_err(ReadyFileError::Watch)? {
+            return Err(ReadyFileError::Exited { status });
+        }
+        if deadline.is_some_and(|deadline| Instant::now() > deadline) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(ReadyFileError::NotServing {
+                path: path.to_owned(),
+                patience,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Removes the ready file `path` of an earlier run, if there is one, so nobody reads its
 /// addresses before this run's.
 ///
@@ -182,6 +233,55 @@ mod tests {
         remove_stale(&path).unwrap();
         assert!(BoundAddresses::read(&path).unwrap().is_none());
         remove_stale(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn waiting_ends_on_the_file_on_the_exit_or_at_patience_killing_the_process() {
+        let dir = scratch("wait");
+        let path = dir.join("ready.json");
+        let text = serde_json::to_string(&addresses()).unwrap();
+        let mut writer = std::process::Command::new("sh")
+            .args([
+                "-c",
+                // Written whole, as the Coordinator writes it (a reader never sees a part).
+                &format!(
+                    "echo '{text}' > {0}.part && mv {0}.part {0}; exec sleep 30",
+                    path.display()
+                ),
+            ])
+            .spawn()
+            .unwrap();
+        let got = wait_for(&mut writer, &path, Duration::from_secs(30)).unwrap();
+        assert_eq!(got, addresses());
+        writer.kill().unwrap();
+        writer.wait().unwrap();
+
+        let mut quitter = std::process::Command::new("false").spawn().unwrap();
+        let error = wait_for(
+            &mut quitter,
+            &dir.join("never.json"),
+            Duration::from_secs(30),
+        );
+        assert!(
+            matches!(error, Err(ReadyFileError::Exited { status }) if !status.success()),
+            "{error:?}"
+        );
+
+        let mut silent = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let error = wait_for(
+            &mut silent,
+            &dir.join("never.json"),
+            Duration::from_millis(200),
+        );
+        assert!(
+            matches!(error, Err(ReadyFileError::NotServing { .. })),
+            "{error:?}"
+        );
+        assert!(silent.try_wait().unwrap().is_some(), "killed at patience");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -14,7 +14,6 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use chiaro_api::ready::BoundAddresses;
 use chiaro_attest::UnixTime;
 use chiaro_attest::insecure_simulation::InsecureSimulatedTee;
 use chiaro_guest_issuer::flags;
@@ -154,24 +153,15 @@ impl Coordinator {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(addresses) = BoundAddresses::read(&ready).unwrap() {
-                return Self {
-                    child,
-                    mesh_api: addresses.mesh_api,
-                };
-            }
-            if let Some(status) = child.try_wait().unwrap() {
+        match chiaro_api::ready::wait_for(&mut child, &ready, Duration::from_secs(30)) {
+            Ok(addresses) => Self {
+                child,
+                mesh_api: addresses.mesh_api,
+            },
+            Err(error) => {
                 let log = std::fs::read_to_string(&log).unwrap_or_default();
-                panic!("the Coordinator exited ({status}) before serving:\n{log}");
+                panic!("{error}:\n{log}");
             }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the Coordinator did not write {} in 30 s", ready.display());
-            }
-            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }

@@ -14,9 +14,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use chiaro_api::ready::BoundAddresses;
+use chiaro_api::ready::{BoundAddresses, ReadyFileError};
 use chiaro_attest::insecure_simulation::InsecureSimulatedTee;
 use chiaro_guest_issuer::flags;
 
@@ -475,22 +475,9 @@ pub(crate) fn start_command(
 /// Waits for the event of `child` (a Coordinator) serving: its ready file `ready` written
 /// (`Ok`: the addresses it reports) or its exit (`Err`: its status), whichever comes first.
 pub(crate) fn wait_ready(child: &mut Child, ready: &Path) -> Result<BoundAddresses, ExitStatus> {
-    let deadline = Instant::now() + START_PATIENCE;
-    loop {
-        if let Some(addresses) = BoundAddresses::read(ready).unwrap() {
-            return Ok(addresses);
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            return Err(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "the Coordinator neither wrote {} nor exited in {START_PATIENCE:?}",
-                ready.display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    match chiaro_api::ready::wait_for(child, ready, START_PATIENCE) {
+        Ok(addresses) => Ok(addresses),
+        Err(ReadyFileError::Exited { status }) => Err(status),
+        Err(other) => panic!("{other}"),
     }
 }

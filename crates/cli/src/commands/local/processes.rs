@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use chiaro_api::ready::BoundAddresses;
-use chiaro_attest::{HostData, Measurement};
+use chiaro_attest::HostData;
 use chiaro_guest_issuer::EvidenceSource;
 use chiaro_k8s::{Container, INITIALIZER_NAME, MESH_NAME};
 use chiaro_manifest::PolicyHash;
@@ -36,11 +36,7 @@ fn with_pod_env<'a>(command: &'a mut Command, container: &Container) -> &'a mut 
 /// INSECURE: the simulated TEE in `tee`, reporting `policy` as HOST_DATA (the launch binding a
 /// genuine guest under that policy would have).
 fn simulated(tee: PathBuf, policy: PolicyHash) -> EvidenceSource {
-    EvidenceSource::InsecureSimulated {
-        tee,
-        measurement: Measurement::new([0; 48]),
-        host_data: HostData::new(*policy.as_bytes()),
-    }
+    EvidenceSource::from_flags(Some(tee), None, Some(HostData::new(*policy.as_bytes())))
 }
 
 /// A process that is killed when dropped.
@@ -152,19 +148,9 @@ fn wait_until_serving(
     mut coordinator: Running,
     ready: &Path,
 ) -> anyhow::Result<(Running, BoundAddresses)> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(addresses) = BoundAddresses::read(ready)? {
-            return Ok((coordinator, addresses));
-        }
-        if let Some(status) = coordinator.0.try_wait()? {
-            bail!("the Coordinator exited ({status}) before serving (see coordinator.log)");
-        }
-        if Instant::now() > deadline {
-            bail!("the Coordinator did not start serving in 30 s (see coordinator.log)");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let addresses = chiaro_api::ready::wait_for(&mut coordinator.0, ready, Duration::from_secs(30))
+        .context("starting the Coordinator (see coordinator.log)")?;
+    Ok((coordinator, addresses))
 }
 
 /// Runs the real initializer with the environment the pod spec gives it (which the policy
