@@ -107,11 +107,11 @@ pub fn generate(
     let pod_security = spec.security_context.as_ref();
     let pod = pod_rules(workload, pod_security);
     let qos = pod_qos(spec.init_containers.iter().chain(&spec.containers)).map_err(|bad| {
-        PolicyError::Unsupported {
-            workload: workload.name.clone(),
-            field: format!("container {:?}: {}", bad.container, bad.field),
-            hint: bad.problem.hint().to_owned(),
-        }
+        unsupported(
+            workload,
+            &format!("container {:?}: {}", bad.container, bad.field),
+            bad.problem.hint(),
+        )
     })?;
     let oom_score_adj =
         qos.oom_score_adj(template("priorityClassName").and_then(serde_json::Value::as_str));
@@ -347,11 +347,11 @@ impl PodContext<'_> {
     }
 
     fn unsupported(&self, container: &str, field: &str, hint: &str) -> PolicyError {
-        PolicyError::Unsupported {
-            workload: self.workload.name.clone(),
-            field: format!("container {container:?}: {field}"),
-            hint: hint.to_owned(),
-        }
+        unsupported(
+            self.workload,
+            &format!("container {container:?}: {field}"),
+            hint,
+        )
     }
 
     fn container(
