@@ -2,6 +2,8 @@
 //!
 //! - `UserApi` (`SetManifest`, `GetManifests`, `Recover`): the Coordinator attested to the user.
 //! - `MeshApi` (`NewMeshCert`): both sides attested.
+//! - [`endpoints`]: the Coordinator's ports, status paths and state directory, for its flags
+//!   and for the deployment `chiaro install` writes.
 //!
 //! # What this crate does not do
 //! It holds no service logic: messages, service stubs, the wire ↔ domain conversions
@@ -35,6 +37,7 @@ pub mod v1 {
 
 #[cfg(feature = "server")]
 pub mod admission;
+pub mod endpoints;
 pub mod history;
 pub mod ready;
 pub mod transport;

@@ -5,11 +5,18 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// The initializer image `generate` injects unless told otherwise.
-pub(crate) const DEFAULT_INITIALIZER_IMAGE: &str = "ghcr.io/chiaro-dev/chiaro-initializer:0.1.0";
+pub(crate) const DEFAULT_INITIALIZER_IMAGE: &str = concat!(
+    "ghcr.io/chiaro-dev/chiaro-initializer:",
+    env!("CARGO_PKG_VERSION")
+);
 /// The mesh proxy image `generate` injects unless told otherwise.
-pub(crate) const DEFAULT_MESH_IMAGE: &str = "ghcr.io/chiaro-dev/chiaro-mesh:0.1.0";
-/// The Coordinator's mesh API as pods reach it, unless told otherwise.
-pub(crate) const DEFAULT_COORDINATOR_ADDRESS: &str = "chiaro-coordinator:7777";
+pub(crate) const DEFAULT_MESH_IMAGE: &str =
+    concat!("ghcr.io/chiaro-dev/chiaro-mesh:", env!("CARGO_PKG_VERSION"));
+/// The Coordinator image `install` deploys unless told otherwise.
+pub(crate) const DEFAULT_COORDINATOR_IMAGE: &str = concat!(
+    "ghcr.io/chiaro-dev/chiaro-coordinator:",
+    env!("CARGO_PKG_VERSION")
+);
 
 /// Chiaro: confidential containers, verifiable end to end.
 #[derive(Debug, Parser)]
@@ -50,6 +57,10 @@ pub enum Command {
     /// Inspect Kata agent policies and evaluate agent requests against them.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Write what a cluster needs for Chiaro (its namespace, RuntimeClasses and the
+    /// Coordinator, generated with its own policy) and pin that policy in the manifest and the
+    /// Coordinator's reference values.
+    Install(InstallArgs),
     /// Make Kubernetes workloads confidential: inject the initializer, pin images, write each
     /// pod's policy (initdata annotation) and the manifest.
     Generate(GenerateArgs),
@@ -186,7 +197,7 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub all: bool,
     /// Chiaro's runtime class.
-    #[arg(long, default_value = "chiaro-cc")]
+    #[arg(long, default_value = chiaro_k8s::RUNTIME_CLASS)]
     pub runtime_class: String,
     /// The initializer image (resolved and pinned like the workloads' images).
     #[arg(long, default_value = DEFAULT_INITIALIZER_IMAGE)]
@@ -195,17 +206,80 @@ pub struct GenerateArgs {
     /// `chiaro.dev/mesh-egress` annotation.
     #[arg(long, default_value = DEFAULT_MESH_IMAGE)]
     pub mesh_image: String,
-    /// The Coordinator's mesh API as pods reach it.
+    /// The Coordinator's mesh API as pods reach it (default: the cluster DNS name `install`
+    /// gives it in its default namespace).
     #[arg(
         long,
         value_name = "HOST:PORT",
-        default_value = DEFAULT_COORDINATOR_ADDRESS
+        default_value_t = crate::commands::install::mesh_address(crate::commands::install::DEFAULT_NAMESPACE)
     )]
     pub coordinator_address: String,
     /// Leave values taken from Secrets out of the policies (the variables must still be
     /// present). Pinned values are readable by anyone who can read the pod.
     #[arg(long)]
     pub no_pin_secrets: bool,
+    /// How images are resolved.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// A confidential platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlatformChoice {
+    /// AMD SEV-SNP.
+    Snp,
+    /// Intel TDX.
+    Tdx,
+}
+
+/// `chiaro install`
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// Chiaro's namespace (the Coordinator runs in it; its Services resolve from every
+    /// namespace as `NAME.NAMESPACE.svc.cluster.local`).
+    #[arg(short = 'n', long, default_value = crate::commands::install::DEFAULT_NAMESPACE)]
+    pub namespace: String,
+    /// Where to write the objects (one YAML file for `kubectl apply -f`).
+    #[arg(short = 'o', long, default_value = "chiaro-install.yaml")]
+    pub out: PathBuf,
+    /// The manifest: its Coordinator entry becomes the generated Coordinator's policy.
+    #[arg(short = 'm', long, default_value = "manifest.json")]
+    pub manifest: PathBuf,
+    /// Reference values (a `reference_values` object) to put into the manifest.
+    #[arg(long, value_name = "FILE")]
+    pub reference: Option<PathBuf>,
+    /// Where to write the Coordinator's reference values (the manifest's, each set pinned to
+    /// the Coordinator's policy hash), for `set`, `verify` and `recover`.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "coordinator-reference.json"
+    )]
+    pub coordinator_reference: PathBuf,
+    /// The Coordinator's image (resolved and pinned by digest).
+    #[arg(long, default_value = DEFAULT_COORDINATOR_IMAGE)]
+    pub coordinator_image: String,
+    /// The platform the runtime class `chiaro-cc` (and the Coordinator) runs on.
+    #[arg(long, value_enum, default_value = "snp")]
+    pub platform: PlatformChoice,
+    /// The nodes' Kata handler for SEV-SNP (runtime class `chiaro-cc-snp`).
+    #[arg(long, default_value = "kata-qemu-snp")]
+    pub snp_handler: String,
+    /// The nodes' Kata handler for TDX (runtime class `chiaro-cc-tdx`).
+    #[arg(long, default_value = "kata-qemu-tdx")]
+    pub tdx_handler: String,
+    /// Memory each pod's VM adds beyond its containers (the RuntimeClasses' overhead).
+    #[arg(long, default_value = "2048Mi")]
+    pub overhead_memory: String,
+    /// CPU each pod's VM adds beyond its containers.
+    #[arg(long, default_value = "1")]
+    pub overhead_cpu: String,
+    /// The Coordinator's memory (request and limit).
+    #[arg(long, default_value = "256Mi")]
+    pub coordinator_memory: String,
+    /// The Coordinator's CPU (request and limit).
+    #[arg(long, default_value = "1")]
+    pub coordinator_cpu: String,
     /// How images are resolved.
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -390,6 +464,10 @@ pub struct KeygenArgs {
     /// The private key file (PKCS#8 PEM, mode 0600); the public key goes to FILE.pub.
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
+    /// Also add the key to this manifest (created when missing): a workload owner's digest to
+    /// `workload_owner_key_digests`, a seed-share owner's key to `seed_share_owner_keys`.
+    #[arg(short = 'm', long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
 }
 
 /// `chiaro evidence …`

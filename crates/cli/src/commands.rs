@@ -7,6 +7,7 @@ mod evidence_show;
 mod evidence_simulate;
 mod evidence_verify;
 mod generate;
+pub(crate) mod install;
 mod keygen;
 mod local;
 mod policy;
@@ -43,6 +44,7 @@ pub(crate) fn run(cli: &Cli) -> Outcome {
         }
         Command::Policy(PolicyCommand::Eval(args)) => policy::eval(args, printer),
         Command::Policy(PolicyCommand::Show(args)) => policy::show(args, printer),
+        Command::Install(args) => install::run(args, printer),
         Command::Generate(args) => generate::run(args, printer),
         Command::Local(LocalCommand::Run(args)) => local::run(args, printer),
         Command::Local(LocalCommand::Tamper(args)) => local::tamper(args, printer),

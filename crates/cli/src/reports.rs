@@ -4,11 +4,13 @@
 
 mod deployment;
 mod generate;
+mod install;
 mod keys;
 mod local;
 
 pub use deployment::{HistoryStep, SetReport, VerifyReport};
 pub use generate::GenerateSummary;
+pub use install::InstallSummary;
 pub use keys::{SeedShareOwnerKey, WorkloadOwnerKey};
 pub use local::{
     ContainerOutcome, ContainerRun, HttpAnswer, PodNetworking, PodRun, RunReport, StandInServer,

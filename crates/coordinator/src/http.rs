@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use chiaro_accept::http1::{self, Method, Response, Status};
 use chiaro_api::admission::{self, AcceptBackoff, Cap, ListenerEvent};
+use chiaro_api::endpoints;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
@@ -68,14 +69,14 @@ async fn respond(
     };
     let state = coordinator.state_name();
     let response = match (request.method, request.path.as_str()) {
-        (Method::Get, "/healthz") => Response::text(Status::Ok, "ok\n"),
-        (Method::Get, "/readyz") if state == "ready" => {
+        (Method::Get, endpoints::HEALTHZ_PATH) => Response::text(Status::Ok, "ok\n"),
+        (Method::Get, endpoints::READYZ_PATH) if state == "ready" => {
             Response::text(Status::Ok, format!("{state}\n"))
         }
-        (Method::Get, "/readyz") => {
+        (Method::Get, endpoints::READYZ_PATH) => {
             Response::text(Status::ServiceUnavailable, format!("{state}\n"))
         }
-        (Method::Get, "/metrics") => Response {
+        (Method::Get, endpoints::METRICS_PATH) => Response {
             status: Status::Ok,
             content_type: "text/plain; version=0.0.4",
             body: metrics.render(state),

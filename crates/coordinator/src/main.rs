@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use chiaro_api::endpoints;
 use chiaro_coordinator::app::{self, Config, LimitFlags, Listeners};
 use chiaro_guest_issuer::{EvidenceSource, flags};
 use clap::Parser;
@@ -13,17 +14,17 @@ use clap::Parser;
 #[command(version)]
 struct Flags {
     /// The state directory (persisted history and CA certificates; no secrets).
-    #[arg(long, default_value = "/var/lib/chiaro")]
+    #[arg(long, default_value = endpoints::STATE_DIR)]
     state_dir: PathBuf,
     /// Address of the user API (server-attested TLS); port 0: one the system chooses.
-    #[arg(long, default_value = "0.0.0.0:1313")]
+    #[arg(long, default_value_t = on_every_address(endpoints::USER_API_PORT))]
     user_api: SocketAddr,
     /// Address of the mesh API (mutually attested TLS); port 0: one the system chooses.
-    #[arg(long, default_value = "0.0.0.0:7777")]
+    #[arg(long, default_value_t = on_every_address(endpoints::MESH_API_PORT))]
     mesh_api: SocketAddr,
     /// Address of the plain-HTTP status port (/healthz, /readyz, /metrics); port 0: one the
     /// system chooses.
-    #[arg(long, default_value = "0.0.0.0:9102")]
+    #[arg(long, default_value_t = on_every_address(endpoints::STATUS_PORT))]
     status: SocketAddr,
     /// Once serving, write the addresses the three listeners are bound to (the ports chosen
     /// for port 0) to FILE, atomically, as JSON: {"user_api": ADDR, "mesh_api": ADDR,
@@ -41,6 +42,11 @@ struct Flags {
     insecure_simulated_host_data: Option<chiaro_attest::HostData>,
     #[command(flatten)]
     limits: LimitFlags,
+}
+
+/// `0.0.0.0:port`.
+fn on_every_address(port: u16) -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], port))
 }
 
 #[tokio::main]

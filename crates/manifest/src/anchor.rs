@@ -70,12 +70,24 @@ impl CoordinatorReference {
             .filter(|(_, entry)| entry.role == Role::Coordinator)
             .map(|(hash, _)| *hash)
             .collect();
+        Self::pinned(manifest.reference_values(), &policies)
+    }
+
+    /// `values`, each set once per policy of `policies`, pinned to that policy hash: the
+    /// Coordinator's reference values when it runs under one of `policies`.
+    ///
+    /// # Errors
+    /// [`ManifestError::NoCoordinatorPolicy`] for no policy, or
+    /// [`ManifestError::ConflictingPin`] when a set already pins another binding.
+    pub fn pinned(
+        values: &ReferenceValueSets,
+        policies: &[PolicyHash],
+    ) -> Result<Self, ManifestError> {
         if policies.is_empty() {
             return Err(ManifestError::NoCoordinatorPolicy);
         }
-        let values = manifest.reference_values();
         let mut sets = ReferenceValueSets::default();
-        for policy in &policies {
+        for policy in policies {
             let host_data = HostData::new(*policy.as_bytes());
             let mut config_id = [0u8; 48];
             config_id[..32].copy_from_slice(policy.as_bytes());

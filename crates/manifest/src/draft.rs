@@ -119,6 +119,22 @@ impl ManifestDraft {
         self
     }
 
+    /// The draft with its Coordinator entries replaced by one, `hash` with `sans`, listed
+    /// first: what `chiaro install` writes for the Coordinator it generated.
+    #[must_use]
+    pub fn with_coordinator_policy(mut self, hash: PolicyHash, sans: Vec<String>) -> Self {
+        self.policies
+            .0
+            .retain(|(_, entry)| entry.role != Role::Coordinator);
+        let entry = PolicyEntry {
+            sans,
+            role: Role::Coordinator,
+            workload_secret_id: None,
+        };
+        self.policies.0.insert(0, (hash.to_string(), entry));
+        self
+    }
+
     /// The draft with its workload entries replaced by `generated` (sorted by hash), its
     /// Coordinator entries and every other field kept: what `generate` writes.
     #[must_use]

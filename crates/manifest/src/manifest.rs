@@ -82,6 +82,14 @@ impl ReferenceValueSets {
         validate_reference_values(&raw)
     }
 
+    /// Validates reference values as written (a draft's) as in a manifest.
+    ///
+    /// # Errors
+    /// [`ManifestError`] naming the field.
+    pub fn from_draft(raw: &DraftReferenceValues) -> Result<Self, ManifestError> {
+        validate_reference_values(raw)
+    }
+
     /// Pretty JSON that [`ReferenceValueSets::parse`] reads back.
     pub fn to_json_pretty(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default()

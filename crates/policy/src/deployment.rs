@@ -7,6 +7,7 @@
 //! or written here: the caller says what generate needs of it ([`ExistingManifest`]) and
 //! writes the [`GeneratedEntry`]s into it (`chiaro_manifest::ManifestDraft` is its one writer).
 
+mod coordinator;
 mod mesh;
 mod sans;
 mod workload;
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{GenerateOptions, ImageConfig, PolicyError};
+pub use coordinator::{GeneratedCoordinator, generate_coordinator};
 use sans::SanClaims;
 pub use sans::SanSource;
 

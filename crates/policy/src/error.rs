@@ -63,6 +63,16 @@ pub enum PolicyError {
         /// Where the second holder's SAN comes from.
         second_source: SanSource,
     },
+    /// The Coordinator's deployment must hold exactly one workload (its StatefulSet).
+    #[error(
+        "the Coordinator's deployment must hold exactly one workload, found {}: {}",
+        found.len(),
+        found.join(", ")
+    )]
+    CoordinatorWorkloads {
+        /// Where each workload found is (`file:document`).
+        found: Vec<String>,
+    },
     /// Policy data that does not serialise into the policy text.
     #[error("policy data: {0}")]
     PolicyData(serde_json::Error),

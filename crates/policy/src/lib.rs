@@ -10,6 +10,8 @@
 //! - [`generate_deployment`]: a whole deployment's YAML rewritten for Chiaro (initializer,
 //!   pinned images, initdata) and the policy entries of its manifest (which the caller writes
 //!   with `chiaro_manifest::ManifestDraft`).
+//! - [`generate_coordinator`]: the Coordinator's own deployment through the same stages, without
+//!   Chiaro's containers; its policy hash is what clients and pods pin the Coordinator by.
 //! - [`Evaluator`]: evaluates agent requests as the Kata agent does, with policy state, and
 //!   explains denials.
 //!
@@ -54,9 +56,10 @@ pub use data::{
     ProcessRules, SandboxValue, UserRules,
 };
 pub use deployment::{
-    Anchor, CoordinatorEntry, DeploymentOptions, ExistingManifest, GeneratedDeployment,
-    GeneratedEntry, ImagePin, SANS_ANNOTATION, SanSource, SourceFile, WORKLOAD_SECRET_ANNOTATION,
-    WorkloadReport, generate_deployment, images_to_resolve,
+    Anchor, CoordinatorEntry, DeploymentOptions, ExistingManifest, GeneratedCoordinator,
+    GeneratedDeployment, GeneratedEntry, ImagePin, SANS_ANNOTATION, SanSource, SourceFile,
+    WORKLOAD_SECRET_ANNOTATION, WorkloadReport, generate_coordinator, generate_deployment,
+    images_to_resolve,
 };
 pub use error::{EngineError, InitdataError, PolicyError, RequestError, StateError};
 pub use evaluate::{Decision, Evaluator};

@@ -27,7 +27,7 @@ const STDIN: &str = "-";
 pub(crate) fn run(args: &GenerateArgs, printer: Printer) -> anyhow::Result<Outcome> {
     let files = read_inputs(&args.paths)?;
     let options = options(args);
-    let draft = current_manifest(args)?;
+    let draft = manifest::with_reference(&args.manifest, args.reference.as_deref())?;
     let images = images_to_resolve(&files, &options)?;
     let pins = resolve(&args.registry, &images, printer)?;
     let existing = manifest::existing(draft.as_ref());
@@ -61,20 +61,6 @@ fn options(args: &GenerateArgs) -> DeploymentOptions {
             ..GenerateOptions::default()
         },
     }
-}
-
-/// The manifest as it is, with `--reference`'s values in it when given.
-fn current_manifest(args: &GenerateArgs) -> anyhow::Result<Option<ManifestDraft>> {
-    let draft = manifest::read(&args.manifest)?;
-    let Some(path) = &args.reference else {
-        return Ok(draft);
-    };
-    let reference = manifest::read_reference(path)?;
-    Ok(Some(
-        draft
-            .unwrap_or_else(ManifestDraft::skeleton)
-            .with_reference_values(reference),
-    ))
 }
 
 /// Writes the changed files (standard input's to standard output) and the manifest when it
@@ -169,7 +155,7 @@ fn workload_text(workload: &WorkloadReport) -> String {
 }
 
 /// Writes `path` through a temporary file renamed into place, so a reader never sees half.
-fn write_atomically(path: &Path, content: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_atomically(path: &Path, content: &[u8]) -> anyhow::Result<()> {
     chiaro_atomic_file::write(path, content, chiaro_atomic_file::Mode::PUBLIC)
         .with_context(|| format!("writing {}", path.display()))
 }

@@ -5,32 +5,70 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use base64::Engine;
-use chiaro_manifest::KeyDigest;
+use chiaro_manifest::{KeyDigest, ManifestDraft};
 use sha2::{Digest, Sha256};
 
 use crate::cli::KeygenArgs;
+use crate::commands::generate::{manifest, write_atomically};
 use crate::exit::Outcome;
 use crate::output::Printer;
 use crate::reports::{SeedShareOwnerKey, WorkloadOwnerKey};
 
 pub(crate) fn workload_owner(args: &KeygenArgs, printer: Printer) -> anyhow::Result<Outcome> {
+    readable_manifest(args)?;
     let key = new_workload_owner(&args.out)?;
-    printer.show(
-        "workload-owner key",
-        &serde_json::to_value(&key)?,
-        &["add the digest to `workload_owner_key_digests` in the manifest".to_owned()],
-    );
+    let note = match &args.manifest {
+        Some(path) => {
+            add_to_manifest(path, |draft| {
+                draft.with_workload_owner(key.manifest_workload_owner_key_digest)
+            })?;
+            format!(
+                "added to `workload_owner_key_digests` in {}",
+                path.display()
+            )
+        }
+        None => "add the digest to `workload_owner_key_digests` in the manifest".to_owned(),
+    };
+    printer.show("workload-owner key", &serde_json::to_value(&key)?, &[note]);
     Ok(Outcome::Verified)
 }
 
 pub(crate) fn seed_share_owner(args: &KeygenArgs, printer: Printer) -> anyhow::Result<Outcome> {
+    readable_manifest(args)?;
     let key = new_seed_share_owner(&args.out)?;
+    let note = match &args.manifest {
+        Some(path) => {
+            add_to_manifest(path, |draft| draft.with_seed_share_owner(&key.public_key))?;
+            format!(
+                "added to `seed_share_owner_keys` in {}; keep the private key offline",
+                path.display()
+            )
+        }
+        None => "add the public key to `seed_share_owner_keys` in the manifest; keep the private key offline".to_owned(),
+    };
     printer.show(
         "seed-share-owner key",
         &serde_json::to_value(&key)?,
-        &["add the public key to `seed_share_owner_keys` in the manifest; keep the private key offline".to_owned()],
+        &[note],
     );
     Ok(Outcome::Verified)
+}
+
+/// Refuses a `--manifest` that is not a manifest before any key is made.
+fn readable_manifest(args: &KeygenArgs) -> anyhow::Result<()> {
+    if let Some(path) = &args.manifest {
+        manifest::read(path)?;
+    }
+    Ok(())
+}
+
+/// Rewrites the manifest at `path` (a skeleton when there is none) with `change`.
+fn add_to_manifest(
+    path: &Path,
+    change: impl FnOnce(ManifestDraft) -> ManifestDraft,
+) -> anyhow::Result<()> {
+    let draft = manifest::read(path)?.unwrap_or_else(ManifestDraft::skeleton);
+    write_atomically(path, change(draft).to_json_pretty().as_bytes())
 }
 
 /// A new workload-owner key (ECDSA P-256) written to `out` and `out.pub`.

@@ -20,6 +20,7 @@
 
 mod addresses;
 mod app;
+mod coordinator;
 mod http;
 mod owners;
 mod pod_network;
@@ -32,19 +33,16 @@ mod tamper;
 mod tee;
 mod traffic;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use chiaro_manifest::PolicyHash;
-use sha2::{Digest as _, Sha256};
 
 use crate::cli::{LocalNetworkMode, LocalRunArgs};
 use crate::exit::Outcome;
 use crate::output::Printer;
 use crate::reports::{PodNetworking, RunReport};
 use pod_network::PodNetwork;
-use processes::{Running, start_coordinator};
 pub(crate) use stand_in::{get_process, stand_in_process};
 use story::Story;
 pub(crate) use tamper::tamper;
@@ -56,13 +54,13 @@ pub(crate) fn run(args: &LocalRunArgs, printer: Printer) -> anyhow::Result<Outco
     let reference = tee::create(&work, &mut story)?;
     let owners = owners::create(&work, &mut story)?;
     let mut network = Network::choose(args.network)?;
-    let coordinator = coordinator(&work, network.bind(), &mut story)?;
+    let coordinator = coordinator::start(&work, network.bind(), &reference, &mut story)?;
     let app = app::generate(
         &args.dirs.app,
         &work,
         &reference,
         &owners,
-        coordinator.mesh_api,
+        &coordinator,
         &mut story,
     )?;
     let installed = owners::install(&work, coordinator.user_api, &mut story)?;
@@ -170,34 +168,4 @@ impl Network {
             None => PodNetworking::Loopback,
         }
     }
-}
-
-/// The Coordinator process and its addresses.
-struct Coordinator {
-    process: Running,
-    user_api: SocketAddr,
-    mesh_api: SocketAddr,
-}
-
-/// Stage 3: the Coordinator starts.
-fn coordinator(work: &Work, bind: IpAddr, story: &mut Story) -> anyhow::Result<Coordinator> {
-    story.step("3. The Coordinator starts (its own CVM in a cluster; the simulated TEE here)");
-    let (process, addresses) = start_coordinator(work.dir(), bind)?;
-    story.line(&format!(
-        "pid {}: user API {}, mesh API {}, status {}",
-        process.0.id(),
-        addresses.user_api,
-        addresses.mesh_api,
-        addresses.status
-    ));
-    Ok(Coordinator {
-        process,
-        user_api: addresses.user_api,
-        mesh_api: addresses.mesh_api,
-    })
-}
-
-/// The Coordinator's simulated HOST_DATA: in a cluster, its own policy hash.
-fn coordinator_policy_hash() -> PolicyHash {
-    PolicyHash::new(Sha256::digest(b"chiaro local mode: the Coordinator's policy").into())
 }

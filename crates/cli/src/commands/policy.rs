@@ -9,8 +9,8 @@ use chiaro_policy::{
 use serde_json::{Value, json};
 
 use crate::cli::{
-    DEFAULT_COORDINATOR_ADDRESS, DEFAULT_INITIALIZER_IMAGE, DEFAULT_MESH_IMAGE, PolicyEvalArgs,
-    PolicyShowArgs, PolicySourceArgs, RegistryArgs,
+    DEFAULT_INITIALIZER_IMAGE, DEFAULT_MESH_IMAGE, PolicyEvalArgs, PolicyShowArgs,
+    PolicySourceArgs, RegistryArgs,
 };
 use crate::commands::generate;
 use crate::exit::Outcome;
@@ -87,10 +87,12 @@ fn generate_for(
     }];
     let options = DeploymentOptions {
         all_workloads: true,
-        runtime_class: "chiaro-cc".to_owned(),
+        runtime_class: chiaro_k8s::RUNTIME_CLASS.to_owned(),
         initializer_image: DEFAULT_INITIALIZER_IMAGE.to_owned(),
         mesh_image: DEFAULT_MESH_IMAGE.to_owned(),
-        coordinator: DEFAULT_COORDINATOR_ADDRESS.to_owned(),
+        coordinator: crate::commands::install::mesh_address(
+            crate::commands::install::DEFAULT_NAMESPACE,
+        ),
         policy: GenerateOptions::default(),
     };
     let images = images_to_resolve(&files, &options)?;

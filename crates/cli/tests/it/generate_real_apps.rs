@@ -148,9 +148,14 @@ fn needs_vectors_needs_registry_needs_schemas_generate_runs_on_every_real_applic
 
 /// Checks `files` with `kubernetes-validate` (PyPI) in strict mode: unknown fields fail.
 fn validate(app: &str, files: &[PathBuf]) {
+    validate_for(KUBERNETES_VERSION, app, files);
+}
+
+/// Checks `files` with `kubernetes-validate` in strict mode against Kubernetes `version`.
+pub(super) fn validate_for(version: &str, app: &str, files: &[PathBuf]) {
     let mut command = Command::new("kubernetes-validate");
     command
-        .args(["--strict", "--quiet", "-k", KUBERNETES_VERSION])
+        .args(["--strict", "--quiet", "-k", version])
         .args(files);
     let output = command.output().unwrap();
     assert!(

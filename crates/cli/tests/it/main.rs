@@ -2,10 +2,12 @@
 
 #![expect(clippy::unwrap_used, reason = "test helpers fail loudly")]
 
+mod deploy_guide;
 mod evidence_show;
 mod evidence_verify;
 mod generate;
 mod generate_real_apps;
+mod install;
 mod json_outputs;
 mod local;
 mod policy;

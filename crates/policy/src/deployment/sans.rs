@@ -39,6 +39,10 @@ impl fmt::Display for SanSource {
     }
 }
 
+/// The most per-pod names a StatefulSet's entry lists (its first replicas): a certificate
+/// stays small, and a StatefulSet scaled beyond its YAML gets no per-pod names for the rest.
+const MAX_PER_POD_NAMES: u64 = 64;
+
 /// One SAN of a workload and where it comes from.
 pub(super) struct SourcedSan {
     pub(super) san: String,
@@ -47,7 +51,8 @@ pub(super) struct SourcedSan {
 
 /// The SANs of a workload: its own name and every Service selecting its pods, each as
 /// `name`, `name.ns`, `name.ns.svc` and `name.ns.svc.cluster.local`; a StatefulSet's pods
-/// also by their per-pod names under its governing Service; then the annotation's extras,
+/// also by their per-pod names under its governing Service (`name-0.service.ns.svc.cluster.local`,
+/// one per declared replica, at most [`MAX_PER_POD_NAMES`]); then the annotation's extras,
 /// each of which must be a valid SAN (no wildcard: it would name other workloads too).
 pub(super) fn default_sans(
     workload: &Workload,
@@ -90,10 +95,21 @@ pub(super) fn default_sans(
         .and_then(Value::as_str)
         .filter(|_| document.kind() == Some("StatefulSet"))
     {
-        add(
-            format!("*.{governing}.{namespace}.svc.cluster.local"),
-            &SanSource::GoverningService(governing.to_owned()),
-        );
+        // Per-pod names, one per declared replica (no wildcard: it would name other workloads'
+        // pods under the same Service too).
+        let replicas = document
+            .value
+            .pointer("/spec/replicas")
+            .and_then(Value::as_u64)
+            .unwrap_or(1)
+            .min(MAX_PER_POD_NAMES);
+        let pod_prefix = workload.name.trim_end_matches('-');
+        for ordinal in 0..replicas {
+            add(
+                format!("{pod_prefix}-{ordinal}.{governing}.{namespace}.svc.cluster.local"),
+                &SanSource::GoverningService(governing.to_owned()),
+            );
+        }
     }
     if let Some(extra) = workload.pod_annotations.get(SANS_ANNOTATION) {
         for san in extra.split(',').map(str::trim).filter(|s| !s.is_empty()) {

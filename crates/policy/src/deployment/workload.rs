@@ -2,9 +2,11 @@
 //! injected, images pinned, its policy generated into the initdata annotation, its manifest
 //! entry (SANs, workload secret ID) claimed.
 
+use std::collections::BTreeMap;
+
 use chiaro_k8s::{
-    Document, DocumentId, INITIALIZER_NAME, Injection, Workload, inject, namespace_of, pin_images,
-    set_pod_annotation,
+    ConfigSources, Document, DocumentId, INITIALIZER_NAME, Injection, Workload, inject,
+    namespace_of, pin_images, set_pod_annotation,
 };
 use chiaro_pod::InitializerEnv;
 use serde_json::Value;
@@ -14,12 +16,15 @@ use super::{
     Anchor, GeneratedEntry, Run, WORKLOAD_SECRET_ANNOTATION, WorkloadReport, image_commands,
     image_configs, located, mesh, pinned, selected,
 };
-use crate::{AgentPolicy, GeneratedPolicy, INITDATA_ANNOTATION, Initdata, PolicyError, generate};
+use crate::{
+    AgentPolicy, GenerateOptions, GeneratedPolicy, INITDATA_ANNOTATION, ImagePin, Initdata,
+    PolicyError, generate,
+};
 
 /// A workload's policy as generated, with the initdata that carries it.
-struct Policy {
-    generated: GeneratedPolicy,
-    initdata: Initdata,
+pub(super) struct Policy {
+    pub(super) generated: GeneratedPolicy,
+    pub(super) initdata: Initdata,
 }
 
 impl Run<'_> {
@@ -104,39 +109,13 @@ impl Run<'_> {
         document: &Document,
         value: &mut Value,
     ) -> Result<(Workload, Policy), PolicyError> {
-        let rewritten = Document {
-            id: document.id.clone(),
-            value: value.clone(),
-        };
-        let workload = Workload::from_document(&rewritten)
-            .map_err(PolicyError::Input)?
-            .ok_or_else(|| no_longer_a_workload(&document.id))?;
-        let images = image_configs(&rewritten, &workload, self.pins);
-        let generated = generate(
-            &rewritten,
-            &workload,
-            &images,
+        policy_into_annotation(
+            document,
+            value,
+            self.pins,
             self.config,
             &self.options.policy,
         )
-        .map_err(|error| located(&document.id, error))?;
-        let policy = AgentPolicy::new(&generated.data)?;
-        let initdata = Initdata::for_policy(policy.text())?;
-        set_pod_annotation(
-            value,
-            workload.kind,
-            INITDATA_ANNOTATION,
-            &initdata.to_annotation(),
-            &document.id,
-        )
-        .map_err(PolicyError::Input)?;
-        Ok((
-            workload,
-            Policy {
-                generated,
-                initdata,
-            },
-        ))
     }
 
     /// The workload's manifest entry; refused when another workload has the same policy or
@@ -173,6 +152,45 @@ impl Run<'_> {
             workload_secret_id: secret_id(document, workload, report),
         })
     }
+}
+
+/// Generates the policy of `value` (`document` as rewritten so far: images pinned) and sets
+/// its initdata annotation; the workload as rewritten and its policy. Every generated pod's
+/// policy, the Coordinator's too, comes from here.
+pub(super) fn policy_into_annotation(
+    document: &Document,
+    value: &mut Value,
+    pins: &BTreeMap<String, ImagePin>,
+    config: &ConfigSources,
+    options: &GenerateOptions,
+) -> Result<(Workload, Policy), PolicyError> {
+    let rewritten = Document {
+        id: document.id.clone(),
+        value: value.clone(),
+    };
+    let workload = Workload::from_document(&rewritten)
+        .map_err(PolicyError::Input)?
+        .ok_or_else(|| no_longer_a_workload(&document.id))?;
+    let images = image_configs(&rewritten, &workload, pins);
+    let generated = generate(&rewritten, &workload, &images, config, options)
+        .map_err(|error| located(&document.id, error))?;
+    let policy = AgentPolicy::new(&generated.data)?;
+    let initdata = Initdata::for_policy(policy.text())?;
+    set_pod_annotation(
+        value,
+        workload.kind,
+        INITDATA_ANNOTATION,
+        &initdata.to_annotation(),
+        &document.id,
+    )
+    .map_err(PolicyError::Input)?;
+    Ok((
+        workload,
+        Policy {
+            generated,
+            initdata,
+        },
+    ))
 }
 
 /// The report of a workload before anything is decided.

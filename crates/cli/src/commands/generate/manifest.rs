@@ -21,6 +21,24 @@ pub(crate) fn read(path: &Path) -> anyhow::Result<Option<ManifestDraft>> {
     }
 }
 
+/// The manifest at `path` as it is (a skeleton when there is none yet only if `reference` is
+/// given), with `reference`'s values in it when given.
+pub(crate) fn with_reference(
+    path: &Path,
+    reference: Option<&Path>,
+) -> anyhow::Result<Option<ManifestDraft>> {
+    let draft = read(path)?;
+    let Some(reference) = reference else {
+        return Ok(draft);
+    };
+    let values = read_reference(reference)?;
+    Ok(Some(
+        draft
+            .unwrap_or_else(ManifestDraft::skeleton)
+            .with_reference_values(values),
+    ))
+}
+
 /// Reference values from a file (validated as in a manifest), for the draft.
 pub(crate) fn read_reference(path: &Path) -> anyhow::Result<DraftReferenceValues> {
     let text = std::fs::read_to_string(path)

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use chiaro_manifest::{DraftReferenceValues, ManifestDraft, PolicyEntry, Role};
+use chiaro_manifest::{DraftReferenceValues, ManifestDraft};
 use chiaro_policy::{
     DeploymentOptions, GenerateOptions, ImageConfig, ImagePin, SourceFile, generate_deployment,
     images_to_resolve,
@@ -14,9 +14,10 @@ use chiaro_policy::{
 use chiaro_registry::{Digest, ImageReference};
 use serde_json::{Value, json};
 
+use super::Work;
+use super::coordinator::Coordinator;
 use super::owners::{MANIFEST_FILE, Owners};
 use super::story::Story;
-use super::{Work, coordinator_policy_hash};
 use crate::commands::generate::{manifest, read_inputs};
 
 /// The initializer image the local deployment names (the real binary runs in its place).
@@ -38,14 +39,14 @@ pub(super) fn generate(
     work: &Work,
     reference: &DraftReferenceValues,
     owners: &Owners,
-    mesh_api: SocketAddr,
+    coordinator: &Coordinator,
     story: &mut Story,
 ) -> anyhow::Result<App> {
     story.step("4. chiaro generate: initializer injected, images pinned, one policy per pod");
     let files = read_app(app)?;
-    let options = options(mesh_api);
+    let options = options(coordinator.mesh_api);
     let pins = stand_in_images(&files, &options, work, story)?;
-    let draft = deployment_manifest(reference, owners);
+    let draft = deployment_manifest(reference, owners, coordinator);
     let existing = manifest::existing(Some(&draft));
     let generated = generate_deployment(&files, &pins, &existing, &options)?;
     let generated_dir = work.path("generated");
@@ -89,7 +90,7 @@ pub(super) fn read_app(app: &Path) -> anyhow::Result<Vec<SourceFile>> {
 fn options(mesh_api: SocketAddr) -> DeploymentOptions {
     DeploymentOptions {
         all_workloads: true,
-        runtime_class: "chiaro-cc".to_owned(),
+        runtime_class: chiaro_k8s::RUNTIME_CLASS.to_owned(),
         initializer_image: LOCAL_INITIALIZER_IMAGE.to_owned(),
         mesh_image: LOCAL_MESH_IMAGE.to_owned(),
         coordinator: mesh_api.to_string(),
@@ -100,16 +101,13 @@ fn options(mesh_api: SocketAddr) -> DeploymentOptions {
 /// The manifest before generation: the Coordinator's own policy (role `coordinator`:
 /// generate pins it, with the owner key, in every pod's deployment anchor), the simulated
 /// root's reference values and the owners.
-fn deployment_manifest(reference: &DraftReferenceValues, owners: &Owners) -> ManifestDraft {
+fn deployment_manifest(
+    reference: &DraftReferenceValues,
+    owners: &Owners,
+    coordinator: &Coordinator,
+) -> ManifestDraft {
     ManifestDraft::skeleton()
-        .with_policy(
-            coordinator_policy_hash(),
-            PolicyEntry {
-                sans: vec!["chiaro-coordinator".to_owned()],
-                role: Role::Coordinator,
-                workload_secret_id: None,
-            },
-        )
+        .with_coordinator_policy(coordinator.policy_hash, coordinator.sans.clone())
         .with_reference_values(reference.clone())
         .with_workload_owner(owners.workload.manifest_workload_owner_key_digest)
         .with_seed_share_owner(&owners.seed_share.public_key)
@@ -141,7 +139,7 @@ fn stand_in_images(
 
 /// A stand-in image: a real OCI configuration and manifest, synthesised here, whose digest
 /// the policy pins. Nothing of the original image is claimed.
-fn stand_in(image: &str) -> anyhow::Result<(ImagePin, Value)> {
+pub(super) fn stand_in(image: &str) -> anyhow::Result<(ImagePin, Value)> {
     let reference = ImageReference::parse(image)?;
     let base = reference
         .repository()

@@ -17,7 +17,6 @@ use chiaro_pod::env;
 use chiaro_pod::layout::{MESH_STATUS_PORT, MeshArgs, READY_PATH};
 
 use super::addresses::PodAddresses;
-use super::coordinator_policy_hash;
 use super::http;
 use super::pod_network::PodNetwork;
 use super::pods::LocalPod;
@@ -113,10 +112,12 @@ impl<'a> Place<'a> {
 }
 
 /// Starts `chiaro-coordinator` on ports of `address` the system chooses (port 0), with the
-/// simulated TEE; its ready file reports them once it serves, so no port is raced for.
+/// simulated TEE reporting `policy` (its policy hash) as HOST_DATA; its ready file reports
+/// them once it serves, so no port is raced for.
 pub(super) fn start_coordinator(
     work: &Path,
     address: IpAddr,
+    policy: PolicyHash,
 ) -> anyhow::Result<(Running, BoundAddresses)> {
     let any_port = SocketAddr::new(address, 0).to_string();
     let ready = work.join("coordinator-ready.json");
@@ -133,7 +134,7 @@ pub(super) fn start_coordinator(
             .args(["--status", &any_port])
             .arg("--ready-file")
             .arg(&ready)
-            .args(simulated(work.join(TEE_FILE), coordinator_policy_hash()).args())
+            .args(simulated(work.join(TEE_FILE), policy).args())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

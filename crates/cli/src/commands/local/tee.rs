@@ -1,13 +1,13 @@
-//! Stage 1: the INSECURE simulated TEE, and the reference values that accept it (for the
-//! workloads, and pinned to the Coordinator's policy for the Coordinator).
+//! Stage 1: the INSECURE simulated TEE, and the reference values that accept it (the
+//! workloads'; stage 3 pins them to the Coordinator's policy for the Coordinator).
 
 use anyhow::Context;
 use chiaro_attest::insecure_simulation::InsecureSimulatedTee;
-use chiaro_attest::{HostData, snp::SnpReferenceValues};
+use chiaro_attest::snp::SnpReferenceValues;
 use chiaro_manifest::{DraftReferenceValues, DraftSimulated};
 
+use super::Work;
 use super::story::Story;
-use super::{Work, coordinator_policy_hash};
 use crate::input;
 
 /// The simulated TEE's file in the work directory (the Coordinator and initializers read it).
@@ -15,8 +15,8 @@ pub(super) const TEE_FILE: &str = "insecure-simulated-tee.json";
 /// The Coordinator's reference values (`set` and `verify` pin it with them).
 pub(super) const COORDINATOR_REFERENCE_FILE: &str = "coordinator-reference.json";
 
-/// Generates the simulated TEE, writes it and both reference files; the workloads' reference
-/// values (for the manifest).
+/// Generates the simulated TEE, writes it and the workloads' reference values; those values
+/// (for the manifest).
 pub(super) fn create(work: &Work, story: &mut Story) -> anyhow::Result<DraftReferenceValues> {
     story.step("1. An INSECURE simulated TEE (ARK -> ASK -> VCEK generated on this machine)");
     let now = input::verification_time(None)?;
@@ -27,17 +27,6 @@ pub(super) fn create(work: &Work, story: &mut Story) -> anyhow::Result<DraftRefe
     std::fs::write(
         work.path("reference.json"),
         serde_json::to_string(&workloads)?,
-    )?;
-    let coordinator = accepting(
-        &ark,
-        SnpReferenceValues {
-            host_data: Some(HostData::new(*coordinator_policy_hash().as_bytes())),
-            ..SnpReferenceValues::default()
-        },
-    );
-    std::fs::write(
-        work.path(COORDINATOR_REFERENCE_FILE),
-        serde_json::to_string(&coordinator)?,
     )?;
     story.line(&format!("wrote {}", work.path(TEE_FILE).display()));
     story.line("workloads are accepted under this root only because the manifest lists it (reference_values.insecure_simulated)");

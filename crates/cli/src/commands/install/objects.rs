@@ -1,0 +1,180 @@
+//! The objects a cluster needs for Chiaro, as Kubernetes documents: Chiaro's namespace, its
+//! RuntimeClasses, and the Coordinator (a StatefulSet with its Services). Pure: options in,
+//! documents out; the Coordinator's policy is generated from these by
+//! `chiaro_policy::generate_coordinator`, the same stages as every workload's.
+
+use chiaro_api::endpoints::{
+    HEALTHZ_PATH, MESH_API_PORT, READYZ_PATH, STATE_DIR, STATUS_PORT, USER_API_PORT,
+};
+use chiaro_k8s::RUNTIME_CLASS;
+use serde_json::{Value, json};
+
+/// Chiaro's namespace unless told otherwise.
+pub(crate) const DEFAULT_NAMESPACE: &str = "chiaro";
+/// The Coordinator's StatefulSet, and its Service for the CLI (every Coordinator, ready or
+/// not: `recover` talks to one that is not).
+pub(crate) const COORDINATOR: &str = "chiaro-coordinator";
+/// The Coordinator's Service for initializers: only Coordinators that are ready.
+pub(crate) const READY_SERVICE: &str = "chiaro-coordinator-ready";
+/// The Coordinator's container.
+pub(crate) const CONTAINER: &str = "coordinator";
+/// The label every object of Chiaro's carries.
+const PART_OF: (&str, &str) = ("app.kubernetes.io/part-of", "chiaro");
+/// The label selecting the Coordinator's pods.
+const NAME_LABEL: &str = "app.kubernetes.io/name";
+/// The label kata-deploy (and the CoCo operator) put on nodes it installed Kata on.
+const KATA_NODE_LABEL: &str = "katacontainers.io/kata-runtime";
+
+/// The Coordinator's mesh API as pods in any namespace reach it: the cluster DNS name of
+/// [`READY_SERVICE`] in `namespace`.
+pub(crate) fn mesh_address(namespace: &str) -> String {
+    format!("{READY_SERVICE}.{namespace}.svc.cluster.local:{MESH_API_PORT}")
+}
+
+/// A confidential platform and the Kata handler that runs pods on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Handler {
+    /// The RuntimeClass's name (`chiaro-cc-snp`, `chiaro-cc-tdx`).
+    pub(crate) class: String,
+    /// The node's Kata handler (`kata-qemu-snp`, `kata-qemu-tdx`).
+    pub(crate) handler: String,
+}
+
+/// What `install` writes.
+#[derive(Debug, Clone)]
+pub(crate) struct InstallPlan {
+    /// Chiaro's namespace.
+    pub(crate) namespace: String,
+    /// The SNP and TDX RuntimeClasses.
+    pub(crate) platforms: Vec<Handler>,
+    /// Which of `platforms` [`RUNTIME_CLASS`] (and so the Coordinator) runs on.
+    pub(crate) default_platform: Handler,
+    /// Memory the VM adds to every pod (the RuntimeClass's overhead).
+    pub(crate) overhead_memory: String,
+    /// CPU the VM adds to every pod.
+    pub(crate) overhead_cpu: String,
+    /// The Coordinator's image, as given (pinned by generation).
+    pub(crate) coordinator_image: String,
+    /// The Coordinator's memory (request = limit: the VM is sized from it).
+    pub(crate) coordinator_memory: String,
+    /// The Coordinator's CPU (request = limit).
+    pub(crate) coordinator_cpu: String,
+}
+
+impl InstallPlan {
+    /// The cluster-wide objects: the namespace and the RuntimeClasses.
+    pub(crate) fn cluster_documents(&self) -> Vec<Value> {
+        let mut documents = vec![json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": self.namespace, "labels": labels(&[])},
+        })];
+        let default = Handler {
+            class: RUNTIME_CLASS.to_owned(),
+            handler: self.default_platform.handler.clone(),
+        };
+        for platform in std::iter::once(&default).chain(&self.platforms) {
+            documents.push(self.runtime_class(platform));
+        }
+        documents
+    }
+
+    fn runtime_class(&self, platform: &Handler) -> Value {
+        json!({
+            "apiVersion": "node.k8s.io/v1",
+            "kind": "RuntimeClass",
+            "metadata": {"name": platform.class, "labels": labels(&[])},
+            "handler": platform.handler,
+            "overhead": {"podFixed": {"memory": self.overhead_memory, "cpu": self.overhead_cpu}},
+            "scheduling": {"nodeSelector": {KATA_NODE_LABEL: "true"}},
+        })
+    }
+
+    /// The Coordinator: its StatefulSet and its two Services.
+    pub(crate) fn coordinator_documents(&self) -> Vec<Value> {
+        vec![
+            self.statefulset(),
+            self.service(
+                COORDINATOR,
+                true,
+                &[("user-api", USER_API_PORT), ("status", STATUS_PORT)],
+            ),
+            self.service(READY_SERVICE, false, &[("mesh-api", MESH_API_PORT)]),
+        ]
+    }
+
+    fn statefulset(&self) -> Value {
+        let resources = json!({"memory": self.coordinator_memory, "cpu": self.coordinator_cpu});
+        json!({
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": {"name": COORDINATOR, "namespace": self.namespace, "labels": labels(&[(NAME_LABEL, COORDINATOR)])},
+            "spec": {
+                "serviceName": COORDINATOR,
+                "replicas": 1,
+                "selector": {"matchLabels": {NAME_LABEL: COORDINATOR}},
+                "template": {
+                    "metadata": {"labels": labels(&[(NAME_LABEL, COORDINATOR)])},
+                    "spec": {
+                        "runtimeClassName": RUNTIME_CLASS,
+                        "automountServiceAccountToken": false,
+                        "enableServiceLinks": false,
+                        "containers": [{
+                            "name": CONTAINER,
+                            "image": self.coordinator_image,
+                            "ports": [
+                                {"name": "user-api", "containerPort": USER_API_PORT},
+                                {"name": "mesh-api", "containerPort": MESH_API_PORT},
+                                {"name": "status", "containerPort": STATUS_PORT},
+                            ],
+                            "readinessProbe": {"httpGet": {"path": READYZ_PATH, "port": "status"}, "periodSeconds": 5},
+                            "livenessProbe": {"httpGet": {"path": HEALTHZ_PATH, "port": "status"}, "periodSeconds": 10},
+                            "resources": {"requests": resources, "limits": resources},
+                            // Root for the guest's attestation interface (configfs-tsm is
+                            // root's), with no capabilities and a read-only root.
+                            "securityContext": {
+                                "allowPrivilegeEscalation": false,
+                                "readOnlyRootFilesystem": true,
+                                "runAsUser": 0,
+                                "runAsNonRoot": false,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                            "volumeMounts": [{"name": "state", "mountPath": STATE_DIR}],
+                        }],
+                        // Until Chiaro's encrypted volumes exist, the state lives in the
+                        // guest (lost with the pod; a new pod is set up again or recovered
+                        // from a state copy).
+                        "volumes": [{"name": "state", "emptyDir": {}}],
+                    },
+                },
+            },
+        })
+    }
+
+    fn service(&self, name: &str, not_ready_too: bool, ports: &[(&str, u16)]) -> Value {
+        let ports: Vec<Value> = ports
+            .iter()
+            .map(|(port_name, port)| json!({"name": port_name, "port": port, "targetPort": port_name}))
+            .collect();
+        json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name, "namespace": self.namespace, "labels": labels(&[])},
+            "spec": {
+                "selector": {NAME_LABEL: COORDINATOR},
+                "publishNotReadyAddresses": not_ready_too,
+                "ports": ports,
+            },
+        })
+    }
+}
+
+/// Chiaro's label and `extra`.
+fn labels(extra: &[(&str, &str)]) -> Value {
+    let mut map = serde_json::Map::new();
+    map.insert(PART_OF.0.to_owned(), Value::from(PART_OF.1));
+    for (key, value) in extra {
+        map.insert((*key).to_owned(), Value::from(*value));
+    }
+    Value::Object(map)
+}

@@ -1,0 +1,227 @@
+//! `chiaro install` as a process against a real registry (Debian's `docker-registry`) holding
+//! the Coordinator's image: the objects Kubernetes accepts (`kubernetes-validate --strict`),
+//! the Coordinator's policy pinned in the manifest and in its reference values, idempotence.
+
+use chiaro::reports::InstallSummary;
+use chiaro_k8s::read_documents;
+use chiaro_manifest::{CoordinatorReference, ManifestDraft, Role};
+use chiaro_policy::{INITDATA_ANNOTATION, Initdata};
+use chiaro_test_support::oci_registry::{Access, OciRegistry};
+use chiaro_test_support::prerequisite::Prerequisite;
+use serde_json::{Value, json};
+
+use super::{chiaro, path_str};
+
+/// The Kubernetes versions docs/deploy.md names: install's objects are valid for each.
+pub(super) const KUBERNETES_VERSIONS: &[&str] = &["1.30.0", "1.33.0", "1.37.0"];
+
+/// Reference values for the manifest: one SNP set (install pins its `host_data`).
+const REFERENCE: &str =
+    r#"{"snp": [{"minimum_tcb": {"bootloader": 3, "tee": 0, "snp": 8, "microcode": 115}}]}"#;
+
+pub(super) fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("chiaro-install-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A registry holding a Coordinator image; its name as install takes it.
+pub(super) fn registry_with_coordinator() -> (OciRegistry, String) {
+    let registry = OciRegistry::start(&Access::Open);
+    registry.push_image(
+        "chiaro/chiaro-coordinator",
+        "0.1",
+        &json!({"os": "linux", "architecture": "amd64",
+                "config": {"Entrypoint": ["/usr/local/bin/chiaro-coordinator"], "User": "65532"}}),
+    );
+    let image = format!("{}/chiaro/chiaro-coordinator:0.1", registry.host);
+    (registry, image)
+}
+
+/// `chiaro install` writing into `dir`, with `extra` arguments.
+pub(super) fn install<'a>(
+    registry: &'a OciRegistry,
+    image: &'a str,
+    dir: &std::path::Path,
+    extra: &[&'a str],
+) -> (i32, String, String) {
+    let out = dir.join("chiaro-install.yaml");
+    let manifest = dir.join("manifest.json");
+    let reference = dir.join("coordinator-reference.json");
+    let mut args = vec![
+        "--output",
+        "json",
+        "install",
+        "--coordinator-image",
+        image,
+        "--insecure-registry",
+        &registry.host,
+    ];
+    let paths = [
+        ("-o", path_str(&out).to_owned()),
+        ("-m", path_str(&manifest).to_owned()),
+        ("--coordinator-reference", path_str(&reference).to_owned()),
+        ("--cache-dir", path_str(&dir.join("cache")).to_owned()),
+    ];
+    let owned: Vec<String> = paths
+        .iter()
+        .flat_map(|(flag, value)| [(*flag).to_owned(), value.clone()])
+        .collect();
+    args.extend(owned.iter().map(String::as_str));
+    args.extend(extra);
+    chiaro(&args)
+}
+
+/// The policy hash of the one workload in `text` (its initdata annotation).
+fn initdata_hash(text: &str) -> chiaro_manifest::PolicyHash {
+    let documents = read_documents("chiaro-install.yaml", text).unwrap();
+    let hashes: Vec<_> = documents
+        .iter()
+        .filter_map(|d| {
+            d.value
+                .pointer("/spec/template/metadata/annotations")
+                .and_then(|a| a.get(INITDATA_ANNOTATION))
+                .and_then(Value::as_str)
+        })
+        .map(|annotation| Initdata::from_annotation(annotation).unwrap().policy_hash())
+        .collect();
+    assert_eq!(hashes.len(), 1, "{text}");
+    hashes[0]
+}
+
+#[test]
+fn needs_registry_needs_schemas_install_writes_what_kubernetes_accepts_and_pins_the_coordinator() {
+    Prerequisite::Schemas.require();
+    let (registry, image) = registry_with_coordinator();
+    let dir = scratch_dir("objects");
+    let reference_file = dir.join("reference.json");
+    std::fs::write(&reference_file, REFERENCE).unwrap();
+    let (code, stdout, stderr) = install(
+        &registry,
+        &image,
+        &dir,
+        &[
+            "-n",
+            "confidential",
+            "--reference",
+            path_str(&reference_file),
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let summary: InstallSummary = serde_json::from_str(&stdout).unwrap();
+    assert!(summary.warnings.is_empty(), "{:?}", summary.warnings);
+    assert_eq!(
+        summary.coordinator_address,
+        "chiaro-coordinator-ready.confidential.svc.cluster.local:7777"
+    );
+
+    let out = dir.join("chiaro-install.yaml");
+    let text = std::fs::read_to_string(&out).unwrap();
+    for version in KUBERNETES_VERSIONS {
+        super::generate_real_apps::validate_for(version, "install", std::slice::from_ref(&out));
+    }
+    let kinds: Vec<String> = read_documents("out", &text)
+        .unwrap()
+        .iter()
+        .map(|d| d.value["kind"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "Namespace",
+            "RuntimeClass",
+            "RuntimeClass",
+            "RuntimeClass",
+            "StatefulSet",
+            "Service",
+            "Service"
+        ]
+    );
+    assert!(
+        text.contains("handler: kata-qemu-snp") && text.contains("handler: kata-qemu-tdx"),
+        "{text}"
+    );
+    assert!(
+        summary
+            .coordinator_image
+            .starts_with(&format!("{}/chiaro/chiaro-coordinator", registry.host))
+            && summary.coordinator_image.contains("@sha256:")
+            && text.contains(&format!("image: {}", summary.coordinator_image)),
+        "{text}"
+    );
+
+    // The policy in the annotation is the one the manifest and the reference pin.
+    let hash = initdata_hash(&text);
+    assert_eq!(summary.coordinator_policy_hash, hash);
+    let manifest =
+        ManifestDraft::parse(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    let entries: Vec<_> = manifest.coordinator_entries().collect();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].0, hash.to_string());
+    assert_eq!(entries[0].1.role, Role::Coordinator);
+    assert!(
+        entries[0]
+            .1
+            .sans
+            .contains(&"chiaro-coordinator-ready.confidential.svc.cluster.local".to_owned())
+    );
+    let reference = CoordinatorReference::parse(
+        &std::fs::read_to_string(dir.join("coordinator-reference.json")).unwrap(),
+    )
+    .unwrap();
+    let sets = &reference.reference_values().snp;
+    assert_eq!(sets.len(), 1);
+    assert_eq!(
+        sets[0].host_data.map(|h| *h.as_bytes()),
+        Some(*hash.as_bytes())
+    );
+
+    // Again: nothing changes.
+    let (code, stdout, stderr) = install(&registry, &image, &dir, &["-n", "confidential"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let again: InstallSummary = serde_json::from_str(&stdout).unwrap();
+    assert!(again.written.is_empty(), "{:?}", again.written);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn needs_registry_attack_another_coordinator_image_is_another_policy_and_replaces_the_entry() {
+    let (registry, image) = registry_with_coordinator();
+    let dir = scratch_dir("replace");
+    let (code, stdout, stderr) = install(&registry, &image, &dir, &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let first: InstallSummary = serde_json::from_str(&stdout).unwrap();
+    // The host's image under the same tag: a Coordinator that is not ours.
+    registry.push_image(
+        "chiaro/chiaro-coordinator",
+        "0.1",
+        &json!({"os": "linux", "architecture": "amd64",
+                "config": {"Entrypoint": ["/usr/local/bin/chiaro-coordinator", "--leak"]}}),
+    );
+    let (code, stdout, stderr) = install(&registry, &image, &dir, &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let second: InstallSummary = serde_json::from_str(&stdout).unwrap();
+    assert_ne!(
+        first.coordinator_policy_hash,
+        second.coordinator_policy_hash
+    );
+    let manifest =
+        ManifestDraft::parse(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    let hashes: Vec<&str> = manifest
+        .coordinator_entries()
+        .map(|(hash, _)| hash)
+        .collect();
+    assert_eq!(hashes, [second.coordinator_policy_hash.to_string()]);
+    // Without reference values there is no Coordinator reference to write, and install says so.
+    assert!(
+        second
+            .warnings
+            .iter()
+            .any(|w| w.contains("no reference values yet")),
+        "{:?}",
+        second.warnings
+    );
+    assert!(!dir.join("coordinator-reference.json").exists());
+    std::fs::remove_dir_all(dir).unwrap();
+}
