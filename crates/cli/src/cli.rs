@@ -280,6 +280,11 @@ pub struct InstallArgs {
     /// The Coordinator's CPU (request and limit).
     #[arg(long, default_value = "1")]
     pub coordinator_cpu: String,
+    /// Replace the Coordinator the manifest already pins by another policy (a new image or
+    /// configuration). Without it, install refuses to change the pinned Coordinator: a moved
+    /// tag must not silently become the Coordinator every client trusts.
+    #[arg(long)]
+    pub replace_coordinator: bool,
     /// How images are resolved.
     #[command(flatten)]
     pub registry: RegistryArgs,

@@ -211,7 +211,7 @@ fn manifest_with_owner(key: &rsa::PrivateKey) -> Manifest {
     let text = serde_json::json!({
         "version": 1,
         "policies": { "11".repeat(32): { "sans": ["web"] } },
-        "reference_values": { "snp": [{}] },
+        "reference_values": { "snp": [{ "measurements": ["ab".repeat(48)] }] },
         "seed_share_owner_keys": [hex::encode(der.as_bytes())],
     });
     Manifest::parse(&text.to_string()).unwrap()

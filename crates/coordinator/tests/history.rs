@@ -44,7 +44,7 @@ fn manifest(san: &str) -> Manifest {
     let text = serde_json::json!({
         "version": 1,
         "policies": { "11".repeat(32): { "sans": [san] } },
-        "reference_values": { "snp": [{}] },
+        "reference_values": { "snp": [{ "measurements": ["ab".repeat(48)] }] },
         "workload_owner_key_digests": [hex::encode(Sha256::digest(&owner().0))],
     });
     Manifest::parse(&text.to_string()).unwrap()

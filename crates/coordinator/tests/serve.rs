@@ -44,6 +44,7 @@ async fn a_coordinator_serves_on_listeners_bound_by_its_caller() {
             ark: tee.ark_der().to_vec(),
             values: SnpReferenceValues {
                 host_data: Some(host_data),
+                measurements: Some(vec![Measurement::new([0; 48])]),
                 ..SnpReferenceValues::default()
             },
         }],

@@ -71,7 +71,7 @@ fn manifest(owner_spki: Option<&[u8]>, web_san: &str) -> String {
             API: { "sans": ["api"], "workload_secret_id": "shared" },
             DB: { "sans": ["db"], "workload_secret_id": "db" },
         },
-        "reference_values": { "insecure_simulated": [{ "ark": hex::encode(tee().ark_der()), "values": {} }] },
+        "reference_values": { "insecure_simulated": [{ "ark": hex::encode(tee().ark_der()), "values": { "measurements": ["0".repeat(96)] } }] },
         "workload_owner_key_digests": owners,
         "seed_share_owner_keys": [hex::encode(share_owner().to_public_key().to_public_key_der().unwrap().as_bytes())],
     })

@@ -20,6 +20,9 @@ use chiaro_guest_issuer::flags;
 use chiaro_pod::CredentialsDir;
 
 /// The Coordinator's launch binding, as its reference values pin it.
+/// The simulated guest's launch measurement (zeros unless told otherwise): every reference set
+/// pins the guest.
+const SIMULATED_GUEST: &str = "000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000";
 const COORDINATOR_POLICY: &str = "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0";
 /// Another policy: the genuine Coordinator image under initdata the host chose.
 const HOST_POLICY: &str = "0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f";
@@ -68,7 +71,7 @@ impl Pod {
         std::fs::write(
             dir.join("anchor.json"),
             format!(
-                r#"{{"coordinator": {{"insecure_simulated": [{{"ark": "{ark}", "values": {{"host_data": "{COORDINATOR_POLICY}"}}}}]}}, "owner_key_digests": ["{OWNER}"]}}"#
+                r#"{{"coordinator": {{"insecure_simulated": [{{"ark": "{ark}", "values": {{"host_data": "{COORDINATOR_POLICY}", "measurements": ["{SIMULATED_GUEST}"]}}}}]}}, "owner_key_digests": ["{OWNER}"]}}"#
             ),
         )
         .unwrap();

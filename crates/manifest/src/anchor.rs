@@ -28,11 +28,13 @@ impl CoordinatorReference {
         Self::new(ReferenceValueSets::parse(text)?)
     }
 
-    /// Checks that every set of `sets` pins the launch binding.
+    /// Checks that every set of `sets` pins the guest and the launch binding.
     ///
     /// # Errors
-    /// [`ManifestError::UnpinnedCoordinator`] naming the first set that pins nothing.
+    /// [`ManifestError::UnpinnedGuest`] or [`ManifestError::UnpinnedCoordinator`] naming the
+    /// first set that pins nothing.
     pub fn new(sets: ReferenceValueSets) -> Result<Self, ManifestError> {
+        sets.pin_the_guest("")?;
         let unpinned =
             |field: String, missing| ManifestError::UnpinnedCoordinator { field, missing };
         for (index, set) in sets.snp.iter().enumerate() {

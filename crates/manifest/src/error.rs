@@ -121,6 +121,18 @@ pub enum ManifestError {
         /// The field it lacks.
         missing: &'static str,
     },
+    /// A reference set that does not pin the guest (its launch measurement): a guest the host
+    /// built itself, launched with the HOST_DATA / MRCONFIGID of a genuine policy (the host
+    /// chooses those, and policy hashes are public), would satisfy it.
+    #[error(
+        "{field}: {missing} is missing or empty: a set that does not pin the guest image accepts a guest the host built, launched with any policy hash it likes"
+    )]
+    UnpinnedGuest {
+        /// The set.
+        field: String,
+        /// The field it lacks.
+        missing: &'static str,
+    },
     /// A reference set that pins a policy hash other than the one it is asked to pin.
     #[error("{field}: pins another launch binding than the Coordinator's policy hash {policy}")]
     ConflictingPin {

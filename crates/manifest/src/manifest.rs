@@ -90,6 +90,42 @@ impl ReferenceValueSets {
         validate_reference_values(raw)
     }
 
+    /// Checks that every set pins the guest it accepts: SNP `measurements`, TDX `mrtd` and
+    /// RTMRs 0 to 2 (firmware configuration, kernel and command line, initrd), and the values
+    /// of every simulated root. `prefix` goes before each set's name in the error.
+    ///
+    /// # Errors
+    /// [`ManifestError::UnpinnedGuest`] naming the first set that does not.
+    pub fn pin_the_guest(&self, prefix: &str) -> Result<(), ManifestError> {
+        let unpinned = |field: String, missing| ManifestError::UnpinnedGuest { field, missing };
+        for (index, set) in self.snp.iter().enumerate() {
+            if set.measurements.as_ref().is_none_or(Vec::is_empty) {
+                return Err(unpinned(format!("{prefix}snp[{index}]"), "measurements"));
+            }
+        }
+        for (index, set) in self.tdx.iter().enumerate() {
+            if set.mrtd.as_ref().is_none_or(Vec::is_empty) {
+                return Err(unpinned(format!("{prefix}tdx[{index}]"), "mrtd"));
+            }
+            let boot = set
+                .rtmrs
+                .as_ref()
+                .is_some_and(|rtmrs| rtmrs.iter().take(3).all(Option::is_some));
+            if !boot {
+                return Err(unpinned(format!("{prefix}tdx[{index}]"), "rtmrs[0..=2]"));
+            }
+        }
+        for (index, set) in self.insecure_simulated.iter().enumerate() {
+            if set.values.measurements.as_ref().is_none_or(Vec::is_empty) {
+                return Err(unpinned(
+                    format!("{prefix}insecure_simulated[{index}].values"),
+                    "measurements",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Pretty JSON that [`ReferenceValueSets::parse`] reads back.
     pub fn to_json_pretty(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default()
@@ -238,6 +274,7 @@ impl Manifest {
         }
         let policies = validate_policies(draft.policy_entries())?;
         let reference_values = validate_reference_values(draft.reference_values())?;
+        reference_values.pin_the_guest("reference_values.")?;
         let mut workload_owner_key_digests = Vec::new();
         for (index, text) in draft.workload_owner_key_digests().iter().enumerate() {
             let field = format!("workload_owner_key_digests[{index}]");

@@ -37,11 +37,52 @@ fn valid() -> Value {
         },
         "reference_values": {
             "snp": [{ "measurements": ["00".repeat(48)], "minimum_tcb": { "bootloader": 3, "tee": 0, "snp": 8, "microcode": 115 } }],
-            "tdx": [{ "mrtd": ["11".repeat(48)] }]
+            "tdx": [{ "mrtd": ["11".repeat(48)], "rtmrs": ["33".repeat(48), "44".repeat(48), "55".repeat(48), null] }]
         },
         "workload_owner_key_digests": ["22".repeat(32)],
         "seed_share_owner_keys": [strong_key()]
     })
+}
+
+#[test]
+fn attack_reference_set_without_a_measurement_is_refused() {
+    // HOST_DATA and MRCONFIGID are the launcher's to choose and policy hashes are public: a set
+    // that does not pin the guest accepts a guest the host built, under any workload's hash.
+    let cases = [
+        (
+            "/reference_values/snp/0/measurements",
+            Value::Null,
+            "reference_values.snp[0]: measurements",
+        ),
+        (
+            "/reference_values/snp/0/measurements",
+            json!([]),
+            "reference_values.snp[0]: measurements",
+        ),
+        (
+            "/reference_values/tdx/0/mrtd",
+            Value::Null,
+            "reference_values.tdx[0]: mrtd",
+        ),
+        (
+            "/reference_values/tdx/0/rtmrs",
+            Value::Null,
+            "reference_values.tdx[0]: rtmrs[0..=2]",
+        ),
+        (
+            "/reference_values/tdx/0/rtmrs",
+            json!(["33".repeat(48), null, "55".repeat(48), null]),
+            "reference_values.tdx[0]: rtmrs[0..=2]",
+        ),
+    ];
+    for (pointer, replacement, expected) in cases {
+        let error = parse(&with(valid(), pointer, replacement.clone())).unwrap_err();
+        assert!(
+            matches!(error, ManifestError::UnpinnedGuest { .. })
+                && error.to_string().starts_with(expected),
+            "{pointer} = {replacement}: {error}"
+        );
+    }
 }
 
 fn parse(value: &Value) -> Result<Manifest, ManifestError> {
@@ -76,7 +117,7 @@ fn the_hash_ignores_key_order_whitespace_and_hex_case() {
     let manifest = parse(&valid()).unwrap();
     let text = format!(
         r#"{{ "seed_share_owner_keys": ["{}"], "workload_owner_key_digests": ["{}"],
-             "reference_values": {{ "tdx": [{{"mrtd": ["{}"]}}],
+             "reference_values": {{ "tdx": [{{"mrtd": ["{}"], "rtmrs": ["{rtmr0}", "{rtmr1}", "{rtmr2}", null]}}],
                                     "snp": [{{"minimum_tcb": {{"microcode": 115, "snp": 8, "tee": 0, "bootloader": 3}}, "measurements": ["{}"]}}] }},
              "policies": {{ "{DB}": {{"role": "workload", "sans": ["db"]}},
                             "{}": {{"workload_secret_id": "apps/v1/Deployment/default/web", "sans": ["web", "web.default.svc.cluster.local"]}} }},
@@ -86,6 +127,9 @@ fn the_hash_ignores_key_order_whitespace_and_hex_case() {
         "11".repeat(48),
         "00".repeat(48),
         WEB.to_uppercase(),
+        rtmr0 = "33".repeat(48),
+        rtmr1 = "44".repeat(48),
+        rtmr2 = "55".repeat(48),
     );
     assert_eq!(Manifest::parse(&text).unwrap().hash(), manifest.hash());
 }
@@ -435,7 +479,7 @@ fn a_listed_simulated_root_is_kept_as_an_explicit_reference_set() {
     let value = with(
         valid(),
         "/reference_values/insecure_simulated",
-        json!([{ "ark": hex::encode(tee.ark_der()), "values": {} }]),
+        json!([{ "ark": hex::encode(tee.ark_der()), "values": { "measurements": ["00".repeat(48)] } }]),
     );
     let manifest = parse(&value).unwrap();
     let simulated = &manifest.reference_values().insecure_simulated;

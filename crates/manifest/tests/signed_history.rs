@@ -53,7 +53,10 @@ fn manifest(san: &str, owners: &[&Owner]) -> Manifest {
             "11".repeat(32): { "sans": [san] },
             COORDINATOR: { "sans": ["coordinator"], "role": "coordinator" },
         },
-        "reference_values": { "snp": [{}], "tdx": [{}] },
+        "reference_values": {
+            "snp": [{ "measurements": ["ab".repeat(48)] }],
+            "tdx": [{ "mrtd": ["cd".repeat(48)], "rtmrs": ["01".repeat(48), "02".repeat(48), "03".repeat(48), null] }],
+        },
         "workload_owner_key_digests": owners.iter().map(|o| o.digest()).collect::<Vec<_>>(),
     });
     Manifest::parse(&text.to_string()).unwrap()
@@ -181,18 +184,40 @@ fn deployment_ids_are_per_seed_and_signatures_round_trip() {
 
 #[test]
 fn a_coordinator_reference_must_pin_the_launch_binding() {
-    let error = CoordinatorReference::parse(r#"{"snp": [{}]}"#).unwrap_err();
+    let guest = "ab".repeat(48);
+    let error =
+        CoordinatorReference::parse(&format!(r#"{{"snp": [{{"measurements": ["{guest}"]}}]}}"#))
+            .unwrap_err();
     assert!(
         error.to_string().contains("snp[0]: pins no host_data"),
         "{error}"
     );
-    let error = CoordinatorReference::parse(r#"{"tdx": [{}]}"#).unwrap_err();
+    let rtmrs = format!(r#"["{guest}", "{guest}", "{guest}", null]"#);
+    let error = CoordinatorReference::parse(&format!(
+        r#"{{"tdx": [{{"mrtd": ["{guest}"], "rtmrs": {rtmrs}}}]}}"#
+    ))
+    .unwrap_err();
     assert!(
         error.to_string().contains("tdx[0]: pins no mr_config_id"),
         "{error}"
     );
-    CoordinatorReference::parse(&format!(r#"{{"snp": [{{"host_data": "{COORDINATOR}"}}]}}"#))
-        .unwrap();
+    CoordinatorReference::parse(&format!(
+        r#"{{"snp": [{{"host_data": "{COORDINATOR}", "measurements": ["{guest}"]}}]}}"#
+    ))
+    .unwrap();
+}
+
+#[test]
+fn attack_a_coordinator_reference_that_does_not_pin_the_guest_is_refused() {
+    // The host launches a guest of its own with the Coordinator's (public) policy hash.
+    let error =
+        CoordinatorReference::parse(&format!(r#"{{"snp": [{{"host_data": "{COORDINATOR}"}}]}}"#))
+            .unwrap_err();
+    assert!(
+        matches!(error, ManifestError::UnpinnedGuest { .. })
+            && error.to_string().starts_with("snp[0]: measurements"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -227,8 +252,7 @@ fn an_anchor_pins_the_coordinator_entry_and_the_owners() {
         DeploymentAnchor::of_manifest(&conflicting),
         Err(ManifestError::ConflictingPin { .. })
     ));
-    let no_owners =
-        json!({"coordinator": {"snp": [{"host_data": COORDINATOR}]}, "owner_key_digests": []});
+    let no_owners = json!({"coordinator": {"snp": [{"host_data": COORDINATOR, "measurements": ["ab".repeat(48)]}]}, "owner_key_digests": []});
     assert!(matches!(
         DeploymentAnchor::parse(&no_owners.to_string()),
         Err(ManifestError::NoOwners)

@@ -194,7 +194,7 @@ fn manifest_with_keys() -> Value {
             "aa".repeat(32): {"sans": ["coordinator"], "role": "coordinator"},
             "bb".repeat(32): {"sans": ["old"], "role": "workload"}
         },
-        "reference_values": {"snp": [{}], "tdx": [], "insecure_simulated": []},
+        "reference_values": {"snp": [{"measurements": ["ab".repeat(48)]}], "tdx": [], "insecure_simulated": []},
         "workload_owner_key_digests": ["cc".repeat(32)],
         "seed_share_owner_keys": []
     })

@@ -11,7 +11,7 @@ mod objects;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use chiaro_k8s::write_documents;
 use chiaro_manifest::{CoordinatorReference, ManifestDraft, PolicyHash, ReferenceValueSets};
 use chiaro_policy::{GenerateOptions, ImagePin, SourceFile, generate_coordinator};
@@ -42,39 +42,49 @@ pub(crate) struct Installed {
 
 pub(crate) fn run(args: &InstallArgs, printer: Printer) -> anyhow::Result<Outcome> {
     let plan = plan(args);
-    let draft = manifest::with_reference(&args.manifest, args.reference.as_deref())?;
+    let draft = manifest::with_reference(&args.manifest, args.reference.as_deref())?
+        .unwrap_or_else(ManifestDraft::skeleton);
     let pins = resolve(
         &args.registry,
         std::slice::from_ref(&plan.coordinator_image),
         printer,
     )?;
+    let pinned_image = pins
+        .get(&plan.coordinator_image)
+        .map(|pin| pin.pinned.clone())
+        .context("the Coordinator's image was not resolved")?;
     let installed = install(&plan, &pins)?;
+    let mut warnings = replacing(&draft, installed.policy_hash, args)?;
+    if !plan.coordinator_image.contains("@sha256:") {
+        warnings.push(format!(
+            "the Coordinator's image was named by tag: {pinned_image} is what the registry names today; compare its digest with the one scripts/images printed for this release, or pass the image by digest"
+        ));
+    }
+    let manifest = draft.with_coordinator_policy(installed.policy_hash, installed.sans.clone());
+    // Everything is computed before anything is written.
+    let reference = coordinator_reference(&manifest, installed.policy_hash)?;
     let mut written = Vec::new();
-    let mut warnings = Vec::new();
     write_changed(&args.out, &installed.text, &mut written)?;
-    let manifest = draft
-        .unwrap_or_else(ManifestDraft::skeleton)
-        .with_coordinator_policy(installed.policy_hash, installed.sans.clone());
     write_changed(&args.manifest, &manifest.to_json_pretty(), &mut written)?;
-    match coordinator_reference(&manifest, installed.policy_hash)? {
+    match reference {
         Some(reference) => write_changed(
             &args.coordinator_reference,
             &reference.reference_values().to_json_pretty(),
             &mut written,
         )?,
-        None => warnings.push(format!(
-            "{} has no reference values yet, so {} was not written: pass --reference FILE (the guest image's values) and run install again",
-            args.manifest.display(),
-            args.coordinator_reference.display()
-        )),
+        None => {
+            remove_stale(&args.coordinator_reference)?;
+            warnings.push(format!(
+                "{} has no reference values yet, so there is no {} (an older one was removed): pass --reference FILE (the guest image's values) and run install again",
+                args.manifest.display(),
+                args.coordinator_reference.display()
+            ));
+        }
     }
     let summary = InstallSummary {
         namespace: plan.namespace.clone(),
         coordinator_policy_hash: installed.policy_hash,
-        coordinator_image: pins
-            .get(&plan.coordinator_image)
-            .map(|pin| pin.pinned.clone())
-            .unwrap_or_default(),
+        coordinator_image: pinned_image,
         coordinator_sans: installed.sans,
         coordinator_address: mesh_address(&plan.namespace),
         written,
@@ -82,6 +92,44 @@ pub(crate) fn run(args: &InstallArgs, printer: Printer) -> anyhow::Result<Outcom
     };
     printer.result(&serde_json::to_value(&summary)?, &summary_text(&summary));
     Ok(Outcome::Verified)
+}
+
+/// Refuses to replace the Coordinator `draft` pins by `policy` unless asked to; when asked,
+/// what the user must do next.
+fn replacing(
+    draft: &ManifestDraft,
+    policy: PolicyHash,
+    args: &InstallArgs,
+) -> anyhow::Result<Vec<String>> {
+    let new = policy.to_string();
+    let pinned: Vec<&str> = draft
+        .coordinator_entries()
+        .map(|(hash, _)| hash)
+        .filter(|hash| !hash.eq_ignore_ascii_case(&new))
+        .collect();
+    if pinned.is_empty() {
+        return Ok(Vec::new());
+    }
+    if !args.replace_coordinator {
+        bail!(
+            "{} pins the Coordinator policy {}; this install would make it {new} (another image or configuration of the Coordinator). If that is intended, pass --replace-coordinator, then run generate and set again",
+            args.manifest.display(),
+            pinned.join(", ")
+        );
+    }
+    Ok(vec![format!(
+        "the Coordinator changed from {} to {new}: every pod generated before pins the old one; run generate again, and set the manifest",
+        pinned.join(", ")
+    )])
+}
+
+/// Removes a Coordinator reference left by an earlier install.
+fn remove_stale(path: &Path) -> anyhow::Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error).with_context(|| format!("removing {}", path.display())),
+    }
 }
 
 /// The plan `args` describe.
@@ -154,7 +202,12 @@ pub(crate) fn coordinator_reference(
 
 /// Writes `text` to `path` unless it already holds it; records the name when written.
 fn write_changed(path: &Path, text: &str, written: &mut Vec<String>) -> anyhow::Result<()> {
-    if std::fs::read_to_string(path).ok().as_deref() != Some(text) {
+    let current = match std::fs::read_to_string(path) {
+        Ok(current) => Some(current),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
+    };
+    if current.as_deref() != Some(text) {
         write_atomically(path, text.as_bytes())?;
         written.push(path.display().to_string());
     }

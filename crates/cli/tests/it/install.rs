@@ -15,9 +15,9 @@ use super::{chiaro, path_str};
 /// The Kubernetes versions docs/deploy.md names: install's objects are valid for each.
 pub(super) const KUBERNETES_VERSIONS: &[&str] = &["1.30.0", "1.33.0", "1.37.0"];
 
-/// Reference values for the manifest: one SNP set (install pins its `host_data`).
-const REFERENCE: &str =
-    r#"{"snp": [{"minimum_tcb": {"bootloader": 3, "tee": 0, "snp": 8, "microcode": 115}}]}"#;
+/// Reference values for the manifest: one SNP set pinning a guest (install pins its
+/// `host_data`).
+const REFERENCE: &str = r#"{"snp": [{"measurements": ["abababababababababababababababababababababababababababababababababababababababababababababababab"], "minimum_tcb": {"bootloader": 3, "tee": 0, "snp": 8, "microcode": 115}}]}"#;
 
 pub(super) fn scratch_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("chiaro-install-{name}-{}", std::process::id()));
@@ -110,7 +110,11 @@ fn needs_registry_needs_schemas_install_writes_what_kubernetes_accepts_and_pins_
     );
     assert_eq!(code, 0, "{stdout}{stderr}");
     let summary: InstallSummary = serde_json::from_str(&stdout).unwrap();
-    assert!(summary.warnings.is_empty(), "{:?}", summary.warnings);
+    assert!(
+        matches!(summary.warnings.as_slice(), [tag] if tag.contains("named by tag")),
+        "{:?}",
+        summary.warnings
+    );
     assert_eq!(
         summary.coordinator_address,
         "chiaro-coordinator-ready.confidential.svc.cluster.local:7777"
@@ -186,12 +190,23 @@ fn needs_registry_needs_schemas_install_writes_what_kubernetes_accepts_and_pins_
 }
 
 #[test]
-fn needs_registry_attack_another_coordinator_image_is_another_policy_and_replaces_the_entry() {
+fn needs_registry_attack_registry_moves_the_coordinator_tag_between_installs_is_refused() {
     let (registry, image) = registry_with_coordinator();
-    let dir = scratch_dir("replace");
+    let dir = scratch_dir("moved-tag");
+    // A reference left by an earlier install: it must not survive one that writes none.
+    std::fs::write(dir.join("coordinator-reference.json"), "{}").unwrap();
     let (code, stdout, stderr) = install(&registry, &image, &dir, &[]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     let first: InstallSummary = serde_json::from_str(&stdout).unwrap();
+    assert!(
+        first
+            .warnings
+            .iter()
+            .any(|w| w.contains("no reference values yet")),
+        "{:?}",
+        first.warnings
+    );
+    assert!(!dir.join("coordinator-reference.json").exists());
     // The host's image under the same tag: a Coordinator that is not ours.
     registry.push_image(
         "chiaro/chiaro-coordinator",
@@ -199,12 +214,30 @@ fn needs_registry_attack_another_coordinator_image_is_another_policy_and_replace
         &json!({"os": "linux", "architecture": "amd64",
                 "config": {"Entrypoint": ["/usr/local/bin/chiaro-coordinator", "--leak"]}}),
     );
+    let manifest_before = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
     let (code, stdout, stderr) = install(&registry, &image, &dir, &[]);
+    assert_ne!(code, 0, "{stdout}");
+    assert!(stdout.contains("--replace-coordinator"), "{stdout}{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("manifest.json")).unwrap(),
+        manifest_before,
+        "a refused install writes nothing"
+    );
+    // Asked for, the replacement happens, and install says what it means.
+    let (code, stdout, stderr) = install(&registry, &image, &dir, &["--replace-coordinator"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     let second: InstallSummary = serde_json::from_str(&stdout).unwrap();
     assert_ne!(
         first.coordinator_policy_hash,
         second.coordinator_policy_hash
+    );
+    assert!(
+        second
+            .warnings
+            .iter()
+            .any(|w| w.contains("run generate again")),
+        "{:?}",
+        second.warnings
     );
     let manifest =
         ManifestDraft::parse(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
@@ -213,15 +246,36 @@ fn needs_registry_attack_another_coordinator_image_is_another_policy_and_replace
         .map(|(hash, _)| hash)
         .collect();
     assert_eq!(hashes, [second.coordinator_policy_hash.to_string()]);
-    // Without reference values there is no Coordinator reference to write, and install says so.
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn needs_registry_attack_reference_values_that_do_not_pin_the_guest_are_refused() {
+    let (registry, image) = registry_with_coordinator();
+    let dir = scratch_dir("unpinned-guest");
+    let reference_file = dir.join("reference.json");
+    // A guest the host built, launched with the Coordinator's (public) policy hash as HOST_DATA,
+    // would satisfy a set without a measurement.
+    std::fs::write(
+        &reference_file,
+        r#"{"snp": [{"minimum_tcb": {"bootloader": 3, "tee": 0, "snp": 8, "microcode": 115}}]}"#,
+    )
+    .unwrap();
+    let (code, stdout, stderr) = install(
+        &registry,
+        &image,
+        &dir,
+        &["--reference", path_str(&reference_file)],
+    );
+    assert_ne!(code, 0, "{stdout}");
     assert!(
-        second
-            .warnings
-            .iter()
-            .any(|w| w.contains("no reference values yet")),
-        "{:?}",
-        second.warnings
+        stdout.contains("snp[0]") && stdout.contains("measurements"),
+        "{stdout}{stderr}"
     );
     assert!(!dir.join("coordinator-reference.json").exists());
+    assert!(
+        !dir.join("manifest.json").exists(),
+        "a refused install writes nothing"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::Stdio;
 
 use crate::harness::{
-    API, COORDINATOR_POLICY, Deployment, WEB, http_get, keys_named, ok, ok_process, owner_keys,
-    read, start_command, start_on,
+    API, COORDINATOR_POLICY, Deployment, SIMULATED_GUEST, WEB, http_get, keys_named, ok,
+    ok_process, owner_keys, read, start_command, start_on,
 };
 
 /// Copies the directory tree `from` to `to` (replacing it).
@@ -183,7 +183,8 @@ fn a_coordinator_reference_or_anchor_that_pins_no_policy_hash_is_refused() {
     let reference: serde_json::Value =
         serde_json::from_str(&read(&deployment.path("coordinator-reference.json"))).unwrap();
     let mut unpinned = reference;
-    unpinned["insecure_simulated"][0]["values"] = serde_json::json!({});
+    unpinned["insecure_simulated"][0]["values"] =
+        serde_json::json!({ "measurements": [SIMULATED_GUEST] });
     std::fs::write(
         deployment.path("coordinator-reference.json"),
         unpinned.to_string(),

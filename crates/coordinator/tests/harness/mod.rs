@@ -22,6 +22,9 @@ use chiaro_guest_issuer::flags;
 
 pub(crate) const COORDINATOR_POLICY: &str =
     "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0";
+/// The simulated guest's launch measurement (the simulated TEE reports zeros unless told
+/// otherwise): every reference set pins the guest.
+pub(crate) const SIMULATED_GUEST: &str = "000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000";
 pub(crate) const WEB: &str = "1111111111111111111111111111111111111111111111111111111111111111";
 pub(crate) const API: &str = "2222222222222222222222222222222222222222222222222222222222222222";
 pub(crate) const DB: &str = "3333333333333333333333333333333333333333333333333333333333333333";
@@ -78,7 +81,7 @@ impl Deployment {
         let ark = hex::encode(tee.ark_der());
         std::fs::write(
             dir.join("coordinator-reference.json"),
-            serde_json::json!({ "insecure_simulated": [{ "ark": ark, "values": { "host_data": COORDINATOR_POLICY } }] }).to_string(),
+            serde_json::json!({ "insecure_simulated": [{ "ark": ark, "values": { "host_data": COORDINATOR_POLICY, "measurements": [SIMULATED_GUEST] } }] }).to_string(),
         )
         .unwrap();
         let unstarted: SocketAddr = ANY_LOOPBACK_PORT.parse().unwrap();
@@ -324,7 +327,7 @@ impl Deployment {
                 API: { "sans": ["api"], "workload_secret_id": "shared" },
                 DB: { "sans": ["db"], "workload_secret_id": "db" },
             },
-            "reference_values": { "insecure_simulated": [{ "ark": ark, "values": {} }] },
+            "reference_values": { "insecure_simulated": [{ "ark": ark, "values": { "measurements": [SIMULATED_GUEST] } }] },
             "workload_owner_key_digests": [owner_digest],
             "seed_share_owner_keys": [share_owner],
         });

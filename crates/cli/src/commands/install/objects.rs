@@ -139,12 +139,18 @@ impl InstallPlan {
                                 "runAsNonRoot": false,
                                 "capabilities": {"drop": ["ALL"]},
                             },
-                            "volumeMounts": [{"name": "state", "mountPath": STATE_DIR}],
+                            "volumeMounts": [
+                                {"name": "state", "mountPath": STATE_DIR},
+                                {"name": "tmp", "mountPath": "/tmp"},
+                            ],
                         }],
-                        // Until Chiaro's encrypted volumes exist, the state lives in the
-                        // guest (lost with the pod; a new pod is set up again or recovered
-                        // from a state copy).
-                        "volumes": [{"name": "state", "emptyDir": {}}],
+                        // Guest memory: the host can neither read nor fill it. Until Chiaro's
+                        // encrypted volumes exist, the state survives container restarts but
+                        // not a new pod (docs/deploy.md). `/tmp` holds the collateral cache.
+                        "volumes": [
+                            {"name": "state", "emptyDir": {"medium": "Memory"}},
+                            {"name": "tmp", "emptyDir": {"medium": "Memory"}},
+                        ],
                     },
                 },
             },

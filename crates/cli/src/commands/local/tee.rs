@@ -2,7 +2,7 @@
 //! workloads'; stage 3 pins them to the Coordinator's policy for the Coordinator).
 
 use anyhow::Context;
-use chiaro_attest::insecure_simulation::InsecureSimulatedTee;
+use chiaro_attest::insecure_simulation::{InsecureSimulatedTee, SimulatedLaunch};
 use chiaro_attest::snp::SnpReferenceValues;
 use chiaro_manifest::{DraftReferenceValues, DraftSimulated};
 
@@ -23,7 +23,16 @@ pub(super) fn create(work: &Work, story: &mut Story) -> anyhow::Result<DraftRefe
     let tee = InsecureSimulatedTee::generate(now).context("generating the simulated TEE")?;
     std::fs::write(work.path(TEE_FILE), tee.to_insecure_json()?)?;
     let ark = hex::encode(tee.ark_der());
-    let workloads = accepting(&ark, SnpReferenceValues::default());
+    // The guest every pod and the Coordinator run in: the simulated launch's measurement, as in a
+    // cluster the guest image's (a set that pinned no measurement would accept any guest).
+    let guest = SimulatedLaunch::default().measurement;
+    let workloads = accepting(
+        &ark,
+        SnpReferenceValues {
+            measurements: Some(vec![guest]),
+            ..SnpReferenceValues::default()
+        },
+    );
     std::fs::write(
         work.path("reference.json"),
         serde_json::to_string(&workloads)?,
