@@ -5,6 +5,7 @@
 mod evidence_show;
 mod evidence_verify;
 mod generate;
+mod generate_inputs;
 mod generate_real_apps;
 mod json_outputs;
 mod local;

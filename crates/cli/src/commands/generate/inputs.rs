@@ -9,8 +9,8 @@ use chiaro_policy::SourceFile;
 
 use super::STDIN;
 
-/// The files named, directories expanded to their `*.yaml`/`*.yml` files (sorted, not
-/// recursive, as `kubectl apply -f DIR`), `-` read from standard input.
+/// The files named, directories expanded to their `*.yaml`/`*.yml`/`*.json` files (sorted,
+/// not recursive, as `kubectl apply -f DIR`), `-` read from standard input.
 pub(crate) fn read_inputs(paths: &[PathBuf]) -> anyhow::Result<Vec<SourceFile>> {
     let mut names = Vec::new();
     for path in paths {
@@ -21,10 +21,14 @@ pub(crate) fn read_inputs(paths: &[PathBuf]) -> anyhow::Result<Vec<SourceFile>> 
                 .with_context(|| format!("reading directory {}", path.display()))?
                 .filter_map(Result::ok)
                 .map(|entry| entry.path())
-                .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+                .filter(|p| {
+                    p.is_file()
+                        && p.extension()
+                            .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
+                })
                 .collect();
             if found.is_empty() {
-                bail!("{}: no *.yaml or *.yml files in it", path.display());
+                bail!("{}: no *.yaml, *.yml or *.json files in it", path.display());
             }
             found.sort();
             names.extend(found);

@@ -93,6 +93,7 @@ fn options(mesh_api: SocketAddr) -> DeploymentOptions {
         initializer_image: LOCAL_INITIALIZER_IMAGE.to_owned(),
         mesh_image: LOCAL_MESH_IMAGE.to_owned(),
         coordinator: mesh_api.to_string(),
+        namespace: chiaro_k8s::Namespace::default(),
         policy: GenerateOptions::default(),
     }
 }
