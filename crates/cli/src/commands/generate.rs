@@ -26,7 +26,7 @@ pub(crate) use resolve::{UnresolvedImages, resolve};
 const STDIN: &str = "-";
 
 pub(crate) fn run(args: &GenerateArgs, printer: Printer) -> anyhow::Result<Outcome> {
-    let files = read_inputs(&args.paths)?;
+    let files = read_inputs(&args.paths, Some(&args.manifest))?;
     let options = options(args)?;
     let draft = current_manifest(args)?;
     let images = images_to_resolve(&files, &options)?;

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::io::Read as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use chiaro_policy::SourceFile;
@@ -10,8 +10,13 @@ use chiaro_policy::SourceFile;
 use super::STDIN;
 
 /// The files named, directories expanded to their `*.yaml`/`*.yml`/`*.json` files (sorted,
-/// not recursive, as `kubectl apply -f DIR`), `-` read from standard input.
-pub(crate) fn read_inputs(paths: &[PathBuf]) -> anyhow::Result<Vec<SourceFile>> {
+/// not recursive, as `kubectl apply -f DIR`; the manifest generate writes, `manifest`, left
+/// out), `-` read from standard input.
+pub(crate) fn read_inputs(
+    paths: &[PathBuf],
+    manifest: Option<&Path>,
+) -> anyhow::Result<Vec<SourceFile>> {
+    let manifest = manifest.and_then(|path| path.canonicalize().ok());
     let mut names = Vec::new();
     for path in paths {
         if path.as_os_str() == STDIN {
@@ -25,6 +30,7 @@ pub(crate) fn read_inputs(paths: &[PathBuf]) -> anyhow::Result<Vec<SourceFile>> 
                     p.is_file()
                         && p.extension()
                             .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
+                        && (manifest.is_none() || p.canonicalize().ok() != manifest)
                 })
                 .collect();
             if found.is_empty() {
