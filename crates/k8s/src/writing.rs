@@ -254,7 +254,7 @@ mod tests {
         assert_eq!(again[1].id.to_string(), "f:0:items[1]");
         assert_eq!(again[1].value["data"]["k"], "v");
         assert_eq!(again[0].value, documents[0].value);
-        let top = crate::documents::read_values("f", &written).unwrap();
+        let top = read_values("f", &written).unwrap();
         assert_eq!(
             top[0]["metadata"]["resourceVersion"], "",
             "the List's own fields stay"
