@@ -45,7 +45,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut document = json!({"apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "f"}, "spec": {"template": {"spec": spec}}});
-    let at = DocumentId { file: "f.yaml".to_owned(), index: 0 };
+    let at = DocumentId { file: "f.yaml".to_owned(), index: 0, item: None };
     let kind = WorkloadKind::Deployment;
     if inject(&mut document, kind, &injection(true), &at).is_err() {
         return;

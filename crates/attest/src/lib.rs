@@ -48,7 +48,6 @@
 mod error;
 mod fields;
 pub mod insecure_simulation;
-mod reference;
 pub mod snp;
 pub mod tdx;
 mod time;
@@ -59,6 +58,5 @@ pub use error::{Error, Malformed, Rejection, Unavailable};
 pub use fields::{
     ChipId, Digest48, FieldParseError, Fingerprint, HostData, Measurement, ReportData,
 };
-pub use reference::{ReferenceParseError, ReferenceValues};
 pub use time::{TimeParseError, UnixTime};
 pub use verified::{Claims, InitDataBinding, Platform, TcbClaims, Verified};

@@ -196,6 +196,11 @@ pub struct GenerateArgs {
     /// Make every workload confidential, not only those with Chiaro's runtime class.
     #[arg(long)]
     pub all: bool,
+    /// The namespace of objects without `metadata.namespace` (as `kubectl apply -n`), default
+    /// `default`; written into the workloads generated and the Services, ConfigMaps and Secrets
+    /// read, so applying them to another namespace fails.
+    #[arg(short = 'n', long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
     /// Chiaro's runtime class.
     #[arg(long, default_value = chiaro_k8s::RUNTIME_CLASS)]
     pub runtime_class: String,
@@ -339,6 +344,15 @@ pub struct PolicySourceArgs {
         conflicts_with = "policy"
     )]
     pub workload: Option<String>,
+    /// The namespace of a workload without `metadata.namespace`, as `generate -n`.
+    #[arg(
+        short = 'n',
+        long,
+        value_name = "NAMESPACE",
+        requires = "from_yaml",
+        conflicts_with = "policy"
+    )]
+    pub namespace: Option<String>,
 }
 
 /// `chiaro policy eval`
@@ -378,6 +392,10 @@ pub struct RegistryArgs {
     /// The image cache; default the user's cache directory.
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Ask no registry: every image must be pinned by digest, its manifests and
+    /// configuration in the cache.
+    #[arg(long)]
+    pub offline: bool,
 }
 
 /// How to reach and attest the Coordinator.

@@ -52,7 +52,25 @@ pub(crate) fn run(cli: &Cli) -> Outcome {
         Command::Local(LocalCommand::Get(args)) => local::get_process(args, printer),
     };
     result.unwrap_or_else(|error| {
-        printer.input_error(&error);
-        Outcome::Usage
+        if is_network_failure(&error) {
+            printer.network_error(&error);
+            Outcome::Failed
+        } else {
+            printer.input_error(&error);
+            Outcome::Usage
+        }
+    })
+}
+
+/// Whether a command failed because a registry could not be reached (the network failed, not
+/// the input: exit 1, not 64).
+fn is_network_failure(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<generate::UnresolvedImages>()
+            .is_some_and(|unresolved| !unresolved.unreachable_hosts().is_empty())
+            || cause
+                .downcast_ref::<chiaro_registry::RegistryError>()
+                .is_some_and(|error| error.unreachable_host().is_some())
     })
 }

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use anyhow::{Context, anyhow, bail};
 use base64::Engine;
-use chiaro_attest::{ReferenceValues, UnixTime};
+use chiaro_attest::UnixTime;
+use chiaro_manifest::ReferenceValueSets;
 
 /// The file's bytes.
 pub(crate) fn read(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
@@ -76,15 +77,11 @@ pub(crate) fn crl(path: &Path) -> anyhow::Result<Vec<u8>> {
         .with_context(|| format!("CRL {}: PEM body is not base64", path.display()))
 }
 
-/// Reference values from a JSON file, or the fail-closed defaults.
-pub(crate) fn reference(path: Option<&Path>) -> anyhow::Result<ReferenceValues> {
-    let Some(path) = path else {
-        return Ok(ReferenceValues::default());
-    };
+/// Reference values from a JSON file: a `reference_values` object, as in a manifest.
+pub(crate) fn reference(path: &Path) -> anyhow::Result<ReferenceValueSets> {
     let text = String::from_utf8(read(path, "reference values")?)
         .with_context(|| format!("reference values {} are not UTF-8", path.display()))?;
-    ReferenceValues::from_json(&text)
-        .with_context(|| format!("reference values {}", path.display()))
+    ReferenceValueSets::parse(&text).with_context(|| format!("reference values {}", path.display()))
 }
 
 /// The verification time: `--at`, else the clock, read here once.

@@ -113,8 +113,17 @@ impl Printer {
 
     /// A usage or input error.
     pub(crate) fn input_error(self, error: &anyhow::Error) {
+        self.error("input", error);
+    }
+
+    /// A failure that is not the input's: a registry that cannot be reached.
+    pub(crate) fn network_error(self, error: &anyhow::Error) {
+        self.error("network", error);
+    }
+
+    fn error(self, kind: &str, error: &anyhow::Error) {
         match self.format {
-            OutputFormat::Json => stdout(&json!({ "verdict": "error", "error": { "kind": "input", "message": chiaro_pod::with_causes(error.as_ref()) } }).to_string()),
+            OutputFormat::Json => stdout(&json!({ "verdict": "error", "error": { "kind": kind, "message": chiaro_pod::with_causes(error.as_ref()) } }).to_string()),
             OutputFormat::Text => stderr(&format!("error: {}", chiaro_pod::with_causes(error.as_ref()))),
         }
     }

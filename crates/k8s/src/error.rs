@@ -1,6 +1,7 @@
 //! The one error type of this crate.
 
 use crate::documents::DocumentId;
+use crate::fields::SpecObject;
 
 /// Why Kubernetes YAML could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -8,6 +9,14 @@ pub enum K8sError {
     /// The text is not YAML.
     #[error("{file}: not valid YAML: {detail}")]
     Yaml {
+        /// The file name as given.
+        file: String,
+        /// The parser's message, with line and column.
+        detail: String,
+    },
+    /// A `.json` file is not JSON.
+    #[error("{file}: not valid JSON: {detail}")]
+    Json {
         /// The file name as given.
         file: String,
         /// The parser's message, with line and column.
@@ -40,5 +49,50 @@ pub enum K8sError {
         path: String,
         /// Why, and what to do instead.
         hint: String,
+    },
+    /// A valid Kubernetes field of a pod spec or container that Chiaro does not support yet.
+    #[error("{at}:{path}: valid Kubernetes, but not supported by Chiaro yet: {why}")]
+    NotYetSupported {
+        /// The document.
+        at: DocumentId,
+        /// The field path inside the document.
+        path: String,
+        /// Why, and what to do instead.
+        why: &'static str,
+    },
+    /// A field that is not one of Kubernetes' fields of the object.
+    #[error(
+        "{at}:{path}: not a field of {object}; misspelt? (Chiaro refuses fields it does not know: the policy it generates would not cover them)"
+    )]
+    UnknownField {
+        /// The document.
+        at: DocumentId,
+        /// The field path inside the document.
+        path: String,
+        /// The object that has no such field.
+        object: SpecObject,
+    },
+    /// A document that would run as a confidential pod (or, with `--all`, has a pod template)
+    /// but is of a kind generate cannot rewrite.
+    #[error(
+        "{at}: kind {kind:?} has {path}: {what}, but generate rewrites only Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job and CronJob; check the kind's spelling, or generate the workloads this object creates"
+    )]
+    UnrewritableKind {
+        /// The document.
+        at: DocumentId,
+        /// Its `kind`.
+        kind: String,
+        /// The field path of what makes it a pod (its `runtimeClassName`, its containers).
+        path: String,
+        /// What it has there.
+        what: String,
+    },
+    /// A namespace name (`-n`) that Kubernetes would refuse.
+    #[error(
+        "{name:?} is not a namespace name (an RFC 1123 label: at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit)"
+    )]
+    Namespace {
+        /// The name as given.
+        name: String,
     },
 }

@@ -395,6 +395,7 @@ mod tests {
         DocumentId {
             file: "f.yaml".to_owned(),
             index: 2,
+            item: None,
         }
     }
 

@@ -25,7 +25,9 @@
 mod config_sources;
 mod documents;
 mod error;
+mod fields;
 mod injection;
+mod namespace;
 mod pod_spec;
 pub mod probes;
 mod service;
@@ -34,12 +36,14 @@ mod workload;
 mod writing;
 
 pub use config_sources::{ConfigSource, ConfigSourceKind, ConfigSources};
-pub use documents::{Document, DocumentId, read_documents};
+pub use documents::{Document, DocumentId, FileFormat, read_documents};
 pub use error::K8sError;
+pub use fields::SpecObject;
 pub use injection::{
     CREDENTIALS_VOLUME, INITIALIZER_NAME, Injection, MESH_NAME, MeshSidecar, RUNTIME_CLASS,
     container_images, inject, pin_images, set_pod_annotation,
 };
+pub use namespace::Namespace;
 pub use pod_spec::{
     Capabilities, ConfigMapKeySelector, Container, ContainerPort, EnvFromSource, EnvVar,
     EnvVarSource, ExecAction, FieldSelector, KeyToPath, Lifecycle, LifecycleHandler,
@@ -48,5 +52,5 @@ pub use pod_spec::{
 };
 pub use service::{Service, dns_names, namespace_of, services};
 pub use start_gate::ImageCommand;
-pub use workload::{Workload, WorkloadKind, regex_escape};
-pub use writing::write_documents;
+pub use workload::{Workload, WorkloadKind, refuse_unrewritable, regex_escape};
+pub use writing::{new_documents, write_documents};

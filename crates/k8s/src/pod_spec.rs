@@ -88,6 +88,10 @@ pub struct PodSpec {
     pub os: Option<IgnoredAny>,
     /// Scheduling or host side only; ignored.
     pub overhead: Option<IgnoredAny>,
+    /// Scheduling only (the pod is not scheduled until the gates are removed); ignored.
+    pub scheduling_gates: Option<IgnoredAny>,
+    /// Scheduling only (gang scheduling, Kubernetes 1.37 alpha); ignored.
+    pub scheduling_group: Option<IgnoredAny>,
 }
 
 impl PodSpec {
@@ -161,6 +165,9 @@ pub struct Container {
     pub termination_message_policy: Option<IgnoredAny>,
     /// Host side only; ignored.
     pub resize_policy: Option<IgnoredAny>,
+    /// When the kubelet restarts the container (Kubernetes 1.34 alpha): host side; a restarted
+    /// container is created again and checked by the policy as the first time; ignored.
+    pub restart_policy_rules: Option<IgnoredAny>,
 }
 
 /// A list that may be written as `null`.
@@ -318,8 +325,6 @@ pub enum VolumeSource {
     },
     /// `downwardAPI` or `projected`: files the runtime writes from pod fields or tokens.
     Projected,
-    /// `persistentVolumeClaim` or `ephemeral`: a block device from the host.
-    PersistentVolumeClaim,
 }
 
 /// Files of a ConfigMap or Secret volume.

@@ -307,6 +307,7 @@ mod tests {
         DocumentId {
             file: "app.yaml".to_owned(),
             index: 0,
+            item: None,
         }
     }
 

@@ -208,6 +208,7 @@ mod tests {
         DocumentId {
             file: "f.yaml".to_owned(),
             index: 0,
+            item: None,
         }
     }
 

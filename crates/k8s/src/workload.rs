@@ -4,8 +4,11 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::documents::Document;
+use serde_path_to_error::Segment;
+
+use crate::documents::{Document, DocumentId};
 use crate::error::K8sError;
+use crate::fields::{self, SpecObject};
 use crate::pod_spec::{PodSpec, Volume, VolumeSource};
 
 /// A kind of object that creates pods.
@@ -151,23 +154,9 @@ impl Workload {
         let spec = template
             .get("spec")
             .ok_or_else(|| invalid(&format!("{prefix}spec"), "missing".to_owned()))?;
-        let pod_spec: PodSpec =
-            serde_path_to_error::deserialize(spec.clone()).map_err(|error| {
-                let path = format!("{prefix}spec.{}", error.path());
-                let detail = error.into_inner().to_string();
-                if detail.starts_with("unknown field") {
-                    K8sError::Unsupported {
-                        at: document.id.clone(),
-                        path,
-                        hint: format!(
-                            "{detail}; Chiaro refuses pod-spec fields it does not understand, \
-                             because the policy it generates would not cover them"
-                        ),
-                    }
-                } else {
-                    invalid(&path, detail)
-                }
-            })?;
+        let pod_spec: PodSpec = serde_path_to_error::deserialize(spec.clone())
+            .map_err(|error| spec_error(&document.id, prefix, error))?;
+        refuse_persistent_volumes(document, kind, &pod_spec)?;
         Ok(Some(Self {
             kind,
             name: name.unwrap_or_default(),
@@ -242,7 +231,6 @@ impl Workload {
             "configMap" => Ok(VolumeSource::ConfigMap { name: name()? }),
             "secret" => Ok(VolumeSource::Secret { name: name()? }),
             "downwardAPI" | "projected" => Ok(VolumeSource::Projected),
-            "persistentVolumeClaim" | "ephemeral" => Ok(VolumeSource::PersistentVolumeClaim),
             "hostPath" => Err(unsupported(
                 "hostPath volumes give the host a directory inside the pod; use an emptyDir \
                  or a persistent volume"
@@ -250,9 +238,164 @@ impl Workload {
             )),
             other => Err(unsupported(format!(
                 "volume kind {other:?}; supported: emptyDir, configMap, secret, downwardAPI, \
-                 projected, persistentVolumeClaim, ephemeral"
+                 projected"
             ))),
         }
+    }
+}
+
+/// The error for a pod spec the views cannot read: a field they do not read (valid Kubernetes
+/// not supported yet, or no Kubernetes field: [`fields::unread_field`]), or a value of the wrong
+/// shape.
+fn spec_error(
+    at: &DocumentId,
+    prefix: &str,
+    error: serde_path_to_error::Error<serde_json::Error>,
+) -> K8sError {
+    let path = format!("{prefix}spec.{}", error.path());
+    let segments: Vec<&Segment> = error.path().iter().collect();
+    let object = match segments.as_slice() {
+        [Segment::Map { key: field }] => Some((SpecObject::PodSpec, field.clone())),
+        [
+            Segment::Map { key: list },
+            Segment::Seq { .. },
+            Segment::Map { key: field },
+        ] if list == "containers" || list == "initContainers" => {
+            Some((SpecObject::Container, field.clone()))
+        }
+        _ => None,
+    };
+    let detail = error.into_inner().to_string();
+    if !detail.starts_with("unknown field") {
+        return K8sError::Invalid {
+            at: at.clone(),
+            path,
+            detail,
+        };
+    }
+    match object {
+        Some((object, field)) => fields::unread_field(at, &path, object, &field),
+        None => K8sError::Unsupported {
+            at: at.clone(),
+            path,
+            hint: format!(
+                "{detail}; Chiaro refuses pod-spec fields it does not understand, because the \
+                 policy it generates would not cover them"
+            ),
+        },
+    }
+}
+
+/// Why a pod cannot have persistent storage yet.
+const PERSISTENT_VOLUMES: &str = "persistent volumes are not supported until Chiaro's encrypted volumes exist: the host would see and change the data in plain";
+
+/// Refuses a StatefulSet's `volumeClaimTemplates` and the pod's `persistentVolumeClaim` and
+/// `ephemeral` volumes (each a block device or file system from the host).
+fn refuse_persistent_volumes(
+    document: &Document,
+    kind: WorkloadKind,
+    pod_spec: &PodSpec,
+) -> Result<(), K8sError> {
+    let unsupported = |path: String, what: String| K8sError::Unsupported {
+        at: document.id.clone(),
+        path,
+        hint: format!("{what}: {PERSISTENT_VOLUMES}"),
+    };
+    if kind == WorkloadKind::StatefulSet
+        && let Some(Value::Array(templates)) = document.value.pointer("/spec/volumeClaimTemplates")
+        && let Some((index, template)) = templates.iter().enumerate().next()
+    {
+        let name = template
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        return Err(unsupported(
+            format!("spec.volumeClaimTemplates[{index}]"),
+            format!("volume claim template {name:?}"),
+        ));
+    }
+    for (index, volume) in pod_spec.volumes.iter().enumerate() {
+        for source in ["persistentVolumeClaim", "ephemeral"] {
+            if volume.source.contains_key(source) {
+                return Err(unsupported(
+                    format!("{}spec.volumes[{index}].{source}", kind.template_path()),
+                    format!("volume {:?}", volume.name),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a document of a kind generate does not rewrite that would run as a confidential
+/// pod: one with `runtimeClassName: runtime_class` anywhere in it (a custom resource with a pod
+/// template, a misspelt kind) or, with `all_workloads`, any pod template
+/// (`spec.template.spec.containers`, `spec.jobTemplate.spec.template.spec.containers`).
+/// Workloads, and documents with neither, pass.
+///
+/// # Errors
+/// [`K8sError::UnrewritableKind`] naming the kind and the path.
+pub fn refuse_unrewritable(
+    document: &Document,
+    runtime_class: &str,
+    all_workloads: bool,
+) -> Result<(), K8sError> {
+    let kind = document.kind();
+    if kind.and_then(WorkloadKind::from_kind).is_some() {
+        return Ok(());
+    }
+    let refused = |path: String, what: String| K8sError::UnrewritableKind {
+        at: document.id.clone(),
+        kind: kind.unwrap_or_default().to_owned(),
+        path,
+        what,
+    };
+    if let Some(path) = runtime_class_path(&document.value, runtime_class, String::new()) {
+        return Err(refused(path, format!("{runtime_class:?}")));
+    }
+    if all_workloads {
+        for (pointer, path) in [
+            (
+                "/spec/template/spec/containers",
+                "spec.template.spec.containers",
+            ),
+            (
+                "/spec/jobTemplate/spec/template/spec/containers",
+                "spec.jobTemplate.spec.template.spec.containers",
+            ),
+        ] {
+            if document.value.pointer(pointer).is_some() {
+                return Err(refused(
+                    path.to_owned(),
+                    "a pod template, and --all makes every pod confidential".to_owned(),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The dotted path of the first `runtimeClassName: runtime_class` in `value` (under `path`).
+fn runtime_class_path(value: &Value, runtime_class: &str, path: String) -> Option<String> {
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        Value::Object(entries) => entries.iter().find_map(|(key, value)| {
+            if key == "runtimeClassName" && value.as_str() == Some(runtime_class) {
+                Some(join(key))
+            } else {
+                runtime_class_path(value, runtime_class, join(key))
+            }
+        }),
+        Value::Array(items) => items.iter().enumerate().find_map(|(index, item)| {
+            runtime_class_path(item, runtime_class, format!("{path}[{index}]"))
+        }),
+        _ => None,
     }
 }
 
@@ -297,11 +440,119 @@ mod tests {
             "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    image: x\n    frobnicate: true\n",
         )
         .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "w.yaml:0:spec.containers[0].frobnicate: not a field of Container; misspelt? (Chiaro refuses fields it does not know: the policy it generates would not cover them)"
+        );
+        let error = workload(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  hostNetwrok: true\n  containers: [{name: c, image: x}]\n",
+        )
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("w.yaml:0:spec.hostNetwrok: not a field of PodSpec; misspelt?"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_valid_kubernetes_field_not_supported_yet_says_so_and_why() {
+        let error = workload(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      hostUsers: false\n      containers: [{name: c, image: x}]\n",
+        )
+        .unwrap_err();
         let text = error.to_string();
         assert!(
-            text.starts_with("w.yaml:0:spec.containers[0].frobnicate: not supported"),
+            text.starts_with(
+                "w.yaml:0:spec.template.spec.hostUsers: valid Kubernetes, but not supported by Chiaro yet: user namespaces"
+            ),
             "{text}"
         );
+        let error = workload(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: c, image: x, volumeDevices: [{name: d, devicePath: /dev/xvda}]}\n",
+        )
+        .unwrap_err();
+        assert!(
+            error.to_string().starts_with(
+                "w.yaml:0:spec.containers[0].volumeDevices: valid Kubernetes, but not supported by Chiaro yet: raw block devices"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn scheduling_only_fields_are_accepted() {
+        let w = workload(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  schedulingGates: [{name: wait}]\n  readinessGates: [{conditionType: x}]\n  preemptionPolicy: Never\n  os: {name: linux}\n  containers: [{name: c, image: x}]\n",
+        );
+        assert!(w.unwrap().is_some());
+    }
+
+    #[test]
+    fn persistent_volumes_and_claim_templates_are_refused_with_their_path() {
+        let error = workload(
+            "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec:\n  serviceName: db\n  template:\n    spec:\n      containers: [{name: c, image: x}]\n  volumeClaimTemplates:\n  - metadata: {name: data}\n    spec: {accessModes: [ReadWriteOnce]}\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "w.yaml:0:spec.volumeClaimTemplates[0]: not supported: volume claim template \"data\": persistent volumes are not supported until Chiaro's encrypted volumes exist: the host would see and change the data in plain"
+        );
+        let error = workload(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers: [{name: c, image: x}]\n      volumes:\n      - {name: cache, emptyDir: {}}\n      - {name: data, persistentVolumeClaim: {claimName: data}}\n",
+        )
+        .unwrap_err();
+        assert!(
+            error.to_string().starts_with(
+                "w.yaml:0:spec.template.spec.volumes[1].persistentVolumeClaim: not supported: volume \"data\": persistent volumes are not supported until Chiaro's encrypted volumes exist"
+            ),
+            "{error}"
+        );
+    }
+
+    fn refused(yaml: &str, all: bool) -> Result<(), K8sError> {
+        let docs = read_documents("w.yaml", yaml).unwrap();
+        refuse_unrewritable(&docs[0], "chiaro-cc", all)
+    }
+
+    #[test]
+    fn a_kind_generate_cannot_rewrite_with_the_runtime_class_is_refused_with_its_path() {
+        let error = refused(
+            "apiVersion: apps/v1\nkind: Deploymnet\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      runtimeClassName: chiaro-cc\n      containers: [{name: c, image: x}]\n",
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "w.yaml:0: kind \"Deploymnet\" has spec.template.spec.runtimeClassName: \"chiaro-cc\", but generate rewrites only Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job and CronJob; check the kind's spelling, or generate the workloads this object creates"
+        );
+        let crd = "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers: [{name: c, image: x}]\n";
+        assert!(
+            refused(crd, false).is_ok(),
+            "no runtime class: not selected"
+        );
+        let error = refused(crd, true).unwrap_err().to_string();
+        assert!(
+            error.contains(
+                "kind \"Rollout\" has spec.template.spec.containers: a pod template, and --all"
+            ),
+            "{error}"
+        );
+        let nested = "apiVersion: x/v1\nkind: Thing\nmetadata: {name: t}\nspec:\n  pods:\n  - spec: {runtimeClassName: chiaro-cc}\n";
+        assert!(
+            refused(nested, false)
+                .unwrap_err()
+                .to_string()
+                .contains("spec.pods[0].spec.runtimeClassName"),
+        );
+        for plain in [
+            "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n",
+            "apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata: {name: chiaro-cc}\nhandler: kata\n",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      runtimeClassName: chiaro-cc\n      containers: [{name: c, image: x}]\n",
+        ] {
+            assert!(refused(plain, true).is_ok(), "{plain}");
+        }
     }
 
     #[test]

@@ -1,30 +1,101 @@
 //! Writing documents back: documents that did not change keep their exact source text
 //! (comments, quoting, layout); changed ones keep their leading comments and are re-serialised
 //! with serde-saphyr, which quotes every string YAML 1.1 would read as something else
-//! (`"yes"`, `"on"`, `"0755"`, `"1e3"`), so Kubernetes reads back what was meant.
+//! (`"yes"`, `"on"`, `"0755"`, `"1e3"`), so Kubernetes reads back what was meant. The items of
+//! a `kind: List` are written back into their List, and a `.json` file is written as JSON.
+
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::documents::{FileFormat, is_list, read_values};
 use crate::{Document, K8sError};
 
 /// The text of `documents` after changing each to the value in `after` (same order, same
-/// length), `original` being the text they were read from.
+/// length), `original` being the text they were read from. The items of a `kind: List` go back
+/// into their List; a `.json` file is written as JSON ([`FileFormat::of`]).
 ///
 /// # Errors
-/// [`K8sError::Yaml`] if a value cannot be serialised (it always can for JSON values).
+/// [`K8sError::Yaml`] if a value cannot be serialised (it always can for JSON values), or
+/// `original` is not the text `before` was read from.
 pub fn write_documents(
     file: &str,
     original: &str,
     before: &[Document],
     after: &[Value],
 ) -> Result<String, K8sError> {
+    let written = read_values(file, original)?;
+    let changed: BTreeMap<(usize, Option<usize>), &Value> = before
+        .iter()
+        .zip(after)
+        .map(|(document, value)| ((document.id.index, document.id.item), value))
+        .collect();
+    let mut values = written.clone();
+    for (index, value) in values.iter_mut().enumerate() {
+        if is_list(value) {
+            if let Some(Value::Array(items)) = value.get_mut("items") {
+                for (item, slot) in items.iter_mut().enumerate() {
+                    if let Some(new) = changed.get(&(index, Some(item))) {
+                        slot.clone_from(new);
+                    }
+                }
+            }
+        } else if let Some(new) = changed.get(&(index, None)) {
+            value.clone_from(new);
+        }
+    }
+    match FileFormat::of(file) {
+        FileFormat::Json => json_text(file, original, &written, &values),
+        FileFormat::Yaml => yaml_text(file, original, &written, &values),
+    }
+}
+
+/// New documents (no text they were read from) as one YAML text, `---` between them: what
+/// `chiaro install` writes. `file` names them in errors.
+///
+/// # Errors
+/// [`K8sError::Yaml`] if a value cannot be serialised (it always can for JSON values).
+pub fn new_documents(file: &str, values: &[Value]) -> Result<String, K8sError> {
+    yaml_text(file, "", &[], values)
+}
+
+/// A JSON file: as it was when nothing changed, else its one value, indented.
+fn json_text(
+    file: &str,
+    original: &str,
+    before: &[Value],
+    after: &[Value],
+) -> Result<String, K8sError> {
+    if before == after {
+        return Ok(original.to_owned());
+    }
+    let [value] = after else {
+        return Err(K8sError::Json {
+            file: file.to_owned(),
+            detail: "a JSON file holds one value".to_owned(),
+        });
+    };
+    let mut text = serde_json::to_string_pretty(value).map_err(|error| K8sError::Json {
+        file: file.to_owned(),
+        detail: error.to_string(),
+    })?;
+    text.push('\n');
+    Ok(text)
+}
+
+/// A YAML file: unchanged documents as written, changed ones re-serialised after their
+/// leading comments.
+fn yaml_text(
+    file: &str,
+    original: &str,
+    before: &[Value],
+    after: &[Value],
+) -> Result<String, K8sError> {
     let sources = document_sources(original).filter(|sources| sources.len() == before.len());
     let mut out = String::with_capacity(original.len().saturating_add(1024));
     for (index, value) in after.iter().enumerate() {
         let source = sources.as_ref().and_then(|sources| sources.get(index));
-        let unchanged = before
-            .get(index)
-            .is_some_and(|document| document.value == *value);
+        let unchanged = before.get(index) == Some(value);
         match source {
             Some(source) if unchanged => out.push_str(source),
             Some(source) => {
@@ -170,6 +241,50 @@ mod tests {
         )
         .unwrap();
         assert_eq!(rewritten, written, "writing is a fixed point");
+    }
+
+    #[test]
+    fn list_items_are_written_back_into_their_list() {
+        let text = "# from kubectl\napiVersion: v1\nkind: List\nmetadata: {resourceVersion: \"\"}\nitems:\n- {kind: ConfigMap, apiVersion: v1, metadata: {name: a}}\n- {kind: ConfigMap, apiVersion: v1, metadata: {name: b}}\n---\nkind: Service\napiVersion: v1\nmetadata: {name: s}  # kept\n";
+        let documents = read_documents("f", text).unwrap();
+        let mut values: Vec<Value> = documents.iter().map(|d| d.value.clone()).collect();
+        values[1]["data"] = serde_json::json!({"k": "v"});
+        let written = write_documents("f", text, &documents, &values).unwrap();
+        assert!(
+            written.starts_with("# from kubectl\napiVersion: v1\nkind: List\n"),
+            "{written}"
+        );
+        assert!(
+            written.ends_with("metadata: {name: s}  # kept\n"),
+            "{written}"
+        );
+        let again = read_documents("f", &written).unwrap();
+        assert_eq!(again.len(), 3);
+        assert_eq!(again[1].id.to_string(), "f:0:items[1]");
+        assert_eq!(again[1].value["data"]["k"], "v");
+        assert_eq!(again[0].value, documents[0].value);
+        let top = read_values("f", &written).unwrap();
+        assert_eq!(
+            top[0]["metadata"]["resourceVersion"], "",
+            "the List's own fields stay"
+        );
+    }
+
+    #[test]
+    fn a_json_file_is_written_back_as_json_and_unchanged_as_it_was() {
+        let text =
+            "{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": \"a\"}}";
+        let documents = read_documents("c.json", text).unwrap();
+        let mut values: Vec<Value> = documents.iter().map(|d| d.value.clone()).collect();
+        assert_eq!(
+            write_documents("c.json", text, &documents, &values).unwrap(),
+            text
+        );
+        values[0]["data"] = serde_json::json!({"mode": "0755"});
+        let written = write_documents("c.json", text, &documents, &values).unwrap();
+        let read_back: Value = serde_json::from_str(&written).unwrap();
+        assert_eq!(read_back, values[0]);
+        assert!(written.ends_with("}\n"), "{written}");
     }
 
     #[test]

@@ -49,6 +49,7 @@ fn main() {
         initializer_image: "ghcr.io/chiaro-dev/chiaro-initializer:0.1.0".to_owned(),
         mesh_image: "ghcr.io/chiaro-dev/chiaro-mesh:0.1.0".to_owned(),
         coordinator: "chiaro-coordinator:7777".to_owned(),
+        namespace: chiaro_k8s::Namespace::default(),
         policy: GenerateOptions::default(),
     };
     let pins: BTreeMap<String, ImagePin> = images_to_resolve(&files, &options)

@@ -15,8 +15,9 @@ mod workload;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chiaro_k8s::{
-    ConfigSources, Document, DocumentId, INITIALIZER_NAME, ImageCommand, MESH_NAME, Service,
-    Workload, container_images, read_documents, services, write_documents,
+    ConfigSources, Document, DocumentId, INITIALIZER_NAME, ImageCommand, MESH_NAME, Namespace,
+    Service, Workload, container_images, read_documents, refuse_unrewritable, services,
+    write_documents,
 };
 use chiaro_names::PolicyHash;
 use serde::{Deserialize, Serialize};
@@ -55,6 +56,11 @@ pub struct DeploymentOptions {
     pub mesh_image: String,
     /// The Coordinator's mesh API as the initializer reaches it (`host:port`).
     pub coordinator: String,
+    /// The namespace of the objects without `metadata.namespace` (`kubectl apply -n`): their
+    /// SANs, workload secret IDs and the namespace their policies pin, and the Services that
+    /// select them. Generate writes it into the workloads it rewrites and into the Services,
+    /// ConfigMaps and Secrets it read, so applying them to another namespace fails.
+    pub namespace: Namespace,
     /// Policy choices.
     pub policy: GenerateOptions,
 }
@@ -155,22 +161,37 @@ pub struct GeneratedDeployment {
     pub warnings: Vec<String>,
 }
 
+/// The documents of each file as written, and as generate reads them (in their namespace).
 struct Parsed {
+    written: Vec<Vec<Document>>,
     documents: Vec<Vec<Document>>,
     config: ConfigSources,
 }
 
-fn parse(files: &[SourceFile]) -> Result<Parsed, PolicyError> {
+/// Reads the files; refuses a document of a kind generate cannot rewrite that would be
+/// confidential.
+fn parse(files: &[SourceFile], options: &DeploymentOptions) -> Result<Parsed, PolicyError> {
+    let mut written = Vec::with_capacity(files.len());
     let mut documents = Vec::with_capacity(files.len());
     let mut config = ConfigSources::default();
     for file in files {
         let docs = read_documents(&file.name, &file.text).map_err(PolicyError::Input)?;
+        let mut namespaced = Vec::with_capacity(docs.len());
         for document in &docs {
-            config.add(document).map_err(PolicyError::Input)?;
+            refuse_unrewritable(document, &options.runtime_class, options.all_workloads)
+                .map_err(PolicyError::Input)?;
+            let document = options.namespace.default_for(document);
+            config.add(&document).map_err(PolicyError::Input)?;
+            namespaced.push(document);
         }
-        documents.push(docs);
+        written.push(docs);
+        documents.push(namespaced);
     }
-    Ok(Parsed { documents, config })
+    Ok(Parsed {
+        written,
+        documents,
+        config,
+    })
 }
 
 /// Why a workload is left as it is.
@@ -206,7 +227,7 @@ pub fn images_to_resolve(
     files: &[SourceFile],
     options: &DeploymentOptions,
 ) -> Result<Vec<String>, PolicyError> {
-    let parsed = parse(files)?;
+    let parsed = parse(files, options)?;
     let mut images = BTreeSet::new();
     for document in parsed.documents.iter().flatten() {
         let Some(workload) = Workload::from_document(document).map_err(PolicyError::Input)? else {
@@ -243,7 +264,7 @@ pub fn generate_deployment(
     manifest: &ExistingManifest,
     options: &DeploymentOptions,
 ) -> Result<GeneratedDeployment, PolicyError> {
-    let parsed = parse(files)?;
+    let parsed = parse(files, options)?;
     let mut run = Run {
         pins,
         manifest,
@@ -256,8 +277,8 @@ pub fn generate_deployment(
         warnings: Vec::new(),
     };
     let mut out_files = Vec::with_capacity(files.len());
-    for (file, documents) in files.iter().zip(&parsed.documents) {
-        out_files.push(run.file(file, documents)?);
+    for ((file, written), documents) in files.iter().zip(&parsed.written).zip(&parsed.documents) {
+        out_files.push(run.file(file, written, documents)?);
     }
     let warnings = deployment_warnings(&run.workloads, &manifest.anchor, options);
     run.warnings.extend(warnings);
@@ -283,22 +304,26 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    /// One file: each workload rewritten (the rest kept), the text written back.
+    /// One file: each selected workload rewritten in its namespace, the Services, ConfigMaps
+    /// and Secrets given theirs, the rest kept as `written`; the text written back.
     fn file(
         &mut self,
         file: &SourceFile,
+        written: &[Document],
         documents: &[Document],
     ) -> Result<SourceFile, PolicyError> {
-        let mut values: Vec<Value> = documents.iter().map(|d| d.value.clone()).collect();
+        let mut values: Vec<Value> = written.iter().map(|d| d.value.clone()).collect();
         for (document, value) in documents.iter().zip(values.iter_mut()) {
             if let Some(workload) = Workload::from_document(document).map_err(PolicyError::Input)? {
                 let report = self.workload(document, value, &workload)?;
                 self.workloads.push(report);
+            } else if matches!(document.kind(), Some("Service" | "ConfigMap" | "Secret")) {
+                value.clone_from(&document.value);
             }
         }
         Ok(SourceFile {
             name: file.name.clone(),
-            text: write_documents(&file.name, &file.text, documents, &values)
+            text: write_documents(&file.name, &file.text, written, &values)
                 .map_err(PolicyError::Input)?,
         })
     }

@@ -885,13 +885,6 @@ impl PodContext<'_> {
                     vec!["rbind", "rprivate", "ro"],
                     None,
                 ),
-                VolumeSource::PersistentVolumeClaim => {
-                    return Err(self.unsupported(
-                        name,
-                        &format!("volumeMounts {}", mount.name),
-                        "persistent volumes need Chiaro's encrypted volumes, not built yet",
-                    ));
-                }
             });
         }
         // Image VOLUMEs not covered by a pod volume: the runtime shares a host directory.

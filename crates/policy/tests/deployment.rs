@@ -140,6 +140,7 @@ fn options(all: bool, pin_secret_values: bool) -> DeploymentOptions {
         initializer_image: "chiaro/initializer:0.1".to_owned(),
         mesh_image: "chiaro/mesh:0.1".to_owned(),
         coordinator: "coordinator.chiaro:7777".to_owned(),
+        namespace: chiaro_k8s::Namespace::default(),
         policy: GenerateOptions {
             pin_secret_values,
             ..GenerateOptions::default()
@@ -792,4 +793,71 @@ fn a_sans_annotation_that_is_no_san_is_refused_at_generate() {
             "{error}"
         );
     }
+}
+
+/// A Deployment and the Service selecting it, neither with a namespace, and one skipped
+/// Deployment without the runtime class.
+const UNNAMESPACED: &str = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n  ports: [{port: 80}]\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      runtimeClassName: chiaro-cc\n      containers: [{name: web, image: shop/web:1.0}]\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: plain}\nspec:\n  template:\n    spec:\n      containers: [{name: plain, image: shop/plain:1.0}]\n";
+
+#[test]
+fn objects_without_a_namespace_are_generated_in_the_one_given_and_carry_it() {
+    let mut in_shop = options(false, true);
+    in_shop.namespace = chiaro_k8s::Namespace::parse("shop").unwrap();
+    let input = files(UNNAMESPACED);
+    let images = images_to_resolve(&input, &in_shop).unwrap();
+    let generated = generate_deployment(&input, &pins(&images), None, &in_shop).unwrap();
+    let web = &generated.workloads[0];
+    assert_eq!(web.namespace, "shop");
+    assert!(
+        web.sans.contains(&"web.shop.svc.cluster.local".to_owned()),
+        "the Service in shop selects it: {:?}",
+        web.sans
+    );
+    assert_eq!(
+        web.workload_secret_id.as_deref(),
+        Some("apps/v1/Deployment/shop/web")
+    );
+    let documents = chiaro_k8s::read_documents("app.yaml", &generated.files[0].text).unwrap();
+    let namespace = |index: usize| {
+        documents[index]
+            .value
+            .pointer("/metadata/namespace")
+            .cloned()
+    };
+    assert_eq!(namespace(0), Some(json!("shop")), "the Service carries it");
+    assert_eq!(namespace(1), Some(json!("shop")), "the workload carries it");
+    assert_eq!(namespace(2), None, "a skipped workload stays as it was");
+    let annotation = documents[1].value["spec"]["template"]["metadata"]["annotations"]
+        [INITDATA_ANNOTATION]
+        .as_str()
+        .unwrap();
+    let policy = Initdata::from_annotation(annotation).unwrap();
+    assert!(
+        policy.policy().contains("\"namespace_regex\": \"^shop$\""),
+        "the policy pins the namespace the SANs name"
+    );
+
+    let default = generate_deployment(&input, &pins(&images), None, &options(false, true)).unwrap();
+    assert_eq!(default.workloads[0].namespace, "default");
+    assert!(
+        default.files[0].text.contains("namespace: default"),
+        "without -n the namespace is default, written as such"
+    );
+}
+
+#[test]
+fn a_kind_generate_cannot_rewrite_is_refused_before_any_image_is_resolved() {
+    let misspelt = files(&UNNAMESPACED.replace(
+        "kind: Deployment\nmetadata: {name: web}",
+        "kind: Deploymnet\nmetadata: {name: web}",
+    ));
+    let error = images_to_resolve(&misspelt, &options(false, true))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with(
+            "app.yaml:1: kind \"Deploymnet\" has spec.template.spec.runtimeClassName: \"chiaro-cc\""
+        ),
+        "{error}"
+    );
 }

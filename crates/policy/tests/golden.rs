@@ -37,6 +37,7 @@ fn options() -> DeploymentOptions {
         initializer_image: "ghcr.io/chiaro/initializer:0.1".to_owned(),
         mesh_image: "ghcr.io/chiaro/mesh:0.1".to_owned(),
         coordinator: "coordinator.chiaro:7777".to_owned(),
+        namespace: chiaro_k8s::Namespace::default(),
         policy: GenerateOptions::default(),
     }
 }

@@ -46,6 +46,9 @@ pub struct ClientOptions {
     pub cache: Option<BlobCache>,
     /// The TLS roots.
     pub roots: TrustRoots,
+    /// Ask no registry: resolve only images pinned by digest whose manifests and
+    /// configuration are in the cache.
+    pub offline: bool,
 }
 
 /// An image resolved against its registry.
@@ -78,6 +81,7 @@ pub struct RegistryClient {
     mirrors: BTreeMap<String, String>,
     docker_config: DockerConfig,
     cache: Option<BlobCache>,
+    offline: bool,
     /// Bearer tokens by `(host, repository)`.
     tokens: Mutex<HashMap<(String, String), String>>,
     /// Credentials by host, once looked up (helpers run once).
@@ -99,6 +103,7 @@ impl RegistryClient {
             mirrors: options.mirrors,
             docker_config: options.docker_config,
             cache: options.cache,
+            offline: options.offline,
             tokens: Mutex::new(HashMap::new()),
             credentials: Mutex::new(HashMap::new()),
         })
@@ -164,6 +169,12 @@ impl RegistryClient {
         let reference = ImageReference::parse(image)?;
         let (digest, top) = match (reference.digest(), reference.tag()) {
             (Some(digest), _) => (digest, self.manifest_by_digest(&reference, digest).await?),
+            (None, Some(_)) if self.offline => {
+                return Err(RegistryError::Offline {
+                    image: image.to_owned(),
+                    reason: "not pinned by digest (only a registry says which digest a tag names)",
+                });
+            }
             (None, Some(tag)) => self.manifest_by_tag(&reference, tag).await?,
             (None, None) => {
                 return Err(RegistryError::Reference {
@@ -301,6 +312,12 @@ impl RegistryClient {
         accept: Option<&str>,
         limit: usize,
     ) -> Result<Response, RegistryError> {
+        if self.offline {
+            return Err(RegistryError::Offline {
+                image: reference.written().to_owned(),
+                reason: "its manifest or configuration is not in the cache",
+            });
+        }
         let host = self.host_for(reference);
         let repository = reference.repository();
         let url = format!("{}/v2/{repository}/{suffix}", self.http.base_url(&host));

@@ -31,9 +31,28 @@ pub enum RegistryError {
         /// The digest it has.
         actual: String,
     },
-    /// Connecting, TLS or HTTP failed (after the client's retries).
+    /// The registry (or its token service) could not be reached: connecting, TLS or HTTP
+    /// failed, or it did not answer in time (after the client's retries).
+    #[error("cannot reach {host}")]
+    Unreachable {
+        /// The host (`host[:port]`) asked, after mirroring.
+        host: String,
+        /// The last failure.
+        #[source]
+        source: chiaro_https::HttpError,
+    },
+    /// The HTTP exchange failed for a reason another attempt would not change (an oversized
+    /// body, a broken redirect).
     #[error(transparent)]
     Transport(chiaro_https::HttpError),
+    /// `--offline`, and resolving the image needs a registry.
+    #[error("{image}: {reason}, and --offline asks no registry")]
+    Offline {
+        /// The image.
+        image: String,
+        /// What is missing.
+        reason: &'static str,
+    },
     /// The task resolving an image ended without an answer (it panicked or was cancelled).
     #[error("{image}: the resolving task failed")]
     TaskFailed {
@@ -105,4 +124,16 @@ pub enum RegistryError {
     /// The TLS configuration could not be built.
     #[error("TLS roots")]
     Roots(#[source] chiaro_https::HttpError),
+}
+
+impl RegistryError {
+    /// The host that could not be reached, when this is a network failure (not an answer,
+    /// not bad input): another try, a mirror or the cache may help where a fix of the input
+    /// would not.
+    pub fn unreachable_host(&self) -> Option<&str> {
+        match self {
+            Self::Unreachable { host, .. } => Some(host),
+            _ => None,
+        }
+    }
 }

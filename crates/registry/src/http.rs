@@ -52,9 +52,19 @@ impl Http {
                 HttpError::PlainHttpRefused { url, host } => {
                     RegistryError::PlainHttpRefused { url, host }
                 }
+                error if error.is_transient() => RegistryError::Unreachable {
+                    host: host_of(url).to_owned(),
+                    source: error,
+                },
                 error => RegistryError::Transport(error),
             })
     }
+}
+
+/// The `host[:port]` of an `http(s)://` URL.
+fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split(['/', '?']).next().unwrap_or(rest)
 }
 
 /// Percent-encodes a query parameter value.

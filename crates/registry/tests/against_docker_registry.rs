@@ -237,9 +237,16 @@ async fn needs_registry_https_registries_must_chain_to_the_trusted_roots() {
     let system = RegistryClient::new(ClientOptions::default()).unwrap();
     let error = system.resolve(&image).await.unwrap_err();
     assert!(
-        matches!(&error, RegistryError::Transport(HttpError::Tls { .. })),
+        matches!(
+            &error,
+            RegistryError::Unreachable {
+                source: HttpError::Tls { .. },
+                ..
+            }
+        ),
         "{error}"
     );
+    assert_eq!(error.unreachable_host(), Some(registry.host.as_str()));
 }
 
 #[tokio::test]
@@ -264,10 +271,74 @@ async fn needs_registry_digest_pinned_images_resolve_from_the_cache_when_the_reg
     assert_eq!((again.digest, &again.config), (first.digest, &first.config));
     let error = offline.resolve(&tagged).await.unwrap_err();
     assert!(
-        matches!(error, RegistryError::Transport { .. }),
+        matches!(error, RegistryError::Unreachable { .. }),
         "tags are not cached: {error}"
     );
     std::fs::remove_dir_all(cache_dir).unwrap();
+}
+
+#[tokio::test]
+async fn needs_registry_offline_resolves_only_pinned_images_in_the_cache() {
+    let registry = OciRegistry::start(&Access::Open);
+    registry.push_image("cached/app", "v1", &config("amd64", &["serve"]));
+    let other = registry.push_image("other/app", "v1", &config("amd64", &["other"]));
+    let cache_dir = scratch("offline");
+    let options = ClientOptions {
+        cache: Some(BlobCache::new(&cache_dir)),
+        ..insecure(&registry)
+    };
+    let tagged = format!("{}/cached/app:v1", registry.host);
+    let first = RegistryClient::new(options.clone())
+        .unwrap()
+        .resolve(&tagged)
+        .await
+        .unwrap();
+
+    let offline = RegistryClient::new(ClientOptions {
+        offline: true,
+        ..options
+    })
+    .unwrap();
+    let again = offline.resolve(&first.pinned).await.unwrap();
+    assert_eq!(
+        again.config, first.config,
+        "pinned and cached: no registry asked"
+    );
+    let error = offline.resolve(&tagged).await.unwrap_err().to_string();
+    assert_eq!(
+        error,
+        format!(
+            "{tagged}: not pinned by digest (only a registry says which digest a tag names), and --offline asks no registry"
+        )
+    );
+    let uncached = format!("{}/other/app@{other}", registry.host);
+    let error = offline.resolve(&uncached).await.unwrap_err().to_string();
+    assert_eq!(
+        error,
+        format!(
+            "{uncached}: its manifest or configuration is not in the cache, and --offline asks no registry"
+        ),
+        "the registry is up, and still not asked"
+    );
+    std::fs::remove_dir_all(cache_dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_registry_refusing_connections_is_a_network_failure_naming_its_host() {
+    // Port 1 (tcpmux) has no listener on a test machine: connecting is refused at once.
+    let client = RegistryClient::new(ClientOptions {
+        insecure: BTreeSet::from(["127.0.0.1:1".to_owned()]),
+        ..ClientOptions::default()
+    })
+    .unwrap();
+    let error = client.resolve("127.0.0.1:1/app:v1").await.unwrap_err();
+    assert_eq!(error.unreachable_host(), Some("127.0.0.1:1"), "{error}");
+    let bad = client.resolve("Bad Reference").await.unwrap_err();
+    assert_eq!(
+        bad.unreachable_host(),
+        None,
+        "bad input is not a network failure"
+    );
 }
 
 #[tokio::test]

@@ -5,7 +5,8 @@ use std::path::Path;
 use anyhow::Context;
 use chiaro_attest::insecure_simulation::{InsecureSimulatedTee, SimulatedLaunch};
 use chiaro_attest::snp::SnpReferenceValues;
-use chiaro_attest::{HostData, Measurement, ReferenceValues, ReportData};
+use chiaro_attest::{HostData, Measurement, ReportData};
+use chiaro_manifest::{InsecureSimulatedReference, ReferenceValueSets};
 use serde_json::json;
 
 use crate::cli::SimulateArgs;
@@ -26,14 +27,19 @@ pub(crate) fn run(args: &SimulateArgs, printer: Printer) -> anyhow::Result<Outco
     let report = tee
         .report(&launch, &report_data)
         .context("signing the simulated report")?;
-    let reference = ReferenceValues {
-        snp: Some(SnpReferenceValues {
-            measurements: Some(vec![launch.measurement]),
-            host_data: Some(launch.host_data),
-            report_data: Some(report_data),
-            ..SnpReferenceValues::default()
-        }),
-        tdx: None,
+    // The manifest's `reference_values`, which `evidence verify --reference`, `generate
+    // --reference` and `manifest.json` all read.
+    let reference = ReferenceValueSets {
+        insecure_simulated: vec![InsecureSimulatedReference {
+            ark: tee.ark_der().to_vec(),
+            values: SnpReferenceValues {
+                measurements: Some(vec![launch.measurement]),
+                host_data: Some(launch.host_data),
+                report_data: Some(report_data),
+                ..SnpReferenceValues::default()
+            },
+        }],
+        ..ReferenceValueSets::default()
     };
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
@@ -56,9 +62,7 @@ pub(crate) fn run(args: &SimulateArgs, printer: Printer) -> anyhow::Result<Outco
     write(
         &args.out,
         "reference.json",
-        serde_json::to_string_pretty(&reference)
-            .context("encoding reference values")?
-            .as_bytes(),
+        reference.to_json_pretty().as_bytes(),
     )?;
     printer.show(
         "INSECURE simulated SEV-SNP evidence",

@@ -39,14 +39,18 @@ pub(crate) fn snp(args: &VerifySnpArgs, printer: Printer) -> anyhow::Result<Outc
     if let Some(path) = &args.crl {
         collateral.crl = Some(input::crl(path)?);
     }
-    let references = input::reference(args.reference.as_deref())?;
-    if args.reference.is_some() && references.snp.is_none() {
-        bail!("reference values have no \"snp\" section");
-    }
+    let references = args
+        .reference
+        .as_deref()
+        .map(input::reference)
+        .transpose()?;
     let now = input::verification_time(args.at.as_deref())?;
     let mut notes = Vec::new();
-    let anchors = match &args.insecure_simulated_root {
-        None => SnpTrustAnchors::amd().context("the embedded AMD roots do not match their pins")?,
+    let (anchors, sets) = match &args.insecure_simulated_root {
+        None => (
+            SnpTrustAnchors::amd().context("the embedded AMD roots do not match their pins")?,
+            platform_sets(references.map(|r| r.snp), "snp")?,
+        ),
         Some(path) => {
             let ark = input::certificates(path, "simulated ARK")?
                 .into_iter()
@@ -56,8 +60,19 @@ pub(crate) fn snp(args: &VerifySnpArgs, printer: Printer) -> anyhow::Result<Outc
                 "WARNING: INSECURE simulated root {} trusted instead of AMD's: this proves nothing about hardware",
                 path.display()
             ));
-            insecure_simulation::trust_anchors(&ark)
-                .with_context(|| format!("simulated ARK {}", path.display()))?
+            let sets = references.map(|references| {
+                references
+                    .insecure_simulated
+                    .into_iter()
+                    .filter(|simulated| simulated.ark == ark)
+                    .map(|simulated| simulated.values)
+                    .collect()
+            });
+            (
+                insecure_simulation::trust_anchors(&ark)
+                    .with_context(|| format!("simulated ARK {}", path.display()))?,
+                platform_sets(sets, "insecure_simulated (for this root)")?,
+            )
         }
     };
     if args.reference.is_none() {
@@ -70,13 +85,9 @@ pub(crate) fn snp(args: &VerifySnpArgs, printer: Printer) -> anyhow::Result<Outc
                 rest.len()
             ));
         }
-        snp::verify_report(
-            &report,
-            &collateral,
-            &anchors,
-            &references.snp.unwrap_or_default(),
-            now,
-        )
+        any_set(&sets, &mut notes, |set| {
+            snp::verify_report(&report, &collateral, &anchors, set, now)
+        })
     });
     Ok(finish(printer, result, now, notes))
 }
@@ -87,22 +98,63 @@ pub(crate) fn tdx(args: &VerifyTdxArgs, printer: Printer) -> anyhow::Result<Outc
         .with_context(|| format!("TDX collateral {} is not UTF-8", args.collateral.display()))?;
     let collateral = TdxCollateral::from_json(&collateral_text)
         .with_context(|| format!("TDX collateral {}", args.collateral.display()))?;
-    let references = input::reference(args.reference.as_deref())?;
-    if args.reference.is_some() && references.tdx.is_none() {
-        bail!("reference values have no \"tdx\" section");
-    }
+    let references = args
+        .reference
+        .as_deref()
+        .map(input::reference)
+        .transpose()?;
+    let sets = platform_sets(references.map(|r| r.tdx), "tdx")?;
     let mut notes = Vec::new();
     if args.reference.is_none() {
         notes.push("no reference values: MRTD, RTMRs, MRCONFIGID and report data not checked; only UpToDate TCB, debug refused".to_owned());
     }
     let now = input::verification_time(args.at.as_deref())?;
-    let result = tdx::verify(
-        &quote,
-        &collateral,
-        &references.tdx.unwrap_or_default(),
-        now,
-    );
+    let result = any_set(&sets, &mut notes, |set| {
+        tdx::verify(&quote, &collateral, set, now)
+    });
     Ok(finish(printer, result, now, notes))
+}
+
+/// The reference sets of the platform (`field` of the reference values) the evidence is checked
+/// against: the file's, of which there must be one at least; none without a file (the
+/// fail-closed defaults, [`any_set`]).
+fn platform_sets<S>(sets: Option<Vec<S>>, field: &str) -> anyhow::Result<Vec<S>> {
+    match sets {
+        Some(sets) if sets.is_empty() => {
+            bail!("the reference values have no {field} set for this evidence")
+        }
+        sets => Ok(sets.unwrap_or_default()),
+    }
+}
+
+/// Verifies with each reference set in turn (with none, the fail-closed defaults): accepted by
+/// the first set that accepts it; when none does, the first set's failure, and with several
+/// sets a note per set saying why it failed.
+fn any_set<S: Default>(
+    sets: &[S],
+    notes: &mut Vec<String>,
+    mut verify: impl FnMut(&S) -> Result<Verified<Claims>, Error>,
+) -> Result<Verified<Claims>, Error> {
+    let Some((first, rest)) = sets.split_first() else {
+        return verify(&S::default());
+    };
+    let first_failure = match verify(first) {
+        Ok(verified) => return Ok(verified),
+        Err(error) => error,
+    };
+    let mut refusals = vec![(0, first_failure.to_string(), first_failure.check())];
+    for (index, set) in (1..).zip(rest) {
+        match verify(set) {
+            Ok(verified) => return Ok(verified),
+            Err(error) => refusals.push((index, error.to_string(), error.check())),
+        }
+    }
+    if refusals.len() > 1 {
+        notes.extend(refusals.into_iter().map(|(index, error, check)| {
+            format!("reference set {index} refused it: {error} ({check})")
+        }));
+    }
+    Err(first_failure)
 }
 
 /// Prints the verdict with the notes and the verification time, and names the exit.

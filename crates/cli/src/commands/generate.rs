@@ -8,6 +8,7 @@ mod resolve;
 use std::path::Path;
 
 use anyhow::Context;
+use chiaro_k8s::Namespace;
 use chiaro_manifest::ManifestDraft;
 use chiaro_policy::{
     DeploymentOptions, GenerateOptions, GeneratedDeployment, SourceFile, WorkloadReport,
@@ -19,14 +20,14 @@ use crate::exit::Outcome;
 use crate::output::Printer;
 use crate::reports::GenerateSummary;
 pub(crate) use inputs::read_inputs;
-pub(crate) use resolve::resolve;
+pub(crate) use resolve::{UnresolvedImages, resolve};
 
 /// The name `-` stands for.
 const STDIN: &str = "-";
 
 pub(crate) fn run(args: &GenerateArgs, printer: Printer) -> anyhow::Result<Outcome> {
-    let files = read_inputs(&args.paths)?;
-    let options = options(args);
+    let files = read_inputs(&args.paths, Some(&args.manifest))?;
+    let options = options(args)?;
     let draft = manifest::with_reference(&args.manifest, args.reference.as_deref())?;
     let images = images_to_resolve(&files, &options)?;
     let pins = resolve(&args.registry, &images, printer)?;
@@ -49,18 +50,27 @@ pub(crate) fn run(args: &GenerateArgs, printer: Printer) -> anyhow::Result<Outco
     Ok(Outcome::Verified)
 }
 
-fn options(args: &GenerateArgs) -> DeploymentOptions {
-    DeploymentOptions {
+fn options(args: &GenerateArgs) -> anyhow::Result<DeploymentOptions> {
+    Ok(DeploymentOptions {
         all_workloads: args.all,
         runtime_class: args.runtime_class.clone(),
         initializer_image: args.initializer_image.clone(),
         mesh_image: args.mesh_image.clone(),
         coordinator: args.coordinator_address.clone(),
+        namespace: namespace(args.namespace.as_deref())?,
         policy: GenerateOptions {
             pin_secret_values: !args.no_pin_secrets,
             ..GenerateOptions::default()
         },
-    }
+    })
+}
+
+/// The namespace `-n` names, `default` without it.
+pub(crate) fn namespace(given: Option<&str>) -> anyhow::Result<Namespace> {
+    Ok(given
+        .map(|name| Namespace::parse(name).context("-n/--namespace"))
+        .transpose()?
+        .unwrap_or_default())
 }
 
 /// Writes the changed files (standard input's to standard output) and the manifest when it

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use chiaro_k8s::write_documents;
+use chiaro_k8s::new_documents;
 use chiaro_manifest::{CoordinatorReference, ManifestDraft, PolicyHash, ReferenceValueSets};
 use chiaro_policy::{GenerateOptions, ImagePin, SourceFile, generate_coordinator};
 
@@ -165,7 +165,7 @@ pub(crate) fn install(
 ) -> anyhow::Result<Installed> {
     let coordinator = SourceFile {
         name: COORDINATOR_FILE.to_owned(),
-        text: write_documents(COORDINATOR_FILE, "", &[], &plan.coordinator_documents())?,
+        text: new_documents(COORDINATOR_FILE, &plan.coordinator_documents())?,
     };
     let generated = generate_coordinator(&[coordinator], pins, &GenerateOptions::default())
         .context("generating the Coordinator's policy")?;
@@ -174,7 +174,7 @@ pub(crate) fn install(
         .into_iter()
         .next()
         .context("generation returned no file")?;
-    let cluster = write_documents("cluster", "", &[], &plan.cluster_documents())?;
+    let cluster = new_documents("cluster", &plan.cluster_documents())?;
     Ok(Installed {
         text: format!("{cluster}---\n{}", coordinator.text),
         coordinator,

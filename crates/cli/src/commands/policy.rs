@@ -1,7 +1,7 @@
 //! `chiaro policy eval` and `chiaro policy show`.
 
 use anyhow::{Context, anyhow, bail};
-use chiaro_k8s::{Workload, read_documents};
+use chiaro_k8s::{Namespace, Workload, read_documents};
 use chiaro_policy::{
     AgentPolicy, DeploymentOptions, Evaluator, GenerateOptions, INITDATA_ANNOTATION, Initdata,
     SourceFile, generate_deployment, images_to_resolve,
@@ -57,7 +57,14 @@ fn load(
     let (annotation, note) = match workload.pod_annotations.get(INITDATA_ANNOTATION) {
         Some(annotation) => (annotation.clone(), None),
         None => (
-            generate_for(&file, &text, &workload.name, registry, printer)?,
+            generate_for(
+                &file,
+                &text,
+                &workload.name,
+                &generate::namespace(source.namespace.as_deref())?,
+                registry,
+                printer,
+            )?,
             Some(format!(
                 "{file}: workload {:?} was not generated yet; this is the policy `chiaro generate --all` would write for it (initializer injected, images resolved now)",
                 workload.name
@@ -78,6 +85,7 @@ fn generate_for(
     file: &str,
     text: &str,
     name: &str,
+    namespace: &Namespace,
     registry: &RegistryArgs,
     printer: Printer,
 ) -> anyhow::Result<String> {
@@ -93,6 +101,7 @@ fn generate_for(
         coordinator: crate::commands::install::mesh_address(
             crate::commands::install::DEFAULT_NAMESPACE,
         ),
+        namespace: namespace.clone(),
         policy: GenerateOptions::default(),
     };
     let images = images_to_resolve(&files, &options)?;

@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use chiaro_k8s::{Workload, read_documents};
-use chiaro_manifest::{DeploymentAnchor, ManifestDraft};
-use chiaro_pod::env::DEPLOYMENT_ANCHOR;
+use chiaro_manifest::ManifestDraft;
 use chiaro_registry::ImageReference;
 use chiaro_test_support::oci_registry::{Access, OciRegistry};
 use chiaro_test_support::prerequisite::Prerequisite;
@@ -136,35 +135,11 @@ fn needs_registry_needs_schemas_deploy_guide_commands_run_as_written() {
     let [coordinator] = coordinator.as_slice() else {
         panic!("one Coordinator entry expected: {coordinator:?}");
     };
-    let mut pods = 0;
-    for entry in std::fs::read_dir(dir.join("app")).unwrap() {
-        let path = entry.unwrap().path();
-        let text = std::fs::read_to_string(&path).unwrap();
-        for document in read_documents(&path.display().to_string(), &text).unwrap() {
-            let Ok(Some(workload)) = Workload::from_document(&document) else {
-                continue;
-            };
-            let anchor = workload
-                .pod_spec
-                .init_containers
-                .iter()
-                .flat_map(|c| &c.env)
-                .find(|var| var.name == DEPLOYMENT_ANCHOR)
-                .and_then(|var| var.value.clone())
-                .unwrap_or_else(|| panic!("{}: no deployment anchor", document.id));
-            let anchor = DeploymentAnchor::parse(&anchor).unwrap();
-            for set in &anchor.coordinator.reference_values().snp {
-                assert_eq!(
-                    set.host_data.map(|h| hex::encode(h.as_bytes())).as_deref(),
-                    Some(*coordinator),
-                    "{}",
-                    document.id
-                );
-            }
-            assert!(!anchor.coordinator.reference_values().snp.is_empty());
-            pods += 1;
-        }
-    }
+    let files: Vec<PathBuf> = std::fs::read_dir(dir.join("app"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    let pods = super::install::every_pod_pins_the_coordinator(&files, coordinator);
     assert_eq!(pods, 4, "emojivoto has four workloads");
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -14,7 +14,7 @@ fn needs_vectors_every_snp_vector_gives_its_exit_code() {
         let reference = scratch_file(
             &format!("snp-reference-{}.json", case.row),
             &format!(
-                r#"{{"snp": {{"allow_debug": {}, "allowed_vmpls": [{}]}}}}"#,
+                r#"{{"snp": [{{"allow_debug": {}, "allowed_vmpls": [{}]}}]}}"#,
                 case.debug, case.vmpl
             ),
         );
@@ -71,7 +71,10 @@ fn needs_vectors_every_snp_vector_gives_its_exit_code() {
 fn needs_vectors_an_expired_vlek_exits_4() {
     let dir = vectors::dir();
     let case = SNP_CASES[3];
-    let reference = scratch_file("vlek-reference.json", r#"{"snp": {"allowed_vmpls": [1]}}"#);
+    let reference = scratch_file(
+        "vlek-reference.json",
+        r#"{"snp": [{"allowed_vmpls": [1]}]}"#,
+    );
     let (code, stdout, _) = chiaro(&[
         "--output",
         "json",
@@ -201,7 +204,7 @@ fn needs_vectors_tdx_reference_values_are_applied() {
     let set = &TDX_SETS[0];
     let reference = scratch_file(
         "tdx-reference.json",
-        &format!(r#"{{"tdx": {{"mrtd": ["{}"]}}}}"#, "00".repeat(48)),
+        &format!(r#"{{"tdx": [{{"mrtd": ["{}"]}}]}}"#, "00".repeat(48)),
     );
     let (code, stdout, _) = chiaro(&[
         "--output",
@@ -225,7 +228,7 @@ fn needs_vectors_tdx_reference_values_are_applied() {
 
 #[test]
 fn unreadable_or_malformed_inputs_exit_64() {
-    let bad_reference = scratch_file("bad-reference.json", r#"{"snp": {"allow_debgu": true}}"#);
+    let bad_reference = scratch_file("bad-reference.json", r#"{"snp": [{"allow_debgu": true}]}"#);
     let empty = scratch_file("empty.bin", "");
     let cases: Vec<Vec<&str>> = vec![
         vec![
@@ -319,8 +322,14 @@ fn simulated_evidence_verifies_only_with_the_insecure_root_flag() {
     assert_eq!(json["claims"]["platform"]["kind"], "insecure_simulated");
     assert!(json["notes"].to_string().contains("INSECURE"), "{stdout}");
 
-    let (code, stdout, _) = chiaro(&base);
+    let (code, stdout, _) = chiaro(&base[..base.len() - 2]);
     assert_eq!(code, 3, "without the flag AMD's roots refuse it: {stdout}");
+    let (code, stdout, _) = chiaro(&base);
+    assert_eq!(code, 64, "{stdout}");
+    assert!(
+        stdout.contains("the reference values have no snp set for this evidence"),
+        "the file has only the simulated root's set: {stdout}"
+    );
 
     let mut tampered = std::fs::read(&report).unwrap();
     tampered[0x90] ^= 0xFF;
@@ -332,5 +341,81 @@ fn simulated_evidence_verifies_only_with_the_insecure_root_flag() {
     assert_eq!(code, 3, "{stdout}");
     let json: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(json["error"]["check"], "snp.report_signature");
+    std::fs::remove_dir_all(out).unwrap();
+}
+
+#[test]
+fn simulated_reference_values_are_one_format_for_generate_the_manifest_and_evidence_verify() {
+    let out = std::env::temp_dir().join(format!("chiaro-cli-one-format-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let (code, _, stderr) = chiaro(&["evidence", "simulate-insecure", "--out", path_str(&out)]);
+    assert_eq!(code, 0, "{stderr}");
+    let reference = out.join("reference.json");
+
+    // generate takes the file as it is (no workload here: no image to resolve).
+    let config_map = out.join("config.yaml");
+    std::fs::write(
+        &config_map,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+    )
+    .unwrap();
+    let manifest = out.join("manifest.json");
+    let (code, stdout, stderr) = chiaro(&[
+        "generate",
+        "--reference",
+        path_str(&reference),
+        "-m",
+        path_str(&manifest),
+        path_str(&config_map),
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let written: Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(&reference).unwrap()).unwrap();
+    assert_eq!(
+        written["reference_values"], file,
+        "the manifest holds the file's object"
+    );
+
+    // evidence verify takes the manifest's reference_values object, with any number of sets.
+    let verify = |values: &Value| {
+        let path = out.join("values.json");
+        std::fs::write(&path, values.to_string()).unwrap();
+        let (code, stdout, _) = chiaro(&[
+            "--output",
+            "json",
+            "evidence",
+            "verify",
+            "snp",
+            "--report",
+            path_str(&out.join("report.bin")),
+            "--vcek",
+            path_str(&out.join("vcek-chain.pem")),
+            "--insecure-simulated-root",
+            path_str(&out.join("insecure-simulated-ark.pem")),
+            "--reference",
+            path_str(&path),
+        ]);
+        (code, serde_json::from_str::<Value>(&stdout).unwrap())
+    };
+    let (code, verdict) = verify(&written["reference_values"]);
+    assert_eq!(code, 0, "{verdict}");
+    let good = file["insecure_simulated"][0].clone();
+    let mut wrong = good.clone();
+    wrong["values"]["host_data"] = Value::String("00".repeat(32));
+    let (code, verdict) = verify(&serde_json::json!({"insecure_simulated": [wrong, good]}));
+    assert_eq!(code, 0, "one set accepting it is enough: {verdict}");
+    let mut also_wrong = wrong.clone();
+    also_wrong["values"]["measurements"] = serde_json::json!(["00".repeat(48)]);
+    let (code, verdict) = verify(&serde_json::json!({"insecure_simulated": [wrong, also_wrong]}));
+    assert_eq!(code, 3, "{verdict}");
+    let notes = verdict["notes"].to_string();
+    assert!(
+        notes.contains("reference set 0 refused it: ")
+            && notes.contains("reference set 1 refused it: "),
+        "each set's reason: {notes}"
+    );
+    assert!(notes.contains("snp.reference.host_data"), "{notes}");
+    assert!(notes.contains("snp.reference.measurement"), "{notes}");
     std::fs::remove_dir_all(out).unwrap();
 }

@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use chiaro::reports::GenerateSummary;
 use chiaro_k8s::{Workload, read_documents};
+use chiaro_policy::{INITDATA_ANNOTATION, Initdata};
 use chiaro_registry::ImageReference;
 use chiaro_test_support::oci_registry::{Access, OciRegistry};
 use chiaro_test_support::prerequisite::Prerequisite;
@@ -49,7 +51,7 @@ const APPS: &[(&str, Edits, Option<&str>)] = &[
 /// The Kubernetes version generated YAML is validated against.
 const KUBERNETES_VERSION: &str = "1.33.0";
 
-fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+pub(super) fn yaml_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -74,60 +76,9 @@ fn needs_vectors_needs_registry_needs_schemas_generate_runs_on_every_real_applic
     for (index, (app, edits, expected)) in APPS.iter().enumerate() {
         let source = testdata.join("k8s-manifests").join(app);
         let dir = root.join(format!("{index}-{}", app.replace('/', "_")));
-        std::fs::create_dir_all(&dir).unwrap();
-        for file in yaml_files(&source) {
-            if file.file_name().unwrap() == "kustomization.yml" {
-                continue;
-            }
-            let mut text = std::fs::read_to_string(&file).unwrap();
-            for (from, to) in *edits {
-                assert!(
-                    text.contains(from),
-                    "{app}: the edit {from:?} no longer applies"
-                );
-                text = text.replace(from, to);
-            }
-            let documents = read_documents(path_str(&file), &text).unwrap();
-            for document in &documents {
-                let Ok(Some(workload)) = Workload::from_document(document) else {
-                    continue;
-                };
-                let spec = &workload.pod_spec;
-                for container in spec.init_containers.iter().chain(&spec.containers) {
-                    let Some(image) = &container.image else {
-                        continue;
-                    };
-                    let reference = ImageReference::parse(image).unwrap();
-                    let config = json!({"os": "linux", "architecture": "amd64",
-                        "config": {"Cmd": [format!("/{}", container.name)], "User": "1000"}});
-                    let tag = reference.tag().unwrap_or("pinned");
-                    let digest = registry.push_image(reference.repository(), tag, &config);
-                    if let Some(pinned) = reference.digest() {
-                        // The real content is unreachable: point the reference at the stand-in.
-                        text = text.replace(&pinned.to_string(), &digest);
-                    }
-                }
-            }
-            std::fs::write(dir.join(file.file_name().unwrap()), text).unwrap();
-        }
-        let mirror = format!("*={}", registry.host);
-        let manifest = dir.join("manifest.json");
-        let cache = root.join("cache");
-        let args = [
-            "generate",
-            "--all",
-            "--registry-mirror",
-            &mirror,
-            "--insecure-registry",
-            &registry.host,
-            "--initializer-image",
-            "chiaro/initializer:0.1",
-            "--cache-dir",
-            path_str(&cache),
-            "-m",
-            path_str(&manifest),
-            path_str(&dir),
-        ];
+        copy_with_stand_ins(&registry, &source, &dir, edits);
+        let args = generate_args(&registry, &dir, &root.join("cache"), &["--all"]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let (code, stdout, stderr) = chiaro(&args);
         match expected {
             None => {
@@ -143,6 +94,154 @@ fn needs_vectors_needs_registry_needs_schemas_generate_runs_on_every_real_applic
             }
         }
     }
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+/// Copies the application in `source` to `dir` with `edits` made, each image pushed to
+/// `registry` as a stand-in under its name (digest-pinned references pointed at the stand-in).
+pub(super) fn copy_with_stand_ins(registry: &OciRegistry, source: &Path, dir: &Path, edits: Edits) {
+    std::fs::create_dir_all(dir).unwrap();
+    for file in yaml_files(source) {
+        if file.file_name().unwrap() == "kustomization.yml" {
+            continue;
+        }
+        let mut text = std::fs::read_to_string(&file).unwrap();
+        for (from, to) in edits {
+            assert!(
+                text.contains(from),
+                "{}: the edit {from:?} no longer applies",
+                source.display()
+            );
+            text = text.replace(from, to);
+        }
+        let documents = read_documents(path_str(&file), &text).unwrap();
+        for document in &documents {
+            let Ok(Some(workload)) = Workload::from_document(document) else {
+                continue;
+            };
+            let spec = &workload.pod_spec;
+            for container in spec.init_containers.iter().chain(&spec.containers) {
+                let Some(image) = &container.image else {
+                    continue;
+                };
+                let reference = ImageReference::parse(image).unwrap();
+                let config = json!({"os": "linux", "architecture": "amd64",
+                    "config": {"Cmd": [format!("/{}", container.name)], "User": "1000"}});
+                let tag = reference.tag().unwrap_or("pinned");
+                let digest = registry.push_image(reference.repository(), tag, &config);
+                if let Some(pinned) = reference.digest() {
+                    // The real content is unreachable: point the reference at the stand-in.
+                    text = text.replace(&pinned.to_string(), &digest);
+                }
+            }
+        }
+        std::fs::write(dir.join(file.file_name().unwrap()), text).unwrap();
+    }
+}
+
+/// `generate` on `dir` through `registry` as the mirror of every registry, with `extra`.
+pub(super) fn generate_args(
+    registry: &OciRegistry,
+    dir: &Path,
+    cache: &Path,
+    extra: &[&str],
+) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "generate",
+        "--registry-mirror",
+        &format!("*={}", registry.host),
+        "--insecure-registry",
+        &registry.host,
+        "--initializer-image",
+        "chiaro/initializer:0.1",
+        "--cache-dir",
+        path_str(cache),
+        "-m",
+        path_str(&dir.join("manifest.json")),
+    ]
+    .iter()
+    .map(|arg| (*arg).to_owned())
+    .collect();
+    args.extend(extra.iter().map(|arg| (*arg).to_owned()));
+    args.push(path_str(dir).to_owned());
+    args
+}
+
+#[test]
+fn needs_vectors_needs_registry_needs_schemas_online_boutique_in_namespace_shop_is_named_and_pinned_there()
+ {
+    Prerequisite::Schemas.require();
+    let testdata = vectors::dir();
+    let registry = OciRegistry::start(&Access::Open);
+    registry.push_image(
+        "chiaro/initializer",
+        "0.1",
+        &json!({"os": "linux", "architecture": "amd64", "config": {"Cmd": ["/initializer"]}}),
+    );
+    let root = std::env::temp_dir().join(format!("chiaro-boutique-shop-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let dir = root.join("app");
+    let source = testdata.join("k8s-manifests").join("microservices-demo");
+    copy_with_stand_ins(&registry, &source, &dir, &[]);
+    let args = generate_args(
+        &registry,
+        &dir,
+        &root.join("cache"),
+        &["--all", "-n", "shop", "--output", "json"],
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, stdout, stderr) = chiaro(&args);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let summary: GenerateSummary = serde_json::from_str(&stdout).unwrap();
+    let generated: Vec<_> = summary
+        .workloads
+        .iter()
+        .filter(|w| w.skipped.is_none())
+        .collect();
+    assert!(generated.len() > 5, "{summary:?}");
+    for workload in &generated {
+        assert_eq!(workload.namespace, "shop", "{workload:?}");
+        assert!(
+            workload
+                .sans
+                .contains(&format!("{}.shop.svc.cluster.local", workload.name)),
+            "{workload:?}"
+        );
+        assert!(
+            workload.sans.iter().all(|san| !san.contains(".default")),
+            "{workload:?}"
+        );
+    }
+    let frontend = generated.iter().find(|w| w.name == "frontend").unwrap();
+    assert!(
+        frontend
+            .sans
+            .contains(&"frontend-external.shop.svc".to_owned()),
+        "Services in shop select it: {:?}",
+        frontend.sans
+    );
+    for file in yaml_files(&dir) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for document in read_documents(path_str(&file), &text).unwrap() {
+            let Ok(Some(workload)) = Workload::from_document(&document) else {
+                continue;
+            };
+            assert_eq!(
+                workload.namespace.as_deref(),
+                Some("shop"),
+                "{}",
+                document.id
+            );
+            let annotation = &workload.pod_annotations[INITDATA_ANNOTATION];
+            let policy = Initdata::from_annotation(annotation).unwrap();
+            assert!(
+                policy.policy().contains("\"namespace_regex\": \"^shop$\""),
+                "{}: the policy pins shop",
+                document.id
+            );
+        }
+    }
+    validate("microservices-demo -n shop", &yaml_files(&dir));
     std::fs::remove_dir_all(root).unwrap();
 }
 

@@ -3,8 +3,9 @@
 //! the Coordinator's policy pinned in the manifest and in its reference values, idempotence.
 
 use chiaro::reports::InstallSummary;
-use chiaro_k8s::read_documents;
-use chiaro_manifest::{CoordinatorReference, ManifestDraft, Role};
+use chiaro_k8s::{Workload, read_documents};
+use chiaro_manifest::{CoordinatorReference, DeploymentAnchor, ManifestDraft, Role};
+use chiaro_pod::env::DEPLOYMENT_ANCHOR;
 use chiaro_policy::{INITDATA_ANNOTATION, Initdata};
 use chiaro_test_support::oci_registry::{Access, OciRegistry};
 use chiaro_test_support::prerequisite::Prerequisite;
@@ -88,6 +89,123 @@ fn initdata_hash(text: &str) -> chiaro_manifest::PolicyHash {
         .collect();
     assert_eq!(hashes.len(), 1, "{text}");
     hashes[0]
+}
+
+/// Checks that every generated workload in `files` has an initializer whose deployment anchor
+/// pins the Coordinator policy `coordinator` (hex) in every set; how many there are.
+pub(super) fn every_pod_pins_the_coordinator(
+    files: &[std::path::PathBuf],
+    coordinator: &str,
+) -> usize {
+    let mut pods = 0;
+    for path in files {
+        let text = std::fs::read_to_string(path).unwrap();
+        for document in read_documents(&path.display().to_string(), &text).unwrap() {
+            let Ok(Some(workload)) = Workload::from_document(&document) else {
+                continue;
+            };
+            let anchor = workload
+                .pod_spec
+                .init_containers
+                .iter()
+                .flat_map(|c| &c.env)
+                .find(|var| var.name == DEPLOYMENT_ANCHOR)
+                .and_then(|var| var.value.clone());
+            assert!(anchor.is_some(), "{}: no deployment anchor", document.id);
+            let sets = DeploymentAnchor::parse(&anchor.unwrap())
+                .unwrap()
+                .coordinator;
+            let sets = sets.reference_values();
+            assert!(!sets.snp.is_empty(), "{}", document.id);
+            for set in &sets.snp {
+                assert_eq!(
+                    set.host_data.map(|h| hex::encode(h.as_bytes())).as_deref(),
+                    Some(coordinator),
+                    "{}",
+                    document.id
+                );
+            }
+            pods += 1;
+        }
+    }
+    pods
+}
+
+#[test]
+fn needs_vectors_needs_registry_needs_schemas_install_then_generate_in_a_namespace_pins_the_coordinator_in_every_pod()
+ {
+    Prerequisite::Schemas.require();
+    let (registry, image) = registry_with_coordinator();
+    registry.push_image(
+        "chiaro/initializer",
+        "0.1",
+        &json!({"os": "linux", "architecture": "amd64", "config": {"Cmd": ["/initializer"]}}),
+    );
+    registry.push_image(
+        "chiaro/mesh",
+        "0.1",
+        &json!({"os": "linux", "architecture": "amd64", "config": {"Cmd": ["/mesh"]}}),
+    );
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let apps = [
+        ("emojivoto", examples.join("emojivoto"), "emoji"),
+        (
+            "online-boutique",
+            chiaro_test_support::vectors::dir().join("k8s-manifests/microservices-demo"),
+            "shop",
+        ),
+    ];
+    for (name, source, namespace) in apps {
+        let dir = scratch_dir(name);
+        let app = dir.join("app");
+        super::generate_real_apps::copy_with_stand_ins(&registry, &source, &app, &[]);
+        let manifest = dir.join("manifest.json");
+        for (kind, key) in [
+            ("workload-owner", "owner.pem"),
+            ("seed-share-owner", "share.pem"),
+        ] {
+            let (code, stdout, stderr) = chiaro(&[
+                "keygen",
+                kind,
+                "--out",
+                path_str(&dir.join(key)),
+                "-m",
+                path_str(&manifest),
+            ]);
+            assert_eq!(code, 0, "{stdout}{stderr}");
+        }
+        let reference = dir.join("reference.json");
+        std::fs::write(&reference, REFERENCE).unwrap();
+        let (code, stdout, stderr) = install(
+            &registry,
+            &image,
+            &dir,
+            &["--reference", path_str(&reference)],
+        );
+        assert_eq!(code, 0, "{name}: {stdout}{stderr}");
+        let installed: InstallSummary = serde_json::from_str(&stdout).unwrap();
+        // generate reads the manifest beside the application.
+        std::fs::copy(&manifest, app.join("manifest.json")).unwrap();
+        let args = super::generate_real_apps::generate_args(
+            &registry,
+            &app,
+            &dir.join("cache"),
+            &["--all", "-n", namespace, "--mesh-image", "chiaro/mesh:0.1"],
+        );
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, stdout, stderr) = chiaro(&args);
+        assert_eq!(code, 0, "{name}: {stdout}{stderr}");
+        assert!(!stdout.contains("warning"), "{name}: {stdout}");
+        let mut files = super::generate_real_apps::yaml_files(&app);
+        let pods =
+            every_pod_pins_the_coordinator(&files, &installed.coordinator_policy_hash.to_string());
+        assert!(pods >= 4, "{name}: {pods} pods");
+        files.push(dir.join("chiaro-install.yaml"));
+        for version in KUBERNETES_VERSIONS {
+            super::generate_real_apps::validate_for(version, name, &files);
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }
 
 #[test]

@@ -6,6 +6,7 @@ mod deploy_guide;
 mod evidence_show;
 mod evidence_verify;
 mod generate;
+mod generate_inputs;
 mod generate_real_apps;
 mod install;
 mod json_outputs;

@@ -138,8 +138,9 @@ fn needs_vectors_bad_input_is_a_usage_error_that_names_it() {
         "--kind",
         "CreateContainerRequest",
     ]);
-    // Not generated yet: its images must be resolved, and the registry is unreachable here.
-    assert_eq!(code, 64);
+    // Not generated yet: its images must be resolved, and the registry is unreachable here: a
+    // network failure (1), not bad input.
+    assert_eq!(code, 1, "{stderr}");
     assert!(
         stderr.contains("could not be resolved") && stderr.contains("weird-images/gid"),
         "{stderr}"

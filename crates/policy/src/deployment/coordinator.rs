@@ -6,14 +6,15 @@
 
 use std::collections::BTreeMap;
 
-use chiaro_k8s::{Workload, pin_images, write_documents};
+use chiaro_k8s::{
+    ConfigSources, Workload, namespace_of, pin_images, read_documents, services, write_documents,
+};
 use chiaro_names::PolicyHash;
 
 use super::sans::default_sans;
 use super::workload::policy_into_annotation;
-use super::{ImagePin, SourceFile, parse};
+use super::{ImagePin, SourceFile};
 use crate::{GenerateOptions, PolicyError};
-use chiaro_k8s::{namespace_of, services};
 
 /// The Coordinator's deployment as generated.
 #[derive(Debug, Clone)]
@@ -38,11 +39,20 @@ pub fn generate_coordinator(
     pins: &BTreeMap<String, ImagePin>,
     options: &GenerateOptions,
 ) -> Result<GeneratedCoordinator, PolicyError> {
-    let parsed = parse(files)?;
-    let service_list = services(parsed.documents.iter().flatten());
+    // The Coordinator's documents name their namespace: they are read as written.
+    let mut config = ConfigSources::default();
+    let mut parsed = Vec::with_capacity(files.len());
+    for file in files {
+        let documents = read_documents(&file.name, &file.text).map_err(PolicyError::Input)?;
+        for document in &documents {
+            config.add(document).map_err(PolicyError::Input)?;
+        }
+        parsed.push(documents);
+    }
+    let service_list = services(parsed.iter().flatten());
     let mut found = Vec::new();
     let mut out = Vec::with_capacity(files.len());
-    for (file, documents) in files.iter().zip(&parsed.documents) {
+    for (file, documents) in files.iter().zip(&parsed) {
         let mut values: Vec<_> = documents.iter().map(|d| d.value.clone()).collect();
         for (document, value) in documents.iter().zip(values.iter_mut()) {
             let Some(workload) = Workload::from_document(document).map_err(PolicyError::Input)?
@@ -53,7 +63,7 @@ pub fn generate_coordinator(
                 pins.get(image).map(|pin| pin.pinned.clone())
             });
             let (rewritten, policy) =
-                policy_into_annotation(document, value, pins, &parsed.config, options)?;
+                policy_into_annotation(document, value, pins, &config, options)?;
             let namespace = namespace_of(&document.value);
             let sans = default_sans(&rewritten, document, &namespace, &service_list)?;
             found.push((
@@ -126,7 +136,7 @@ mod tests {
         let text = &generated.files[0].text;
         assert!(text.contains(PINNED), "{text}");
         assert!(!text.contains("chiaro-initializer"), "{text}");
-        let documents = chiaro_k8s::read_documents("coordinator.yaml", text).unwrap();
+        let documents = read_documents("coordinator.yaml", text).unwrap();
         let annotation = documents[0]
             .value
             .pointer("/spec/template/metadata/annotations")

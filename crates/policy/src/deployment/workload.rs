@@ -28,8 +28,9 @@ pub(super) struct Policy {
 }
 
 impl Run<'_> {
-    /// Rewrites `value` (the workload's document) for Chiaro, unless the workload is not
-    /// selected; records its manifest entry. Its report either way.
+    /// Rewrites `value` (the workload's document as written) for Chiaro from `document` (as
+    /// read, in its namespace), unless the workload is not selected; records its manifest entry.
+    /// Its report either way.
     pub(super) fn workload(
         &mut self,
         document: &Document,
@@ -41,6 +42,7 @@ impl Run<'_> {
             report.skipped = Some(reason.to_string());
             return Ok(report);
         }
+        value.clone_from(&document.value);
         self.inject(document, value, workload)?;
         pin_images(value, workload.kind, |image| {
             self.pins.get(image).map(|pin| pin.pinned.clone())

@@ -2,16 +2,21 @@
 
 use std::collections::BTreeSet;
 use std::io::Read as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use chiaro_policy::SourceFile;
 
 use super::STDIN;
 
-/// The files named, directories expanded to their `*.yaml`/`*.yml` files (sorted, not
-/// recursive, as `kubectl apply -f DIR`), `-` read from standard input.
-pub(crate) fn read_inputs(paths: &[PathBuf]) -> anyhow::Result<Vec<SourceFile>> {
+/// The files named, directories expanded to their `*.yaml`/`*.yml`/`*.json` files (sorted,
+/// not recursive, as `kubectl apply -f DIR`; the manifest generate writes, `manifest`, left
+/// out), `-` read from standard input.
+pub(crate) fn read_inputs(
+    paths: &[PathBuf],
+    manifest: Option<&Path>,
+) -> anyhow::Result<Vec<SourceFile>> {
+    let manifest = manifest.and_then(|path| path.canonicalize().ok());
     let mut names = Vec::new();
     for path in paths {
         if path.as_os_str() == STDIN {
@@ -21,10 +26,15 @@ pub(crate) fn read_inputs(paths: &[PathBuf]) -> anyhow::Result<Vec<SourceFile>> 
                 .with_context(|| format!("reading directory {}", path.display()))?
                 .filter_map(Result::ok)
                 .map(|entry| entry.path())
-                .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+                .filter(|p| {
+                    p.is_file()
+                        && p.extension()
+                            .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
+                        && (manifest.is_none() || p.canonicalize().ok() != manifest)
+                })
                 .collect();
             if found.is_empty() {
-                bail!("{}: no *.yaml or *.yml files in it", path.display());
+                bail!("{}: no *.yaml, *.yml or *.json files in it", path.display());
             }
             found.sort();
             names.extend(found);

@@ -1,12 +1,13 @@
 //! Resolving images through registries: each image pinned by digest, with its configuration.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
-use chiaro_policy::{ImagePin, pin_images};
-use chiaro_registry::{BlobCache, ClientOptions, DockerConfig, RegistryClient};
+use chiaro_policy::{ImagePin, Unpinned, pin_images};
+use chiaro_registry::{BlobCache, ClientOptions, DockerConfig, RegistryClient, RegistryError};
 
 use crate::cli::RegistryArgs;
 use crate::commands::coordinator_client::runtime;
@@ -48,6 +49,7 @@ pub(crate) fn resolve(
         mirrors,
         docker_config,
         cache,
+        offline: args.offline,
         ..ClientOptions::default()
     })?);
     let runtime = runtime()?;
@@ -57,17 +59,62 @@ pub(crate) fn resolve(
         progress: printer.progress("resolving images"),
     };
     pin_images(&source, images).map_err(|failures| {
-        let lines: Vec<String> = failures
-            .iter()
-            .map(|failure| format!("  {}: {}", failure.image, failure.error))
-            .collect();
-        anyhow!(
-            "{} of {} images could not be resolved:\n{}",
-            failures.len(),
-            images.len(),
-            lines.join("\n")
-        )
+        anyhow::Error::new(UnresolvedImages {
+            failures,
+            total: images.len(),
+        })
     })
+}
+
+/// The images that could not be resolved, each with why.
+#[derive(Debug)]
+pub(crate) struct UnresolvedImages {
+    failures: Vec<Unpinned<RegistryError>>,
+    total: usize,
+}
+
+impl UnresolvedImages {
+    /// The registries that could not be reached: a network failure, which a mirror or the
+    /// cache may get around, not bad input.
+    pub(crate) fn unreachable_hosts(&self) -> BTreeSet<&str> {
+        self.failures
+            .iter()
+            .filter_map(|failure| failure.error.unreachable_host())
+            .collect()
+    }
+}
+
+impl std::error::Error for UnresolvedImages {}
+
+impl fmt::Display for UnresolvedImages {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} of {} images could not be resolved:",
+            self.failures.len(),
+            self.total
+        )?;
+        for failure in &self.failures {
+            write!(
+                f,
+                "\n  {}: {}",
+                failure.image,
+                chiaro_pod::with_causes(&failure.error)
+            )?;
+        }
+        let hosts = self.unreachable_hosts();
+        if !hosts.is_empty() {
+            let hosts: Vec<&str> = hosts.into_iter().collect();
+            write!(
+                f,
+                "\n{} could not be reached from here: name a mirror that can be \
+                 (--registry-mirror REGISTRY=MIRROR), or, when every image is pinned by digest \
+                 and an earlier run filled the cache (--cache-dir DIR), pass --offline",
+                hosts.join(", ")
+            )?;
+        }
+        Ok(())
+    }
 }
 
 fn docker_config_path(given: Option<&Path>) -> Option<PathBuf> {

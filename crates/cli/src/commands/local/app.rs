@@ -78,7 +78,7 @@ pub(super) fn generate(
 /// The application's YAML (a file, or a directory's `*.yaml`/`*.yml`) as `generate` reads it,
 /// each named by its file name (the generated copies go side by side into the work directory).
 pub(super) fn read_app(app: &Path) -> anyhow::Result<Vec<SourceFile>> {
-    let mut files = read_inputs(&[app.to_owned()])?;
+    let mut files = read_inputs(&[app.to_owned()], None)?;
     for file in &mut files {
         if let Some(name) = Path::new(&file.name).file_name() {
             file.name = name.to_string_lossy().into_owned();
@@ -94,6 +94,7 @@ fn options(mesh_api: SocketAddr) -> DeploymentOptions {
         initializer_image: LOCAL_INITIALIZER_IMAGE.to_owned(),
         mesh_image: LOCAL_MESH_IMAGE.to_owned(),
         coordinator: mesh_api.to_string(),
+        namespace: chiaro_k8s::Namespace::default(),
         policy: GenerateOptions::default(),
     }
 }
