@@ -383,12 +383,12 @@ mod tests {
 
     /// A loopback server answering every request with 503; returns its address and the
     /// count of requests it has read.
-    fn always_unavailable() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    fn always_unavailable() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
         use std::io::{BufRead as _, Write as _};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap().to_string();
-        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counted = std::sync::Arc::clone(&count);
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&count);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { return };
