@@ -1,7 +1,7 @@
 //! What a layer holds: files, directories and symbolic links at relative paths.
 
 /// One path of an image's file system (relative to its root: `usr/local/bin/chiaro-mesh`).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// The path, relative, `/`-separated, without a trailing `/`.
     pub path: String,
@@ -74,21 +74,16 @@ impl Entry {
     }
 }
 
-impl std::fmt::Debug for Entry {
-    /// The path and kind, with a file's size instead of its bytes.
+impl std::fmt::Debug for Kind {
+    /// A file's size instead of its bytes.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.kind {
-            Kind::File {
+        match self {
+            Self::File {
                 content,
                 executable,
-            } => write!(
-                f,
-                "File({:?}, {} bytes, executable: {executable})",
-                self.path,
-                content.len()
-            ),
-            Kind::Directory { mode } => write!(f, "Directory({:?}, {mode:o})", self.path),
-            Kind::Symlink { target } => write!(f, "Symlink({:?} -> {target:?})", self.path),
+            } => write!(f, "File({} bytes, executable: {executable})", content.len()),
+            Self::Directory { mode } => write!(f, "Directory({mode:o})"),
+            Self::Symlink { target } => write!(f, "Symlink({target:?})"),
         }
     }
 }

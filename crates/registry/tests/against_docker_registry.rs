@@ -297,7 +297,7 @@ async fn needs_registry_mirrors_answer_for_other_registries_and_pins_keep_the_or
 }
 
 /// A manifest pointing at `config` and `layers` (gzip layers, as Chiaro's images have).
-fn manifest_of(config: &[u8], layers: &[&[u8]]) -> Vec<u8> {
+fn manifest_of(config: &[u8], layers: &[&[u8]]) -> serde_json::Value {
     let descriptor = |media_type: &str, content: &[u8]| {
         json!({
             "mediaType": media_type,
@@ -305,7 +305,7 @@ fn manifest_of(config: &[u8], layers: &[&[u8]]) -> Vec<u8> {
             "size": content.len(),
         })
     };
-    serde_json::to_vec(&json!({
+    json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": descriptor("application/vnd.oci.image.config.v1+json", config),
@@ -313,8 +313,7 @@ fn manifest_of(config: &[u8], layers: &[&[u8]]) -> Vec<u8> {
             .iter()
             .map(|layer| descriptor("application/vnd.oci.image.layer.v1.tar+gzip", layer))
             .collect::<Vec<_>>(),
-    }))
-    .unwrap()
+    })
 }
 
 #[tokio::test]
@@ -329,7 +328,7 @@ async fn needs_registry_pushed_images_resolve_by_tag_through_open_and_token_regi
             .to_string();
     let config_json = serde_json::to_vec(&config("amd64", &["serve"])).unwrap();
     let layer = b"\x1f\x8b not really a layer".to_vec();
-    let manifest = manifest_of(&config_json, &[&layer]);
+    let manifest = serde_json::to_vec(&manifest_of(&config_json, &[&layer])).unwrap();
     for (registry, docker_config, repository) in [
         (&open, DockerConfig::default(), "pushed/open"),
         (
