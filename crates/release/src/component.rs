@@ -44,7 +44,7 @@ pub struct Inputs {
     /// The files the images take from the locked Debian packages, by path
     /// ([`Component::debian_paths`]).
     pub debian: BTreeMap<String, DebianFile>,
-    /// The `ca-certificates` package's roots (`*.crt` under [`CA_DIRECTORY`]), by file name.
+    /// The `ca-certificates` package's roots (`*.crt` under `usr/share/ca-certificates/mozilla`), by file name.
     pub ca_certificates: BTreeMap<String, Vec<u8>>,
 }
 
@@ -88,7 +88,7 @@ impl Component {
     /// For the mesh: exactly what `iptables-restore`, `ip6tables-restore`, `iptables` and
     /// `ip6tables` load for `chiaro_mesh::redirect`'s rules (`-p tcp --dport`, `RETURN`,
     /// `REDIRECT`, a jump to a chain): the legacy multi-call binary, its three libraries, glibc
-    /// and its loader, and three extensions.
+    /// and its loader, and the extensions `standard`, `tcp` and `REDIRECT` (a link to `NAT`).
     pub const fn debian_paths(self) -> &'static [(&'static str, bool)] {
         match self {
             Self::Coordinator | Self::Initializer => &[],
@@ -102,7 +102,9 @@ impl Component {
                 ("usr/lib/x86_64-linux-gnu/libip6tc.so.2.0.0", false),
                 ("usr/lib/x86_64-linux-gnu/xtables/libxt_standard.so", false),
                 ("usr/lib/x86_64-linux-gnu/xtables/libxt_tcp.so", false),
+                // A link to libxt_NAT.so, which holds REDIRECT (and SNAT, DNAT, MASQUERADE).
                 ("usr/lib/x86_64-linux-gnu/xtables/libxt_REDIRECT.so", false),
+                ("usr/lib/x86_64-linux-gnu/xtables/libxt_NAT.so", false),
                 ("lib/x86_64-linux-gnu/libc.so.6", true),
                 ("lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", true),
                 ("lib64/ld-linux-x86-64.so.2", true),
