@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use rustls::RootCertStore;
 use rustls::pki_types::ServerName;
@@ -13,12 +13,12 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use crate::{HttpError, Response, RetryPolicy, Url};
+use crate::{HttpError, Method, Response, RetryPolicy, Url};
 
 /// Redirects followed unless [`Client::with_redirects`] says otherwise.
 const DEFAULT_REDIRECTS: usize = 5;
 
-/// An HTTP/1.1 GET client (see the crate documentation for what every GET does).
+/// An HTTP/1.1 client (see the crate documentation for what every request gets).
 #[derive(Clone)]
 pub struct Client {
     tls: TlsConnector,
@@ -107,9 +107,33 @@ impl Client {
         headers: &[(&str, String)],
         limit: usize,
     ) -> Result<Response, HttpError> {
+        self.send(Method::Get, url, headers, Vec::new(), limit)
+            .await
+    }
+
+    /// Sends `method` to `url` with `headers` and `body`. Reads (GET, HEAD) follow redirects
+    /// as [`Client::get`] does; writes return a redirect as it is. Idempotent methods are
+    /// retried like a GET; a POST only when the connection failed (the request was not sent).
+    ///
+    /// # Errors
+    /// [`HttpError`]: at once when final, after the last attempt when transient.
+    pub async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+        limit: usize,
+    ) -> Result<Response, HttpError> {
+        let body = Bytes::from(body);
+        let redirects = if method.follows_redirects() {
+            self.redirects
+        } else {
+            0
+        };
         let first = Url::parse(url)?;
         let mut current = first.clone();
-        for _ in 0..=self.redirects {
+        for _ in 0..=redirects {
             self.check_scheme(&current)?;
             let same_host = current.authority() == first.authority();
             let headers: Vec<(&str, String)> = headers
@@ -117,8 +141,14 @@ impl Client {
                 .filter(|(name, _)| same_host || !name.eq_ignore_ascii_case("authorization"))
                 .cloned()
                 .collect();
-            let response = self.with_retries(&current, &headers, limit).await?;
-            if self.redirects == 0 || !matches!(response.status, 301 | 302 | 303 | 307 | 308) {
+            let request = Attempt {
+                method,
+                url: &current,
+                headers: &headers,
+                body: &body,
+            };
+            let response = self.with_retries(&request, limit).await?;
+            if redirects == 0 || !matches!(response.status, 301 | 302 | 303 | 307 | 308) {
                 return Ok(response);
             }
             let location =
@@ -131,7 +161,7 @@ impl Client {
         }
         Err(HttpError::TooManyRedirects {
             url: url.to_owned(),
-            limit: self.redirects,
+            limit: redirects,
         })
     }
 
@@ -148,17 +178,17 @@ impl Client {
 
     async fn with_retries(
         &self,
-        url: &Url,
-        headers: &[(&str, String)],
+        request: &Attempt<'_>,
         limit: usize,
     ) -> Result<Response, HttpError> {
         let mut backoff = self.policy.first_backoff;
         let mut attempt = 1;
         loop {
-            let result = self.bounded(url, headers, limit).await;
+            let result = self.bounded(request, limit).await;
             let transient = match &result {
-                Ok(response) => response.is_transient(),
-                Err(error) => error.is_transient(),
+                Ok(response) => response.is_transient() && request.method.is_idempotent(),
+                Err(HttpError::Connect { .. }) => true,
+                Err(error) => error.is_transient() && request.method.is_idempotent(),
             };
             if !transient || attempt >= self.policy.attempts {
                 return result;
@@ -170,29 +200,20 @@ impl Client {
     }
 
     /// One attempt, bounded by the policy's timeout.
-    async fn bounded(
-        &self,
-        url: &Url,
-        headers: &[(&str, String)],
-        limit: usize,
-    ) -> Result<Response, HttpError> {
+    async fn bounded(&self, request: &Attempt<'_>, limit: usize) -> Result<Response, HttpError> {
         let timeout = self.policy.timeout;
-        tokio::time::timeout(timeout, self.once(url, headers, limit))
+        tokio::time::timeout(timeout, self.once(request, limit))
             .await
             .unwrap_or_else(|_| {
                 Err(HttpError::TimedOut {
-                    url: url.to_string(),
+                    url: request.url.to_string(),
                     timeout,
                 })
             })
     }
 
-    async fn once(
-        &self,
-        url: &Url,
-        headers: &[(&str, String)],
-        limit: usize,
-    ) -> Result<Response, HttpError> {
+    async fn once(&self, request: &Attempt<'_>, limit: usize) -> Result<Response, HttpError> {
+        let url = request.url;
         let tcp = TcpStream::connect((url.host(), url.port()))
             .await
             .map_err(|source| HttpError::Connect {
@@ -200,12 +221,12 @@ impl Client {
                 source,
             })?;
         let _ = tcp.set_nodelay(true);
-        let request = self.request(url, headers)?;
+        let hyper_request = self.request(request)?;
         let response = if url.is_tls() {
             let stream = self.handshake(url, tcp).await?;
-            send(TokioIo::new(stream), request).await
+            send(TokioIo::new(stream), hyper_request).await
         } else {
-            send(TokioIo::new(tcp), request).await
+            send(TokioIo::new(tcp), hyper_request).await
         }
         .map_err(|source| HttpError::Protocol {
             url: url.to_string(),
@@ -214,19 +235,18 @@ impl Client {
         read(url, response, limit).await
     }
 
-    fn request(
-        &self,
-        url: &Url,
-        headers: &[(&str, String)],
-    ) -> Result<hyper::Request<Empty<Bytes>>, HttpError> {
-        let mut builder = hyper::Request::get(url.path())
+    fn request(&self, request: &Attempt<'_>) -> Result<hyper::Request<Full<Bytes>>, HttpError> {
+        let url = request.url;
+        let mut builder = hyper::Request::builder()
+            .method(request.method.as_hyper())
+            .uri(url.path())
             .header(hyper::header::HOST, url.authority())
             .header(hyper::header::USER_AGENT, self.user_agent);
-        for (name, value) in headers {
+        for (name, value) in request.headers {
             builder = builder.header(*name, value.as_str());
         }
         builder
-            .body(Empty::<Bytes>::new())
+            .body(Full::new(request.body.clone()))
             .map_err(|source| HttpError::Request {
                 url: url.to_string(),
                 source,
@@ -264,9 +284,17 @@ pub fn system_roots() -> RootCertStore {
     roots
 }
 
+/// One request as an attempt sends it.
+struct Attempt<'a> {
+    method: Method,
+    url: &'a Url,
+    headers: &'a [(&'a str, String)],
+    body: &'a Bytes,
+}
+
 async fn send<S>(
     io: TokioIo<S>,
-    request: hyper::Request<Empty<Bytes>>,
+    request: hyper::Request<Full<Bytes>>,
 ) -> Result<hyper::Response<hyper::body::Incoming>, hyper::Error>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -351,5 +379,64 @@ mod tests {
             .unwrap_err();
         assert!(matches!(error, HttpError::Connect { .. }), "{error}");
         assert!(error.is_transient());
+    }
+
+    /// A loopback server answering every request with 503; returns its address and the
+    /// count of requests it has read.
+    fn always_unavailable() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{BufRead as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&count);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let mut reader = std::io::BufReader::new(&stream);
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = std::io::Read::read_exact(&mut reader, &mut body);
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = (&stream).write_all(
+                    b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
+            }
+        });
+        (address, count)
+    }
+
+    #[tokio::test]
+    async fn a_failed_post_is_not_sent_again_but_a_put_is() {
+        let (address, count) = always_unavailable();
+        let client = Client::new(RootCertStore::empty(), "test")
+            .unwrap()
+            .with_plain_http(BTreeSet::from([address.clone()]))
+            .with_policy(RetryPolicy {
+                attempts: 3,
+                first_backoff: std::time::Duration::from_millis(1),
+                timeout: std::time::Duration::from_secs(5),
+            });
+        let url = format!("http://{address}/v2/x/blobs/uploads/");
+        let response = client
+            .send(Method::Post, &url, &[], b"body".to_vec(), 1024)
+            .await
+            .unwrap();
+        assert_eq!(response.status, 503);
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let response = client
+            .send(Method::Put, &url, &[], b"body".to_vec(), 1024)
+            .await
+            .unwrap();
+        assert_eq!(response.status, 503);
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 4);
     }
 }

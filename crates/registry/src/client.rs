@@ -8,7 +8,7 @@ use serde::Deserialize;
 use tokio::io::AsyncWriteExt as _;
 
 use crate::auth::{Challenge, CredentialSource, Credentials, DockerConfig, HelperAnswer};
-use crate::http::{Http, Response, query_value};
+use crate::http::{Http, Method, Response, query_value};
 use crate::oci::{self, ACCEPTED_MANIFESTS, ManifestDocument};
 use crate::{BlobCache, Digest, ImageConfiguration, ImageReference, RegistryError};
 
@@ -77,7 +77,7 @@ impl Progress for () {
 /// An OCI distribution API client.
 #[derive(Debug)]
 pub struct RegistryClient {
-    http: Http,
+    pub(crate) http: Http,
     mirrors: BTreeMap<String, String>,
     docker_config: DockerConfig,
     cache: Option<BlobCache>,
@@ -86,6 +86,37 @@ pub struct RegistryClient {
     tokens: Mutex<HashMap<(String, String), String>>,
     /// Credentials by host, once looked up (helpers run once).
     credentials: Mutex<HashMap<String, Option<Credentials>>>,
+}
+
+/// What a request to a registry's API needs access to: the actions a bearer token is asked
+/// for when the challenge names no scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Reading (resolving, pulling).
+    Pull,
+    /// Writing (pushing), which also reads (the existence checks).
+    Push,
+}
+
+impl Access {
+    /// The scope's actions.
+    pub(crate) const fn actions(self) -> &'static str {
+        match self {
+            Self::Pull => "pull",
+            Self::Push => "pull,push",
+        }
+    }
+}
+
+/// One request to a registry's API.
+#[derive(Debug)]
+pub(crate) struct ApiRequest<'a> {
+    pub(crate) method: Method,
+    /// The whole URL.
+    pub(crate) url: String,
+    pub(crate) headers: Vec<(&'a str, String)>,
+    pub(crate) body: Vec<u8>,
+    pub(crate) access: Access,
 }
 
 impl RegistryClient {
@@ -319,53 +350,99 @@ impl RegistryClient {
             });
         }
         let host = self.host_for(reference);
-        let repository = reference.repository();
-        let url = format!("{}/v2/{repository}/{suffix}", self.http.base_url(&host));
-        let key = (host.clone(), repository.to_owned());
-        let mut headers: Vec<(&str, String)> = Vec::new();
-        if let Some(accept) = accept {
-            headers.push(("accept", accept.to_owned()));
+        let url = format!(
+            "{}/v2/{}/{suffix}",
+            self.http.base_url(&host),
+            reference.repository()
+        );
+        let headers: Vec<(&str, String)> = accept
+            .map(|accept| ("accept", accept.to_owned()))
+            .into_iter()
+            .collect();
+        let request = ApiRequest {
+            method: Method::Get,
+            url: url.clone(),
+            headers,
+            body: Vec::new(),
+            access: Access::Pull,
+        };
+        let response = self.authorized(&host, reference, request, limit).await?;
+        if !response.is_success() {
+            return Err(RegistryError::Status {
+                url,
+                status: response.status,
+                body: response.body_excerpt(),
+            });
         }
+        Ok(response)
+    }
+
+    /// Sends `request` to `host`'s API for `reference`'s repository, answering an
+    /// authentication challenge once (a token for `request.access`). Returns the response
+    /// whatever its status but 401 and 403.
+    pub(crate) async fn authorized(
+        &self,
+        host: &str,
+        reference: &ImageReference,
+        request: ApiRequest<'_>,
+        limit: usize,
+    ) -> Result<Response, RegistryError> {
+        let repository = reference.repository();
+        let key = (host.to_owned(), repository.to_owned());
+        // Upload locations on another host (a storage service) get no credentials.
+        let own_host = request.url.starts_with(&self.http.base_url(host))
+            && request
+                .url
+                .get(self.http.base_url(host).len()..)
+                .is_some_and(|rest| rest.starts_with('/'));
         let cached_token = self.tokens.lock().ok().and_then(|t| t.get(&key).cloned());
-        let mut authorization = cached_token.map(|token| format!("Bearer {token}"));
+        let mut authorization = cached_token
+            .filter(|_| own_host)
+            .map(|token| format!("Bearer {token}"));
         for attempt in 0..2 {
-            let mut request_headers = headers.clone();
+            let mut headers = request.headers.clone();
             if let Some(value) = &authorization {
-                request_headers.push(("authorization", value.clone()));
+                headers.push(("authorization", value.clone()));
             }
-            let response = self.http.get(&url, &request_headers, limit).await?;
-            if response.status == 401 && attempt == 0 {
+            let response = self
+                .http
+                .send(
+                    request.method,
+                    &request.url,
+                    &headers,
+                    request.body.clone(),
+                    limit,
+                )
+                .await?;
+            if response.status == 401 && attempt == 0 && own_host {
                 let challenge = response
                     .header("www-authenticate")
                     .and_then(Challenge::parse)
                     .ok_or_else(|| RegistryError::Auth {
-                        host: host.clone(),
+                        host: host.to_owned(),
                         reason: "401 without a Bearer or Basic challenge".to_owned(),
                     })?;
-                authorization = Some(self.answer(&host, repository, challenge).await?);
+                authorization = Some(
+                    self.answer(host, repository, challenge, request.access)
+                        .await?,
+                );
                 continue;
             }
             if response.status == 401 || response.status == 403 {
                 return Err(RegistryError::Auth {
-                    host,
+                    host: host.to_owned(),
                     reason: format!(
-                        "access to {repository} refused ({}): {}",
+                        "{} access to {repository} refused ({}): {}",
+                        request.access.actions(),
                         response.status,
                         response.body_excerpt()
                     ),
                 });
             }
-            if !(200..300).contains(&response.status) {
-                return Err(RegistryError::Status {
-                    url,
-                    status: response.status,
-                    body: response.body_excerpt(),
-                });
-            }
             return Ok(response);
         }
         Err(RegistryError::Auth {
-            host,
+            host: host.to_owned(),
             reason: format!("access to {repository} refused after authenticating"),
         })
     }
@@ -376,6 +453,7 @@ impl RegistryClient {
         host: &str,
         repository: &str,
         challenge: Challenge,
+        access: Access,
     ) -> Result<String, RegistryError> {
         let credentials = self.credentials_for(host).await?;
         match challenge {
@@ -391,7 +469,8 @@ impl RegistryClient {
                 service,
                 scope,
             } => {
-                let scope = scope.unwrap_or_else(|| format!("repository:{repository}:pull"));
+                let scope = scope
+                    .unwrap_or_else(|| format!("repository:{repository}:{}", access.actions()));
                 let mut url = format!("{realm}?scope={}", query_value(&scope));
                 if let Some(service) = service {
                     url.push_str(&format!("&service={}", query_value(&service)));

@@ -5,6 +5,8 @@
 use std::collections::BTreeSet;
 
 use chiaro_https::{Client, HttpError};
+
+pub(crate) use chiaro_https::Method;
 use rustls::RootCertStore;
 
 use crate::RegistryError;
@@ -45,8 +47,21 @@ impl Http {
         headers: &[(&str, String)],
         limit: usize,
     ) -> Result<Response, RegistryError> {
+        self.send(Method::Get, url, headers, Vec::new(), limit)
+            .await
+    }
+
+    /// Sends `method` with `body` (the client's redirects and retries, `chiaro_https::Method`).
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+        limit: usize,
+    ) -> Result<Response, RegistryError> {
         self.client
-            .get(url, headers, limit)
+            .send(method, url, headers, body, limit)
             .await
             .map_err(|error| match error {
                 HttpError::PlainHttpRefused { url, host } => {

@@ -1,6 +1,7 @@
 //! The OCI registry client `chiaro generate` uses to pin images: it resolves `image:tag` to
 //! `image@sha256:…` and reads the image configuration (entrypoint, command, environment,
-//! working directory, user, volumes) that decides what a container runs.
+//! working directory, user, volumes) that decides what a container runs. `chiaro-release`
+//! pushes Chiaro's own images with it ([`RegistryClient::push_image`]).
 //!
 //! - [`ImageReference`] and [`Digest`]: references as container runtimes normalise them.
 //! - [`RegistryClient`]: the distribution API over HTTPS (or plain HTTP for hosts listed as
@@ -13,9 +14,14 @@
 //! policy pins, so the image that runs is the one whose configuration the policy was built
 //! from. Plain HTTP is never used unless the user names the host.
 //!
+//! Pushing is the distribution spec's monolithic upload: blobs the repository lacks (checked
+//! with `HEAD`), then the manifest under its tag, with tokens for `pull,push`; pushes go to the
+//! named registry, never a mirror, and are not resumed (a failed push is pushed again).
+//!
 //! What it does not do: it does not pull layers (the Kata guest pulls and checks them), does
-//! not read `/etc/passwd` from layers (named users need `runAsUser`), does not push, and does
-//! not support OAuth identity tokens or schema-1 manifests. Only linux/amd64 images are read:
+//! not read `/etc/passwd` from layers (named users need `runAsUser`), does not upload in
+//! chunks or mount blobs across repositories, and does not support OAuth identity tokens or
+//! schema-1 manifests. Only linux/amd64 images are read:
 //! SEV-SNP and TDX hosts are x86-64.
 
 // Panic-free parsing: registry responses (token challenges, indexes, manifests, image
@@ -35,6 +41,7 @@ mod error;
 mod http;
 mod image_config;
 mod oci;
+mod push;
 mod reference;
 
 pub use auth::{Challenge, CredentialSource, Credentials, DockerConfig};

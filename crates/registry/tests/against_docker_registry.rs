@@ -366,3 +366,108 @@ async fn needs_registry_mirrors_answer_for_other_registries_and_pins_keep_the_or
     );
     assert!(results[1].is_err());
 }
+
+/// A manifest pointing at `config` and `layers` (gzip layers, as Chiaro's images have).
+fn manifest_of(config: &[u8], layers: &[&[u8]]) -> serde_json::Value {
+    let descriptor = |media_type: &str, content: &[u8]| {
+        json!({
+            "mediaType": media_type,
+            "digest": chiaro_registry::Digest::of(content).to_string(),
+            "size": content.len(),
+        })
+    };
+    json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": descriptor("application/vnd.oci.image.config.v1+json", config),
+        "layers": layers
+            .iter()
+            .map(|layer| descriptor("application/vnd.oci.image.layer.v1.tar+gzip", layer))
+            .collect::<Vec<_>>(),
+    })
+}
+
+#[tokio::test]
+async fn needs_registry_pushed_images_resolve_by_tag_through_open_and_token_registries() {
+    let open = OciRegistry::start(&Access::Open);
+    let protected = open.sharing_storage(&Access::Token {
+        username: "alice".to_owned(),
+        password: "s3cret".to_owned(),
+    });
+    let credentials =
+        json!({"auths": {protected.host.clone(): {"username": "alice", "password": "s3cret"}}})
+            .to_string();
+    let config_json = serde_json::to_vec(&config("amd64", &["serve"])).unwrap();
+    let layer = b"\x1f\x8b not really a layer".to_vec();
+    let manifest = serde_json::to_vec(&manifest_of(&config_json, &[&layer])).unwrap();
+    for (registry, docker_config, repository) in [
+        (&open, DockerConfig::default(), "pushed/open"),
+        (
+            &protected,
+            DockerConfig::parse("config.json", &credentials).unwrap(),
+            "pushed/tokens",
+        ),
+    ] {
+        let client = RegistryClient::new(ClientOptions {
+            docker_config,
+            insecure: BTreeSet::from_iter(
+                [Some(registry.host.clone()), registry.token_service.clone()]
+                    .into_iter()
+                    .flatten(),
+            ),
+            ..ClientOptions::default()
+        })
+        .unwrap();
+        let target = format!("{}/{repository}:v1", registry.host);
+        let blobs: [&[u8]; 2] = [&layer, &config_json];
+        let media_type = "application/vnd.oci.image.manifest.v1+json";
+        let digest = client
+            .push_image(&target, &blobs, media_type, &manifest)
+            .await
+            .unwrap();
+        assert_eq!(digest, chiaro_registry::Digest::of(&manifest));
+        // Again: the blobs are there (HEAD), the tag is written again, the digest is the same.
+        let again = client
+            .push_image(&target, &blobs, media_type, &manifest)
+            .await
+            .unwrap();
+        assert_eq!(again, digest);
+        let resolved = client.resolve(&target).await.unwrap();
+        assert_eq!(resolved.digest, digest);
+        assert_eq!(resolved.config.cmd, ["serve"]);
+        assert_eq!(
+            open.request(
+                "GET",
+                &format!(
+                    "/v2/{repository}/blobs/{}",
+                    chiaro_registry::Digest::of(&layer)
+                ),
+                &[],
+                &[]
+            )
+            .2,
+            layer,
+            "the layer is stored as pushed"
+        );
+    }
+    assert!(
+        protected
+            .token_requests
+            .load(std::sync::atomic::Ordering::SeqCst)
+            >= 1
+    );
+    let no_tag = RegistryClient::new(insecure(&open))
+        .unwrap()
+        .push_image(
+            &format!("{}/x@{}", open.host, chiaro_registry::Digest::of(b"x")),
+            &[],
+            "m",
+            b"{}",
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(no_tag, RegistryError::Reference { .. }),
+        "{no_tag}"
+    );
+}

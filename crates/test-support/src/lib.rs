@@ -5,7 +5,8 @@
 //! - [`golden`]: golden files checked in beside the tests, rewritten with `CHIARO_BLESS=1`.
 //! - [`genpolicy_cases`]: Kata's genpolicy cases and the image configurations they imply.
 //! - [`prerequisite`]: what a test needs beyond the toolchain (vectors, `docker-registry`,
-//!   root), the marker in its name, and the check that fails it rather than skip it.
+//!   root, schemas, the images' inputs), the marker in its name, and the check that fails it
+//!   rather than skip it.
 //! - [`vectors`]: the one helper that finds the third-party vectors in `../shared/testdata`.
 //! - [`snp_cases`]: the real SEV-SNP reports with their certificates, times and expected outcome.
 //! - [`tdx_sets`]: the real TDX quotes with their collateral, times and expected outcome.

@@ -1,7 +1,8 @@
 //! What a test needs beyond the Rust toolchain, and the one rule for tests that need it.
 //!
 //! A test that needs a [`Prerequisite`] carries its [marker](Prerequisite::marker) in its name
-//! (`needs_vectors_…`, `needs_registry_…`, `needs_root_…`, `needs_schemas_…`) and asks for it
+//! (`needs_vectors_…`, `needs_registry_…`, `needs_root_…`, `needs_schemas_…`,
+//! `needs_images_…`) and asks for it
 //! here. It gets it or
 //! panics saying what is missing; it never returns early, so a test that cannot run fails and
 //! never passes. `scripts/test` runs [`missing`] (through the `chiaro-prerequisites` binary)
@@ -39,6 +40,18 @@ pub const ROOT_TOOLS: &[&str] = &[
     "mkfifo",
 ];
 
+/// The binaries Chiaro's images hold, built static by `scripts/images --prepare`.
+pub const IMAGE_BINARIES: &[&str] = &[
+    "chiaro-coordinator",
+    "chiaro-initializer",
+    "chiaro-start",
+    "chiaro-mesh",
+];
+
+/// The tools the image tests read images back with: `skopeo` (registries and layouts),
+/// `dpkg-deb` (the locked packages), `tar` (layers).
+pub const IMAGE_TOOLS: &[&str] = &["skopeo", "dpkg-deb", "tar"];
+
 /// Something a test needs that the toolchain does not bring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Prerequisite {
@@ -50,11 +63,21 @@ pub enum Prerequisite {
     Root,
     /// [`SCHEMA_CHECKER`], which checks generated YAML against the Kubernetes schemas.
     Schemas,
+    /// The static binaries ([`IMAGE_BINARIES`] in [`image_binaries_dir`]) and the locked
+    /// Debian packages ([`image_debs_dir`]) of `scripts/images --prepare`, and
+    /// [`IMAGE_TOOLS`].
+    Images,
 }
 
 impl Prerequisite {
     /// Every prerequisite.
-    pub const ALL: [Self; 4] = [Self::Vectors, Self::Registry, Self::Root, Self::Schemas];
+    pub const ALL: [Self; 5] = [
+        Self::Vectors,
+        Self::Registry,
+        Self::Root,
+        Self::Schemas,
+        Self::Images,
+    ];
 
     /// The word in the name of every test that needs it.
     pub const fn marker(self) -> &'static str {
@@ -63,6 +86,7 @@ impl Prerequisite {
             Self::Registry => "needs_registry",
             Self::Root => "needs_root",
             Self::Schemas => "needs_schemas",
+            Self::Images => "needs_images",
         }
     }
 
@@ -84,6 +108,7 @@ impl Prerequisite {
             Self::Root => root_absence(),
             Self::Schemas => (!runs(SCHEMA_CHECKER, "--version"))
                 .then(|| format!("{SCHEMA_CHECKER} not installed (pip install {SCHEMA_CHECKER})")),
+            Self::Images => images_absence(),
         }
     }
 
@@ -145,6 +170,53 @@ fn root_absence() -> Option<String> {
         .filter(|tool| !on_path(tool))
         .collect();
     (!absent.is_empty()).then(|| format!("not installed: {}", absent.join(", ")))
+}
+
+/// The target directory: `CARGO_TARGET_DIR`, else `target` in the workspace.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
+}
+
+/// Where `scripts/images` puts the static binaries.
+pub fn image_binaries_dir() -> PathBuf {
+    target_dir().join("x86_64-unknown-linux-musl/image")
+}
+
+/// Where `scripts/images` downloads the locked Debian packages.
+pub fn image_debs_dir() -> PathBuf {
+    target_dir().join("images/debs")
+}
+
+fn images_absence() -> Option<String> {
+    let binaries = image_binaries_dir();
+    let mut absent: Vec<String> = IMAGE_BINARIES
+        .iter()
+        .filter(|binary| !binaries.join(binary).is_file())
+        .map(|binary| format!("{}/{binary}", binaries.display()))
+        .collect();
+    let debs = image_debs_dir();
+    let has_debs = std::fs::read_dir(&debs).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|entry| entry.file_name().to_string_lossy().ends_with(".deb"))
+    });
+    if !has_debs {
+        absent.push(format!("the packages in {}", debs.display()));
+    }
+    if !absent.is_empty() {
+        return Some(format!(
+            "not built: {} (scripts/images --prepare)",
+            absent.join(", ")
+        ));
+    }
+    let tools: Vec<&str> = IMAGE_TOOLS
+        .iter()
+        .copied()
+        .filter(|tool| !on_path(tool))
+        .collect();
+    (!tools.is_empty()).then(|| format!("not installed: {}", tools.join(", ")))
 }
 
 /// Whether `program arg` runs and succeeds.
