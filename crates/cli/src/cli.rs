@@ -140,6 +140,11 @@ pub struct LocalRunArgs {
     /// Where the pods get their network.
     #[arg(long, value_enum, default_value = "auto")]
     pub network: LocalNetworkMode,
+    /// Take chiaro-coordinator, chiaro-initializer (with chiaro-start beside it) and
+    /// chiaro-mesh from DIR instead of from beside chiaro: e.g. the binaries of the images'
+    /// extracted root file systems, so the run shows that the images' binaries work.
+    #[arg(long, value_name = "DIR")]
+    pub binaries: Option<PathBuf>,
 }
 
 /// `chiaro local tamper`

@@ -327,3 +327,50 @@ fn needs_images_needs_root_the_mesh_image_installs_the_redirect_with_its_own_ipt
     drop(sandbox);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn needs_images_the_images_binaries_run_a_whole_local_deployment() {
+    // The initializer and the mesh proxy of the images, with local mode's Coordinator from the
+    // Coordinator's image: an image whose binary cannot start, attest or proxy fails here.
+    let dir = scratch("local");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for (component, image) in build(&prepared(&dir)) {
+        let rootfs = extract(&image, &dir.join(component.name()));
+        for binary in component.binaries() {
+            std::os::unix::fs::symlink(rootfs.join("usr/local/bin").join(binary), bin.join(binary))
+                .unwrap();
+        }
+    }
+    // `chiaro` itself is the workspace's (scripts/test builds every binary beside this test's).
+    let target = std::env::current_exe().unwrap();
+    let chiaro = target.parent().unwrap().parent().unwrap().join("chiaro");
+    assert!(chiaro.is_file(), "{} is not built", chiaro.display());
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/emojivoto");
+    let output = Command::new(&chiaro)
+        .args(["--output", "json", "local", "run"])
+        .arg(&example)
+        .arg("--work-dir")
+        .arg(dir.join("work"))
+        .args(["--network", "loopback", "--binaries"])
+        .arg(&bin)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["refused_or_failed"], 0, "{stdout}");
+    let initialized = report["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|pod| pod["containers"].as_array().unwrap())
+        .filter(|container| container["container"] == "chiaro-initializer")
+        .count();
+    assert_eq!(initialized, 4, "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

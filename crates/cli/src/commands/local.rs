@@ -48,7 +48,7 @@ use story::Story;
 pub(crate) use tamper::tamper;
 
 pub(crate) fn run(args: &LocalRunArgs, printer: Printer) -> anyhow::Result<Outcome> {
-    let work = Work::fresh(&args.dirs.work_dir)?;
+    let work = Work::fresh(&args.dirs.work_dir, args.binaries.as_deref())?;
     let mut story = Story::new(printer);
     printer.line("WARNING: local mode uses an INSECURE simulated TEE: nothing here proves anything about hardware.");
     let reference = tee::create(&work, &mut story)?;
@@ -71,7 +71,7 @@ pub(crate) fn run(args: &LocalRunArgs, printer: Printer) -> anyhow::Result<Outco
     let refused_or_failed = started.runs.iter().filter(|pod| !pod.started()).count()
         + traffic.iter().filter(|check| !check.passed).count();
     let report = RunReport {
-        work_dir: work.0.display().to_string(),
+        work_dir: work.dir.display().to_string(),
         network: network.kind(),
         owner_key_digest: owners.workload.manifest_workload_owner_key_digest,
         installed,
@@ -114,24 +114,36 @@ fn conclude(report: &RunReport, printer: Printer) -> anyhow::Result<Outcome> {
     Ok(Outcome::Verified)
 }
 
-/// The work directory (emptied at the start of a run).
-struct Work(PathBuf);
+/// The work directory (emptied at the start of a run), and where Chiaro's own binaries come
+/// from.
+struct Work {
+    dir: PathBuf,
+    binaries: Option<PathBuf>,
+}
 
 impl Work {
-    fn fresh(dir: &Path) -> anyhow::Result<Self> {
+    fn fresh(dir: &Path, binaries: Option<&Path>) -> anyhow::Result<Self> {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        Ok(Self(dir.to_owned()))
+        Ok(Self {
+            dir: dir.to_owned(),
+            binaries: binaries.map(Path::to_owned),
+        })
     }
 
     /// A file or directory in it.
     fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
+        self.dir.join(name)
     }
 
     /// The directory.
     fn dir(&self) -> &Path {
-        &self.0
+        &self.dir
+    }
+
+    /// Chiaro's binary `name`: from `--binaries` when given, else beside `chiaro`.
+    fn binary(&self, name: &str) -> anyhow::Result<PathBuf> {
+        processes::binary(self.binaries.as_deref(), name)
     }
 }
 

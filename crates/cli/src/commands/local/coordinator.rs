@@ -61,7 +61,9 @@ pub(super) fn start(
         work.path(COORDINATOR_REFERENCE_FILE),
         pinned.reference_values().to_json_pretty(),
     )?;
-    let (process, addresses) = start_coordinator(work.dir(), bind, installed.policy_hash)?;
+    let program = work.binary("chiaro-coordinator")?;
+    let (process, addresses) =
+        start_coordinator(&program, work.dir(), bind, installed.policy_hash)?;
     story.line(&format!(
         "pid {}: user API {}, mesh API {}, status {}",
         process.0.id(),

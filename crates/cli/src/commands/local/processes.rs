@@ -49,12 +49,19 @@ impl Drop for Running {
 }
 
 /// A binary built beside `chiaro`.
-fn sibling(name: &str) -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe().context("locating the chiaro binary")?;
-    let path = exe.with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+/// Chiaro's binary `name`: in `from` when given (e.g. the images' extracted root file systems),
+/// else beside the running `chiaro`.
+pub(super) fn binary(from: Option<&Path>, name: &str) -> anyhow::Result<PathBuf> {
+    let file = format!("{name}{}", std::env::consts::EXE_SUFFIX);
+    let path = match from {
+        Some(dir) => dir.join(file),
+        None => std::env::current_exe()
+            .context("locating the chiaro binary")?
+            .with_file_name(file),
+    };
     if !path.is_file() {
         bail!(
-            "{} is not built: run `cargo build --bins` (local mode runs the Coordinator and the initializer as processes)",
+            "{} is not there: run `cargo build --bins`, or name the directory with --binaries (local mode runs the Coordinator, the initializer and the mesh proxy as processes)",
             path.display()
         );
     }
@@ -115,6 +122,7 @@ impl<'a> Place<'a> {
 /// simulated TEE reporting `policy` (its policy hash) as HOST_DATA; its ready file reports
 /// them once it serves, so no port is raced for.
 pub(super) fn start_coordinator(
+    program: &Path,
     work: &Path,
     address: IpAddr,
     policy: PolicyHash,
@@ -124,7 +132,7 @@ pub(super) fn start_coordinator(
     chiaro_api::ready::remove_stale(&ready)?;
     let log = std::fs::File::create(work.join("coordinator.log"))?;
     let coordinator = Running(
-        Command::new(sibling("chiaro-coordinator")?)
+        Command::new(program)
             .args([
                 "--state-dir",
                 &work.join("coordinator-state").display().to_string(),
@@ -157,6 +165,7 @@ fn wait_until_serving(
 /// Runs the real initializer with the environment the pod spec gives it (which the policy
 /// pinned) and the simulated TEE reporting the pod's policy hash as HOST_DATA.
 pub(super) fn run_initializer(
+    program: &Path,
     pod: &LocalPod,
     out: &Path,
     tee: &Path,
@@ -165,7 +174,7 @@ pub(super) fn run_initializer(
     let spec = pod
         .container(INITIALIZER_NAME)
         .ok_or_else(|| anyhow!("no initializer in the pod spec"))?;
-    let mut command = place.command(&sibling("chiaro-initializer")?);
+    let mut command = place.command(program);
     let output = with_pod_env(&mut command, spec)
         .args(["--out", &out.display().to_string(), "--patience-secs", "30"])
         .args(simulated(tee.to_owned(), pod.policy_hash).args())
@@ -194,6 +203,7 @@ pub(super) fn run_initializer(
 /// pod's firewall rules, the moved kubelet probes); on loopback it gets one ingress listener
 /// per declared port instead.
 pub(super) fn start_mesh(
+    program: &Path,
     pod: &LocalPod,
     addresses: &PodAddresses,
     credentials: &Path,
@@ -215,7 +225,7 @@ pub(super) fn start_mesh(
         .iter()
         .map(|(rule, resolved)| format!("{}#{}#{resolved}#{}", rule.name, rule.local, rule.san))
         .collect();
-    let mut command = place.command(&sibling("chiaro-mesh")?);
+    let mut command = place.command(program);
     // The proxy's configuration comes from the pod spec only, never from this shell's.
     for variable in [
         env::MESH_INGRESS,

@@ -136,12 +136,14 @@ impl Starter<'_> {
         Ok(if container == SANDBOX {
             ContainerOutcome::Sandbox
         } else if container == INITIALIZER_NAME {
-            match run_initializer(pod, &out, &self.work.path(TEE_FILE), place) {
+            let program = self.work.binary("chiaro-initializer")?;
+            match run_initializer(&program, pod, &out, &self.work.path(TEE_FILE), place) {
                 Ok(wrote) => ContainerOutcome::Initializer { wrote },
                 Err(error) => failed("the initializer", &error),
             }
         } else if container == MESH_NAME {
-            match start_mesh(pod, addresses, &out, self.work.dir(), place) {
+            let program = self.work.binary("chiaro-mesh")?;
+            match start_mesh(&program, pod, addresses, &out, self.work.dir(), place) {
                 Ok((proxy, summary)) => {
                     self.proxies.push(proxy);
                     ContainerOutcome::Mesh {
