@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::commands::install::defaults as install_defaults;
+
 /// The initializer image `generate` injects unless told otherwise.
 pub(crate) const DEFAULT_INITIALIZER_IMAGE: &str = concat!(
     "ghcr.io/chiaro-dev/chiaro-initializer:",
@@ -273,22 +275,22 @@ pub struct InstallArgs {
     #[arg(long, value_enum, default_value = "snp")]
     pub platform: PlatformChoice,
     /// The nodes' Kata handler for SEV-SNP (runtime class `chiaro-cc-snp`).
-    #[arg(long, default_value = "kata-qemu-snp")]
+    #[arg(long, default_value = install_defaults::SNP_HANDLER)]
     pub snp_handler: String,
     /// The nodes' Kata handler for TDX (runtime class `chiaro-cc-tdx`).
-    #[arg(long, default_value = "kata-qemu-tdx")]
+    #[arg(long, default_value = install_defaults::TDX_HANDLER)]
     pub tdx_handler: String,
     /// Memory each pod's VM adds beyond its containers (the RuntimeClasses' overhead).
-    #[arg(long, default_value = "2048Mi")]
+    #[arg(long, default_value = install_defaults::OVERHEAD_MEMORY)]
     pub overhead_memory: String,
     /// CPU each pod's VM adds beyond its containers.
-    #[arg(long, default_value = "1")]
+    #[arg(long, default_value = install_defaults::OVERHEAD_CPU)]
     pub overhead_cpu: String,
     /// The Coordinator's memory (request and limit).
-    #[arg(long, default_value = "256Mi")]
+    #[arg(long, default_value = install_defaults::COORDINATOR_MEMORY)]
     pub coordinator_memory: String,
     /// The Coordinator's CPU (request and limit).
-    #[arg(long, default_value = "1")]
+    #[arg(long, default_value = install_defaults::COORDINATOR_CPU)]
     pub coordinator_cpu: String,
     /// Replace the Coordinator the manifest already pins by another policy (a new image or
     /// configuration). Without it, install refuses to change the pinned Coordinator: a moved

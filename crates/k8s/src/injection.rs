@@ -235,13 +235,20 @@ fn initializer_container(injection: &Injection) -> Value {
         "image": injection.initializer_image,
         "env": env_list(&injection.initializer_env.vars()),
         "volumeMounts": [{"name": CREDENTIALS_VOLUME, "mountPath": MOUNT}],
-        "securityContext": {
-            "allowPrivilegeEscalation": false,
-            "readOnlyRootFilesystem": true,
-            "runAsUser": 0,
-            "runAsNonRoot": false,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": attesting_security_context(),
+    })
+}
+
+/// The security context of a container that attests (the initializer, the Coordinator): root,
+/// also in a pod with `runAsNonRoot`, because the guest's attestation interface, configfs-tsm,
+/// is root's; no capabilities, no privilege escalation, a read-only root.
+pub fn attesting_security_context() -> Value {
+    json!({
+        "allowPrivilegeEscalation": false,
+        "readOnlyRootFilesystem": true,
+        "runAsUser": 0,
+        "runAsNonRoot": false,
+        "capabilities": {"drop": ["ALL"]},
     })
 }
 

@@ -41,7 +41,7 @@ pub use error::K8sError;
 pub use fields::SpecObject;
 pub use injection::{
     CREDENTIALS_VOLUME, INITIALIZER_NAME, Injection, MESH_NAME, MeshSidecar, RUNTIME_CLASS,
-    container_images, inject, pin_images, set_pod_annotation,
+    attesting_security_context, container_images, inject, pin_images, set_pod_annotation,
 };
 pub use namespace::Namespace;
 pub use pod_spec::{

@@ -23,7 +23,9 @@ use crate::output::Printer;
 use crate::reports::InstallSummary;
 #[cfg(test)]
 pub(crate) use objects::CONTAINER;
-pub(crate) use objects::{COORDINATOR, DEFAULT_NAMESPACE, Handler, InstallPlan, mesh_address};
+pub(crate) use objects::{
+    COORDINATOR, DEFAULT_NAMESPACE, Handler, InstallPlan, defaults, mesh_address,
+};
 
 /// The file name the Coordinator's generated documents carry in errors.
 const COORDINATOR_FILE: &str = "chiaro-coordinator.yaml";
@@ -134,14 +136,8 @@ fn remove_stale(path: &Path) -> anyhow::Result<()> {
 
 /// The plan `args` describe.
 fn plan(args: &InstallArgs) -> InstallPlan {
-    let snp = Handler {
-        class: format!("{}-snp", chiaro_k8s::RUNTIME_CLASS),
-        handler: args.snp_handler.clone(),
-    };
-    let tdx = Handler {
-        class: format!("{}-tdx", chiaro_k8s::RUNTIME_CLASS),
-        handler: args.tdx_handler.clone(),
-    };
+    let snp = Handler::snp(&args.snp_handler);
+    let tdx = Handler::tdx(&args.tdx_handler);
     let default_platform = match args.platform {
         PlatformChoice::Snp => snp.clone(),
         PlatformChoice::Tdx => tdx.clone(),

@@ -6,7 +6,7 @@
 use chiaro_api::endpoints::{
     HEALTHZ_PATH, MESH_API_PORT, READYZ_PATH, STATE_DIR, STATUS_PORT, USER_API_PORT,
 };
-use chiaro_k8s::RUNTIME_CLASS;
+use chiaro_k8s::{RUNTIME_CLASS, attesting_security_context};
 use serde_json::{Value, json};
 
 /// Chiaro's namespace unless told otherwise.
@@ -25,6 +25,22 @@ const NAME_LABEL: &str = "app.kubernetes.io/name";
 /// The label kata-deploy (and the CoCo operator) put on nodes it installed Kata on.
 const KATA_NODE_LABEL: &str = "katacontainers.io/kata-runtime";
 
+/// `chiaro install`'s defaults (its flags and local mode take these).
+pub(crate) mod defaults {
+    /// The nodes' Kata handler for SEV-SNP (kata-deploy's and the CoCo chart's name).
+    pub(crate) const SNP_HANDLER: &str = "kata-qemu-snp";
+    /// The nodes' Kata handler for TDX.
+    pub(crate) const TDX_HANDLER: &str = "kata-qemu-tdx";
+    /// Memory each pod's VM adds beyond its containers.
+    pub(crate) const OVERHEAD_MEMORY: &str = "2048Mi";
+    /// CPU each pod's VM adds beyond its containers.
+    pub(crate) const OVERHEAD_CPU: &str = "1";
+    /// The Coordinator's memory (request and limit).
+    pub(crate) const COORDINATOR_MEMORY: &str = "256Mi";
+    /// The Coordinator's CPU (request and limit).
+    pub(crate) const COORDINATOR_CPU: &str = "1";
+}
+
 /// The Coordinator's mesh API as pods in any namespace reach it: the cluster DNS name of
 /// [`READY_SERVICE`] in `namespace`.
 pub(crate) fn mesh_address(namespace: &str) -> String {
@@ -38,6 +54,24 @@ pub(crate) struct Handler {
     pub(crate) class: String,
     /// The node's Kata handler (`kata-qemu-snp`, `kata-qemu-tdx`).
     pub(crate) handler: String,
+}
+
+impl Handler {
+    /// The SEV-SNP RuntimeClass (`chiaro-cc-snp`) on the nodes' `handler`.
+    pub(crate) fn snp(handler: &str) -> Self {
+        Self {
+            class: format!("{RUNTIME_CLASS}-snp"),
+            handler: handler.to_owned(),
+        }
+    }
+
+    /// The TDX RuntimeClass (`chiaro-cc-tdx`) on the nodes' `handler`.
+    pub(crate) fn tdx(handler: &str) -> Self {
+        Self {
+            class: format!("{RUNTIME_CLASS}-tdx"),
+            handler: handler.to_owned(),
+        }
+    }
 }
 
 /// What `install` writes.
@@ -130,15 +164,7 @@ impl InstallPlan {
                             "readinessProbe": {"httpGet": {"path": READYZ_PATH, "port": "status"}, "periodSeconds": 5},
                             "livenessProbe": {"httpGet": {"path": HEALTHZ_PATH, "port": "status"}, "periodSeconds": 10},
                             "resources": {"requests": resources, "limits": resources},
-                            // Root for the guest's attestation interface (configfs-tsm is
-                            // root's), with no capabilities and a read-only root.
-                            "securityContext": {
-                                "allowPrivilegeEscalation": false,
-                                "readOnlyRootFilesystem": true,
-                                "runAsUser": 0,
-                                "runAsNonRoot": false,
-                                "capabilities": {"drop": ["ALL"]},
-                            },
+                            "securityContext": attesting_security_context(),
                             "volumeMounts": [
                                 {"name": "state", "mountPath": STATE_DIR},
                                 {"name": "tmp", "mountPath": "/tmp"},

@@ -18,7 +18,7 @@ use super::pods::local_pods;
 use super::processes::{Running, start_coordinator};
 use super::story::Story;
 use super::tee::COORDINATOR_REFERENCE_FILE;
-use crate::commands::install::{self, Handler, InstallPlan};
+use crate::commands::install::{self, Handler, InstallPlan, defaults};
 
 /// The Coordinator image the local deployment names (the real binary runs in its place).
 const LOCAL_COORDINATOR_IMAGE: &str = "chiaro.local/chiaro-coordinator:local";
@@ -82,19 +82,16 @@ pub(super) fn start(
 
 /// `chiaro install`'s defaults.
 fn plan() -> InstallPlan {
-    let handler = Handler {
-        class: format!("{}-snp", chiaro_k8s::RUNTIME_CLASS),
-        handler: "kata-qemu-snp".to_owned(),
-    };
+    let handler = Handler::snp(defaults::SNP_HANDLER);
     InstallPlan {
         namespace: install::DEFAULT_NAMESPACE.to_owned(),
         platforms: vec![handler.clone()],
         default_platform: handler,
-        overhead_memory: "2048Mi".to_owned(),
-        overhead_cpu: "1".to_owned(),
+        overhead_memory: defaults::OVERHEAD_MEMORY.to_owned(),
+        overhead_cpu: defaults::OVERHEAD_CPU.to_owned(),
         coordinator_image: LOCAL_COORDINATOR_IMAGE.to_owned(),
-        coordinator_memory: "256Mi".to_owned(),
-        coordinator_cpu: "1".to_owned(),
+        coordinator_memory: defaults::COORDINATOR_MEMORY.to_owned(),
+        coordinator_cpu: defaults::COORDINATOR_CPU.to_owned(),
     }
 }
 
