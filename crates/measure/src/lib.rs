@@ -1,0 +1,11 @@
+//! Launch measurements computed from a guest's inputs, with no I/O: the caller reads the files.
+//!
+//! - [`snp`]: the AMD SEV-SNP launch digest (the report's `MEASUREMENT`) of a guest that boots
+//!   OVMF, with or without a kernel, initrd and command line measured through OVMF's SEV hashes
+//!   table, for a vCPU count, vCPU model, guest features and VMM.
+//!
+//! TDX is not here: see `docs/reference-values.md` for why.
+
+#![deny(clippy::indexing_slicing, clippy::panic_in_result_fn)]
+
+pub mod snp;
