@@ -7,6 +7,7 @@ mod error;
 mod reference;
 pub(crate) mod report;
 mod roots;
+mod scaled;
 mod tcb;
 mod verify;
 
@@ -19,5 +20,6 @@ pub use report::{
     Report, SIGNED_LEN, SigningKey,
 };
 pub use roots::{AnchorKind, PinMismatch, SnpTrustAnchors};
+pub use scaled::{MAX_VCPUS, VcpuRange, VcpuRangeError, VcpuScaledMeasurement};
 pub use tcb::{Product, RawTcb, TcbComponent, TcbVersion, UnknownProduct};
 pub use verify::{VerifiedVek, verify, verify_report};

@@ -90,7 +90,8 @@ impl ReferenceValueSets {
         validate_reference_values(raw)
     }
 
-    /// Checks that every set pins the guest it accepts: SNP `measurements`, TDX `mrtd` and
+    /// Checks that every set pins the guest it accepts: SNP `measurements` or
+    /// `vcpu_scaled_measurements`, TDX `mrtd` and
     /// RTMRs 0 to 2 (firmware configuration, kernel and command line, initrd), and the values
     /// of every simulated root. `prefix` goes before each set's name in the error.
     ///
@@ -99,8 +100,11 @@ impl ReferenceValueSets {
     pub fn pin_the_guest(&self, prefix: &str) -> Result<(), ManifestError> {
         let unpinned = |field: String, missing| ManifestError::UnpinnedGuest { field, missing };
         for (index, set) in self.snp.iter().enumerate() {
-            if set.measurements.as_ref().is_none_or(Vec::is_empty) {
-                return Err(unpinned(format!("{prefix}snp[{index}]"), "measurements"));
+            if !set.pins_the_measurement() {
+                return Err(unpinned(
+                    format!("{prefix}snp[{index}]"),
+                    "measurements or vcpu_scaled_measurements",
+                ));
             }
         }
         for (index, set) in self.tdx.iter().enumerate() {
@@ -116,10 +120,10 @@ impl ReferenceValueSets {
             }
         }
         for (index, set) in self.insecure_simulated.iter().enumerate() {
-            if set.values.measurements.as_ref().is_none_or(Vec::is_empty) {
+            if !set.values.pins_the_measurement() {
                 return Err(unpinned(
                     format!("{prefix}insecure_simulated[{index}].values"),
-                    "measurements",
+                    "measurements or vcpu_scaled_measurements",
                 ));
             }
         }

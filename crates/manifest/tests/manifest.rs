@@ -83,6 +83,44 @@ fn attack_reference_set_without_a_measurement_is_refused() {
             "{pointer} = {replacement}: {error}"
         );
     }
+    let no_exact = with(valid(), "/reference_values/snp/0/measurements", Value::Null);
+    let none_scaled = with(
+        no_exact,
+        "/reference_values/snp/0/vcpu_scaled_measurements",
+        json!([]),
+    );
+    let error = parse(&none_scaled).unwrap_err();
+    assert!(
+        matches!(error, ManifestError::UnpinnedGuest { .. }),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_set_pinned_by_a_vcpu_scaled_measurement_alone_is_valid() {
+    let scaled = json!([{ "one_vcpu": "66".repeat(48), "ap_vmsa": "77".repeat(48), "vcpus": { "min": 1, "max": 8 } }]);
+    let manifest = with(valid(), "/reference_values/snp/0/measurements", Value::Null);
+    let manifest = with(
+        manifest,
+        "/reference_values/snp/0/vcpu_scaled_measurements",
+        scaled,
+    );
+    let parsed = parse(&manifest).unwrap();
+    assert_eq!(Manifest::parse(&parsed.to_json_pretty()).unwrap(), parsed);
+    let bad_ranges = [
+        (json!({ "min": 0, "max": 8 }), "vcpus 0..=8"),
+        (json!({ "min": 3, "max": 2 }), "vcpus 3..=2"),
+        (json!({ "min": 1 }), "missing field `max`"),
+    ];
+    for (bad, expected) in bad_ranges {
+        let broken = with(
+            manifest.clone(),
+            "/reference_values/snp/0/vcpu_scaled_measurements/0/vcpus",
+            bad.clone(),
+        );
+        let error = parse(&broken).unwrap_err();
+        assert!(error.to_string().contains(expected), "{bad}: {error}");
+    }
 }
 
 fn parse(value: &Value) -> Result<Manifest, ManifestError> {

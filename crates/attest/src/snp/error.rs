@@ -178,7 +178,9 @@ pub enum SnpRejection {
         product: Product,
     },
     /// The measurement is not in the allowed set.
-    #[error("measurement {actual} is not among the {allowed} allowed")]
+    #[error(
+        "measurement {actual} is not among the {allowed} allowed (digests and vCPU-scaled guests)"
+    )]
     MeasurementNotAllowed {
         /// Measurement in the report.
         actual: Measurement,

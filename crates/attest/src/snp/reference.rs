@@ -1,13 +1,17 @@
 //! SNP reference values: what a verified report must also satisfy.
 //!
 //! Every field has a fail-closed default: debug off, migration agent off, VMPL 0; a list that is
-//! absent is not checked, a list that is present but empty allows nothing.
+//! absent is not checked, a list that is present but empty allows nothing. The launch
+//! measurement is allowed by either of two lists, `measurements` (exact digests) and
+//! `vcpu_scaled_measurements` (a guest's digests for a range of vCPU counts): when one or both
+//! are present, the measurement must be in one of those present.
 
 use serde::{Deserialize, Serialize};
 
 use crate::fields::{ChipId, Digest48, HostData, Measurement, ReportData};
 use crate::snp::error::SnpRejection;
 use crate::snp::report::{FirmwareVersion, Report};
+use crate::snp::scaled::VcpuScaledMeasurement;
 use crate::snp::tcb::{Product, TcbComponent, TcbVersion};
 
 /// Reference values for SNP evidence. The JSON schema is documented in the README.
@@ -17,6 +21,9 @@ pub struct SnpReferenceValues {
     /// Allowed launch measurements.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measurements: Option<Vec<Measurement>>,
+    /// Allowed launch measurements, each a guest for a range of vCPU counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vcpu_scaled_measurements: Option<Vec<VcpuScaledMeasurement>>,
     /// Minimum SPL per component of `reported_tcb`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minimum_tcb: Option<MinimumTcb>,
@@ -70,6 +77,7 @@ impl Default for SnpReferenceValues {
     fn default() -> Self {
         Self {
             measurements: None,
+            vcpu_scaled_measurements: None,
             minimum_tcb: None,
             allow_debug: false,
             allow_smt: allow_smt_default(),
@@ -126,14 +134,7 @@ impl SnpReferenceValues {
         reported_tcb: &TcbVersion,
         csp_id: Option<&str>,
     ) -> Result<(), SnpRejection> {
-        if let Some(allowed) = &self.measurements
-            && !allowed.contains(&report.measurement)
-        {
-            return Err(SnpRejection::MeasurementNotAllowed {
-                actual: report.measurement,
-                allowed: allowed.len(),
-            });
-        }
+        self.check_measurement(&report.measurement)?;
         if let Some(minimum) = &self.minimum_tcb {
             check_minimum_tcb(minimum, reported_tcb)?;
         }
@@ -226,6 +227,38 @@ impl SnpReferenceValues {
             });
         }
         Ok(())
+    }
+}
+
+impl SnpReferenceValues {
+    /// Whether these values pin the launch measurement: `measurements` or
+    /// `vcpu_scaled_measurements` present and not empty.
+    pub fn pins_the_measurement(&self) -> bool {
+        let some = |list: Option<usize>| list.is_some_and(|len| len > 0);
+        some(self.measurements.as_ref().map(Vec::len))
+            || some(self.vcpu_scaled_measurements.as_ref().map(Vec::len))
+    }
+
+    /// Whether the launch measurement is allowed (see the module's documentation).
+    fn check_measurement(&self, actual: &Measurement) -> Result<(), SnpRejection> {
+        let exact = self.measurements.as_deref();
+        let scaled = self.vcpu_scaled_measurements.as_deref();
+        if exact.is_none() && scaled.is_none() {
+            return Ok(());
+        }
+        let exact = exact.unwrap_or_default();
+        let scaled = scaled.unwrap_or_default();
+        if exact.contains(actual)
+            || scaled
+                .iter()
+                .any(|family| family.vcpus_of(actual).is_some())
+        {
+            return Ok(());
+        }
+        Err(SnpRejection::MeasurementNotAllowed {
+            actual: *actual,
+            allowed: exact.len() + scaled.len(),
+        })
     }
 }
 

@@ -4,10 +4,12 @@ use std::sync::OnceLock;
 
 use chiaro_attest::insecure_simulation::{InsecureSimulatedTee, SimulatedLaunch};
 use chiaro_attest::snp::{
-    self, CertRole, GuestPolicy, SnpReferenceValues, SnpRejection, SnpTrustAnchors,
+    self, CertRole, GuestPolicy, SnpReferenceValues, SnpRejection, SnpTrustAnchors, VcpuRange,
+    VcpuScaledMeasurement,
 };
 use chiaro_attest::{
-    Error, HostData, Measurement, Platform, Rejection, ReportData, Unavailable, UnixTime,
+    Claims, Digest48, Error, HostData, Measurement, Platform, Rejection, ReportData, Unavailable,
+    UnixTime, Verified,
 };
 
 const NOW: &str = "2026-11-26T00:00:00Z";
@@ -258,4 +260,77 @@ fn a_saved_simulated_tee_signs_evidence_its_root_accepts() {
     .unwrap();
     assert_eq!(claims.chip_id, Some(tee().chip_id()));
     assert!(InsecureSimulatedTee::from_insecure_json("{}").is_err());
+}
+
+/// The reference values name a guest by its 1-vCPU digest and its AP VMSA, for a range of
+/// vCPU counts; `guest` is launched with `vcpus`.
+fn verify_scaled(
+    guest: &VcpuScaledMeasurement,
+    vcpus: u32,
+    accepted: VcpuRange,
+) -> Result<Verified<Claims>, Error> {
+    let launch = SimulatedLaunch {
+        measurement: guest.for_vcpus(vcpus),
+        ..launch()
+    };
+    let report = tee().report(&launch, &ReportData::new([3; 64])).unwrap();
+    let reference = SnpReferenceValues {
+        vcpu_scaled_measurements: Some(vec![VcpuScaledMeasurement {
+            vcpus: accepted,
+            ..*guest
+        }]),
+        ..Default::default()
+    };
+    snp::verify(
+        &report,
+        &tee().collateral(),
+        &tee().trust_anchors().unwrap(),
+        &reference,
+        now(),
+    )
+}
+
+fn scaled_guest() -> VcpuScaledMeasurement {
+    VcpuScaledMeasurement {
+        one_vcpu: Measurement::new([5; 48]),
+        ap_vmsa: Digest48::new([6; 48]),
+        vcpus: VcpuRange::new(1, 1).unwrap(),
+    }
+}
+
+#[test]
+fn a_guest_with_4_vcpus_verifies_against_its_1_vcpu_digest_extended() {
+    let guest = scaled_guest();
+    let claims = verify_scaled(&guest, 4, VcpuRange::new(1, 8).unwrap()).unwrap();
+    assert_eq!(claims.measurement, guest.for_vcpus(4));
+    assert_ne!(claims.measurement, guest.one_vcpu);
+}
+
+#[test]
+fn attack_a_guest_with_more_vcpus_than_the_reference_allows_is_refused() {
+    let guest = scaled_guest();
+    let err = verify_scaled(&guest, 4, VcpuRange::new(1, 2).unwrap()).unwrap_err();
+    assert_eq!(
+        err,
+        Error::Rejected(Rejection::Snp(SnpRejection::MeasurementNotAllowed {
+            actual: guest.for_vcpus(4),
+            allowed: 1
+        }))
+    );
+    for vcpus in [1, 2] {
+        verify_scaled(&guest, vcpus, VcpuRange::new(1, 2).unwrap()).unwrap();
+    }
+}
+
+#[test]
+fn attack_a_guest_with_fewer_vcpus_than_the_reference_allows_is_refused() {
+    let guest = scaled_guest();
+    let err = verify_scaled(&guest, 1, VcpuRange::new(2, 4).unwrap()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Rejected(Rejection::Snp(SnpRejection::MeasurementNotAllowed { .. }))
+        ),
+        "{err:?}"
+    );
 }
