@@ -66,6 +66,10 @@ pub enum Command {
     /// Make Kubernetes workloads confidential: inject the initializer, pin images, write each
     /// pod's policy (initdata annotation) and the manifest.
     Generate(GenerateArgs),
+    /// Compute reference values from a pod VM's inputs (firmware, kernel, initrd, command
+    /// line, vCPUs), and explain a real report's measurement.
+    #[command(subcommand)]
+    Measure(MeasureCommand),
     /// Run a whole deployment on this machine with no cluster and an INSECURE simulated TEE.
     #[command(subcommand)]
     Local(LocalCommand),
@@ -300,6 +304,113 @@ pub struct InstallArgs {
     /// How images are resolved.
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+/// `chiaro measure …`
+#[derive(Debug, Subcommand)]
+pub enum MeasureCommand {
+    /// The SEV-SNP launch measurement of a pod VM for a range of vCPU counts, as reference
+    /// values in the manifest's format (or merged into a manifest).
+    Snp(MeasureSnpArgs),
+    /// Which input makes a real SEV-SNP report's measurement differ from the computed one:
+    /// tries vCPU counts, vCPU models, guest features and VMMs. Exit 0 when a combination
+    /// matches, 3 when none does.
+    Explain(MeasureExplainArgs),
+}
+
+/// What a pod VM is launched with: a node's Kata configuration, or each input as a flag (a
+/// flag overrides the configuration's value).
+#[derive(Debug, Args)]
+pub struct GuestInputArgs {
+    /// A node's Kata configuration (`configuration-qemu-snp.toml`): its firmware, kernel,
+    /// initrd, the kernel command line the Kata runtime assembles from it, and its vCPU model.
+    #[arg(long, value_name = "FILE")]
+    pub kata_config: Option<PathBuf>,
+    /// Read the Kata configuration's absolute paths under DIR (a copy of the node's files).
+    #[arg(long, value_name = "DIR", requires = "kata_config")]
+    pub root: Option<PathBuf>,
+    /// The OVMF firmware image (`AMDSEV.fd` for measured direct boot).
+    #[arg(long, value_name = "FILE")]
+    pub firmware: Option<PathBuf>,
+    /// The guest kernel (measured through the firmware's SEV hashes table).
+    #[arg(long, value_name = "FILE")]
+    pub kernel: Option<PathBuf>,
+    /// The initrd (empty when not given).
+    #[arg(long, value_name = "FILE")]
+    pub initrd: Option<PathBuf>,
+    /// The kernel command line exactly as QEMU receives it (`-append`).
+    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
+    pub cmdline: Option<String>,
+    /// The vCPU model (QEMU's name; Kata gives SNP guests `EPYC-v4`).
+    #[arg(long, value_name = "MODEL")]
+    pub vcpu_model: Option<chiaro_measure::snp::VcpuModel>,
+    /// The guest's SEV features (VMSA `SEV_FEATURES`), hex or decimal [default: 0x1].
+    #[arg(long, value_name = "BITS", value_parser = parse_guest_features)]
+    pub guest_features: Option<chiaro_measure::snp::GuestFeatures>,
+    /// The VMM that lays out the VMSAs: `QEMU`, `ec2` or `gce` [default: QEMU].
+    #[arg(long, value_name = "VMM")]
+    pub vmm: Option<chiaro_measure::snp::Vmm>,
+}
+
+/// `chiaro measure snp`
+#[derive(Debug, Args)]
+pub struct MeasureSnpArgs {
+    /// The pod VM's inputs.
+    #[command(flatten)]
+    pub guest: GuestInputArgs,
+    /// The vCPU counts the reference values accept: `N` or `MIN-MAX`. Every pod's vCPU count
+    /// (generate: the runtime's base plus its CPU limits) must be in it.
+    #[arg(long, value_name = "N|MIN-MAX", default_value = "1-64", value_parser = parse_vcpu_range)]
+    pub vcpus: chiaro_attest::snp::VcpuRange,
+    /// Also write the measurement into this manifest's SNP reference sets (added to each set,
+    /// or a new set when it has none; a skeleton manifest when the file does not exist).
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// With `--manifest`: replace each SNP set's measurements instead of adding to them.
+    #[arg(long, requires = "manifest")]
+    pub replace: bool,
+}
+
+/// `chiaro measure explain`
+#[derive(Debug, Args)]
+pub struct MeasureExplainArgs {
+    /// The pod VM's inputs, as they were meant to be.
+    #[command(flatten)]
+    pub guest: GuestInputArgs,
+    /// A real SEV-SNP attestation report (raw, hex or base64).
+    #[arg(long, value_name = "FILE")]
+    pub snp_report: PathBuf,
+    /// The largest vCPU count tried.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=i64::from(chiaro_attest::snp::MAX_VCPUS)))]
+    pub max_vcpus: u32,
+}
+
+/// `N` or `MIN-MAX`.
+fn parse_vcpu_range(text: &str) -> Result<chiaro_attest::snp::VcpuRange, String> {
+    let count = |part: &str| {
+        part.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("`{part}` is not a vCPU count"))
+    };
+    let (min, max) = match text.split_once('-') {
+        Some((min, max)) => (count(min)?, count(max)?),
+        None => {
+            let only = count(text)?;
+            (only, only)
+        }
+    };
+    chiaro_attest::snp::VcpuRange::new(min, max).map_err(|error| error.to_string())
+}
+
+/// `0x…` hex or decimal.
+fn parse_guest_features(text: &str) -> Result<chiaro_measure::snp::GuestFeatures, String> {
+    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => text.parse::<u64>(),
+    };
+    parsed
+        .map(chiaro_measure::snp::GuestFeatures)
+        .map_err(|_| format!("`{text}` is not a number (hex with 0x, or decimal)"))
 }
 
 /// `chiaro policy …`

@@ -10,11 +10,13 @@ mod generate;
 pub(crate) mod install;
 mod keygen;
 mod local;
+mod measure;
 mod policy;
 mod registry_source;
 
 use crate::cli::{
-    Cli, Command, EvidenceCommand, KeygenCommand, LocalCommand, PolicyCommand, VerifyCommand,
+    Cli, Command, EvidenceCommand, KeygenCommand, LocalCommand, MeasureCommand, PolicyCommand,
+    VerifyCommand,
 };
 use crate::exit::Outcome;
 use crate::output::Printer;
@@ -46,6 +48,8 @@ pub(crate) fn run(cli: &Cli) -> Outcome {
         Command::Policy(PolicyCommand::Show(args)) => policy::show(args, printer),
         Command::Install(args) => install::run(args, printer),
         Command::Generate(args) => generate::run(args, printer),
+        Command::Measure(MeasureCommand::Snp(args)) => measure::snp(args, printer),
+        Command::Measure(MeasureCommand::Explain(args)) => measure::explain(args, printer),
         Command::Local(LocalCommand::Run(args)) => local::run(args, printer),
         Command::Local(LocalCommand::Tamper(args)) => local::tamper(args, printer),
         Command::Local(LocalCommand::StandIn(args)) => local::stand_in_process(args),

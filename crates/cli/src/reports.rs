@@ -7,11 +7,13 @@ mod generate;
 mod install;
 mod keys;
 mod local;
+mod measure;
 
 pub use deployment::{HistoryStep, SetReport, VerifyReport};
 pub use generate::GenerateSummary;
 pub use install::InstallSummary;
 pub use keys::{SeedShareOwnerKey, WorkloadOwnerKey};
+pub use measure::{GuestSummary, Launch, MeasuredGuest, MeasurementExplained};
 pub use local::{
     ContainerOutcome, ContainerRun, HttpAnswer, PodNetworking, PodRun, RunReport, StandInServer,
     StoryStep, TamperDecision, TamperReport, TrafficCheck, TrafficKind,

@@ -1,0 +1,129 @@
+//! `chiaro measure`: reference values from a pod VM's inputs, and the explanation of a real
+//! report's measurement (`docs/reference-values.md`).
+
+mod explain;
+mod guest;
+mod merge;
+
+use anyhow::Context;
+use chiaro_attest::snp::{SnpReferenceValues, VcpuScaledMeasurement};
+use chiaro_attest::{Digest48, Measurement};
+use chiaro_manifest::{DraftReferenceValues, ManifestDraft};
+
+use crate::cli::{MeasureExplainArgs, MeasureSnpArgs};
+use crate::commands::generate::{manifest, write_atomically};
+use crate::exit::Outcome;
+use crate::output::Printer;
+use crate::reports::{Launch, MeasuredGuest, MeasurementExplained};
+
+/// `chiaro measure snp`: the reference values object (`--output json`), or a summary.
+pub(crate) fn snp(args: &MeasureSnpArgs, printer: Printer) -> anyhow::Result<Outcome> {
+    let guest = guest::Guest::read(&args.guest)?;
+    let scaled = guest.firmware_measurement()?.with_vcpus(guest.vcpu_model, guest.guest_features);
+    let measured = VcpuScaledMeasurement {
+        one_vcpu: Measurement::new(scaled.one_vcpu),
+        ap_vmsa: Digest48::new(scaled.ap_vmsa),
+        vcpus: args.vcpus,
+    };
+    let mut notes = guest.notes.clone();
+    if let Some(path) = &args.manifest {
+        let draft = manifest::read(path)?.unwrap_or_else(ManifestDraft::skeleton);
+        let mut values = draft.reference_values().clone();
+        let changed = merge::measurement_into(&mut values.snp, measured, args.replace);
+        let draft = draft.with_reference_values(values);
+        write_atomically(path, draft.to_json_pretty().as_bytes())?;
+        notes.push(format!("{changed} in {}", path.display()));
+    }
+    let reference_values = DraftReferenceValues {
+        snp: vec![SnpReferenceValues {
+            vcpu_scaled_measurements: Some(vec![measured]),
+            ..SnpReferenceValues::default()
+        }],
+        ..DraftReferenceValues::default()
+    };
+    let report = MeasuredGuest::new(&guest.summary(), measured, reference_values, notes);
+    let json = serde_json::to_value(&report.reference_values).context("encoding")?;
+    printer.result(&json, &report.to_text());
+    Ok(Outcome::Verified)
+}
+
+/// `chiaro measure explain`: which launch of these inputs the report's measurement is.
+pub(crate) fn explain(args: &MeasureExplainArgs, printer: Printer) -> anyhow::Result<Outcome> {
+    let guest = guest::Guest::read(&args.guest)?;
+    let report_bytes = crate::input::evidence(&args.snp_report, "SNP report")?;
+    let (report, _) = chiaro_attest::snp::Report::parse_prefix(&report_bytes)
+        .with_context(|| format!("SNP report {}", args.snp_report.display()))?;
+    let search = explain::Search::new(&guest, args.max_vcpus)?;
+    let found = search.run(report.measurement.as_bytes());
+    let explained = explanation(report.measurement, &guest, &found, &search);
+    let json = serde_json::to_value(&explained).context("encoding")?;
+    printer.result(&json, &explained.to_text());
+    Ok(if explained.matches.is_empty() {
+        Outcome::Rejected
+    } else {
+        Outcome::Verified
+    })
+}
+
+/// The report of a search: each match with the inputs it differs in, and the verdict.
+fn explanation(
+    measurement: Measurement,
+    guest: &guest::Guest,
+    found: &[explain::Found],
+    search: &explain::Search,
+) -> MeasurementExplained {
+    let matches: Vec<Launch> = found
+        .iter()
+        .map(|launch| {
+            let mut differs_in = Vec::new();
+            if launch.vmm != guest.vmm {
+                differs_in.push(format!("VMM (given {})", guest.vmm));
+            }
+            if !launch.vcpu_models.contains(&guest.vcpu_model) {
+                differs_in.push(format!("vCPU model (given {})", guest.vcpu_model));
+            }
+            if launch.guest_features != guest.guest_features {
+                differs_in.push(format!("guest features (given {:#x})", guest.guest_features.0));
+            }
+            Launch {
+                vcpus: launch.vcpus,
+                vcpu_models: launch.vcpu_models.iter().map(ToString::to_string).collect(),
+                guest_features: format!("{:#x}", launch.guest_features.0),
+                vmm: launch.vmm.to_string(),
+                differs_in,
+            }
+        })
+        .collect();
+    let verdict = match matches.iter().find(|launch| launch.differs_in.is_empty()) {
+        Some(exact) => format!(
+            "the report is a launch of these inputs with {} vCPUs: a reference value that rejects it does not accept that count",
+            exact.vcpus
+        ),
+        None if !matches.is_empty() => {
+            "the report is a launch of these files, with another vCPU model, guest features or VMM (below)".to_owned()
+        }
+        None => format!(
+            "no launch of these files matches (1 to {} vCPUs, every vCPU model, {} guest-feature values, every VMM): the firmware, kernel, initrd or kernel command line differ from the report's guest",
+            search.max_vcpus,
+            search.features_tried().len()
+        ),
+    };
+    MeasurementExplained {
+        measurement,
+        guest: guest.summary(),
+        matches,
+        tried: search.tried(),
+        max_vcpus: search.max_vcpus,
+        guest_features_tried: search
+            .features_tried()
+            .iter()
+            .map(|features| format!("{:#x}", features.0))
+            .collect(),
+        unmeasurable: search
+            .unmeasurable
+            .iter()
+            .map(|(vmm, why)| format!("{vmm}: {why}"))
+            .collect(),
+        verdict,
+    }
+}
