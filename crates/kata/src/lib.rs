@@ -55,6 +55,10 @@
 //!   `0264aa507df469f638049378d7ab65c24cba632d`, `config/configuration-qemu-tdx.toml.in` @
 //!   `0230073800d5d0698d7e8becef35dad10b3c582d`.
 //!
+//! Cross-checked against Edgeless Contrast's SNP launch-digest derivation of 2024
+//! (`edgelesssys/contrast`, Nix, `cmdlineBase`: the same parameters in the same order; test
+//! `contrast_cross_check`).
+//!
 //! `docs/kata-command-line.md` says what a node's Kata upgrade means for reference values.
 
 #![deny(clippy::indexing_slicing, clippy::panic_in_result_fn)]

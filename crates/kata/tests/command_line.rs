@@ -374,3 +374,26 @@ fn drop_ins_override_keys() {
     // The other keys stay.
     assert_eq!(config.firmware(), Some("/opt/kata/share/ovmf/AMDSEV.fd"));
 }
+
+#[test]
+fn contrast_cross_check() {
+    // Edgeless Contrast's SNP launch-digest derivation of 2024 (edgelesssys/contrast, Nix,
+    // `cmdlineBase`, Kata 3.x with Contrast's patches) uses this line for an erofs image with
+    // one vCPU, before appending its dm-verity arguments: the same parameters in the same order.
+    let text = edit(SNP, "rootfs_type = \"ext4\"", "rootfs_type = \"erofs\"");
+    let text = edit(&text, "default_maxvcpus = 0", "default_maxvcpus = 1");
+    assert_eq!(
+        KataConfig::parse(&text)
+            .unwrap()
+            .kernel_command_line()
+            .unwrap(),
+        concat!(
+            "tsc=reliable no_timer_check rcupdate.rcu_expedited=1 i8042.direct=1 i8042.dumbkbd=1 ",
+            "i8042.nopnp=1 i8042.noaux=1 noreplace-smp reboot=k cryptomgr.notests net.ifnames=0 ",
+            "pci=lastbus=0 root=/dev/vda1 rootflags=ro rootfstype=erofs console=hvc0 console=hvc1 ",
+            "quiet systemd.show_status=false panic=1 nr_cpus=1 selinux=0 ",
+            "systemd.unit=kata-containers.target systemd.mask=systemd-networkd.service ",
+            "systemd.mask=systemd-networkd.socket scsi_mod.scan=none",
+        )
+    );
+}
