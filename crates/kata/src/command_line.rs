@@ -13,7 +13,7 @@
 //! 4. `qemu_arch_base.go` `kernelParameters(false)`: `quiet`, and with an image
 //!    `systemd.show_status=false` (`kernelParamsSystemdNonDebug`);
 //! 5. `virtcontainers/qemu.go` `kernelParameters`: `panic=1` (`defaultKernelParameters`),
-//!    `nr_cpus=` the maximum vCPU count, `selinux=0` or `selinux=1` (`disable_guest_selinux`),
+//!    `nr_cpus=` the maximum vCPU count (`sizing`), `selinux=0` or `selinux=1` (`disable_guest_selinux`),
 //!    then `HypervisorConfig.KernelParams`, which `katautils/config.go` `SetKernelParams`
 //!    filled with: the systemd parameters when there is an image (`katautils/create.go`
 //!    `systemdKernelParam`), `scsi_mod.scan=none` for virtio-scsi, the agent's parameters
@@ -23,8 +23,9 @@
 //!    (`katautils/create.go` `checkForFIPS`).
 
 use crate::Error;
-use crate::config::{GuestImage, KataConfig, Node, RootfsType};
+use crate::config::{GuestImage, KataConfig, RootfsType};
 use crate::params::{self, Param};
+use crate::sizing::{Node, Pod};
 
 /// `qemu_amd64.go` `kernelParams`.
 const AMD64_PARAMS: &[(&str, &str)] = &[
@@ -50,21 +51,20 @@ const SYSTEMD_PARAMS: &[(&str, &str)] = &[
 ];
 
 impl KataConfig {
-    /// The kernel command line of a pod VM, byte for byte as the runtime builds it, on a node
-    /// with at least `default_maxvcpus` CPUs and FIPS mode off, for a pod without annotations
-    /// that change it. Refused when `default_maxvcpus` is 0 (the shipped templates' value),
-    /// which makes `nr_cpus=` the node's CPU count: use
-    /// [`KataConfig::kernel_command_line_on`].
+    /// The kernel command line of a pod VM, byte for byte as the runtime builds it, for a pod
+    /// without CPU limits and without annotations that change it, on a node with FIPS mode off
+    /// and enough CPUs (see [`KataConfig::max_vcpus`], which gives `nr_cpus=`). Refused where
+    /// `nr_cpus=` would be the node's CPU count: use [`KataConfig::kernel_command_line_for`].
     pub fn kernel_command_line(&self) -> Result<String, Error> {
         Ok(params::serialize(
             &self.kernel_params(self.max_vcpus()?, false),
         ))
     }
 
-    /// The kernel command line of a pod VM on `node`, byte for byte as the runtime builds it,
+    /// The kernel command line of `pod`'s VM on `node`, byte for byte as the runtime builds it,
     /// for a pod without annotations that change it.
-    pub fn kernel_command_line_on(&self, node: &Node) -> String {
-        params::serialize(&self.kernel_params(self.max_vcpus_on(node), node.fips))
+    pub fn kernel_command_line_for(&self, node: &Node, pod: &Pod) -> String {
+        params::serialize(&self.kernel_params(self.max_vcpus_for(node, pod), node.fips))
     }
 
     /// The parameters, in order, with `nr_cpus` as given.

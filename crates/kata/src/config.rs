@@ -8,9 +8,6 @@ use crate::Error;
 use crate::file::{self, RawAgent, RawFile, RawHypervisor};
 use crate::params::{self, Param};
 
-/// `govmm.MaxVCPUs()` on amd64 (`pkg/govmm/vmm_amd64.go`).
-pub const MAX_VCPUS: u32 = 240;
-
 /// `vc.MinHypervisorMemory`: a `default_memory` below it is replaced by the default.
 const MIN_MEMORY_MIB: u32 = 256;
 
@@ -31,16 +28,6 @@ pub enum Platform {
     AmdSevSnp,
     /// Intel TDX.
     IntelTdx,
-}
-
-/// What the runtime reads from the node it runs on, where it changes the result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Node {
-    /// The number of `processor` lines in the node's `/proc/cpuinfo` (`getHostCPUs`).
-    pub cpus: u32,
-    /// Whether `/proc/sys/crypto/fips_enabled` reads 1: the runtime then appends `fips=1`
-    /// (`katautils/create.go` `checkForFIPS`).
-    pub fips: bool,
 }
 
 /// The guest's root file system (`rootfs_type`), used when the guest boots from an image.
@@ -389,75 +376,16 @@ impl KataConfig {
         ))
     }
 
-    /// The default vCPU count (`default_vcpus`, rounded up; 0 or absent is 1), assuming the node
-    /// has at least that many CPUs. A negative value means "the node's CPU count" and is
-    /// refused here: use [`KataConfig::default_vcpus_on`]. A pod's VM may have more: with
-    /// [`KataConfig::static_sandbox_resource_mgmt`] the runtime adds the pod's CPU limits.
-    pub fn default_vcpus(&self) -> Result<u32, Error> {
-        let vcpus = self.default_vcpus;
-        if vcpus < 0.0 || vcpus > MAX_VCPUS as f32 {
-            return Err(Error::DependsOnNode {
-                key: "hypervisor.qemu.default_vcpus",
-                value: vcpus.to_string(),
-            });
-        }
-        Ok(round_up(if vcpus == 0.0 { 1.0 } else { vcpus }))
-    }
-
-    /// The default vCPU count on `node` (`hypervisor.defaultVCPUs()`): a negative value, or one
-    /// above the node's CPU count (at most [`MAX_VCPUS`]), is that count; 0 is 1; the count is
-    /// rounded up (`RoundUpNumVCPUs`).
-    pub fn default_vcpus_on(&self, node: &Node) -> u32 {
-        let cpus = node.cpus.min(MAX_VCPUS);
-        // At most 240: exact in an f32.
-        let available = cpus as f32;
-        let vcpus = self.default_vcpus;
-        if vcpus < 0.0 || vcpus > available {
-            cpus
-        } else if vcpus == 0.0 {
-            1
-        } else {
-            round_up(vcpus)
-        }
-    }
-
-    /// The maximum vCPU count, which the command line carries as `nr_cpus=`
-    /// (`default_maxvcpus`, at most [`MAX_VCPUS`]), assuming the node has at least that many
-    /// CPUs. 0 (the templates'
-    /// value) means "the node's CPU count" and is refused here: use
-    /// [`KataConfig::max_vcpus_on`].
-    pub fn max_vcpus(&self) -> Result<u32, Error> {
-        match self.default_maxvcpus {
-            0 => Err(Error::DependsOnNode {
-                key: "hypervisor.qemu.default_maxvcpus",
-                value: "0".to_owned(),
-            }),
-            max => Ok(max.min(MAX_VCPUS)),
-        }
-    }
-
-    /// The maximum vCPU count on `node` (`hypervisor.defaultMaxVCPUs()`, then
-    /// `validateHypervisorConfig`): 0, or a value of at least the node's CPU count, is the
-    /// node's CPU count; the result is at most [`MAX_VCPUS`] (and a node reporting 0 CPUs gets
-    /// [`MAX_VCPUS`], as the runtime's validation replaces a 0).
-    pub fn max_vcpus_on(&self, node: &Node) -> u32 {
-        let mut max = self.default_maxvcpus;
-        if max >= node.cpus || max == 0 {
-            max = node.cpus;
-        }
-        max = max.min(MAX_VCPUS);
-        if max == 0 { MAX_VCPUS } else { max }
-    }
-
     /// The default memory in MiB (`default_memory`; below 256 or absent is 2048). With
-    /// [`KataConfig::static_sandbox_resource_mgmt`] the runtime adds the pod's memory limits.
+    /// [`KataConfig::static_sandbox_resource_mgmt`] the runtime adds the pod's memory limit
+    /// (memory is not part of an SEV-SNP launch digest).
     pub fn default_memory_mib(&self) -> u32 {
         self.default_memory
     }
 
     /// `[runtime] static_sandbox_resource_mgmt`: the VM is sized when it starts from the pod's
-    /// limits (vCPUs `default_vcpus` + the pod's CPU limits, rounded up), so the vCPU count —
-    /// and with it an SEV-SNP launch digest — depends on the pod.
+    /// limits (see [`KataConfig::vcpus_for`]), so the vCPU count and `nr_cpus` — and with them
+    /// an SEV-SNP launch digest — depend on the pod.
     pub fn static_sandbox_resource_mgmt(&self) -> bool {
         self.static_sandbox_resource_mgmt
     }
@@ -470,10 +398,4 @@ impl KataConfig {
     pub fn enable_annotations(&self) -> &[String] {
         &self.enable_annotations
     }
-}
-
-/// `RoundUpNumVCPUs`: `uint32(math.Ceil(float64(cpus)))`, for 0 ≤ `cpus` ≤ [`MAX_VCPUS`].
-fn round_up(cpus: f32) -> u32 {
-    // Callers pass 0..=240, so the cast is exact.
-    f64::from(cpus).ceil() as u32
 }

@@ -9,14 +9,16 @@
 //!
 //! - `error`: [`Error`], every refusal, and [`Location`].
 //! - `file`: the TOML file as the runtime decodes it, drop-ins merged.
-//! - `config`: [`KataConfig`] validated, with the paths, vCPU and memory sizes and CPU model.
+//! - `config`: [`KataConfig`] validated, with the paths, memory size and CPU model.
+//! - `sizing`: the VM's vCPU count and `nr_cpus=`, for a [`Node`] and a [`Pod`].
 //! - `params`: kernel parameters, `kernel_params` split and printed as the runtime does.
 //! - `command_line`: [`KataConfig::kernel_command_line`], the assembly in the runtime's order.
 //!
 //! What is refused rather than guessed: hypervisors other than QEMU, a configuration that is
 //! not a confidential guest, `enable_debug` and the agent's debug console, machine types other
 //! than q35, dm-verity `kernel_verity_params` and `launch_process_timeout` (keys of later
-//! releases), and — without a [`Node`] — results that depend on the node's CPU count. Not
+//! releases), and — without a [`Node`] and a [`Pod`] — results that depend on the node's CPU
+//! count. Not
 //! reproduced, because the host controls them per pod: the `io.katacontainers.config.hypervisor.*`
 //! annotations the configuration enables (see [`KataConfig::enable_annotations`]); a pod whose
 //! annotations change the command line gets another launch digest and is refused by
@@ -49,6 +51,9 @@
 //!   `decodeDropIns`.
 //! - `pkg/katautils/create.go` @ `00c774e2a5640f445548e0274e610249e0b39718`:
 //!   `systemdKernelParam`, `getKernelParams`, `needSystemd`, `checkForFIPS`.
+//! - `pkg/oci/utils.go` (the version with `addHypervisorGPUOverrides`): `SandboxConfig`, whose
+//!   static resource management adds the pod's CPUs and sets `DefaultMaxVCPUs = NumVCPUs()`
+//!   (Kata PR 9195, merged after November 2024), `CalculateSandboxSizing`.
 //! - `pkg/govmm/vmm_amd64.go` @ `4decf30b3ea63b122cb93f495b4cef22265c7b8c`: `MaxVCPUs` (240);
 //!   `pkg/govmm/qemu/qemu.go`: `appendKernel`.
 //! - Templates: `config/configuration-qemu-snp.toml.in` @
@@ -68,8 +73,8 @@ mod config;
 mod error;
 mod file;
 mod params;
+mod sizing;
 
-pub use config::{
-    DEFAULT_CPU_MODEL, GuestImage, KataConfig, MAX_VCPUS, Node, Platform, RootfsType, SNP_CPU_MODEL,
-};
+pub use config::{DEFAULT_CPU_MODEL, GuestImage, KataConfig, Platform, RootfsType, SNP_CPU_MODEL};
 pub use error::{Error, Location};
+pub use sizing::{MAX_VCPUS, Node, Pod};

@@ -3,7 +3,7 @@
 
 #![expect(clippy::unwrap_used, reason = "test helpers fail loudly")]
 
-use chiaro_kata::{Error, GuestImage, KataConfig, Node, Platform, RootfsType};
+use chiaro_kata::{Error, GuestImage, KataConfig, Node, Platform, Pod, RootfsType};
 
 const SNP: &str = include_str!("fixtures/configuration-qemu-snp.toml");
 const TDX: &str = include_str!("fixtures/configuration-qemu-tdx.toml");
@@ -23,10 +23,19 @@ fn edit(text: &str, from: &str, to: &str) -> String {
 fn line_on(text: &str, node: &Node) -> String {
     KataConfig::parse(text)
         .unwrap()
-        .kernel_command_line_on(node)
+        .kernel_command_line_for(node, &Pod::NO_CPU_LIMIT)
 }
 
-/// The shipped SNP configuration on a 64-CPU node, part by part.
+/// The configuration without static resource management: `nr_cpus` is then `default_maxvcpus`.
+fn dynamic(text: &str) -> String {
+    edit(
+        text,
+        "static_sandbox_resource_mgmt = true",
+        "static_sandbox_resource_mgmt = false",
+    )
+}
+
+/// The shipped SNP configuration, for a pod without CPU limits, part by part.
 const SNP_LINE: &str = concat!(
     // qemu_amd64.go `kernelParams`, the x86 list (`newQemuArch`; no IOMMU).
     "tsc=reliable no_timer_check rcupdate.rcu_expedited=1 i8042.direct=1 i8042.dumbkbd=1 ",
@@ -45,9 +54,11 @@ const SNP_LINE: &str = concat!(
     "quiet systemd.show_status=false ",
     // qemu.go `kernelParameters`: `defaultKernelParameters`.
     "panic=1 ",
-    // `nr_cpus` = `DefaultMaxVCPUs`: `default_maxvcpus = 0` is the node's CPU count
-    // (katautils `defaultMaxVCPUs`), here 64 (at most govmm.MaxVCPUs(), 240).
-    "nr_cpus=64 ",
+    // `nr_cpus` = `DefaultMaxVCPUs`, which `static_sandbox_resource_mgmt = true` sets to the
+    // VM's vCPU count (pkg/oci/utils.go `SandboxConfig`: `default_vcpus` 1 + the pod's CPU
+    // limit 0, rounded up), replacing katautils' `defaultMaxVCPUs` (the node's CPU count for
+    // `default_maxvcpus = 0`).
+    "nr_cpus=1 ",
     // `disable_guest_selinux = true`.
     "selinux=0 ",
     // `HypervisorConfig.KernelParams` from katautils `SetKernelParams`: the systemd parameters
@@ -61,15 +72,18 @@ const SNP_LINE: &str = concat!(
 #[test]
 fn shipped_snp_configuration() {
     let config = KataConfig::parse(SNP).unwrap();
-    assert_eq!(config.kernel_command_line_on(&NODE), SNP_LINE);
-    // The templates' `default_maxvcpus = 0` makes `nr_cpus` the node's CPU count.
-    assert!(matches!(
-        config.kernel_command_line(),
-        Err(Error::DependsOnNode {
-            key: "hypervisor.qemu.default_maxvcpus",
-            ..
-        })
-    ));
+    assert_eq!(config.kernel_command_line().unwrap(), SNP_LINE);
+    assert_eq!(
+        config.kernel_command_line_for(&NODE, &Pod::NO_CPU_LIMIT),
+        SNP_LINE
+    );
+    // A pod limited to half a CPU (containerd's quota 50000 per 100000): 1 + 0.5, rounded up.
+    let half = Pod::from_cfs(50_000, 100_000);
+    assert_eq!(config.vcpus_for(&NODE, &half), 2);
+    assert_eq!(
+        config.kernel_command_line_for(&NODE, &half),
+        SNP_LINE.replace("nr_cpus=1", "nr_cpus=2")
+    );
     assert_eq!(
         config.kernel(),
         "/opt/kata/share/kata-containers/vmlinuz-confidential.container"
@@ -94,8 +108,9 @@ fn shipped_snp_configuration() {
         "EPYC-v4,pmu=off"
     );
     assert_eq!(config.default_vcpus().unwrap(), 1);
-    assert_eq!(config.default_vcpus_on(&NODE), 1);
-    assert_eq!(config.max_vcpus_on(&NODE), 64);
+    assert_eq!(config.vcpus().unwrap(), 1);
+    assert_eq!(config.vcpus_for(&NODE, &Pod::NO_CPU_LIMIT), 1);
+    assert_eq!(config.max_vcpus().unwrap(), 1);
     assert_eq!(config.default_memory_mib(), 2048);
     assert_eq!(config.snp_guest_policy(), Some(0x30000));
     assert!(config.sev_snp_guest());
@@ -110,7 +125,7 @@ fn shipped_snp_configuration() {
 fn shipped_tdx_configuration() {
     let config = KataConfig::parse(TDX).unwrap();
     // The same assembly: nothing in it is specific to SEV-SNP or TDX in this release.
-    assert_eq!(config.kernel_command_line_on(&NODE), SNP_LINE);
+    assert_eq!(config.kernel_command_line().unwrap(), SNP_LINE);
     assert_eq!(config.cpu_model(Platform::IntelTdx).unwrap(), "host");
     assert_eq!(
         config.qemu_cpu_argument(Platform::IntelTdx).unwrap(),
@@ -123,36 +138,99 @@ fn shipped_tdx_configuration() {
 }
 
 #[test]
+fn the_pod_s_cpu_limit_is_nr_cpus_with_static_resource_management() {
+    let config = KataConfig::parse(SNP).unwrap();
+    for (quota, period, vcpus) in [
+        (0, 100_000, 1),
+        (-1, 100_000, 1),
+        (100_000, 0, 1),
+        (100_000, 100_000, 2),
+        (220_000, 100_000, 4),
+        (33_333, 100_000, 2),
+    ] {
+        let pod = Pod::from_cfs(quota, period);
+        assert_eq!(config.vcpus_for(&NODE, &pod), vcpus, "{quota}/{period}");
+        assert!(
+            config
+                .kernel_command_line_for(&NODE, &pod)
+                .contains(&format!(" nr_cpus={vcpus} "))
+        );
+    }
+    // `default_maxvcpus` is then overridden.
+    let text = edit(SNP, "default_maxvcpus = 0", "default_maxvcpus = 8");
+    assert_eq!(
+        KataConfig::parse(&text)
+            .unwrap()
+            .kernel_command_line()
+            .unwrap(),
+        SNP_LINE
+    );
+    // At most 240 (`validateHypervisorConfig`); the vCPU count itself is not capped.
+    let big = Pod::from_cfs(1_000_000_000, 100_000);
+    assert_eq!(config.max_vcpus_for(&NODE, &big), 240);
+    assert_eq!(config.vcpus_for(&NODE, &big), 10_001);
+}
+
+#[test]
 fn default_maxvcpus_n_is_nr_cpus() {
-    let text = edit(SNP, "default_maxvcpus = 0", "default_maxvcpus = 4");
+    let text = edit(
+        &dynamic(SNP),
+        "default_maxvcpus = 0",
+        "default_maxvcpus = 4",
+    );
     let config = KataConfig::parse(&text).unwrap();
     let line = config.kernel_command_line().unwrap();
-    assert_eq!(line, SNP_LINE.replace("nr_cpus=64", "nr_cpus=4"));
-    assert_eq!(config.kernel_command_line_on(&NODE), line);
+    assert_eq!(line, SNP_LINE.replace("nr_cpus=1", "nr_cpus=4"));
+    assert_eq!(
+        config.kernel_command_line_for(&NODE, &Pod::NO_CPU_LIMIT),
+        line
+    );
+    // The pod's CPU limit does not count without static resource management.
+    assert_eq!(
+        config.kernel_command_line_for(&NODE, &Pod::from_cfs(800_000, 100_000)),
+        line
+    );
     // `defaultMaxVCPUs`: a request of at least the node's CPU count is the node's CPU count.
     assert!(
-        config
-            .kernel_command_line_on(&Node {
+        line_on(
+            &text,
+            &Node {
                 cpus: 2,
                 fips: false
-            })
-            .contains(" nr_cpus=2 ")
+            }
+        )
+        .contains(" nr_cpus=2 ")
     );
     assert!(
-        config
-            .kernel_command_line_on(&Node {
+        line_on(
+            &text,
+            &Node {
                 cpus: 4,
                 fips: false
-            })
-            .contains(" nr_cpus=4 ")
+            }
+        )
+        .contains(" nr_cpus=4 ")
     );
 }
 
 #[test]
 fn default_maxvcpus_0_is_the_node_s_cpus_at_most_240() {
+    let text = dynamic(SNP);
+    // The templates' `default_maxvcpus = 0` makes `nr_cpus` the node's CPU count.
+    assert!(matches!(
+        KataConfig::parse(&text).unwrap().kernel_command_line(),
+        Err(Error::DependsOnNode {
+            key: "hypervisor.qemu.default_maxvcpus",
+            ..
+        })
+    ));
+    assert_eq!(
+        line_on(&text, &NODE),
+        SNP_LINE.replace("nr_cpus=1", "nr_cpus=64")
+    );
     assert!(
         line_on(
-            SNP,
+            &text,
             &Node {
                 cpus: 512,
                 fips: false
@@ -162,7 +240,7 @@ fn default_maxvcpus_0_is_the_node_s_cpus_at_most_240() {
     );
     assert!(
         line_on(
-            SNP,
+            &text,
             &Node {
                 cpus: 1,
                 fips: false
@@ -173,7 +251,7 @@ fn default_maxvcpus_0_is_the_node_s_cpus_at_most_240() {
     // `validateHypervisorConfig` replaces a 0 by govmm.MaxVCPUs().
     assert!(
         line_on(
-            SNP,
+            &text,
             &Node {
                 cpus: 0,
                 fips: false
@@ -181,7 +259,7 @@ fn default_maxvcpus_0_is_the_node_s_cpus_at_most_240() {
         )
         .contains(" nr_cpus=240 ")
     );
-    let text = edit(SNP, "default_maxvcpus = 0", "default_maxvcpus = 1000");
+    let text = edit(&text, "default_maxvcpus = 0", "default_maxvcpus = 1000");
     assert_eq!(KataConfig::parse(&text).unwrap().max_vcpus().unwrap(), 240);
 }
 
@@ -200,11 +278,11 @@ fn an_initrd_has_no_root_and_no_systemd_parameters() {
     assert_eq!(config.image(), None);
     // No `handleImagePath` parameters, no `kernelParamsSystemdNonDebug`, no `needSystemd`.
     assert_eq!(
-        config.kernel_command_line_on(&NODE),
+        config.kernel_command_line().unwrap(),
         concat!(
             "tsc=reliable no_timer_check rcupdate.rcu_expedited=1 i8042.direct=1 i8042.dumbkbd=1 ",
             "i8042.nopnp=1 i8042.noaux=1 noreplace-smp reboot=k cryptomgr.notests net.ifnames=0 ",
-            "pci=lastbus=0 console=hvc0 console=hvc1 quiet panic=1 nr_cpus=64 selinux=0 ",
+            "pci=lastbus=0 console=hvc0 console=hvc1 quiet panic=1 nr_cpus=1 selinux=0 ",
             "scsi_mod.scan=none",
         )
     );
@@ -342,15 +420,39 @@ fn default_vcpus() {
         ))
         .unwrap()
     };
+    let none = Pod::NO_CPU_LIMIT;
     assert_eq!(config("0").default_vcpus().unwrap(), 1);
     assert_eq!(config("1.5").default_vcpus().unwrap(), 2);
-    assert_eq!(config("2.0").default_vcpus_on(&NODE), 2);
+    // 1.5 + 0.5 = 2.
+    assert_eq!(
+        config("1.5").vcpus_for(&NODE, &Pod::from_cfs(50_000, 100_000)),
+        2
+    );
+    assert_eq!(config("2.0").vcpus_for(&NODE, &none), 2);
     // Negative, or above the node's CPU count, is the node's CPU count.
     assert!(config("-1").default_vcpus().is_err());
-    assert_eq!(config("-1").default_vcpus_on(&NODE), 64);
-    assert_eq!(config("100").default_vcpus_on(&NODE), 64);
-    // It does not reach the command line.
-    assert_eq!(config("8").kernel_command_line_on(&NODE), SNP_LINE);
+    assert!(config("-1").kernel_command_line().is_err());
+    assert_eq!(config("-1").vcpus_for(&NODE, &none), 64);
+    assert_eq!(config("100").vcpus_for(&NODE, &none), 64);
+    // With static resource management it is `nr_cpus`.
+    assert_eq!(
+        config("8").kernel_command_line().unwrap(),
+        SNP_LINE.replace("nr_cpus=1", "nr_cpus=8")
+    );
+    // Without, it does not reach the command line.
+    let text = edit(
+        &dynamic(SNP),
+        "default_maxvcpus = 0",
+        "default_maxvcpus = 1",
+    );
+    let text = edit(&text, "default_vcpus = 1", "default_vcpus = 8");
+    assert_eq!(
+        KataConfig::parse(&text)
+            .unwrap()
+            .kernel_command_line()
+            .unwrap(),
+        SNP_LINE
+    );
 }
 
 #[test]
@@ -363,13 +465,13 @@ fn default_memory_below_256_is_2048() {
 
 #[test]
 fn drop_ins_override_keys() {
-    let drop_in = "[hypervisor.qemu]\ndefault_maxvcpus = 2\nkernel_params = \"a=b\"\n";
+    let drop_in = "[hypervisor.qemu]\ndefault_vcpus = 2\nkernel_params = \"a=b\"\n";
     let config =
         KataConfig::parse_with_drop_ins(SNP, &[drop_in, "[runtime]\nenable_debug = true\n"])
             .unwrap();
     assert_eq!(
         config.kernel_command_line().unwrap(),
-        format!("{} a=b", SNP_LINE.replace("nr_cpus=64", "nr_cpus=2"))
+        format!("{} a=b", SNP_LINE.replace("nr_cpus=1", "nr_cpus=2"))
     );
     // The other keys stay.
     assert_eq!(config.firmware(), Some("/opt/kata/share/ovmf/AMDSEV.fd"));
@@ -381,7 +483,6 @@ fn contrast_cross_check() {
     // `cmdlineBase`, Kata 3.x with Contrast's patches) uses this line for an erofs image with
     // one vCPU, before appending its dm-verity arguments: the same parameters in the same order.
     let text = edit(SNP, "rootfs_type = \"ext4\"", "rootfs_type = \"erofs\"");
-    let text = edit(&text, "default_maxvcpus = 0", "default_maxvcpus = 1");
     assert_eq!(
         KataConfig::parse(&text)
             .unwrap()
