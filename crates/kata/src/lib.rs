@@ -53,7 +53,8 @@
 //!   `systemdKernelParam`, `getKernelParams`, `needSystemd`, `checkForFIPS`.
 //! - `pkg/oci/utils.go` (the version with `addHypervisorGPUOverrides`): `SandboxConfig`, whose
 //!   static resource management adds the pod's CPUs and sets `DefaultMaxVCPUs = NumVCPUs()`
-//!   (Kata PR 9195, merged after November 2024), `CalculateSandboxSizing`.
+//!   (Kata PR 9195, merged after November 2024), `CalculateSandboxSizing`;
+//!   `virtcontainers/utils/utils.go`: `CalculateCPUsF`.
 //! - `pkg/govmm/vmm_amd64.go` @ `4decf30b3ea63b122cb93f495b4cef22265c7b8c`: `MaxVCPUs` (240);
 //!   `pkg/govmm/qemu/qemu.go`: `appendKernel`.
 //! - Templates: `config/configuration-qemu-snp.toml.in` @
