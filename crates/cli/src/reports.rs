@@ -13,11 +13,11 @@ pub use deployment::{HistoryStep, SetReport, VerifyReport};
 pub use generate::GenerateSummary;
 pub use install::InstallSummary;
 pub use keys::{SeedShareOwnerKey, WorkloadOwnerKey};
-pub use measure::{GuestSummary, Launch, MeasuredGuest, MeasurementExplained};
 pub use local::{
     ContainerOutcome, ContainerRun, HttpAnswer, PodNetworking, PodRun, RunReport, StandInServer,
     StoryStep, TamperDecision, TamperReport, TrafficCheck, TrafficKind,
 };
+pub use measure::{GuestSummary, Launch, MeasuredGuest, MeasurementExplained};
 
 use serde::{Deserialize, Serialize};
 

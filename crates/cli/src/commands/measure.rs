@@ -19,29 +19,40 @@ use crate::reports::{Launch, MeasuredGuest, MeasurementExplained};
 /// `chiaro measure snp`: the reference values object (`--output json`), or a summary.
 pub(crate) fn snp(args: &MeasureSnpArgs, printer: Printer) -> anyhow::Result<Outcome> {
     let guest = guest::Guest::read(&args.guest)?;
-    let scaled = guest.firmware_measurement()?.with_vcpus(guest.vcpu_model, guest.guest_features);
-    let measured = VcpuScaledMeasurement {
-        one_vcpu: Measurement::new(scaled.one_vcpu),
-        ap_vmsa: Digest48::new(scaled.ap_vmsa),
-        vcpus: args.vcpus,
-    };
+    let stages = guest.stages(args.vcpus)?;
+    let mut measured = Vec::new();
+    for stage in &stages {
+        let firmware = guest.firmware_measurement(guest.vmm, stage.cmdline.as_deref())?;
+        let scaled = firmware.with_vcpus(guest.vcpu_model, guest.guest_features);
+        measured.push(VcpuScaledMeasurement {
+            one_vcpu: Measurement::new(scaled.one_vcpu),
+            ap_vmsa: Digest48::new(scaled.ap_vmsa),
+            vcpus: stage.vcpus,
+        });
+    }
     let mut notes = guest.notes.clone();
     if let Some(path) = &args.manifest {
         let draft = manifest::read(path)?.unwrap_or_else(ManifestDraft::skeleton);
         let mut values = draft.reference_values().clone();
-        let changed = merge::measurement_into(&mut values.snp, measured, args.replace);
+        let changed = merge::measurements_into(&mut values.snp, &measured, args.replace);
         let draft = draft.with_reference_values(values);
         write_atomically(path, draft.to_json_pretty().as_bytes())?;
         notes.push(format!("{changed} in {}", path.display()));
     }
     let reference_values = DraftReferenceValues {
         snp: vec![SnpReferenceValues {
-            vcpu_scaled_measurements: Some(vec![measured]),
+            vcpu_scaled_measurements: Some(measured.clone()),
             ..SnpReferenceValues::default()
         }],
         ..DraftReferenceValues::default()
     };
-    let report = MeasuredGuest::new(&guest.summary(), measured, reference_values, notes);
+    let first_cmdline = stages.first().and_then(|stage| stage.cmdline.as_deref());
+    let report = MeasuredGuest {
+        guest: guest.summary(first_cmdline),
+        measurements: measured,
+        reference_values,
+        notes,
+    };
     let json = serde_json::to_value(&report.reference_values).context("encoding")?;
     printer.result(&json, &report.to_text());
     Ok(Outcome::Verified)
@@ -54,8 +65,15 @@ pub(crate) fn explain(args: &MeasureExplainArgs, printer: Printer) -> anyhow::Re
     let (report, _) = chiaro_attest::snp::Report::parse_prefix(&report_bytes)
         .with_context(|| format!("SNP report {}", args.snp_report.display()))?;
     let search = explain::Search::new(&guest, args.max_vcpus)?;
+    let first_cmdline = search.first_cmdline().map(str::to_owned);
     let found = search.run(report.measurement.as_bytes());
-    let explained = explanation(report.measurement, &guest, &found, &search);
+    let explained = explanation(
+        report.measurement,
+        &guest,
+        first_cmdline.as_deref(),
+        &found,
+        &search,
+    );
     let json = serde_json::to_value(&explained).context("encoding")?;
     printer.result(&json, &explained.to_text());
     Ok(if explained.matches.is_empty() {
@@ -69,6 +87,7 @@ pub(crate) fn explain(args: &MeasureExplainArgs, printer: Printer) -> anyhow::Re
 fn explanation(
     measurement: Measurement,
     guest: &guest::Guest,
+    cmdline: Option<&str>,
     found: &[explain::Found],
     search: &explain::Search,
 ) -> MeasurementExplained {
@@ -83,7 +102,10 @@ fn explanation(
                 differs_in.push(format!("vCPU model (given {})", guest.vcpu_model));
             }
             if launch.guest_features != guest.guest_features {
-                differs_in.push(format!("guest features (given {:#x})", guest.guest_features.0));
+                differs_in.push(format!(
+                    "guest features (given {:#x})",
+                    guest.guest_features.0
+                ));
             }
             Launch {
                 vcpus: launch.vcpus,
@@ -110,7 +132,7 @@ fn explanation(
     };
     MeasurementExplained {
         measurement,
-        guest: guest.summary(),
+        guest: guest.summary(cmdline),
         matches,
         tried: search.tried(),
         max_vcpus: search.max_vcpus,

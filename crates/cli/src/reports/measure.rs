@@ -16,8 +16,10 @@ pub struct GuestSummary {
     pub kernel: Option<String>,
     /// The initrd file.
     pub initrd: Option<String>,
-    /// The kernel command line.
+    /// The kernel command line (of the smallest vCPU count).
     pub cmdline: Option<String>,
+    /// Where it comes from.
+    pub cmdline_from: String,
     /// The vCPU model.
     pub vcpu_model: String,
     /// The SEV features, hex.
@@ -32,8 +34,8 @@ pub struct GuestSummary {
 pub struct MeasuredGuest {
     /// The inputs.
     pub guest: GuestSummary,
-    /// The measurement for the range of vCPU counts.
-    pub measurement: VcpuScaledMeasurement,
+    /// The measurements, each for a range of vCPU counts.
+    pub measurements: Vec<VcpuScaledMeasurement>,
     /// A `reference_values` object with one SNP set pinning the measurement.
     pub reference_values: DraftReferenceValues,
     /// What the user should know.
@@ -41,34 +43,25 @@ pub struct MeasuredGuest {
 }
 
 impl MeasuredGuest {
-    /// The report.
-    pub fn new(
-        guest: &GuestSummary,
-        measurement: VcpuScaledMeasurement,
-        reference_values: DraftReferenceValues,
-        notes: Vec<String>,
-    ) -> Self {
-        Self {
-            guest: guest.clone(),
-            measurement,
-            reference_values,
-            notes,
-        }
-    }
-
     /// The text form.
     pub fn to_text(&self) -> String {
-        let vcpus = self.measurement.vcpus;
         let mut text = String::from("SEV-SNP launch measurement\n");
         text.push_str(&guest_lines(&self.guest));
-        text.push_str(&format!("  vcpus:            {vcpus}\n"));
-        text.push_str(&format!("  1 vCPU:           {}\n", self.measurement.one_vcpu));
-        text.push_str(&format!("  AP VMSA:          {}\n", self.measurement.ap_vmsa));
-        for count in [vcpus.min(), vcpus.max()] {
-            text.push_str(&format!(
-                "  {count:>3} vCPUs:       {}\n",
-                self.measurement.for_vcpus(count)
-            ));
+        for measurement in &self.measurements {
+            let vcpus = measurement.vcpus;
+            text.push_str(&format!("  vcpus {vcpus}:\n"));
+            text.push_str(&format!("    1 vCPU:         {}\n", measurement.one_vcpu));
+            text.push_str(&format!("    AP VMSA:        {}\n", measurement.ap_vmsa));
+            let mut counts = vec![vcpus.min()];
+            if vcpus.max() != vcpus.min() {
+                counts.push(vcpus.max());
+            }
+            for count in counts {
+                text.push_str(&format!(
+                    "    {count:>3} vCPUs:      {}\n",
+                    measurement.for_vcpus(count)
+                ));
+            }
         }
         for note in &self.notes {
             text.push_str(&format!("note: {note}\n"));
@@ -145,7 +138,10 @@ impl MeasurementExplained {
 }
 
 fn guest_lines(guest: &GuestSummary) -> String {
-    let mut text = format!("  firmware:         {} (sha256 {})\n", guest.firmware, guest.firmware_sha256);
+    let mut text = format!(
+        "  firmware:         {} (sha256 {})\n",
+        guest.firmware, guest.firmware_sha256
+    );
     if let Some(kernel) = &guest.kernel {
         text.push_str(&format!("  kernel:           {kernel}\n"));
         text.push_str(&format!(
@@ -156,6 +152,7 @@ fn guest_lines(guest: &GuestSummary) -> String {
             "  cmdline:          {}\n",
             guest.cmdline.as_deref().unwrap_or_default()
         ));
+        text.push_str(&format!("  cmdline from:     {}\n", guest.cmdline_from));
     }
     text.push_str(&format!("  vcpu model:       {}\n", guest.vcpu_model));
     text.push_str(&format!("  guest features:   {}\n", guest.guest_features));

@@ -1,14 +1,15 @@
 //! The search `measure explain` runs: every VMM, every vCPU signature the known models have,
 //! a set of guest features and every vCPU count up to a maximum, against one measurement.
 //!
-//! Each (VMM, signature, features) costs two VMSA hashes and then one SHA-384 per vCPU count
-//! (the digest for N + 1 vCPUs extends the one for N), so the whole search is a few hundred
-//! thousand hashes.
+//! Each (command line, VMM, signature, features) costs two VMSA hashes and then one SHA-384
+//! per vCPU count (the digest for N + 1 vCPUs extends the one for N), so the whole search is
+//! at most a few million hashes.
 
+use chiaro_attest::snp::VcpuRange;
 use chiaro_measure::snp::page_info::{Sha384Digest, extend_with_ap_vmsas};
 use chiaro_measure::snp::{CpuSignature, FirmwareMeasurement, GuestFeatures, VcpuModel, Vmm};
 
-use crate::commands::measure::guest::Guest;
+use crate::commands::measure::guest::{Guest, Stage};
 
 /// `SEV_FEATURES` bits a VMM may plausibly set besides `SNPActive` (bit 0): restricted and
 /// alternate injection (3, 4), `DebugSwap` (5), `PreventHostIBS` (6), `BTBIsolation` (7) and
@@ -18,7 +19,8 @@ const OPTIONAL_FEATURE_BITS: [u32; 6] = [3, 4, 5, 6, 7, 9];
 /// The candidates, with the firmware measured once per VMM.
 #[derive(Debug)]
 pub(crate) struct Search {
-    firmwares: Vec<(Vmm, FirmwareMeasurement)>,
+    stages: Vec<Stage>,
+    firmwares: Vec<(Vmm, VcpuRange, FirmwareMeasurement)>,
     /// VMMs whose layout of this firmware could not be measured, with why.
     pub(crate) unmeasurable: Vec<(Vmm, String)>,
     signatures: Vec<(CpuSignature, Vec<VcpuModel>)>,
@@ -47,15 +49,19 @@ impl Search {
     /// When no VMM's layout of the firmware can be measured (the firmware is not an SNP
     /// OVMF, or lacks the kernel-hashes section a kernel needs).
     pub(crate) fn new(guest: &Guest, max_vcpus: u32) -> anyhow::Result<Self> {
+        let stages = guest.stages(VcpuRange::new(1, max_vcpus)?)?;
         let mut firmwares = Vec::new();
         let mut unmeasurable = Vec::new();
         let mut first_error = None;
         for vmm in Vmm::ALL {
-            match guest.firmware_measurement_for(vmm) {
-                Ok(measured) => firmwares.push((vmm, measured)),
-                Err(error) => {
-                    unmeasurable.push((vmm, format!("{error:#}")));
-                    first_error.get_or_insert(error);
+            for stage in &stages {
+                match guest.firmware_measurement(vmm, stage.cmdline.as_deref()) {
+                    Ok(measured) => firmwares.push((vmm, stage.vcpus, measured)),
+                    Err(error) => {
+                        unmeasurable.push((vmm, format!("{error:#}")));
+                        first_error.get_or_insert(error);
+                        break;
+                    }
                 }
             }
         }
@@ -65,6 +71,7 @@ impl Search {
             return Err(error);
         }
         Ok(Self {
+            stages,
             firmwares,
             unmeasurable,
             signatures: signatures(guest.vcpu_model),
@@ -75,8 +82,23 @@ impl Search {
 
     /// How many launches were tried.
     pub(crate) fn tried(&self) -> usize {
-        let per_count = self.firmwares.len() * self.signatures.len() * self.features.len();
-        per_count.saturating_mul(usize::try_from(self.max_vcpus).unwrap_or(usize::MAX))
+        let counts: usize = self
+            .firmwares
+            .iter()
+            .map(|(_, vcpus, _)| {
+                usize::try_from(vcpus.max() - vcpus.min() + 1).unwrap_or(usize::MAX)
+            })
+            .sum();
+        counts
+            .saturating_mul(self.signatures.len())
+            .saturating_mul(self.features.len())
+    }
+
+    /// The command line of the smallest vCPU count tried.
+    pub(crate) fn first_cmdline(&self) -> Option<&str> {
+        self.stages
+            .first()
+            .and_then(|stage| stage.cmdline.as_deref())
     }
 
     /// The guest features tried.
@@ -87,12 +109,13 @@ impl Search {
     /// Every candidate launch whose digest is `measurement`.
     pub(crate) fn run(&self, measurement: &Sha384Digest) -> Vec<Found> {
         let mut found = Vec::new();
-        for (vmm, firmware) in &self.firmwares {
+        for (vmm, counts, firmware) in &self.firmwares {
             for (signature, models) in &self.signatures {
                 for features in &self.features {
                     let scaled = firmware.with_vcpus(*signature, *features);
-                    let mut digest = scaled.one_vcpu;
-                    for vcpus in 1..=self.max_vcpus {
+                    let mut digest =
+                        extend_with_ap_vmsas(&scaled.one_vcpu, &scaled.ap_vmsa, counts.min() - 1);
+                    for vcpus in counts.min()..=counts.max() {
                         if digest == *measurement {
                             found.push(Found {
                                 vmm: *vmm,
@@ -114,7 +137,8 @@ impl Search {
 /// models that have it.
 fn signatures(given: VcpuModel) -> Vec<(CpuSignature, Vec<VcpuModel>)> {
     let mut groups: Vec<(CpuSignature, Vec<VcpuModel>)> = Vec::new();
-    let order = std::iter::once(given).chain(VcpuModel::ALL.iter().copied().filter(|m| *m != given));
+    let order =
+        std::iter::once(given).chain(VcpuModel::ALL.iter().copied().filter(|m| *m != given));
     for model in order {
         let signature = model.signature();
         match groups.iter_mut().find(|(known, _)| *known == signature) {

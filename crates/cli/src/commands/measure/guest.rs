@@ -1,25 +1,44 @@
 //! The pod VM's inputs, read: from a node's Kata configuration and the flags (a flag wins),
 //! with the files hashed as the launch measures them.
+//!
+//! With the Kata runtime's static sandbox sizing (`static_sandbox_resource_mgmt`, which its
+//! SEV-SNP and TDX configurations set) the kernel command line ends in `nr_cpus=N` for a VM of
+//! N vCPUs, so the launch digest of each vCPU count has its own command line: [`Guest::stages`]
+//! says which command line goes with which counts.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use chiaro_attest::snp::VcpuRange;
+use chiaro_kata::{KataConfig, Node, Pod};
+use chiaro_measure::snp::page_info::Sha384Digest;
 use chiaro_measure::snp::{DirectBoot, FirmwareMeasurement, GuestFeatures, Ovmf, VcpuModel, Vmm};
 use sha2::{Digest as _, Sha256};
 
 use crate::cli::GuestInputArgs;
 use crate::reports::GuestSummary;
 
-/// The vCPU model the Kata runtime gives an SNP guest (`qemu_amd64.go`, `cpuModel()`).
+/// The vCPU model the Kata runtime gives an SNP guest (`chiaro_kata::SNP_CPU_MODEL`).
 const KATA_SNP_VCPU_MODEL: VcpuModel = VcpuModel::EpycV4;
+
+/// The node `measure` assumes: FIPS mode off, and CPUs enough for any pod VM.
+const NODE: Node = Node {
+    cpus: chiaro_kata::MAX_VCPUS,
+    fips: false,
+};
+
+/// The CFS period containerd passes with a CPU quota (µs).
+const CFS_PERIOD: u64 = 100_000;
 
 /// Everything the launch digest depends on, read.
 #[derive(Debug)]
 pub(crate) struct Guest {
     firmware_path: PathBuf,
     firmware: Vec<u8>,
-    boot: Option<Boot>,
+    ovmf_hash: Sha384Digest,
+    boot: Option<BootFiles>,
+    cmdline: CommandLine,
     /// The vCPU model.
     pub(crate) vcpu_model: VcpuModel,
     /// The VMSA's SEV features.
@@ -30,87 +49,187 @@ pub(crate) struct Guest {
     pub(crate) notes: Vec<String>,
 }
 
-/// A kernel, initrd and command line, hashed.
+/// A kernel and initrd, hashed.
 #[derive(Debug)]
-struct Boot {
+struct BootFiles {
     kernel_path: PathBuf,
+    kernel: [u8; 32],
     initrd_path: Option<PathBuf>,
-    cmdline: String,
-    hashes: DirectBoot,
+    initrd: [u8; 32],
 }
 
-/// What a node's Kata configuration says about its SNP pod VMs.
-#[derive(Debug, Default)]
-struct KataGuest {
-    firmware: Option<PathBuf>,
-    kernel: Option<PathBuf>,
-    initrd: Option<PathBuf>,
-    cmdline: Option<String>,
-    notes: Vec<String>,
+/// Where the kernel command line comes from.
+#[derive(Debug)]
+enum CommandLine {
+    /// Given as a flag (or empty): the same for every vCPU count.
+    Fixed(String),
+    /// Assembled by the Kata runtime from its configuration, per pod.
+    Kata(Box<KataConfig>),
+}
+
+/// The vCPU counts one kernel command line is launched with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Stage {
+    /// The counts.
+    pub(crate) vcpus: VcpuRange,
+    /// The command line (none without a kernel).
+    pub(crate) cmdline: Option<String>,
 }
 
 impl Guest {
     /// Reads the configuration and the files it or the flags name.
     pub(crate) fn read(args: &GuestInputArgs) -> anyhow::Result<Self> {
         let kata = match &args.kata_config {
-            Some(path) => kata_guest(path, args.root.as_deref())?,
-            None => KataGuest::default(),
+            Some(path) => Some(read_kata_config(path)?),
+            None => None,
         };
-        let Some(firmware_path) = args.firmware.clone().or(kata.firmware) else {
-            bail!("no firmware: give --firmware FILE or --kata-config FILE");
+        let on_node = |file: &str| node_path(args.root.as_deref(), file);
+        let firmware_path = match (&args.firmware, &kata) {
+            (Some(path), _) => path.clone(),
+            (None, Some(config)) => match config.firmware() {
+                Some(firmware) => on_node(firmware),
+                None => bail!("the Kata configuration names no firmware: give --firmware FILE"),
+            },
+            (None, None) => bail!("no firmware: give --firmware FILE or --kata-config FILE"),
         };
         let firmware = crate::input::read(&firmware_path, "firmware")?;
-        let kernel = args.kernel.clone().or(kata.kernel);
-        let initrd = args.initrd.clone().or(kata.initrd);
-        let cmdline = args.cmdline.clone().or(kata.cmdline);
+        let ovmf_hash = Ovmf::parse(&firmware)
+            .with_context(|| format!("firmware {}", firmware_path.display()))?
+            .ovmf_hash();
+        let kernel = args
+            .kernel
+            .clone()
+            .or_else(|| kata.as_ref().map(|config| on_node(config.kernel())));
+        let initrd = args.initrd.clone().or_else(|| {
+            kata.as_ref()
+                .and_then(|config| config.initrd())
+                .map(on_node)
+        });
+        let mut notes = Vec::new();
+        if kata.as_ref().is_some_and(|config| config.image().is_some()) && args.initrd.is_none() {
+            notes.push(
+                "the Kata configuration boots a root file system image, which the launch does not \
+                 measure: only the kernel, its command line and the initrd are"
+                    .to_owned(),
+            );
+        }
         let boot = match kernel {
-            Some(kernel_path) => Some(Boot::read(kernel_path, initrd, cmdline.unwrap_or_default())?),
-            None if initrd.is_some() || cmdline.is_some() => {
-                bail!("an initrd or a command line is measured only with a kernel: give --kernel FILE")
+            Some(kernel_path) => Some(BootFiles::read(kernel_path, initrd)?),
+            None if initrd.is_some() || args.cmdline.is_some() => {
+                bail!(
+                    "an initrd or a command line is measured only with a kernel: give --kernel FILE"
+                )
             }
             None => None,
         };
-        let kata_model = args.kata_config.as_ref().map(|_| KATA_SNP_VCPU_MODEL);
+        let cmdline = match (&args.cmdline, kata) {
+            (Some(given), _) => CommandLine::Fixed(given.clone()),
+            (None, Some(config)) => CommandLine::Kata(Box::new(config)),
+            (None, None) => CommandLine::Fixed(String::new()),
+        };
+        let kata_model = matches!(cmdline, CommandLine::Kata(_)).then_some(KATA_SNP_VCPU_MODEL);
         Ok(Self {
             firmware_path,
             firmware,
+            ovmf_hash,
             boot,
-            vcpu_model: args.vcpu_model.or(kata_model).unwrap_or(KATA_SNP_VCPU_MODEL),
+            cmdline,
+            vcpu_model: args
+                .vcpu_model
+                .or(kata_model)
+                .unwrap_or(KATA_SNP_VCPU_MODEL),
             guest_features: args.guest_features.unwrap_or_default(),
-            vmm: args.vmm.unwrap_or(Vmm::Qemu),
-            notes: kata.notes,
+            vmm: args.vmm.unwrap_or_default(),
+            notes,
         })
     }
 
-    /// The firmware's footer table and metadata.
-    pub(crate) fn ovmf(&self) -> anyhow::Result<Ovmf<'_>> {
-        Ovmf::parse(&self.firmware).with_context(|| format!("firmware {}", self.firmware_path.display()))
+    /// Which command line each vCPU count in `range` is launched with: one stage for a fixed
+    /// command line, one per count the Kata runtime can give a pod when it writes the count into
+    /// the line (counts below the configuration's base are never launched, and left out).
+    ///
+    /// # Errors
+    /// When no count in `range` can be launched.
+    pub(crate) fn stages(&self, range: VcpuRange) -> anyhow::Result<Vec<Stage>> {
+        let Some(_) = &self.boot else {
+            return Ok(vec![Stage {
+                vcpus: range,
+                cmdline: None,
+            }]);
+        };
+        let config = match &self.cmdline {
+            CommandLine::Fixed(cmdline) => {
+                return Ok(vec![Stage {
+                    vcpus: range,
+                    cmdline: Some(cmdline.clone()),
+                }]);
+            }
+            CommandLine::Kata(config) => config,
+        };
+        let mut stages = Vec::new();
+        for count in range.min()..=range.max() {
+            let Some(pod) = pod_with_vcpus(config, count) else {
+                continue;
+            };
+            stages.push(Stage {
+                vcpus: VcpuRange::new(count, count)?,
+                cmdline: Some(config.kernel_command_line_for(&NODE, &pod)),
+            });
+        }
+        if !config.static_sandbox_resource_mgmt() {
+            // The line does not depend on the pod: one stage for the whole range.
+            if let Some(first) = stages.first().cloned() {
+                return Ok(vec![Stage {
+                    vcpus: range,
+                    ..first
+                }]);
+            }
+        }
+        if stages.is_empty() {
+            bail!(
+                "the Kata configuration gives every pod VM at least {} vCPUs: --vcpus {range} has none of them",
+                config.default_vcpus().unwrap_or(1)
+            );
+        }
+        Ok(stages)
     }
 
-    /// The digest of everything before the VMSAs, for this guest's VMM.
-    pub(crate) fn firmware_measurement(&self) -> anyhow::Result<FirmwareMeasurement> {
-        self.firmware_measurement_for(self.vmm)
-    }
-
-    /// The digest of everything before the VMSAs, for `vmm`.
-    pub(crate) fn firmware_measurement_for(&self, vmm: Vmm) -> anyhow::Result<FirmwareMeasurement> {
-        let ovmf = self.ovmf()?;
-        FirmwareMeasurement::new(&ovmf, self.boot.as_ref().map(|boot| &boot.hashes), vmm)
+    /// The digest of everything before the VMSAs, with `cmdline`, for `vmm`.
+    pub(crate) fn firmware_measurement(
+        &self,
+        vmm: Vmm,
+        cmdline: Option<&str>,
+    ) -> anyhow::Result<FirmwareMeasurement> {
+        let ovmf = Ovmf::parse(&self.firmware)
+            .with_context(|| format!("firmware {}", self.firmware_path.display()))?;
+        let boot = self.boot.as_ref().map(|files| {
+            DirectBoot::from_sha256(files.kernel, files.initrd, cmdline.unwrap_or_default())
+        });
+        FirmwareMeasurement::from_ovmf_hash(self.ovmf_hash, &ovmf, boot.as_ref(), vmm)
             .with_context(|| format!("firmware {}", self.firmware_path.display()))
     }
 
-    /// The inputs, for reports.
-    pub(crate) fn summary(&self) -> GuestSummary {
+    /// The inputs, for reports; `cmdline` is the one of the smallest count.
+    pub(crate) fn summary(&self, cmdline: Option<&str>) -> GuestSummary {
         GuestSummary {
             firmware: self.firmware_path.display().to_string(),
             firmware_sha256: hex::encode(Sha256::digest(&self.firmware)),
-            kernel: self.boot.as_ref().map(|boot| boot.kernel_path.display().to_string()),
+            kernel: self
+                .boot
+                .as_ref()
+                .map(|boot| boot.kernel_path.display().to_string()),
             initrd: self
                 .boot
                 .as_ref()
                 .and_then(|boot| boot.initrd_path.as_ref())
                 .map(|path| path.display().to_string()),
-            cmdline: self.boot.as_ref().map(|boot| boot.cmdline.clone()),
+            cmdline: cmdline.map(str::to_owned),
+            cmdline_from: match &self.cmdline {
+                CommandLine::Fixed(_) => "given".to_owned(),
+                CommandLine::Kata(_) => {
+                    "the Kata configuration (nr_cpus= follows the vCPU count)".to_owned()
+                }
+            },
             vcpu_model: self.vcpu_model.to_string(),
             guest_features: format!("{:#x}", self.guest_features.0),
             vmm: self.vmm.to_string(),
@@ -118,26 +237,52 @@ impl Guest {
     }
 }
 
-impl Boot {
-    fn read(kernel_path: PathBuf, initrd_path: Option<PathBuf>, cmdline: String) -> anyhow::Result<Self> {
+impl BootFiles {
+    fn read(kernel_path: PathBuf, initrd_path: Option<PathBuf>) -> anyhow::Result<Self> {
         let kernel = sha256_of(&kernel_path, "kernel")?;
         let initrd = match &initrd_path {
             Some(path) => sha256_of(path, "initrd")?,
             None => Sha256::digest([]).into(),
         };
-        let hashes = DirectBoot::from_sha256(kernel, initrd, &cmdline);
         Ok(Self {
             kernel_path,
+            kernel,
             initrd_path,
-            cmdline,
-            hashes,
+            initrd,
         })
     }
 }
 
+/// A pod whose VM the runtime gives `count` vCPUs, if there is one: a CPU limit of `count`
+/// minus the configuration's base.
+fn pod_with_vcpus(config: &KataConfig, count: u32) -> Option<Pod> {
+    let base = config.vcpus_for(&NODE, &Pod::NO_CPU_LIMIT);
+    let pod = match count.checked_sub(base)? {
+        0 => Pod::NO_CPU_LIMIT,
+        extra => Pod::from_cfs(i64::from(extra) * CFS_PERIOD as i64, CFS_PERIOD),
+    };
+    (config.vcpus_for(&NODE, &pod) == count).then_some(pod)
+}
+
+/// A path of the node's, under `root` when given.
+fn node_path(root: Option<&Path>, file: &str) -> PathBuf {
+    let file = Path::new(file);
+    match root {
+        Some(root) => root.join(file.strip_prefix("/").unwrap_or(file)),
+        None => file.to_path_buf(),
+    }
+}
+
+fn read_kata_config(path: &Path) -> anyhow::Result<KataConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading Kata configuration {}", path.display()))?;
+    KataConfig::parse(&text).with_context(|| format!("Kata configuration {}", path.display()))
+}
+
 /// SHA-256 of a file, read in pieces (initrds are large).
 fn sha256_of(path: &Path, what: &str) -> anyhow::Result<[u8; 32]> {
-    let mut file = std::fs::File::open(path).with_context(|| format!("reading {what} {}", path.display()))?;
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("reading {what} {}", path.display()))?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 20];
     loop {
@@ -150,35 +295,4 @@ fn sha256_of(path: &Path, what: &str) -> anyhow::Result<[u8; 32]> {
         hasher.update(piece);
     }
     Ok(hasher.finalize().into())
-}
-
-/// The node's Kata configuration: its files (under `root` when given) and the command line the
-/// runtime assembles.
-fn kata_guest(path: &Path, root: Option<&Path>) -> anyhow::Result<KataGuest> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading Kata configuration {}", path.display()))?;
-    let config = chiaro_kata::KataConfig::parse(&text)
-        .with_context(|| format!("Kata configuration {}", path.display()))?;
-    let cmdline = config
-        .kernel_command_line()
-        .with_context(|| format!("Kata configuration {}", path.display()))?;
-    let on_node = |file: &Path| match root {
-        Some(root) => root.join(file.strip_prefix("/").unwrap_or(file)),
-        None => file.to_path_buf(),
-    };
-    let mut notes = Vec::new();
-    if config.image().is_some() {
-        notes.push(
-            "the configuration boots a root file system image: only the kernel, initrd and command \
-             line are measured, so the image is pinned only through a dm-verity root hash on the \
-             command line"
-                .to_owned(),
-        );
-    }
-    Ok(KataGuest {
-        firmware: config.firmware().map(on_node),
-        kernel: config.kernel().map(on_node),
-        initrd: config.initrd().map(on_node),
-        cmdline: Some(cmdline.to_string()),
-        notes,
-    })
 }
