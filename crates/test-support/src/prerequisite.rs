@@ -2,7 +2,7 @@
 //!
 //! A test that needs a [`Prerequisite`] carries its [marker](Prerequisite::marker) in its name
 //! (`needs_vectors_…`, `needs_registry_…`, `needs_root_…`, `needs_schemas_…`,
-//! `needs_images_…`) and asks for it
+//! `needs_images_…`, `needs_snp_oracle_…`) and asks for it
 //! here. It gets it or
 //! panics saying what is missing; it never returns early, so a test that cannot run fails and
 //! never passes. `scripts/test` runs [`missing`] (through the `chiaro-prerequisites` binary)
@@ -52,6 +52,15 @@ pub const IMAGE_BINARIES: &[&str] = &[
 /// `dpkg-deb` (the locked packages), `tar` (layers).
 pub const IMAGE_TOOLS: &[&str] = &["skopeo", "dpkg-deb", "tar"];
 
+/// The launch-digest oracle (PyPI), at the version the SEV-SNP vectors were computed with.
+pub const SNP_MEASURE: &str = "sev-snp-measure";
+
+/// The version of [`SNP_MEASURE`] the oracle tests want (`scripts/test` installs it).
+pub const SNP_MEASURE_VERSION: &str = "0.0.13";
+
+/// Debian's full OVMF image (package `ovmf`): a standard build, without kernel hashes.
+pub const DEBIAN_OVMF: &str = "/usr/share/ovmf/OVMF.fd";
+
 /// Something a test needs that the toolchain does not bring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Prerequisite {
@@ -67,16 +76,21 @@ pub enum Prerequisite {
     /// Debian packages ([`image_debs_dir`]) of `scripts/images --prepare`, and
     /// [`IMAGE_TOOLS`].
     Images,
+    /// [`SNP_MEASURE`] [`SNP_MEASURE_VERSION`] (in [`snp_measure_venv`], else on `PATH`) and
+    /// [`DEBIAN_OVMF`]: an independent launch-digest calculator and a real firmware to run
+    /// both on.
+    SnpMeasure,
 }
 
 impl Prerequisite {
     /// Every prerequisite.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Vectors,
         Self::Registry,
         Self::Root,
         Self::Schemas,
         Self::Images,
+        Self::SnpMeasure,
     ];
 
     /// The word in the name of every test that needs it.
@@ -87,6 +101,7 @@ impl Prerequisite {
             Self::Root => "needs_root",
             Self::Schemas => "needs_schemas",
             Self::Images => "needs_images",
+            Self::SnpMeasure => "needs_snp_oracle",
         }
     }
 
@@ -109,6 +124,7 @@ impl Prerequisite {
             Self::Schemas => (!runs(SCHEMA_CHECKER, "--version"))
                 .then(|| format!("{SCHEMA_CHECKER} not installed (pip install {SCHEMA_CHECKER})")),
             Self::Images => images_absence(),
+            Self::SnpMeasure => snp_measure_absence(),
         }
     }
 
@@ -217,6 +233,71 @@ fn images_absence() -> Option<String> {
         .filter(|tool| !on_path(tool))
         .collect();
     (!tools.is_empty()).then(|| format!("not installed: {}", tools.join(", ")))
+}
+
+/// Where `scripts/test` installs [`SNP_MEASURE`]: a virtual environment in the target
+/// directory.
+pub fn snp_measure_venv() -> PathBuf {
+    target_dir().join("venv/sev-snp-measure")
+}
+
+/// The Python interpreter that has [`SNP_MEASURE`]'s package (`sevsnpmeasure`): the virtual
+/// environment's, else the one named by the `#!` line of the `sev-snp-measure` on `PATH`.
+pub fn snp_measure_python() -> Option<PathBuf> {
+    let venv_python = snp_measure_venv().join("bin/python3");
+    if venv_python.is_file() {
+        return Some(venv_python);
+    }
+    let path = std::env::var_os("PATH")?;
+    let program = std::env::split_paths(&path)
+        .map(|dir| dir.join(SNP_MEASURE))
+        .find(|program| program.is_file())?;
+    let script = std::fs::read(program).ok()?;
+    let first_line = script.split(|&byte| byte == b'\n').next()?;
+    let interpreter = std::str::from_utf8(first_line.strip_prefix(b"#!")?).ok()?;
+    let mut words = interpreter.split_whitespace();
+    let first = words.next()?;
+    let python = if first.ends_with("/env") {
+        words.next()?
+    } else {
+        first
+    };
+    Some(PathBuf::from(python))
+}
+
+fn snp_measure_absence() -> Option<String> {
+    let install = format!(
+        "scripts/test installs it: python3 -m venv {venv} && {venv}/bin/pip install \
+         {SNP_MEASURE}=={SNP_MEASURE_VERSION}",
+        venv = snp_measure_venv().display()
+    );
+    let Some(python) = snp_measure_python() else {
+        return Some(format!("{SNP_MEASURE} not installed ({install})"));
+    };
+    let version = Command::new(&python)
+        .args(["-c", "import sevsnpmeasure.cli as c; print(c.VERSION)"])
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned());
+    match version {
+        None => {
+            return Some(format!(
+                "{} cannot import sevsnpmeasure ({install})",
+                python.display()
+            ));
+        }
+        Some(version) if version != SNP_MEASURE_VERSION => {
+            return Some(format!(
+                "{SNP_MEASURE} {version} found, the oracle tests want {SNP_MEASURE_VERSION} \
+                 ({install})"
+            ));
+        }
+        Some(_) => {}
+    }
+    (!Path::new(DEBIAN_OVMF).is_file())
+        .then(|| format!("{DEBIAN_OVMF} not found (apt-get install ovmf)"))
 }
 
 /// Whether `program arg` runs and succeeds.
