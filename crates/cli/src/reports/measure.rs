@@ -49,16 +49,22 @@ impl MeasuredGuest {
         text.push_str(&guest_lines(&self.guest));
         for measurement in &self.measurements {
             let vcpus = measurement.vcpus;
-            text.push_str(&format!("  vcpus {vcpus}:\n"));
-            text.push_str(&format!("    1 vCPU:         {}\n", measurement.one_vcpu));
-            text.push_str(&format!("    AP VMSA:        {}\n", measurement.ap_vmsa));
-            let mut counts = vec![vcpus.min()];
-            if vcpus.max() != vcpus.min() {
-                counts.push(vcpus.max());
-            }
-            for count in counts {
+            if vcpus.min() == vcpus.max() {
                 text.push_str(&format!(
-                    "    {count:>3} vCPUs:      {}\n",
+                    "  {:>3} vCPUs:        {}\n",
+                    vcpus.min(),
+                    measurement.for_vcpus(vcpus.min())
+                ));
+                continue;
+            }
+            text.push_str(&format!(
+                "  vcpus {vcpus}: 1-vCPU digest {}\n",
+                measurement.one_vcpu
+            ));
+            text.push_str(&format!("              AP VMSA {}\n", measurement.ap_vmsa));
+            for count in [vcpus.min(), vcpus.max()] {
+                text.push_str(&format!(
+                    "  {count:>3} vCPUs:        {}\n",
                     measurement.for_vcpus(count)
                 ));
             }

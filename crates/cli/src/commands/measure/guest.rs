@@ -105,14 +105,7 @@ impl Guest {
                 .and_then(|config| config.initrd())
                 .map(on_node)
         });
-        let mut notes = Vec::new();
-        if kata.as_ref().is_some_and(|config| config.image().is_some()) && args.initrd.is_none() {
-            notes.push(
-                "the Kata configuration boots a root file system image, which the launch does not \
-                 measure: only the kernel, its command line and the initrd are"
-                    .to_owned(),
-            );
-        }
+        let notes = Vec::new();
         let boot = match kernel {
             Some(kernel_path) => Some(BootFiles::read(kernel_path, initrd)?),
             None if initrd.is_some() || args.cmdline.is_some() => {
@@ -127,6 +120,18 @@ impl Guest {
             (None, Some(config)) => CommandLine::Kata(Box::new(config)),
             (None, None) => CommandLine::Fixed(String::new()),
         };
+        if let (CommandLine::Kata(config), Some(image)) = (&cmdline, kata_image(&cmdline)) {
+            let line = config.kernel_command_line_for(&NODE, &Pod::NO_CPU_LIMIT);
+            if !verity_root(&line) {
+                bail!(
+                    "the Kata configuration boots the root file system image {image}, which the \
+                     launch digest does not cover, and its command line has no dm-verity root \
+                     (`dm-mod.create=…verity…` with `root=/dev/dm-0`): the measurement would not \
+                     pin the agent that enforces the policy. Boot an initrd, or pin the image \
+                     with a dm-verity root in `kernel_params`"
+                );
+            }
+        }
         let kata_model = matches!(cmdline, CommandLine::Kata(_)).then_some(KATA_SNP_VCPU_MODEL);
         Ok(Self {
             firmware_path,
@@ -253,6 +258,32 @@ impl BootFiles {
     }
 }
 
+/// The root file system image a Kata configuration boots, if it boots one.
+fn kata_image(cmdline: &CommandLine) -> Option<&str> {
+    match cmdline {
+        CommandLine::Kata(config) => config.image(),
+        CommandLine::Fixed(_) => None,
+    }
+}
+
+/// Whether `cmdline` mounts its root from a dm-verity device it creates: the last `root=` is a
+/// device-mapper device and a `dm-mod.create=` table has a `verity` target. (The kernel honours
+/// the last `root=`; a verity table pins the image's every block to the root hash in it.)
+fn verity_root(cmdline: &str) -> bool {
+    let last_root = cmdline
+        .split_whitespace()
+        .filter_map(|word| word.strip_prefix("root="))
+        .next_back();
+    let creates_verity = cmdline.split("dm-mod.create=").skip(1).any(|rest| {
+        let table = match rest.strip_prefix('"') {
+            Some(quoted) => quoted.split('"').next(),
+            None => rest.split_whitespace().next(),
+        };
+        table.is_some_and(|table| table.split([' ', ',', ';']).any(|word| word == "verity"))
+    });
+    last_root.is_some_and(|root| root.starts_with("/dev/dm-")) && creates_verity
+}
+
 /// A pod whose VM the runtime gives `count` vCPUs, if there is one: a CPU limit of `count`
 /// minus the configuration's base.
 fn pod_with_vcpus(config: &KataConfig, count: u32) -> Option<Pod> {
@@ -295,4 +326,24 @@ fn sha256_of(path: &Path, what: &str) -> anyhow::Result<[u8; 32]> {
         hasher.update(piece);
     }
     Ok(hasher.finalize().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::verity_root;
+
+    #[test]
+    fn only_a_last_root_on_a_verity_device_counts() {
+        let table = r#"dm-mod.create="root,,,ro,0 8 verity 1 /dev/vda1 /dev/vda2 4096 4096 1 1 sha256 ab cd""#;
+        assert!(verity_root(&format!(
+            "root=/dev/vda1 ro {table} root=/dev/dm-0"
+        )));
+        assert!(!verity_root(&format!(
+            "{table} root=/dev/dm-0 root=/dev/vda1"
+        )));
+        assert!(!verity_root("root=/dev/vda1 ro rootfstype=ext4"));
+        let linear = r#"dm-mod.create="root,,,ro,0 8 linear /dev/vda1 0""#;
+        assert!(!verity_root(&format!("{linear} root=/dev/dm-0")));
+        assert!(!verity_root("root=/dev/dm-0"));
+    }
 }
