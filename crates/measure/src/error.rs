@@ -141,4 +141,12 @@ pub enum Error {
         /// The name given.
         name: String,
     },
+    /// A number that is not decimal or `0x`/`0o`/`0b`-prefixed, or too large.
+    #[error("{what} {text:?} is not a number (decimal, or 0x, 0o, 0b prefixed) in range")]
+    InvalidNumber {
+        /// What the number was for.
+        what: &'static str,
+        /// The text given.
+        text: String,
+    },
 }

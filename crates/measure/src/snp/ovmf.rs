@@ -1,5 +1,5 @@
 //! An OVMF firmware image as the VMM loads it for an SEV-SNP guest: ending at 4 GiB, with
-//! OVMF's GUIDed footer table ([`footer`]) and, through it, the SEV metadata ([`metadata`])
+//! OVMF's GUIDed footer table (`footer`) and, through it, the SEV metadata (`metadata`)
 //! that says which guest pages the VMM adds besides the image itself.
 
 mod footer;

@@ -32,6 +32,42 @@ impl CpuSignature {
     }
 }
 
+/// A number as sev-snp-measure reads `--vcpu-sig` and `--guest-features`: decimal, or hex,
+/// octal or binary with a `0x`, `0o` or `0b` prefix.
+fn parse_number(text: &str) -> Option<u64> {
+    let trimmed = text.trim();
+    let lower = trimmed.to_ascii_lowercase();
+    let (digits, radix) = [("0x", 16), ("0o", 8), ("0b", 2)]
+        .into_iter()
+        .find_map(|(prefix, radix)| lower.strip_prefix(prefix).map(|digits| (digits, radix)))
+        .unwrap_or((&lower, 10));
+    if digits.is_empty() || digits.starts_with('+') {
+        return None;
+    }
+    u64::from_str_radix(digits, radix).ok()
+}
+
+impl FromStr for CpuSignature {
+    type Err = Error;
+
+    /// A raw signature: decimal, or `0x`, `0o`, `0b` prefixed.
+    fn from_str(text: &str) -> Result<Self, Error> {
+        parse_number(text)
+            .and_then(|value| u32::try_from(value).ok())
+            .map(Self)
+            .ok_or_else(|| Error::InvalidNumber {
+                what: "vCPU signature",
+                text: text.to_owned(),
+            })
+    }
+}
+
+impl fmt::Display for CpuSignature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#x}", self.0)
+    }
+}
+
 impl From<VcpuModel> for CpuSignature {
     fn from(model: VcpuModel) -> Self {
         model.signature()
@@ -45,6 +81,26 @@ pub struct GuestFeatures(pub u64);
 impl GuestFeatures {
     /// `SNPActive` alone, sev-snp-measure's default.
     pub const SNP_ACTIVE: Self = Self(0x1);
+}
+
+impl FromStr for GuestFeatures {
+    type Err = Error;
+
+    /// As `--guest-features`: decimal, or `0x`, `0o`, `0b` prefixed.
+    fn from_str(text: &str) -> Result<Self, Error> {
+        parse_number(text)
+            .map(Self)
+            .ok_or_else(|| Error::InvalidNumber {
+                what: "guest features",
+                text: text.to_owned(),
+            })
+    }
+}
+
+impl fmt::Display for GuestFeatures {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#x}", self.0)
+    }
 }
 
 impl Default for GuestFeatures {
@@ -130,7 +186,41 @@ impl FromStr for VcpuModel {
 
 #[cfg(test)]
 mod tests {
-    use super::{CpuSignature, VcpuModel};
+    use super::{CpuSignature, GuestFeatures, VcpuModel};
+
+    #[test]
+    fn numbers_read_as_sev_snp_measure_reads_them() {
+        for (text, value) in [
+            ("0x21", 0x21),
+            ("33", 33),
+            ("0X21", 0x21),
+            ("0o41", 33),
+            ("0b1", 1),
+        ] {
+            assert_eq!(
+                text.parse::<GuestFeatures>(),
+                Ok(GuestFeatures(value)),
+                "{text}"
+            );
+        }
+        for text in [
+            "",
+            "0x",
+            "x21",
+            "-1",
+            "0x+1",
+            "1.5",
+            "0x1_0000_0000_0000_0000",
+        ] {
+            assert!(text.parse::<GuestFeatures>().is_err(), "{text}");
+        }
+        assert_eq!(
+            "0x800f12".parse::<CpuSignature>(),
+            Ok(CpuSignature(0x0080_0f12))
+        );
+        assert!("0x100000000".parse::<CpuSignature>().is_err());
+        assert_eq!(GuestFeatures(0x21).to_string(), "0x21");
+    }
 
     #[test]
     fn signatures_are_amds_encoding() {
