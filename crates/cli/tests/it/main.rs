@@ -1,6 +1,6 @@
 //! The `chiaro` binary, run as a process, on the real vectors.
 
-#![expect(clippy::unwrap_used, reason = "test helpers fail loudly")]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "test helpers fail loudly")]
 
 mod deploy_guide;
 mod evidence_show;
@@ -11,6 +11,7 @@ mod generate_real_apps;
 mod install;
 mod json_outputs;
 mod local;
+mod measure;
 mod policy;
 
 use std::path::{Path, PathBuf};

@@ -22,7 +22,8 @@ use crate::chiaro;
 const SNP: &str = "measure/snp";
 
 /// The Kata SEV-SNP configuration as the runtime ships it (`chiaro-kata`'s fixture).
-const KATA_SNP_CONFIG: &str = include_str!("../../../kata/tests/fixtures/configuration-qemu-snp.toml");
+const KATA_SNP_CONFIG: &str =
+    include_str!("../../../kata/tests/fixtures/configuration-qemu-snp.toml");
 
 /// One case of `vectors.json`.
 #[derive(Debug, Deserialize)]
@@ -43,7 +44,8 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("chiaro-measure-{}-{name}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("chiaro-measure-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         Self(dir)
@@ -65,7 +67,8 @@ impl Drop for Scratch {
 }
 
 fn measured(stdout: &str) -> Vec<VcpuScaledMeasurement> {
-    let values: DraftReferenceValues = serde_json::from_str(stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let values: DraftReferenceValues =
+        serde_json::from_str(stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
     assert_eq!(values.snp.len(), 1, "{stdout}");
     values.snp[0].vcpu_scaled_measurements.clone().unwrap()
 }
@@ -77,7 +80,8 @@ fn file(dir: &Path, relative: &str) -> String {
 #[test]
 fn needs_vectors_measure_snp_gives_every_direct_boot_vector_from_one_value_per_model() {
     let dir = vectors::dir();
-    let cases: Vec<Vector> = serde_json::from_slice(&vectors::read(&dir, &format!("{SNP}/vectors.json"))).unwrap();
+    let cases: Vec<Vector> =
+        serde_json::from_slice(&vectors::read(&dir, &format!("{SNP}/vectors.json"))).unwrap();
     let mut checked = 0;
     for case in &cases {
         let mut args = vec![
@@ -97,10 +101,16 @@ fn needs_vectors_measure_snp_gives_every_direct_boot_vector_from_one_value_per_m
             "1-8".to_owned(),
         ];
         if let Some(kernel) = &case.kernel {
-            args.extend(["--kernel".to_owned(), file(&dir, &format!("{SNP}/{kernel}"))]);
+            args.extend([
+                "--kernel".to_owned(),
+                file(&dir, &format!("{SNP}/{kernel}")),
+            ]);
         }
         if let Some(initrd) = &case.initrd {
-            args.extend(["--initrd".to_owned(), file(&dir, &format!("{SNP}/{initrd}"))]);
+            args.extend([
+                "--initrd".to_owned(),
+                file(&dir, &format!("{SNP}/{initrd}")),
+            ]);
         }
         if let Some(append) = &case.append {
             args.extend(["--cmdline".to_owned(), append.clone()]);
@@ -111,7 +121,11 @@ fn needs_vectors_measure_snp_gives_every_direct_boot_vector_from_one_value_per_m
         let [family] = measured(&stdout)[..] else {
             panic!("a fixed command line is one family: {stdout}");
         };
-        assert_eq!(family.for_vcpus(case.vcpus).to_string(), case.launch_digest, "{case:?}");
+        assert_eq!(
+            family.for_vcpus(case.vcpus).to_string(),
+            case.launch_digest,
+            "{case:?}"
+        );
         checked += 1;
     }
     assert_eq!(checked, 21);
@@ -150,26 +164,52 @@ fn bad_measure_inputs_are_usage_errors_that_say_what() {
         all.extend_from_slice(args);
         let (code, stdout, stderr) = chiaro(&all);
         assert_eq!(code, 64, "{args:?}: {stdout}{stderr}");
-        assert!(format!("{stdout}{stderr}").contains(expected), "{args:?}: {stdout}{stderr}");
+        assert!(
+            format!("{stdout}{stderr}").contains(expected),
+            "{args:?}: {stdout}{stderr}"
+        );
     }
     let garbage = scratch.str("garbage.fd");
     let (code, stdout, stderr) = chiaro(&["measure", "snp", "--firmware", &garbage]);
     assert_eq!(code, 64, "{stdout}{stderr}");
-    assert!(format!("{stdout}{stderr}").contains("garbage.fd"), "{stdout}{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains("garbage.fd"),
+        "{stdout}{stderr}"
+    );
 }
 
 /// A copy of a node's Kata files under `scratch`: the vectors' firmware, kernel and initrd at
 /// the configuration's paths, and the configuration booting the initrd (or, with `image`, the
 /// root image the shipped configuration boots).
-fn kata_node(scratch: &Scratch, dir: &Path, image: bool, kernel_params: &str) -> (PathBuf, PathBuf) {
+fn kata_node(
+    scratch: &Scratch,
+    dir: &Path,
+    image: bool,
+    kernel_params: &str,
+) -> (PathBuf, PathBuf) {
     let root = scratch.path("node");
     let share = root.join("opt/kata/share");
     std::fs::create_dir_all(share.join("ovmf")).unwrap();
     std::fs::create_dir_all(share.join("kata-containers")).unwrap();
-    std::fs::copy(dir.join(SNP).join("ovmf_AmdSev_suffix.bin"), share.join("ovmf/AMDSEV.fd")).unwrap();
-    std::fs::copy(dir.join(SNP).join("kernel.bin"), share.join("kata-containers/vmlinuz-confidential.container")).unwrap();
-    std::fs::copy(dir.join(SNP).join("initrd.bin"), share.join("kata-containers/kata-containers-initrd-confidential.img")).unwrap();
-    let mut config = KATA_SNP_CONFIG.replace("kernel_params = \"\"", &format!("kernel_params = {kernel_params:?}"));
+    std::fs::copy(
+        dir.join(SNP).join("ovmf_AmdSev_suffix.bin"),
+        share.join("ovmf/AMDSEV.fd"),
+    )
+    .unwrap();
+    std::fs::copy(
+        dir.join(SNP).join("kernel.bin"),
+        share.join("kata-containers/vmlinuz-confidential.container"),
+    )
+    .unwrap();
+    std::fs::copy(
+        dir.join(SNP).join("initrd.bin"),
+        share.join("kata-containers/kata-containers-initrd-confidential.img"),
+    )
+    .unwrap();
+    let mut config = KATA_SNP_CONFIG.replace(
+        "kernel_params = \"\"",
+        &format!("kernel_params = {kernel_params:?}"),
+    );
     if !image {
         config = config.replace(
             "image = \"/opt/kata/share/kata-containers/kata-containers-confidential.img\"",
@@ -196,12 +236,17 @@ fn sev_snp_measure(dir: &Path, vcpus: u32, cmdline: &str) -> String {
         .arg(dir.join(SNP).join("initrd.bin"))
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
 #[test]
-fn needs_snp_oracle_and_needs_vectors_a_kata_node_measures_as_sev_snp_measure_says_for_each_vcpu_count() {
+fn needs_snp_oracle_and_needs_vectors_a_kata_node_measures_as_sev_snp_measure_says_for_each_vcpu_count()
+ {
     Prerequisite::SnpMeasure.require();
     let dir = vectors::dir();
     let scratch = Scratch::new("kata-oracle");
@@ -224,14 +269,20 @@ fn needs_snp_oracle_and_needs_vectors_a_kata_node_measures_as_sev_snp_measure_sa
     // value per count, each valid for that count only.
     assert_eq!(families.len(), 3, "{stdout}");
     let config = KataConfig::parse(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
-    let node = Node { cpus: chiaro_kata::MAX_VCPUS, fips: false };
+    let node = Node {
+        cpus: chiaro_kata::MAX_VCPUS,
+        fips: false,
+    };
     for (family, vcpus) in families.iter().zip(1u32..) {
         assert_eq!((family.vcpus.min(), family.vcpus.max()), (vcpus, vcpus));
         let pod = Pod::from_cfs(i64::from(vcpus - 1) * 100_000, 100_000);
         assert_eq!(config.vcpus_for(&node, &pod), vcpus);
         let cmdline = config.kernel_command_line_for(&node, &pod);
         assert!(cmdline.contains(&format!(" nr_cpus={vcpus} ")), "{cmdline}");
-        assert_eq!(family.for_vcpus(vcpus).to_string(), sev_snp_measure(&dir, vcpus, &cmdline));
+        assert_eq!(
+            family.for_vcpus(vcpus).to_string(),
+            sev_snp_measure(&dir, vcpus, &cmdline)
+        );
     }
 }
 
@@ -280,7 +331,16 @@ fn needs_vectors_measure_snp_merges_into_each_snp_set_of_a_manifest() {
     let measure = |cmdline: &str, extra: &[&str]| {
         let firmware = file(&dir, &format!("{SNP}/ovmf_AmdSev_suffix.bin"));
         let kernel = file(&dir, &format!("{SNP}/kernel.bin"));
-        let mut args = vec!["--output", "json", "measure", "snp", "--firmware", &firmware, "--kernel", &kernel];
+        let mut args = vec![
+            "--output",
+            "json",
+            "measure",
+            "snp",
+            "--firmware",
+            &firmware,
+            "--kernel",
+            &kernel,
+        ];
         args.extend(["--cmdline", cmdline, "--manifest", &manifest]);
         args.extend_from_slice(extra);
         let (code, stdout, stderr) = chiaro(&args);
@@ -307,12 +367,17 @@ fn needs_vectors_measure_snp_merges_into_each_snp_set_of_a_manifest() {
 /// One simulated chain for the test binary (RSA key generation is slow).
 fn tee() -> &'static InsecureSimulatedTee {
     static TEE: OnceLock<InsecureSimulatedTee> = OnceLock::new();
-    TEE.get_or_init(|| InsecureSimulatedTee::generate("2026-11-26T00:00:00Z".parse().unwrap()).unwrap())
+    TEE.get_or_init(|| {
+        InsecureSimulatedTee::generate("2026-11-26T00:00:00Z".parse().unwrap()).unwrap()
+    })
 }
 
 /// A signed report of a guest with this measurement, written to `scratch`.
 fn report_file(scratch: &Scratch, measurement: Measurement) -> String {
-    let launch = SimulatedLaunch { measurement, ..SimulatedLaunch::default() };
+    let launch = SimulatedLaunch {
+        measurement,
+        ..SimulatedLaunch::default()
+    };
     let report = tee().report(&launch, &ReportData::new([7; 64])).unwrap();
     std::fs::write(scratch.path("report.bin"), report).unwrap();
     scratch.str("report.bin")
@@ -333,7 +398,9 @@ fn direct_boot_args(dir: &Path, cmdline: &str) -> Vec<String> {
 
 /// `measure snp` of the direct boot with these extra flags, for `vcpus`.
 fn digest(dir: &Path, cmdline: &str, extra: &[&str], vcpus: u32) -> Measurement {
-    let mut args: Vec<String> = ["--output", "json", "measure", "snp"].map(str::to_owned).to_vec();
+    let mut args: Vec<String> = ["--output", "json", "measure", "snp"]
+        .map(str::to_owned)
+        .to_vec();
     args.extend(direct_boot_args(dir, cmdline));
     args.extend(extra.iter().map(|arg| (*arg).to_owned()));
     let (code, stdout, stderr) = chiaro(&args.iter().map(String::as_str).collect::<Vec<_>>());
@@ -342,13 +409,21 @@ fn digest(dir: &Path, cmdline: &str, extra: &[&str], vcpus: u32) -> Measurement 
 }
 
 fn explain(dir: &Path, report: &str, cmdline: &str) -> (i32, MeasurementExplained) {
-    let mut args: Vec<String> = ["--output", "json", "measure", "explain", "--snp-report", report]
-        .map(str::to_owned)
-        .to_vec();
+    let mut args: Vec<String> = [
+        "--output",
+        "json",
+        "measure",
+        "explain",
+        "--snp-report",
+        report,
+    ]
+    .map(str::to_owned)
+    .to_vec();
     args.extend(direct_boot_args(dir, cmdline));
     args.extend(["--max-vcpus".to_owned(), "16".to_owned()]);
     let (code, stdout, stderr) = chiaro(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    let explained = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}{stderr}"));
+    let explained =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}{stderr}"));
     (code, explained)
 }
 
@@ -356,7 +431,12 @@ fn explain(dir: &Path, report: &str, cmdline: &str) -> (i32, MeasurementExplaine
 fn needs_vectors_explain_names_the_vcpu_count_model_and_features_a_report_was_launched_with() {
     let dir = vectors::dir();
     let scratch = Scratch::new("explain-found");
-    let launched = digest(&dir, "console=ttyS0", &["--vcpu-model", "EPYC-Milan", "--guest-features", "0x21"], 5);
+    let launched = digest(
+        &dir,
+        "console=ttyS0",
+        &["--vcpu-model", "EPYC-Milan", "--guest-features", "0x21"],
+        5,
+    );
     let report = report_file(&scratch, launched);
     let (code, explained) = explain(&dir, &report, "console=ttyS0");
     assert_eq!(code, 0, "{explained:?}");
@@ -365,12 +445,21 @@ fn needs_vectors_explain_names_the_vcpu_count_model_and_features_a_report_was_la
         panic!("exactly one launch matches: {explained:?}");
     };
     assert_eq!(found.vcpus, 5);
-    assert!(found.vcpu_models.iter().any(|model| model == "EPYC-Milan"), "{found:?}");
+    assert!(
+        found.vcpu_models.iter().any(|model| model == "EPYC-Milan"),
+        "{found:?}"
+    );
     assert_eq!(found.guest_features, "0x21");
     assert_eq!(found.vmm, "QEMU");
     assert_eq!(found.differs_in.len(), 2, "{found:?}");
-    assert!(found.differs_in[0].starts_with("vCPU model (given EPYC-v4)"), "{found:?}");
-    assert!(found.differs_in[1].starts_with("guest features (given 0x1)"), "{found:?}");
+    assert!(
+        found.differs_in[0].starts_with("vCPU model (given EPYC-v4)"),
+        "{found:?}"
+    );
+    assert!(
+        found.differs_in[1].starts_with("guest features (given 0x1)"),
+        "{found:?}"
+    );
     // The inputs as launched: no difference but the count.
     let same = digest(&dir, "console=ttyS0", &[], 3);
     let report = report_file(&scratch, same);
@@ -378,7 +467,11 @@ fn needs_vectors_explain_names_the_vcpu_count_model_and_features_a_report_was_la
     assert_eq!(code, 0);
     assert_eq!(explained.matches.len(), 1, "{explained:?}");
     assert!(explained.matches[0].differs_in.is_empty());
-    assert!(explained.verdict.contains("with 3 vCPUs"), "{}", explained.verdict);
+    assert!(
+        explained.verdict.contains("with 3 vCPUs"),
+        "{}",
+        explained.verdict
+    );
 }
 
 #[test]
@@ -391,6 +484,10 @@ fn needs_vectors_explain_says_when_no_launch_of_the_files_matches() {
     let (code, explained) = explain(&dir, &report, "console=ttyS0");
     assert_eq!(code, 3, "{explained:?}");
     assert!(explained.matches.is_empty());
-    assert!(explained.verdict.contains("kernel command line"), "{}", explained.verdict);
+    assert!(
+        explained.verdict.contains("kernel command line"),
+        "{}",
+        explained.verdict
+    );
     assert!(explained.tried >= 16 * 3 * 64, "{}", explained.tried);
 }
