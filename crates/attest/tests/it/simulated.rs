@@ -334,3 +334,45 @@ fn attack_a_guest_with_fewer_vcpus_than_the_reference_allows_is_refused() {
         "{err:?}"
     );
 }
+
+/// The vectors' 4-vCPU guest (edk2 AmdSev firmware, EPYC-v4, SNPActive, QEMU), as
+/// sev-snp-measure computed it (`measure/snp/vectors.json`).
+const FOUR_VCPU_DIGEST: &str = "49a5df7673889babb3ee480795e1be1571b812264c2c7cc3ac6f92298a2f8683d8c691b26d8114dd6afbd324c2150ae1";
+
+/// That guest as `chiaro measure snp` names it: its 1-vCPU digest and AP VMSA.
+fn vectors_guest(vcpus: VcpuRange) -> VcpuScaledMeasurement {
+    use chiaro_measure::snp::{FirmwareMeasurement, GuestFeatures, Ovmf, VcpuModel, Vmm};
+    let dir = chiaro_test_support::vectors::dir();
+    let firmware = chiaro_test_support::vectors::read(&dir, "measure/snp/ovmf_AmdSev_suffix.bin");
+    let ovmf = Ovmf::parse(&firmware).unwrap();
+    let scaled = FirmwareMeasurement::new(&ovmf, None, Vmm::Qemu)
+        .unwrap()
+        .with_vcpus(VcpuModel::EpycV4, GuestFeatures::SNP_ACTIVE);
+    VcpuScaledMeasurement {
+        one_vcpu: Measurement::new(scaled.one_vcpu),
+        ap_vmsa: Digest48::new(scaled.ap_vmsa),
+        vcpus,
+    }
+}
+
+#[test]
+fn needs_vectors_a_4_vcpu_report_verifies_against_the_1_vcpu_digest_and_its_ap_vmsa() {
+    let guest = vectors_guest(VcpuRange::new(1, 1).unwrap());
+    let four: Measurement = FOUR_VCPU_DIGEST.parse().unwrap();
+    assert_eq!(guest.for_vcpus(4), four);
+    let claims = verify_scaled(&guest, 4, VcpuRange::new(1, 8).unwrap()).unwrap();
+    assert_eq!(claims.measurement, four);
+}
+
+#[test]
+fn needs_vectors_attack_a_4_vcpu_report_is_refused_when_the_reference_allows_1_to_2() {
+    let guest = vectors_guest(VcpuRange::new(1, 1).unwrap());
+    let err = verify_scaled(&guest, 4, VcpuRange::new(1, 2).unwrap()).unwrap_err();
+    assert_eq!(
+        err,
+        Error::Rejected(Rejection::Snp(SnpRejection::MeasurementNotAllowed {
+            actual: FOUR_VCPU_DIGEST.parse().unwrap(),
+            allowed: 1
+        }))
+    );
+}

@@ -1,6 +1,10 @@
 //! The `chiaro` binary, run as a process, on the real vectors.
 
-#![expect(clippy::unwrap_used, clippy::panic, reason = "test helpers fail loudly")]
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers fail loudly"
+)]
 
 mod deploy_guide;
 mod evidence_show;
