@@ -364,10 +364,15 @@ pub struct MeasureSnpArgs {
     pub vcpus: chiaro_attest::snp::VcpuRange,
     /// Also write the measurement into this manifest's SNP reference sets (added to each set,
     /// or a new set when it has none; a skeleton manifest when the file does not exist).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "reference")]
     pub manifest: Option<PathBuf>,
-    /// With `--manifest`: replace each SNP set's measurements instead of adding to them.
-    #[arg(long, requires = "manifest")]
+    /// Also write it into this `reference_values` file's SNP sets, as with `--manifest` (sets
+    /// there may hold only the other checks, e.g. a `minimum_tcb`, until then).
+    #[arg(long, value_name = "FILE")]
+    pub reference: Option<PathBuf>,
+    /// With `--manifest` or `--reference`: replace each SNP set's measurements instead of
+    /// adding to them.
+    #[arg(long)]
     pub replace: bool,
 }
 

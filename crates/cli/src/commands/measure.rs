@@ -8,7 +8,7 @@ mod merge;
 use anyhow::Context;
 use chiaro_attest::snp::{SnpReferenceValues, VcpuScaledMeasurement};
 use chiaro_attest::{Digest48, Measurement};
-use chiaro_manifest::{DraftReferenceValues, ManifestDraft};
+use chiaro_manifest::{DraftReferenceValues, ManifestDraft, ReferenceValueSets};
 
 use crate::cli::{MeasureExplainArgs, MeasureSnpArgs};
 use crate::commands::generate::{manifest, write_atomically};
@@ -31,12 +31,19 @@ pub(crate) fn snp(args: &MeasureSnpArgs, printer: Printer) -> anyhow::Result<Out
         });
     }
     let mut notes = guest.notes.clone();
+    if args.replace && args.manifest.is_none() && args.reference.is_none() {
+        anyhow::bail!("--replace needs --manifest FILE or --reference FILE");
+    }
     if let Some(path) = &args.manifest {
         let draft = manifest::read(path)?.unwrap_or_else(ManifestDraft::skeleton);
         let mut values = draft.reference_values().clone();
         let changed = merge::measurements_into(&mut values.snp, &measured, args.replace);
         let draft = draft.with_reference_values(values);
         write_atomically(path, draft.to_json_pretty().as_bytes())?;
+        notes.push(format!("{changed} in {}", path.display()));
+    }
+    if let Some(path) = &args.reference {
+        let changed = merge_into_reference_file(path, &measured, args.replace)?;
         notes.push(format!("{changed} in {}", path.display()));
     }
     let reference_values = DraftReferenceValues {
@@ -56,6 +63,30 @@ pub(crate) fn snp(args: &MeasureSnpArgs, printer: Printer) -> anyhow::Result<Out
     let json = serde_json::to_value(&report.reference_values).context("encoding")?;
     printer.result(&json, &report.to_text());
     Ok(Outcome::Verified)
+}
+
+/// Merges into a `reference_values` file (an empty object when it does not exist), and writes
+/// it only when the result is valid reference values (every set pinned).
+fn merge_into_reference_file(
+    path: &std::path::Path,
+    measured: &[VcpuScaledMeasurement],
+    replace: bool,
+) -> anyhow::Result<String> {
+    let mut values: DraftReferenceValues = match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text)
+            .with_context(|| format!("reference values {}", path.display()))?,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            DraftReferenceValues::default()
+        }
+        Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
+    };
+    let changed = merge::measurements_into(&mut values.snp, measured, replace);
+    ReferenceValueSets::from_draft(&values)
+        .and_then(|sets| sets.pin_the_guest(""))
+        .with_context(|| format!("reference values {} after merging", path.display()))?;
+    let text = serde_json::to_string_pretty(&values).context("encoding reference values")?;
+    write_atomically(path, text.as_bytes())?;
+    Ok(changed)
 }
 
 /// `chiaro measure explain`: which launch of these inputs the report's measurement is.

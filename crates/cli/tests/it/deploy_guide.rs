@@ -4,7 +4,8 @@
 //! on loopback, holding stand-in images under the names the guide uses (this machine can build
 //! but not run the real ones in a cluster); it is plain HTTP, so `$REGISTRY_FLAGS` names it
 //! insecure and a mirror for the application's registry, as the guide says to for such a
-//! registry. Then the outcome the guide promises is checked: every pod pins the Coordinator
+//! registry. The node's Kata files `chiaro measure` reads are the launch-digest vectors'. Then
+//! the outcome the guide promises is checked: every pod pins the Coordinator
 //! `install` generated.
 
 use std::path::{Path, PathBuf};
@@ -76,8 +77,9 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 #[test]
-fn needs_registry_needs_schemas_deploy_guide_commands_run_as_written() {
+fn needs_registry_needs_schemas_needs_vectors_deploy_guide_commands_run_as_written() {
     Prerequisite::Schemas.require();
+    let vectors = chiaro_test_support::vectors::dir();
     let script = commands(&guide());
     assert!(
         script.contains("chiaro install") && script.contains("chiaro generate"),
@@ -96,6 +98,9 @@ fn needs_registry_needs_schemas_deploy_guide_commands_run_as_written() {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
     copy_dir(&examples.join("emojivoto"), &dir.join("examples/emojivoto"));
     push_app_images(&registry, &dir.join("examples/emojivoto"));
+    // The node's Kata files the guide copies (`scp`, a cluster step): the vectors' firmware,
+    // kernel and initrd under the shipped configuration's paths.
+    super::measure::kata_node_at(&dir.join("node"), &vectors, false, "");
     let chiaro = PathBuf::from(env!("CARGO_BIN_EXE_chiaro"));
     let path = format!(
         "{}:{}",
@@ -113,7 +118,6 @@ fn needs_registry_needs_schemas_deploy_guide_commands_run_as_written() {
         .env("PATH", path)
         .env("REGISTRY", format!("{}/chiaro", registry.host))
         .env("REGISTRY_FLAGS", flags)
-        .env("SNP_MEASUREMENT", "ab".repeat(48))
         .output()
         .unwrap();
     assert!(

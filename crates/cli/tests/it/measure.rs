@@ -178,9 +178,7 @@ fn bad_measure_inputs_are_usage_errors_that_say_what() {
     );
 }
 
-/// A copy of a node's Kata files under `scratch`: the vectors' firmware, kernel and initrd at
-/// the configuration's paths, and the configuration booting the initrd (or, with `image`, the
-/// root image the shipped configuration boots).
+/// A copy of a node's Kata files under `scratch`: see [`kata_node_at`].
 fn kata_node(
     scratch: &Scratch,
     dir: &Path,
@@ -188,9 +186,17 @@ fn kata_node(
     kernel_params: &str,
 ) -> (PathBuf, PathBuf) {
     let root = scratch.path("node");
+    (kata_node_at(&root, dir, image, kernel_params), root)
+}
+
+/// A node's `/opt/kata` under `root`: the vectors' firmware, kernel and initrd at the shipped
+/// configuration's paths, and that configuration (`kernel_params` set) booting the initrd, or
+/// with `image` the root image it ships with. Returns the configuration's path.
+pub(crate) fn kata_node_at(root: &Path, dir: &Path, image: bool, kernel_params: &str) -> PathBuf {
     let share = root.join("opt/kata/share");
-    std::fs::create_dir_all(share.join("ovmf")).unwrap();
-    std::fs::create_dir_all(share.join("kata-containers")).unwrap();
+    for sub in ["ovmf", "kata-containers", "defaults/kata-containers"] {
+        std::fs::create_dir_all(share.join(sub)).unwrap();
+    }
     std::fs::copy(
         dir.join(SNP).join("ovmf_AmdSev_suffix.bin"),
         share.join("ovmf/AMDSEV.fd"),
@@ -216,9 +222,9 @@ fn kata_node(
             "initrd = \"/opt/kata/share/kata-containers/kata-containers-initrd-confidential.img\"",
         );
     }
-    let path = scratch.path("configuration-qemu-snp.toml");
+    let path = share.join("defaults/kata-containers/configuration-qemu-snp.toml");
     std::fs::write(&path, config).unwrap();
-    (path, root)
+    path
 }
 
 /// sev-snp-measure's digest of the vectors' AmdSev firmware, kernel and initrd.
