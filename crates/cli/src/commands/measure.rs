@@ -1,6 +1,7 @@
 //! `chiaro measure`: reference values from a pod VM's inputs, and the explanation of a real
 //! report's measurement (`docs/reference-values.md`).
 
+mod cmdline;
 mod explain;
 mod guest;
 mod merge;

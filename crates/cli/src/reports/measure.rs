@@ -14,8 +14,12 @@ pub struct GuestSummary {
     pub firmware_sha256: String,
     /// The kernel file, for measured direct boot.
     pub kernel: Option<String>,
+    /// Its SHA-256 (what the launch measures).
+    pub kernel_sha256: Option<String>,
     /// The initrd file.
     pub initrd: Option<String>,
+    /// Its SHA-256 (of nothing without an initrd).
+    pub initrd_sha256: Option<String>,
     /// The kernel command line (of the smallest vCPU count).
     pub cmdline: Option<String>,
     /// Where it comes from.
@@ -149,10 +153,14 @@ fn guest_lines(guest: &GuestSummary) -> String {
         guest.firmware, guest.firmware_sha256
     );
     if let Some(kernel) = &guest.kernel {
-        text.push_str(&format!("  kernel:           {kernel}\n"));
         text.push_str(&format!(
-            "  initrd:           {}\n",
-            guest.initrd.as_deref().unwrap_or("(none)")
+            "  kernel:           {kernel} (sha256 {})\n",
+            guest.kernel_sha256.as_deref().unwrap_or_default()
+        ));
+        text.push_str(&format!(
+            "  initrd:           {} (sha256 {})\n",
+            guest.initrd.as_deref().unwrap_or("(none)"),
+            guest.initrd_sha256.as_deref().unwrap_or_default()
         ));
         text.push_str(&format!(
             "  cmdline:          {}\n",

@@ -330,6 +330,55 @@ fn needs_vectors_attack_a_kata_root_image_without_dm_verity_is_refused() {
 }
 
 #[test]
+fn needs_vectors_attack_kernel_params_that_open_the_guest_are_refused() {
+    // The node's `kernel_params` end up in the measured line: a debug console or a shell there
+    // would make a measurement of a guest the host can log into.
+    let dir = vectors::dir();
+    for params in [
+        "agent.debug_console",
+        "systemd.unit=emergency.target",
+        "init=/bin/sh",
+    ] {
+        let scratch = Scratch::new("kata-params");
+        let (config_path, root) = kata_node(&scratch, &dir, false, params);
+        let (code, stdout, _) = chiaro(&[
+            "--output",
+            "json",
+            "measure",
+            "snp",
+            "--kata-config",
+            &config_path.display().to_string(),
+            "--root",
+            &root.display().to_string(),
+        ]);
+        assert_eq!(code, 64, "{params}: {stdout}");
+        assert!(stdout.contains(params), "{params}: {stdout}");
+    }
+}
+
+#[test]
+fn needs_vectors_a_path_that_leaves_the_root_is_refused() {
+    let dir = vectors::dir();
+    let scratch = Scratch::new("kata-escape");
+    let (config_path, root) = kata_node(&scratch, &dir, false, "");
+    let kernel = root.join("opt/kata/share/kata-containers/vmlinuz-confidential.container");
+    std::fs::remove_file(&kernel).unwrap();
+    std::os::unix::fs::symlink(dir.join(SNP).join("kernel.bin"), &kernel).unwrap();
+    let (code, stdout, _) = chiaro(&[
+        "--output",
+        "json",
+        "measure",
+        "snp",
+        "--kata-config",
+        &config_path.display().to_string(),
+        "--root",
+        &root.display().to_string(),
+    ]);
+    assert_eq!(code, 64, "{stdout}");
+    assert!(stdout.contains("outside --root"), "{stdout}");
+}
+
+#[test]
 fn needs_vectors_measure_snp_merges_into_each_snp_set_of_a_manifest() {
     let dir = vectors::dir();
     let scratch = Scratch::new("merge");
@@ -485,7 +534,7 @@ fn needs_vectors_explain_says_when_no_launch_of_the_files_matches() {
     let dir = vectors::dir();
     let scratch = Scratch::new("explain-none");
     // Another command line: every count, model, feature set and VMM misses.
-    let other = digest(&dir, "console=ttyS0 init=/bin/sh", &[], 2);
+    let other = digest(&dir, "console=ttyS0 loglevel=7", &[], 2);
     let report = report_file(&scratch, other);
     let (code, explained) = explain(&dir, &report, "console=ttyS0");
     assert_eq!(code, 3, "{explained:?}");

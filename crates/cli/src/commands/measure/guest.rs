@@ -17,6 +17,7 @@ use chiaro_measure::snp::{DirectBoot, FirmwareMeasurement, GuestFeatures, Ovmf, 
 use sha2::{Digest as _, Sha256};
 
 use crate::cli::GuestInputArgs;
+use crate::commands::measure::cmdline;
 use crate::reports::GuestSummary;
 
 /// The vCPU model the Kata runtime gives an SNP guest (`chiaro_kata::SNP_CPU_MODEL`).
@@ -39,6 +40,8 @@ pub(crate) struct Guest {
     ovmf_hash: Sha384Digest,
     boot: Option<BootFiles>,
     cmdline: CommandLine,
+    /// Whether the guest boots a root file system image (which must then be a dm-verity root).
+    image: bool,
     /// The vCPU model.
     pub(crate) vcpu_model: VcpuModel,
     /// The VMSA's SEV features.
@@ -87,7 +90,7 @@ impl Guest {
         let firmware_path = match (&args.firmware, &kata) {
             (Some(path), _) => path.clone(),
             (None, Some(config)) => match config.firmware() {
-                Some(firmware) => on_node(firmware),
+                Some(firmware) => on_node(firmware)?,
                 None => bail!("the Kata configuration names no firmware: give --firmware FILE"),
             },
             (None, None) => bail!("no firmware: give --firmware FILE or --kata-config FILE"),
@@ -96,15 +99,16 @@ impl Guest {
         let ovmf_hash = Ovmf::parse(&firmware)
             .with_context(|| format!("firmware {}", firmware_path.display()))?
             .ovmf_hash();
-        let kernel = args
-            .kernel
-            .clone()
-            .or_else(|| kata.as_ref().map(|config| on_node(config.kernel())));
-        let initrd = args.initrd.clone().or_else(|| {
-            kata.as_ref()
-                .and_then(|config| config.initrd())
-                .map(on_node)
-        });
+        let kernel = match (&args.kernel, &kata) {
+            (Some(path), _) => Some(path.clone()),
+            (None, Some(config)) => Some(on_node(config.kernel())?),
+            (None, None) => None,
+        };
+        let initrd = match (&args.initrd, kata.as_ref().and_then(KataConfig::initrd)) {
+            (Some(path), _) => Some(path.clone()),
+            (None, Some(initrd)) => Some(on_node(initrd)?),
+            (None, None) => None,
+        };
         let notes = Vec::new();
         let boot = match kernel {
             Some(kernel_path) => Some(BootFiles::read(kernel_path, initrd)?),
@@ -115,23 +119,12 @@ impl Guest {
             }
             None => None,
         };
+        let image = kata.as_ref().is_some_and(|config| config.image().is_some());
         let cmdline = match (&args.cmdline, kata) {
             (Some(given), _) => CommandLine::Fixed(given.clone()),
             (None, Some(config)) => CommandLine::Kata(Box::new(config)),
             (None, None) => CommandLine::Fixed(String::new()),
         };
-        if let (CommandLine::Kata(config), Some(image)) = (&cmdline, kata_image(&cmdline)) {
-            let line = config.kernel_command_line_for(&NODE, &Pod::NO_CPU_LIMIT);
-            if !verity_root(&line) {
-                bail!(
-                    "the Kata configuration boots the root file system image {image}, which the \
-                     launch digest does not cover, and its command line has no dm-verity root \
-                     (`dm-mod.create=…verity…` with `root=/dev/dm-0`): the measurement would not \
-                     pin the agent that enforces the policy. Boot an initrd, or pin the image \
-                     with a dm-verity root in `kernel_params`"
-                );
-            }
-        }
         let kata_model = matches!(cmdline, CommandLine::Kata(_)).then_some(KATA_SNP_VCPU_MODEL);
         Ok(Self {
             firmware_path,
@@ -139,6 +132,7 @@ impl Guest {
             ovmf_hash,
             boot,
             cmdline,
+            image,
             vcpu_model: args
                 .vcpu_model
                 .or(kata_model)
@@ -156,6 +150,16 @@ impl Guest {
     /// # Errors
     /// When no count in `range` can be launched.
     pub(crate) fn stages(&self, range: VcpuRange) -> anyhow::Result<Vec<Stage>> {
+        let stages = self.unchecked_stages(range)?;
+        for stage in &stages {
+            if let Some(line) = &stage.cmdline {
+                cmdline::check(line, self.image)?;
+            }
+        }
+        Ok(stages)
+    }
+
+    fn unchecked_stages(&self, range: VcpuRange) -> anyhow::Result<Vec<Stage>> {
         let Some(_) = &self.boot else {
             return Ok(vec![Stage {
                 vcpus: range,
@@ -171,6 +175,21 @@ impl Guest {
             }
             CommandLine::Kata(config) => config,
         };
+        if !config.static_sandbox_resource_mgmt() {
+            // The line does not depend on the pod; where it depends on the node's CPU count,
+            // `kernel_command_line` refuses.
+            return Ok(vec![Stage {
+                vcpus: range,
+                cmdline: Some(config.kernel_command_line()?),
+            }]);
+        }
+        let base = config.default_vcpus()?;
+        if range.max() > chiaro_kata::MAX_VCPUS {
+            bail!(
+                "--vcpus {range}: the Kata runtime gives a VM at most {} vCPUs",
+                chiaro_kata::MAX_VCPUS
+            );
+        }
         let mut stages = Vec::new();
         for count in range.min()..=range.max() {
             let Some(pod) = pod_with_vcpus(config, count) else {
@@ -181,19 +200,9 @@ impl Guest {
                 cmdline: Some(config.kernel_command_line_for(&NODE, &pod)),
             });
         }
-        if !config.static_sandbox_resource_mgmt() {
-            // The line does not depend on the pod: one stage for the whole range.
-            if let Some(first) = stages.first().cloned() {
-                return Ok(vec![Stage {
-                    vcpus: range,
-                    ..first
-                }]);
-            }
-        }
         if stages.is_empty() {
             bail!(
-                "the Kata configuration gives every pod VM at least {} vCPUs: --vcpus {range} has none of them",
-                config.default_vcpus().unwrap_or(1)
+                "the Kata configuration gives every pod VM at least {base} vCPUs: --vcpus {range} has none of them"
             );
         }
         Ok(stages)
@@ -223,11 +232,13 @@ impl Guest {
                 .boot
                 .as_ref()
                 .map(|boot| boot.kernel_path.display().to_string()),
+            kernel_sha256: self.boot.as_ref().map(|boot| hex::encode(boot.kernel)),
             initrd: self
                 .boot
                 .as_ref()
                 .and_then(|boot| boot.initrd_path.as_ref())
                 .map(|path| path.display().to_string()),
+            initrd_sha256: self.boot.as_ref().map(|boot| hex::encode(boot.initrd)),
             cmdline: cmdline.map(str::to_owned),
             cmdline_from: match &self.cmdline {
                 CommandLine::Fixed(_) => "given".to_owned(),
@@ -258,32 +269,6 @@ impl BootFiles {
     }
 }
 
-/// The root file system image a Kata configuration boots, if it boots one.
-fn kata_image(cmdline: &CommandLine) -> Option<&str> {
-    match cmdline {
-        CommandLine::Kata(config) => config.image(),
-        CommandLine::Fixed(_) => None,
-    }
-}
-
-/// Whether `cmdline` mounts its root from a dm-verity device it creates: the last `root=` is a
-/// device-mapper device and a `dm-mod.create=` table has a `verity` target. (The kernel honours
-/// the last `root=`; a verity table pins the image's every block to the root hash in it.)
-fn verity_root(cmdline: &str) -> bool {
-    let last_root = cmdline
-        .split_whitespace()
-        .filter_map(|word| word.strip_prefix("root="))
-        .next_back();
-    let creates_verity = cmdline.split("dm-mod.create=").skip(1).any(|rest| {
-        let table = match rest.strip_prefix('"') {
-            Some(quoted) => quoted.split('"').next(),
-            None => rest.split_whitespace().next(),
-        };
-        table.is_some_and(|table| table.split([' ', ',', ';']).any(|word| word == "verity"))
-    });
-    last_root.is_some_and(|root| root.starts_with("/dev/dm-")) && creates_verity
-}
-
 /// A pod whose VM the runtime gives `count` vCPUs, if there is one: a CPU limit of `count`
 /// minus the configuration's base.
 fn pod_with_vcpus(config: &KataConfig, count: u32) -> Option<Pod> {
@@ -295,19 +280,67 @@ fn pod_with_vcpus(config: &KataConfig, count: u32) -> Option<Pod> {
     (config.vcpus_for(&NODE, &pod) == count).then_some(pod)
 }
 
-/// A path of the node's, under `root` when given.
-fn node_path(root: Option<&Path>, file: &str) -> PathBuf {
+/// A path of the node's, under `root` when given: resolved (symbolic links followed, as the
+/// runtime follows them) and refused when it leaves `root`.
+fn node_path(root: Option<&Path>, file: &str) -> anyhow::Result<PathBuf> {
     let file = Path::new(file);
-    match root {
-        Some(root) => root.join(file.strip_prefix("/").unwrap_or(file)),
-        None => file.to_path_buf(),
+    let Some(root) = root else {
+        return Ok(file.to_path_buf());
+    };
+    let inside = root.join(file.strip_prefix("/").unwrap_or(file));
+    let root = root
+        .canonicalize()
+        .with_context(|| format!("--root {}", root.display()))?;
+    let resolved = inside
+        .canonicalize()
+        .with_context(|| format!("reading {}", inside.display()))?;
+    if !resolved.starts_with(&root) {
+        bail!(
+            "{} resolves to {}, outside --root {}: an absolute link in the copy points at this machine's files",
+            inside.display(),
+            resolved.display(),
+            root.display()
+        );
     }
+    Ok(resolved)
 }
 
+/// The configuration and its drop-ins (`config.d/*.toml` beside it, in file-name order, as the
+/// runtime reads them).
 fn read_kata_config(path: &Path) -> anyhow::Result<KataConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading Kata configuration {}", path.display()))?;
-    KataConfig::parse(&text).with_context(|| format!("Kata configuration {}", path.display()))
+    let drop_in_dir = path.parent().unwrap_or(Path::new(".")).join("config.d");
+    let mut drop_in_paths: Vec<PathBuf> = match std::fs::read_dir(&drop_in_dir) {
+        Ok(entries) => entries
+            .map(|entry| entry.map(|entry| entry.path()))
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("reading {}", drop_in_dir.display()))?,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(error) => {
+            return Err(error).with_context(|| format!("reading {}", drop_in_dir.display()));
+        }
+    };
+    drop_in_paths.retain(|path| {
+        path.extension()
+            .is_some_and(|extension| extension == "toml")
+    });
+    drop_in_paths.sort();
+    let drop_ins = drop_in_paths
+        .iter()
+        .map(|path| {
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading Kata drop-in {}", path.display()))
+        })
+        .collect::<anyhow::Result<Vec<String>>>()?;
+    let drop_ins: Vec<&str> = drop_ins.iter().map(String::as_str).collect();
+    KataConfig::parse_with_drop_ins(&text, &drop_ins).with_context(|| {
+        format!(
+            "Kata configuration {} (with {} drop-ins)",
+            path.display(),
+            drop_ins.len()
+        )
+    })
 }
 
 /// SHA-256 of a file, read in pieces (initrds are large).
@@ -326,24 +359,4 @@ fn sha256_of(path: &Path, what: &str) -> anyhow::Result<[u8; 32]> {
         hasher.update(piece);
     }
     Ok(hasher.finalize().into())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::verity_root;
-
-    #[test]
-    fn only_a_last_root_on_a_verity_device_counts() {
-        let table = r#"dm-mod.create="root,,,ro,0 8 verity 1 /dev/vda1 /dev/vda2 4096 4096 1 1 sha256 ab cd""#;
-        assert!(verity_root(&format!(
-            "root=/dev/vda1 ro {table} root=/dev/dm-0"
-        )));
-        assert!(!verity_root(&format!(
-            "{table} root=/dev/dm-0 root=/dev/vda1"
-        )));
-        assert!(!verity_root("root=/dev/vda1 ro rootfstype=ext4"));
-        let linear = r#"dm-mod.create="root,,,ro,0 8 linear /dev/vda1 0""#;
-        assert!(!verity_root(&format!("{linear} root=/dev/dm-0")));
-        assert!(!verity_root("root=/dev/dm-0"));
-    }
 }
