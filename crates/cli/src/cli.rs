@@ -374,6 +374,11 @@ pub struct MeasureSnpArgs {
     /// adding to them.
     #[arg(long)]
     pub replace: bool,
+    /// The lowest TCB the sets accept (`bootloader=N,tee=N,snp=N,microcode=N[,fmc=N]`): every
+    /// set written needs one, else it accepts any firmware and microcode. Sets merged into keep
+    /// theirs; this is required for a new set, and for a merged set without one.
+    #[arg(long, value_name = "SPLS", value_parser = parse_minimum_tcb)]
+    pub minimum_tcb: Option<chiaro_attest::snp::MinimumTcb>,
 }
 
 /// `chiaro measure explain`
@@ -405,6 +410,39 @@ fn parse_vcpu_range(text: &str) -> Result<chiaro_attest::snp::VcpuRange, String>
         }
     };
     chiaro_attest::snp::VcpuRange::new(min, max).map_err(|error| error.to_string())
+}
+
+/// `bootloader=N,tee=N,snp=N,microcode=N[,fmc=N]`.
+fn parse_minimum_tcb(text: &str) -> Result<chiaro_attest::snp::MinimumTcb, String> {
+    let mut values = std::collections::BTreeMap::new();
+    for part in text.split(',') {
+        let (name, value) = part
+            .split_once('=')
+            .ok_or_else(|| format!("`{part}`: expected NAME=SPL"))?;
+        let value: u8 = value
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{part}`: the SPL is a number 0–255"))?;
+        if values.insert(name.trim().to_owned(), value).is_some() {
+            return Err(format!("`{name}` given twice"));
+        }
+    }
+    let mut take = |name: &str| values.remove(name);
+    let required =
+        |value: Option<u8>, name: &str| value.ok_or_else(|| format!("`{name}=` missing"));
+    let tcb = chiaro_attest::snp::MinimumTcb {
+        bootloader: required(take("bootloader"), "bootloader")?,
+        tee: required(take("tee"), "tee")?,
+        snp: required(take("snp"), "snp")?,
+        microcode: required(take("microcode"), "microcode")?,
+        fmc: take("fmc"),
+    };
+    match values.keys().next() {
+        Some(unknown) => Err(format!(
+            "`{unknown}` is not a TCB component (bootloader, tee, snp, microcode, fmc)"
+        )),
+        None => Ok(tcb),
+    }
 }
 
 /// `0x…` hex or decimal.

@@ -7,7 +7,7 @@ mod guest;
 mod merge;
 
 use anyhow::Context;
-use chiaro_attest::snp::{SnpReferenceValues, VcpuScaledMeasurement};
+use chiaro_attest::snp::VcpuScaledMeasurement;
 use chiaro_attest::{Digest48, Measurement};
 use chiaro_manifest::{DraftReferenceValues, ManifestDraft, ReferenceValueSets};
 
@@ -32,27 +32,38 @@ pub(crate) fn snp(args: &MeasureSnpArgs, printer: Printer) -> anyhow::Result<Out
         });
     }
     let mut notes = guest.notes.clone();
-    if args.replace && args.manifest.is_none() && args.reference.is_none() {
-        anyhow::bail!("--replace needs --manifest FILE or --reference FILE");
-    }
-    if let Some(path) = &args.manifest {
-        let draft = manifest::read(path)?.unwrap_or_else(ManifestDraft::skeleton);
-        let mut values = draft.reference_values().clone();
-        let changed = merge::measurements_into(&mut values.snp, &measured, args.replace);
-        let draft = draft.with_reference_values(values);
-        write_atomically(path, draft.to_json_pretty().as_bytes())?;
-        notes.push(format!("{changed} in {}", path.display()));
-    }
-    if let Some(path) = &args.reference {
-        let changed = merge_into_reference_file(path, &measured, args.replace)?;
-        notes.push(format!("{changed} in {}", path.display()));
-    }
-    let reference_values = DraftReferenceValues {
-        snp: vec![SnpReferenceValues {
-            vcpu_scaled_measurements: Some(measured.clone()),
-            ..SnpReferenceValues::default()
-        }],
-        ..DraftReferenceValues::default()
+    // `--output json` prints what the reference values are now: the merged file's, or a new
+    // set.
+    let reference_values = match (&args.manifest, &args.reference) {
+        (Some(path), _) => {
+            let draft = manifest::read(path)?.unwrap_or_else(ManifestDraft::skeleton);
+            let mut values = draft.reference_values().clone();
+            let changed = merge::measurements_into(
+                &mut values.snp,
+                &measured,
+                args.replace,
+                args.minimum_tcb,
+            )?;
+            let draft = draft.with_reference_values(values.clone());
+            write_atomically(path, draft.to_json_pretty().as_bytes())?;
+            notes.push(format!("{changed} in {}", path.display()));
+            values
+        }
+        (None, Some(path)) => {
+            let (values, changed) =
+                merge_into_reference_file(path, &measured, args.replace, args.minimum_tcb)?;
+            notes.push(format!("{changed} in {}", path.display()));
+            values
+        }
+        (None, None) => {
+            if args.replace {
+                anyhow::bail!("--replace needs --manifest FILE or --reference FILE");
+            }
+            DraftReferenceValues {
+                snp: vec![merge::new_set(&measured, args.minimum_tcb)?],
+                ..DraftReferenceValues::default()
+            }
+        }
     };
     let first_cmdline = stages.first().and_then(|stage| stage.cmdline.as_deref());
     let report = MeasuredGuest {
@@ -72,7 +83,8 @@ fn merge_into_reference_file(
     path: &std::path::Path,
     measured: &[VcpuScaledMeasurement],
     replace: bool,
-) -> anyhow::Result<String> {
+    minimum_tcb: Option<chiaro_attest::snp::MinimumTcb>,
+) -> anyhow::Result<(DraftReferenceValues, String)> {
     let mut values: DraftReferenceValues = match std::fs::read_to_string(path) {
         Ok(text) => serde_json::from_str(&text)
             .with_context(|| format!("reference values {}", path.display()))?,
@@ -81,13 +93,13 @@ fn merge_into_reference_file(
         }
         Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
     };
-    let changed = merge::measurements_into(&mut values.snp, measured, replace);
+    let changed = merge::measurements_into(&mut values.snp, measured, replace, minimum_tcb)?;
     ReferenceValueSets::from_draft(&values)
         .and_then(|sets| sets.pin_the_guest(""))
         .with_context(|| format!("reference values {} after merging", path.display()))?;
     let text = serde_json::to_string_pretty(&values).context("encoding reference values")?;
     write_atomically(path, text.as_bytes())?;
-    Ok(changed)
+    Ok((values, changed))
 }
 
 /// `chiaro measure explain`: which launch of these inputs the report's measurement is.

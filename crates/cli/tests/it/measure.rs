@@ -25,6 +25,9 @@ const SNP: &str = "measure/snp";
 const KATA_SNP_CONFIG: &str =
     include_str!("../../../kata/tests/fixtures/configuration-qemu-snp.toml");
 
+/// The TCB minimum every measured set carries (Milan's, as in the deploy guide).
+const TCB: &str = "bootloader=3,tee=0,snp=8,microcode=115";
+
 /// One case of `vectors.json`.
 #[derive(Debug, Deserialize)]
 struct Vector {
@@ -99,6 +102,8 @@ fn needs_vectors_measure_snp_gives_every_direct_boot_vector_from_one_value_per_m
             case.vmm_type.clone(),
             "--vcpus".to_owned(),
             "1-8".to_owned(),
+            "--minimum-tcb".to_owned(),
+            TCB.to_owned(),
         ];
         if let Some(kernel) = &case.kernel {
             args.extend([
@@ -129,6 +134,67 @@ fn needs_vectors_measure_snp_gives_every_direct_boot_vector_from_one_value_per_m
         checked += 1;
     }
     assert_eq!(checked, 21);
+}
+
+#[test]
+fn needs_vectors_attack_reference_values_without_a_tcb_minimum_are_not_written() {
+    // Without `minimum_tcb` a set accepts any firmware and microcode, known-broken ones too.
+    let dir = vectors::dir();
+    let firmware = file(&dir, &format!("{SNP}/ovmf_AmdSev_suffix.bin"));
+    let (code, stdout, _) = chiaro(&[
+        "--output",
+        "json",
+        "measure",
+        "snp",
+        "--firmware",
+        &firmware,
+    ]);
+    assert_eq!(code, 64, "{stdout}");
+    assert!(stdout.contains("--minimum-tcb"), "{stdout}");
+    let scratch = Scratch::new("no-tcb");
+    let manifest = scratch.str("manifest.json");
+    let (code, stdout, _) = chiaro(&[
+        "--output",
+        "json",
+        "measure",
+        "snp",
+        "--firmware",
+        &firmware,
+        "--manifest",
+        &manifest,
+    ]);
+    assert_eq!(code, 64, "{stdout}");
+    assert!(!scratch.path("manifest.json").exists());
+    let (code, stdout, _) = chiaro(&[
+        "--output",
+        "json",
+        "measure",
+        "snp",
+        "--firmware",
+        &firmware,
+        "--manifest",
+        &manifest,
+        "--minimum-tcb",
+        TCB,
+    ]);
+    assert_eq!(code, 0, "{stdout}");
+    let values: DraftReferenceValues = serde_json::from_str(&stdout).unwrap();
+    assert!(values.snp[0].minimum_tcb.is_some());
+    for bad in [
+        "bootloader=3",
+        "bootloader=3,tee=0,snp=8,microcode=999",
+        "bootloader=3,tee=0,snp=8,microcode=1,cpu=2",
+    ] {
+        let (code, _, stderr) = chiaro(&[
+            "measure",
+            "snp",
+            "--firmware",
+            &firmware,
+            "--minimum-tcb",
+            bad,
+        ]);
+        assert_eq!(code, 64, "{bad}: {stderr}");
+    }
 }
 
 #[test]
@@ -268,6 +334,8 @@ fn needs_snp_oracle_and_needs_vectors_a_kata_node_measures_as_sev_snp_measure_sa
         &root.display().to_string(),
         "--vcpus",
         "1-3",
+        "--minimum-tcb",
+        TCB,
     ]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     let families = measured(&stdout);
@@ -309,6 +377,8 @@ fn needs_vectors_attack_a_kata_root_image_without_dm_verity_is_refused() {
             config.display().to_string(),
             "--root".to_owned(),
             root.display().to_string(),
+            "--minimum-tcb".to_owned(),
+            TCB.to_owned(),
         ]
     };
     let run = |config: &Path| {
@@ -396,7 +466,14 @@ fn needs_vectors_measure_snp_merges_into_each_snp_set_of_a_manifest() {
             "--kernel",
             &kernel,
         ];
-        args.extend(["--cmdline", cmdline, "--manifest", &manifest]);
+        args.extend([
+            "--cmdline",
+            cmdline,
+            "--manifest",
+            &manifest,
+            "--minimum-tcb",
+            TCB,
+        ]);
         args.extend_from_slice(extra);
         let (code, stdout, stderr) = chiaro(&args);
         assert_eq!(code, 0, "{stdout}{stderr}");
@@ -406,16 +483,26 @@ fn needs_vectors_measure_snp_merges_into_each_snp_set_of_a_manifest() {
         let draft = ManifestDraft::parse(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
         draft.reference_values().snp.clone()
     };
+    // `--output json` prints the reference values the manifest has now.
     let first = measure("console=ttyS0", &[]);
+    assert_eq!(first.len(), 1);
     assert_eq!(read().len(), 1);
     assert_eq!(read()[0].vcpu_scaled_measurements, Some(first.clone()));
-    let second = measure("console=hvc0", &[]);
-    measure("console=hvc0", &[]);
-    let both: Vec<_> = first.iter().chain(&second).copied().collect();
-    assert_eq!(read()[0].vcpu_scaled_measurements, Some(both));
-    let third = measure("quiet", &["--replace"]);
+    assert!(read()[0].minimum_tcb.is_some());
+    let both = measure("console=hvc0", &[]);
+    assert_eq!(both.len(), 2);
+    assert_eq!(both[0], first[0]);
+    assert_eq!(
+        measure("console=hvc0", &[]),
+        both,
+        "the same measurement is not added twice"
+    );
+    assert_eq!(read()[0].vcpu_scaled_measurements, Some(both.clone()));
+    let replaced = measure("quiet", &["--replace"]);
+    assert_eq!(replaced.len(), 1);
+    assert!(!both.contains(&replaced[0]));
     assert_eq!(read().len(), 1);
-    assert_eq!(read()[0].vcpu_scaled_measurements, Some(third));
+    assert_eq!(read()[0].vcpu_scaled_measurements, Some(replaced));
     assert_eq!(read()[0].measurements, None);
 }
 
@@ -453,7 +540,7 @@ fn direct_boot_args(dir: &Path, cmdline: &str) -> Vec<String> {
 
 /// `measure snp` of the direct boot with these extra flags, for `vcpus`.
 fn digest(dir: &Path, cmdline: &str, extra: &[&str], vcpus: u32) -> Measurement {
-    let mut args: Vec<String> = ["--output", "json", "measure", "snp"]
+    let mut args: Vec<String> = ["--output", "json", "measure", "snp", "--minimum-tcb", TCB]
         .map(str::to_owned)
         .to_vec();
     args.extend(direct_boot_args(dir, cmdline));
