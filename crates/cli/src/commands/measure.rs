@@ -157,10 +157,14 @@ fn explanation(
                 guest_features: format!("{:#x}", launch.guest_features.0),
                 vmm: launch.vmm.to_string(),
                 differs_in,
+                downgrades: downgrades(guest, launch),
             }
         })
         .collect();
     let verdict = match matches.iter().find(|launch| launch.differs_in.is_empty()) {
+        None if matches.iter().any(|launch| !launch.downgrades.is_empty()) => {
+            "the report is a launch of these files with weaker settings than given (below): do not measure them into the reference values unless you chose them".to_owned()
+        }
         Some(exact) => format!(
             "the report is a launch of these inputs with {} vCPUs: a reference value that rejects it does not accept that count",
             exact.vcpus
@@ -191,5 +195,40 @@ fn explanation(
             .map(|(vmm, why)| format!("{vmm}: {why}"))
             .collect(),
         verdict,
+        notes: vec![
+            "the report was not verified: run `chiaro evidence verify snp` on it first; a report the host made can \
+             show any measurement"
+                .to_owned(),
+        ],
     }
 }
+
+/// Guest features the given inputs had and the launch does not whose absence weakens the guest,
+/// and a VMM other than the given one.
+fn downgrades(guest: &guest::Guest, launch: &explain::Found) -> Vec<String> {
+    let mut weaker = Vec::new();
+    if launch.vmm != guest.vmm {
+        weaker.push(format!(
+            "VMM {} instead of {}: it adds and measures the initial pages differently (GCE leaves SNP_SEC_MEM \
+             unmeasured); accept it only if your nodes run it",
+            launch.vmm, guest.vmm
+        ));
+    }
+    let dropped = guest.guest_features.0 & !launch.guest_features.0;
+    for (bit, name) in PROTECTIVE_FEATURES {
+        if dropped & (1 << bit) != 0 {
+            weaker.push(format!("guest feature {name} (bit {bit}) off"));
+        }
+    }
+    weaker
+}
+
+/// `SEV_FEATURES` bits that protect the guest when set (AMD APM vol. 2, "SEV_FEATURES").
+const PROTECTIVE_FEATURES: [(u32, &str); 6] = [
+    (3, "RestrictedInjection"),
+    (6, "PreventHostIBS"),
+    (7, "BTBIsolation"),
+    (9, "SecureTSC"),
+    (14, "VmsaRegProt"),
+    (15, "SmtProtection"),
+];

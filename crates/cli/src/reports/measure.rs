@@ -96,6 +96,8 @@ pub struct Launch {
     pub vmm: String,
     /// Which of these differ from the inputs given.
     pub differs_in: Vec<String>,
+    /// Where this launch is a weaker guest than the inputs given.
+    pub downgrades: Vec<String>,
 }
 
 /// What `measure explain` found.
@@ -117,6 +119,8 @@ pub struct MeasurementExplained {
     pub unmeasurable: Vec<String>,
     /// The conclusion.
     pub verdict: String,
+    /// What the user should know.
+    pub notes: Vec<String>,
 }
 
 impl MeasurementExplained {
@@ -140,8 +144,16 @@ impl MeasurementExplained {
                 },
             ));
         }
+        for launch in &self.matches {
+            for downgrade in &launch.downgrades {
+                text.push_str(&format!("  weaker: {downgrade}\n"));
+            }
+        }
         for why in &self.unmeasurable {
             text.push_str(&format!("note: not tried: {why}\n"));
+        }
+        for note in &self.notes {
+            text.push_str(&format!("note: {note}\n"));
         }
         text
     }

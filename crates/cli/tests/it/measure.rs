@@ -617,6 +617,51 @@ fn needs_vectors_explain_names_the_vcpu_count_model_and_features_a_report_was_la
 }
 
 #[test]
+fn needs_vectors_attack_explain_marks_a_launch_with_fewer_protections_as_weaker() {
+    // A host that shows the owner a report of a guest with BTB isolation off must not have it
+    // read as "measure again with these features".
+    let dir = vectors::dir();
+    let scratch = Scratch::new("explain-weaker");
+    let launched = digest(&dir, "console=ttyS0", &["--guest-features", "0x1"], 2);
+    let report = report_file(&scratch, launched);
+    let mut args: Vec<String> = [
+        "--output",
+        "json",
+        "measure",
+        "explain",
+        "--snp-report",
+        &report,
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    args.extend(direct_boot_args(&dir, "console=ttyS0"));
+    args.extend([
+        "--guest-features".to_owned(),
+        "0x81".to_owned(),
+        "--max-vcpus".to_owned(),
+        "4".to_owned(),
+    ]);
+    let (code, stdout, _) = chiaro(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, 0, "{stdout}");
+    let explained: MeasurementExplained = serde_json::from_str(&stdout).unwrap();
+    let found = explained
+        .matches
+        .iter()
+        .find(|launch| launch.guest_features == "0x1")
+        .unwrap();
+    assert_eq!(
+        found.downgrades,
+        ["guest feature BTBIsolation (bit 7) off"],
+        "{found:?}"
+    );
+    assert!(
+        explained.verdict.contains("weaker"),
+        "{}",
+        explained.verdict
+    );
+}
+
+#[test]
 fn needs_vectors_explain_says_when_no_launch_of_the_files_matches() {
     let dir = vectors::dir();
     let scratch = Scratch::new("explain-none");
