@@ -20,6 +20,9 @@ pub use report::{
     Report, SIGNED_LEN, SigningKey,
 };
 pub use roots::{AnchorKind, PinMismatch, SnpTrustAnchors};
-pub use scaled::{MAX_VCPUS, VcpuRange, VcpuRangeError, VcpuScaledMeasurement};
+pub use scaled::{
+    MAX_EXTENSIONS_PER_SET, MAX_VCPUS, VcpuRange, VcpuRangeError, VcpuScaledMeasurement,
+    extension_work,
+};
 pub use tcb::{Product, RawTcb, TcbComponent, TcbVersion, UnknownProduct};
 pub use verify::{VerifiedVek, verify, verify_report};

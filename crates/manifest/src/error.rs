@@ -133,6 +133,19 @@ pub enum ManifestError {
         /// The field it lacks.
         missing: &'static str,
     },
+    /// A reference set whose vCPU-scaled measurements would take too many digest extensions to
+    /// check (a host can make genuine reports at will, each checked against every set).
+    #[error(
+        "{field}: its vcpu_scaled_measurements take {work} digest extensions to check, at most {limit} are accepted: use fewer or smaller vCPU ranges"
+    )]
+    TooMuchVcpuWork {
+        /// The set.
+        field: String,
+        /// The extensions it would take.
+        work: u64,
+        /// The bound.
+        limit: u64,
+    },
     /// A reference set that pins a policy hash other than the one it is asked to pin.
     #[error("{field}: pins another launch binding than the Coordinator's policy hash {policy}")]
     ConflictingPin {

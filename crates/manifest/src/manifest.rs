@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use chiaro_attest::snp::SnpReferenceValues;
+use chiaro_attest::snp::{MAX_EXTENSIONS_PER_SET, SnpReferenceValues, extension_work};
 use chiaro_attest::tdx::TdxReferenceValues;
 use chiaro_attest::{Claims, InitDataBinding};
 use rsa::pkcs8::DecodePublicKey;
@@ -410,7 +410,38 @@ fn validate_reference_values(
     if sets.snp.is_empty() && sets.tdx.is_empty() && sets.insecure_simulated.is_empty() {
         return Err(ManifestError::NoReferenceValues);
     }
+    bound_vcpu_work(&sets)?;
     Ok(sets)
+}
+
+/// Refuses a set whose vCPU-scaled measurements cost too much to check.
+fn bound_vcpu_work(sets: &ReferenceValueSets) -> Result<(), ManifestError> {
+    let snp = sets
+        .snp
+        .iter()
+        .enumerate()
+        .map(|(index, set)| (format!("reference_values.snp[{index}]"), set));
+    let simulated = sets
+        .insecure_simulated
+        .iter()
+        .enumerate()
+        .map(|(index, set)| {
+            (
+                format!("reference_values.insecure_simulated[{index}].values"),
+                &set.values,
+            )
+        });
+    for (field, set) in snp.chain(simulated) {
+        let work = extension_work(set.vcpu_scaled_measurements.as_deref().unwrap_or_default());
+        if work > MAX_EXTENSIONS_PER_SET {
+            return Err(ManifestError::TooMuchVcpuWork {
+                field,
+                work,
+                limit: MAX_EXTENSIONS_PER_SET,
+            });
+        }
+    }
+    Ok(())
 }
 
 fn parse_rsa_key(field: &str, text: &str) -> Result<SeedShareOwnerKey, ManifestError> {

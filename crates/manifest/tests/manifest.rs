@@ -123,6 +123,38 @@ fn a_set_pinned_by_a_vcpu_scaled_measurement_alone_is_valid() {
     }
 }
 
+#[test]
+fn attack_vcpu_scaled_measurements_too_costly_to_check_are_refused() {
+    // Every attestation is checked against every set, and a host can make genuine reports at
+    // will: what one set costs to check is bounded.
+    let family = |count: u32| json!({ "one_vcpu": "66".repeat(48), "ap_vmsa": "77".repeat(48), "vcpus": { "min": count, "max": count } });
+    let per_count = |max: u32| Value::Array((1..=max).map(family).collect());
+    let manifest = with(valid(), "/reference_values/snp/0/measurements", Value::Null);
+    let within = with(
+        manifest.clone(),
+        "/reference_values/snp/0/vcpu_scaled_measurements",
+        per_count(127),
+    );
+    parse(&within).unwrap();
+    let beyond = with(
+        manifest,
+        "/reference_values/snp/0/vcpu_scaled_measurements",
+        per_count(128),
+    );
+    let error = parse(&beyond).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ManifestError::TooMuchVcpuWork {
+                work: 8256,
+                limit: 8192,
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
+
 fn parse(value: &Value) -> Result<Manifest, ManifestError> {
     Manifest::parse(&value.to_string())
 }

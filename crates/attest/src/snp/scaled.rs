@@ -19,6 +19,20 @@ use crate::fields::{Digest48, Measurement};
 /// count), and is above what QEMU gives an SEV-SNP guest.
 pub const MAX_VCPUS: u32 = 512;
 
+/// The most digest extensions checking one set's `vcpu_scaled_measurements` may take (the sum
+/// of their `vcpus.max`): a host can make genuine reports at will, so what one check costs is
+/// bounded where reference values are accepted. Kata's per-count entries for 1 to 127 vCPUs
+/// come to 8128.
+pub const MAX_EXTENSIONS_PER_SET: u64 = 8192;
+
+/// The digest extensions checking `families` may take: the sum of their largest counts.
+pub fn extension_work(families: &[VcpuScaledMeasurement]) -> u64 {
+    families
+        .iter()
+        .map(|family| u64::from(family.vcpus.max))
+        .sum()
+}
+
 /// The launch measurements of one guest for every vCPU count in [`Self::vcpus`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

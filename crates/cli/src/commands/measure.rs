@@ -31,6 +31,16 @@ pub(crate) fn snp(args: &MeasureSnpArgs, printer: Printer) -> anyhow::Result<Out
             vcpus: stage.vcpus,
         });
     }
+    let work = chiaro_attest::snp::extension_work(&measured);
+    if work > chiaro_attest::snp::MAX_EXTENSIONS_PER_SET {
+        anyhow::bail!(
+            "--vcpus {}: {} entries that take {work} digest extensions to check, more than a manifest accepts ({}): \
+             give the range your pods need",
+            args.vcpus,
+            measured.len(),
+            chiaro_attest::snp::MAX_EXTENSIONS_PER_SET
+        );
+    }
     let mut notes = guest.notes.clone();
     // `--output json` prints what the reference values are now: the merged file's, or a new
     // set.
