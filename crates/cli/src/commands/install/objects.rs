@@ -31,10 +31,17 @@ pub(crate) mod defaults {
     pub(crate) const SNP_HANDLER: &str = "kata-qemu-snp";
     /// The nodes' Kata handler for TDX.
     pub(crate) const TDX_HANDLER: &str = "kata-qemu-tdx";
-    /// Memory each pod's VM adds beyond its containers.
-    pub(crate) const OVERHEAD_MEMORY: &str = "2048Mi";
-    /// CPU each pod's VM adds beyond its containers.
-    pub(crate) const OVERHEAD_CPU: &str = "1";
+    use chiaro_policy::VmSize;
+
+    /// Memory each pod's VM adds beyond its containers: the VM base generate writes into
+    /// every pod ([`VmSize::KATA_BASE`], one definition for both).
+    pub(crate) fn overhead_memory() -> String {
+        format!("{}Mi", VmSize::KATA_BASE.memory_mib)
+    }
+    /// CPU each pod's VM adds beyond its containers (the base's vCPUs).
+    pub(crate) fn overhead_cpu() -> String {
+        VmSize::KATA_BASE.vcpus.to_string()
+    }
     /// The Coordinator's memory (request and limit).
     pub(crate) const COORDINATOR_MEMORY: &str = "256Mi";
     /// The Coordinator's CPU (request and limit).
