@@ -234,6 +234,14 @@ pub struct GenerateArgs {
     /// present). Pinned values are readable by anyone who can read the pod.
     #[arg(long)]
     pub no_pin_secrets: bool,
+    /// vCPUs of every pod's VM before its CPU limits are added (Kata's `default_vcpus`,
+    /// written into each pod and pinned by its policy; `install --overhead-cpu` by default).
+    #[arg(long, value_name = "VCPUS", default_value_t = chiaro_policy::VmSize::KATA_BASE.vcpus)]
+    pub vm_base_vcpus: u32,
+    /// Memory of every pod's VM before its memory limits are added, whole MiB (Kata's
+    /// `default_memory`; `install --overhead-memory` by default).
+    #[arg(long, value_name = "QUANTITY", default_value_t = install_defaults::overhead_memory())]
+    pub vm_base_memory: String,
     /// How images are resolved.
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -284,11 +292,13 @@ pub struct InstallArgs {
     /// The nodes' Kata handler for TDX (runtime class `chiaro-cc-tdx`).
     #[arg(long, default_value = install_defaults::TDX_HANDLER)]
     pub tdx_handler: String,
-    /// Memory each pod's VM adds beyond its containers (the RuntimeClasses' overhead).
-    #[arg(long, default_value = install_defaults::OVERHEAD_MEMORY)]
+    /// Memory each pod's VM adds beyond its containers (the RuntimeClasses' overhead; the
+    /// default is generate's --vm-base-memory).
+    #[arg(long, default_value_t = install_defaults::overhead_memory())]
     pub overhead_memory: String,
-    /// CPU each pod's VM adds beyond its containers.
-    #[arg(long, default_value = install_defaults::OVERHEAD_CPU)]
+    /// CPU each pod's VM adds beyond its containers (the default is generate's
+    /// --vm-base-vcpus).
+    #[arg(long, default_value_t = install_defaults::overhead_cpu())]
     pub overhead_cpu: String,
     /// The Coordinator's memory (request and limit).
     #[arg(long, default_value = install_defaults::COORDINATOR_MEMORY)]

@@ -38,6 +38,11 @@ pub struct PodRules {
     /// `spec.hostname`, the pod's host name when the pod spec sets one; otherwise the kubelet
     /// names the host after the pod (truncated to 63 characters).
     pub hostname: Option<String>,
+    /// Annotations any container's request may carry only with exactly these values: the VM
+    /// base generate wrote into the pod (`default_vcpus`, `default_memory`), should the runtime
+    /// pass the pod's annotations on to the guest.
+    #[serde(default)]
+    pub pinned_annotations: BTreeMap<String, String>,
 }
 
 /// What one container may be.

@@ -23,7 +23,7 @@ use chiaro_names::PolicyHash;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{GenerateOptions, ImageConfig, PolicyError};
+use crate::{GenerateOptions, ImageConfig, PolicyError, VmSize};
 pub use coordinator::{GeneratedCoordinator, generate_coordinator};
 use sans::SanClaims;
 pub use sans::SanSource;
@@ -100,6 +100,10 @@ pub struct WorkloadReport {
     pub images: Vec<(String, String)>,
     /// Secret values copied into the policy: `container: VARIABLE from Secret name/key`.
     pub pinned_secrets: Vec<String>,
+    /// The size the runtime gives the pod's VM (the base plus the pod's limits), when
+    /// generated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm_size: Option<VmSize>,
 }
 
 /// What generate needs to know of the deployment's current manifest.

@@ -15,7 +15,8 @@ use crate::data::{
 use crate::error::PolicyError;
 use crate::image::{ImageConfig, runtime_names};
 use crate::platform::{EPHEMERAL_DIR, Platform, SHARED_FILE_PREFIX};
-use crate::qos::pod_qos;
+use crate::qos::{BadQuantity, pod_qos};
+use crate::sizing::{VmSize, vm_size};
 
 /// Choices that change what a policy pins.
 #[derive(Debug, Clone)]
@@ -25,6 +26,9 @@ pub struct GenerateOptions {
     pub pin_secret_values: bool,
     /// The runtime the pods run on.
     pub platform: Platform,
+    /// The VM every pod starts from, before its limits are added (`default_vcpus` and
+    /// `default_memory`): generate writes it into each pod and the policy pins it.
+    pub vm_base: VmSize,
 }
 
 impl Default for GenerateOptions {
@@ -32,6 +36,7 @@ impl Default for GenerateOptions {
         Self {
             pin_secret_values: true,
             platform: Platform::kata_confidential(),
+            vm_base: VmSize::KATA_BASE,
         }
     }
 }
@@ -56,6 +61,10 @@ pub struct GeneratedPolicy {
     pub data: PolicyData,
     /// Secret values pinned (readable in the pod's annotations).
     pub pinned_secrets: Vec<PinnedSecret>,
+    /// The size the runtime gives the pod's VM: the base plus the pod's limits.
+    pub vm_size: VmSize,
+    /// The pod's own containers without a memory limit: their memory comes out of the base.
+    pub without_memory_limit: Vec<String>,
 }
 
 /// Default capabilities of a container (containerd's default set).
@@ -105,14 +114,23 @@ pub fn generate(
     };
     refuse_shared_host(workload, template("setHostnameAsFQDN"))?;
     let pod_security = spec.security_context.as_ref();
-    let pod = pod_rules(workload, pod_security);
-    let qos = pod_qos(spec.init_containers.iter().chain(&spec.containers)).map_err(|bad| {
+    let bad_quantity = |bad: BadQuantity| {
         unsupported(
             workload,
             &format!("container {:?}: {}", bad.container, bad.field),
             bad.problem.hint(),
         )
-    })?;
+    };
+    let qos = pod_qos(spec.init_containers.iter().chain(&spec.containers)).map_err(bad_quantity)?;
+    let sizing =
+        vm_size(&spec.init_containers, &spec.containers, options.vm_base).map_err(bad_quantity)?;
+    let mut pod = pod_rules(workload, pod_security);
+    pod.pinned_annotations = options
+        .vm_base
+        .base_annotations()
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value))
+        .collect();
     let oom_score_adj =
         qos.oom_score_adj(template("priorityClassName").and_then(serde_json::Value::as_str));
     let volumes = volume_sources(document, workload)?;
@@ -132,6 +150,8 @@ pub fn generate(
             platform: options.platform.clone(),
         },
         pinned_secrets,
+        vm_size: sizing.size,
+        without_memory_limit: sizing.without_memory_limit,
     })
 }
 
@@ -212,6 +232,7 @@ fn pod_rules(workload: &Workload, pod_security: Option<&PodSecurityContext>) -> 
         required_sysctls,
         fs_group: pod_security.and_then(|s| s.fs_group),
         hostname: spec.hostname.clone().filter(|name| !name.is_empty()),
+        pinned_annotations: BTreeMap::new(),
     }
 }
 

@@ -49,6 +49,7 @@ mod image_source;
 mod initdata;
 mod platform;
 mod qos;
+mod sizing;
 
 pub use agent_policy::{AgentPolicy, RULES};
 pub use data::{
@@ -68,3 +69,6 @@ pub use image::{ImageConfig, runtime_names};
 pub use image_source::{ImageSource, Unpinned, pin_images};
 pub use initdata::{INITDATA_ANNOTATION, Initdata};
 pub use platform::{EPHEMERAL_DIR, Namespace, NetworkRules, Platform, StorageTemplate};
+pub use sizing::{
+    MIN_BASE_MEMORY_MIB, VM_MEMORY_ANNOTATION, VM_VCPUS_ANNOTATION, VmSize, memory_mib,
+};

@@ -65,8 +65,11 @@ pub(crate) struct BadQuantity {
 pub(crate) enum QuantityProblem {
     /// It is not a Kubernetes quantity (or does not fit in nanounits).
     NotAQuantity,
-    /// It is one, but the pod's total of the resource, with it, does not fit in nanounits.
+    /// It is one, but the pod's total of the resource, with it, does not fit in nanounits (or
+    /// its VM's size).
     TotalTooLarge,
+    /// A limit below the container's request (the API server refuses it).
+    BelowRequest,
 }
 
 impl QuantityProblem {
@@ -75,6 +78,10 @@ impl QuantityProblem {
         match self {
             Self::NotAQuantity => "not a Kubernetes quantity",
             Self::TotalTooLarge => "the pod's total of this resource is too large",
+            Self::BelowRequest => {
+                "the limit is below the request, which Kubernetes refuses; the VM is sized from \
+                 the limits: raise the limit"
+            }
         }
     }
 }
@@ -144,7 +151,7 @@ pub(crate) fn pod_qos<'a>(
 
 /// A Kubernetes quantity (`500m`, `1.5Gi`, `2e3`, a JSON number) in units of 10⁻⁹, rounded up;
 /// `None` when it is not one or does not fit.
-fn quantity_nanos(value: &serde_json::Value) -> Option<i128> {
+pub(crate) fn quantity_nanos(value: &serde_json::Value) -> Option<i128> {
     let text = match value {
         serde_json::Value::String(text) => text.clone(),
         serde_json::Value::Number(number) => number.to_string(),

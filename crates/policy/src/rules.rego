@@ -280,6 +280,10 @@ annotation_allowed(key, value) if {
 }
 
 annotation_allowed(key, value) if {
+	object.get(object.get(policy_data.pod, "pinned_annotations", {}), key, null) == value
+}
+
+annotation_allowed(key, value) if {
 	key == "io.kubernetes.cri.image-name"
 	value in policy_container.images
 }

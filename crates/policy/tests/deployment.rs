@@ -7,7 +7,8 @@ use chiaro_manifest::{DeploymentAnchor, ManifestDraft, PolicyEntry, Role};
 use chiaro_policy::{
     AgentPolicy, Anchor, CoordinatorEntry, DeploymentOptions, Evaluator, ExistingManifest,
     GenerateOptions, INITDATA_ANNOTATION, ImageConfig, ImagePin, Initdata, PolicyError, SanSource,
-    SourceFile, WorkloadReport, images_to_resolve,
+    SourceFile, VM_MEMORY_ANNOTATION, VM_VCPUS_ANNOTATION, VmSize, WorkloadReport,
+    images_to_resolve,
 };
 use chiaro_simulated_host::{SANDBOX, SimulatedPod, create_container_request, creation_order};
 use serde_json::{Value, json};
@@ -290,7 +291,14 @@ fn selected_workloads_get_initializer_pins_and_policy_and_the_rest_stays() {
         manifest["workload_owner_key_digests"]
     );
     assert_eq!(reference_values(&out.manifest), reference_values(&manifest));
-    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    // Only that the web container's memory comes out of the VM's base.
+    assert!(
+        out.warnings
+            .iter()
+            .all(|w| w.contains("container \"web\" has no memory limit")),
+        "{:?}",
+        out.warnings
+    );
 }
 
 #[test]
@@ -472,8 +480,9 @@ fn secret_values_can_stay_unpinned_and_a_missing_manifest_gets_a_skeleton() {
     assert_eq!(out.manifest["version"], 1);
     assert_eq!(out.manifest["policies"].as_object().unwrap().len(), 1);
     assert!(
-        out.warnings[0].contains("does not say which deployment")
-            && out.warnings[0].contains("no manifest yet"),
+        out.warnings
+            .iter()
+            .any(|w| w.contains("does not say which deployment") && w.contains("no manifest yet")),
         "{:?}",
         out.warnings
     );
@@ -860,4 +869,151 @@ fn a_kind_generate_cannot_rewrite_is_refused_before_any_image_is_resolved() {
         ),
         "{error}"
     );
+}
+
+/// The generated pod of `text` (its Deployment `web`): its template's annotations and policy.
+#[expect(
+    clippy::unwrap_used,
+    reason = "test helper: a fixture that does not generate fails the test"
+)]
+fn web_pod(text: &str) -> (serde_json::Map<String, Value>, AgentPolicy, Generated) {
+    let input = files(text);
+    let images = images_to_resolve(&input, &options(false, true)).unwrap();
+    let out = generate_deployment(&input, &pins(&images), None, &options(false, true)).unwrap();
+    let documents = chiaro_k8s::read_documents("app.yaml", &out.files[0].text).unwrap();
+    let annotations = documents[2].value["spec"]["template"]["metadata"]["annotations"]
+        .as_object()
+        .unwrap()
+        .clone();
+    let initdata = annotations[INITDATA_ANNOTATION].as_str().unwrap();
+    let policy = AgentPolicy::from_text(Initdata::from_annotation(initdata).unwrap().policy());
+    (annotations, policy, out)
+}
+
+const WEB_LIMITS: (&str, &str) = (
+    "        image: shop/web:1.0\n",
+    "        image: shop/web:1.0\n        resources: {limits: {cpu: 1500m, memory: 1Gi}, requests: {memory: 512Mi}}\n",
+);
+
+#[test]
+fn the_vm_is_sized_from_the_limits_on_the_base_the_pod_carries() {
+    let text = APP.replace(WEB_LIMITS.0, WEB_LIMITS.1);
+    let (annotations, _, out) = web_pod(&text);
+    assert_eq!(annotations[VM_VCPUS_ANNOTATION], "1");
+    assert_eq!(annotations[VM_MEMORY_ANNOTATION], "2048");
+    // 1.5 CPUs round up to 2 on the base's 1; 1 GiB on the base's 2048 MiB. Chiaro's own
+    // containers (initializer, mesh proxy) have no limits and add nothing.
+    assert_eq!(
+        out.workloads[0].vm_size,
+        Some(VmSize {
+            vcpus: 3,
+            memory_mib: 3072
+        })
+    );
+    assert!(
+        !out.warnings.iter().any(|w| w.contains("no memory limit")),
+        "{:?}",
+        out.warnings
+    );
+    // Without limits: the base, and a warning naming the container.
+    let (_, _, bare) = web_pod(APP);
+    assert_eq!(bare.workloads[0].vm_size, Some(VmSize::KATA_BASE));
+    assert!(
+        bare.warnings
+            .iter()
+            .any(|w| w.contains("workload \"web\": container \"web\" has no memory limit")),
+        "{:?}",
+        bare.warnings
+    );
+    assert!(
+        !bare.warnings.iter().any(|w| w.contains("chiaro-")),
+        "Chiaro's containers are not warned about: {:?}",
+        bare.warnings
+    );
+}
+
+#[test]
+fn a_limit_below_its_request_or_a_foreign_base_is_refused_by_file_document_container_and_field() {
+    let below = APP.replace(
+        WEB_LIMITS.0,
+        "        image: shop/web:1.0\n        resources: {limits: {memory: 256Mi}, requests: {memory: 512Mi}}\n",
+    );
+    let input = files(&below);
+    let images = images_to_resolve(&input, &options(false, true)).unwrap();
+    let error = generate_deployment(&input, &pins(&images), None, &options(false, true))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("app.yaml:2")
+            && error.contains("container \"web\": resources.limits.memory")
+            && error.contains("below the request"),
+        "{error}"
+    );
+    let bad = APP.replace(
+        WEB_LIMITS.0,
+        "        image: shop/web:1.0\n        resources: {limits: {cpu: lots}}\n",
+    );
+    let input = files(&bad);
+    let error = generate_deployment(&input, &pins(&images), None, &options(false, true))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("resources.limits.cpu") && error.contains("not a Kubernetes quantity"),
+        "{error}"
+    );
+    // A base written by hand that differs from the one generate pins.
+    let foreign = APP.replace(
+        "      annotations: {chiaro.dev/mesh-ingress: \"web#8080#true\"}\n",
+        "      annotations: {chiaro.dev/mesh-ingress: \"web#8080#true\", io.katacontainers.config.hypervisor.default_memory: \"8192\"}\n",
+    );
+    let input = files(&foreign);
+    let error = generate_deployment(&input, &pins(&images), None, &options(false, true))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("app.yaml:2") && error.contains("--vm-base-memory"),
+        "{error}"
+    );
+}
+
+#[test]
+fn attack_a_sandbox_request_naming_another_vm_base_is_refused() {
+    let text = APP.replace(WEB_LIMITS.0, WEB_LIMITS.1);
+    let (_, policy, _) = web_pod(&text);
+    let data = policy.data().unwrap();
+    let pod = SimulatedPod {
+        name: "web-7d9f8c6b5d-q8x2z".to_owned(),
+        namespace: "shop".to_owned(),
+        netns: "/var/run/netns/cni-0".to_owned(),
+    };
+    let sandbox = create_container_request(&data, &pod, SANDBOX).unwrap();
+    let with = |vcpus: &str, memory: &str| {
+        let mut request = sandbox.clone();
+        let annotations = request["OCI"]["Annotations"].as_object_mut().unwrap();
+        annotations.insert(VM_VCPUS_ANNOTATION.to_owned(), json!(vcpus));
+        annotations.insert(VM_MEMORY_ANNOTATION.to_owned(), json!(memory));
+        request
+    };
+    // The base generate wrote passes, should the runtime hand the pod's annotations on.
+    let mut evaluator = Evaluator::new(&policy).unwrap();
+    let honest = evaluator
+        .evaluate("CreateContainerRequest", &with("1", "2048"))
+        .unwrap();
+    assert!(honest.allowed, "{:?}", honest.denials);
+    // A host that claims a bigger or smaller VM is refused.
+    for (vcpus, memory) in [("8", "2048"), ("1", "65536"), ("0", "256")] {
+        let mut evaluator = Evaluator::new(&policy).unwrap();
+        let decision = evaluator
+            .evaluate("CreateContainerRequest", &with(vcpus, memory))
+            .unwrap();
+        assert!(!decision.allowed, "{vcpus} vCPUs, {memory} MiB");
+        assert!(
+            decision
+                .denials
+                .iter()
+                .any(|d| d.contains("io.katacontainers.config.hypervisor.default_")),
+            "{:?}",
+            decision.denials
+        );
+    }
 }

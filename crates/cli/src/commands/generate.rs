@@ -11,8 +11,8 @@ use anyhow::Context;
 use chiaro_k8s::Namespace;
 use chiaro_manifest::ManifestDraft;
 use chiaro_policy::{
-    DeploymentOptions, GenerateOptions, GeneratedDeployment, SourceFile, WorkloadReport,
-    generate_deployment, images_to_resolve,
+    DeploymentOptions, GenerateOptions, GeneratedDeployment, MIN_BASE_MEMORY_MIB, SourceFile,
+    VmSize, WorkloadReport, generate_deployment, images_to_resolve, memory_mib,
 };
 
 use crate::cli::GenerateArgs;
@@ -60,8 +60,32 @@ fn options(args: &GenerateArgs) -> anyhow::Result<DeploymentOptions> {
         namespace: namespace(args.namespace.as_deref())?,
         policy: GenerateOptions {
             pin_secret_values: !args.no_pin_secrets,
+            vm_base: vm_base(args)?,
             ..GenerateOptions::default()
         },
+    })
+}
+
+/// The VM base the flags give: at least one vCPU, and whole MiB no fewer than Kata accepts.
+fn vm_base(args: &GenerateArgs) -> anyhow::Result<VmSize> {
+    anyhow::ensure!(
+        args.vm_base_vcpus >= 1,
+        "--vm-base-vcpus: a VM needs at least one vCPU"
+    );
+    let memory_mib = memory_mib(&args.vm_base_memory).with_context(|| {
+        format!(
+            "--vm-base-memory {:?}: not a whole number of MiB (as 2048Mi or 2Gi)",
+            args.vm_base_memory
+        )
+    })?;
+    anyhow::ensure!(
+        memory_mib >= MIN_BASE_MEMORY_MIB,
+        "--vm-base-memory {:?}: Kata refuses a default_memory below {MIN_BASE_MEMORY_MIB} MiB",
+        args.vm_base_memory
+    );
+    Ok(VmSize {
+        vcpus: args.vm_base_vcpus,
+        memory_mib,
     })
 }
 
@@ -152,6 +176,12 @@ fn workload_text(workload: &WorkloadReport) -> String {
         (None, Some(hash)) => {
             text.push_str(&format!(": policy {hash}\n"));
             text.push_str(&format!("  sans: {}\n", workload.sans.join(", ")));
+            if let Some(size) = workload.vm_size {
+                text.push_str(&format!(
+                    "  vm: {} vCPUs, {} MiB\n",
+                    size.vcpus, size.memory_mib
+                ));
+            }
             for (container, image) in &workload.images {
                 text.push_str(&format!("  {container}: {image}\n"));
             }

@@ -163,7 +163,11 @@ pub(crate) fn install(
         name: COORDINATOR_FILE.to_owned(),
         text: new_documents(COORDINATOR_FILE, &plan.coordinator_documents())?,
     };
-    let generated = generate_coordinator(&[coordinator], pins, &GenerateOptions::default())
+    let options = GenerateOptions {
+        vm_base: plan.vm_base()?,
+        ..GenerateOptions::default()
+    };
+    let generated = generate_coordinator(&[coordinator], pins, &options)
         .context("generating the Coordinator's policy")?;
     let coordinator = generated
         .files

@@ -4,7 +4,7 @@
 use chiaro::reports::GenerateSummary;
 use chiaro_k8s::read_documents;
 use chiaro_manifest::ManifestDraft;
-use chiaro_policy::{INITDATA_ANNOTATION, Initdata};
+use chiaro_policy::{INITDATA_ANNOTATION, Initdata, VM_MEMORY_ANNOTATION, VM_VCPUS_ANNOTATION};
 use chiaro_test_support::oci_registry::{Access, OciRegistry};
 use serde_json::{Value, json};
 
@@ -128,7 +128,10 @@ fn needs_registry_generate_pins_injects_writes_the_manifest_and_is_idempotent() 
             .any(|san| san == "api.default.svc.cluster.local")
     );
     assert!(
-        summary.warnings[0].contains("does not say which deployment the pods belong to"),
+        summary
+            .warnings
+            .iter()
+            .any(|w| w.contains("does not say which deployment the pods belong to")),
         "{summary:?}"
     );
 
@@ -273,5 +276,81 @@ fn needs_registry_policy_show_and_eval_generate_for_a_workload_not_generated_yet
     eval.extend(registry_args);
     let (code, stdout, stderr) = chiaro(&eval);
     assert_eq!(code, 3, "{stdout}{stderr}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn needs_registry_the_vm_base_comes_from_the_flags_and_the_summary_gives_each_vm_size() {
+    let (registry, _, _) = registry();
+    let dir = scratch_dir("sizing");
+    let app = dir.join("app.yaml");
+    let limited = APP.replace(
+        "        ports:",
+        "        resources: {limits: {cpu: 2500m, memory: 512Mi}}\n        ports:",
+    );
+    std::fs::write(&app, &limited).unwrap();
+    let manifest = dir.join("manifest.json");
+    let cache = dir.join("cache");
+    let mirror = format!("*={}", registry.host);
+    let mut args = generate_args(&registry.host, &mirror, path_str(&cache));
+    args.extend([
+        "--vm-base-vcpus",
+        "2",
+        "--vm-base-memory",
+        "1Gi",
+        "-m",
+        path_str(&manifest),
+        path_str(&app),
+    ]);
+    let (code, stdout, stderr) = chiaro(&args);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    // 2.5 CPUs round up to 3 on the base's 2; 512 MiB on the base's 1024.
+    assert!(stdout.contains("  vm: 5 vCPUs, 1536 MiB\n"), "{stdout}");
+    assert!(!stdout.contains("no memory limit"), "{stdout}");
+    let text = std::fs::read_to_string(&app).unwrap();
+    let documents = read_documents("app.yaml", &text).unwrap();
+    let annotations = &documents[1].value["spec"]["template"]["metadata"]["annotations"];
+    assert_eq!(annotations[VM_VCPUS_ANNOTATION], "2");
+    assert_eq!(annotations[VM_MEMORY_ANNOTATION], "1024");
+
+    // Generating its own output again with the default base writes that base.
+    let mut again = generate_args(&registry.host, &mirror, path_str(&cache));
+    again.extend(["-m", path_str(&manifest), path_str(&app)]);
+    let (code, stdout, stderr) = chiaro(&again);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("  vm: 4 vCPUs, 2560 MiB\n"), "{stdout}");
+    let text = std::fs::read_to_string(&app).unwrap();
+    let documents = read_documents("app.yaml", &text).unwrap();
+    let annotations = &documents[1].value["spec"]["template"]["metadata"]["annotations"];
+    assert_eq!(annotations[VM_VCPUS_ANNOTATION], "1");
+    assert_eq!(annotations[VM_MEMORY_ANNOTATION], "2048");
+
+    // A base written by hand into a pod generate has not generated is refused, by name.
+    std::fs::write(
+        &app,
+        limited.replace(
+            "    metadata: {labels: {app: api}}\n",
+            "    metadata:\n      labels: {app: api}\n      annotations: {io.katacontainers.config.hypervisor.default_vcpus: \"4\"}\n",
+        ),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = chiaro(&again);
+    assert_eq!(code, 64, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("app.yaml:1") && stderr.contains("--vm-base-vcpus"),
+        "{stderr}"
+    );
+
+    for (flag, value) in [
+        ("--vm-base-memory", "1000M"),
+        ("--vm-base-memory", "128Mi"),
+        ("--vm-base-vcpus", "0"),
+    ] {
+        let mut bad = generate_args(&registry.host, &mirror, path_str(&cache));
+        bad.extend([flag, value, "-m", path_str(&manifest), path_str(&app)]);
+        let (code, stdout, stderr) = chiaro(&bad);
+        assert_eq!(code, 64, "{flag} {value}: {stdout}{stderr}");
+        assert!(stderr.contains(flag), "{stderr}");
+    }
     std::fs::remove_dir_all(dir).unwrap();
 }

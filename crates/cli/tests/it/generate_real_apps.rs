@@ -8,7 +8,9 @@ use std::process::Command;
 
 use chiaro::reports::GenerateSummary;
 use chiaro_k8s::{Workload, read_documents};
-use chiaro_policy::{INITDATA_ANNOTATION, Initdata};
+use chiaro_policy::{
+    AgentPolicy, INITDATA_ANNOTATION, Initdata, VM_MEMORY_ANNOTATION, VM_VCPUS_ANNOTATION, VmSize,
+};
 use chiaro_registry::ImageReference;
 use chiaro_test_support::oci_registry::{Access, OciRegistry};
 use chiaro_test_support::prerequisite::Prerequisite;
@@ -220,6 +222,15 @@ fn needs_vectors_needs_registry_needs_schemas_online_boutique_in_namespace_shop_
         "Services in shop select it: {:?}",
         frontend.sans
     );
+    // Its one container's limits, 200m and 128Mi, on the default base of 1 vCPU and 2048 MiB.
+    assert_eq!(
+        frontend.vm_size,
+        Some(VmSize {
+            vcpus: 2,
+            memory_mib: 2176
+        })
+    );
+    assert!(generated.iter().all(|w| w.vm_size.is_some()), "{summary:?}");
     for file in yaml_files(&dir) {
         let text = std::fs::read_to_string(&file).unwrap();
         for document in read_documents(path_str(&file), &text).unwrap() {
@@ -237,6 +248,15 @@ fn needs_vectors_needs_registry_needs_schemas_online_boutique_in_namespace_shop_
             assert!(
                 policy.policy().contains("\"namespace_regex\": \"^shop$\""),
                 "{}: the policy pins shop",
+                document.id
+            );
+            // The base the runtime adds the limits to, and the policy pins it.
+            assert_eq!(workload.pod_annotations[VM_VCPUS_ANNOTATION], "1");
+            assert_eq!(workload.pod_annotations[VM_MEMORY_ANNOTATION], "2048");
+            let data = AgentPolicy::from_text(policy.policy()).data().unwrap();
+            assert_eq!(
+                data.pod.pinned_annotations[VM_MEMORY_ANNOTATION], "2048",
+                "{}",
                 document.id
             );
         }

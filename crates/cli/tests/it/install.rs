@@ -195,7 +195,14 @@ fn needs_vectors_needs_registry_needs_schemas_install_then_generate_in_a_namespa
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let (code, stdout, stderr) = chiaro(&args);
         assert_eq!(code, 0, "{name}: {stdout}{stderr}");
-        assert!(!stdout.contains("warning"), "{name}: {stdout}");
+        // Online Boutique's init container `frontend-check` has no limits: its memory comes
+        // out of the VM's base, which generate says; nothing else is worth a warning.
+        let warnings: Vec<&str> = stdout
+            .lines()
+            .filter(|line| line.contains("warning"))
+            .filter(|line| !line.contains("container \"frontend-check\" has no memory limit"))
+            .collect();
+        assert!(warnings.is_empty(), "{name}: {stdout}");
         let mut files = super::generate_real_apps::yaml_files(&app);
         let pods =
             every_pod_pins_the_coordinator(&files, &installed.coordinator_policy_hash.to_string());

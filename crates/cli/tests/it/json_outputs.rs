@@ -11,7 +11,7 @@ use chiaro::reports::{
     TamperDecision, TamperReport, TrafficCheck, TrafficKind, VerifyReport, WorkloadOwnerKey,
 };
 use chiaro_manifest::{DeploymentId, KeyDigest, ManifestHash, PolicyHash, TransitionHash};
-use chiaro_policy::WorkloadReport;
+use chiaro_policy::{VmSize, WorkloadReport};
 use chiaro_test_support::golden;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -125,6 +125,10 @@ fn the_generate_summary_is_the_golden_json() {
                     workload_secret_id: Some("apps/v1/Deployment/shop/web".to_owned()),
                     images: vec![("web".to_owned(), "shop/web:1.0@sha256:77".to_owned())],
                     pinned_secrets: vec!["web: DB_PASSWORD from Secret db/password".to_owned()],
+                    vm_size: Some(VmSize {
+                        vcpus: 2,
+                        memory_mib: 2560,
+                    }),
                 },
                 WorkloadReport {
                     at: "app.yaml:2".to_owned(),
@@ -139,6 +143,7 @@ fn the_generate_summary_is_the_golden_json() {
                     workload_secret_id: None,
                     images: Vec::new(),
                     pinned_secrets: Vec::new(),
+                    vm_size: None,
                 },
             ],
             written: vec!["app.yaml".to_owned(), "manifest.json".to_owned()],

@@ -48,6 +48,16 @@ impl Run<'_> {
             self.pins.get(image).map(|pin| pin.pinned.clone())
         });
         let (rewritten, policy) = self.policy(document, value)?;
+        let base = self.options.policy.vm_base.memory_mib;
+        self.warnings
+            .extend(policy.generated.without_memory_limit.iter().map(|container| {
+                format!(
+                    "workload {:?}: container {container:?} has no memory limit: the VM is sized \
+                     from limits, so its memory comes out of the VM's base ({base} MiB, shared \
+                     with the guest's own); give it resources.limits.memory",
+                    workload.name
+                )
+            }));
         let entry = self.entry(document, workload, &report, &policy)?;
         fill_report(&mut report, &rewritten, &policy, &entry);
         self.policies.push(entry);
@@ -176,6 +186,29 @@ pub(super) fn policy_into_annotation(
     let images = image_configs(&rewritten, &workload, pins);
     let generated = generate(&rewritten, &workload, &images, config, options)
         .map_err(|error| located(&document.id, error))?;
+    // A pod generate wrote before (it carries the initdata) gets the base of this run; a base
+    // the user wrote is not silently replaced.
+    let generated_before = workload.pod_annotations.contains_key(INITDATA_ANNOTATION);
+    for (key, base) in options.vm_base.base_annotations() {
+        if let Some(written) = workload.pod_annotations.get(key)
+            && *written != base
+            && !generated_before
+        {
+            return Err(located(
+                &document.id,
+                PolicyError::Unsupported {
+                    workload: workload.name.clone(),
+                    field: format!("annotation {key}"),
+                    hint: format!(
+                        "generate sets it to the VM base ({base}), which the policy pins; give \
+                         the base with --vm-base-vcpus and --vm-base-memory instead"
+                    ),
+                },
+            ));
+        }
+        set_pod_annotation(value, workload.kind, key, &base, &document.id)
+            .map_err(PolicyError::Input)?;
+    }
     let policy = AgentPolicy::new(&generated.data)?;
     let initdata = Initdata::for_policy(policy.text())?;
     set_pod_annotation(
@@ -208,6 +241,7 @@ fn new_report(document: &Document, workload: &Workload) -> WorkloadReport {
         workload_secret_id: None,
         images: Vec::new(),
         pinned_secrets: Vec::new(),
+        vm_size: None,
     }
 }
 
@@ -255,6 +289,7 @@ fn fill_report(
             )
         })
         .collect();
+    report.vm_size = Some(policy.generated.vm_size);
     report.policy_hash = Some(entry.hash);
     report.sans.clone_from(&entry.sans);
     report.workload_secret_id = Some(entry.workload_secret_id.clone());

@@ -7,6 +7,7 @@ use chiaro_api::endpoints::{
     HEALTHZ_PATH, MESH_API_PORT, READYZ_PATH, STATE_DIR, STATUS_PORT, USER_API_PORT,
 };
 use chiaro_k8s::{RUNTIME_CLASS, attesting_security_context};
+use chiaro_policy::VmSize;
 use serde_json::{Value, json};
 
 /// Chiaro's namespace unless told otherwise.
@@ -31,10 +32,17 @@ pub(crate) mod defaults {
     pub(crate) const SNP_HANDLER: &str = "kata-qemu-snp";
     /// The nodes' Kata handler for TDX.
     pub(crate) const TDX_HANDLER: &str = "kata-qemu-tdx";
-    /// Memory each pod's VM adds beyond its containers.
-    pub(crate) const OVERHEAD_MEMORY: &str = "2048Mi";
-    /// CPU each pod's VM adds beyond its containers.
-    pub(crate) const OVERHEAD_CPU: &str = "1";
+    use chiaro_policy::VmSize;
+
+    /// Memory each pod's VM adds beyond its containers: the VM base generate writes into
+    /// every pod ([`VmSize::KATA_BASE`], one definition for both).
+    pub(crate) fn overhead_memory() -> String {
+        format!("{}Mi", VmSize::KATA_BASE.memory_mib)
+    }
+    /// CPU each pod's VM adds beyond its containers (the base's vCPUs).
+    pub(crate) fn overhead_cpu() -> String {
+        VmSize::KATA_BASE.vcpus.to_string()
+    }
     /// The Coordinator's memory (request and limit).
     pub(crate) const COORDINATOR_MEMORY: &str = "256Mi";
     /// The Coordinator's CPU (request and limit).
@@ -96,6 +104,28 @@ pub(crate) struct InstallPlan {
 }
 
 impl InstallPlan {
+    /// The base of the Coordinator's VM: the overhead its RuntimeClass declares, which must
+    /// then be whole vCPUs and whole MiB (the Kata annotations take no fractions).
+    pub(crate) fn vm_base(&self) -> anyhow::Result<VmSize> {
+        let vcpus = self.overhead_cpu.parse().ok().filter(|vcpus| *vcpus >= 1);
+        let memory_mib = chiaro_policy::memory_mib(&self.overhead_memory)
+            .filter(|mib| *mib >= chiaro_policy::MIN_BASE_MEMORY_MIB);
+        match (vcpus, memory_mib) {
+            (Some(vcpus), Some(memory_mib)) => Ok(VmSize { vcpus, memory_mib }),
+            (None, _) => anyhow::bail!(
+                "--overhead-cpu {:?}: the overhead is the base of each pod's VM, so whole vCPUs \
+                 (at least 1)",
+                self.overhead_cpu
+            ),
+            (_, None) => anyhow::bail!(
+                "--overhead-memory {:?}: the overhead is the base of each pod's VM, so whole MiB \
+                 (at least {} MiB, as 2048Mi)",
+                self.overhead_memory,
+                chiaro_policy::MIN_BASE_MEMORY_MIB
+            ),
+        }
+    }
+
     /// The cluster-wide objects: the namespace and the RuntimeClasses.
     pub(crate) fn cluster_documents(&self) -> Vec<Value> {
         let mut documents = vec![json!({
@@ -209,4 +239,44 @@ fn labels(extra: &[(&str, &str)]) -> Value {
         map.insert((*key).to_owned(), Value::from(*value));
     }
     Value::Object(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(cpu: &str, memory: &str) -> InstallPlan {
+        InstallPlan {
+            namespace: DEFAULT_NAMESPACE.to_owned(),
+            platforms: vec![Handler::snp(defaults::SNP_HANDLER)],
+            default_platform: Handler::snp(defaults::SNP_HANDLER),
+            overhead_memory: memory.to_owned(),
+            overhead_cpu: cpu.to_owned(),
+            coordinator_image: "chiaro/coordinator:0.1".to_owned(),
+            coordinator_memory: defaults::COORDINATOR_MEMORY.to_owned(),
+            coordinator_cpu: defaults::COORDINATOR_CPU.to_owned(),
+        }
+    }
+
+    #[test]
+    fn the_overhead_defaults_are_the_vm_base_and_a_fractional_one_is_refused() {
+        let defaults = plan(&defaults::overhead_cpu(), &defaults::overhead_memory());
+        assert_eq!(defaults.vm_base().unwrap(), VmSize::KATA_BASE);
+        assert_eq!(
+            plan("2", "4Gi").vm_base().unwrap(),
+            VmSize {
+                vcpus: 2,
+                memory_mib: 4096
+            }
+        );
+        for (cpu, memory, flag) in [
+            ("1500m", "2048Mi", "--overhead-cpu"),
+            ("0", "2048Mi", "--overhead-cpu"),
+            ("1", "2G", "--overhead-memory"),
+            ("1", "128Mi", "--overhead-memory"),
+        ] {
+            let error = plan(cpu, memory).vm_base().unwrap_err().to_string();
+            assert!(error.starts_with(flag), "{error}");
+        }
+    }
 }
