@@ -4,6 +4,7 @@
 mod inputs;
 pub(crate) mod manifest;
 mod resolve;
+mod vcpus;
 
 use std::path::Path;
 
@@ -34,6 +35,7 @@ pub(crate) fn run(args: &GenerateArgs, printer: Printer) -> anyhow::Result<Outco
     let existing = manifest::existing(draft.as_ref());
     let generated = generate_deployment(&files, &pins, &existing, &options)?;
     let manifest = manifest::updated(draft, &generated.policies);
+    vcpus::check(manifest.reference_values(), &generated.workloads)?;
     let written = write_outputs(args, &files, &generated, &manifest, printer)?;
     let summary = GenerateSummary {
         warnings: warnings(args, &generated, &manifest),

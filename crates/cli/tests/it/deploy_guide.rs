@@ -1,6 +1,6 @@
 //! `docs/deploy.md`, run as written: every command of its `sh` blocks, in order, in one shell
-//! in a fresh directory, except the lines marked `# cluster` (they need the cluster) and
-//! `# images` (the images test builds the images). The registry is Debian's `docker-registry`
+//! in a fresh directory, except the lines marked `# cluster` (they need the cluster), `# images`
+//! (the images test builds the images) and `# download` (they fetch a release). The registry is Debian's `docker-registry`
 //! on loopback, holding stand-in images under the names the guide uses (this machine can build
 //! but not run the real ones in a cluster); it is plain HTTP, so `$REGISTRY_FLAGS` names it
 //! insecure and a mirror for the application's registry, as the guide says to for such a
@@ -35,7 +35,10 @@ fn commands(guide: &str) -> String {
         match (in_block, line.trim_start()) {
             (false, "```sh") => in_block = true,
             (true, "```") => in_block = false,
-            (true, command) if command.ends_with("# cluster") || command.ends_with("# images") => {}
+            (true, command)
+                if ["# cluster", "# images", "# download"]
+                    .iter()
+                    .any(|marker| command.ends_with(marker)) => {}
             (true, _) => {
                 script.push_str(line);
                 script.push('\n');

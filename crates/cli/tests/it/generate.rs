@@ -280,6 +280,65 @@ fn needs_registry_policy_show_and_eval_generate_for_a_workload_not_generated_yet
 }
 
 #[test]
+fn needs_registry_attack_a_pod_sized_to_a_vcpu_count_its_manifest_refuses_is_not_generated() {
+    // Reference values that accept 1 to 4 vCPUs and a pod whose limits give its VM 5: the pod
+    // would start and fail attestation, or a user would widen the reference values by hand.
+    let (registry, _, _) = registry();
+    let dir = scratch_dir("vcpu-range");
+    let app = dir.join("app.yaml");
+    let limited = APP.replace(
+        "        ports:",
+        "        resources: {limits: {cpu: 3500m, memory: 512Mi}}\n        ports:",
+    );
+    std::fs::write(&app, &limited).unwrap();
+    let manifest = dir.join("manifest.json");
+    let cache = dir.join("cache");
+    let mirror = format!("*={}", registry.host);
+    let reference = |max: u32| {
+        let path = dir.join(format!("reference-{max}.json"));
+        let family = serde_json::json!({"one_vcpu": "11".repeat(48), "ap_vmsa": "22".repeat(48), "vcpus": {"min": 1, "max": max}});
+        let values = serde_json::json!({"snp": [{"vcpu_scaled_measurements": [family]}]});
+        std::fs::write(&path, values.to_string()).unwrap();
+        path
+    };
+    let narrow = reference(4);
+    let mut args = generate_args(&registry.host, &mirror, path_str(&cache));
+    args.extend([
+        "-m",
+        path_str(&manifest),
+        "--reference",
+        path_str(&narrow),
+        path_str(&app),
+    ]);
+    let (code, stdout, stderr) = chiaro(&args);
+    assert_eq!(code, 64, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("Deployment default/api")
+            && stderr.contains("5 vCPUs")
+            && stderr.contains("snp[0]")
+            && stderr.contains("1–4"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&app).unwrap(),
+        limited,
+        "nothing written"
+    );
+    let wide = reference(8);
+    let mut args = generate_args(&registry.host, &mirror, path_str(&cache));
+    args.extend([
+        "-m",
+        path_str(&manifest),
+        "--reference",
+        path_str(&wide),
+        path_str(&app),
+    ]);
+    let (code, stdout, stderr) = chiaro(&args);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn needs_registry_the_vm_base_comes_from_the_flags_and_the_summary_gives_each_vm_size() {
     let (registry, _, _) = registry();
     let dir = scratch_dir("sizing");
