@@ -22,6 +22,7 @@ use crate::output::Printer;
 use crate::reports::GenerateSummary;
 pub(crate) use inputs::read_inputs;
 pub(crate) use resolve::{UnresolvedImages, resolve};
+pub(crate) use vcpus::check_sizes as check_vm_sizes;
 
 /// The name `-` stands for.
 const STDIN: &str = "-";

@@ -40,6 +40,8 @@ pub(crate) struct Installed {
     pub(crate) policy_hash: PolicyHash,
     /// The Coordinator entry's names.
     pub(crate) sans: Vec<String>,
+    /// The size of the Coordinator's VM.
+    pub(crate) vm_size: chiaro_policy::VmSize,
 }
 
 pub(crate) fn run(args: &InstallArgs, printer: Printer) -> anyhow::Result<Outcome> {
@@ -63,6 +65,10 @@ pub(crate) fn run(args: &InstallArgs, printer: Printer) -> anyhow::Result<Outcom
         ));
     }
     let manifest = draft.with_coordinator_policy(installed.policy_hash, installed.sans.clone());
+    crate::commands::generate::check_vm_sizes(
+        manifest.reference_values(),
+        std::iter::once(("the Coordinator".to_owned(), installed.vm_size.vcpus)),
+    )?;
     // Everything is computed before anything is written.
     let reference = coordinator_reference(&manifest, installed.policy_hash)?;
     let mut written = Vec::new();
@@ -180,6 +186,7 @@ pub(crate) fn install(
         coordinator,
         policy_hash: generated.policy_hash,
         sans: generated.sans,
+        vm_size: generated.vm_size,
     })
 }
 

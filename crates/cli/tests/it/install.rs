@@ -404,3 +404,40 @@ fn needs_registry_attack_reference_values_that_do_not_pin_the_guest_are_refused(
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn needs_registry_attack_a_coordinator_sized_to_a_vcpu_count_its_reference_refuses_is_not_installed()
+ {
+    // The Coordinator's VM gets the base (1) plus its CPU limit (1): 2 vCPUs. Reference values
+    // that accept only 1 would leave it unattestable.
+    let (registry, image) = registry_with_coordinator();
+    let dir = scratch_dir("coordinator-vcpus");
+    let reference = |max: u32| {
+        let path = dir.join(format!("reference-{max}.json"));
+        let family = format!(
+            r#"{{"one_vcpu": "{}", "ap_vmsa": "{}", "vcpus": {{"min": 1, "max": {max}}}}}"#,
+            "11".repeat(48),
+            "22".repeat(48)
+        );
+        std::fs::write(
+            &path,
+            format!(r#"{{"snp": [{{"vcpu_scaled_measurements": [{family}]}}]}}"#),
+        )
+        .unwrap();
+        path
+    };
+    let narrow = reference(1);
+    let (code, stdout, stderr) =
+        install(&registry, &image, &dir, &["--reference", path_str(&narrow)]);
+    assert_eq!(code, 64, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("the Coordinator") && stdout.contains("2 vCPUs"),
+        "{stdout}{stderr}"
+    );
+    assert!(!dir.join("coordinator-reference.json").exists());
+    let wide = reference(2);
+    let (code, stdout, stderr) =
+        install(&registry, &image, &dir, &["--reference", path_str(&wide)]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -26,6 +26,8 @@ pub struct GeneratedCoordinator {
     /// The names of its entry: its own and those of the Services selecting it (reserved: no
     /// workload may take them).
     pub sans: Vec<String>,
+    /// The size of its VM (the base plus its limits).
+    pub vm_size: crate::VmSize,
 }
 
 /// Generates the Coordinator's deployment in `files`: exactly one workload (the Coordinator's
@@ -70,6 +72,7 @@ pub fn generate_coordinator(
                 document.id.to_string(),
                 policy.initdata.policy_hash(),
                 sans.into_iter().map(|sourced| sourced.san).collect(),
+                policy.generated.vm_size,
             ));
         }
         out.push(SourceFile {
@@ -79,13 +82,14 @@ pub fn generate_coordinator(
         });
     }
     match <[_; 1]>::try_from(found) {
-        Ok([(_, policy_hash, sans)]) => Ok(GeneratedCoordinator {
+        Ok([(_, policy_hash, sans, vm_size)]) => Ok(GeneratedCoordinator {
             files: out,
             policy_hash,
             sans,
+            vm_size,
         }),
         Err(found) => Err(PolicyError::CoordinatorWorkloads {
-            found: found.into_iter().map(|(at, _, _)| at).collect(),
+            found: found.into_iter().map(|(at, ..)| at).collect(),
         }),
     }
 }
