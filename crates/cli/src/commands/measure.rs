@@ -21,8 +21,30 @@ use crate::reports::{Launch, MeasuredGuest, MeasurementExplained};
 pub(crate) fn snp(args: &MeasureSnpArgs, printer: Printer) -> anyhow::Result<Outcome> {
     let guest = guest::Guest::read(&args.guest)?;
     let stages = guest.stages(args.vcpus)?;
+    let measured = measure_stages(&guest, &stages, args)?;
+    let mut notes = Vec::new();
+    let reference_values = write_reference_values(args, &measured, &mut notes)?;
+    let first_cmdline = stages.first().and_then(|stage| stage.cmdline.as_deref());
+    let report = MeasuredGuest {
+        guest: guest.summary(first_cmdline),
+        measurements: measured,
+        reference_values,
+        notes,
+    };
+    let json = serde_json::to_value(&report.reference_values).context("encoding")?;
+    printer.result(&json, &report.to_text());
+    Ok(Outcome::Verified)
+}
+
+/// One vCPU-scaled measurement per stage, refused when checking them would cost a verifier more
+/// than a manifest accepts.
+fn measure_stages(
+    guest: &guest::Guest,
+    stages: &[guest::Stage],
+    args: &MeasureSnpArgs,
+) -> anyhow::Result<Vec<VcpuScaledMeasurement>> {
     let mut measured = Vec::new();
-    for stage in &stages {
+    for stage in stages {
         let firmware = guest.firmware_measurement(guest.vmm, stage.cmdline.as_deref())?;
         let scaled = firmware.with_vcpus(guest.vcpu_model, guest.guest_features);
         measured.push(VcpuScaledMeasurement {
@@ -41,50 +63,47 @@ pub(crate) fn snp(args: &MeasureSnpArgs, printer: Printer) -> anyhow::Result<Out
             chiaro_attest::snp::MAX_EXTENSIONS_PER_SET
         );
     }
-    let mut notes = guest.notes.clone();
-    // `--output json` prints what the reference values are now: the merged file's, or a new
-    // set.
-    let reference_values = match (&args.manifest, &args.reference) {
+    Ok(measured)
+}
+
+/// Merges the measurements into `--manifest` or `--reference` and returns the reference values
+/// as they now are there, or a new set when neither is given.
+fn write_reference_values(
+    args: &MeasureSnpArgs,
+    measured: &[VcpuScaledMeasurement],
+    notes: &mut Vec<String>,
+) -> anyhow::Result<DraftReferenceValues> {
+    match (&args.manifest, &args.reference) {
         (Some(path), _) => {
             let draft = manifest::read(path)?.unwrap_or_else(ManifestDraft::skeleton);
             let mut values = draft.reference_values().clone();
             let changed = merge::measurements_into(
                 &mut values.snp,
-                &measured,
+                measured,
                 args.replace,
                 args.minimum_tcb,
             )?;
             let draft = draft.with_reference_values(values.clone());
             write_atomically(path, draft.to_json_pretty().as_bytes())?;
             notes.push(format!("{changed} in {}", path.display()));
-            values
+            Ok(values)
         }
         (None, Some(path)) => {
             let (values, changed) =
-                merge_into_reference_file(path, &measured, args.replace, args.minimum_tcb)?;
+                merge_into_reference_file(path, measured, args.replace, args.minimum_tcb)?;
             notes.push(format!("{changed} in {}", path.display()));
-            values
+            Ok(values)
         }
         (None, None) => {
             if args.replace {
                 anyhow::bail!("--replace needs --manifest FILE or --reference FILE");
             }
-            DraftReferenceValues {
-                snp: vec![merge::new_set(&measured, args.minimum_tcb)?],
+            Ok(DraftReferenceValues {
+                snp: vec![merge::new_set(measured, args.minimum_tcb)?],
                 ..DraftReferenceValues::default()
-            }
+            })
         }
-    };
-    let first_cmdline = stages.first().and_then(|stage| stage.cmdline.as_deref());
-    let report = MeasuredGuest {
-        guest: guest.summary(first_cmdline),
-        measurements: measured,
-        reference_values,
-        notes,
-    };
-    let json = serde_json::to_value(&report.reference_values).context("encoding")?;
-    printer.result(&json, &report.to_text());
-    Ok(Outcome::Verified)
+    }
 }
 
 /// Merges into a `reference_values` file (an empty object when it does not exist), and writes

@@ -48,8 +48,6 @@ pub(crate) struct Guest {
     pub(crate) guest_features: GuestFeatures,
     /// The VMM.
     pub(crate) vmm: Vmm,
-    /// What the user should know about these inputs.
-    pub(crate) notes: Vec<String>,
 }
 
 /// A kernel and initrd, hashed.
@@ -109,7 +107,6 @@ impl Guest {
             (None, Some(initrd)) => Some(on_node(initrd)?),
             (None, None) => None,
         };
-        let notes = Vec::new();
         let boot = match kernel {
             Some(kernel_path) => Some(BootFiles::read(kernel_path, initrd)?),
             None if initrd.is_some() || args.cmdline.is_some() => {
@@ -139,7 +136,6 @@ impl Guest {
                 .unwrap_or(KATA_SNP_VCPU_MODEL),
             guest_features: args.guest_features.unwrap_or_default(),
             vmm: args.vmm.unwrap_or_default(),
-            notes,
         })
     }
 
