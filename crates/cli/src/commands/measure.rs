@@ -83,6 +83,9 @@ fn write_reference_values(
                 args.replace,
                 args.minimum_tcb,
             )?;
+            ReferenceValueSets::from_draft(&values)
+                .and_then(|sets| sets.pin_the_guest(""))
+                .with_context(|| format!("{} after merging", path.display()))?;
             let draft = draft.with_reference_values(values.clone());
             write_atomically(path, draft.to_json_pretty().as_bytes())?;
             notes.push(format!("{changed} in {}", path.display()));

@@ -388,9 +388,12 @@ fn needs_vectors_attack_a_kata_root_image_without_dm_verity_is_refused() {
     let (code, stdout, _) = run(&config_path);
     assert_eq!(code, 64, "{stdout}");
     assert!(stdout.contains("dm-verity"), "{stdout}");
-    let verity = r#"dm-mod.create="root,,,ro,0 8 verity 1 /dev/vda1 /dev/vda2 4096 4096 1 1 sha256 ab cd" root=/dev/dm-0"#;
+    let verity = format!(
+        r#"dm-mod.create="root,,,ro,0 8 verity 1 /dev/vda1 /dev/vda2 4096 4096 1 1 sha256 {} -" root=/dev/dm-0"#,
+        "ab".repeat(32)
+    );
     let scratch = Scratch::new("kata-verity");
-    let (config_path, _) = kata_node(&scratch, &dir, true, verity);
+    let (config_path, _) = kata_node(&scratch, &dir, true, &verity);
     let (code, stdout, _) = {
         let mut args = args(&config_path);
         args[7] = scratch.str("node");
