@@ -66,11 +66,6 @@ const NOT_YET: &[NotYet] = &[
         field: "evictionResponders",
         why: "new in Kubernetes 1.37 (alpha) and not reviewed for confidential pods yet",
     },
-    NotYet {
-        object: SpecObject::Container,
-        field: "volumeDevices",
-        why: "raw block devices come from persistent volumes, which the host would see and change in plain until Chiaro's encrypted volumes exist",
-    },
 ];
 
 /// The error for the field `field` at `path` of `document` that the views did not read:

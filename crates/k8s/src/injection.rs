@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 
 use crate::probes::{move_probes, previous_table, restore_probes};
 use crate::start_gate::{ImageCommand, gate_container, gate_exec_handlers};
+use crate::volume_owner::{VOLUME_OWNER_NAME, VolumeOwner};
 use crate::{DocumentId, K8sError, WorkloadKind};
 
 /// The runtime class of Chiaro's confidential pods.
@@ -31,6 +32,8 @@ pub struct Injection {
     pub initializer_env: InitializerEnv,
     /// The mesh proxy, when the pod asks for one.
     pub mesh: Option<MeshSidecar>,
+    /// The volume owner, when the pod has encrypted volumes.
+    pub volume_owner: Option<VolumeOwner>,
     /// The runtime class to set.
     pub runtime_class: String,
     /// The own command of each container image, keyed by the image as the pod spec names it
@@ -123,7 +126,7 @@ fn object_entry<'a>(map: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<S
     }
 }
 
-fn array_entry<'a>(map: &'a mut Map<String, Value>, key: &str) -> &'a mut Vec<Value> {
+pub(crate) fn array_entry<'a>(map: &'a mut Map<String, Value>, key: &str) -> &'a mut Vec<Value> {
     let entry = map
         .entry(key.to_owned())
         .or_insert_with(|| Value::Array(Vec::new()));
@@ -136,17 +139,19 @@ fn array_entry<'a>(map: &'a mut Map<String, Value>, key: &str) -> &'a mut Vec<Va
     }
 }
 
-fn named<'a>(items: &'a mut [Value], name: &str) -> Option<&'a mut Value> {
+pub(crate) fn named<'a>(items: &'a mut [Value], name: &str) -> Option<&'a mut Value> {
     items
         .iter_mut()
         .find(|item| item.get("name").and_then(Value::as_str) == Some(name))
 }
 
 /// Injects the runtime class, the credentials volume, the initializer (first init container),
-/// the mesh proxy when asked for (second, with the pod's network probes moved to it), the
-/// credentials mount (read-only, in every other container) and the start gate in front of every
-/// other container's command (waiting for the mesh proxy when there is one;
-/// [`crate::start_gate`]) into `value`'s pod template. `at`
+/// the volume owner when the pod has encrypted volumes (next, with each volume's directory;
+/// the containers that mount such a volume get its directory and wait for its ready file:
+/// [`crate::volume_owner`]), the mesh proxy when asked for (last of Chiaro's, with the pod's
+/// network probes moved to it), the credentials mount (read-only, in every other container)
+/// and the start gate in front of every other container's command (waiting for the mesh proxy
+/// when there is one; [`crate::start_gate`]) into `value`'s pod template. `at`
 /// names the document in errors. Returns a line for each network probe that will fail
 /// against the mesh proxy (see [`crate::probes`]).
 ///
@@ -184,21 +189,23 @@ pub fn inject(
         Some(existing) => *existing = volume,
         None => volumes.push(volume),
     }
+    if let Some(owner) = &injection.volume_owner {
+        owner.add_directories(volumes);
+    }
 
-    let initializer = initializer_container(injection);
     let init_containers = array_entry(spec, "initContainers");
     init_containers.retain(|c| {
         let name = c.get("name").and_then(Value::as_str);
-        name != Some(INITIALIZER_NAME) && name != Some(MESH_NAME)
+        !matches!(name, Some(INITIALIZER_NAME | MESH_NAME | VOLUME_OWNER_NAME))
     });
-    init_containers.insert(0, initializer);
+    let mut ours = vec![initializer_container(injection)];
+    ours.extend(injection.volume_owner.iter().map(VolumeOwner::container));
     if let Some(mesh) = &injection.mesh {
-        init_containers.insert(1, mesh.container(probes));
+        ours.push(mesh.container(probes));
     }
-    let injected = init_containers
-        .len()
-        .min(if injection.mesh.is_some() { 2 } else { 1 });
-    let wait_files: Vec<String> = injection
+    let injected = ours.len();
+    init_containers.splice(0..0, ours);
+    let mesh_ready: Vec<String> = injection
         .mesh
         .iter()
         .map(|_| MESH_READY_FILE.to_owned())
@@ -221,6 +228,10 @@ pub fn inject(
                 continue;
             };
             let path = format!("{list}[{name}]");
+            let mut wait_files = mesh_ready.clone();
+            if let Some(owner) = &injection.volume_owner {
+                wait_files.extend(owner.rewrite_mounts(container, at, &path)?);
+            }
             gate_and_mount(container, injection, &wait_files, at, &path)?;
         }
     }
@@ -430,6 +441,7 @@ mod tests {
                 deployment_anchor: None,
             },
             mesh: None,
+            volume_owner: None,
             runtime_class: RUNTIME_CLASS.to_owned(),
             images: BTreeMap::from([(
                 "busybox:1".to_owned(),

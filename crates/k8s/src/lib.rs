@@ -1,7 +1,7 @@
 //! Reading and rewriting Kubernetes YAML for Chiaro: multi-document files, the workload kinds
 //! whose pods run confidentially, typed read-only views of their pod specs, the ConfigMaps and
 //! Secrets those pods consume, the injection of Chiaro's init container, mesh sidecar, volume
-//! and runtime class (with the network probes of meshed pods moved to the sidecar: [`probes`]),
+//! owner (encrypted persistent volumes: [`EncryptedVolume`]), volumes and runtime class (with the network probes of meshed pods moved to the sidecar: [`probes`]),
 //! and writing documents back (unchanged ones byte for byte). What the injected containers read
 //! (environment, arguments, paths, the mesh annotations' syntax, the probe table) is defined in
 //! `chiaro-pod`, which the pod's own binaries share without this crate's YAML parser.
@@ -24,6 +24,7 @@
 
 mod config_sources;
 mod documents;
+mod encrypted_volumes;
 mod error;
 mod fields;
 mod injection;
@@ -32,11 +33,13 @@ mod pod_spec;
 pub mod probes;
 mod service;
 pub mod start_gate;
+mod volume_owner;
 mod workload;
 mod writing;
 
 pub use config_sources::{ConfigSource, ConfigSourceKind, ConfigSources};
 pub use documents::{Document, DocumentId, FileFormat, read_documents};
+pub use encrypted_volumes::{ClaimSource, EncryptedVolume};
 pub use error::K8sError;
 pub use fields::SpecObject;
 pub use injection::{
@@ -48,9 +51,10 @@ pub use pod_spec::{
     Capabilities, ConfigMapKeySelector, Container, ContainerPort, EnvFromSource, EnvVar,
     EnvVarSource, ExecAction, FieldSelector, KeyToPath, Lifecycle, LifecycleHandler,
     LocalObjectReference, PodSecurityContext, PodSpec, Probe, ResourceRequirements,
-    SecretKeySelector, SecurityContext, Sysctl, Volume, VolumeMount, VolumeSource,
+    SecretKeySelector, SecurityContext, Sysctl, Volume, VolumeDevice, VolumeMount, VolumeSource,
 };
 pub use service::{Service, dns_names, namespace_of, services};
 pub use start_gate::ImageCommand;
+pub use volume_owner::{VOLUME_OWNER_BINARY, VOLUME_OWNER_NAME, VolumeOwner};
 pub use workload::{Workload, WorkloadKind, refuse_unrewritable, regex_escape};
 pub use writing::{new_documents, write_documents};

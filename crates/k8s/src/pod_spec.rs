@@ -133,6 +133,10 @@ pub struct Container {
     /// Volume mounts.
     #[serde(default)]
     pub volume_mounts: Vec<VolumeMount>,
+    /// Raw block devices: only an encrypted volume's, as generate writes them
+    /// ([`crate::EncryptedVolume`]).
+    #[serde(default)]
+    pub volume_devices: Vec<VolumeDevice>,
     /// Container security settings.
     pub security_context: Option<SecurityContext>,
     /// Resource requests and limits (GPU counts matter to the policy).
@@ -290,8 +294,19 @@ pub struct VolumeMount {
     pub read_only: Option<bool>,
     /// A path inside the volume.
     pub sub_path: Option<String>,
-    /// Mount propagation (the runtime mounts privately in the guest either way).
+    /// Mount propagation: `HostToContainer` (rslave) or `Bidirectional` (rshared) only where
+    /// generate writes them, for encrypted volumes; `None` otherwise (rprivate).
     pub mount_propagation: Option<String>,
+}
+
+/// A volume's raw block device in a container.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VolumeDevice {
+    /// The volume's name.
+    pub name: String,
+    /// The device node's path in the container.
+    pub device_path: String,
 }
 
 /// A pod volume.
@@ -325,6 +340,9 @@ pub enum VolumeSource {
     },
     /// `downwardAPI` or `projected`: files the runtime writes from pod fields or tokens.
     Projected,
+    /// A persistent volume the pod marks for encryption: its raw block device, which only the
+    /// volume owner opens ([`crate::EncryptedVolume`]).
+    EncryptedBlock,
 }
 
 /// Files of a ConfigMap or Secret volume.

@@ -7,6 +7,7 @@ use serde_json::Value;
 use serde_path_to_error::Segment;
 
 use crate::documents::{Document, DocumentId};
+use crate::encrypted_volumes::{EncryptedVolume, encrypted_volumes, refuse_foreign_devices};
 use crate::error::K8sError;
 use crate::fields::{self, SpecObject};
 use crate::pod_spec::{PodSpec, Volume, VolumeSource};
@@ -58,7 +59,7 @@ impl WorkloadKind {
     }
 
     /// The same as a dotted path for messages (`spec.template.`), empty for a Pod.
-    fn template_path(self) -> &'static str {
+    pub(crate) fn template_path(self) -> &'static str {
         match self {
             Self::Pod => "",
             Self::CronJob => "spec.jobTemplate.spec.template.",
@@ -84,6 +85,8 @@ pub struct Workload {
     pub pod_annotations: BTreeMap<String, String>,
     /// The pod spec.
     pub pod_spec: PodSpec,
+    /// The persistent volumes the pod marks for encryption (every other one is refused).
+    pub encrypted_volumes: Vec<EncryptedVolume>,
 }
 
 impl Workload {
@@ -156,7 +159,8 @@ impl Workload {
             .ok_or_else(|| invalid(&format!("{prefix}spec"), "missing".to_owned()))?;
         let pod_spec: PodSpec = serde_path_to_error::deserialize(spec.clone())
             .map_err(|error| spec_error(&document.id, prefix, error))?;
-        refuse_persistent_volumes(document, kind, &pod_spec)?;
+        let encrypted_volumes = encrypted_volumes(document, kind, &pod_annotations, &pod_spec)?;
+        refuse_foreign_devices(&document.id, kind, &pod_spec, &encrypted_volumes)?;
         Ok(Some(Self {
             kind,
             name: name.unwrap_or_default(),
@@ -165,6 +169,7 @@ impl Workload {
             pod_labels,
             pod_annotations,
             pod_spec,
+            encrypted_volumes,
         }))
     }
 
@@ -231,6 +236,14 @@ impl Workload {
             "configMap" => Ok(VolumeSource::ConfigMap { name: name()? }),
             "secret" => Ok(VolumeSource::Secret { name: name()? }),
             "downwardAPI" | "projected" => Ok(VolumeSource::Projected),
+            "persistentVolumeClaim" | "ephemeral"
+                if self
+                    .encrypted_volumes
+                    .iter()
+                    .any(|encrypted| encrypted.name.as_str() == volume.name) =>
+            {
+                Ok(VolumeSource::EncryptedBlock)
+            }
             "hostPath" => Err(unsupported(
                 "hostPath volumes give the host a directory inside the pod; use an emptyDir \
                  or a persistent volume"
@@ -284,47 +297,6 @@ fn spec_error(
             ),
         },
     }
-}
-
-/// Why a pod cannot have persistent storage yet.
-const PERSISTENT_VOLUMES: &str = "persistent volumes are not supported until Chiaro's encrypted volumes exist: the host would see and change the data in plain";
-
-/// Refuses a StatefulSet's `volumeClaimTemplates` and the pod's `persistentVolumeClaim` and
-/// `ephemeral` volumes (each a block device or file system from the host).
-fn refuse_persistent_volumes(
-    document: &Document,
-    kind: WorkloadKind,
-    pod_spec: &PodSpec,
-) -> Result<(), K8sError> {
-    let unsupported = |path: String, what: String| K8sError::Unsupported {
-        at: document.id.clone(),
-        path,
-        hint: format!("{what}: {PERSISTENT_VOLUMES}"),
-    };
-    if kind == WorkloadKind::StatefulSet
-        && let Some(Value::Array(templates)) = document.value.pointer("/spec/volumeClaimTemplates")
-        && let Some((index, template)) = templates.iter().enumerate().next()
-    {
-        let name = template
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        return Err(unsupported(
-            format!("spec.volumeClaimTemplates[{index}]"),
-            format!("volume claim template {name:?}"),
-        ));
-    }
-    for (index, volume) in pod_spec.volumes.iter().enumerate() {
-        for source in ["persistentVolumeClaim", "ephemeral"] {
-            if volume.source.contains_key(source) {
-                return Err(unsupported(
-                    format!("{}spec.volumes[{index}].{source}", kind.template_path()),
-                    format!("volume {:?}", volume.name),
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Refuses a document of a kind generate does not rewrite that would run as a confidential
@@ -475,7 +447,7 @@ mod tests {
         .unwrap_err();
         assert!(
             error.to_string().starts_with(
-                "w.yaml:0:spec.containers[0].volumeDevices: valid Kubernetes, but not supported by Chiaro yet: raw block devices"
+                "w.yaml:0:spec.containers[0].volumeDevices[0]: not supported: raw block device \"d\": the host would see and change its data in plain; mark the volume for encryption"
             ),
             "{error}"
         );
@@ -490,14 +462,14 @@ mod tests {
     }
 
     #[test]
-    fn persistent_volumes_and_claim_templates_are_refused_with_their_path() {
+    fn unmarked_persistent_volumes_and_claim_templates_are_refused_with_their_path() {
         let error = workload(
             "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec:\n  serviceName: db\n  template:\n    spec:\n      containers: [{name: c, image: x}]\n  volumeClaimTemplates:\n  - metadata: {name: data}\n    spec: {accessModes: [ReadWriteOnce]}\n",
         )
         .unwrap_err();
         assert_eq!(
             error.to_string(),
-            "w.yaml:0:spec.volumeClaimTemplates[0]: not supported: volume claim template \"data\": persistent volumes are not supported until Chiaro's encrypted volumes exist: the host would see and change the data in plain"
+            "w.yaml:0:spec.volumeClaimTemplates[0]: not supported: volume claim template \"data\": the host would see and change the data of a persistent volume in plain; mark it for encryption (annotation chiaro.dev/encrypted-volumes on the pod template, docs/volumes.md)"
         );
         let error = workload(
             "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers: [{name: c, image: x}]\n      volumes:\n      - {name: cache, emptyDir: {}}\n      - {name: data, persistentVolumeClaim: {claimName: data}}\n",
@@ -505,7 +477,7 @@ mod tests {
         .unwrap_err();
         assert!(
             error.to_string().starts_with(
-                "w.yaml:0:spec.template.spec.volumes[1].persistentVolumeClaim: not supported: volume \"data\": persistent volumes are not supported until Chiaro's encrypted volumes exist"
+                "w.yaml:0:spec.template.spec.volumes[1].persistentVolumeClaim: not supported: volume \"data\": the host would see and change the data of a persistent volume in plain; mark it for encryption"
             ),
             "{error}"
         );

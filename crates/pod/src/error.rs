@@ -104,6 +104,17 @@ pub enum AnnotationFault {
         /// The earlier entry's name.
         with: String,
     },
+    /// An encrypted volume's name that is not an RFC 1123 label of at most 52 characters.
+    #[error(
+        "volume name {name:?}: use 1-52 of a-z, 0-9 and -, starting and ending with a letter or digit"
+    )]
+    VolumeName {
+        /// The name as written.
+        name: String,
+    },
+    /// An encrypted volume named twice.
+    #[error("named twice")]
+    VolumeTwice,
 }
 
 /// What is wrong with one probe (in the table, or at generate in the pod spec).

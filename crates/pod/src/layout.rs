@@ -108,6 +108,11 @@ impl CredentialsDir {
         self.bin().join(START_GATE_NAME)
     }
 
+    /// `volumes/<name>.ready`: written by the volume owner once the encrypted volume is mounted.
+    pub fn volume_ready(&self, volume: &crate::VolumeName) -> PathBuf {
+        self.root.join("volumes").join(format!("{volume}.ready"))
+    }
+
     /// `mesh-ready`: the mesh proxy's ready file.
     pub fn mesh_ready(&self) -> PathBuf {
         self.root.join("mesh-ready")

@@ -12,7 +12,7 @@
 //!
 //! Entry points: [`env`](mod@env) (variable names, [`InitializerEnv`], `MeshEnv`), [`layout`]
 //! ([`CredentialsDir`], [`MeshArgs`], the ports), [`annotations`] ([`parse_ingress`],
-//! [`parse_egress`]) and, with the feature `probes`, `probes` (`ProbeTable`).
+//! [`parse_egress`]), [`volumes`] (encrypted volumes: [`VolumeName`], [`VolumeArgs`]) and, with the feature `probes`, `probes` (`ProbeTable`).
 //!
 //! ```
 //! use chiaro_pod::{CredentialsDir, MeshArgs, layout};
@@ -36,6 +36,7 @@ mod error;
 pub mod layout;
 #[cfg(feature = "probes")]
 pub mod probes;
+pub mod volumes;
 
 pub use annotations::{EgressRule, IngressRule, parse_egress, parse_ingress};
 pub use env::InitializerEnv;
@@ -47,3 +48,4 @@ pub use error::{AnnotationFault, PodError, with_causes};
 pub use layout::{CredentialsDir, MeshArgs};
 #[cfg(feature = "probes")]
 pub use probes::{AppProbe, ProbeTable};
+pub use volumes::{VolumeArgs, VolumeName};

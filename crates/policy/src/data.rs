@@ -71,8 +71,30 @@ pub struct ContainerRules {
     pub mounts: Vec<MountRule>,
     /// Devices it may have.
     pub devices: Vec<DeviceRule>,
+    /// The encrypted volumes' raw block devices it may have (the volume owner's, and those of
+    /// the containers that mount such a volume).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub block_devices: Vec<BlockDeviceRule>,
+    /// A privileged container: Chiaro's volume owner alone (Kubernetes allows the mount
+    /// propagation it needs only there). Its capabilities may be any the runtime knows, and the
+    /// runtime masks no paths and mounts `/sys` writable for it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub privileged: bool,
+    /// `OCI.Linux.RootfsPropagation` as containerd sets it: empty, or `rshared` for a
+    /// container with a `Bidirectional` mount, `rslave` for one with a `HostToContainer` mount.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub rootfs_propagation: String,
     /// Commands the host may exec in it (probes and lifecycle hooks).
     pub exec: Vec<Vec<String>>,
+}
+
+/// An encrypted volume's raw block device in a container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockDeviceRule {
+    /// The device node's path in the container.
+    pub path: String,
+    /// The pod volume it is.
+    pub volume: String,
 }
 
 /// An inclusive range of `oom_score_adj` values.

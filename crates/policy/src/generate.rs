@@ -5,16 +5,17 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chiaro_k8s::{
     ConfigSourceKind, ConfigSources, Container, Document, EnvVar, INITIALIZER_NAME, K8sError,
-    MESH_NAME, PodSecurityContext, VolumeSource, Workload, regex_escape,
+    MESH_NAME, PodSecurityContext, VOLUME_OWNER_NAME, VolumeMount, VolumeSource, Workload,
+    regex_escape,
 };
 
 use crate::data::{
-    ContainerRules, DeviceRule, EnvRule, MountRule, OomScoreAdj, PodRules, PolicyData,
-    ProcessRules, SandboxValue, UserRules,
+    BlockDeviceRule, ContainerRules, DeviceRule, EnvRule, MountRule, OomScoreAdj, PodRules,
+    PolicyData, ProcessRules, SandboxValue, UserRules,
 };
 use crate::error::PolicyError;
 use crate::image::{ImageConfig, runtime_names};
-use crate::platform::{EPHEMERAL_DIR, Platform, SHARED_FILE_PREFIX};
+use crate::platform::{ALL_CAPABILITIES, EPHEMERAL_DIR, Platform, SHARED_FILE_PREFIX};
 use crate::qos::{BadQuantity, pod_qos};
 use crate::sizing::{VmSize, vm_size};
 
@@ -294,6 +295,9 @@ fn sandbox_container(pod_security: Option<&PodSecurityContext>) -> ContainerRule
         read_only_root: true,
         mounts: Vec::new(),
         devices: Vec::new(),
+        block_devices: Vec::new(),
+        privileged: false,
+        rootfs_propagation: String::new(),
         exec: Vec::new(),
     }
 }
@@ -395,7 +399,8 @@ impl PodContext<'_> {
                 image: image_text.to_owned(),
             })?;
         let security = container.security_context.as_ref();
-        if security.and_then(|s| s.privileged) == Some(true) {
+        let privileged = security.and_then(|s| s.privileged) == Some(true);
+        if privileged && *name != VOLUME_OWNER_NAME {
             return Err(self.unsupported(
                 name,
                 "securityContext.privileged",
@@ -405,7 +410,16 @@ impl PodContext<'_> {
         let env = self.environment(container, image, pinned_secrets)?;
         let args = self.args(container, image, &env)?;
         let user = self.user(container, image)?;
-        let capabilities = self.capabilities(container)?;
+        let capabilities = if privileged {
+            capability_sets(
+                ALL_CAPABILITIES
+                    .iter()
+                    .map(|c| format!("CAP_{c}"))
+                    .collect(),
+            )
+        } else {
+            self.capabilities(container)?
+        };
         let mut env_rules: Vec<EnvRule> = env.into_values().collect();
         env_rules.extend(self.platform_env(container));
         let cwd = container
@@ -437,7 +451,11 @@ impl PodContext<'_> {
                 }
             }
         }
-        let chiaro_own = *name == INITIALIZER_NAME || *name == MESH_NAME;
+        let chiaro_own = [INITIALIZER_NAME, MESH_NAME, VOLUME_OWNER_NAME].contains(&name.as_str());
+        let mut mounts = self.mounts(container, image)?;
+        if privileged {
+            mounts.extend(writable_system_mounts());
+        }
         Ok(ContainerRules {
             images: runtime_names(image_text, image),
             after: after.to_vec(),
@@ -457,8 +475,18 @@ impl PodContext<'_> {
             read_only_root: security
                 .and_then(|s| s.read_only_root_filesystem)
                 .unwrap_or(false),
-            mounts: self.mounts(container, image)?,
+            mounts,
             devices: gpu_devices(container),
+            block_devices: container
+                .volume_devices
+                .iter()
+                .map(|device| BlockDeviceRule {
+                    path: device.device_path.clone(),
+                    volume: device.name.clone(),
+                })
+                .collect(),
+            privileged,
+            rootfs_propagation: rootfs_propagation(container).to_owned(),
             exec,
         })
     }
@@ -847,6 +875,44 @@ impl PodContext<'_> {
         Ok(capability_sets(set))
     }
 
+    /// A mount's propagation option: for an encrypted volume's directory (a memory emptyDir
+    /// the volume owner mounts the file system on) `rshared` in the owner (`Bidirectional`)
+    /// and `rslave` in the containers (`HostToContainer`); `rprivate` for any other mount, as
+    /// Kata's runtime mounts pod volumes in the guest whatever the pod spec asks.
+    fn propagation(
+        &self,
+        container: &str,
+        mount: &VolumeMount,
+        source: &VolumeSource,
+    ) -> Result<&'static str, PolicyError> {
+        let directory = self
+            .workload
+            .encrypted_volumes
+            .iter()
+            .any(|volume| volume.name.emptydir_volume() == mount.name);
+        if !directory {
+            return Ok("rprivate");
+        }
+        let propagation = mount.mount_propagation.as_deref().unwrap_or("None");
+        match (propagation, source) {
+            ("Bidirectional", VolumeSource::EmptyDir { memory: true })
+                if container == VOLUME_OWNER_NAME =>
+            {
+                Ok("rshared")
+            }
+            ("HostToContainer", VolumeSource::EmptyDir { memory: true })
+                if container != VOLUME_OWNER_NAME =>
+            {
+                Ok("rslave")
+            }
+            _ => Err(self.unsupported(
+                container,
+                &format!("volumeMounts {}: mountPropagation {propagation}", mount.name),
+                "an encrypted volume's directory is mounted Bidirectional by its owner alone and HostToContainer by the containers, as generate writes it",
+            )),
+        }
+    }
+
     fn mounts(
         &self,
         container: &Container,
@@ -874,6 +940,7 @@ impl PodContext<'_> {
             } else {
                 "rw"
             };
+            let propagation = self.propagation(name, mount, source)?;
             let rule =
                 |source_regex: String, options: Vec<&str>, storage: Option<&str>| MountRule {
                     destination: mount.mount_path.clone(),
@@ -895,9 +962,16 @@ impl PodContext<'_> {
                 // the name pins which volume this mount shows.
                 VolumeSource::EmptyDir { memory: true } => rule(
                     format!("^{EPHEMERAL_DIR}/{}$", regex_escape(&mount.name)),
-                    vec!["rbind", "rprivate", access],
+                    vec!["rbind", propagation, access],
                     Some("emptydir_memory"),
                 ),
+                VolumeSource::EncryptedBlock => {
+                    return Err(self.unsupported(
+                        name,
+                        &format!("volumeMounts {}", mount.name),
+                        "an encrypted volume is mounted through its volume owner's directory, which generate writes; generate the workload first",
+                    ));
+                }
                 // The runtime names a shared entry after the mount point's last component.
                 VolumeSource::ConfigMap { .. }
                 | VolumeSource::Secret { .. }
@@ -931,6 +1005,50 @@ impl PodContext<'_> {
         }
         Ok(mounts)
     }
+}
+
+/// The root's propagation containerd gives a container: `rshared` with a `Bidirectional`
+/// mount, else `rslave` with a `HostToContainer` mount, else none (private).
+fn rootfs_propagation(container: &Container) -> &'static str {
+    let propagations: Vec<Option<&str>> = container
+        .volume_mounts
+        .iter()
+        .map(|mount| mount.mount_propagation.as_deref())
+        .collect();
+    if propagations.contains(&Some("Bidirectional")) {
+        "rshared"
+    } else if propagations.contains(&Some("HostToContainer")) {
+        "rslave"
+    } else {
+        ""
+    }
+}
+
+/// `/sys` and the cgroup file system writable, as containerd mounts them for a privileged
+/// container (the volume owner).
+fn writable_system_mounts() -> Vec<MountRule> {
+    [
+        ("/sys", "sysfs", vec!["nosuid", "noexec", "nodev", "rw"]),
+        (
+            "/sys/fs/cgroup",
+            "cgroup",
+            vec!["nosuid", "noexec", "nodev", "relatime", "rw"],
+        ),
+    ]
+    .into_iter()
+    .map(|(destination, kind, options)| MountRule {
+        destination: destination.to_owned(),
+        kind: kind.to_owned(),
+        source_regex: format!("^{kind}$"),
+        options: options.into_iter().map(str::to_owned).collect(),
+        optional_options: ["nsdelegate", "memory_recursiveprot"]
+            .map(str::to_owned)
+            .to_vec(),
+        storage: None,
+        volume: None,
+        required: false,
+    })
+    .collect()
 }
 
 /// GPUs requested through `nvidia.com/pgpu` or `nvidia.com/gpu` limits, passed as VFIO devices

@@ -37,6 +37,8 @@ pub struct Platform {
     pub sandbox_storages: Vec<serde_json::Value>,
     /// Where CopyFileRequest may write: a container's shared entries.
     pub copy_file_prefix_regexes: Vec<String>,
+    /// The agent's device types of a hot-plugged block device (virtio-blk, virtio-scsi).
+    pub block_device_types: Vec<String>,
     /// Network configuration limits.
     pub network: NetworkRules,
 }
@@ -85,6 +87,52 @@ pub struct NetworkRules {
     /// Neighbour flag words allowed (combinations of NTF_PROXY and NTF_ROUTER).
     pub arp_flags: Vec<u32>,
 }
+
+/// The Linux capabilities, through `CAP_CHECKPOINT_RESTORE` (Linux 5.9), without `CAP_`: what
+/// containerd may give a privileged container (the ones the host kernel knows).
+pub(crate) const ALL_CAPABILITIES: &[&str] = &[
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+];
 
 /// Where the runtime has the agent mount memory-backed emptyDirs, one directory per volume name.
 pub const EPHEMERAL_DIR: &str = "/run/kata-containers/sandbox/ephemeral";
@@ -291,6 +339,7 @@ impl Platform {
                 "fs_group": null,
             })],
             copy_file_prefix_regexes: vec![SHARED_FILE_PREFIX.replace("$(bundle-id)", "[a-z0-9]+")],
+            block_device_types: strings(&["blk", "scsi"]),
             network: NetworkRules {
                 forbidden_devices: strings(&["lo"]),
                 forbidden_hw_addrs: strings(&["00:00:00:00:00:00"]),

@@ -383,10 +383,23 @@ create_container_denials contains msg if {
 }
 
 create_container_denials contains msg if {
+	not object.get(policy_container, "privileged", false)
 	some set in ["Ambient", "Bounding", "Effective", "Inheritable", "Permitted"]
 	requested := not_null(field(process, ["Capabilities", set], []), [])
 	not same_set(requested, policy_container.process.capabilities[set])
 	msg := sprintf("capabilities: OCI.Process.Capabilities.%s: %v is not the pinned set %v", [set, requested, policy_container.process.capabilities[set]])
+}
+
+# The volume owner is privileged (Kubernetes allows the mount propagation it needs only there):
+# containerd gives it the capabilities the host kernel knows, so each set may hold any of the
+# pinned ones (every capability Linux has); its pinned binary drops what it does not use.
+create_container_denials contains msg if {
+	object.get(policy_container, "privileged", false)
+	some set in ["Ambient", "Bounding", "Effective", "Inheritable", "Permitted"]
+	requested := as_set(not_null(field(process, ["Capabilities", set], []), []))
+	unknown := requested - as_set(policy_container.process.capabilities[set])
+	count(unknown) > 0
+	msg := sprintf("capabilities: OCI.Process.Capabilities.%s: %v are not in the pinned sets", [set, unknown])
 }
 
 create_container_denials contains msg if {
@@ -539,9 +552,12 @@ create_container_denials contains msg if {
 	msg := "linux: OCI.Linux.Seccomp: a seccomp filter is not allowed (the runtime strips the pod's; the host's could fake system calls)"
 }
 
+# containerd sets the root's propagation only for a container with a propagating mount: `rshared`
+# for the volume owner, `rslave` for a container that mounts an encrypted volume's directory.
 create_container_denials contains msg if {
-	not_null(field(linux, "RootfsPropagation", ""), "") != ""
-	msg := sprintf("linux: OCI.Linux.RootfsPropagation: %q is not the runtime's (private)", [field(linux, "RootfsPropagation", "")])
+	requested := not_null(field(linux, "RootfsPropagation", ""), "")
+	requested != object.get(policy_container, "rootfs_propagation", "")
+	msg := sprintf("linux: OCI.Linux.RootfsPropagation: %q is not %q", [requested, object.get(policy_container, "rootfs_propagation", "")])
 }
 
 create_container_denials contains msg if {
@@ -569,6 +585,7 @@ oom_score_adj_ok(value, ranges) if {
 }
 
 create_container_denials contains msg if {
+	not object.get(policy_container, "privileged", false)
 	some kind in ["MaskedPaths", "ReadonlyPaths"]
 	requested := not_null(field(oci, ["Linux", kind], []), [])
 	missing := as_set(policy_data.platform[kind]) - as_set(requested)
@@ -723,18 +740,47 @@ storage_fs_group_ok(storage) if {
 	storage.fs_group.group_id == policy_data.pod.fs_group
 }
 
-# Devices: only the GPUs the container asks for, each named by its CDI annotation.
+# Devices: only the GPUs the container asks for, each named by its CDI annotation, and the
+# encrypted volumes' block devices at their paths.
 requested_devices := not_null(field(input, "devices", []), [])
+
+block_devices := object.get(policy_container, "block_devices", [])
 
 create_container_denials contains msg if {
 	count(object.get(policy_container, "devices", [])) == 0
+	count(block_devices) == 0
 	count(requested_devices) > 0
 	msg := "devices: devices: this container has no devices"
 }
 
+# A hot-plugged block device: the agent makes its node at the path, from the device the id
+# names (the host's choice; a device that is not the volume's does not open with its key).
 create_container_denials contains msg if {
-	count(not_null(field(oci, ["Linux", "Devices"], []), [])) > 0
-	msg := "devices: OCI.Linux.Devices: device nodes are not allowed"
+	count(object.get(policy_container, "devices", [])) == 0
+	some requested in requested_devices
+	not block_device_ok(requested)
+	msg := sprintf("devices: devices[%s]: not an encrypted volume's device of this container", [field(requested, "container_path", "")])
+}
+
+block_device_ok(requested) if {
+	some device in block_devices
+	field(requested, "container_path", "") == device.path
+	field(requested, "type_", "") in policy_data.platform.block_device_types
+	count(not_null(field(requested, "options", []), [])) == 0
+}
+
+# The OCI spec names the block devices the container has (the agent sets their numbers); no
+# other device node.
+create_container_denials contains msg if {
+	some node in not_null(field(oci, ["Linux", "Devices"], []), [])
+	not device_node_ok(node)
+	msg := sprintf("devices: OCI.Linux.Devices[%s]: device nodes are not allowed but an encrypted volume's block device", [field(node, "Path", "")])
+}
+
+device_node_ok(node) if {
+	some device in block_devices
+	field(node, "Path", "") == device.path
+	field(node, "Type", "") == "b"
 }
 
 create_container_denials contains msg if {
@@ -748,6 +794,7 @@ create_container_denials contains msg if {
 	some device in object.get(policy_container, "devices", [])
 	some requested in requested_devices
 	not device_request_ok(device, requested)
+	not block_device_ok(requested)
 	msg := sprintf("devices: devices[%s]: not a device named by a CDI annotation", [field(requested, "container_path", "")])
 }
 

@@ -184,10 +184,11 @@ impl Instance<'_> {
     /// image, then memory-backed or encrypted volumes).
     fn mounts_and_storages(&self, image: &str) -> Result<(Vec<Value>, Vec<Value>), PolicyError> {
         let platform = &self.data.platform;
+        let sys_access = if self.rules.privileged { "rw" } else { "ro" };
         let mut mounts = vec![
             json!({"destination": "/proc", "type_": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
             json!({"destination": "/dev", "type_": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
-            json!({"destination": "/sys", "type_": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}),
+            json!({"destination": "/sys", "type_": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", sys_access]}),
             json!({"destination": "/dev/shm", "type_": "bind", "source": "/run/kata-containers/sandbox/shm", "options": ["rbind"]}),
         ];
         let mut storages = vec![json!({
@@ -200,7 +201,12 @@ impl Instance<'_> {
         }
         mounts.push(json!({"destination": "/etc/hosts", "type_": "bind", "source": self.shared("hosts"), "options": ["rbind", "rprivate", "rw"]}));
         mounts.push(json!({"destination": "/etc/resolv.conf", "type_": "bind", "source": self.shared("resolv.conf"), "options": ["rbind", "rprivate", "rw"]}));
-        for mount in &self.rules.mounts {
+        // A privileged container's writable /sys and cgroup file system are its own rules.
+        for mount in self.rules.mounts.iter().filter(|mount| mount.destination != "/sys") {
+            if mount.destination == "/sys/fs/cgroup" {
+                mounts.push(json!({"destination": mount.destination, "type_": mount.kind, "source": mount.kind, "options": mount.options}));
+                continue;
+            }
             let (source, storage) = self.volume_source(mount)?;
             mounts.push(json!({"destination": mount.destination, "type_": mount.kind, "source": source, "options": mount.options}));
             if let Some((kind, device, point)) = storage {
@@ -316,6 +322,39 @@ impl Instance<'_> {
         namespaces
     }
 
+    /// The encrypted volumes' block devices as the runtime hot-plugs them (virtio-blk, one PCI
+    /// slot per volume).
+    fn devices(&self) -> Vec<Value> {
+        self.rules
+            .block_devices
+            .iter()
+            .map(|device| {
+                json!({
+                    "id": format!("02/{:02x}", slot(&device.volume)),
+                    "type_": "blk",
+                    "vm_path": "",
+                    "container_path": device.path,
+                    "options": [],
+                })
+            })
+            .collect()
+    }
+
+    /// The OCI spec's nodes of those devices, with the host's numbers (the agent sets the
+    /// guest's).
+    fn device_nodes(&self) -> Vec<Value> {
+        self.rules
+            .block_devices
+            .iter()
+            .map(|device| {
+                json!({
+                    "Path": device.path, "Type": "b", "Major": 259, "Minor": slot(&device.volume),
+                    "FileMode": 432, "UID": 0, "GID": 0,
+                })
+            })
+            .collect()
+    }
+
     /// The whole request.
     fn request(
         &self,
@@ -325,6 +364,12 @@ impl Instance<'_> {
         env: Vec<String>,
     ) -> Value {
         let (platform, rules, id, kind) = (&self.data.platform, self.rules, &self.id, self.kind);
+        // containerd masks nothing for a privileged container (the volume owner).
+        let (masked, readonly): (&[String], &[String]) = if rules.privileged {
+            (&[], &[])
+        } else {
+            (&platform.masked_paths, &platform.readonly_paths)
+        };
         json!({
             "container_id": id,
             "exec_id": id,
@@ -333,13 +378,13 @@ impl Instance<'_> {
                 "Hooks": null,
                 "Hostname": if kind == "sandbox" { self.hostname.as_str() } else { "" },
                 "Linux": {
-                    "MaskedPaths": platform.masked_paths,
-                    "ReadonlyPaths": platform.readonly_paths,
+                    "MaskedPaths": masked,
+                    "ReadonlyPaths": readonly,
                     "Namespaces": self.namespaces(),
                     "Sysctl": if kind == "sandbox" { json!(self.data.pod.sysctls) } else { json!({}) },
-                    "Devices": [],
+                    "Devices": self.device_nodes(),
                     "Resources": {"Devices": []},
-                    "RootfsPropagation": "",
+                    "RootfsPropagation": rules.rootfs_propagation,
                     "Seccomp": null,
                 },
                 "Mounts": mounts,
@@ -360,10 +405,15 @@ impl Instance<'_> {
                 "Version": "1.1.0",
             },
             "storages": storages,
-            "devices": [],
+            "devices": self.devices(),
             "shared_mounts": [],
             "sandbox_pidns": false,
             "string_user": null,
         })
     }
+}
+
+/// The PCI slot the runtime gives a volume's device: one per volume, the same in every container.
+fn slot(volume: &str) -> u8 {
+    Sha256::digest(volume)[0]
 }

@@ -304,7 +304,7 @@ fn fields_kubernetes_has_but_chiaro_does_not_support_are_told_apart_from_misspel
 }
 
 #[test]
-fn volume_claim_templates_are_refused_naming_the_template() {
+fn unmarked_volume_claim_templates_are_refused_naming_the_template() {
     let stateful = APP.replace("kind: Deployment", "kind: StatefulSet").replace(
         "  selector: {matchLabels: {app: api}}\n",
         "  serviceName: api\n  selector: {matchLabels: {app: api}}\n  volumeClaimTemplates:\n  - metadata: {name: data}\n    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}\n",
@@ -312,7 +312,7 @@ fn volume_claim_templates_are_refused_naming_the_template() {
     let (code, stderr) = refused(&stateful, &[]);
     assert_eq!(code, 64, "{stderr}");
     assert!(
-        stderr.contains("f.yaml:1:spec.volumeClaimTemplates[0]: not supported: volume claim template \"data\": persistent volumes are not supported until Chiaro's encrypted volumes exist: the host would see and change the data in plain"),
+        stderr.contains("f.yaml:1:spec.volumeClaimTemplates[0]: not supported: volume claim template \"data\": the host would see and change the data of a persistent volume in plain; mark it for encryption"),
         "{stderr}"
     );
 }

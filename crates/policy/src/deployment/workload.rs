@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use chiaro_k8s::{
-    ConfigSources, Document, DocumentId, INITIALIZER_NAME, Injection, Workload, inject,
-    namespace_of, pin_images, set_pod_annotation,
+    ClaimSource, ConfigSources, Document, DocumentId, INITIALIZER_NAME, Injection, VolumeOwner,
+    Workload, inject, namespace_of, pin_images, set_pod_annotation,
 };
 use chiaro_pod::InitializerEnv;
 use serde_json::Value;
@@ -81,14 +81,28 @@ impl Run<'_> {
                 &document.id,
             )?);
         }
+        let initializer_image = pinned(
+            self.pins,
+            &self.options.initializer_image,
+            INITIALIZER_NAME,
+        )?;
+        let volume_owner = (!workload.encrypted_volumes.is_empty()).then(|| VolumeOwner {
+            image: initializer_image.clone(),
+            volumes: workload
+                .encrypted_volumes
+                .iter()
+                .map(|volume| volume.name.clone())
+                .collect(),
+            per_replica: workload
+                .encrypted_volumes
+                .iter()
+                .any(|volume| volume.source == ClaimSource::Template),
+        });
         let injection = Injection {
-            initializer_image: pinned(
-                self.pins,
-                &self.options.initializer_image,
-                INITIALIZER_NAME,
-            )?,
+            initializer_image,
             initializer_env: self.initializer_env(),
             mesh: sidecar,
+            volume_owner,
             runtime_class: self.options.runtime_class.clone(),
             images: image_commands(self.pins),
         };

@@ -1,0 +1,261 @@
+//! Encrypted persistent volumes: which of a pod's persistent volumes it marks for encryption
+//! ([`ENCRYPTED_VOLUMES_ANNOTATION`]), where each one's block device comes from, and what may
+//! stand in a pod spec for them.
+//!
+//! A persistent volume reaches the guest from the host. Chiaro accepts one only as a raw block
+//! device (`volumeMode: Block`) that the pod's volume owner (`chiaro-volumes`, injected by
+//! [`crate::inject`]) opens inside the guest with LUKS2 and dm-integrity; the containers that
+//! name the volume in `volumeMounts` get the decrypted file system in its place. A persistent
+//! volume the pod does not mark is refused: the host would see and change its data in plain.
+
+use chiaro_pod::volumes::{ENCRYPTED_VOLUMES_ANNOTATION, VolumeName, parse_encrypted_volumes};
+use serde_json::Value;
+
+use crate::documents::{Document, DocumentId};
+use crate::error::K8sError;
+use crate::pod_spec::PodSpec;
+use crate::workload::WorkloadKind;
+
+/// Where an encrypted volume's block device comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimSource {
+    /// A pod volume `persistentVolumeClaim: {claimName}`.
+    Claim {
+        /// The claim's name.
+        claim_name: String,
+    },
+    /// A StatefulSet's `volumeClaimTemplates` entry (one claim per pod).
+    Template,
+    /// A pod volume `ephemeral: {volumeClaimTemplate}` (a claim for the pod's lifetime).
+    Ephemeral,
+}
+
+/// A volume the pod marks for encryption.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncryptedVolume {
+    /// The volume's name in the pod (and its key's context).
+    pub name: VolumeName,
+    /// Where its block device comes from.
+    pub source: ClaimSource,
+}
+
+/// Why a pod cannot have unencrypted persistent storage.
+const PERSISTENT_VOLUMES: &str = "the host would see and change the data of a persistent volume in plain; mark it for encryption (annotation chiaro.dev/encrypted-volumes on the pod template, docs/volumes.md)";
+
+/// Why an encrypted volume must be a raw block device.
+const BLOCK_ONLY: &str = "an encrypted volume must be a raw block device (volumeMode: Block), which the pod encrypts in the guest; a file system would be mounted by the host";
+
+/// The volumes of `document`'s pod that its annotations mark for encryption, each checked to be
+/// a persistent volume of the pod in block mode; every other persistent volume refused.
+///
+/// # Errors
+/// [`K8sError::Invalid`] for an annotation that does not parse or names a volume the pod does
+/// not have; [`K8sError::Unsupported`] for a marked volume that is not persistent or not in
+/// block mode, and for a persistent volume that is not marked.
+pub(crate) fn encrypted_volumes(
+    document: &Document,
+    kind: WorkloadKind,
+    annotations: &std::collections::BTreeMap<String, String>,
+    pod_spec: &PodSpec,
+) -> Result<Vec<EncryptedVolume>, K8sError> {
+    let marked = match annotations.get(ENCRYPTED_VOLUMES_ANNOTATION) {
+        None => Vec::new(),
+        Some(text) => parse_encrypted_volumes(text).map_err(|error| K8sError::Invalid {
+            at: document.id.clone(),
+            path: format!(
+                "{}metadata.annotations.{ENCRYPTED_VOLUMES_ANNOTATION}",
+                kind.template_path()
+            ),
+            detail: error.to_string(),
+        })?,
+    };
+    let templates = claim_templates(document, kind);
+    let mut volumes = Vec::new();
+    for name in marked {
+        let source = source_of(document, kind, pod_spec, &templates, &name)?;
+        volumes.push(EncryptedVolume { name, source });
+    }
+    refuse_unmarked(document, kind, pod_spec, &templates, &volumes)?;
+    Ok(volumes)
+}
+
+/// A StatefulSet's claim templates: index, name and template.
+fn claim_templates(document: &Document, kind: WorkloadKind) -> Vec<(usize, String, &Value)> {
+    if kind != WorkloadKind::StatefulSet {
+        return Vec::new();
+    }
+    document
+        .value
+        .pointer("/spec/volumeClaimTemplates")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(index, template)| {
+            let name = template
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            (index, name, template)
+        })
+        .collect()
+}
+
+/// Where the marked volume `name` comes from. A StatefulSet's claim template of that name takes
+/// precedence over a pod volume of the same name, as the StatefulSet controller has it.
+fn source_of(
+    document: &Document,
+    kind: WorkloadKind,
+    pod_spec: &PodSpec,
+    templates: &[(usize, String, &Value)],
+    name: &VolumeName,
+) -> Result<ClaimSource, K8sError> {
+    let unsupported = |path: String, hint: String| K8sError::Unsupported {
+        at: document.id.clone(),
+        path,
+        hint,
+    };
+    if let Some((index, _, template)) = templates.iter().find(|(_, n, _)| n == name.as_str()) {
+        let path = format!("spec.volumeClaimTemplates[{index}].spec.volumeMode");
+        if template.pointer("/spec/volumeMode").and_then(Value::as_str) != Some("Block") {
+            return Err(unsupported(
+                path,
+                format!("volume claim template {name:?}: {BLOCK_ONLY}"),
+            ));
+        }
+        return Ok(ClaimSource::Template);
+    }
+    let Some((index, volume)) = pod_spec
+        .volumes
+        .iter()
+        .enumerate()
+        .find(|(_, volume)| volume.name == name.as_str())
+    else {
+        return Err(K8sError::Invalid {
+            at: document.id.clone(),
+            path: format!(
+                "{}metadata.annotations.{ENCRYPTED_VOLUMES_ANNOTATION}",
+                kind.template_path()
+            ),
+            detail: format!(
+                "names volume {name:?}, which the pod does not have (neither in spec.volumes nor, for a StatefulSet, in spec.volumeClaimTemplates)"
+            ),
+        });
+    };
+    let path = format!("{}spec.volumes[{index}]", kind.template_path());
+    if let Some(claim) = volume.source.get("persistentVolumeClaim") {
+        let claim_name = claim
+            .get("claimName")
+            .and_then(Value::as_str)
+            .ok_or_else(|| K8sError::Invalid {
+                at: document.id.clone(),
+                path: format!("{path}.persistentVolumeClaim.claimName"),
+                detail: "missing".to_owned(),
+            })?;
+        if claim.get("readOnly").and_then(Value::as_bool) == Some(true) {
+            return Err(unsupported(
+                format!("{path}.persistentVolumeClaim.readOnly"),
+                format!(
+                    "volume {name:?}: the volume owner opens the device to write its header and journal; mount the volume read-only in the containers instead"
+                ),
+            ));
+        }
+        return Ok(ClaimSource::Claim {
+            claim_name: claim_name.to_owned(),
+        });
+    }
+    if let Some(ephemeral) = volume.source.get("ephemeral") {
+        if ephemeral
+            .pointer("/volumeClaimTemplate/spec/volumeMode")
+            .and_then(Value::as_str)
+            != Some("Block")
+        {
+            return Err(unsupported(
+                format!("{path}.ephemeral.volumeClaimTemplate.spec.volumeMode"),
+                format!("volume {name:?}: {BLOCK_ONLY}"),
+            ));
+        }
+        return Ok(ClaimSource::Ephemeral);
+    }
+    let kind_name = volume.source.keys().next().cloned().unwrap_or_default();
+    Err(unsupported(
+        path,
+        format!(
+            "volume {name:?} is marked for encryption but is a {kind_name} volume; only persistent volumes (persistentVolumeClaim, ephemeral, a StatefulSet's volumeClaimTemplates) are encrypted"
+        ),
+    ))
+}
+
+/// Refuses each persistent volume (claim template, `persistentVolumeClaim`, `ephemeral`) that
+/// the pod does not mark.
+fn refuse_unmarked(
+    document: &Document,
+    kind: WorkloadKind,
+    pod_spec: &PodSpec,
+    templates: &[(usize, String, &Value)],
+    marked: &[EncryptedVolume],
+) -> Result<(), K8sError> {
+    let is_marked = |name: &str| marked.iter().any(|volume| volume.name.as_str() == name);
+    let unsupported = |path: String, what: String| K8sError::Unsupported {
+        at: document.id.clone(),
+        path,
+        hint: format!("{what}: {PERSISTENT_VOLUMES}"),
+    };
+    if let Some((index, name, _)) = templates.iter().find(|(_, name, _)| !is_marked(name)) {
+        return Err(unsupported(
+            format!("spec.volumeClaimTemplates[{index}]"),
+            format!("volume claim template {name:?}"),
+        ));
+    }
+    for (index, volume) in pod_spec.volumes.iter().enumerate() {
+        for source in ["persistentVolumeClaim", "ephemeral"] {
+            if volume.source.contains_key(source) && !is_marked(&volume.name) {
+                return Err(unsupported(
+                    format!("{}spec.volumes[{index}].{source}", kind.template_path()),
+                    format!("volume {:?}", volume.name),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a container's `volumeDevices` other than those generate writes: each encrypted
+/// volume's device at its owner's device path. A raw block device in a workload container would
+/// give it the host's plain data.
+pub(crate) fn refuse_foreign_devices(
+    at: &DocumentId,
+    kind: WorkloadKind,
+    pod_spec: &PodSpec,
+    marked: &[EncryptedVolume],
+) -> Result<(), K8sError> {
+    let lists = [
+        ("initContainers", &pod_spec.init_containers),
+        ("containers", &pod_spec.containers),
+    ];
+    for (list, containers) in lists {
+        for (index, container) in containers.iter().enumerate() {
+            for (device_index, device) in container.volume_devices.iter().enumerate() {
+                let ours = marked.iter().any(|volume| {
+                    volume.name.as_str() == device.name
+                        && volume.name.device_path() == device.device_path
+                });
+                if !ours {
+                    return Err(K8sError::Unsupported {
+                        at: at.clone(),
+                        path: format!(
+                            "{}spec.{list}[{index}].volumeDevices[{device_index}]",
+                            kind.template_path()
+                        ),
+                        hint: format!(
+                            "raw block device {:?}: the host would see and change its data in plain; mark the volume for encryption (chiaro.dev/encrypted-volumes) and mount it with volumeMounts, and the container gets the decrypted file system",
+                            device.name
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
