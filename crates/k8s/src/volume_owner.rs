@@ -57,11 +57,14 @@ impl VolumeOwner {
                 "runAsNonRoot": false,
             },
         });
-        if self.per_replica {
-            container["env"] = json!([{
-                "name": env::POD_NAME,
-                "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
-            }]);
+        if let (true, Some(container)) = (self.per_replica, container.as_object_mut()) {
+            container.insert(
+                "env".to_owned(),
+                json!([{
+                    "name": env::POD_NAME,
+                    "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
+                }]),
+            );
         }
         container
     }
@@ -118,8 +121,10 @@ impl VolumeOwner {
                     ),
                 });
             }
-            mount["name"] = json!(volume.emptydir_volume());
-            mount["mountPropagation"] = json!("HostToContainer");
+            if let Some(mount) = mount.as_object_mut() {
+                mount.insert("name".to_owned(), json!(volume.emptydir_volume()));
+                mount.insert("mountPropagation".to_owned(), json!("HostToContainer"));
+            }
             if !mounted.contains(volume) {
                 mounted.push(volume.clone());
             }

@@ -202,7 +202,12 @@ impl Instance<'_> {
         mounts.push(json!({"destination": "/etc/hosts", "type_": "bind", "source": self.shared("hosts"), "options": ["rbind", "rprivate", "rw"]}));
         mounts.push(json!({"destination": "/etc/resolv.conf", "type_": "bind", "source": self.shared("resolv.conf"), "options": ["rbind", "rprivate", "rw"]}));
         // A privileged container's writable /sys and cgroup file system are its own rules.
-        for mount in self.rules.mounts.iter().filter(|mount| mount.destination != "/sys") {
+        for mount in self
+            .rules
+            .mounts
+            .iter()
+            .filter(|mount| mount.destination != "/sys")
+        {
             if mount.destination == "/sys/fs/cgroup" {
                 mounts.push(json!({"destination": mount.destination, "type_": mount.kind, "source": mount.kind, "options": mount.options}));
                 continue;

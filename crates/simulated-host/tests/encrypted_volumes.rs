@@ -254,9 +254,8 @@ fn attack_the_workloads_mount_made_shared_or_private_is_refused() {
 
 #[test]
 fn attack_the_workload_with_the_owners_privileges_is_refused() {
-    let owner_capabilities = Pod::up_to_workload().request(VOLUME_OWNER_NAME)["OCI"]["Process"]
-        ["Capabilities"]
-        .clone();
+    let owner_capabilities =
+        Pod::up_to_workload().request(VOLUME_OWNER_NAME)["OCI"]["Process"]["Capabilities"].clone();
     let denials = tampered_db(|request| {
         request["OCI"]["Process"]["Capabilities"] = owner_capabilities;
     });

@@ -81,11 +81,8 @@ impl Run<'_> {
                 &document.id,
             )?);
         }
-        let initializer_image = pinned(
-            self.pins,
-            &self.options.initializer_image,
-            INITIALIZER_NAME,
-        )?;
+        let initializer_image =
+            pinned(self.pins, &self.options.initializer_image, INITIALIZER_NAME)?;
         let volume_owner = (!workload.encrypted_volumes.is_empty()).then(|| VolumeOwner {
             image: initializer_image.clone(),
             volumes: workload
