@@ -121,7 +121,7 @@ fn source_of(
         if template.pointer("/spec/volumeMode").and_then(Value::as_str) != Some("Block") {
             return Err(unsupported(
                 path,
-                format!("volume claim template {name:?}: {BLOCK_ONLY}"),
+                format!("volume claim template \"{name}\": {BLOCK_ONLY}"),
             ));
         }
         return Ok(ClaimSource::Template);
@@ -139,7 +139,7 @@ fn source_of(
                 kind.template_path()
             ),
             detail: format!(
-                "names volume {name:?}, which the pod does not have (neither in spec.volumes nor, for a StatefulSet, in spec.volumeClaimTemplates)"
+                "names volume \"{name}\", which the pod does not have (neither in spec.volumes nor, for a StatefulSet, in spec.volumeClaimTemplates)"
             ),
         });
     };
@@ -157,7 +157,7 @@ fn source_of(
             return Err(unsupported(
                 format!("{path}.persistentVolumeClaim.readOnly"),
                 format!(
-                    "volume {name:?}: the volume owner opens the device to write its header and journal; mount the volume read-only in the containers instead"
+                    "volume \"{name}\": the volume owner opens the device to write its header and journal; mount the volume read-only in the containers instead"
                 ),
             ));
         }
@@ -173,7 +173,7 @@ fn source_of(
         {
             return Err(unsupported(
                 format!("{path}.ephemeral.volumeClaimTemplate.spec.volumeMode"),
-                format!("volume {name:?}: {BLOCK_ONLY}"),
+                format!("volume \"{name}\": {BLOCK_ONLY}"),
             ));
         }
         return Ok(ClaimSource::Ephemeral);
@@ -182,7 +182,7 @@ fn source_of(
     Err(unsupported(
         path,
         format!(
-            "volume {name:?} is marked for encryption but is a {kind_name} volume; only persistent volumes (persistentVolumeClaim, ephemeral, a StatefulSet's volumeClaimTemplates) are encrypted"
+            "volume \"{name}\" is marked for encryption but its source is {kind_name}; only persistent volumes (persistentVolumeClaim, ephemeral, a StatefulSet's volumeClaimTemplates) are encrypted"
         ),
     ))
 }
@@ -205,7 +205,7 @@ fn refuse_unmarked(
     if let Some((index, name, _)) = templates.iter().find(|(_, name, _)| !is_marked(name)) {
         return Err(unsupported(
             format!("spec.volumeClaimTemplates[{index}]"),
-            format!("volume claim template {name:?}"),
+            format!("volume claim template \"{name}\""),
         ));
     }
     for (index, volume) in pod_spec.volumes.iter().enumerate() {
@@ -258,4 +258,146 @@ pub(crate) fn refuse_foreign_devices(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{ClaimSource, K8sError, Workload, read_documents};
+
+    fn workload(yaml: &str) -> Result<Workload, K8sError> {
+        let documents = read_documents("db.yaml", yaml).unwrap();
+        Workload::from_document(&documents[0]).map(Option::unwrap)
+    }
+
+    const STATEFUL_SET: &str = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec:\n  serviceName: db\n  template:\n    metadata:\n      annotations: {chiaro.dev/encrypted-volumes: ANNOTATION}\n    spec:\n      containers: [{name: c, image: x, volumeMounts: [{name: data, mountPath: /data}]}]\n      volumes: VOLUMES\n  volumeClaimTemplates:\n  - metadata: {name: data}\n    spec: {accessModes: [ReadWriteOncePod], volumeMode: MODE}\n";
+
+    fn stateful_set(annotation: &str, mode: &str, volumes: &str) -> Result<Workload, K8sError> {
+        workload(
+            &STATEFUL_SET
+                .replace("ANNOTATION", annotation)
+                .replace("MODE", mode)
+                .replace("VOLUMES", volumes),
+        )
+    }
+
+    #[test]
+    fn a_marked_block_claim_template_and_claim_are_encrypted_volumes() {
+        let w = stateful_set(
+            "'data, logs'",
+            "Block",
+            "[{name: logs, persistentVolumeClaim: {claimName: logs}}]",
+        )
+        .unwrap();
+        let sources: Vec<(&str, &ClaimSource)> = w
+            .encrypted_volumes
+            .iter()
+            .map(|v| (v.name.as_str(), &v.source))
+            .collect();
+        assert_eq!(
+            sources,
+            [
+                ("data", &ClaimSource::Template),
+                (
+                    "logs",
+                    &ClaimSource::Claim {
+                        claim_name: "logs".to_owned()
+                    }
+                )
+            ]
+        );
+    }
+
+    #[test]
+    fn a_marked_claim_template_in_file_system_mode_is_refused() {
+        for mode in ["Filesystem", "null"] {
+            let error = stateful_set("data", mode, "[]").unwrap_err().to_string();
+            assert!(
+                error.starts_with("db.yaml:0:spec.volumeClaimTemplates[0].spec.volumeMode: not supported: volume claim template \"data\": an encrypted volume must be a raw block device"),
+                "{mode}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unmarked_claim_beside_a_marked_one_is_refused() {
+        let error = stateful_set(
+            "data",
+            "Block",
+            "[{name: logs, persistentVolumeClaim: {claimName: logs}}]",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with("db.yaml:0:spec.template.spec.volumes[0].persistentVolumeClaim: not supported: volume \"logs\": the host would see and change"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_annotation_must_name_a_persistent_volume_of_the_pod() {
+        let error = stateful_set("'data, cache'", "Block", "[{name: cache, emptyDir: {}}]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("spec.template.spec.volumes[0]: not supported: volume \"cache\" is marked for encryption but its source is emptyDir"),
+            "{error}"
+        );
+        let error = stateful_set("'data, nope'", "Block", "[]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("metadata.annotations.chiaro.dev/encrypted-volumes: names volume \"nope\", which the pod does not have"),
+            "{error}"
+        );
+        let error = stateful_set("'data,,'", "Block", "[]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("metadata.annotations.chiaro.dev/encrypted-volumes: chiaro.dev/encrypted-volumes: entry \"\""),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_read_only_claim_and_an_ephemeral_file_system_are_refused() {
+        let error = stateful_set(
+            "'data, logs'",
+            "Block",
+            "[{name: logs, persistentVolumeClaim: {claimName: logs, readOnly: true}}]",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("persistentVolumeClaim.readOnly"), "{error}");
+        let error = stateful_set(
+            "'data, scratch'",
+            "Block",
+            "[{name: scratch, ephemeral: {volumeClaimTemplate: {spec: {accessModes: [ReadWriteOnce]}}}}]",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("ephemeral.volumeClaimTemplate.spec.volumeMode: not supported"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_raw_device_in_a_container_is_refused_unless_it_is_an_encrypted_volumes() {
+        let yaml = STATEFUL_SET
+            .replace("ANNOTATION", "data")
+            .replace("MODE", "Block")
+            .replace("VOLUMES", "[]");
+        let with_device = |path: &str| {
+            yaml.replace(
+                "volumeMounts: [{name: data, mountPath: /data}]",
+                &format!("volumeDevices: [{{name: data, devicePath: {path}}}]"),
+            )
+        };
+        assert!(workload(&with_device("/dev/chiaro-volumes/data")).is_ok());
+        let error = workload(&with_device("/dev/xvda")).unwrap_err().to_string();
+        assert!(
+            error.starts_with("db.yaml:0:spec.template.spec.containers[0].volumeDevices[0]: not supported: raw block device \"data\""),
+            "{error}"
+        );
+    }
 }

@@ -408,6 +408,7 @@ mod tests {
     use chiaro_pod::layout::START_GATE;
 
     use super::*;
+    use crate::VOLUME_OWNER_NAME;
 
     fn at() -> DocumentId {
         DocumentId {
@@ -629,5 +630,115 @@ mod tests {
         let mut pod = json!({"kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": []}});
         set_pod_annotation(&mut pod, WorkloadKind::Pod, "k", "v", &at()).unwrap();
         assert_eq!(pod["metadata"]["annotations"]["k"], "v");
+    }
+
+    fn with_volumes(mesh: bool) -> Injection {
+        Injection {
+            volume_owner: Some(VolumeOwner {
+                image: "init@sha256:00".to_owned(),
+                volumes: vec![chiaro_pod::VolumeName::parse("data").unwrap()],
+                per_replica: true,
+            }),
+            ..if mesh { with_mesh("") } else { injection() }
+        }
+    }
+
+    fn stateful_set() -> Value {
+        let mut value = deployment();
+        value["kind"] = json!("StatefulSet");
+        value["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] =
+            json!([{"name": "data", "mountPath": "/var/lib/db"}]);
+        value
+    }
+
+    #[test]
+    fn the_volume_owner_follows_the_initializer_and_the_mounts_move_to_its_directory_once() {
+        let mut value = stateful_set();
+        let injection = with_volumes(true);
+        inject(&mut value, WorkloadKind::StatefulSet, &injection, &at()).unwrap();
+        let once = value.clone();
+        inject(&mut value, WorkloadKind::StatefulSet, &injection, &at()).unwrap();
+        assert_eq!(value, once, "injecting twice changes nothing");
+        let spec = &value["spec"]["template"]["spec"];
+        let names: Vec<&str> = spec["initContainers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [INITIALIZER_NAME, VOLUME_OWNER_NAME, MESH_NAME, "setup"]
+        );
+        let owner = &spec["initContainers"][1];
+        assert_eq!(owner["restartPolicy"], "Always");
+        assert_eq!(owner["securityContext"]["privileged"], true);
+        assert_eq!(
+            owner["volumeDevices"],
+            json!([{"name": "data", "devicePath": "/dev/chiaro-volumes/data"}])
+        );
+        assert_eq!(
+            owner["volumeMounts"][1],
+            json!({"name": "chiaro-vol-data", "mountPath": "/chiaro-volumes/data", "mountPropagation": "Bidirectional"})
+        );
+        assert_eq!(
+            owner["args"],
+            json!(["--volume", "data", "--per-replica", "--credentials", MOUNT])
+        );
+        assert_eq!(
+            owner["env"][0]["valueFrom"]["fieldRef"]["fieldPath"],
+            "metadata.name"
+        );
+        let db = &spec["containers"][0];
+        assert_eq!(
+            db["volumeMounts"][0],
+            json!({"name": "chiaro-vol-data", "mountPath": "/var/lib/db", "mountPropagation": "HostToContainer"})
+        );
+        assert_eq!(
+            db["volumeDevices"],
+            json!([{"name": "data", "devicePath": "/dev/chiaro-volumes/data"}])
+        );
+        assert_eq!(
+            db["command"],
+            json!([
+                START_GATE,
+                "--wait-file",
+                MESH_READY_FILE,
+                "--wait-file",
+                "/chiaro/volumes/data.ready",
+                "--",
+                "nginx"
+            ])
+        );
+        assert!(
+            spec["initContainers"][3].get("volumeDevices").is_none(),
+            "a container that does not mount the volume gets no device"
+        );
+        assert!(
+            spec["volumes"]
+                .as_array()
+                .unwrap()
+                .contains(&json!({"name": "chiaro-vol-data", "emptyDir": {"medium": "Memory"}}))
+        );
+    }
+
+    #[test]
+    fn attack_a_container_mounting_an_encrypted_volume_bidirectionally_is_refused() {
+        let mut value = stateful_set();
+        value["spec"]["template"]["spec"]["containers"][0]["volumeMounts"][0]["mountPropagation"] =
+            json!("Bidirectional");
+        let error = inject(
+            &mut value,
+            WorkloadKind::StatefulSet,
+            &with_volumes(false),
+            &at(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("containers[web].volumeMounts[0].mountPropagation")
+                && error.contains("only the volume owner mounts it"),
+            "{error}"
+        );
     }
 }
