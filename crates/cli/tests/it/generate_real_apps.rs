@@ -284,3 +284,64 @@ pub(super) fn validate_for(version: &str, app: &str, files: &[PathBuf]) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// The example StatefulSet with an encrypted claim template: generate adds the volume owner and
+/// moves the mount to its directory, the output is valid Kubernetes (strict), and the policy
+/// pins the owner's device and propagation.
+#[test]
+fn needs_registry_needs_schemas_a_stateful_set_with_an_encrypted_claim_template_is_generated_and_valid()
+ {
+    Prerequisite::Schemas.require();
+    let registry = OciRegistry::start(&Access::Open);
+    registry.push_image(
+        "chiaro/initializer",
+        "0.1",
+        &json!({"os": "linux", "architecture": "amd64", "config": {"Cmd": ["/initializer"]}}),
+    );
+    let root = std::env::temp_dir().join(format!("chiaro-encrypted-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let dir = root.join("app");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/encrypted-volume");
+    copy_with_stand_ins(&registry, &source, &dir, &[]);
+    let args = generate_args(&registry, &dir, &root.join("cache"), &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, stdout, stderr) = chiaro(&args);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (code, again, stderr) = chiaro(&args);
+    assert_eq!(code, 0, "{again}{stderr}");
+    assert!(again.contains("nothing changed"), "{again}");
+    let file = dir.join("db.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let documents = read_documents(path_str(&file), &text).unwrap();
+    let workload = documents
+        .iter()
+        .find_map(|document| Workload::from_document(document).ok().flatten())
+        .unwrap();
+    let spec = &workload.pod_spec;
+    let owner = spec
+        .init_containers
+        .iter()
+        .find(|c| c.name == chiaro_k8s::VOLUME_OWNER_NAME)
+        .unwrap();
+    assert_eq!(
+        owner.volume_devices[0].device_path,
+        "/dev/chiaro-volumes/data"
+    );
+    let db = spec.containers.iter().find(|c| c.name == "db").unwrap();
+    let mount = db
+        .volume_mounts
+        .iter()
+        .find(|m| m.mount_path == "/var/lib/postgresql/data")
+        .unwrap();
+    assert_eq!(mount.name, "chiaro-vol-data");
+    assert_eq!(mount.mount_propagation.as_deref(), Some("HostToContainer"));
+    let policy = Initdata::from_annotation(&workload.pod_annotations[INITDATA_ANNOTATION]).unwrap();
+    let data = AgentPolicy::from_text(policy.policy()).data().unwrap();
+    let owner_rules = &data.containers[chiaro_k8s::VOLUME_OWNER_NAME];
+    assert!(owner_rules.privileged);
+    assert_eq!(owner_rules.rootfs_propagation, "rshared");
+    assert_eq!(data.containers["db"].rootfs_propagation, "rslave");
+    assert!(!data.containers["db"].privileged);
+    validate("examples/encrypted-volume", &yaml_files(&dir));
+    std::fs::remove_dir_all(root).unwrap();
+}

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use chiaro_k8s::{
     ClaimSource, ConfigSources, Document, DocumentId, INITIALIZER_NAME, Injection, VolumeOwner,
-    Workload, inject, namespace_of, pin_images, set_pod_annotation,
+    Workload, WorkloadKind, inject, namespace_of, pin_images, set_pod_annotation,
 };
 use chiaro_pod::InitializerEnv;
 use serde_json::Value;
@@ -73,7 +73,7 @@ impl Run<'_> {
         workload: &Workload,
     ) -> Result<(), PolicyError> {
         let sidecar = mesh::sidecar(workload, self.pins, self.options)?;
-        let mut notes = Vec::new();
+        let mut notes: Vec<String> = Vec::new();
         if let Some(sidecar) = &sidecar {
             notes.extend(mesh::check_mesh_annotations(
                 sidecar,
@@ -95,6 +95,7 @@ impl Run<'_> {
                 .iter()
                 .any(|volume| volume.source == ClaimSource::Template),
         });
+        notes.extend(shared_claim_notes(document, workload));
         let injection = Injection {
             initializer_image,
             initializer_env: self.initializer_env(),
@@ -237,6 +238,40 @@ pub(super) fn policy_into_annotation(
             initdata,
         },
     ))
+}
+
+/// A note for each encrypted volume from one claim that more than one pod of the workload
+/// would open at once: two VMs mounting one ext4 file system corrupt it.
+fn shared_claim_notes(document: &Document, workload: &Workload) -> Vec<String> {
+    let replicas = document
+        .value
+        .pointer("/spec/replicas")
+        .and_then(Value::as_u64)
+        .unwrap_or(1);
+    let many = match workload.kind {
+        WorkloadKind::Pod => false,
+        WorkloadKind::DaemonSet | WorkloadKind::CronJob => true,
+        WorkloadKind::Job => {
+            document
+                .value
+                .pointer("/spec/parallelism")
+                .and_then(Value::as_u64)
+                .unwrap_or(1)
+                > 1
+        }
+        _ => replicas > 1,
+    };
+    workload
+        .encrypted_volumes
+        .iter()
+        .filter_map(|volume| match &volume.source {
+            ClaimSource::Claim { claim_name } if many => Some(format!(
+                "encrypted volume {:?} (claim {claim_name:?}) can be opened by more than one of its pods at once, which corrupts its file system; give it one replica, or a StatefulSet volumeClaimTemplates entry, and the claim accessModes [ReadWriteOncePod]",
+                volume.name.as_str()
+            )),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The report of a workload before anything is decided.
