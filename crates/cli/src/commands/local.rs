@@ -32,6 +32,7 @@ mod story;
 mod tamper;
 mod tee;
 mod traffic;
+mod volumes;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -89,6 +90,7 @@ pub(crate) fn run(args: &LocalRunArgs, printer: Printer) -> anyhow::Result<Outco
     }
     drop(started.servers);
     drop(started.proxies);
+    drop(started.volume_owners);
     drop(coordinator.process);
     Ok(outcome)
 }

@@ -95,6 +95,14 @@ pub enum ContainerOutcome {
         /// Its listeners.
         summary: String,
     },
+    /// Allowed; the real volume owner runs and opened these encrypted volumes, on an INSECURE
+    /// file-backed stand-in for the disks (no encryption: no device-mapper outside a VM).
+    VolumeOwner {
+        /// The volumes it opened.
+        volumes: Vec<String>,
+        /// Where the stand-in disks and their plain data are, and that they are not encrypted.
+        stand_in: String,
+    },
     /// Allowed; a stand-in server runs on each declared port.
     StandIn {
         /// One per declared port.

@@ -1,11 +1,11 @@
 //! Stage 6: every pod, as the Kata agent starts it: each container creation the host sends
-//! is checked against the pod's policy; allowed ones run (the real initializer and mesh
-//! proxy; a stand-in server for each application container).
+//! is checked against the pod's policy; allowed ones run (the real initializer, volume owner
+//! and mesh proxy; a stand-in server for each application container).
 
 use std::path::PathBuf;
 
 use anyhow::anyhow;
-use chiaro_k8s::{INITIALIZER_NAME, MESH_NAME};
+use chiaro_k8s::{INITIALIZER_NAME, MESH_NAME, VOLUME_OWNER_NAME};
 use chiaro_policy::{Evaluator, SourceFile};
 use chiaro_simulated_host::{SANDBOX, create_container_request, creation_order};
 
@@ -15,6 +15,7 @@ use super::processes::{Place, Running, run_initializer, start_mesh};
 use super::stand_in::StandIn;
 use super::story::Story;
 use super::tee::TEE_FILE;
+use super::volumes::start_volume_owner;
 use super::{Network, Work};
 use crate::reports::{ContainerOutcome, ContainerRun, PodRun, StandInServer};
 
@@ -24,6 +25,7 @@ pub(super) struct Started {
     pub(super) addresses: AddressPlan,
     pub(super) servers: Vec<StandIn>,
     pub(super) proxies: Vec<Running>,
+    pub(super) volume_owners: Vec<Running>,
 }
 
 /// Starts every pod in its place (its namespace, or loopback).
@@ -41,6 +43,7 @@ pub(super) fn start(
         work,
         servers: Vec::new(),
         proxies: Vec::new(),
+        volume_owners: Vec::new(),
     };
     let mut runs = Vec::new();
     for (index, pod) in pods.iter().enumerate() {
@@ -52,6 +55,7 @@ pub(super) fn start(
         addresses,
         servers: started.servers,
         proxies: started.proxies,
+        volume_owners: started.volume_owners,
     })
 }
 
@@ -78,6 +82,7 @@ struct Starter<'a> {
     work: &'a Work,
     servers: Vec<StandIn>,
     proxies: Vec<Running>,
+    volume_owners: Vec<Running>,
 }
 
 impl Starter<'_> {
@@ -140,6 +145,18 @@ impl Starter<'_> {
             match run_initializer(&program, pod, &out, &self.work.path(TEE_FILE), place) {
                 Ok(wrote) => ContainerOutcome::Initializer { wrote },
                 Err(error) => failed("the initializer", &error),
+            }
+        } else if container == VOLUME_OWNER_NAME {
+            let program = self.work.binary("chiaro-volume")?;
+            match start_volume_owner(&program, pod, &out, self.work.dir(), place) {
+                Ok(owner) => {
+                    self.volume_owners.push(owner.process);
+                    ContainerOutcome::VolumeOwner {
+                        volumes: owner.volumes,
+                        stand_in: owner.stand_in,
+                    }
+                }
+                Err(error) => failed("the volume owner", &error),
             }
         } else if container == MESH_NAME {
             let program = self.work.binary("chiaro-mesh")?;
@@ -221,6 +238,10 @@ fn describe(outcome: &ContainerOutcome) -> String {
         ContainerOutcome::Mesh { summary, .. } => {
             format!("allowed; ran the real mesh proxy: {summary}")
         }
+        ContainerOutcome::VolumeOwner { volumes, stand_in } => format!(
+            "allowed; ran the real volume owner: opened {} ({stand_in})",
+            volumes.join(", ")
+        ),
         ContainerOutcome::StandIn { servers } => {
             format!("allowed; image cannot run here: {}", stand_in_text(servers))
         }
