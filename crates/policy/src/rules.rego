@@ -561,8 +561,23 @@ create_container_denials contains msg if {
 }
 
 create_container_denials contains msg if {
-	count(not_null(field(linux, ["Resources", "Devices"], []), [])) > 0
+	rules := not_null(field(linux, ["Resources", "Devices"], []), [])
+	count(rules) > 0
+	not privileged_device_rules(rules)
 	msg := "devices: OCI.Linux.Resources.Devices: device cgroup rules are not allowed (the agent allows a container's own devices)"
+}
+
+# containerd allows every device to a privileged container (the volume owner), which needs the
+# device-mapper control node and the mappings it creates; that one allow-all rule, for it alone.
+privileged_device_rules(rules) if {
+	object.get(policy_container, "privileged", false)
+	count(rules) == 1
+	rule := rules[0]
+	field(rule, "Allow", false) == true
+	field(rule, "Access", "") == "rwm"
+	not_null(field(rule, "Type", ""), "") in {"", "a"}
+	not_null(field(rule, "Major", null), null) == null
+	not_null(field(rule, "Minor", null), null) == null
 }
 
 create_container_denials contains msg if {

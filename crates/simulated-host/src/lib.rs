@@ -369,11 +369,17 @@ impl Instance<'_> {
         env: Vec<String>,
     ) -> Value {
         let (platform, rules, id, kind) = (&self.data.platform, self.rules, &self.id, self.kind);
-        // containerd masks nothing for a privileged container (the volume owner).
+        // containerd masks nothing for a privileged container (the volume owner), and allows it
+        // every device.
         let (masked, readonly): (&[String], &[String]) = if rules.privileged {
             (&[], &[])
         } else {
             (&platform.masked_paths, &platform.readonly_paths)
+        };
+        let device_rules = if rules.privileged {
+            json!([{"Allow": true, "Type": "a", "Major": null, "Minor": null, "Access": "rwm"}])
+        } else {
+            json!([])
         };
         json!({
             "container_id": id,
@@ -388,7 +394,7 @@ impl Instance<'_> {
                     "Namespaces": self.namespaces(),
                     "Sysctl": if kind == "sandbox" { json!(self.data.pod.sysctls) } else { json!({}) },
                     "Devices": self.device_nodes(),
-                    "Resources": {"Devices": []},
+                    "Resources": {"Devices": device_rules},
                     "RootfsPropagation": rules.rootfs_propagation,
                     "Seccomp": null,
                 },

@@ -264,6 +264,28 @@ fn attack_the_workload_with_the_owners_privileges_is_refused() {
         request["OCI"]["Linux"]["MaskedPaths"] = serde_json::json!([]);
     });
     assert_denied(&denials, "paths: OCI.Linux.MaskedPaths");
+    let owner_device_rules =
+        Pod::up_to_workload().request(VOLUME_OWNER_NAME)["OCI"]["Linux"]["Resources"]["Devices"]
+            .clone();
+    assert_eq!(
+        owner_device_rules[0]["Allow"], true,
+        "the owner's allow-all"
+    );
+    let denials = tampered_db(|request| {
+        request["OCI"]["Linux"]["Resources"]["Devices"] = owner_device_rules;
+    });
+    assert_denied(&denials, "devices: OCI.Linux.Resources.Devices");
+}
+
+#[test]
+fn attack_the_owners_device_rules_beyond_the_allow_all_are_refused() {
+    let denials = tampered_owner(|request| {
+        request["OCI"]["Linux"]["Resources"]["Devices"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"Allow": true, "Type": "c", "Major": 1, "Minor": 1, "Access": "rwm"}));
+    });
+    assert_denied(&denials, "devices: OCI.Linux.Resources.Devices");
 }
 
 #[test]
