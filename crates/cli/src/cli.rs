@@ -14,6 +14,12 @@ pub(crate) const DEFAULT_INITIALIZER_IMAGE: &str = concat!(
 /// The mesh proxy image `generate` injects unless told otherwise.
 pub(crate) const DEFAULT_MESH_IMAGE: &str =
     concat!("ghcr.io/chiaro-dev/chiaro-mesh:", env!("CARGO_PKG_VERSION"));
+/// The volume owner image `generate` injects into pods with encrypted volumes unless told
+/// otherwise.
+pub(crate) const DEFAULT_VOLUME_IMAGE: &str = concat!(
+    "ghcr.io/chiaro-dev/chiaro-volume:",
+    env!("CARGO_PKG_VERSION")
+);
 /// The Coordinator image `install` deploys unless told otherwise.
 pub(crate) const DEFAULT_COORDINATOR_IMAGE: &str = concat!(
     "ghcr.io/chiaro-dev/chiaro-coordinator:",
@@ -222,6 +228,10 @@ pub struct GenerateArgs {
     /// `chiaro.dev/mesh-egress` annotation.
     #[arg(long, default_value = DEFAULT_MESH_IMAGE)]
     pub mesh_image: String,
+    /// The volume owner image, injected into pods with a `chiaro.dev/encrypted-volumes`
+    /// annotation (`docs/volumes.md`).
+    #[arg(long, default_value = DEFAULT_VOLUME_IMAGE)]
+    pub volume_image: String,
     /// The Coordinator's mesh API as pods reach it (default: the cluster DNS name `install`
     /// gives it in its default namespace).
     #[arg(

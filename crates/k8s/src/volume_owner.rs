@@ -12,13 +12,13 @@ use crate::injection::{CREDENTIALS_VOLUME, array_entry, named};
 
 /// The volume owner: a native sidecar started after the initializer.
 pub const VOLUME_OWNER_NAME: &str = "chiaro-volumes";
-/// The volume owner's binary in the initializer's image.
+/// The volume owner's binary in its image.
 pub const VOLUME_OWNER_BINARY: &str = "/usr/local/bin/chiaro-volume";
 
 /// The volume owner's image and the volumes it opens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VolumeOwner {
-    /// Its image (the initializer's, pinned by digest).
+    /// Its image (pinned by digest).
     pub image: String,
     /// The encrypted volumes, in the annotation's order.
     pub volumes: Vec<VolumeName>,

@@ -48,6 +48,7 @@ fn main() {
         runtime_class: "chiaro-cc".to_owned(),
         initializer_image: "ghcr.io/chiaro-dev/chiaro-initializer:0.1.0".to_owned(),
         mesh_image: "ghcr.io/chiaro-dev/chiaro-mesh:0.1.0".to_owned(),
+        volume_image: "ghcr.io/chiaro-dev/chiaro-volume:0.1.0".to_owned(),
         coordinator: "chiaro-coordinator:7777".to_owned(),
         namespace: chiaro_k8s::Namespace::default(),
         policy: GenerateOptions::default(),

@@ -16,8 +16,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chiaro_k8s::{
     ConfigSources, Document, DocumentId, INITIALIZER_NAME, ImageCommand, MESH_NAME, Namespace,
-    Service, Workload, container_images, read_documents, refuse_unrewritable, services,
-    write_documents,
+    Service, VOLUME_OWNER_NAME, Workload, container_images, read_documents, refuse_unrewritable,
+    services, write_documents,
 };
 use chiaro_names::PolicyHash;
 use serde::{Deserialize, Serialize};
@@ -54,6 +54,8 @@ pub struct DeploymentOptions {
     pub initializer_image: String,
     /// The mesh proxy's image, injected into pods with a mesh annotation.
     pub mesh_image: String,
+    /// The volume owner's image, injected into pods with encrypted volumes.
+    pub volume_image: String,
     /// The Coordinator's mesh API as the initializer reaches it (`host:port`).
     pub coordinator: String,
     /// The namespace of the objects without `metadata.namespace` (`kubectl apply -n`): their
@@ -244,9 +246,13 @@ pub fn images_to_resolve(
         if mesh::wants_mesh(&workload) {
             images.insert(options.mesh_image.clone());
         }
+        if !workload.encrypted_volumes.is_empty() {
+            images.insert(options.volume_image.clone());
+        }
         let spec = &workload.pod_spec;
         for container in spec.init_containers.iter().chain(&spec.containers) {
-            let injected = container.name == INITIALIZER_NAME || container.name == MESH_NAME;
+            let injected =
+                [INITIALIZER_NAME, MESH_NAME, VOLUME_OWNER_NAME].contains(&container.name.as_str());
             if let Some(image) = container.image.as_ref().filter(|_| !injected) {
                 images.insert(image.clone());
             }

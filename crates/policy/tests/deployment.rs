@@ -140,6 +140,7 @@ fn options(all: bool, pin_secret_values: bool) -> DeploymentOptions {
         runtime_class: "chiaro-cc".to_owned(),
         initializer_image: "chiaro/initializer:0.1".to_owned(),
         mesh_image: "chiaro/mesh:0.1".to_owned(),
+        volume_image: "chiaro/volume:0.1".to_owned(),
         coordinator: "coordinator.chiaro:7777".to_owned(),
         namespace: chiaro_k8s::Namespace::default(),
         policy: GenerateOptions {

@@ -36,6 +36,7 @@ fn options() -> DeploymentOptions {
         runtime_class: "chiaro-cc".to_owned(),
         initializer_image: "ghcr.io/chiaro/initializer:0.1".to_owned(),
         mesh_image: "ghcr.io/chiaro/mesh:0.1".to_owned(),
+        volume_image: "ghcr.io/chiaro/volume:0.1".to_owned(),
         coordinator: "coordinator.chiaro:7777".to_owned(),
         namespace: chiaro_k8s::Namespace::default(),
         policy: GenerateOptions::default(),

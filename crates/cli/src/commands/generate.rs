@@ -59,6 +59,7 @@ fn options(args: &GenerateArgs) -> anyhow::Result<DeploymentOptions> {
         runtime_class: args.runtime_class.clone(),
         initializer_image: args.initializer_image.clone(),
         mesh_image: args.mesh_image.clone(),
+        volume_image: args.volume_image.clone(),
         coordinator: args.coordinator_address.clone(),
         namespace: namespace(args.namespace.as_deref())?,
         policy: GenerateOptions {

@@ -9,8 +9,8 @@ use chiaro_policy::{
 use serde_json::{Value, json};
 
 use crate::cli::{
-    DEFAULT_INITIALIZER_IMAGE, DEFAULT_MESH_IMAGE, PolicyEvalArgs, PolicyShowArgs,
-    PolicySourceArgs, RegistryArgs,
+    DEFAULT_INITIALIZER_IMAGE, DEFAULT_MESH_IMAGE, DEFAULT_VOLUME_IMAGE, PolicyEvalArgs,
+    PolicyShowArgs, PolicySourceArgs, RegistryArgs,
 };
 use crate::commands::generate;
 use crate::exit::Outcome;
@@ -98,6 +98,7 @@ fn generate_for(
         runtime_class: chiaro_k8s::RUNTIME_CLASS.to_owned(),
         initializer_image: DEFAULT_INITIALIZER_IMAGE.to_owned(),
         mesh_image: DEFAULT_MESH_IMAGE.to_owned(),
+        volume_image: DEFAULT_VOLUME_IMAGE.to_owned(),
         coordinator: crate::commands::install::mesh_address(
             crate::commands::install::DEFAULT_NAMESPACE,
         ),

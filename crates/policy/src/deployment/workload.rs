@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 
 use chiaro_k8s::{
-    ClaimSource, ConfigSources, Document, DocumentId, INITIALIZER_NAME, Injection, VolumeOwner,
-    Workload, WorkloadKind, inject, namespace_of, pin_images, set_pod_annotation,
+    ClaimSource, ConfigSources, Document, DocumentId, INITIALIZER_NAME, Injection,
+    VOLUME_OWNER_NAME, VolumeOwner, Workload, WorkloadKind, inject, namespace_of, pin_images,
+    set_pod_annotation,
 };
 use chiaro_pod::InitializerEnv;
 use serde_json::Value;
@@ -83,8 +84,16 @@ impl Run<'_> {
         }
         let initializer_image =
             pinned(self.pins, &self.options.initializer_image, INITIALIZER_NAME)?;
-        let volume_owner = (!workload.encrypted_volumes.is_empty()).then(|| VolumeOwner {
-            image: initializer_image.clone(),
+        let volume_owner = match workload.encrypted_volumes.is_empty() {
+            true => None,
+            false => Some(pinned(
+                self.pins,
+                &self.options.volume_image,
+                VOLUME_OWNER_NAME,
+            )?),
+        };
+        let volume_owner = volume_owner.map(|image| VolumeOwner {
+            image,
             volumes: workload
                 .encrypted_volumes
                 .iter()

@@ -26,6 +26,9 @@ const LOCAL_INITIALIZER_IMAGE: &str = "chiaro.local/chiaro-initializer:local";
 /// The mesh proxy image the local deployment names (the real binary runs in its place).
 const LOCAL_MESH_IMAGE: &str = "chiaro.local/chiaro-mesh:local";
 
+/// The volume owner image the local deployment names (the real binary runs in its place).
+const LOCAL_VOLUME_IMAGE: &str = "chiaro.local/chiaro-volume:local";
+
 /// The generated application.
 pub(super) struct App {
     /// The rewritten files (also in `generated/` of the work directory).
@@ -93,6 +96,7 @@ fn options(mesh_api: SocketAddr) -> DeploymentOptions {
         runtime_class: chiaro_k8s::RUNTIME_CLASS.to_owned(),
         initializer_image: LOCAL_INITIALIZER_IMAGE.to_owned(),
         mesh_image: LOCAL_MESH_IMAGE.to_owned(),
+        volume_image: LOCAL_VOLUME_IMAGE.to_owned(),
         coordinator: mesh_api.to_string(),
         namespace: chiaro_k8s::Namespace::default(),
         policy: GenerateOptions::default(),
