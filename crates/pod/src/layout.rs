@@ -8,6 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::volumes::VolumeName;
+
 /// The credentials mount, spelled once for the constants below.
 macro_rules! mount {
     () => {
@@ -111,6 +113,17 @@ impl CredentialsDir {
     /// `mesh-ready`: the mesh proxy's ready file.
     pub fn mesh_ready(&self) -> PathBuf {
         self.root.join("mesh-ready")
+    }
+
+    /// `volumes/`: the volume owner's ready files.
+    pub fn volumes(&self) -> PathBuf {
+        self.root.join("volumes")
+    }
+
+    /// `volumes/NAME.ready`: written by the volume owner once the volume is mounted; the apps'
+    /// start gate waits for it.
+    pub fn volume_ready(&self, volume: &VolumeName) -> PathBuf {
+        self.volumes().join(format!("{volume}.ready"))
     }
 }
 
