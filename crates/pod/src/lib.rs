@@ -1,10 +1,10 @@
 //! The contract between `chiaro generate` (the writer, through `chiaro-k8s`) and the Chiaro
-//! containers of a pod (the readers: the initializer, the mesh proxy, the start gate and the volume owner),
-//! defined once: the environment variables, the mesh proxy's arguments, the credentials mount
-//! and the files under it, the mesh proxy's ports, the mesh annotations' syntax, the table
-//! of moved probes and the encrypted volumes' annotation, arguments and layout. The writer
-//! serialises these types into the pod spec; the readers parse what they find with the same
-//! types; no name or path is spelled anywhere else.
+//! containers of a pod (the readers: the initializer, the mesh proxy, the start gate and the
+//! volume owner), defined once: the environment variables, the mesh proxy's arguments, the
+//! credentials mount and the files under it, the mesh proxy's ports, the mesh annotations'
+//! syntax, the table of moved probes and the encrypted volumes' annotation, arguments and
+//! layout. The writer serialises these types into the pod spec; the readers parse what they
+//! find with the same types; no name or path is spelled anywhere else.
 //!
 //! What it does not do: no I/O, no Kubernetes YAML (that is `chiaro-k8s`), no TLS. It is in
 //! every pod's trusted computing base, so it stays small: std and `thiserror`; `serde` with

@@ -36,6 +36,15 @@ pub const VOLUME_FLAG: &str = "volume";
 pub const PER_REPLICA_FLAG: &str = "per-replica";
 /// The owner's flag: the credentials directory (workload secret in, ready files out).
 pub const CREDENTIALS_FLAG: &str = crate::layout::CREDENTIALS_FLAG;
+/// The owner's flag, local mode only: INSECURE, each volume is a regular file and its "mount" a
+/// plain directory; the data is not encrypted (the header and key logic are the real ones).
+pub const INSECURE_FILE_STAND_IN_FLAG: &str = "insecure-file-stand-in";
+/// The owner's flag, with [`INSECURE_FILE_STAND_IN_FLAG`] only: the directory holding each
+/// volume's file (`DIR/NAME`) instead of [`DEVICE_DIR`].
+pub const DEVICE_DIR_FLAG: &str = "device-dir";
+/// The owner's flag, with [`INSECURE_FILE_STAND_IN_FLAG`] only: the directory holding each
+/// volume's plain directory (`DIR/NAME`) instead of [`OWNER_MOUNT_ROOT`].
+pub const MOUNT_ROOT_FLAG: &str = "mount-root";
 
 /// A volume's name as the pod spec has it: a DNS label of at most [`MAX_NAME_LEN`] characters.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
