@@ -17,7 +17,6 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use chiaro_pod::VolumeName;
-use chiaro_test_support::prerequisite::Prerequisite;
 use chiaro_test_support::vm::{Boot, Initramfs, Kernel, Vm, which};
 use chiaro_volume::luks::{self, Header, LABEL_READY};
 use chiaro_volume::{KeyContext, WorkloadSecret, volume_key};
@@ -502,81 +501,4 @@ fn test_passphrase(disk: &Path, secret: &[u8; 32]) -> Option<i32> {
         .write_all(key.as_bytes())
         .unwrap();
     child.wait().unwrap().code()
-}
-
-#[test]
-fn needs_cryptsetup_the_insecure_file_stand_in_formats_a_fresh_file_refuses_a_wrong_key_and_says_insecure()
- {
-    Prerequisite::Cryptsetup.require();
-    let (dir, _) = scratch("stand-in");
-    let devices = dir.join("devices");
-    let mounts = dir.join("mounts");
-    let credentials = dir.join("credentials");
-    std::fs::create_dir_all(&devices).unwrap();
-    std::fs::create_dir_all(credentials.join("secrets")).unwrap();
-    std::fs::File::create(devices.join("data"))
-        .unwrap()
-        .set_len(32 << 20)
-        .unwrap();
-    let run = |secret: &[u8; 32]| {
-        std::fs::write(
-            credentials.join("secrets/workload-secret-seed"),
-            hex::encode(secret),
-        )
-        .unwrap();
-        let _ = std::fs::remove_file(credentials.join("volumes/data.ready"));
-        let mut owner = Command::new(env!("CARGO_BIN_EXE_chiaro-volume"))
-            .args(["--volume", "data", "--insecure-file-stand-in"])
-            .arg("--credentials")
-            .arg(&credentials)
-            .arg("--device-dir")
-            .arg(&devices)
-            .arg("--mount-root")
-            .arg(&mounts)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // The owner stays up once every volume is ready: read its log up to that line.
-        let mut log = String::new();
-        let stderr = std::io::BufReader::new(owner.stderr.take().unwrap());
-        for line in std::io::BufRead::lines(stderr).map_while(Result::ok) {
-            log.push_str(&line);
-            log.push('\n');
-            if line.contains("every volume is ready") {
-                break;
-            }
-        }
-        let _ = owner.kill();
-        let status = owner.wait().unwrap();
-        (log, status)
-    };
-    let (first, _) = run(&SECRET_A);
-    assert!(first.contains("INSECURE file stand-in"), "{first}");
-    assert!(first.contains("the data is not encrypted"), "{first}");
-    assert!(first.contains("first use: formatting"), "{first}");
-    assert!(first.contains("every volume is ready"), "{first}");
-    assert_eq!(
-        std::fs::read_to_string(credentials.join("volumes/data.ready")).unwrap(),
-        format!("{}\n", mounts.join("data").display())
-    );
-    assert!(mounts.join("data").is_dir());
-    assert!(
-        matches!(header(&devices.join("data")), Header::Luks2 { label, .. } if label == LABEL_READY)
-    );
-    let before = sha256(&devices.join("data"));
-
-    let (wrong, status) = run(&SECRET_B);
-    assert_eq!(status.code(), Some(1), "{wrong}");
-    assert!(
-        wrong.contains("cannot be opened with this workload's key"),
-        "{wrong}"
-    );
-    assert!(!wrong.contains("formatting"), "{wrong}");
-    assert_eq!(sha256(&devices.join("data")), before);
-
-    let (again, _) = run(&SECRET_A);
-    assert!(
-        again.contains("every volume is ready") && !again.contains("first use"),
-        "{again}"
-    );
 }
