@@ -11,6 +11,7 @@
 //! | the mapping `chiaro-NAME` active over this device with the header's UUID | reuse it (after checking the key) |
 //! | the mapping active over another device or with another UUID | refuse |
 //! | the mapping mounted at the mount point | keep the mount |
+//! | a killed luksFormat's temporary mappings over the device, not ready | close them first |
 //!
 //! The rule: app data exists only after `chiaro:ready` and a mount, and nothing in `ready`
 //! state is ever wiped or formatted; a device the derived key cannot open is never formatted
@@ -53,6 +54,9 @@ pub struct Observed {
     pub mapping: Mapping,
     /// Whether the mapping is what is mounted at the mount point.
     pub mounted: bool,
+    /// Temporary mappings a killed `cryptsetup luksFormat` left over the device (its wipe's),
+    /// which keep the device busy.
+    pub leftovers: Vec<String>,
 }
 
 /// The device-mapper mapping `chiaro-NAME`, as found.
@@ -98,6 +102,9 @@ pub struct Plan {
     pub open: Open,
     /// Whether to mount (false: it is mounted already).
     pub mount: bool,
+    /// Whether to close [`Observed::leftovers`] first (only before the volume is ready: no
+    /// step of a ready volume makes them).
+    pub close_leftovers: bool,
 }
 
 /// What is readable through the opened mapping at its start.
@@ -164,6 +171,7 @@ pub fn plan(observed: &Observed) -> Result<Plan, Refusal> {
         state,
         open,
         mount: !(open == Open::Reuse && observed.mounted),
+        close_leftovers: state != State::Ready && !observed.leftovers.is_empty(),
     })
 }
 

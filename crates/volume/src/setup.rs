@@ -57,6 +57,11 @@ pub enum KeyCheck {
 
 /// What setting a volume up needs from the machine. Each method is one step of [`Step`].
 pub trait Tools {
+    /// Closes the temporary mappings a killed `luksFormat` left over the device.
+    ///
+    /// # Errors
+    /// The step failed.
+    fn close_leftovers(&mut self, volume: &Volume, names: &[String]) -> Result<(), Error>;
     /// `luksFormat`, labelled [`crate::luks::LABEL_FORMATTING`].
     ///
     /// # Errors
@@ -102,6 +107,8 @@ pub trait Tools {
 /// A step, as logged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
+    /// [`Tools::close_leftovers`].
+    CloseLeftovers,
     /// [`Tools::format`].
     Format,
     /// [`Tools::open`].
@@ -125,6 +132,7 @@ pub enum Step {
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Self::CloseLeftovers => "closing the temporary mappings of an interrupted format",
             Self::Format => "first use: formatting (LUKS2, label chiaro:formatting)",
             Self::Open => "opening with the workload's key",
             Self::Reuse => "keeping the active mapping of an earlier start (key checked)",
@@ -151,6 +159,12 @@ pub fn set_up(
     report: &mut dyn FnMut(Step),
 ) -> Result<(), Error> {
     let plan = plan::plan(observed).map_err(|refusal| volume.refused(refusal))?;
+    if plan.close_leftovers {
+        report(Step::CloseLeftovers);
+        tools
+            .close_leftovers(volume, &observed.leftovers)
+            .map_err(failed(volume, Step::CloseLeftovers))?;
+    }
     if plan.state == State::Fresh {
         report(Step::Format);
         tools

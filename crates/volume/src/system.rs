@@ -73,6 +73,7 @@ pub fn observe(volume: &Volume) -> Result<Observed, Error> {
         zeroed,
         mapping,
         mounted,
+        leftovers: leftovers(&volume.device)?,
     })
 }
 
@@ -100,6 +101,13 @@ pub(crate) fn read_start(device: &Path) -> Result<(luks::Header, bool), Error> {
 pub struct System;
 
 impl Tools for System {
+    fn close_leftovers(&mut self, _: &Volume, names: &[String]) -> Result<(), Error> {
+        for name in names {
+            cryptsetup(&["close", name], None).and_then(expect_success)?;
+        }
+        Ok(())
+    }
+
     fn format(&mut self, volume: &Volume, key: &VolumeKey) -> Result<(), Error> {
         let mut args: Vec<&str> = FORMAT_ARGS.to_vec();
         let device = path_str(&volume.device)?;
@@ -196,6 +204,29 @@ impl Tools for System {
         )
         .map_err(|errno| io(errno.into()))
     }
+}
+
+/// The name cryptsetup gives the mappings it makes while it formats.
+const TEMPORARY_PREFIX: &str = "temporary-cryptsetup-";
+
+/// The top temporary mappings (no holders) over `device`: what a killed `luksFormat` leaves.
+fn leftovers(device: &Path) -> Result<Vec<String>, Error> {
+    let device = device_number(device)?;
+    let entries = fs::read_dir("/sys/block").map_err(|source| Error::Io {
+        what: "listing /sys/block".to_owned(),
+        source,
+    })?;
+    let mut names = Vec::new();
+    for dir in entries.flatten().map(|entry| entry.path()) {
+        let Ok(name) = read_trimmed(&dir.join("dm/name")) else {
+            continue;
+        };
+        let unheld = fs::read_dir(dir.join("holders")).is_ok_and(|mut h| h.next().is_none());
+        if name.starts_with(TEMPORARY_PREFIX) && unheld && leaf_device(&dir)? == device {
+            names.push(name);
+        }
+    }
+    Ok(names)
 }
 
 /// `cryptsetup open --test-passphrase`: whether the key opens the header's keyslot.

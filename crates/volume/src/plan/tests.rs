@@ -17,6 +17,7 @@ fn observed(header: Header, zeroed: bool) -> Observed {
         zeroed,
         mapping: Mapping::Absent,
         mounted: false,
+        leftovers: Vec::new(),
     }
 }
 
@@ -60,6 +61,7 @@ fn every_observation() -> Vec<Observed> {
                         zeroed,
                         mapping: mapping.clone(),
                         mounted,
+                        leftovers: vec!["temporary-cryptsetup-1".to_owned()],
                     });
                 }
             }
@@ -122,7 +124,8 @@ fn a_mapping_is_reused_only_over_the_same_device_and_luks_volume() {
         Ok(Plan {
             state: State::Ready,
             open: Open::Reuse,
-            mount: false
+            mount: false,
+            close_leftovers: false,
         })
     );
     restart.mounted = false;
@@ -155,6 +158,11 @@ fn a_mapping_is_reused_only_over_the_same_device_and_luks_volume() {
 fn nothing_ready_is_ever_wiped_or_formatted_and_only_zeros_are_formatted() {
     for observed in every_observation() {
         let Ok(plan) = plan(&observed) else { continue };
+        assert_eq!(
+            plan.close_leftovers,
+            plan.state != State::Ready,
+            "{observed:?}"
+        );
         let fresh = observed.header == Header::Absent && observed.zeroed;
         assert_eq!(plan.state == State::Fresh, fresh, "{observed:?}");
         if fresh {

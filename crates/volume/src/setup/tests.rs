@@ -21,6 +21,8 @@ struct FakeDisk {
     mounted: bool,
     /// Data written by the app.
     app_data: bool,
+    /// A killed luksFormat's temporary mapping.
+    leftover: bool,
     calls: Vec<&'static str>,
 }
 
@@ -44,6 +46,11 @@ impl FakeDisk {
                 Mapping::Absent
             },
             mounted: self.mounted,
+            leftovers: if self.leftover {
+                vec!["temporary-cryptsetup-1".to_owned()]
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -63,6 +70,12 @@ impl FakeDisk {
 }
 
 impl Tools for FakeDisk {
+    fn close_leftovers(&mut self, _: &Volume, _: &[String]) -> Result<(), Error> {
+        self.calls.push("close_leftovers");
+        self.leftover = false;
+        Ok(())
+    }
+
     fn format(&mut self, _: &Volume, key: &VolumeKey) -> Result<(), Error> {
         self.calls.push("format");
         self.luks = Some((LABEL_FORMATTING.to_owned(), *key.as_bytes()));
@@ -205,6 +218,18 @@ fn interrupted_setup_is_finished_and_a_made_file_system_kept() {
     disk.luks = Some((LABEL_FORMATTING.to_owned(), *key(1).as_bytes()));
     start(&mut disk, &key(1)).unwrap();
     assert_eq!(disk.calls, ["open", "file_system", "mark_ready", "mount"]);
+}
+
+#[test]
+fn a_killed_format_s_temporary_mappings_are_closed_before_setup_is_finished() {
+    let mut disk = FakeDisk {
+        luks: Some((LABEL_FORMATTING.to_owned(), *key(1).as_bytes())),
+        leftover: true,
+        ..FakeDisk::default()
+    };
+    start(&mut disk, &key(1)).unwrap();
+    assert_eq!(disk.calls.first(), Some(&"close_leftovers"));
+    assert!(!disk.leftover);
 }
 
 #[test]
