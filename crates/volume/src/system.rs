@@ -58,7 +58,7 @@ pub fn observe(volume: &Volume) -> Result<Observed, Error> {
             let dm_uuid = read_trimmed(&dm.join("dm/uuid"))?;
             let mapper_dev = read_trimmed(&dm.join("dev"))?;
             let mapping = Mapping::Active {
-                over_device: leaf == device,
+                over_device: !device.is_empty() && leaf == device,
                 dm_uuid,
             };
             (mapping, Some(mapper_dev))
@@ -212,6 +212,9 @@ const TEMPORARY_PREFIX: &str = "temporary-cryptsetup-";
 /// The top temporary mappings (no holders) over `device`: what a killed `luksFormat` leaves.
 fn leftovers(device: &Path) -> Result<Vec<String>, Error> {
     let device = device_number(device)?;
+    if device.is_empty() {
+        return Ok(Vec::new());
+    }
     let entries = fs::read_dir("/sys/block").map_err(|source| Error::Io {
         what: "listing /sys/block".to_owned(),
         source,
@@ -335,7 +338,7 @@ fn find_mapping(mapper: &str) -> Result<Option<PathBuf>, Error> {
 }
 
 /// The `MAJOR:MINOR` of the device at the bottom of a mapping's stack (through dm-integrity's
-/// `_dif` mapping to the disk).
+/// `_dif` mapping to the disk); empty for a stack over more than one device.
 fn leaf_device(dm: &Path) -> Result<String, Error> {
     let mut dir = dm.to_path_buf();
     for _ in 0..8 {
@@ -356,7 +359,8 @@ fn leaf_device(dm: &Path) -> Result<String, Error> {
     Ok(String::new())
 }
 
-/// The `MAJOR:MINOR` of a block device node.
+/// The `MAJOR:MINOR` of a block device node (empty for anything else, which no mapping is
+/// over).
 fn device_number(device: &Path) -> Result<String, Error> {
     let meta = fs::metadata(device).map_err(|source| Error::Io {
         what: format!("reading {}", device.display()),
