@@ -438,6 +438,53 @@ echo "READY-FILE $(cat "$READY")"
 }
 
 #[test]
+fn needs_vm_a_restarted_owner_given_another_device_under_its_mapping_refuses_it() {
+    let (dir, disk) = scratch("swapped");
+    let other = dir.join("other.img");
+    std::fs::File::create(&other)
+        .unwrap()
+        .set_len(DISK_BYTES)
+        .unwrap();
+    let (kernel, base) = guest();
+    let mut image = base.clone();
+    image.add_file(
+        "chiaro/secrets/workload-secret-seed",
+        0o600,
+        hex::encode(SECRET_A).into_bytes(),
+    );
+    // Set up on vda, then the device node points at vdb (a fresh disk) when the owner restarts.
+    let script = format!(
+        r#"{OWNER}
+start_owner
+wait_owner
+kill_owner
+ln -sf /dev/vdb /dev/chiaro-volumes/data
+start_owner
+wait_owner
+"#
+    );
+    let vm = Vm {
+        kernel,
+        disks: vec![disk, other.clone()],
+        deadline: DEADLINE,
+    };
+    let swapped = vm.boot(&image.with_init(&script), &dir);
+    let owner = swapped.values("OWNER");
+    assert_eq!(owner.len(), 3, "{}", swapped.log());
+    assert!(owner[0].starts_with("ready"), "{}", swapped.log());
+    assert_eq!(owner[1..], ["killed", "exited 1"], "{}", swapped.log());
+    assert!(
+        swapped.says("its mapping is active over another device; refusing to reuse it"),
+        "{}",
+        swapped.log()
+    );
+    assert!(
+        std::fs::read(&other).unwrap().iter().all(|&b| b == 0),
+        "the other disk is untouched"
+    );
+}
+
+#[test]
 fn needs_vm_the_header_written_in_the_vm_is_read_by_cryptsetup_luksdump_and_opens_with_the_derived_key()
  {
     let (dir, disk) = scratch("luksdump");
