@@ -16,8 +16,8 @@ pub const MESH_INGRESS: &str = "CHIARO_MESH_INGRESS";
 pub const MESH_EGRESS: &str = "CHIARO_MESH_EGRESS";
 /// The mesh proxy: the workload probes moved to its status port (`ProbeTable`).
 pub const MESH_PROBES: &str = "CHIARO_MESH_PROBES";
-/// The volume owner: the pod's name (downward API `metadata.name`, which the policy pins to the
-/// sandbox's), part of each key's context for volumes of their own per pod.
+/// The volume owner: the pod's name (downward API `metadata.name`), set only for per-replica
+/// volumes (`--per-replica`), whose keys depend on it.
 pub const POD_NAME: &str = "CHIARO_POD_NAME";
 /// The mesh proxy: its number of worker threads (not written by generate).
 pub const MESH_WORKERS: &str = "CHIARO_MESH_WORKERS";

@@ -6,7 +6,8 @@ use crate::env::MESH_PROBES;
 /// A value of the contract that does not parse.
 #[derive(Debug, thiserror::Error)]
 pub enum PodError {
-    /// A mesh annotation entry is malformed (`chiaro.dev/mesh-ingress`, `chiaro.dev/mesh-egress`).
+    /// An annotation entry is malformed (`chiaro.dev/mesh-ingress`, `chiaro.dev/mesh-egress`,
+    /// `chiaro.dev/encrypted-volumes`).
     #[error("{annotation}: entry {entry:?}: {fault}")]
     Annotation {
         /// Which annotation.
@@ -35,7 +36,7 @@ pub enum PodError {
     },
 }
 
-/// What is wrong with one mesh annotation entry.
+/// What is wrong with one annotation entry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AnnotationFault {
     /// Too few or too many `#`-separated fields.
@@ -104,16 +105,17 @@ pub enum AnnotationFault {
         /// The earlier entry's name.
         with: String,
     },
-    /// An encrypted volume's name that is not an RFC 1123 label of at most 52 characters.
+    /// An encrypted volume's name that is not a label of at most 52 characters.
     #[error(
-        "volume name {name:?}: use 1-52 of a-z, 0-9 and -, starting and ending with a letter or digit"
+        "volume name {name:?}: use 1-52 of a-z, 0-9 and -, starting and ending with a letter or \
+         digit"
     )]
     VolumeName {
         /// The name as written.
         name: String,
     },
-    /// An encrypted volume named twice.
-    #[error("named twice")]
+    /// An encrypted volume listed twice.
+    #[error("volume listed twice")]
     VolumeTwice,
 }
 

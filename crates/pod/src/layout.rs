@@ -8,6 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::volumes::VolumeName;
+
 /// The credentials mount, spelled once for the constants below.
 macro_rules! mount {
     () => {
@@ -108,14 +110,20 @@ impl CredentialsDir {
         self.bin().join(START_GATE_NAME)
     }
 
-    /// `volumes/<name>.ready`: written by the volume owner once the encrypted volume is mounted.
-    pub fn volume_ready(&self, volume: &crate::VolumeName) -> PathBuf {
-        self.root.join("volumes").join(format!("{volume}.ready"))
-    }
-
     /// `mesh-ready`: the mesh proxy's ready file.
     pub fn mesh_ready(&self) -> PathBuf {
         self.root.join("mesh-ready")
+    }
+
+    /// `volumes/`: the volume owner's ready files.
+    pub fn volumes(&self) -> PathBuf {
+        self.root.join("volumes")
+    }
+
+    /// `volumes/NAME.ready`: written by the volume owner once the volume is mounted; the apps'
+    /// start gate waits for it.
+    pub fn volume_ready(&self, volume: &VolumeName) -> PathBuf {
+        self.volumes().join(format!("{volume}.ready"))
     }
 }
 

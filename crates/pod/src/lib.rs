@@ -1,9 +1,10 @@
 //! The contract between `chiaro generate` (the writer, through `chiaro-k8s`) and the Chiaro
-//! containers of a pod (the readers: the initializer, the mesh proxy and the start gate),
-//! defined once: the environment variables, the mesh proxy's arguments, the credentials mount
-//! and the files under it, the mesh proxy's ports, the mesh annotations' syntax and the table
-//! of moved probes. The writer serialises these types into the pod spec; the readers parse
-//! what they find with the same types; no name or path is spelled anywhere else.
+//! containers of a pod (the readers: the initializer, the mesh proxy, the start gate and the
+//! volume owner), defined once: the environment variables, the mesh proxy's arguments, the
+//! credentials mount and the files under it, the mesh proxy's ports, the mesh annotations'
+//! syntax, the table of moved probes and the encrypted volumes' annotation, arguments and
+//! layout. The writer serialises these types into the pod spec; the readers parse what they
+//! find with the same types; no name or path is spelled anywhere else.
 //!
 //! What it does not do: no I/O, no Kubernetes YAML (that is `chiaro-k8s`), no TLS. It is in
 //! every pod's trusted computing base, so it stays small: std and `thiserror`; `serde` with
@@ -12,7 +13,8 @@
 //!
 //! Entry points: [`env`](mod@env) (variable names, [`InitializerEnv`], `MeshEnv`), [`layout`]
 //! ([`CredentialsDir`], [`MeshArgs`], the ports), [`annotations`] ([`parse_ingress`],
-//! [`parse_egress`]), [`volumes`] (encrypted volumes: [`VolumeName`], [`VolumeArgs`]) and, with the feature `probes`, `probes` (`ProbeTable`).
+//! [`parse_egress`]), [`volumes`] ([`parse_encrypted_volumes`], [`VolumeName`],
+//! [`VolumeArgs`]) and, with the feature `probes`, `probes` (`ProbeTable`).
 //!
 //! ```
 //! use chiaro_pod::{CredentialsDir, MeshArgs, layout};
@@ -48,4 +50,4 @@ pub use error::{AnnotationFault, PodError, with_causes};
 pub use layout::{CredentialsDir, MeshArgs};
 #[cfg(feature = "probes")]
 pub use probes::{AppProbe, ProbeTable};
-pub use volumes::{VolumeArgs, VolumeName};
+pub use volumes::{VolumeArgs, VolumeName, parse_encrypted_volumes};

@@ -9,6 +9,8 @@
 //!   rather than skip it.
 //! - [`vectors`]: the one helper that finds the third-party vectors in `../shared/testdata`.
 //! - [`snp_cases`]: the real SEV-SNP reports with their certificates, times and expected outcome.
+//! - [`vm`]: a qemu VM with Debian's kernel, an initramfs the test assembles, raw disks and
+//!   the serial console as the channel back.
 //! - [`tdx_sets`]: the real TDX quotes with their collateral, times and expected outcome.
 
 #![expect(
@@ -26,3 +28,4 @@ pub mod prerequisite;
 pub mod snp_cases;
 pub mod tdx_sets;
 pub mod vectors;
+pub mod vm;

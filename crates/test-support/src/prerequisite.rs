@@ -2,8 +2,8 @@
 //!
 //! A test that needs a [`Prerequisite`] carries its [marker](Prerequisite::marker) in its name
 //! (`needs_vectors_…`, `needs_registry_…`, `needs_root_…`, `needs_schemas_…`,
-//! `needs_images_…`, `needs_snp_oracle_…`) and asks for it
-//! here. It gets it or
+//! `needs_images_…`, `needs_snp_oracle_…`, `needs_cryptsetup_…`, `needs_vm_…`) and asks for
+//! it here. It gets it or
 //! panics saying what is missing; it never returns early, so a test that cannot run fails and
 //! never passes. `scripts/test` runs [`missing`] (through the `chiaro-prerequisites` binary)
 //! and, only when `CI` is unset, leaves out the tests whose marker names a missing
@@ -61,6 +61,14 @@ pub const SNP_MEASURE_VERSION: &str = "0.0.13";
 /// Debian's full OVMF image (package `ovmf`): a standard build, without kernel hashes.
 pub const DEBIAN_OVMF: &str = "/usr/share/ovmf/OVMF.fd";
 
+/// The tools the encrypted-volume tests run on this machine: `cryptsetup` (the INSECURE stand-in
+/// formats files with it, and the host-side checks read the VM's disks with it).
+pub const CRYPTSETUP_TOOLS: &[&str] = &["cryptsetup"];
+
+/// What the VM tests put in their guest besides the kernel: the emulator, the tools the volume
+/// owner runs and a static busybox for the init script.
+pub const VM_TOOLS: &[&str] = &["qemu-system-x86_64", "cryptsetup", "mke2fs", "busybox"];
+
 /// Something a test needs that the toolchain does not bring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Prerequisite {
@@ -80,17 +88,24 @@ pub enum Prerequisite {
     /// [`DEBIAN_OVMF`]: an independent launch-digest calculator and a real firmware to run
     /// both on.
     SnpMeasure,
+    /// [`CRYPTSETUP_TOOLS`] on `PATH`.
+    Cryptsetup,
+    /// [`VM_TOOLS`] on `PATH` (busybox the static one) and Debian's kernel with its modules
+    /// extracted by `scripts/test` into [`vm_kernel_dir`] (with `modules.dep`).
+    Vm,
 }
 
 impl Prerequisite {
     /// Every prerequisite.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 8] = [
         Self::Vectors,
         Self::Registry,
         Self::Root,
         Self::Schemas,
         Self::Images,
         Self::SnpMeasure,
+        Self::Cryptsetup,
+        Self::Vm,
     ];
 
     /// The word in the name of every test that needs it.
@@ -102,6 +117,8 @@ impl Prerequisite {
             Self::Schemas => "needs_schemas",
             Self::Images => "needs_images",
             Self::SnpMeasure => "needs_snp_oracle",
+            Self::Cryptsetup => "needs_cryptsetup",
+            Self::Vm => "needs_vm",
         }
     }
 
@@ -125,6 +142,8 @@ impl Prerequisite {
                 .then(|| format!("{SCHEMA_CHECKER} not installed (pip install {SCHEMA_CHECKER})")),
             Self::Images => images_absence(),
             Self::SnpMeasure => snp_measure_absence(),
+            Self::Cryptsetup => tools_absence(CRYPTSETUP_TOOLS, "cryptsetup-bin"),
+            Self::Vm => vm_absence(),
         }
     }
 
@@ -298,6 +317,51 @@ fn snp_measure_absence() -> Option<String> {
     }
     (!Path::new(DEBIAN_OVMF).is_file())
         .then(|| format!("{DEBIAN_OVMF} not found (apt-get install ovmf)"))
+}
+
+/// Where `scripts/test` extracts Debian's kernel package for the VM tests (`boot/vmlinuz-*`,
+/// `lib/modules/*/`).
+pub fn vm_kernel_dir() -> PathBuf {
+    target_dir().join("vm/kernel")
+}
+
+fn tools_absence(tools: &[&str], packages: &str) -> Option<String> {
+    let absent: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|tool| !on_path(tool))
+        .collect();
+    (!absent.is_empty()).then(|| {
+        format!(
+            "not installed: {} (apt-get install {packages})",
+            absent.join(", ")
+        )
+    })
+}
+
+fn vm_absence() -> Option<String> {
+    if let Some(why) = tools_absence(
+        VM_TOOLS,
+        "qemu-system-x86 cryptsetup-bin e2fsprogs busybox-static",
+    ) {
+        return Some(why);
+    }
+    let kernel = vm_kernel_dir();
+    let has = |sub: &str, name: &str| {
+        std::fs::read_dir(kernel.join(sub)).is_ok_and(|entries| {
+            entries.flatten().any(|entry| {
+                let path = entry.path();
+                entry.file_name().to_string_lossy().starts_with(name) || path.join(name).is_file()
+            })
+        })
+    };
+    (!(has("boot", "vmlinuz-") && has("lib/modules", "modules.dep"))).then(|| {
+        format!(
+            "no kernel with modules.dep in {} (scripts/test extracts Debian's \
+             linux-image-*-amd64 there)",
+            kernel.display()
+        )
+    })
 }
 
 /// Whether `program arg` runs and succeeds.
