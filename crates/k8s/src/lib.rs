@@ -32,6 +32,7 @@ mod pod_spec;
 pub mod probes;
 mod service;
 pub mod start_gate;
+mod volume_files;
 mod workload;
 mod writing;
 
@@ -52,5 +53,8 @@ pub use pod_spec::{
 };
 pub use service::{Service, dns_names, namespace_of, services};
 pub use start_gate::ImageCommand;
+pub use volume_files::{
+    DownwardApiFile, DownwardApiFiles, FileVolume, ObjectFiles, ProjectedFiles, ProjectedSource,
+};
 pub use workload::{Workload, WorkloadKind, refuse_unrewritable, regex_escape};
 pub use writing::{new_documents, write_documents};

@@ -11,6 +11,10 @@
 //! A crate of its own so that production policy code cannot reach it: `chiaro-policy` does not
 //! depend on it (its integration tests do, as a dev-dependency).
 
+mod copy_files;
+
+pub use copy_files::{volume_copy_requests, volume_update_requests};
+
 use chiaro_policy::{ContainerRules, EPHEMERAL_DIR, PolicyData, PolicyError, SandboxValue};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
@@ -24,6 +28,12 @@ pub struct SimulatedPod {
     pub namespace: String,
     /// The network namespace the CNI created.
     pub netns: String,
+}
+
+/// The guest path of a container's shared entry `name` (a shared file, or a volume named after
+/// its mount point's last component), as the runtime names it: `<id>-<16 random hex>-<name>`.
+pub fn shared_entry(container_id: &str, name: &str) -> String {
+    format!("/run/kata-containers/shared/containers/{container_id}-0123456789abcdef-{name}")
 }
 
 /// The name the sandbox ("pause") container has among a pod's containers.
@@ -174,10 +184,7 @@ impl Instance<'_> {
     }
 
     fn shared(&self, file: &str) -> String {
-        format!(
-            "/run/kata-containers/shared/containers/{}-0123456789abcdef-{file}",
-            self.id
-        )
+        shared_entry(&self.id, file)
     }
 
     /// The OCI mounts (system ones, then the pod's volumes) and the agent's storages (the
