@@ -100,9 +100,7 @@ fn pinned_mounts<'d>(
         .iter()
         .filter_map(|mount| {
             let files = data.copy_volumes.volumes.get(mount.volume.as_deref()?)?;
-            let destination = mount.destination.trim_end_matches('/');
-            let name = destination.rsplit('/').next().unwrap_or(destination);
-            Some((shared_entry(&id, name), files))
+            Some((shared_entry(&id, &mount.destination), files))
         })
         .collect())
 }

@@ -30,10 +30,14 @@ pub struct SimulatedPod {
     pub netns: String,
 }
 
-/// The guest path of a container's shared entry `name` (a shared file, or a volume named after
-/// its mount point's last component), as the runtime names it: `<id>-<16 random hex>-<name>`.
-pub fn shared_entry(container_id: &str, name: &str) -> String {
-    format!("/run/kata-containers/shared/containers/{container_id}-0123456789abcdef-{name}")
+/// The guest path of a container's shared entry for the mount at `destination` (a shared file,
+/// or a volume), as the runtime names it: `<id>-<16 random hex>-<destination's last component>`
+/// (the simulation's "random" hex is derived from the destination).
+pub fn shared_entry(container_id: &str, destination: &str) -> String {
+    let destination = destination.trim_end_matches('/');
+    let name = destination.rsplit('/').next().unwrap_or(destination);
+    let random = hex::encode(Sha256::digest(destination).get(..8).unwrap_or_default());
+    format!("/run/kata-containers/shared/containers/{container_id}-{random}-{name}")
 }
 
 /// The name the sandbox ("pause") container has among a pod's containers.
@@ -183,8 +187,8 @@ impl Instance<'_> {
             .ok_or_else(|| unsupported(self.container, "no image".to_owned()))
     }
 
-    fn shared(&self, file: &str) -> String {
-        shared_entry(&self.id, file)
+    fn shared(&self, destination: &str) -> String {
+        shared_entry(&self.id, destination)
     }
 
     /// The OCI mounts (system ones, then the pod's volumes) and the agent's storages (the
@@ -205,8 +209,8 @@ impl Instance<'_> {
         if self.kind != "container" {
             return Ok((mounts, storages));
         }
-        mounts.push(json!({"destination": "/etc/hosts", "type_": "bind", "source": self.shared("hosts"), "options": ["rbind", "rprivate", "rw"]}));
-        mounts.push(json!({"destination": "/etc/resolv.conf", "type_": "bind", "source": self.shared("resolv.conf"), "options": ["rbind", "rprivate", "rw"]}));
+        mounts.push(json!({"destination": "/etc/hosts", "type_": "bind", "source": self.shared("/etc/hosts"), "options": ["rbind", "rprivate", "rw"]}));
+        mounts.push(json!({"destination": "/etc/resolv.conf", "type_": "bind", "source": self.shared("/etc/resolv.conf"), "options": ["rbind", "rprivate", "rw"]}));
         for mount in &self.rules.mounts {
             let (source, storage) = self.volume_source(mount)?;
             mounts.push(json!({"destination": mount.destination, "type_": mount.kind, "source": source, "options": mount.options}));
@@ -251,11 +255,7 @@ impl Instance<'_> {
             Some(other) => {
                 return Err(unsupported(self.container, format!("storage kind {other}")));
             }
-            None => {
-                let destination = mount.destination.trim_end_matches('/');
-                let file = destination.rsplit('/').next().unwrap_or(destination);
-                (self.shared(file), None)
-            }
+            None => (self.shared(&mount.destination), None),
         })
     }
 
