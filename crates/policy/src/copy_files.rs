@@ -37,6 +37,10 @@ pub const DEFAULT_FILE_MODE: u32 = 0o644;
 /// The bits the kubelet adds to every file of a read-only volume when the pod has an `fsGroup`.
 const FS_GROUP_FILE_BITS: u32 = 0o440;
 
+/// The largest file the runtime copies in one request (its `grpcMaxDataSize`); a ConfigMap or
+/// Secret holds at most this much, so every pinned file is one request at offset 0.
+const MAX_PINNED_SIZE: usize = 1024 * 1024;
+
 /// The mode the kubelet gives a service-account token file when it owns it to the pod's user.
 const TOKEN_FILE_MODE: u32 = 0o600;
 
@@ -224,6 +228,12 @@ impl Projection<'_> {
                 }
                 return Err(self.missing(kind, &object.name, Some(&item.key)));
             };
+            if value.len() > MAX_PINNED_SIZE {
+                return Err(self.unsupported(
+                    &format!("{} {:?} key {:?}", kind_name(kind), object.name, item.key),
+                    "the API server holds at most 1 MiB in a ConfigMap or Secret",
+                ));
+            }
             let mode = self.mode(item.mode, object.default_mode)?;
             let size = if kind == ConfigSourceKind::Secret && !self.options.pin_secret_values {
                 None
@@ -386,10 +396,7 @@ impl Projection<'_> {
         PolicyError::MissingVolumeSource {
             at: self.at.clone(),
             volume: self.volume.to_owned(),
-            kind: match kind {
-                ConfigSourceKind::ConfigMap => "ConfigMap",
-                ConfigSourceKind::Secret => "Secret",
-            },
+            kind: kind_name(kind),
             name: name.to_owned(),
             key: key.map(str::to_owned),
         }
@@ -468,4 +475,11 @@ fn entries(
 pub(crate) fn entry_name(mount_path: &str) -> &str {
     let trimmed = mount_path.trim_end_matches('/');
     trimmed.rsplit('/').next().unwrap_or(trimmed)
+}
+
+fn kind_name(kind: ConfigSourceKind) -> &'static str {
+    match kind {
+        ConfigSourceKind::ConfigMap => "ConfigMap",
+        ConfigSourceKind::Secret => "Secret",
+    }
 }

@@ -587,3 +587,56 @@ fn a_pinned_volume_under_a_name_the_runtime_uses_is_refused_at_generate_time() {
         .to_string();
     assert!(error.contains("volumeMounts /etc/app/hosts"), "{error}");
 }
+
+#[test]
+fn an_fs_group_pod_gets_group_readable_files_from_its_group() {
+    let yaml = POD.replace(
+        "    spec:\n      containers:\n",
+        "    spec:\n      securityContext: {fsGroup: 2000}\n      containers:\n",
+    );
+    let data = generated(&yaml);
+    assert_eq!(
+        data.copy_volumes.volumes["creds"].files["password"].modes,
+        [0o400, 0o440]
+    );
+    let mut pod = Pod::new(&yaml);
+    let copies = pod.copies();
+    assert_eq!(
+        copies[position(&copies, "-creds", &format!("/{TIMESTAMP}/password"))]["gid"],
+        2000
+    );
+    pod.deliver(&copies);
+    assert_eq!(pod.create(), Vec::<String>::new());
+}
+
+#[test]
+fn item_paths_that_leave_the_volume_or_collide_are_refused_at_generate_time() {
+    for (items, hint) in [
+        (
+            "[{key: app.conf, path: ../app.conf}]",
+            "without empty or .. components",
+        ),
+        (
+            "[{key: app.conf, path: ..app.conf}]",
+            "does not start with ..",
+        ),
+        (
+            "[{key: app.conf, path: a}, {key: log.level, path: a}]",
+            "two files",
+        ),
+        (
+            "[{key: app.conf, path: a}, {key: log.level, path: a/b}]",
+            "both a file and a directory",
+        ),
+        ("[{key: nope, path: a}]", "not among the inputs"),
+    ] {
+        let yaml = POD.replace(
+            "items: [{key: app.conf, path: conf.d/main.conf, mode: 0600}]",
+            &format!("items: {items}"),
+        );
+        let error = generated_with(&yaml, &GenerateOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(hint), "{items}: {error}");
+    }
+}
