@@ -111,10 +111,22 @@ pub(crate) fn copy_volumes(
     let mut volumes = BTreeMap::new();
     let mut pinned = Vec::new();
     let mut unpinned = BTreeSet::new();
-    for (index, volume) in workload.pod_spec.volumes.iter().enumerate() {
+    let spec = &workload.pod_spec;
+    // The runtime copies only mounted volumes; one no container mounts needs no pinning.
+    let mounted: BTreeSet<&str> = spec
+        .init_containers
+        .iter()
+        .chain(&spec.containers)
+        .flat_map(|container| &container.volume_mounts)
+        .map(|mount| mount.name.as_str())
+        .collect();
+    for (index, volume) in spec.volumes.iter().enumerate() {
         let Some(files) = workload.file_volume(document, index, volume)? else {
             continue;
         };
+        if !mounted.contains(volume.name.as_str()) {
+            continue;
+        }
         if options.unpinned_volumes.contains(&volume.name) {
             unpinned.insert(volume.name.clone());
             continue;

@@ -20,6 +20,8 @@ const DIRECTORY: u32 = 0o040_000;
 const SYMLINK: u32 = 0o120_000;
 /// The runtime's `uint32(DirMode)`: `0750 | os.ModeDir` (Go's own directory bit, 1 << 31).
 const DIR_MODE: u32 = 0o750 | 1 << 31;
+/// The kubelet's data directory in the simulation's first copy of a volume.
+pub const DATA_DIR: &str = "..2026_12_02_04_45_55.1234567890";
 /// The size the simulation gives a file whose size the policy leaves open.
 const UNPINNED_SIZE: u64 = 42;
 

@@ -13,7 +13,7 @@
 
 mod copy_files;
 
-pub use copy_files::{volume_copy_requests, volume_update_requests};
+pub use copy_files::{DATA_DIR, volume_copy_requests, volume_update_requests};
 
 use chiaro_policy::{ContainerRules, EPHEMERAL_DIR, PolicyData, PolicyError, SandboxValue};
 use serde_json::{Value, json};

@@ -640,3 +640,19 @@ fn item_paths_that_leave_the_volume_or_collide_are_refused_at_generate_time() {
         assert!(error.contains(hint), "{items}: {error}");
     }
 }
+
+#[test]
+fn a_volume_no_container_mounts_needs_no_configmap() {
+    let yaml = POD
+        .replace("metadata: {name: app-config}", "metadata: {name: other}")
+        .replace(
+            "        - {name: config, mountPath: /etc/app, readOnly: true}\n",
+            "",
+        )
+        .replace(
+            "        - {name: remapped, mountPath: /etc/remapped, readOnly: true}\n",
+            "",
+        );
+    let data = generated(&yaml);
+    assert!(!data.copy_volumes.volumes.contains_key("config"));
+}
