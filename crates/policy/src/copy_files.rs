@@ -462,7 +462,9 @@ fn entries(
                 &mount.mount_path,
                 format!(
                     "the runtime copies its own {name:?} into every container under this name; \
-                     mount the volume at a path that ends otherwise"
+                     mount volume {:?} at a path that ends otherwise, or leave it unpinned \
+                     (--unpinned-volume {})",
+                    mount.name, mount.name
                 ),
             ));
         }
