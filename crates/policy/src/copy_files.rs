@@ -497,3 +497,60 @@ fn kind_name(kind: ConfigSourceKind) -> &'static str {
         ConfigSourceKind::Secret => "Secret",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chiaro_k8s::read_documents;
+
+    use super::*;
+
+    fn volumes(yaml: &str, options: &GenerateOptions) -> Result<CopyVolumes, PolicyError> {
+        let documents = read_documents("pod.yaml", yaml).map_err(PolicyError::Input)?;
+        let mut config = ConfigSources::default();
+        for document in &documents {
+            config.add(document).map_err(PolicyError::Input)?;
+        }
+        let workload = Workload::from_document(&documents[0])
+            .map_err(PolicyError::Input)?
+            .ok_or_else(|| PolicyError::PolicyData(serde::de::Error::custom("no workload")))?;
+        copy_volumes(&documents[0], &workload, &config, options).map(|(volumes, _)| volumes)
+    }
+
+    const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    image: i\n    volumeMounts: [{name: v, mountPath: /etc/v/}]\n  volumes:\n  - name: v\n    configMap: {name: cm, items: [{key: a, path: x/y/a}, {key: b, path: b}]}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\ndata: {a: \"1\", b: \"22\"}\n";
+
+    #[test]
+    fn nested_paths_give_their_directories_and_one_top_level_name() {
+        let volumes = volumes(POD, &GenerateOptions::default()).unwrap();
+        let files = &volumes.volumes["v"];
+        assert_eq!(files.dirs, ["x", "x/y"]);
+        assert_eq!(files.top, ["b", "x"]);
+        assert_eq!(files.files["x/y/a"].size, Some(1));
+        assert_eq!(files.files["b"].modes, [DEFAULT_FILE_MODE]);
+        assert_eq!(volumes.entries["v"], ["v".to_owned()]);
+        assert_eq!(volumes.data_dir_regex, DATA_DIR_REGEX);
+    }
+
+    #[test]
+    fn an_unpinned_volume_is_left_out() {
+        let options = GenerateOptions {
+            unpinned_volumes: BTreeSet::from(["v".to_owned()]),
+            ..GenerateOptions::default()
+        };
+        let volumes = volumes(POD, &options).unwrap();
+        assert!(volumes.volumes.is_empty() && volumes.entries.is_empty());
+    }
+
+    #[test]
+    fn the_entry_is_the_mount_points_last_component() {
+        assert_eq!(entry_name("/etc/app/"), "app");
+        assert_eq!(entry_name("/etc/app.d"), "app.d");
+        assert_eq!(entry_name("config"), "config");
+    }
+
+    #[test]
+    fn a_mode_above_0777_is_refused() {
+        let yaml = POD.replace("{key: b, path: b}", "{key: b, path: b, mode: 4095}");
+        let error = volumes(&yaml, &GenerateOptions::default()).unwrap_err();
+        assert!(error.to_string().contains("at most 0777"), "{error}");
+    }
+}
