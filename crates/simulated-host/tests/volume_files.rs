@@ -249,6 +249,8 @@ fn the_honest_sequence_is_allowed() {
     );
 }
 
+/// A value of another size. One of the same size is beyond the agent's policy, which is shown no
+/// content (`docs/policy.md`, "Known limits").
 #[test]
 fn a_changed_configmap_value_is_refused() {
     let mut pod = Pod::new(POD);
