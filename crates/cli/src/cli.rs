@@ -244,6 +244,11 @@ pub struct GenerateArgs {
     /// present). Pinned values are readable by anyone who can read the pod.
     #[arg(long)]
     pub no_pin_secrets: bool,
+    /// Leave the files of the ConfigMap, Secret, downward-API or projected volume NAME (in any
+    /// workload) unpinned: the host may then copy any files into it. Without it, a volume whose
+    /// ConfigMap or Secret is not among the inputs is an error. Repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub unpinned_volume: Vec<String>,
     /// vCPUs of every pod's VM before its CPU limits are added (Kata's `default_vcpus`,
     /// written into each pod and pinned by its policy; `install --overhead-cpu` by default).
     #[arg(long, value_name = "VCPUS", default_value_t = chiaro_policy::VmSize::KATA_BASE.vcpus)]

@@ -251,7 +251,7 @@ pub struct SecretKeySelector {
 }
 
 /// A field of the pod.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FieldSelector {
     /// e.g. `metadata.name`, `metadata.labels['app']`, `status.podIP`.
@@ -346,7 +346,7 @@ pub enum VolumeSource {
 }
 
 /// Files of a ConfigMap or Secret volume.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KeyToPath {
     /// Key.

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::copy_files::CopyVolumes;
 use crate::platform::Platform;
 
 /// The data of one pod's policy.
@@ -17,6 +18,9 @@ pub struct PolicyData {
     pub containers: BTreeMap<String, ContainerRules>,
     /// What the Kata runtime and kubelet add to every pod.
     pub platform: Platform,
+    /// The ConfigMap, Secret, downward-API and projected volumes whose copied files are pinned.
+    #[serde(default)]
+    pub copy_volumes: CopyVolumes,
 }
 
 /// Pod-wide rules.

@@ -100,7 +100,9 @@ pub struct WorkloadReport {
     pub workload_secret_id: Option<String>,
     /// `(container, image pinned)`, init containers first.
     pub images: Vec<(String, String)>,
-    /// Secret values copied into the policy: `container: VARIABLE from Secret name/key`.
+    /// Secret values copied into the policy: `container: VARIABLE from Secret name/key`, and
+    /// Secret files of volumes whose sizes it pins: `volume V: file PATH from Secret name/key
+    /// (its size)`.
     pub pinned_secrets: Vec<String>,
     /// The size the runtime gives the pod's VM (the base plus the pod's limits), when
     /// generated.

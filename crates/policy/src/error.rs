@@ -43,6 +43,25 @@ pub enum PolicyError {
         /// Key, if a single key was referenced.
         key: Option<String>,
     },
+    /// A ConfigMap or Secret (or one of its keys) a volume projects was not among the inputs:
+    /// its files could not be pinned.
+    #[error(
+        "{at}: volume {volume:?}: {kind} {name:?}{} is not among the inputs; pass its YAML too, \
+         or --unpinned-volume {volume} to leave the volume's files unpinned",
+        key.as_ref().map(|k| format!(" key {k:?}")).unwrap_or_default()
+    )]
+    MissingVolumeSource {
+        /// Where the volume is: `file:document:path`.
+        at: String,
+        /// The volume.
+        volume: String,
+        /// `ConfigMap` or `Secret`.
+        kind: &'static str,
+        /// Object name.
+        name: String,
+        /// The key, if an item names one the object does not have.
+        key: Option<String>,
+    },
     /// Two workloads (or a workload and the Coordinator's entry) would get the same SAN: either
     /// could then answer for the other.
     #[error(

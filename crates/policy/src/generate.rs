@@ -9,6 +9,7 @@ use chiaro_k8s::{
     regex_escape,
 };
 
+use crate::copy_files::{PinnedSecretFile, copy_volumes};
 use crate::data::{
     BlockDeviceRule, ContainerRules, DeviceRule, EnvRule, MountRule, OomScoreAdj, PodRules,
     PolicyData, ProcessRules, SandboxValue, UserRules,
@@ -30,6 +31,9 @@ pub struct GenerateOptions {
     /// The VM every pod starts from, before its limits are added (`default_vcpus` and
     /// `default_memory`): generate writes it into each pod and the policy pins it.
     pub vm_base: VmSize,
+    /// ConfigMap, Secret, downward-API and projected volumes (by name, in any workload) whose
+    /// files are left unpinned: the host may copy any files into them.
+    pub unpinned_volumes: BTreeSet<String>,
 }
 
 impl Default for GenerateOptions {
@@ -38,6 +42,7 @@ impl Default for GenerateOptions {
             pin_secret_values: true,
             platform: Platform::kata_confidential(),
             vm_base: VmSize::KATA_BASE,
+            unpinned_volumes: BTreeSet::new(),
         }
     }
 }
@@ -62,6 +67,8 @@ pub struct GeneratedPolicy {
     pub data: PolicyData,
     /// Secret values pinned (readable in the pod's annotations).
     pub pinned_secrets: Vec<PinnedSecret>,
+    /// Secret files of volumes whose sizes are pinned (readable in the pod's annotations).
+    pub pinned_secret_files: Vec<PinnedSecretFile>,
     /// The size the runtime gives the pod's VM: the base plus the pod's limits.
     pub vm_size: VmSize,
     /// The pod's own containers without a memory limit: their memory comes out of the base.
@@ -135,6 +142,7 @@ pub fn generate(
     let oom_score_adj =
         qos.oom_score_adj(template("priorityClassName").and_then(serde_json::Value::as_str));
     let volumes = volume_sources(document, workload)?;
+    let (copy_volumes, pinned_secret_files) = copy_volumes(document, workload, config, options)?;
     let context = PodContext {
         workload,
         config,
@@ -149,8 +157,10 @@ pub fn generate(
             sandbox: sandbox_container(pod_security),
             containers,
             platform: options.platform.clone(),
+            copy_volumes,
         },
         pinned_secrets,
+        pinned_secret_files,
         vm_size: sizing.size,
         without_memory_limit: sizing.without_memory_limit,
     })

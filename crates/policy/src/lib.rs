@@ -39,6 +39,7 @@
 )]
 
 mod agent_policy;
+mod copy_files;
 mod data;
 mod deployment;
 mod error;
@@ -52,6 +53,9 @@ mod qos;
 mod sizing;
 
 pub use agent_policy::{AgentPolicy, RULES};
+pub use copy_files::{
+    CopyVolumes, DATA_DIR_REGEX, DEFAULT_FILE_MODE, FileRule, PinnedSecretFile, VolumeFiles,
+};
 pub use data::{
     ContainerRules, DeviceRule, EnvRule, MountRule, OomScoreAdj, PodRules, PolicyData,
     ProcessRules, SandboxValue, UserRules,

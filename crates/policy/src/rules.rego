@@ -20,6 +20,9 @@
 #   pstate.started     {container name: container id} the instance started since its creation,
 #                      until a teardown signal to it
 #   pstate.volumes     {storage mount point: volume name} the pod volume a block storage serves
+#   pstate.copies      {shared entry path: {path below it: record}} what CopyFileRequest wrote
+#                      into the entries of pinned volumes (a file's type, size and mode, a
+#                      symlink's target)
 
 package agent_policy
 
@@ -1090,7 +1093,7 @@ copy_relative := substring(copy_path, count(prefix), -1) if {
 	prefix := regex.find_n(prefix_regex, copy_path, 1)[0]
 }
 
-CopyFileRequest if count(copy_file_denials) == 0
+CopyFileRequest := {"allowed": true, "ops": copy_file_ops} if count(copy_file_denials) == 0
 
 copy_file_denials contains msg if {
 	not copy_relative
@@ -1169,6 +1172,232 @@ symlink_target_ok(target) if {
 	every part in split(target, "/") {
 		part != ".."
 	}
+}
+
+# ---------------------------------------------------------------------------------------------
+# CopyFileRequest into a pinned volume: the files of the ConfigMap, Secret, downward-API and
+# projected volumes the pod spec mounts (policy_data.copy_volumes). The runtime copies a volume
+# to the shared entry <container id>-<16 hex>-<mount point's last component>: the entry itself,
+# the kubelet's timestamped directory ..<timestamp> with the files, ..data -> ..<timestamp>, and
+# each user-visible name -> ..data/name. The agent hands the policy no file content (no `data`),
+# so a file is pinned by its path, type, size and mode. Each regular file is written once;
+# ..data may point only to a timestamped directory that holds every pinned file and nothing
+# else; pstate.copies records what each entry received, and CreateContainerRequest requires a
+# mount of a pinned volume to show an entry that received exactly that volume.
+
+copy_volumes := object.get(policy_data, "copy_volumes", {"data_dir_regex": "^$", "volumes": {}, "entries": {}})
+
+copies := object.get(pstate, "copies", {})
+
+copy_type := field(input, "file_type", "")
+
+copy_target := not_null(field(input, "symlink_target", ""), "")
+
+copy_size := field(input, "file_size", 0)
+
+copy_perm := not_null(field(input, "file_mode", 0), 0) % 4096
+
+# The request's shared entry: its name, its path, the path below it ("" for the entry itself).
+copy_entry_name := split(copy_relative, "/")[0]
+
+copy_entry_path := substring(copy_path, 0, (count(copy_path) - count(copy_relative)) + count(copy_entry_name))
+
+copy_rest := substring(copy_relative, count(copy_entry_name) + 1, -1) if contains(copy_relative, "/")
+
+copy_rest := "" if {
+	copy_relative
+	not contains(copy_relative, "/")
+}
+
+copy_parts := split(copy_rest, "/")
+
+# The pinned volumes mounted under this entry name; undefined for other entries.
+copy_candidates := copy_volumes.entries[copy_entry_name]
+
+copy_entry := object.get(copies, copy_entry_path, {})
+
+copy_data_dir(name) if regex.match(copy_volumes.data_dir_regex, name)
+
+copy_in_data_dir if {
+	copy_rest != ""
+	copy_data_dir(copy_parts[0])
+}
+
+copy_inner := concat("/", array.slice(copy_parts, 1, count(copy_parts))) if {
+	copy_in_data_dir
+	count(copy_parts) > 1
+}
+
+copy_size_ok(rule, size) if not is_number(object.get(rule, "size", null))
+
+copy_size_ok(rule, size) if size == rule.size
+
+# What one volume's layout admits.
+copy_matches(layout) if {
+	copy_rest == ""
+	copy_type == "Directory"
+}
+
+copy_matches(layout) if {
+	copy_in_data_dir
+	count(copy_parts) == 1
+	copy_type == "Directory"
+}
+
+copy_matches(layout) if {
+	copy_inner in layout.dirs
+	copy_type == "Directory"
+}
+
+copy_matches(layout) if {
+	rule := layout.files[copy_inner]
+	copy_type == "Regular"
+	copy_size_ok(rule, copy_size)
+	copy_perm in rule.modes
+	field(input, "offset", 0) == 0
+}
+
+copy_matches(layout) if {
+	copy_rest == "..data"
+	copy_type == "Symlink"
+	copy_data_dir(copy_target)
+	copy_complete(copy_entry, layout, copy_target)
+}
+
+copy_matches(layout) if {
+	count(copy_parts) == 1
+	copy_rest in layout.top
+	copy_type == "Symlink"
+	copy_target == concat("/", ["..data", copy_rest])
+}
+
+# An entry's timestamped directory `dir` holds every file of `layout`, as pinned, and no other.
+copy_complete(entry, layout, dir) if {
+	every path, rule in layout.files {
+		record := entry[concat("/", [dir, path])]
+		record.type == "Regular"
+		copy_size_ok(rule, record.size)
+		record.mode in rule.modes
+	}
+	every path, record in entry {
+		copy_outside_or_in(layout, dir, path)
+	}
+}
+
+copy_outside_or_in(layout, dir, path) if not startswith(path, concat("", [dir, "/"]))
+
+copy_outside_or_in(layout, dir, path) if layout.files[substring(path, count(dir) + 1, -1)]
+
+copy_volume_list := concat(" or ", [sprintf("%q", [v]) | some v in copy_candidates])
+
+copy_file_denials contains msg if {
+	copy_candidates
+	not copy_candidate_matches
+	msg := sprintf("volumes: path: %s %q of shared entry %q is not what the pod spec projects into volume %s", [copy_type, copy_rest, copy_entry_name, copy_volume_list])
+}
+
+copy_candidate_matches if {
+	some volume in copy_candidates
+	copy_matches(copy_volumes.volumes[volume])
+}
+
+# The reasons, for the files the pod spec does project.
+copy_file_denials contains msg if {
+	copy_candidates
+	not copy_candidate_matches
+	some volume in copy_candidates
+	rule := copy_volumes.volumes[volume].files[copy_inner]
+	not copy_size_ok(rule, copy_size)
+	msg := sprintf("volumes: file_size: %v bytes is not the %v of %q in volume %q", [copy_size, rule.size, copy_inner, volume])
+}
+
+copy_file_denials contains msg if {
+	copy_candidates
+	not copy_candidate_matches
+	some volume in copy_candidates
+	rule := copy_volumes.volumes[volume].files[copy_inner]
+	not copy_perm in rule.modes
+	msg := sprintf("volumes: file_mode: %o is not a mode %v of %q in volume %q", [copy_perm, rule.modes, copy_inner, volume])
+}
+
+copy_file_denials contains msg if {
+	copy_candidates
+	copy_rest == "..data"
+	not copy_candidate_matches
+	msg := sprintf("volumes: symlink_target: %q is no timestamped directory holding exactly the files of volume %s", [copy_target, copy_volume_list])
+}
+
+# Written once: a file of a pinned volume delivered again could change after it was checked.
+copy_file_denials contains msg if {
+	copy_candidates
+	copy_type == "Regular"
+	copy_entry[copy_rest]
+	msg := sprintf("volumes: path: %q of shared entry %q was already delivered; a pinned file is written once", [copy_rest, copy_entry_name])
+}
+
+copy_file_ops := [] if not copy_candidates
+
+copy_file_ops := array.concat(
+	[op | not pstate.copies; op := {"op": "add", "path": "/pstate/copies", "value": {}}],
+	array.concat(
+		[op | not copies[copy_entry_path]; op := {"op": "add", "path": sprintf("/pstate/copies/%s", [pointer_token(copy_entry_path)]), "value": {}}],
+		[{"op": "add", "path": sprintf("/pstate/copies/%s/%s", [pointer_token(copy_entry_path), pointer_token(copy_rest)]), "value": copy_record}],
+	),
+) if {
+	copy_candidates
+	copy_record
+}
+
+copy_file_ops := [] if {
+	copy_candidates
+	not copy_record
+}
+
+copy_record := {"type": "Regular", "size": copy_size, "mode": copy_perm} if copy_type == "Regular"
+
+copy_record := {"type": "Symlink", "target": copy_target} if copy_type == "Symlink"
+
+# CreateContainerRequest: a mount of a pinned volume shows an entry that received exactly that
+# volume (so no file is missing, none added, and no other volume's entry stands in for it).
+pinned_volume_mounts contains [rule, mount] if {
+	some rule in policy_container.mounts
+	copy_volumes.volumes[rule.volume]
+	some mount in mounts
+	mount.destination == rule.destination
+}
+
+create_container_denials contains msg if {
+	some [rule, mount] in pinned_volume_mounts
+	entry := object.get(copies, field(mount, "source", ""), {})
+	not copy_data_dir(object.get(object.get(entry, "..data", {}), "target", ""))
+	msg := sprintf("volumes: OCI.Mounts[%s]: volume %q was not delivered to %q (no ..data)", [rule.destination, rule.volume, field(mount, "source", "")])
+}
+
+create_container_denials contains msg if {
+	some [rule, mount] in pinned_volume_mounts
+	entry := object.get(copies, field(mount, "source", ""), {})
+	dir := entry["..data"].target
+	not copy_complete(entry, copy_volumes.volumes[rule.volume], dir)
+	msg := sprintf("volumes: OCI.Mounts[%s]: %q does not hold exactly the files of volume %q", [rule.destination, field(mount, "source", ""), rule.volume])
+}
+
+create_container_denials contains msg if {
+	some [rule, mount] in pinned_volume_mounts
+	entry := object.get(copies, field(mount, "source", ""), {})
+	entry["..data"]
+	some name in copy_volumes.volumes[rule.volume].top
+	object.get(entry, name, {}) != {"type": "Symlink", "target": concat("/", ["..data", name])}
+	msg := sprintf("volumes: OCI.Mounts[%s]: %q of volume %q was not delivered", [rule.destination, name, rule.volume])
+}
+
+create_container_denials contains msg if {
+	some [rule, mount] in pinned_volume_mounts
+	entry := object.get(copies, field(mount, "source", ""), {})
+	some name, record in entry
+	record.type == "Symlink"
+	name != "..data"
+	not name in copy_volumes.volumes[rule.volume].top
+	msg := sprintf("volumes: OCI.Mounts[%s]: %q is no file of volume %q", [rule.destination, name, rule.volume])
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -1018,3 +1018,39 @@ fn attack_a_sandbox_request_naming_another_vm_base_is_refused() {
         );
     }
 }
+
+/// A Secret volume's file sizes are reported with the pinned Secret values; a volume whose
+/// ConfigMap is not among the inputs stops generate, naming the file and the volume.
+#[test]
+fn secret_volume_files_are_reported_and_a_missing_configmap_names_its_volume() {
+    let with_volumes = |volume: &str| {
+        APP.replace(
+            "          valueFrom: {secretKeyRef: {name: db, key: password}}\n",
+            &format!(
+                "          valueFrom: {{secretKeyRef: {{name: db, key: password}}}}\n        volumeMounts: [{{name: files, mountPath: /etc/files}}]\n      volumes: [{{name: files, {volume}}}]\n"
+            ),
+        )
+    };
+    let input = files(&with_volumes("secret: {secretName: db}"));
+    let images = images_to_resolve(&input, &options(false, true)).unwrap();
+    let out = generate_deployment(&input, &pins(&images), None, &options(false, true)).unwrap();
+    assert_eq!(
+        out.workloads[0].pinned_secrets,
+        [
+            "web: DB_PASSWORD from Secret db/password",
+            "volume files: file password from Secret db/password (its size)"
+        ]
+    );
+    let input = files(&with_volumes("configMap: {name: web-config}"));
+    let error = generate_deployment(&input, &pins(&images), None, &options(false, true))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.starts_with(
+            "app.yaml:2:spec.template.spec.volumes[0]: volume \"files\": ConfigMap \"web-config\" \
+             is not among the inputs"
+        ),
+        "{error}"
+    );
+}

@@ -11,6 +11,10 @@
 //! A crate of its own so that production policy code cannot reach it: `chiaro-policy` does not
 //! depend on it (its integration tests do, as a dev-dependency).
 
+mod copy_files;
+
+pub use copy_files::{DATA_DIR, volume_copy_requests, volume_update_requests};
+
 use chiaro_policy::{ContainerRules, EPHEMERAL_DIR, PolicyData, PolicyError, SandboxValue};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
@@ -24,6 +28,16 @@ pub struct SimulatedPod {
     pub namespace: String,
     /// The network namespace the CNI created.
     pub netns: String,
+}
+
+/// The guest path of a container's shared entry for the mount at `destination` (a shared file,
+/// or a volume), as the runtime names it: `<id>-<16 random hex>-<destination's last component>`
+/// (the simulation's "random" hex is derived from the destination).
+pub fn shared_entry(container_id: &str, destination: &str) -> String {
+    let destination = destination.trim_end_matches('/');
+    let name = destination.rsplit('/').next().unwrap_or(destination);
+    let random = hex::encode(Sha256::digest(destination).get(..8).unwrap_or_default());
+    format!("/run/kata-containers/shared/containers/{container_id}-{random}-{name}")
 }
 
 /// The name the sandbox ("pause") container has among a pod's containers.
@@ -173,11 +187,8 @@ impl Instance<'_> {
             .ok_or_else(|| unsupported(self.container, "no image".to_owned()))
     }
 
-    fn shared(&self, file: &str) -> String {
-        format!(
-            "/run/kata-containers/shared/containers/{}-0123456789abcdef-{file}",
-            self.id
-        )
+    fn shared(&self, destination: &str) -> String {
+        shared_entry(&self.id, destination)
     }
 
     /// The OCI mounts (system ones, then the pod's volumes) and the agent's storages (the
@@ -199,8 +210,8 @@ impl Instance<'_> {
         if self.kind != "container" {
             return Ok((mounts, storages));
         }
-        mounts.push(json!({"destination": "/etc/hosts", "type_": "bind", "source": self.shared("hosts"), "options": ["rbind", "rprivate", "rw"]}));
-        mounts.push(json!({"destination": "/etc/resolv.conf", "type_": "bind", "source": self.shared("resolv.conf"), "options": ["rbind", "rprivate", "rw"]}));
+        mounts.push(json!({"destination": "/etc/hosts", "type_": "bind", "source": self.shared("/etc/hosts"), "options": ["rbind", "rprivate", "rw"]}));
+        mounts.push(json!({"destination": "/etc/resolv.conf", "type_": "bind", "source": self.shared("/etc/resolv.conf"), "options": ["rbind", "rprivate", "rw"]}));
         // A privileged container's writable /sys and cgroup file system are its own rules.
         for mount in self
             .rules
@@ -255,11 +266,7 @@ impl Instance<'_> {
             Some(other) => {
                 return Err(unsupported(self.container, format!("storage kind {other}")));
             }
-            None => {
-                let destination = mount.destination.trim_end_matches('/');
-                let file = destination.rsplit('/').next().unwrap_or(destination);
-                (self.shared(file), None)
-            }
+            None => (self.shared(&mount.destination), None),
         })
     }
 

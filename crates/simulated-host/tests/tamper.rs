@@ -11,13 +11,13 @@
 
 #![expect(clippy::unwrap_used, reason = "test")]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chiaro_k8s::{ConfigSources, Workload, read_documents};
 use chiaro_policy::{AgentPolicy, Evaluator, GenerateOptions, ImageConfig, PolicyData, generate};
 use chiaro_simulated_host::{
     SimulatedPod, bundle_id, create_instance_request, create_sandbox_request, instance_id,
-    start_container_request,
+    start_container_request, volume_copy_requests,
 };
 use serde_json::{Value, json};
 
@@ -80,6 +80,11 @@ apiVersion: v1
 kind: Secret
 metadata: {name: db}
 stringData: {password: hunter2}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: web-tls}
+stringData: {tls.crt: certificate, tls.key: key}
 "#;
 
 const PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -133,6 +138,8 @@ const POD_NAME: &str = "web-5d8f7c9b4-x2x7k";
 /// Another pod of the same Deployment.
 const OTHER_POD: &str = "web-5d8f7c9b4-aaaaa";
 const NETNS: &str = "/var/run/netns/cni-1234";
+/// The kubelet's data directory of the pod's volumes.
+const TIMESTAMP: &str = "..2026_12_02_04_45_55.1234567890";
 
 fn simulated() -> SimulatedPod {
     SimulatedPod {
@@ -152,6 +159,8 @@ struct Pod {
     data: PolicyData,
     evaluator: Evaluator,
     instances: BTreeMap<String, u32>,
+    /// The container instances whose volumes the runtime copied in (before creating them).
+    delivered: BTreeSet<(String, u32)>,
 }
 
 impl Pod {
@@ -163,11 +172,31 @@ impl Pod {
             data,
             evaluator,
             instances: BTreeMap::new(),
+            delivered: BTreeSet::new(),
         }
     }
 
-    /// The denials of a `kind` request; empty when allowed.
+    /// The denials of a `kind` request; empty when allowed. Before a container's creation the
+    /// runtime copies its ConfigMap and Secret volumes in, as an honest one does.
     fn send(&mut self, kind: &str, request: &Value) -> Vec<String> {
+        if kind == "CreateContainerRequest" {
+            let name = request["OCI"]["Annotations"]["io.kubernetes.cri.container-name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let instance = self.instance(&name);
+            if self.data.containers.contains_key(&name)
+                && self.delivered.insert((name.clone(), instance))
+            {
+                let copies =
+                    volume_copy_requests(&self.data, &simulated(), &name, instance, TIMESTAMP)
+                        .unwrap();
+                for copy in copies {
+                    let decision = self.evaluator.evaluate("CopyFileRequest", &copy).unwrap();
+                    assert!(decision.allowed, "{copy}: {:?}", decision.denials);
+                }
+            }
+        }
         let decision = self.evaluator.evaluate(kind, request).unwrap();
         if decision.allowed {
             Vec::new()
@@ -1140,8 +1169,10 @@ fn attack_loopback_interface_addresses_macs_and_routes_are_refused() {
 #[test]
 fn attack_set_id_or_foreign_owned_copied_files_are_refused() {
     let mut pod = Pod::up_to_workload();
+    // A shared entry of the runtime's own (the pinned volumes' entries are checked further:
+    // tests/volume_files.rs).
     let path = format!(
-        "/run/kata-containers/shared/containers/{}-0123456789abcdef-tls/tls.crt",
+        "/run/kata-containers/shared/containers/{}-0123456789abcdef-resolv.conf",
         bundle(WEB)
     );
     let copy = |file_type: &str, mode: u32, uid: u32, gid: u32| {

@@ -64,6 +64,7 @@ fn options(args: &GenerateArgs) -> anyhow::Result<DeploymentOptions> {
         namespace: namespace(args.namespace.as_deref())?,
         policy: GenerateOptions {
             pin_secret_values: !args.no_pin_secrets,
+            unpinned_volumes: args.unpinned_volume.iter().cloned().collect(),
             vm_base: vm_base(args)?,
             ..GenerateOptions::default()
         },
@@ -147,7 +148,7 @@ fn warnings(
         .any(|w| !w.pinned_secrets.is_empty())
     {
         warnings.push(
-            "values from Secrets are pinned in policies: anyone who can read these pods' annotations can read them (--no-pin-secrets leaves them out; confidential values belong in workload secrets)".to_owned(),
+            "values from Secrets (and the sizes of Secret volume files) are pinned in policies: anyone who can read these pods' annotations can read them (--no-pin-secrets leaves them out; confidential values belong in workload secrets)".to_owned(),
         );
     }
     warnings

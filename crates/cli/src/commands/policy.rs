@@ -222,10 +222,32 @@ pub(crate) fn show(args: &PolicyShowArgs, printer: Printer) -> anyhow::Result<Ou
             )
         })
         .collect();
+    // Each pinned volume's files: `path (size, modes)`.
+    let volume_files: serde_json::Map<String, Value> = data
+        .copy_volumes
+        .volumes
+        .iter()
+        .map(|(name, files)| {
+            let listed: Vec<String> = files
+                .files
+                .iter()
+                .map(|(path, rule)| {
+                    let size = rule
+                        .size
+                        .map_or_else(|| "any size".to_owned(), |size| format!("{size} bytes"));
+                    let modes: Vec<String> =
+                        rule.modes.iter().map(|m| format!("{m:04o}")).collect();
+                    format!("{path} ({size}, mode {})", modes.join(" or "))
+                })
+                .collect();
+            (name.clone(), json!(listed))
+        })
+        .collect();
     printer.show(
         "policy",
         &json!({
             "policy_hash": initdata.policy_hash().to_string(),
+            "volume_files": volume_files,
             "pod": {
                 "name": data.pod.name_regex,
                 "namespace": data.pod.namespace_regex,

@@ -343,6 +343,12 @@ fn fill_report(
                 s.container, s.variable, s.secret, s.key
             )
         })
+        .chain(policy.generated.pinned_secret_files.iter().map(|f| {
+            format!(
+                "volume {}: file {} from Secret {}/{} (its size)",
+                f.volume, f.path, f.secret, f.key
+            )
+        }))
         .collect();
     report.vm_size = Some(policy.generated.vm_size);
     report.policy_hash = Some(entry.hash);

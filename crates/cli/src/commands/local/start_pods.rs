@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use anyhow::anyhow;
 use chiaro_k8s::{INITIALIZER_NAME, MESH_NAME, VOLUME_OWNER_NAME};
 use chiaro_policy::{Evaluator, SourceFile};
-use chiaro_simulated_host::{SANDBOX, create_container_request, creation_order};
+use chiaro_simulated_host::{
+    DATA_DIR, SANDBOX, create_container_request, creation_order, volume_copy_requests,
+};
 
 use super::addresses::{AddressPlan, PodAddresses};
 use super::pods::LocalPod;
@@ -110,6 +112,13 @@ impl Starter<'_> {
         };
         let mut evaluator = Evaluator::new(&pod.policy)?;
         for container in creation_order(&pod.data) {
+            // The runtime copies the container's ConfigMap and Secret volumes in first; a
+            // refused copy leaves the volume incomplete, which its creation then refuses.
+            if container != SANDBOX {
+                for copy in volume_copy_requests(&pod.data, &simulated, &container, 0, DATA_DIR)? {
+                    evaluator.evaluate("CopyFileRequest", &copy)?;
+                }
+            }
             let request = create_container_request(&pod.data, &simulated, &container)?;
             let decision = evaluator.evaluate("CreateContainerRequest", &request)?;
             let outcome = if decision.allowed {

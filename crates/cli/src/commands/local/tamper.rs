@@ -7,7 +7,8 @@ use chiaro_k8s::{INITIALIZER_NAME, MESH_NAME};
 use chiaro_pod::layout::MOUNT as CREDENTIALS_PATH;
 use chiaro_policy::{Evaluator, SourceFile};
 use chiaro_simulated_host::{
-    create_container_request, create_sandbox_request, creation_order, start_container_request,
+    DATA_DIR, SANDBOX, create_container_request, create_sandbox_request, creation_order,
+    start_container_request, volume_copy_requests,
 };
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
@@ -84,8 +85,8 @@ struct HostRequest {
     tampered: bool,
 }
 
-/// What the host sends, `change` applied: CreateSandbox, then each container created and
-/// started in order, as the kubelet and the Kata runtime send them.
+/// What the host sends, `change` applied: CreateSandbox, then each container's volume copies,
+/// its creation and its start in order, as the kubelet and the Kata runtime send them.
 fn requests(
     pod: &LocalPod,
     change: TamperChange,
@@ -103,6 +104,19 @@ fn requests(
             || (change == TamperChange::SkipMesh && container == MESH_NAME)
         {
             continue;
+        }
+        if container != SANDBOX {
+            for copy in volume_copy_requests(&pod.data, &simulated, &container, 0, DATA_DIR)? {
+                requests.push(HostRequest {
+                    step: format!(
+                        "{container} (CopyFile {})",
+                        copy["path"].as_str().unwrap_or_default()
+                    ),
+                    kind: "CopyFileRequest",
+                    request: copy,
+                    tampered: false,
+                });
+            }
         }
         let mut request = create_container_request(&pod.data, &simulated, &container)?;
         let tampered = container == workload_container && tamper_create(change, &mut request)?;
