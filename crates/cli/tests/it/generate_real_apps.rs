@@ -298,12 +298,22 @@ fn needs_registry_needs_schemas_a_stateful_set_with_an_encrypted_claim_template_
         "0.1",
         &json!({"os": "linux", "architecture": "amd64", "config": {"Cmd": ["/initializer"]}}),
     );
+    registry.push_image(
+        "chiaro/volume",
+        "0.1",
+        &json!({"os": "linux", "architecture": "amd64", "config": {"Entrypoint": ["/usr/local/bin/chiaro-volume"]}}),
+    );
     let root = std::env::temp_dir().join(format!("chiaro-encrypted-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     let dir = root.join("app");
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/encrypted-volume");
     copy_with_stand_ins(&registry, &source, &dir, &[]);
-    let args = generate_args(&registry, &dir, &root.join("cache"), &[]);
+    let args = generate_args(
+        &registry,
+        &dir,
+        &root.join("cache"),
+        &["--volume-image", "chiaro/volume:0.1"],
+    );
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (code, stdout, stderr) = chiaro(&args);
     assert_eq!(code, 0, "{stdout}{stderr}");
