@@ -33,8 +33,8 @@ mod pod_spec;
 pub mod probes;
 mod service;
 pub mod start_gate;
-mod volume_owner;
 mod volume_files;
+mod volume_owner;
 mod workload;
 mod writing;
 
@@ -56,9 +56,9 @@ pub use pod_spec::{
 };
 pub use service::{Service, dns_names, namespace_of, services};
 pub use start_gate::ImageCommand;
-pub use volume_owner::{VOLUME_OWNER_BINARY, VOLUME_OWNER_NAME, VolumeOwner};
 pub use volume_files::{
     DownwardApiFile, DownwardApiFiles, FileVolume, ObjectFiles, ProjectedFiles, ProjectedSource,
 };
+pub use volume_owner::{VOLUME_OWNER_BINARY, VOLUME_OWNER_NAME, VolumeOwner};
 pub use workload::{Workload, WorkloadKind, refuse_unrewritable, regex_escape};
 pub use writing::{new_documents, write_documents};

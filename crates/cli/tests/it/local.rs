@@ -217,3 +217,54 @@ fn the_example_runs_locally_and_every_tampering_is_refused() {
     }
     std::fs::remove_dir_all(work).unwrap();
 }
+
+/// `chiaro local run` of the encrypted-volume example: the volume owner is the real
+/// `chiaro-volume`, allowed by the pod's policy, on the INSECURE file stand-in (a real LUKS2
+/// header on a file in the work directory, data in plain), and the run says so.
+#[test]
+fn needs_cryptsetup_the_encrypted_volume_example_runs_its_volume_owner_on_a_file_stand_in() {
+    Prerequisite::Cryptsetup.require();
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/encrypted-volume");
+    let work = std::env::temp_dir().join(format!("chiaro-local-volume-{}", std::process::id()));
+    let (code, stdout, stderr) = chiaro(&[
+        "--output",
+        "json",
+        "local",
+        "run",
+        path_str(&example),
+        "--work-dir",
+        path_str(&work),
+        "--network",
+        "loopback",
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let report: RunReport = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report.refused_or_failed, 0, "{report:#?}");
+    let owner = report
+        .pods
+        .iter()
+        .flat_map(|pod| &pod.containers)
+        .find_map(|run| match &run.outcome {
+            ContainerOutcome::VolumeOwner { volumes, stand_in } => Some((volumes, stand_in)),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("the volume owner ran: {report:#?}"));
+    assert_eq!(owner.0, &["data"]);
+    assert!(owner.1.starts_with("INSECURE file stand-in"), "{}", owner.1);
+    let disk = work.join("volumes/db-0/devices/data");
+    let dump = std::process::Command::new("cryptsetup")
+        .args(["luksDump", path_str(&disk)])
+        .output()
+        .unwrap();
+    let dump = String::from_utf8_lossy(&dump.stdout);
+    assert!(
+        dump.contains("Version:       \t2") && dump.contains("chiaro:ready"),
+        "a real LUKS2 header, set up: {dump}"
+    );
+    assert!(
+        work.join("pods/db-0/chiaro/volumes/data.ready").is_file(),
+        "the owner wrote the ready file the workload's gate waits for"
+    );
+    std::fs::remove_dir_all(work).unwrap();
+}
