@@ -8,7 +8,9 @@
 //! name the volume in `volumeMounts` get the decrypted file system in its place. A persistent
 //! volume the pod does not mark is refused: the host would see and change its data in plain.
 
-use chiaro_pod::volumes::{ENCRYPTED_VOLUMES_ANNOTATION, VolumeName, parse_encrypted_volumes};
+use chiaro_pod::volumes::{
+    EMPTYDIR_PREFIX, ENCRYPTED_VOLUMES_ANNOTATION, VolumeName, parse_encrypted_volumes,
+};
 use serde_json::Value;
 
 use crate::documents::{Document, DocumentId};
@@ -26,8 +28,6 @@ pub enum ClaimSource {
     },
     /// A StatefulSet's `volumeClaimTemplates` entry (one claim per pod).
     Template,
-    /// A pod volume `ephemeral: {volumeClaimTemplate}` (a claim for the pod's lifetime).
-    Ephemeral,
 }
 
 /// A volume the pod marks for encryption.
@@ -70,6 +70,7 @@ pub(crate) fn encrypted_volumes(
         })?,
     };
     let templates = claim_templates(document, kind);
+    refuse_reserved_names(document, kind, pod_spec, &marked)?;
     let mut volumes = Vec::new();
     for name in marked {
         let source = source_of(document, kind, pod_spec, &templates, &name)?;
@@ -77,6 +78,51 @@ pub(crate) fn encrypted_volumes(
     }
     refuse_unmarked(document, kind, pod_spec, &templates, &volumes)?;
     Ok(volumes)
+}
+
+/// Refuses marked names with Chiaro's prefix and pod volumes named like an encrypted volume's
+/// directory that are not the directory generate writes for a marked volume (an in-memory
+/// emptyDir): another volume there would stand where the file system is mounted.
+fn refuse_reserved_names(
+    document: &Document,
+    kind: WorkloadKind,
+    pod_spec: &PodSpec,
+    marked: &[VolumeName],
+) -> Result<(), K8sError> {
+    if let Some(name) = marked
+        .iter()
+        .find(|name| name.as_str().starts_with("chiaro-"))
+    {
+        return Err(K8sError::Invalid {
+            at: document.id.clone(),
+            path: format!(
+                "{}metadata.annotations.{ENCRYPTED_VOLUMES_ANNOTATION}",
+                kind.template_path()
+            ),
+            detail: format!("volume \"{name}\": names starting with chiaro- are Chiaro's"),
+        });
+    }
+    for (index, volume) in pod_spec.volumes.iter().enumerate() {
+        if !volume.name.starts_with(EMPTYDIR_PREFIX) {
+            continue;
+        }
+        let generated = marked
+            .iter()
+            .any(|name| name.emptydir_volume() == volume.name)
+            && volume.source.len() == 1
+            && volume.source.get("emptyDir") == Some(&serde_json::json!({"medium": "Memory"}));
+        if !generated {
+            return Err(K8sError::Unsupported {
+                at: document.id.clone(),
+                path: format!("{}spec.volumes[{index}]", kind.template_path()),
+                hint: format!(
+                    "volume \"{}\": names starting with {EMPTYDIR_PREFIX} are the directories of encrypted volumes, which generate writes",
+                    volume.name
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A StatefulSet's claim templates: index, name and template.
@@ -165,18 +211,16 @@ fn source_of(
             claim_name: claim_name.to_owned(),
         });
     }
-    if let Some(ephemeral) = volume.source.get("ephemeral") {
-        if ephemeral
-            .pointer("/volumeClaimTemplate/spec/volumeMode")
-            .and_then(Value::as_str)
-            != Some("Block")
-        {
-            return Err(unsupported(
-                format!("{path}.ephemeral.volumeClaimTemplate.spec.volumeMode"),
-                format!("volume \"{name}\": {BLOCK_ONLY}"),
-            ));
-        }
-        return Ok(ClaimSource::Ephemeral);
+    if volume.source.contains_key("ephemeral") {
+        // Its data ends with the pod, but a key from the workload secret would open an old
+        // pod's disk in a new pod; Kata encrypts a disk emptyDir in the guest under a key of
+        // its own, made there.
+        return Err(unsupported(
+            format!("{path}.ephemeral"),
+            format!(
+                "volume \"{name}\": an ephemeral volume is not encrypted by Chiaro; use an emptyDir, which Kata encrypts in the guest with a key made there for the pod"
+            ),
+        ));
     }
     let kind_name = volume.source.keys().next().cloned().unwrap_or_default();
     Err(unsupported(
@@ -371,12 +415,13 @@ mod tests {
         let error = stateful_set(
             "'data, scratch'",
             "Block",
-            "[{name: scratch, ephemeral: {volumeClaimTemplate: {spec: {accessModes: [ReadWriteOnce]}}}}]",
+            "[{name: scratch, ephemeral: {volumeClaimTemplate: {spec: {accessModes: [ReadWriteOnce], volumeMode: Block}}}}]",
         )
         .unwrap_err()
         .to_string();
         assert!(
-            error.contains("ephemeral.volumeClaimTemplate.spec.volumeMode: not supported"),
+            error.contains("volumes[0].ephemeral: not supported")
+                && error.contains("use an emptyDir"),
             "{error}"
         );
     }
@@ -397,6 +442,39 @@ mod tests {
         let error = workload(&with_device("/dev/xvda")).unwrap_err().to_string();
         assert!(
             error.starts_with("db.yaml:0:spec.template.spec.containers[0].volumeDevices[0]: not supported: raw block device \"data\""),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn attack_volumes_named_like_an_encrypted_volumes_directory_are_refused() {
+        for volumes in [
+            "[{name: chiaro-vol-data, emptyDir: {}}]",
+            "[{name: chiaro-vol-logs, emptyDir: {medium: Memory}}]",
+            "[{name: chiaro-vol-data, configMap: {name: c}}]",
+        ] {
+            let error = stateful_set("data", "Block", volumes)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("are the directories of encrypted volumes"),
+                "{volumes}: {error}"
+            );
+        }
+        assert!(
+            stateful_set(
+                "data",
+                "Block",
+                "[{name: chiaro-vol-data, emptyDir: {medium: Memory}}]"
+            )
+            .is_ok(),
+            "the directory generate writes"
+        );
+        let error = stateful_set("'data, chiaro-x'", "Block", "[]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("names starting with chiaro- are Chiaro's"),
             "{error}"
         );
     }

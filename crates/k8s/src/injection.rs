@@ -723,6 +723,25 @@ mod tests {
     }
 
     #[test]
+    fn a_read_only_mount_of_an_encrypted_volume_is_refused() {
+        let mut value = stateful_set();
+        value["spec"]["template"]["spec"]["containers"][0]["volumeMounts"][0]["readOnly"] =
+            json!(true);
+        let error = inject(
+            &mut value,
+            WorkloadKind::StatefulSet,
+            &with_volumes(false),
+            &at(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("volumeMounts[0].readOnly") && error.contains("mount propagation"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn attack_a_container_mounting_an_encrypted_volume_bidirectionally_is_refused() {
         let mut value = stateful_set();
         value["spec"]["template"]["spec"]["containers"][0]["volumeMounts"][0]["mountPropagation"] =

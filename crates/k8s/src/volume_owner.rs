@@ -112,6 +112,15 @@ impl VolumeOwner {
             else {
                 continue;
             };
+            if mount.get("readOnly").and_then(Value::as_bool) == Some(true) {
+                return Err(K8sError::Unsupported {
+                    at: at.clone(),
+                    path: format!("{path}.volumeMounts[{index}].readOnly"),
+                    hint: format!(
+                        "encrypted volume {volume}: the file system reaches the container by mount propagation, which keeps the owner's read-write mount; mount it read-write"
+                    ),
+                });
+            }
             if mount.get("mountPropagation").and_then(Value::as_str) == Some("Bidirectional") {
                 return Err(K8sError::Unsupported {
                     at: at.clone(),

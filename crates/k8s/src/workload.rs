@@ -184,7 +184,9 @@ impl Workload {
                 _ => format!("^{name}$"),
             },
             WorkloadKind::Deployment => format!("^{name}-[a-z0-9]{{1,10}}-{suffix}$"),
-            WorkloadKind::StatefulSet => format!("^{name}-[0-9]+$"),
+            // The controller's ordinals, as it writes them: no leading zeros (`db-00` is not a
+            // name it gives, and would derive another replica's volume keys).
+            WorkloadKind::StatefulSet => format!("^{name}-(0|[1-9][0-9]*)$"),
             WorkloadKind::Job => format!("^{name}-([0-9]+-)?{suffix}$"),
             WorkloadKind::CronJob => format!("^{name}-[0-9]+-([0-9]+-)?{suffix}$"),
             WorkloadKind::DaemonSet

@@ -16,6 +16,8 @@ use crate::data::{
 };
 use crate::error::PolicyError;
 use crate::image::{ImageConfig, runtime_names};
+use chiaro_pod::volumes::EMPTYDIR_PREFIX;
+
 use crate::platform::{ALL_CAPABILITIES, EPHEMERAL_DIR, Platform, SHARED_FILE_PREFIX};
 use crate::qos::{BadQuantity, pod_qos};
 use crate::sizing::{VmSize, vm_size};
@@ -1002,6 +1004,20 @@ impl PodContext<'_> {
             {
                 continue;
             }
+            // containerd would mount a host directory there, inside the decrypted file
+            // system: the workload's data under it would be the host's, in plain.
+            if let Some(mount) = container.volume_mounts.iter().find(|m| {
+                m.name.starts_with(EMPTYDIR_PREFIX) && is_at_or_under(path, &m.mount_path)
+            }) {
+                return Err(self.unsupported(
+                    name,
+                    &format!("image VOLUME {path}"),
+                    &format!(
+                        "it lies in the encrypted volume mounted at {}, where containerd would mount a host directory in plain; mount the encrypted volume at {path}",
+                        mount.mount_path
+                    ),
+                ));
+            }
             mounts.push(MountRule {
                 destination: path.to_owned(),
                 kind: "bind".to_owned(),
@@ -1015,6 +1031,17 @@ impl PodContext<'_> {
         }
         Ok(mounts)
     }
+}
+
+/// Whether `path` is `dir` or below it, component by component.
+fn is_at_or_under(path: &str, dir: &str) -> bool {
+    let components = |text: &'_ str| -> Vec<String> {
+        text.split('/')
+            .filter(|part| !part.is_empty() && *part != ".")
+            .map(str::to_owned)
+            .collect()
+    };
+    components(path).starts_with(&components(dir))
 }
 
 /// The root's propagation containerd gives a container: `rshared` with a `Bidirectional`

@@ -38,13 +38,16 @@ default ListInterfacesRequest := true
 default ListRoutesRequest := true
 default MemHotplugByProbeRequest := true
 default OnlineCPUMemRequest := true
-default PauseContainerRequest := true
 default RemoveStaleVirtiofsShareMountsRequest := true
 default ReseedRandomDevRequest := true
-default ResumeContainerRequest := true
 default StatsContainerRequest := true
 default TtyWinResizeRequest := true
 default WaitProcessRequest := true
+
+# Freezing a container's cgroup is a SIGSTOP by another name (the mesh proxy or the volume owner
+# frozen with their work half done); the kubelet never sends it.
+default PauseContainerRequest := false
+default ResumeContainerRequest := false
 
 # Requests that would let the host read from or write into the workload, change the policy,
 # the clock, the firewall or the image: refused.
@@ -602,6 +605,15 @@ oom_score_adj_ok(value, ranges) if {
 	value <= range.max
 }
 
+# containerd masks nothing for a privileged container; any path masked or made read-only there
+# is the host's (a masked workload secret would be read as empty).
+create_container_denials contains msg if {
+	object.get(policy_container, "privileged", false)
+	some kind in ["MaskedPaths", "ReadonlyPaths"]
+	count(not_null(field(oci, ["Linux", kind], []), [])) > 0
+	msg := sprintf("paths: OCI.Linux.%s: %v; containerd sets none for the privileged volume owner", [kind, field(oci, ["Linux", kind], [])])
+}
+
 create_container_denials contains msg if {
 	not object.get(policy_container, "privileged", false)
 	some kind in ["MaskedPaths", "ReadonlyPaths"]
@@ -799,6 +811,32 @@ device_node_ok(node) if {
 	some device in block_devices
 	field(node, "Path", "") == device.path
 	field(node, "Type", "") == "b"
+	some requested in requested_devices
+	field(requested, "container_path", "") == device.path
+}
+
+create_container_denials contains msg if {
+	nodes := not_null(field(oci, ["Linux", "Devices"], []), [])
+	some i, a in nodes
+	some j, b in nodes
+	i < j
+	field(a, "Path", "") == field(b, "Path", "")
+	msg := sprintf("devices: OCI.Linux.Devices[%s]: listed twice", [field(a, "Path", "")])
+}
+
+# Each encrypted volume's device the container has is there (the runtime keeps a device
+# attached while a container holding it lives).
+create_container_denials contains msg if {
+	some device in block_devices
+	not block_device_requested(device)
+	msg := sprintf("devices: devices[%s]: missing; the container has the encrypted volume %q", [device.path, device.volume])
+}
+
+block_device_requested(device) if {
+	some requested in requested_devices
+	field(requested, "container_path", "") == device.path
+	some node in not_null(field(oci, ["Linux", "Devices"], []), [])
+	field(node, "Path", "") == device.path
 }
 
 create_container_denials contains msg if {

@@ -75,6 +75,11 @@ fn rewritten() -> Document {
 }
 
 fn policy_data() -> PolicyData {
+    generated(&[]).unwrap()
+}
+
+/// The policy, with the database image declaring `volumes` (`VOLUME` in its Dockerfile).
+fn generated(volumes: &[&str]) -> Result<PolicyData, chiaro_policy::PolicyError> {
     let document = rewritten();
     let workload = Workload::from_document(&document).unwrap().unwrap();
     let image = |reference: &str| ImageConfig {
@@ -82,9 +87,11 @@ fn policy_data() -> PolicyData {
         entrypoint: vec!["/entrypoint".to_owned()],
         ..ImageConfig::default()
     };
+    let mut db = image(DB_IMAGE);
+    db.volumes = volumes.iter().map(|v| (*v).to_owned()).collect();
     let images = BTreeMap::from([
         (INITIALIZER_IMAGE.to_owned(), image(INITIALIZER_IMAGE)),
-        (DB_IMAGE.to_owned(), image(DB_IMAGE)),
+        (DB_IMAGE.to_owned(), db),
     ]);
     generate(
         &document,
@@ -93,8 +100,21 @@ fn policy_data() -> PolicyData {
         &ConfigSources::default(),
         &GenerateOptions::default(),
     )
-    .unwrap()
-    .data
+    .map(|generated| generated.data)
+}
+
+#[test]
+fn attack_an_image_volume_inside_an_encrypted_mount_is_refused_at_generate() {
+    let error = generated(&["/var/lib/db/pgdata"]).unwrap_err().to_string();
+    assert!(
+        error.contains("image VOLUME /var/lib/db/pgdata") && error.contains("in plain"),
+        "{error}"
+    );
+    assert!(
+        generated(&["/var/lib/db"]).is_ok(),
+        "the encrypted volume mounted at the image's VOLUME covers it"
+    );
+    assert!(generated(&["/var/lib/dbx"]).is_ok(), "not under the mount");
 }
 
 fn simulated() -> SimulatedPod {
@@ -317,4 +337,61 @@ fn attack_the_workload_created_before_the_owner_started_is_refused() {
     let request = pod.request("db");
     let denials = pod.send("CreateContainerRequest", &request);
     assert_denied(&denials, "order:");
+}
+
+#[test]
+fn attack_the_owner_with_masked_or_read_only_paths_is_refused() {
+    for kind in ["MaskedPaths", "ReadonlyPaths"] {
+        let denials = tampered_owner(|request| {
+            request["OCI"]["Linux"][kind] =
+                serde_json::json!(["/chiaro/secrets/workload-secret-seed"]);
+        });
+        assert_denied(&denials, &format!("paths: OCI.Linux.{kind}"));
+    }
+}
+
+#[test]
+fn attack_pausing_a_container_is_refused() {
+    let mut pod = Pod::up_to_workload();
+    for kind in ["PauseContainerRequest", "ResumeContainerRequest"] {
+        let request = serde_json::json!({"container_id": chiaro_simulated_host::instance_id(&simulated(), VOLUME_OWNER_NAME, 0)});
+        assert!(
+            !pod.evaluator.evaluate(kind, &request).unwrap().allowed,
+            "{kind} is refused"
+        );
+    }
+}
+
+#[test]
+fn attack_a_device_node_without_its_hot_plugged_device_is_refused() {
+    let denials = tampered_owner(|request| {
+        request["devices"] = serde_json::json!([]);
+    });
+    assert_denied(
+        &denials,
+        "devices: OCI.Linux.Devices[/dev/chiaro-volumes/data]",
+    );
+    assert_denied(
+        &denials,
+        "devices: devices[/dev/chiaro-volumes/data]: missing",
+    );
+    let denials = tampered_owner(|request| {
+        let node = request["OCI"]["Linux"]["Devices"][0].clone();
+        request["OCI"]["Linux"]["Devices"]
+            .as_array_mut()
+            .unwrap()
+            .push(node);
+    });
+    assert_denied(
+        &denials,
+        "devices: OCI.Linux.Devices[/dev/chiaro-volumes/data]: listed twice",
+    );
+    let denials = tampered_db(|request| {
+        request["devices"] = serde_json::json!([]);
+        request["OCI"]["Linux"]["Devices"] = serde_json::json!([]);
+    });
+    assert_denied(
+        &denials,
+        "devices: devices[/dev/chiaro-volumes/data]: missing",
+    );
 }
