@@ -101,6 +101,16 @@ pub enum Refusal {
          from outside?); refusing to format it"
     )]
     NoFileSystem,
+    /// Opened, but not protected as Chiaro formats volumes (a header rewritten to another
+    /// cipher, or without integrity).
+    #[error(
+        "opens, but its mapping uses {found} where Chiaro formats AES-XTS with HMAC-SHA256 \
+         integrity on 4096-byte sectors (a header rewritten from outside?); refusing to use it"
+    )]
+    Unprotected {
+        /// What cryptsetup reports.
+        found: String,
+    },
     /// The volume's mapping (`chiaro-NAME`) is active over another device.
     #[error("its mapping is active over another device; refusing to reuse it")]
     MappingOverOtherDevice,

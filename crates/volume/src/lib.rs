@@ -9,6 +9,7 @@
 //! - [`luks`]: the LUKS2 binary header, the ext4 superblock magic, mapping UUIDs;
 //! - [`plan`]: what was observed → what may be done, with the argument of what the host can do
 //!   by editing the disk;
+//! - [`protection`]: what cryptsetup says protects an opened volume, and what Chiaro requires;
 //! - [`setup`]: the plan's steps through the [`Tools`] port;
 //! - [`system`] (I/O): observing a device, its mapping and its mount; cryptsetup, mkfs.ext4,
 //!   mount(2);
@@ -21,6 +22,7 @@ pub mod key;
 pub mod luks;
 pub mod owner;
 pub mod plan;
+pub mod protection;
 pub mod setup;
 pub mod stand_in;
 pub mod system;

@@ -31,6 +31,11 @@ impl Owner {
     /// # Errors
     /// The first volume that is refused or fails; the volumes before it are set up.
     pub fn run(&self, log: &mut dyn FnMut(&str)) -> Result<(), Error> {
+        // A ready file of an earlier start says nothing about this one: until this start has
+        // mounted the volume again, no workload may start on the bare directory.
+        for volume in &self.volumes {
+            self.remove_ready(&volume.name)?;
+        }
         let secret = self.secret()?;
         for volume in &self.volumes {
             let context = KeyContext {
@@ -61,6 +66,17 @@ impl Owner {
             source,
         })?;
         WorkloadSecret::from_hex(&text)
+    }
+
+    fn remove_ready(&self, name: &VolumeName) -> Result<(), Error> {
+        let ready = self.credentials.volume_ready(name);
+        match fs::remove_file(&ready) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(Error::Io {
+                what: format!("removing the earlier start's {}", ready.display()),
+                source: error,
+            }),
+            _ => Ok(()),
+        }
     }
 
     fn write_ready(&self, name: &VolumeName, volume: &Volume) -> Result<(), Error> {

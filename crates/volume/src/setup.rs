@@ -8,6 +8,7 @@ use chiaro_pod::VolumeName;
 
 use crate::key::VolumeKey;
 use crate::plan::{self, FileSystem, Observed, Open, State};
+use crate::protection::Protection;
 use crate::{Error, Refusal};
 
 /// One volume and where its pieces are.
@@ -77,6 +78,14 @@ pub trait Tools {
     /// # Errors
     /// The step failed for another reason than the key.
     fn check_key(&mut self, volume: &Volume, key: &VolumeKey) -> Result<KeyCheck, Error>;
+    /// What protects the opened volume (`cryptsetup status` of the mapping).
+    ///
+    /// # Errors
+    /// The step failed.
+    fn protection(&mut self, volume: &Volume) -> Result<Protection, Error>;
+    /// Whether these tools make authenticated volumes (dm-integrity): false only for the
+    /// INSECURE file stand-in.
+    fn authenticated(&self) -> bool;
     /// Reads the start of the mapping.
     ///
     /// # Errors
@@ -115,6 +124,8 @@ pub enum Step {
     Open,
     /// [`Tools::check_key`] of a kept mapping.
     Reuse,
+    /// [`Tools::protection`].
+    CheckProtection,
     /// [`Tools::file_system`].
     LookForFileSystem,
     /// [`Tools::wipe`].
@@ -136,6 +147,7 @@ impl fmt::Display for Step {
             Self::Format => "first use: formatting (LUKS2, label chiaro:formatting)",
             Self::Open => "opening with the workload's key",
             Self::Reuse => "keeping the active mapping of an earlier start (key checked)",
+            Self::CheckProtection => "checking the mapping's cipher and integrity",
             Self::LookForFileSystem => "looking for the file system through the mapping",
             Self::Wipe => "writing zeros through the mapping (setup was interrupted)",
             Self::MakeFileSystem => "making the ext4 file system",
@@ -187,6 +199,15 @@ pub fn set_up(
     };
     if key_check == KeyCheck::Wrong {
         return Err(volume.refused(Refusal::WrongKey));
+    }
+    report(Step::CheckProtection);
+    let protection = tools
+        .protection(volume)
+        .map_err(failed(volume, Step::CheckProtection))?;
+    if !protection.is_required(tools.authenticated()) {
+        return Err(volume.refused(Refusal::Unprotected {
+            found: protection.to_string(),
+        }));
     }
     let file_system = match plan.state {
         State::Fresh => FileSystem::Absent,

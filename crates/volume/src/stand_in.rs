@@ -11,6 +11,7 @@ use crate::Error;
 use crate::key::VolumeKey;
 use crate::luks::LABEL_FORMATTING;
 use crate::plan::{FileSystem, Mapping, Observed};
+use crate::protection::Protection;
 use crate::setup::{KeyCheck, Tools, Volume};
 use crate::system::{self, cryptsetup, expect_success, path_str};
 
@@ -71,6 +72,15 @@ impl Tools for InsecureFileStandIn {
 
     fn check_key(&mut self, volume: &Volume, key: &VolumeKey) -> Result<KeyCheck, Error> {
         system::check_key(&volume.device, key)
+    }
+
+    fn protection(&mut self, volume: &Volume) -> Result<Protection, Error> {
+        system::cryptsetup_output(&["luksDump", path_str(&volume.device)?])
+            .map(|text| Protection::parse(&text))
+    }
+
+    fn authenticated(&self) -> bool {
+        false
     }
 
     fn file_system(&mut self, volume: &Volume) -> Result<FileSystem, Error> {

@@ -13,6 +13,7 @@ use crate::Error;
 use crate::key::VolumeKey;
 use crate::luks::{self, EXT4_PROBE_LEN, HEADER_LEN, LABEL_FORMATTING, LABEL_READY};
 use crate::plan::{FileSystem, Mapping, Observed, ZERO_CHECK_LEN};
+use crate::protection::Protection;
 use crate::setup::{KeyCheck, Tools, Volume};
 
 /// The LUKS2 format of every Chiaro volume: AES-XTS for confidentiality, HMAC-SHA256 per 4096-
@@ -131,6 +132,15 @@ impl Tools for System {
 
     fn check_key(&mut self, volume: &Volume, key: &VolumeKey) -> Result<KeyCheck, Error> {
         check_key(&volume.device, key)
+    }
+
+    fn protection(&mut self, volume: &Volume) -> Result<Protection, Error> {
+        let name = volume.name.mapper_name();
+        cryptsetup_output(&["status", &name]).map(|text| Protection::parse(&text))
+    }
+
+    fn authenticated(&self) -> bool {
+        true
     }
 
     fn file_system(&mut self, volume: &Volume) -> Result<FileSystem, Error> {
@@ -254,7 +264,15 @@ pub(crate) fn relabel_ready(device: &Path) -> Result<(), Error> {
 pub(crate) struct Ran {
     command: String,
     status: std::process::ExitStatus,
+    stdout: String,
     stderr: String,
+}
+
+/// `cryptsetup ARGS` (no key) and what it printed, when it succeeds.
+pub(crate) fn cryptsetup_output(args: &[&str]) -> Result<String, Error> {
+    let ran = cryptsetup(args, None)?;
+    let stdout = ran.stdout.clone();
+    expect_success(ran).map(|()| stdout)
 }
 
 pub(crate) fn cryptsetup(args: &[&str], key: Option<&VolumeKey>) -> Result<Ran, Error> {
@@ -277,7 +295,7 @@ fn run(program: &str, args: &[&str], key: Option<&VolumeKey>) -> Result<Ran, Err
         } else {
             Stdio::null()
         })
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(io)?;
@@ -288,6 +306,7 @@ fn run(program: &str, args: &[&str], key: Option<&VolumeKey>) -> Result<Ran, Err
     Ok(Ran {
         command,
         status: output.status,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
     })
 }

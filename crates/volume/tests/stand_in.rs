@@ -56,7 +56,6 @@ impl Pod {
             hex::encode(secret),
         )
         .unwrap();
-        let _ = std::fs::remove_file(self.credentials.join("volumes/data.ready"));
         let mut command = Command::new(env!("CARGO_BIN_EXE_chiaro-volume"));
         command
             .args(["--volume", "data", "--insecure-file-stand-in"])
@@ -122,6 +121,11 @@ fn needs_cryptsetup_the_insecure_file_stand_in_formats_a_fresh_file_refuses_a_wr
     );
     assert!(!wrong.contains("formatting"), "{wrong}");
     assert!(bytes(&pod.device()) == before, "the file is unchanged");
+    assert!(
+        !pod.credentials.join("volumes/data.ready").exists(),
+        "attack: the first start's ready file does not outlive a start that failed, so no \
+         workload starts on the bare directory"
+    );
 
     let (again, _) = pod.run(&SECRET_A, None);
     assert!(

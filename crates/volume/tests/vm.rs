@@ -518,6 +518,52 @@ fn needs_vm_the_header_written_in_the_vm_is_read_by_cryptsetup_luksdump_and_open
     );
 }
 
+/// The host rewrites the header so the data segment is `cipher_null` without integrity while
+/// the keyslot still opens with the volume's key (here: a header made so in the VM, labelled
+/// ready, as the owner would find the rewritten one). The owner refuses it once opened, before
+/// it reads, formats or mounts anything.
+#[test]
+fn needs_vm_attack_a_header_rewritten_to_cipher_null_is_refused() {
+    let (dir, disk) = scratch("cipher-null");
+    let key: String = derived_key(&SECRET_A)
+        .iter()
+        .map(|byte| format!("\\x{byte:02x}"))
+        .collect();
+    let script = format!(
+        "printf '{key}' > /tmp/key\n\
+         cryptsetup luksFormat --batch-mode --type luks2 --cipher cipher_null-ecb --key-size 256 \
+         --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --label chiaro:ready --key-file /tmp/key \
+         /dev/vda && echo 'NULL made'\n\
+         start_owner\nwait_owner\n"
+    );
+    let attacked = boot(&dir, &disk, &SECRET_A, &script);
+    assert_eq!(attacked.value("NULL"), "made", "{}", attacked.log());
+    assert_eq!(attacked.value("OWNER"), "exited 1", "{}", attacked.log());
+    assert!(
+        attacked.says("opens, but its mapping uses cipher cipher_null-ecb"),
+        "{}",
+        attacked.log()
+    );
+    assert!(
+        !formatted(&attacked) && !attacked.says(": mounting"),
+        "{}",
+        attacked.log()
+    );
+}
+
+/// `secret`'s key for the volume `data`, as the owner derives it.
+fn derived_key(secret: &[u8; 32]) -> [u8; 32] {
+    let secret = WorkloadSecret::from_hex(&hex::encode(secret)).unwrap();
+    let key = volume_key(
+        &secret,
+        &KeyContext {
+            volume: VolumeName::parse("data").unwrap(),
+            replica: None,
+        },
+    );
+    *key.as_bytes()
+}
+
 /// `cryptsetup open --test-passphrase` on the image with `secret`'s key for `data`.
 fn test_passphrase(disk: &Path, secret: &[u8; 32]) -> Option<i32> {
     let secret = WorkloadSecret::from_hex(&hex::encode(secret)).unwrap();

@@ -23,6 +23,8 @@ struct FakeDisk {
     app_data: bool,
     /// A killed luksFormat's temporary mapping.
     leftover: bool,
+    /// The host rewrote the header's data segment to `cipher_null` without integrity.
+    segment_rewritten: bool,
     calls: Vec<&'static str>,
 }
 
@@ -94,6 +96,27 @@ impl Tools for FakeDisk {
     fn check_key(&mut self, _: &Volume, key: &VolumeKey) -> Result<KeyCheck, Error> {
         self.calls.push("check_key");
         Ok(self.opens(key))
+    }
+
+    fn protection(&mut self, _: &Volume) -> Result<Protection, Error> {
+        self.calls.push("protection");
+        let (cipher, integrity) = if self.segment_rewritten {
+            ("cipher_null-ecb", None)
+        } else {
+            (
+                crate::protection::CIPHER,
+                Some(crate::protection::INTEGRITY.to_owned()),
+            )
+        };
+        Ok(Protection {
+            cipher: Some(cipher.to_owned()),
+            integrity,
+            sector_size: Some(crate::protection::SECTOR_SIZE),
+        })
+    }
+
+    fn authenticated(&self) -> bool {
+        true
     }
 
     fn file_system(&mut self, _: &Volume) -> Result<FileSystem, Error> {
@@ -172,12 +195,19 @@ fn first_use_formats_then_a_reboot_only_opens() {
     start(&mut disk, &key(1)).unwrap();
     assert_eq!(
         disk.calls,
-        ["format", "open", "make_file_system", "mark_ready", "mount"]
+        [
+            "format",
+            "open",
+            "protection",
+            "make_file_system",
+            "mark_ready",
+            "mount"
+        ]
     );
     disk.app_data = true;
     disk.reboot();
     start(&mut disk, &key(1)).unwrap();
-    assert_eq!(disk.calls, ["open", "file_system", "mount"]);
+    assert_eq!(disk.calls, ["open", "protection", "file_system", "mount"]);
     assert!(disk.app_data);
 }
 
@@ -206,6 +236,7 @@ fn interrupted_setup_is_finished_and_a_made_file_system_kept() {
         disk.calls,
         [
             "open",
+            "protection",
             "file_system",
             "wipe",
             "make_file_system",
@@ -217,7 +248,10 @@ fn interrupted_setup_is_finished_and_a_made_file_system_kept() {
     disk.reboot();
     disk.luks = Some((LABEL_FORMATTING.to_owned(), *key(1).as_bytes()));
     start(&mut disk, &key(1)).unwrap();
-    assert_eq!(disk.calls, ["open", "file_system", "mark_ready", "mount"]);
+    assert_eq!(
+        disk.calls,
+        ["open", "protection", "file_system", "mark_ready", "mount"]
+    );
 }
 
 #[test]
@@ -239,7 +273,7 @@ fn a_restart_keeps_the_mapping_and_the_mount() {
     disk.app_data = true;
     disk.calls.clear();
     let steps = start(&mut disk, &key(1)).unwrap();
-    assert_eq!(disk.calls, ["check_key", "file_system"]);
+    assert_eq!(disk.calls, ["check_key", "protection", "file_system"]);
     assert_eq!(steps.last(), Some(&Step::KeepMount));
     assert!(disk.app_data);
 }
@@ -257,7 +291,7 @@ fn foreign_data_and_a_ready_volume_without_a_file_system_are_refused_untouched()
         ..FakeDisk::default()
     };
     assert_eq!(refusal(start(&mut disk, &key(1))), Refusal::NoFileSystem);
-    assert_eq!(disk.calls, ["open", "file_system"]);
+    assert_eq!(disk.calls, ["open", "protection", "file_system"]);
 }
 
 #[test]
@@ -271,5 +305,24 @@ fn a_refusal_names_the_volume_and_the_device() {
         error.to_string(),
         "volume data on /dev/chiaro-volumes/data: holds data that is not a Chiaro volume; \
          refusing to format it"
+    );
+}
+
+#[test]
+fn attack_a_header_rewritten_to_cipher_null_is_refused_before_anything_is_read_or_mounted() {
+    let mut disk = FakeDisk::default();
+    let key = key(1);
+    start(&mut disk, &key).unwrap();
+    disk.reboot();
+    disk.segment_rewritten = true;
+    let refused = refusal(start(&mut disk, &key));
+    assert!(
+        matches!(refused, Refusal::Unprotected { .. }),
+        "{refused:?}"
+    );
+    assert!(
+        !disk.calls.contains(&"mount") && !disk.calls.contains(&"make_file_system"),
+        "{:?}",
+        disk.calls
     );
 }
