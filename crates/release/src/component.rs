@@ -25,6 +25,9 @@ pub enum Component {
     Initializer,
     /// The mesh proxy, with the iptables it runs.
     Mesh,
+    /// The volume owner of pods with encrypted volumes, with the cryptsetup and mke2fs it
+    /// runs.
+    Volume,
 }
 
 /// A file of a locked Debian package, as extracted.
@@ -63,7 +66,12 @@ pub struct Stamp {
 
 impl Component {
     /// Every image.
-    pub const ALL: [Self; 3] = [Self::Coordinator, Self::Initializer, Self::Mesh];
+    pub const ALL: [Self; 4] = [
+        Self::Coordinator,
+        Self::Initializer,
+        Self::Mesh,
+        Self::Volume,
+    ];
 
     /// The image's (and repository's) name.
     pub const fn name(self) -> &'static str {
@@ -71,6 +79,7 @@ impl Component {
             Self::Coordinator => "chiaro-coordinator",
             Self::Initializer => "chiaro-initializer",
             Self::Mesh => "chiaro-mesh",
+            Self::Volume => "chiaro-volume",
         }
     }
 
@@ -81,6 +90,7 @@ impl Component {
             Self::Coordinator => &["chiaro-coordinator"],
             Self::Initializer => &["chiaro-initializer", "chiaro-start"],
             Self::Mesh => &["chiaro-mesh"],
+            Self::Volume => &["chiaro-volume"],
         }
     }
 
@@ -109,6 +119,42 @@ impl Component {
                 ("lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", true),
                 ("lib64/ld-linux-x86-64.so.2", true),
             ],
+            // What `cryptsetup` (with libdevmapper, OpenSSL's libcrypto, Argon2, json-c) and
+            // `mke2fs` load, each library with its SONAME link, glibc and its loader.
+            Self::Volume => &[
+                ("sbin/cryptsetup", true),
+                ("sbin/mke2fs", true),
+                ("sbin/mkfs.ext4", true),
+                ("etc/mke2fs.conf", false),
+                ("lib/x86_64-linux-gnu/libcryptsetup.so.12", false),
+                ("lib/x86_64-linux-gnu/libcryptsetup.so.12.9.0", false),
+                ("lib/x86_64-linux-gnu/libdevmapper.so.1.02.1", false),
+                ("lib/x86_64-linux-gnu/libselinux.so.1", false),
+                ("lib/x86_64-linux-gnu/libext2fs.so.2", false),
+                ("lib/x86_64-linux-gnu/libext2fs.so.2.4", false),
+                ("lib/x86_64-linux-gnu/libe2p.so.2", false),
+                ("lib/x86_64-linux-gnu/libe2p.so.2.3", false),
+                ("lib/x86_64-linux-gnu/libcom_err.so.2", false),
+                ("lib/x86_64-linux-gnu/libcom_err.so.2.1", false),
+                ("usr/lib/x86_64-linux-gnu/libpopt.so.0", false),
+                ("usr/lib/x86_64-linux-gnu/libpopt.so.0.0.2", false),
+                ("usr/lib/x86_64-linux-gnu/libuuid.so.1", false),
+                ("usr/lib/x86_64-linux-gnu/libuuid.so.1.3.0", false),
+                ("usr/lib/x86_64-linux-gnu/libblkid.so.1", false),
+                ("usr/lib/x86_64-linux-gnu/libblkid.so.1.1.0", false),
+                ("usr/lib/x86_64-linux-gnu/libcrypto.so.3", false),
+                ("usr/lib/x86_64-linux-gnu/libargon2.so.1", false),
+                ("usr/lib/x86_64-linux-gnu/libjson-c.so.5", false),
+                ("usr/lib/x86_64-linux-gnu/libjson-c.so.5.2.0", false),
+                ("usr/lib/x86_64-linux-gnu/libudev.so.1", false),
+                ("usr/lib/x86_64-linux-gnu/libudev.so.1.7.5", false),
+                ("usr/lib/x86_64-linux-gnu/libpcre2-8.so.0", false),
+                ("usr/lib/x86_64-linux-gnu/libpcre2-8.so.0.11.2", false),
+                ("lib/x86_64-linux-gnu/libc.so.6", true),
+                ("lib/x86_64-linux-gnu/libm.so.6", false),
+                ("lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", true),
+                ("lib64/ld-linux-x86-64.so.2", true),
+            ],
         }
     }
 
@@ -126,10 +172,12 @@ impl Component {
         User::ROOT
     }
 
-    /// The environment: `PATH` for the mesh, which runs iptables by name; nothing otherwise.
+    /// The environment: `PATH` for the mesh and the volume owner, which run iptables, cryptsetup
+    /// and mkfs.ext4 by name; nothing otherwise.
     fn env(self) -> Vec<String> {
         match self {
             Self::Mesh => vec!["PATH=/usr/local/bin:/usr/sbin".to_owned()],
+            Self::Volume => vec!["PATH=/usr/local/bin:/sbin".to_owned()],
             Self::Coordinator | Self::Initializer => Vec::new(),
         }
     }
@@ -189,7 +237,7 @@ impl Component {
                 // The default state directory, for a Coordinator run without a volume there.
                 entries.push(Entry::directory("var/lib/chiaro", 0o700));
             }
-            Self::Initializer => {}
+            Self::Initializer | Self::Volume => {}
         }
         if self.needs_ca_bundle() {
             entries.push(Entry::file(

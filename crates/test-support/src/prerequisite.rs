@@ -46,6 +46,7 @@ pub const IMAGE_BINARIES: &[&str] = &[
     "chiaro-initializer",
     "chiaro-start",
     "chiaro-mesh",
+    "chiaro-volume",
 ];
 
 /// The tools the image tests read images back with: `skopeo` (registries and layouts),

@@ -275,8 +275,12 @@ pub(crate) fn cryptsetup_output(args: &[&str]) -> Result<String, Error> {
     expect_success(ran).map(|()| stdout)
 }
 
+/// `cryptsetup ARGS`, without its lock files: the owner runs one cryptsetup at a time, and
+/// its container's root (where `/run/cryptsetup` would be) is read-only.
 pub(crate) fn cryptsetup(args: &[&str], key: Option<&VolumeKey>) -> Result<Ran, Error> {
-    run("cryptsetup", args, key)
+    let mut with_flags = vec!["--disable-locks"];
+    with_flags.extend_from_slice(args);
+    run("cryptsetup", &with_flags, key)
 }
 
 /// Runs `program` with `args`, the key (if any) on stdin; udev is not asked to make the
