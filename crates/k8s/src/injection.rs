@@ -148,7 +148,7 @@ pub(crate) fn named<'a>(items: &'a mut [Value], name: &str) -> Option<&'a mut Va
 /// Injects the runtime class, the credentials volume, the initializer (first init container),
 /// the volume owner when the pod has encrypted volumes (next, with each volume's directory;
 /// the containers that mount such a volume get its directory and wait for its ready file:
-/// [`crate::volume_owner`]), the mesh proxy when asked for (last of Chiaro's, with the pod's
+/// [`crate::VolumeOwner`]), the mesh proxy when asked for (last of Chiaro's, with the pod's
 /// network probes moved to it), the credentials mount (read-only, in every other container)
 /// and the start gate in front of every other container's command (waiting for the mesh proxy
 /// when there is one; [`crate::start_gate`]) into `value`'s pod template. `at`
