@@ -8,6 +8,8 @@ use chiaro_pod::layout::{MESH_READY_FILE, MESH_STATUS_PORT, MOUNT, READY_PATH};
 use chiaro_pod::{InitializerEnv, MeshArgs, MeshEnv, ProbeTable};
 use serde_json::{Map, Value, json};
 
+use chiaro_start::VerifiedFile;
+
 use crate::probes::{move_probes, previous_table, restore_probes};
 use crate::start_gate::{ImageCommand, gate_container, gate_exec_handlers};
 use crate::volume_owner::{VOLUME_OWNER_NAME, VolumeOwner};
@@ -39,6 +41,9 @@ pub struct Injection {
     /// The own command of each container image, keyed by the image as the pod spec names it
     /// (needed for containers whose pod spec sets no `command`).
     pub images: BTreeMap<String, ImageCommand>,
+    /// The ConfigMap and Secret files each container mounts whose content its start gate
+    /// checks, by container name.
+    pub verified_files: BTreeMap<String, Vec<VerifiedFile>>,
 }
 
 /// The mesh proxy's image and configuration.
@@ -276,7 +281,15 @@ fn gate_and_mount(
         .get("image")
         .and_then(Value::as_str)
         .and_then(|image| injection.images.get(image));
-    gate_container(container, wait_files, image, at, path)?;
+    let name = container
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let verify_files = injection
+        .verified_files
+        .get(name)
+        .map_or(&[][..], Vec::as_slice);
+    gate_container(container, wait_files, verify_files, image, at, path)?;
     gate_exec_handlers(container, wait_files, at, path)?;
     if injection.mesh.is_some() {
         refuse_network_privileges(container, at, path)?;
@@ -444,6 +457,7 @@ mod tests {
             mesh: None,
             volume_owner: None,
             runtime_class: RUNTIME_CLASS.to_owned(),
+            verified_files: BTreeMap::new(),
             images: BTreeMap::from([(
                 "busybox:1".to_owned(),
                 ImageCommand {

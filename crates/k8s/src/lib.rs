@@ -38,6 +38,7 @@ mod volume_owner;
 mod workload;
 mod writing;
 
+pub use chiaro_start::VerifiedFile;
 pub use config_sources::{ConfigSource, ConfigSourceKind, ConfigSources};
 pub use documents::{Document, DocumentId, FileFormat, read_documents};
 pub use encrypted_volumes::{ClaimSource, EncryptedVolume};

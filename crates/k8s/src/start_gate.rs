@@ -5,7 +5,7 @@
 //! (and `Cmd`) are written out, and the gate's flags record that, so a rewritten container is
 //! unwrapped exactly (generating again, or without the mesh, starts from the original).
 
-use chiaro_start::Gate;
+use chiaro_start::{Gate, VerifiedFile};
 use serde_json::{Map, Value};
 
 use crate::{DocumentId, K8sError};
@@ -162,6 +162,7 @@ pub fn gate_exec_handlers(
 pub fn gate_container(
     container: &mut Map<String, Value>,
     wait_files: &[String],
+    verify_files: &[VerifiedFile],
     image: Option<&ImageCommand>,
     at: &DocumentId,
     path: &str,
@@ -169,6 +170,7 @@ pub fn gate_container(
     let Original { command, args } = original(container, at, path)?;
     let mut gate = Gate {
         wait_files: wait_files.to_vec(),
+        verify_files: verify_files.to_vec(),
         ..Gate::default()
     };
     let (entrypoint, args) = match command {
@@ -222,7 +224,15 @@ mod tests {
     fn gated(container: Value, wait: &[&str]) -> Value {
         let mut map = container.as_object().cloned().expect("an object");
         let wait: Vec<String> = wait.iter().map(|w| (*w).to_owned()).collect();
-        gate_container(&mut map, &wait, Some(&image()), &at(), "containers[web]").expect("gates");
+        gate_container(
+            &mut map,
+            &wait,
+            &[],
+            Some(&image()),
+            &at(),
+            "containers[web]",
+        )
+        .expect("gates");
         Value::Object(map)
     }
 
@@ -279,7 +289,7 @@ mod tests {
             .as_object()
             .cloned()
             .unwrap();
-        gate_container(&mut map, &[], Some(&image), &at(), "c").unwrap();
+        gate_container(&mut map, &[], &[], Some(&image), &at(), "c").unwrap();
         assert_eq!(
             Value::Object(map),
             json!({
@@ -340,9 +350,9 @@ mod tests {
     #[test]
     fn an_unknown_image_command_is_an_error_only_when_needed() {
         let mut map = json!({"command": ["/bin/a"]}).as_object().cloned().unwrap();
-        gate_container(&mut map, &[], None, &at(), "containers[web]").expect("not needed");
+        gate_container(&mut map, &[], &[], None, &at(), "containers[web]").expect("not needed");
         let mut map = json!({"args": ["x"]}).as_object().cloned().unwrap();
-        let error = gate_container(&mut map, &[], None, &at(), "containers[web]").unwrap_err();
+        let error = gate_container(&mut map, &[], &[], None, &at(), "containers[web]").unwrap_err();
         assert!(
             error.to_string().contains("containers[web].image"),
             "{error}"
@@ -352,7 +362,7 @@ mod tests {
     #[test]
     fn a_malformed_command_is_named() {
         let mut map = json!({"command": "sh"}).as_object().cloned().unwrap();
-        let error = gate_container(&mut map, &[], None, &at(), "containers[web]").unwrap_err();
+        let error = gate_container(&mut map, &[], &[], None, &at(), "containers[web]").unwrap_err();
         assert!(
             error.to_string().contains("containers[web].command"),
             "{error}"
@@ -361,7 +371,7 @@ mod tests {
             .as_object()
             .cloned()
             .unwrap();
-        let error = gate_container(&mut map, &[], None, &at(), "containers[web]").unwrap_err();
+        let error = gate_container(&mut map, &[], &[], None, &at(), "containers[web]").unwrap_err();
         assert!(
             error
                 .to_string()

@@ -75,6 +75,11 @@ pub struct VolumeFiles {
     pub dirs: Vec<String>,
     /// The user-visible names, each a symlink `name -> ..data/name`.
     pub top: Vec<String>,
+    /// Every file's content is known (a ConfigMap's or Secret's): the start gate of each
+    /// container that mounts the volume checks their SHA-256 (`chiaro_start::VerifiedFile`),
+    /// and `..data` may not be pointed anywhere else afterwards.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub content_pinned: bool,
 }
 
 /// What the policy pins of one file.
@@ -86,6 +91,10 @@ pub struct FileRule {
     pub size: Option<u64>,
     /// The permission bits it may have (`mode & 0o7777`).
     pub modes: Vec<u32>,
+    /// The SHA-256 of its content (lower-case hex) where generate knows it; the start gate
+    /// checks it (the agent shows the policy no content), so it is not in the policy's data.
+    #[serde(skip)]
+    pub sha256: Option<String>,
 }
 
 /// A Secret's file whose size a policy pins (readable in the pod's annotations).
@@ -199,7 +208,7 @@ fn project(projection: &mut Projection<'_>, volume: &FileVolume) -> Result<(), P
                         let mode = projection.mode(None, projected.default_mode)?;
                         let mut modes = projection.modes(mode);
                         modes.push(TOKEN_FILE_MODE);
-                        projection.add(path, None, modes)?;
+                        projection.add(path, None, modes, None)?;
                     }
                 }
             }
@@ -261,7 +270,8 @@ impl Projection<'_> {
                 });
             }
             let modes = self.modes(mode);
-            self.add(&item.path, size, modes)?;
+            let sha256 = size.map(|_| sha256_hex(value));
+            self.add(&item.path, size, modes, sha256)?;
         }
         Ok(())
     }
@@ -287,7 +297,7 @@ impl Projection<'_> {
             };
             let mode = self.mode(item.mode, default_mode)?;
             let modes = self.modes(mode);
-            self.add(&item.path, size, modes)?;
+            self.add(&item.path, size, modes, None)?;
         }
         Ok(())
     }
@@ -355,7 +365,13 @@ impl Projection<'_> {
         modes
     }
 
-    fn add(&mut self, path: &str, size: Option<u64>, modes: Vec<u32>) -> Result<(), PolicyError> {
+    fn add(
+        &mut self,
+        path: &str,
+        size: Option<u64>,
+        modes: Vec<u32>,
+        sha256: Option<String>,
+    ) -> Result<(), PolicyError> {
         let clean = !path.is_empty()
             && !path.starts_with('/')
             && !path.starts_with("..")
@@ -369,7 +385,14 @@ impl Projection<'_> {
         }
         if self
             .files
-            .insert(path.to_owned(), FileRule { size, modes })
+            .insert(
+                path.to_owned(),
+                FileRule {
+                    size,
+                    modes,
+                    sha256,
+                },
+            )
             .is_some()
         {
             return Err(self.unsupported(
@@ -397,10 +420,13 @@ impl Projection<'_> {
                 "a path is both a file and a directory of the volume",
             ));
         }
+        let content_pinned =
+            !self.files.is_empty() && self.files.values().all(|file| file.sha256.is_some());
         Ok(VolumeFiles {
             files: self.files,
             dirs: dirs.into_iter().collect(),
             top: top.into_iter().collect(),
+            content_pinned,
         })
     }
 
@@ -483,6 +509,12 @@ fn entries(
         .into_iter()
         .map(|(name, volumes)| (name, volumes.into_iter().collect()))
         .collect())
+}
+
+/// The SHA-256 of `bytes`, lower-case hex.
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 /// The runtime's name for a mount's shared entry: the mount point's last component.

@@ -1365,6 +1365,18 @@ copy_file_denials contains msg if {
 	msg := sprintf("volumes: symlink_target: %q is no timestamped directory holding exactly the files of volume %s", [copy_target, copy_volume_list])
 }
 
+# A content-pinned volume (every file a ConfigMap's or Secret's) was checked by the start gate,
+# SHA-256 by SHA-256, when the container started; the policy sees no bytes, so its ..data is
+# never pointed anywhere else: a changed ConfigMap or Secret needs a new policy.
+copy_file_denials contains msg if {
+	copy_candidates
+	copy_rest == "..data"
+	copy_entry["..data"]
+	some volume in copy_candidates
+	copy_volumes.volumes[volume].content_pinned
+	msg := sprintf("volumes: path: ..data of shared entry %q was already delivered; the content of volume %q is pinned (its start gates checked it), so it is not re-pointed: a change needs a new policy", [copy_entry_name, volume])
+}
+
 # Written once: a file of a pinned volume delivered again could change after it was checked.
 copy_file_denials contains msg if {
 	copy_candidates

@@ -1054,3 +1054,34 @@ fn secret_volume_files_are_reported_and_a_missing_configmap_names_its_volume() {
         "{error}"
     );
 }
+
+/// A container that mounts a ConfigMap: its start gate checks each file's SHA-256 (the agent
+/// shows the policy only sizes), and the policy pins that gate's arguments, so the content of
+/// every file is pinned; generating again changes nothing.
+#[test]
+fn configmap_files_are_pinned_by_content_in_the_start_gate() {
+    let text = format!(
+        "{}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: app, namespace: shop}}\ndata: {{app.conf: \"mode=production\\n\"}}\n",
+        shop_deployment("web", "web", "").replace(
+            "      - {name: web, image: shop/web:1.0}\n",
+            "      - {name: web, image: shop/web:1.0, volumeMounts: [{name: config, mountPath: /etc/app/}]}\n      volumes: [{name: config, configMap: {name: app}}]\n",
+        )
+    );
+    let out = generate_text(&text).unwrap();
+    let rewritten = &out.files[0].text;
+    let digest = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(b"mode=production\n"))
+    };
+    assert!(
+        rewritten.contains(&format!(
+            "--verify-file\n        - /etc/app/app.conf={digest}"
+        )) || rewritten.contains(&format!("/etc/app/app.conf={digest}")),
+        "{rewritten}"
+    );
+    let again = generate_text(rewritten).unwrap();
+    assert_eq!(
+        &again.files[0].text, rewritten,
+        "generating again changes nothing"
+    );
+}

@@ -69,6 +69,7 @@ fn rewritten() -> Document {
         }),
         runtime_class: "chiaro-cc".to_owned(),
         images: BTreeMap::new(),
+        verified_files: BTreeMap::new(),
     };
     inject(&mut document.value, workload.kind, &injection, &document.id).unwrap();
     document

@@ -7,6 +7,9 @@ pub const WAIT_FILE: &str = "--wait-file";
 /// Flag: a file that must exist, or the gate fails at once instead of waiting (repeatable; for
 /// exec probes and lifecycle hooks, which must not run the container's code around the gate).
 pub const REQUIRE_FILE: &str = "--require-file";
+/// Flag: a file whose content must have this SHA-256 before the command runs, as
+/// `PATH=HEX` (repeatable; ConfigMap and Secret files the policy pins by content).
+pub const VERIFY_FILE: &str = "--verify-file";
 /// Flag: the command's first words are the image's `Entrypoint` (the pod spec set no `command`).
 pub const ENTRYPOINT_FROM_IMAGE: &str = "--entrypoint-from-image";
 /// Flag: the container's `args` are the image's `Cmd` (the pod spec set neither).
@@ -21,11 +24,42 @@ pub struct Gate {
     pub wait_files: Vec<String>,
     /// Files that must all exist, else the gate fails without running the command.
     pub require_files: Vec<String>,
+    /// Files whose content must be as pinned, else the gate fails without running the command.
+    pub verify_files: Vec<VerifiedFile>,
     /// The pod spec had no `command`: the entrypoint after `--` is the image's.
     pub entrypoint_from_image: bool,
     /// The pod spec had neither `command` nor `args`: the container's `args` are the image's
     /// `Cmd`.
     pub args_from_image: bool,
+}
+
+/// A file the gate checks before the command runs: its content's SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedFile {
+    /// The absolute path in the container.
+    pub path: String,
+    /// The SHA-256 of its content, lower-case hex.
+    pub sha256: String,
+}
+
+impl VerifiedFile {
+    /// `PATH=HEX`, as the flag's value.
+    fn flag_value(&self) -> String {
+        format!("{}={}", self.path, self.sha256)
+    }
+
+    /// Reads a flag value: an absolute path, `=`, and 64 lower-case hex digits.
+    fn parse(value: &str) -> Option<Self> {
+        let (path, sha256) = value.rsplit_once('=')?;
+        let hex = sha256.len() == 64
+            && sha256
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        (path.starts_with('/') && hex).then(|| Self {
+            path: path.to_owned(),
+            sha256: sha256.to_owned(),
+        })
+    }
 }
 
 /// A command line the gate cannot run.
@@ -40,6 +74,9 @@ pub enum StartError {
     /// `--wait-file` or `--require-file` without a file, or with a relative one.
     #[error("{0} needs an absolute path")]
     File(&'static str),
+    /// `--verify-file` without `ABSOLUTE-PATH=SHA256-HEX`.
+    #[error("{VERIFY_FILE} needs ABSOLUTE-PATH=SHA-256 (64 lower-case hex digits)")]
+    VerifyFile,
     /// No `--`, or nothing after it.
     #[error("no command after `--`")]
     NoCommand,
@@ -54,6 +91,9 @@ impl Gate {
         }
         for file in &self.require_files {
             words.extend([REQUIRE_FILE.to_owned(), file.clone()]);
+        }
+        for file in &self.verify_files {
+            words.extend([VERIFY_FILE.to_owned(), file.flag_value()]);
         }
         if self.entrypoint_from_image {
             words.push(ENTRYPOINT_FROM_IMAGE.to_owned());
@@ -100,6 +140,12 @@ impl Gate {
                 REQUIRE_FILE => gate
                     .require_files
                     .push(absolute(REQUIRE_FILE, words.next())?),
+                VERIFY_FILE => gate.verify_files.push(
+                    words
+                        .next()
+                        .and_then(|value| VerifiedFile::parse(value))
+                        .ok_or(StartError::VerifyFile)?,
+                ),
                 ENTRYPOINT_FROM_IMAGE => gate.entrypoint_from_image = true,
                 ARGS_FROM_IMAGE => gate.args_from_image = true,
                 other => {
@@ -132,9 +178,14 @@ mod tests {
 
     #[test]
     fn a_written_command_reads_back() {
+        let digest = "ab".repeat(32);
         let gate = Gate {
             wait_files: vec![MESH_READY_FILE.to_owned()],
             require_files: Vec::new(),
+            verify_files: vec![VerifiedFile {
+                path: "/etc/app/app.conf".to_owned(),
+                sha256: digest.clone(),
+            }],
             entrypoint_from_image: true,
             args_from_image: false,
         };
@@ -142,7 +193,7 @@ mod tests {
         assert_eq!(
             command,
             words(&format!(
-                "{START_GATE} --wait-file {MESH_READY_FILE} --entrypoint-from-image -- /bin/server --port 80"
+                "{START_GATE} --wait-file {MESH_READY_FILE} --verify-file /etc/app/app.conf={digest} --entrypoint-from-image -- /bin/server --port 80"
             ))
         );
         assert_eq!(
@@ -191,6 +242,18 @@ mod tests {
             })
         );
         assert_eq!(Gate::parse(&[]), Err(StartError::NoCommand));
+        for value in [
+            "relative=".to_owned() + &"0".repeat(64),
+            "/x=".to_owned() + &"0".repeat(63),
+            "/x=".to_owned() + &"G".repeat(64),
+            "/x".to_owned(),
+        ] {
+            assert_eq!(
+                Gate::parse(&words(&format!("--verify-file {value} -- x"))),
+                Err(StartError::VerifyFile),
+                "{value}"
+            );
+        }
     }
 
     #[test]

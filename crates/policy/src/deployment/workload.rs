@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use chiaro_k8s::{
     ClaimSource, ConfigSources, Document, DocumentId, INITIALIZER_NAME, Injection,
-    VOLUME_OWNER_NAME, VolumeOwner, Workload, WorkloadKind, inject, namespace_of, pin_images,
-    set_pod_annotation,
+    VOLUME_OWNER_NAME, VerifiedFile, VolumeOwner, Workload, WorkloadKind, inject, namespace_of,
+    pin_images, set_pod_annotation,
 };
 use chiaro_pod::InitializerEnv;
 use serde_json::Value;
@@ -17,6 +17,7 @@ use super::{
     Anchor, GeneratedEntry, Run, WORKLOAD_SECRET_ANNOTATION, WorkloadReport, image_commands,
     image_configs, located, mesh, pinned, selected,
 };
+use crate::copy_files::copy_volumes;
 use crate::{
     AgentPolicy, GenerateOptions, GeneratedPolicy, INITDATA_ANNOTATION, ImagePin, Initdata,
     PolicyError, generate,
@@ -105,7 +106,9 @@ impl Run<'_> {
                 .any(|volume| volume.source == ClaimSource::Template),
         });
         notes.extend(shared_claim_notes(document, workload));
+        let verified_files = verified_files(document, workload, self.config, &self.options.policy)?;
         let injection = Injection {
+            verified_files,
             initializer_image,
             initializer_env: self.initializer_env(),
             mesh: sidecar,
@@ -247,6 +250,44 @@ pub(super) fn policy_into_annotation(
             initdata,
         },
     ))
+}
+
+/// The ConfigMap and Secret files whose content each container's start gate checks: every
+/// file of each content-pinned volume ([`crate::copy_files`]) at its path under the mount.
+fn verified_files(
+    document: &Document,
+    workload: &Workload,
+    config: &ConfigSources,
+    options: &GenerateOptions,
+) -> Result<BTreeMap<String, Vec<VerifiedFile>>, PolicyError> {
+    let (volumes, _) = copy_volumes(document, workload, config, options)
+        .map_err(|error| located(&document.id, error))?;
+    let spec = &workload.pod_spec;
+    let mut files = BTreeMap::new();
+    for container in spec.init_containers.iter().chain(&spec.containers) {
+        let mut verified = Vec::new();
+        for mount in &container.volume_mounts {
+            let Some(volume) = volumes
+                .volumes
+                .get(&mount.name)
+                .filter(|volume| volume.content_pinned)
+            else {
+                continue;
+            };
+            for (path, file) in &volume.files {
+                if let Some(sha256) = &file.sha256 {
+                    verified.push(VerifiedFile {
+                        path: format!("{}/{path}", mount.mount_path.trim_end_matches('/')),
+                        sha256: sha256.clone(),
+                    });
+                }
+            }
+        }
+        if !verified.is_empty() {
+            files.insert(container.name.clone(), verified);
+        }
+    }
+    Ok(files)
 }
 
 /// A note for each encrypted volume from one claim that more than one pod of the workload
