@@ -288,9 +288,10 @@ fn gate_and_mount(
     let verify_files = injection
         .verified_files
         .get(name)
-        .map_or(&[][..], Vec::as_slice);
-    gate_container(container, wait_files, verify_files, image, at, path)?;
-    gate_exec_handlers(container, wait_files, at, path)?;
+        .cloned()
+        .unwrap_or_default();
+    gate_container(container, wait_files, &verify_files, image, at, path)?;
+    gate_exec_handlers(container, wait_files, &verify_files, at, path)?;
     if injection.mesh.is_some() {
         refuse_network_privileges(container, at, path)?;
     }
@@ -773,5 +774,28 @@ mod tests {
                 && error.contains("only the volume owner mounts it"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn the_gate_of_a_container_and_of_its_exec_hooks_checks_its_pinned_files() {
+        let mut value = deployment();
+        value["spec"]["template"]["spec"]["containers"][0]["livenessProbe"] =
+            json!({"exec": {"command": ["/bin/check"]}});
+        let file = VerifiedFile {
+            path: "/etc/app/app.conf".to_owned(),
+            sha256: "ab".repeat(32),
+        };
+        let injection = Injection {
+            verified_files: BTreeMap::from([("web".to_owned(), vec![file])]),
+            ..injection()
+        };
+        inject(&mut value, WorkloadKind::Deployment, &injection, &at()).unwrap();
+        let web = &value["spec"]["template"]["spec"]["containers"][0];
+        let flag = json!(format!("/etc/app/app.conf={}", "ab".repeat(32)));
+        for command in [&web["command"], &web["livenessProbe"]["exec"]["command"]] {
+            let words = command.as_array().unwrap();
+            let at = words.iter().position(|w| w == "--verify-file").unwrap();
+            assert_eq!(words[at + 1], flag, "{command}");
+        }
     }
 }

@@ -103,6 +103,7 @@ fn escaped(words: &[String]) -> Vec<String> {
 pub fn gate_exec_handlers(
     container: &mut Map<String, Value>,
     require_files: &[String],
+    verify_files: &[VerifiedFile],
     at: &DocumentId,
     path: &str,
 ) -> Result<(), K8sError> {
@@ -137,6 +138,7 @@ pub fn gate_exec_handlers(
         };
         let gate = Gate {
             require_files: require_files.to_vec(),
+            verify_files: verify_files.to_vec(),
             ..Gate::default()
         };
         exec.insert(
@@ -309,9 +311,9 @@ mod tests {
         });
         let mut map = container.as_object().cloned().unwrap();
         let files = [MESH_READY_FILE.to_owned()];
-        gate_exec_handlers(&mut map, &files, &at(), "c").unwrap();
+        gate_exec_handlers(&mut map, &files, &[], &at(), "c").unwrap();
         let once = map.clone();
-        gate_exec_handlers(&mut map, &files, &at(), "c").unwrap();
+        gate_exec_handlers(&mut map, &files, &[], &at(), "c").unwrap();
         assert_eq!(map, once, "idempotent");
         let gated = Value::Object(map);
         assert_eq!(
@@ -339,7 +341,7 @@ mod tests {
         );
         assert_eq!(gated["livenessProbe"], container["livenessProbe"]);
         let mut map = gated.as_object().cloned().unwrap();
-        gate_exec_handlers(&mut map, &[], &at(), "c").unwrap();
+        gate_exec_handlers(&mut map, &[], &[], &at(), "c").unwrap();
         assert_eq!(
             map["readinessProbe"]["exec"]["command"],
             json!([START_GATE, "--", "cat", "/ok"]),

@@ -420,8 +420,22 @@ impl Projection<'_> {
                 "a path is both a file and a directory of the volume",
             ));
         }
-        let content_pinned =
-            !self.files.is_empty() && self.files.values().all(|file| file.sha256.is_some());
+        let known = self
+            .files
+            .values()
+            .filter(|file| file.sha256.is_some())
+            .count();
+        if known > 0 && known < self.files.len() {
+            // Its ..data must stay re-pointable for what generate cannot know (a token), so
+            // the ConfigMap's or Secret's files in it could be replaced after the gate's check.
+            return Err(self.unsupported(
+                "sources",
+                "it mixes ConfigMap or Secret files with files generate cannot know (a token, a \
+                 downward-API value decided at run time, a Secret left unpinned); put them in \
+                 volumes of their own, or leave the volume unpinned (--unpinned-volume)",
+            ));
+        }
+        let content_pinned = !self.files.is_empty() && known == self.files.len();
         Ok(VolumeFiles {
             files: self.files,
             dirs: dirs.into_iter().collect(),
@@ -479,6 +493,17 @@ fn entries(
         field: format!("volumeMounts {path}"),
         hint,
     };
+    if let Some((name, both)) = entries.iter().find(|(_, volumes)| volumes.len() > 1) {
+        let both: Vec<&str> = both.iter().map(String::as_str).collect();
+        return Err(refuse(
+            name,
+            format!(
+                "volumes {both:?} are mounted at paths ending in {name:?}, and the runtime names \
+                 each copy only after that last component: a file of one could be added to the \
+                 other's mount; mount them at paths that end differently"
+            ),
+        ));
+    }
     for (name, mount) in mounts() {
         if !entries.contains_key(name) {
             continue;
