@@ -237,7 +237,11 @@ impl Component {
                 // The default state directory, for a Coordinator run without a volume there.
                 entries.push(Entry::directory("var/lib/chiaro", 0o700));
             }
-            Self::Initializer | Self::Volume => {}
+            Self::Volume => {
+                // mke2fs checks that the device is not mounted through the mount table.
+                entries.push(Entry::symlink("etc/mtab", "../proc/self/mounts"));
+            }
+            Self::Initializer => {}
         }
         if self.needs_ca_bundle() {
             entries.push(Entry::file(
