@@ -109,16 +109,27 @@ fn set_initialize_verify_update_kill_recover() {
             "{expected} missing from\n{metrics}"
         );
     }
-    // The wrong-root initializer was refused by attested TLS (readiness probes count too).
-    let refused_tls: u64 = metrics
-        .lines()
-        .find_map(|line| {
-            line.strip_prefix("chiaro_coordinator_attestation_refused_total{api=\"mesh\"} ")
-        })
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(refused_tls >= 1, "{metrics}");
+    // The wrong-root initializer was refused by attested TLS (readiness probes count too). The
+    // initializer closes as soon as it refuses the Coordinator; the Coordinator counts the
+    // refusal when its side of the exchange ends, which may be after the initializer exited:
+    // wait for that event (bounded), then check.
+    let refused_tls = |metrics: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix("chiaro_coordinator_attestation_refused_total{api=\"mesh\"} ")
+            })
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut metrics = metrics;
+    while refused_tls(&metrics) == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        metrics = http_get(deployment.status, "/metrics").1;
+    }
+    assert!(refused_tls(&metrics) >= 1, "{metrics}");
 
     // verify: the latest manifest equals ours; the CAs are written.
     let verify = ok(&deployment.chiaro(&[
