@@ -11,7 +11,7 @@ use crate::error::K8sError;
 use crate::injection::{CREDENTIALS_VOLUME, array_entry, named};
 
 /// The volume owner: a native sidecar started after the initializer.
-pub const VOLUME_OWNER_NAME: &str = "chiaro-volumes";
+pub const VOLUME_OWNER_NAME: &str = chiaro_pod::volumes::OWNER_CONTAINER;
 /// The volume owner's binary in its image.
 pub const VOLUME_OWNER_BINARY: &str = "/usr/local/bin/chiaro-volume";
 

@@ -126,20 +126,21 @@ fn simulated() -> SimulatedPod {
     }
 }
 
-/// The pod up to the workload's creation: sandbox, initializer (run and ended), volume owner.
+/// A pod under its policy, as the host drives it.
 struct Pod {
     data: PolicyData,
     evaluator: Evaluator,
 }
 
 impl Pod {
-    fn up_to_workload() -> Self {
+    /// The sandbox and the containers in `names` created and started, in order.
+    fn running(names: &[&str]) -> Self {
         let data = policy_data();
         let evaluator = Evaluator::new(&AgentPolicy::new(&data).unwrap()).unwrap();
         let mut pod = Self { data, evaluator };
         let sandbox = create_sandbox_request(&pod.data, &simulated());
         pod.ok("CreateSandboxRequest", &sandbox);
-        for name in ["sandbox", INITIALIZER_NAME, VOLUME_OWNER_NAME] {
+        for name in ["sandbox"].iter().chain(names) {
             let request = pod.request(name);
             pod.ok("CreateContainerRequest", &request);
             pod.ok(
@@ -148,6 +149,16 @@ impl Pod {
             );
         }
         pod
+    }
+
+    /// Up to the volume owner's creation: sandbox and initializer.
+    fn up_to_owner() -> Self {
+        Self::running(&[INITIALIZER_NAME])
+    }
+
+    /// Up to the workload's creation: sandbox, initializer, volume owner.
+    fn up_to_workload() -> Self {
+        Self::running(&[INITIALIZER_NAME, VOLUME_OWNER_NAME])
     }
 
     fn request(&self, name: &str) -> Value {
@@ -171,19 +182,7 @@ impl Pod {
 
 /// The denials of the volume owner's creation (after the initializer) with `mutate` applied.
 fn tampered_owner(mutate: impl FnOnce(&mut Value)) -> Vec<String> {
-    let data = policy_data();
-    let evaluator = Evaluator::new(&AgentPolicy::new(&data).unwrap()).unwrap();
-    let mut pod = Pod { data, evaluator };
-    let sandbox = create_sandbox_request(&pod.data, &simulated());
-    pod.ok("CreateSandboxRequest", &sandbox);
-    for name in ["sandbox", INITIALIZER_NAME] {
-        let request = pod.request(name);
-        pod.ok("CreateContainerRequest", &request);
-        pod.ok(
-            "StartContainerRequest",
-            &start_container_request(&simulated(), name, 0),
-        );
-    }
+    let mut pod = Pod::up_to_owner();
     let mut request = pod.request(VOLUME_OWNER_NAME);
     mutate(&mut request);
     pod.send("CreateContainerRequest", &request)
@@ -322,19 +321,7 @@ fn attack_the_owner_with_another_command_is_refused() {
 
 #[test]
 fn attack_the_workload_created_before_the_owner_started_is_refused() {
-    let data = policy_data();
-    let evaluator = Evaluator::new(&AgentPolicy::new(&data).unwrap()).unwrap();
-    let mut pod = Pod { data, evaluator };
-    let sandbox = create_sandbox_request(&pod.data, &simulated());
-    pod.ok("CreateSandboxRequest", &sandbox);
-    for name in ["sandbox", INITIALIZER_NAME] {
-        let request = pod.request(name);
-        pod.ok("CreateContainerRequest", &request);
-        pod.ok(
-            "StartContainerRequest",
-            &start_container_request(&simulated(), name, 0),
-        );
-    }
+    let mut pod = Pod::up_to_owner();
     let request = pod.request("db");
     let denials = pod.send("CreateContainerRequest", &request);
     assert_denied(&denials, "order:");

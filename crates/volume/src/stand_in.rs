@@ -9,7 +9,6 @@ use std::fs;
 
 use crate::Error;
 use crate::key::VolumeKey;
-use crate::luks::LABEL_FORMATTING;
 use crate::plan::{FileSystem, Mapping, Observed};
 use crate::protection::Protection;
 use crate::setup::{KeyCheck, Tools, Volume};
@@ -44,25 +43,7 @@ impl Tools for InsecureFileStandIn {
     }
 
     fn format(&mut self, volume: &Volume, key: &VolumeKey) -> Result<(), Error> {
-        let args = [
-            "luksFormat",
-            "--batch-mode",
-            "--type",
-            "luks2",
-            "--cipher",
-            "aes-xts-plain64",
-            "--sector-size",
-            "4096",
-            "--pbkdf",
-            "pbkdf2",
-            "--pbkdf-force-iterations",
-            "1000",
-            "--label",
-            LABEL_FORMATTING,
-            "--key-file",
-            "-",
-            path_str(&volume.device)?,
-        ];
+        let args = system::format_args(path_str(&volume.device)?, false);
         cryptsetup(&args, Some(key)).and_then(expect_success)
     }
 

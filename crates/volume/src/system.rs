@@ -16,30 +16,38 @@ use crate::plan::{FileSystem, Mapping, Observed, ZERO_CHECK_LEN};
 use crate::protection::Protection;
 use crate::setup::{KeyCheck, Tools, Volume};
 
-/// The LUKS2 format of every Chiaro volume: AES-XTS for confidentiality, HMAC-SHA256 per 4096-
-/// byte sector for integrity (dm-integrity), and PBKDF2 at cryptsetup's minimum of 1000
-/// iterations: the key is 32 random-looking bytes from HKDF, not a password, so a slow
-/// password hash would add time and no strength.
-pub const FORMAT_ARGS: &[&str] = &[
-    "luksFormat",
-    "--batch-mode",
-    "--type",
-    "luks2",
-    "--cipher",
-    "aes-xts-plain64",
-    "--integrity",
-    "hmac-sha256",
-    "--sector-size",
-    "4096",
-    "--pbkdf",
-    "pbkdf2",
-    "--pbkdf-force-iterations",
-    "1000",
-    "--label",
-    LABEL_FORMATTING,
-    "--key-file",
-    "-",
-];
+/// The `luksFormat` of a Chiaro volume on `device`: AES-XTS for confidentiality, HMAC-SHA256 per
+/// 4096-byte sector for integrity (dm-integrity; left out only by the INSECURE file stand-in,
+/// which has no device-mapper), and PBKDF2 at cryptsetup's minimum of 1000 iterations: the key
+/// is 32 random-looking bytes from HKDF, not a password, so a slow password hash would add time
+/// and no strength. The key comes on stdin.
+pub(crate) fn format_args(device: &str, authenticated: bool) -> Vec<&str> {
+    let mut args = vec![
+        "luksFormat",
+        "--batch-mode",
+        "--type",
+        "luks2",
+        "--cipher",
+        crate::protection::CIPHER,
+    ];
+    if authenticated {
+        args.extend(["--integrity", "hmac-sha256"]);
+    }
+    args.extend([
+        "--sector-size",
+        "4096",
+        "--pbkdf",
+        "pbkdf2",
+        "--pbkdf-force-iterations",
+        "1000",
+        "--label",
+        LABEL_FORMATTING,
+        "--key-file",
+        "-",
+        device,
+    ]);
+    args
+}
 
 /// cryptsetup's exit status for a passphrase that opens no keyslot.
 const WRONG_KEY_STATUS: i32 = 2;
@@ -110,9 +118,7 @@ impl Tools for System {
     }
 
     fn format(&mut self, volume: &Volume, key: &VolumeKey) -> Result<(), Error> {
-        let mut args: Vec<&str> = FORMAT_ARGS.to_vec();
-        let device = path_str(&volume.device)?;
-        args.push(device);
+        let args = format_args(path_str(&volume.device)?, true);
         cryptsetup(&args, Some(key)).and_then(expect_success)
     }
 
