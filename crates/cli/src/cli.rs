@@ -146,7 +146,8 @@ pub struct LocalRunArgs {
     /// The application and the work directory.
     #[command(flatten)]
     pub dirs: LocalDirs,
-    /// Keep the Coordinator and the stand-in servers running until Ctrl-C.
+    /// Keep the Coordinator, the pods' processes and their network namespaces until Ctrl-C or
+    /// SIGTERM; either stops the processes and removes the namespaces.
     #[arg(long)]
     pub keep_running: bool,
     /// Where the pods get their network.

@@ -28,6 +28,7 @@ mod pods;
 mod processes;
 mod stand_in;
 mod start_pods;
+mod stop;
 mod story;
 mod tamper;
 mod tee;
@@ -82,11 +83,19 @@ pub(crate) fn run(args: &LocalRunArgs, printer: Printer) -> anyhow::Result<Outco
         refused_or_failed,
         steps: story.into_steps(),
     };
+    // Caught before the report is out: whoever reads it may stop the run at once.
+    let stop = if args.keep_running {
+        Some(stop::StopSignals::catch()?)
+    } else {
+        None
+    };
     let outcome = conclude(&report, printer)?;
-    if outcome == Outcome::Verified && args.keep_running {
-        printer.line("Running until Ctrl-C.");
-        let runtime = crate::commands::coordinator_client::runtime()?;
-        runtime.block_on(tokio::signal::ctrl_c())?;
+    if let Some(stop) = stop.filter(|_| outcome == Outcome::Verified) {
+        printer.line("Running until Ctrl-C or SIGTERM.");
+        let signal = stop.wait();
+        printer.line(&format!(
+            "{signal}: stopping the processes, removing the namespaces."
+        ));
     }
     drop(started.servers);
     drop(started.proxies);

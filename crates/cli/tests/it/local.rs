@@ -268,3 +268,80 @@ fn needs_cryptsetup_the_encrypted_volume_example_runs_its_volume_owner_on_a_file
     );
     std::fs::remove_dir_all(work).unwrap();
 }
+
+/// `local run --keep-running` stopped by SIGTERM (as `kill`, systemd or a closing terminal stop
+/// it) cleans up as Ctrl-C does: it exits 0, and no process of the run and no network namespace
+/// of it is left. Without the signal caught, SIGTERM kills `chiaro` alone, and the Coordinator,
+/// the proxies, the stand-ins and the namespaces stay.
+#[test]
+fn needs_root_keep_running_cleans_up_on_sigterm() {
+    use std::io::BufRead as _;
+
+    Prerequisite::Root.require();
+    let work = std::env::temp_dir().join(format!("chiaro-local-sigterm-{}", std::process::id()));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chiaro"))
+        .args(["--output", "json", "local", "run"])
+        .arg(example())
+        .arg("--work-dir")
+        .arg(&work)
+        .args(["--network", "namespaces", "--keep-running"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // The report is printed once everything runs, after the signals are caught.
+    let mut report = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut report)
+        .unwrap();
+    let report: RunReport = serde_json::from_str(&report).unwrap();
+    assert_eq!(report.refused_or_failed, 0, "{report:#?}");
+    let own_namespaces = || {
+        let list = std::process::Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&list.stdout)
+            .lines()
+            .filter(|line| line.starts_with(&format!("chiaro-local-{pid}-")))
+            .count()
+    };
+    // Processes other than `chiaro` itself whose command line names the work directory (the
+    // Coordinator's state, the pods' files).
+    let own_processes = || {
+        let needle = work.to_string_lossy().into_owned();
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|entry| {
+                entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|name| name.parse::<u32>().ok())
+                    .is_some_and(|other| other != pid)
+            })
+            .filter(|entry| {
+                std::fs::read(entry.path().join("cmdline"))
+                    .is_ok_and(|line| String::from_utf8_lossy(&line).contains(&needle))
+            })
+            .count()
+    };
+    assert!(own_namespaces() > 0, "the run has its namespaces");
+    assert!(own_processes() > 0, "the run has its processes");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // Bounded: a run that ignores SIGTERM fails the test instead of hanging it.
+    let (exited, exit) = std::sync::mpsc::channel();
+    std::thread::spawn(move || exited.send(child.wait().unwrap()));
+    let status = exit
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .unwrap_or_else(|_| panic!("chiaro (pid {pid}) did not stop within 120 s of SIGTERM"));
+    assert_eq!(status.code(), Some(0), "a clean stop: {status:?}");
+    assert_eq!(own_namespaces(), 0, "the run removed its namespaces");
+    assert_eq!(own_processes(), 0, "the run stopped its processes");
+    std::fs::remove_dir_all(work).unwrap();
+}
