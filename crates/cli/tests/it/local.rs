@@ -97,6 +97,21 @@ fn chiaro_with_pid(args: &[&str]) -> (u32, i32, String, String) {
     )
 }
 
+/// The network namespaces of the `chiaro` process `pid` (`chiaro-local-PID-*`): only that run's,
+/// as another run on this machine may hold namespaces of its own meanwhile.
+fn namespaces_of(pid: u32) -> Vec<String> {
+    let list = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .unwrap();
+    let own = format!("chiaro-local-{pid}-");
+    String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .filter(|line| line.starts_with(&own))
+        .map(str::to_owned)
+        .collect()
+}
+
 #[test]
 fn needs_root_the_example_runs_in_network_namespaces_with_transparent_proxies() {
     Prerequisite::Root.require();
@@ -142,16 +157,10 @@ fn needs_root_the_example_runs_in_network_namespaces_with_transparent_proxies() 
             .is_some_and(|answer| answer.is_ok() && answer.body == "GET / on port 8080: 200")),
         "the moved readiness probe passes through the proxy: {report:#?}"
     );
-    let namespaces = std::process::Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .unwrap();
-    let left = String::from_utf8_lossy(&namespaces.stdout).into_owned();
-    // Only this run's: another run on this machine may hold namespaces of its own meanwhile.
-    let own = format!("chiaro-local-{pid}-");
-    assert!(
-        !left.lines().any(|line| line.starts_with(&own)),
-        "the run removed its namespaces ({own}*): {left}"
+    assert_eq!(
+        namespaces_of(pid),
+        Vec::<String>::new(),
+        "the run removed its namespaces"
     );
     std::fs::remove_dir_all(work).unwrap();
 }
@@ -297,16 +306,6 @@ fn needs_root_keep_running_cleans_up_on_sigterm() {
         .unwrap();
     let report: RunReport = serde_json::from_str(&report).unwrap();
     assert_eq!(report.refused_or_failed, 0, "{report:#?}");
-    let own_namespaces = || {
-        let list = std::process::Command::new("ip")
-            .args(["netns", "list"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&list.stdout)
-            .lines()
-            .filter(|line| line.starts_with(&format!("chiaro-local-{pid}-")))
-            .count()
-    };
     // Processes other than `chiaro` itself whose command line names the work directory (the
     // Coordinator's state, the pods' files).
     let own_processes = || {
@@ -327,7 +326,7 @@ fn needs_root_keep_running_cleans_up_on_sigterm() {
             })
             .count()
     };
-    assert!(own_namespaces() > 0, "the run has its namespaces");
+    assert!(!namespaces_of(pid).is_empty(), "the run has its namespaces");
     assert!(own_processes() > 0, "the run has its processes");
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
@@ -341,7 +340,11 @@ fn needs_root_keep_running_cleans_up_on_sigterm() {
         .recv_timeout(std::time::Duration::from_secs(120))
         .unwrap_or_else(|_| panic!("chiaro (pid {pid}) did not stop within 120 s of SIGTERM"));
     assert_eq!(status.code(), Some(0), "a clean stop: {status:?}");
-    assert_eq!(own_namespaces(), 0, "the run removed its namespaces");
+    assert_eq!(
+        namespaces_of(pid),
+        Vec::<String>::new(),
+        "the run removed its namespaces"
+    );
     assert_eq!(own_processes(), 0, "the run stopped its processes");
     std::fs::remove_dir_all(work).unwrap();
 }
