@@ -26,11 +26,31 @@ impl Ca {
 
     /// Writes `dir/tls/{cert,key,mesh-ca}.pem` for a workload with `names`.
     pub(crate) fn credentials(&self, dir: &Path, names: &[&str]) {
+        self.credentials_for(dir, names, &[]);
+    }
+
+    /// Writes a workload owner's client certificate as the Coordinator issues it: the reserved
+    /// identity (and `extra_names`, which the Coordinator never adds), client authentication
+    /// only.
+    #[allow(dead_code, reason = "not every test binary uses owner certificates")]
+    pub(crate) fn owner_credentials(&self, dir: &Path, extra_names: &[&str]) {
+        let mut names = vec![chiaro_names::reserved::WORKLOAD_OWNER];
+        names.extend_from_slice(extra_names);
+        self.credentials_for(dir, &names, &[rcgen::ExtendedKeyUsagePurpose::ClientAuth]);
+    }
+
+    fn credentials_for(
+        &self,
+        dir: &Path,
+        names: &[&str],
+        usages: &[rcgen::ExtendedKeyUsagePurpose],
+    ) {
         let key = rcgen::KeyPair::generate().unwrap();
         let mut params = rcgen::CertificateParams::new(
             names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>(),
         )
         .unwrap();
+        params.extended_key_usages = usages.to_vec();
         params.distinguished_name.push(
             rcgen::DnType::CommonName,
             names.first().copied().unwrap_or("leaf"),
