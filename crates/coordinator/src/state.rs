@@ -660,7 +660,7 @@ pub fn authorise_owner_cert(
             "the requested validity has already ended",
         ));
     }
-    if request.not_after - now.as_secs() > OWNER_CERT_MAX_LIFETIME_SECS {
+    if request.not_after > now.as_secs().saturating_add(OWNER_CERT_MAX_LIFETIME_SECS) {
         return Err(CoreError::OwnerCertUnauthorised(
             "the requested lifetime is longer than an hour",
         ));

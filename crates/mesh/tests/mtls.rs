@@ -261,11 +261,19 @@ async fn a_san_not_on_the_allow_list_is_refused() {
     assert_eq!(exchange(admin, b"admin here").await, b"admin here");
 }
 
+/// Writes a workload owner's client certificate as the Coordinator issues it: the reserved
+/// identity (and `extra_names`, which the Coordinator never adds), client authentication only.
+fn owner_credentials(ca: &Ca, dir: &Path, extra_names: &[&str]) {
+    let mut names = vec![chiaro_names::reserved::WORKLOAD_OWNER];
+    names.extend_from_slice(extra_names);
+    ca.credentials_for(dir, &names, &[rcgen::ExtendedKeyUsagePurpose::ClientAuth]);
+}
+
 /// A client holding a workload owner's certificate (plus `extra_names`) connects straight to
 /// `server` (as `chiaro port-forward` does); what it read back.
 async fn as_owner(ca: &Ca, server: &ServerPod, extra_names: &[&str]) -> std::io::Result<Vec<u8>> {
     let owner = scratch("owner");
-    ca.owner_credentials(&owner, extra_names);
+    owner_credentials(ca, &owner, extra_names);
     direct(server.ingress, &ca.pem, Some(&owner)).await
 }
 
@@ -324,7 +332,7 @@ async fn attack_owner_certificate_as_a_server_is_refused_at_egress() {
     // authentication only.
     let ca = Ca::new();
     let dir = scratch("owner-server");
-    ca.owner_credentials(&dir, &[]);
+    owner_credentials(&ca, &dir, &[]);
     let (echo, connections) = echo_server().await;
     let tls = Arc::new(SharedTls::load(&dir).unwrap());
     let ingress = Arc::new(Ingress::new(

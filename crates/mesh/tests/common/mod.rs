@@ -29,17 +29,9 @@ impl Ca {
         self.credentials_for(dir, names, &[]);
     }
 
-    /// Writes a workload owner's client certificate as the Coordinator issues it: the reserved
-    /// identity (and `extra_names`, which the Coordinator never adds), client authentication
-    /// only.
-    #[allow(dead_code, reason = "not every test binary uses owner certificates")]
-    pub(crate) fn owner_credentials(&self, dir: &Path, extra_names: &[&str]) {
-        let mut names = vec![chiaro_names::reserved::WORKLOAD_OWNER];
-        names.extend_from_slice(extra_names);
-        self.credentials_for(dir, &names, &[rcgen::ExtendedKeyUsagePurpose::ClientAuth]);
-    }
-
-    fn credentials_for(
+    /// Writes `dir/tls/{cert,key,mesh-ca}.pem` for a certificate with `names` and the
+    /// extended key usages `usages` (none: any).
+    pub(crate) fn credentials_for(
         &self,
         dir: &Path,
         names: &[&str],
