@@ -7,9 +7,15 @@
 //! - **Mesh certificates** are issued by the current mesh CA for a workload's public key, with
 //!   the SANs its manifest entry names. They carry no role: every mesh certificate is a
 //!   workload's, since an entry with the role `coordinator` gets none (`state.rs`).
+//! - **Owner client certificates** are issued by the current mesh CA to a workload owner's
+//!   session key for at most an hour, with the one reserved identity
+//!   [`chiaro_names::reserved::WORKLOAD_OWNER`] (which no manifest entry may have), the owner's
+//!   key digest as the subject, and client authentication only: they cannot serve
+//!   (`docs/port-forward.md`).
 
 use chiaro_attest::UnixTime;
-use chiaro_manifest::{PolicyEntry, San, TransitionHash};
+use chiaro_manifest::{KeyDigest, PolicyEntry, San, TransitionHash};
+use chiaro_names::reserved::WORKLOAD_OWNER;
 use der::Decode;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -23,6 +29,9 @@ const CA_LIFETIME_SECS: u64 = 10 * 365 * 86_400;
 const LEAF_LIFETIME_SECS: u64 = 365 * 86_400;
 /// Certificates start an hour early to absorb clock skew.
 const BACKDATE_SECS: u64 = 3600;
+/// Owner client certificates start five minutes early: their whole life is shorter than an
+/// hour.
+const OWNER_BACKDATE_SECS: u64 = 300;
 
 /// A CA operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -187,6 +196,39 @@ impl MeshCa {
         let issuer = Issuer::from_params(&self.params, &self.key);
         Ok(params.signed_by(&subject_key, &issuer)?.der().to_vec())
     }
+
+    /// A workload owner's client certificate for `public_key` (an uncompressed P-256 point),
+    /// valid from five minutes before `now` until `not_after`. Whether the owner may have one,
+    /// and for how long, is the caller's decision
+    /// ([`crate::state::Coordinator::new_owner_client_cert`]).
+    ///
+    /// # Errors
+    /// [`CaError`] for an unsupported key, a time out of range, or a signing failure.
+    pub fn issue_owner_client(
+        &self,
+        public_key: &[u8; 65],
+        owner: &KeyDigest,
+        now: UnixTime,
+        not_after: u64,
+    ) -> Result<Vec<u8>, CaError> {
+        let subject_key = WorkloadKey::new(public_key)?;
+        let mut params = CertificateParams::default();
+        params.subject_alt_names = vec![SanType::DnsName(WORKLOAD_OWNER.try_into().map_err(
+            |_| CaError::InvalidSan {
+                san: WORKLOAD_OWNER.to_owned(),
+            },
+        )?)];
+        let mut name = DistinguishedName::new();
+        name.push(DnType::CommonName, owner.to_string());
+        name.push(DnType::OrganizationName, "Chiaro workload owner");
+        params.distinguished_name = name;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.not_before = certificate_time(now.as_secs().saturating_sub(OWNER_BACKDATE_SECS))?;
+        params.not_after = certificate_time(not_after)?;
+        let issuer = Issuer::from_params(&self.params, &self.key);
+        Ok(params.signed_by(&subject_key, &issuer)?.der().to_vec())
+    }
 }
 
 fn ca_params(common_name: &str, now: UnixTime) -> Result<CertificateParams, CaError> {
@@ -210,15 +252,16 @@ fn set_validity(
     now: UnixTime,
     lifetime: u64,
 ) -> Result<(), CaError> {
-    let at = |secs: u64| {
-        i64::try_from(secs)
-            .ok()
-            .and_then(|secs| time::OffsetDateTime::from_unix_timestamp(secs).ok())
-            .ok_or(CaError::Time(secs))
-    };
-    params.not_before = at(now.as_secs().saturating_sub(BACKDATE_SECS))?;
-    params.not_after = at(now.as_secs().saturating_add(lifetime))?;
+    params.not_before = certificate_time(now.as_secs().saturating_sub(BACKDATE_SECS))?;
+    params.not_after = certificate_time(now.as_secs().saturating_add(lifetime))?;
     Ok(())
+}
+
+fn certificate_time(secs: u64) -> Result<time::OffsetDateTime, CaError> {
+    i64::try_from(secs)
+        .ok()
+        .and_then(|secs| time::OffsetDateTime::from_unix_timestamp(secs).ok())
+        .ok_or(CaError::Time(secs))
 }
 
 fn check_key(certificate: &[u8], key: &KeyPair, what: &'static str) -> Result<(), CaError> {

@@ -15,6 +15,8 @@ pub struct Metrics {
     new_mesh_cert_refused: AtomicU64,
     recover_ok: AtomicU64,
     recover_refused: AtomicU64,
+    owner_client_cert_ok: AtomicU64,
+    owner_client_cert_refused: AtomicU64,
     /// User API, mesh API, status port.
     listeners: [ListenerCounters; 3],
     user: Arc<Admission>,
@@ -41,6 +43,8 @@ pub enum Operation {
     NewMeshCert,
     /// `Recover`.
     Recover,
+    /// `NewOwnerClientCert`.
+    NewOwnerClientCert,
 }
 
 /// One of the Coordinator's listeners.
@@ -74,6 +78,8 @@ impl Metrics {
             new_mesh_cert_refused: AtomicU64::new(0),
             recover_ok: AtomicU64::new(0),
             recover_refused: AtomicU64::new(0),
+            owner_client_cert_ok: AtomicU64::new(0),
+            owner_client_cert_refused: AtomicU64::new(0),
             listeners: Default::default(),
             user,
             mesh,
@@ -89,6 +95,8 @@ impl Metrics {
             (Operation::NewMeshCert, false) => &self.new_mesh_cert_refused,
             (Operation::Recover, true) => &self.recover_ok,
             (Operation::Recover, false) => &self.recover_refused,
+            (Operation::NewOwnerClientCert, true) => &self.owner_client_cert_ok,
+            (Operation::NewOwnerClientCert, false) => &self.owner_client_cert_refused,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -157,6 +165,12 @@ impl Metrics {
             ("new_mesh_cert", "refused", &self.new_mesh_cert_refused),
             ("recover", "ok", &self.recover_ok),
             ("recover", "refused", &self.recover_refused),
+            ("new_owner_client_cert", "ok", &self.owner_client_cert_ok),
+            (
+                "new_owner_client_cert",
+                "refused",
+                &self.owner_client_cert_refused,
+            ),
         ] {
             let _ = writeln!(
                 out,

@@ -8,8 +8,8 @@ use chiaro_api::v1::mesh_api_server::MeshApi;
 use chiaro_api::v1::user_api_server::UserApi;
 use chiaro_api::v1::{
     CoordinatorState, GetManifestsRequest, GetManifestsResponse, NewMeshCertRequest,
-    NewMeshCertResponse, RecoverRequest, RecoverResponse, SeedShare, SetManifestRequest,
-    SetManifestResponse,
+    NewMeshCertResponse, NewOwnerClientCertRequest, NewOwnerClientCertResponse, RecoverRequest,
+    RecoverResponse, SeedShare, SetManifestRequest, SetManifestResponse,
 };
 use chiaro_api::wire::manifest_text;
 use chiaro_atls::{Basis, Clock, EvidenceBundle, Judgement, ValidationError, Validator};
@@ -17,7 +17,7 @@ use chiaro_attest::UnixTime;
 use tonic::{Request, Response, Status};
 
 use crate::metrics::{Metrics, Operation};
-use crate::state::{Coordinator, CoreError, RecoveryProof, State};
+use crate::state::{Coordinator, CoreError, OwnerCertRequest, RecoveryProof, State};
 
 /// The user API.
 #[derive(Clone)]
@@ -156,6 +156,42 @@ impl UserApi for UserService {
         recovered.map_err(status)?;
         Ok(Response::new(RecoverResponse {}))
     }
+
+    async fn new_owner_client_cert(
+        &self,
+        request: Request<NewOwnerClientCertRequest>,
+    ) -> Result<Response<NewOwnerClientCertResponse>, Status> {
+        let session = request
+            .extensions()
+            .get::<PeerInfo>()
+            .and_then(|peer| peer.session)
+            .ok_or_else(|| Status::unauthenticated("not an attested connection"))?;
+        let request = request.into_inner();
+        let public_key = <[u8; 65]>::try_from(request.public_key.as_slice())
+            .ok()
+            .filter(|point| point.first() == Some(&0x04))
+            .ok_or_else(|| {
+                Status::invalid_argument("public_key: not an uncompressed P-256 point (65 bytes)")
+            })?;
+        let owner = owner_from_wire("owner", request.owner.as_ref())
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let request = OwnerCertRequest {
+            public_key,
+            not_after: request.not_after,
+            owner,
+            session: *session.as_bytes(),
+        };
+        let (coordinator, now) = (Arc::clone(&self.coordinator), (self.clock)());
+        let issued = blocking(move || coordinator.new_owner_client_cert(&request, now)).await?;
+        self.metrics
+            .count(Operation::NewOwnerClientCert, issued.is_ok());
+        let issued = issued.map_err(status)?;
+        Ok(Response::new(NewOwnerClientCertResponse {
+            certificate: issued.certificate,
+            mesh_ca: issued.mesh_ca,
+            transition_hash: issued.transition.as_bytes().to_vec(),
+        }))
+    }
 }
 
 #[tonic::async_trait]
@@ -285,6 +321,7 @@ fn status(error: CoreError) -> Status {
         }
         CoreError::Unauthorised(_)
         | CoreError::RecoveryUnauthorised(_)
+        | CoreError::OwnerCertUnauthorised(_)
         | CoreError::UnknownPolicy
         | CoreError::CoordinatorPolicy
         | CoreError::WrongSeed(_) => Status::permission_denied(crate::app::chain(&error)),

@@ -9,7 +9,7 @@ use chiaro_atls::ReferenceValidator;
 use chiaro_attest::{Claims, UnixTime, Verified};
 use chiaro_manifest::{
     DeploymentId, KeyDigest, Manifest, ManifestHash, OwnerSignature, ReferenceValueSets, Role,
-    SignedStep, TransitionHash, recovery_message, update_message,
+    SignedStep, TransitionHash, owner_client_cert_message, recovery_message, update_message,
 };
 use sha2::{Digest, Sha256};
 
@@ -64,6 +64,9 @@ pub enum CoreError {
     /// Persisted state failed.
     #[error("state")]
     History(#[from] HistoryError),
+    /// `NewOwnerClientCert` without a valid request from a current workload owner.
+    #[error("owner client certificate not authorised: {0}")]
+    OwnerCertUnauthorised(&'static str),
     /// Key derivation or share encryption failed.
     #[error("seed")]
     Seed(#[from] SeedError),
@@ -110,6 +113,33 @@ pub struct MeshCredentials {
     pub deployment: DeploymentId,
     /// The history's steps, oldest first.
     pub steps: Vec<SignedStep>,
+}
+
+/// The longest an owner client certificate may live.
+pub const OWNER_CERT_MAX_LIFETIME_SECS: u64 = 3600;
+
+/// A workload owner's request for a client certificate (`NewOwnerClientCert`).
+#[derive(Debug, Clone)]
+pub struct OwnerCertRequest {
+    /// The key the certificate is for (an uncompressed P-256 point).
+    pub public_key: [u8; 65],
+    /// The end of its validity (Unix seconds).
+    pub not_after: u64,
+    /// A workload owner's signature over [`owner_client_cert_message`].
+    pub owner: OwnerSignature,
+    /// The session binding of the connection the request came over.
+    pub session: [u8; 32],
+}
+
+/// What an owner receives.
+#[derive(Debug, Clone)]
+pub struct OwnerClientCert {
+    /// The certificate (DER).
+    pub certificate: Vec<u8>,
+    /// The mesh CA certificate that issued it.
+    pub mesh_ca: Vec<u8>,
+    /// The latest transition it was issued under.
+    pub transition: TransitionHash,
 }
 
 /// A seed-share owner's proof for `Recover`.
@@ -469,6 +499,45 @@ impl Coordinator {
         })
     }
 
+    /// A client certificate with the workload-owner identity for a current owner's request,
+    /// from the current mesh CA ([`authorise_owner_cert`] decides).
+    ///
+    /// # Errors
+    /// [`CoreError::OwnerCertUnauthorised`] naming the failed check; [`CoreError::NotReady`].
+    pub fn new_owner_client_cert(
+        &self,
+        request: &OwnerCertRequest,
+        now: UnixTime,
+    ) -> Result<OwnerClientCert, CoreError> {
+        let phase = self.lock();
+        let Phase::Ready(ready) = &*phase else {
+            return Err(CoreError::NotReady("not ready"));
+        };
+        let manifest = ready
+            .history
+            .latest_manifest()
+            .ok_or(CoreError::NotReady("without history"))?;
+        let latest = ready.history.latest_hash();
+        authorise_owner_cert(
+            manifest.workload_owner_key_digests(),
+            &ready.history.deployment(),
+            &latest,
+            request,
+            now,
+        )?;
+        let certificate = ready.mesh.issue_owner_client(
+            &request.public_key,
+            &request.owner.signer(),
+            now,
+            request.not_after,
+        )?;
+        Ok(OwnerClientCert {
+            certificate,
+            mesh_ca: ready.mesh.certificate().to_vec(),
+            transition: latest,
+        })
+    }
+
     fn install(
         &self,
         seed: Seed,
@@ -551,6 +620,52 @@ fn authorise(
             "the signature does not verify for this deployment, its latest transition and this manifest",
         ))
     }
+}
+
+/// An owner client certificate needs a request signed over [`owner_client_cert_message`] by a
+/// key whose digest the current manifest lists (`owners`), for this deployment, its latest
+/// transition `latest` (a signature made before the manifest changed, an owner removed
+/// included, authorises nothing) and the request's connection, with a validity that ends after
+/// `now` and at most [`OWNER_CERT_MAX_LIFETIME_SECS`] after it. Pure.
+///
+/// # Errors
+/// [`CoreError::OwnerCertUnauthorised`] naming the failed check.
+pub fn authorise_owner_cert(
+    owners: &[KeyDigest],
+    deployment: &DeploymentId,
+    latest: &TransitionHash,
+    request: &OwnerCertRequest,
+    now: UnixTime,
+) -> Result<(), CoreError> {
+    if !owners.contains(&request.owner.signer()) {
+        return Err(CoreError::OwnerCertUnauthorised(
+            "the key is not a workload-owner key of the current manifest",
+        ));
+    }
+    let message = owner_client_cert_message(
+        deployment,
+        latest,
+        &request.session,
+        &request.public_key,
+        request.not_after,
+    );
+    if !request.owner.verifies(&message) {
+        return Err(CoreError::OwnerCertUnauthorised(
+            "the signature does not verify for this deployment, its latest transition, this \
+             connection, this key and this lifetime",
+        ));
+    }
+    if request.not_after <= now.as_secs() {
+        return Err(CoreError::OwnerCertUnauthorised(
+            "the requested validity has already ended",
+        ));
+    }
+    if request.not_after > now.as_secs().saturating_add(OWNER_CERT_MAX_LIFETIME_SECS) {
+        return Err(CoreError::OwnerCertUnauthorised(
+            "the requested lifetime is longer than an hour",
+        ));
+    }
+    Ok(())
 }
 
 /// `Recover` must come with a proof by a seed-share owner key the persisted latest manifest

@@ -1,6 +1,6 @@
 //! The Coordinator's state machine through its operations: first manifest, mesh certificates,
-//! authorised and unauthorised manifests, restart into recovery, and recovery with a seed share
-//! and its owner's proof.
+//! authorised and unauthorised manifests, restart into recovery, recovery with a seed share
+//! and its owner's proof, and workload owners' client certificates.
 
 #![expect(clippy::unwrap_used, reason = "test helpers fail loudly")]
 
@@ -11,11 +11,13 @@ use chiaro_attest::insecure_simulation::{InsecureSimulatedTee, SimulatedLaunch};
 use chiaro_attest::snp::SnpReferenceValues;
 use chiaro_attest::{Claims, HostData, UnixTime, Verified};
 use chiaro_coordinator::seed::Seed;
-use chiaro_coordinator::state::{Coordinator, CoreError, RecoveryProof};
+use chiaro_coordinator::state::{
+    Coordinator, CoreError, OWNER_CERT_MAX_LIFETIME_SECS, OwnerCertRequest, RecoveryProof,
+};
 use chiaro_coordinator::store::DirStore;
 use chiaro_manifest::{
-    DeploymentId, Manifest, OwnerSignature, PolicyHash, TransitionHash, recovery_message,
-    update_message,
+    DeploymentId, Manifest, OwnerSignature, PolicyHash, TransitionHash, owner_client_cert_message,
+    recovery_message, update_message,
 };
 use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
 use rsa::pkcs8::EncodePublicKey;
@@ -570,4 +572,195 @@ fn a_manifest_becomes_a_validator_once_and_workloads_are_judged_under_its_transi
         judgement.basis().map(|basis| *basis.as_bytes()),
         Some(*updated.transition.as_bytes())
     );
+}
+
+/// A session key's point, as the CLI generates one per port-forward session.
+fn session_point() -> [u8; 65] {
+    rcgen::KeyPair::generate()
+        .unwrap()
+        .public_key_raw()
+        .try_into()
+        .unwrap()
+}
+
+/// `signer`'s request for a client certificate for `point` until `not_after`, over `session`,
+/// signed for `coordinator`'s latest transition.
+fn owner_request(
+    coordinator: &Coordinator,
+    (spki, signer): (&[u8], &EcdsaKeyPair),
+    point: [u8; 65],
+    not_after: u64,
+) -> OwnerCertRequest {
+    let snapshot = coordinator.snapshot();
+    let latest = snapshot.steps.last().unwrap().0.transition.hash();
+    let message =
+        owner_client_cert_message(&snapshot.deployment, &latest, &SESSION, &point, not_after);
+    let signature = signer
+        .sign(&ring::rand::SystemRandom::new(), &message)
+        .unwrap();
+    OwnerCertRequest {
+        public_key: point,
+        not_after,
+        owner: OwnerSignature::new(spki.to_vec(), signature.as_ref().to_vec()),
+        session: SESSION,
+    }
+}
+
+fn the_owners_request(coordinator: &Coordinator, not_after: u64) -> OwnerCertRequest {
+    owner_request(
+        coordinator,
+        (&the_owner().0, &the_owner().1),
+        session_point(),
+        not_after,
+    )
+}
+
+fn refused_for(result: Result<impl std::fmt::Debug, CoreError>) -> &'static str {
+    let got = format!("expected an owner-certificate refusal, got {result:?}");
+    match result {
+        Err(CoreError::OwnerCertUnauthorised(reason)) => Ok(reason),
+        _ => Err(got),
+    }
+    .unwrap()
+}
+
+const TEN_MINUTES: u64 = 600;
+
+#[test]
+fn an_owner_gets_a_short_lived_client_certificate_with_the_reserved_identity() {
+    use der::Decode as _;
+    use x509_cert::ext::pkix::{ExtendedKeyUsage, SubjectAltName, name::GeneralName};
+    let coordinator = Coordinator::open(store("owner-cert")).unwrap();
+    install(&coordinator, &manifest(None, "web"));
+    let not_after = now().as_secs() + TEN_MINUTES;
+    let request = the_owners_request(&coordinator, not_after);
+    let issued = coordinator.new_owner_client_cert(&request, now()).unwrap();
+    assert_eq!(issued.mesh_ca, coordinator.snapshot().mesh_ca);
+    let cert = x509_cert::Certificate::from_der(&issued.certificate).unwrap();
+    let tbs = cert.tbs_certificate();
+    assert_eq!(
+        tbs.validity().not_after.to_unix_duration().as_secs(),
+        not_after
+    );
+    assert_eq!(
+        tbs.subject_public_key_info().subject_public_key.raw_bytes(),
+        request.public_key.as_slice(),
+        "for the session key"
+    );
+    let (_, sans) = tbs.get_extension::<SubjectAltName>().unwrap().unwrap();
+    assert_eq!(
+        sans.0,
+        vec![GeneralName::DnsName(
+            der::asn1::Ia5String::new(chiaro_names::reserved::WORKLOAD_OWNER).unwrap()
+        )],
+        "the reserved identity and nothing else"
+    );
+    let (_, usages) = tbs.get_extension::<ExtendedKeyUsage>().unwrap().unwrap();
+    assert_eq!(
+        usages.0,
+        vec![der::asn1::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.2")],
+        "client authentication only: it cannot serve"
+    );
+    assert!(
+        tbs.subject()
+            .to_string()
+            .contains(&request.owner.signer().to_string()),
+        "the owner's key digest names the subject: {}",
+        tbs.subject()
+    );
+}
+
+#[test]
+fn attack_owner_cert_for_a_key_the_current_manifest_does_not_list_is_refused() {
+    let coordinator = Coordinator::open(store("owner-cert-stranger")).unwrap();
+    install(&coordinator, &manifest(None, "web"));
+    let (spki, stranger) = owner();
+    let request = owner_request(
+        &coordinator,
+        (&spki, &stranger),
+        session_point(),
+        now().as_secs() + TEN_MINUTES,
+    );
+    assert!(
+        refused_for(coordinator.new_owner_client_cert(&request, now()))
+            .contains("not a workload-owner key")
+    );
+}
+
+#[test]
+fn attack_owner_cert_request_with_a_bad_or_moved_signature_is_refused() {
+    // The host, which saw the owner's request, asks with its own key or its own lifetime, on
+    // its own connection: the signature covers each.
+    let coordinator = Coordinator::open(store("owner-cert-signature")).unwrap();
+    install(&coordinator, &manifest(None, "web"));
+    let honest = the_owners_request(&coordinator, now().as_secs() + TEN_MINUTES);
+    let mut tampered = honest.clone();
+    let mut bytes = honest.owner.signature().to_vec();
+    bytes[10] ^= 1;
+    tampered.owner = OwnerSignature::new(the_owner().0.clone(), bytes);
+    let other_key = OwnerCertRequest {
+        public_key: session_point(),
+        ..honest.clone()
+    };
+    let longer = OwnerCertRequest {
+        not_after: honest.not_after + 1,
+        ..honest.clone()
+    };
+    let other_connection = OwnerCertRequest {
+        session: [7; 32],
+        ..honest.clone()
+    };
+    for request in [tampered, other_key, longer, other_connection] {
+        assert!(
+            refused_for(coordinator.new_owner_client_cert(&request, now()))
+                .contains("does not verify"),
+            "{request:?}"
+        );
+    }
+    assert!(coordinator.new_owner_client_cert(&honest, now()).is_ok());
+}
+
+#[test]
+fn attack_owner_cert_request_signed_before_the_manifest_changed_is_refused() {
+    // An owner removed by an update: a request it signed before is for the old transition.
+    let coordinator = Coordinator::open(store("owner-cert-stale")).unwrap();
+    install(&coordinator, &manifest(None, "web"));
+    let before = the_owners_request(&coordinator, now().as_secs() + TEN_MINUTES);
+    install(&coordinator, &manifest(None, "www"));
+    assert!(
+        refused_for(coordinator.new_owner_client_cert(&before, now())).contains("does not verify")
+    );
+    let after = the_owners_request(&coordinator, now().as_secs() + TEN_MINUTES);
+    assert!(coordinator.new_owner_client_cert(&after, now()).is_ok());
+}
+
+#[test]
+fn attack_owner_cert_lifetime_longer_than_an_hour_or_already_over_is_refused() {
+    let coordinator = Coordinator::open(store("owner-cert-lifetime")).unwrap();
+    install(&coordinator, &manifest(None, "web"));
+    let at = now().as_secs();
+    let too_long = the_owners_request(&coordinator, at + OWNER_CERT_MAX_LIFETIME_SECS + 1);
+    assert!(
+        refused_for(coordinator.new_owner_client_cert(&too_long, now()))
+            .contains("longer than an hour")
+    );
+    let over = the_owners_request(&coordinator, at);
+    assert!(refused_for(coordinator.new_owner_client_cert(&over, now())).contains("already ended"));
+    let an_hour = the_owners_request(&coordinator, at + OWNER_CERT_MAX_LIFETIME_SECS);
+    assert!(coordinator.new_owner_client_cert(&an_hour, now()).is_ok());
+}
+
+#[test]
+fn an_owner_cert_needs_a_ready_coordinator() {
+    let coordinator = Coordinator::open(store("owner-cert-unready")).unwrap();
+    let request = OwnerCertRequest {
+        public_key: session_point(),
+        not_after: now().as_secs() + TEN_MINUTES,
+        owner: OwnerSignature::new(the_owner().0.clone(), vec![1]),
+        session: SESSION,
+    };
+    assert!(matches!(
+        coordinator.new_owner_client_cert(&request, now()),
+        Err(CoreError::NotReady(_))
+    ));
 }

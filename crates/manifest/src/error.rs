@@ -70,6 +70,20 @@ pub enum ManifestError {
         /// The earlier entry (`policies["…"]`) that has it.
         other: String,
     },
+    /// A SAN in the reserved subtree (`chiaro_names::reserved`): the identity of workload
+    /// owners' client certificates, which no workload may be issued.
+    #[error(
+        "{field}: SAN {san:?} is reserved (names under {domain} identify workload owners' client \
+         certificates, never a workload)"
+    )]
+    ReservedSan {
+        /// The field.
+        field: String,
+        /// The SAN.
+        san: String,
+        /// The reserved subtree.
+        domain: &'static str,
+    },
     /// An empty workload secret id.
     #[error("{field}: the workload secret id must not be empty (leave it out instead)")]
     EmptyWorkloadSecretId {

@@ -52,6 +52,7 @@ pub use manifest::{
 };
 pub use signed_history::{
     Endorsement, OwnerSignature, SEED_SALT, SET_MANIFEST_CONTEXT, SignedStep, VerifiedHistory,
-    recovery_message, update_message, verify_endorsement, verify_history,
+    owner_client_cert_message, recovery_message, update_message, verify_endorsement,
+    verify_history,
 };
 pub use transition::Transition;

@@ -366,6 +366,13 @@ fn claim_identities(
                 field: sans_field(),
                 san: text.clone(),
             })?;
+        if matches!(&identity, San::Dns(name) if chiaro_names::reserved::is_reserved(name)) {
+            return Err(ManifestError::ReservedSan {
+                field: sans_field(),
+                san: text.clone(),
+                domain: chiaro_names::reserved::RESERVED_DOMAIN,
+            });
+        }
         if let Some(other) = identities.get(&identity) {
             return Err(ManifestError::SharedSan {
                 field: sans_field(),

@@ -26,6 +26,8 @@ use crate::transition::Transition;
 pub const SET_MANIFEST_CONTEXT: &[u8] = b"chiaro-set-manifest-v2";
 /// The domain prefix of the message a seed-share owner signs to recover a Coordinator.
 const RECOVER_CONTEXT: &[u8] = b"chiaro-recover-v1";
+/// The domain prefix of the message a workload owner signs for a client certificate.
+const OWNER_CLIENT_CERT_CONTEXT: &[u8] = b"chiaro-owner-client-cert-v1";
 /// The HKDF-SHA256 salt every derivation from the seed uses.
 pub const SEED_SALT: &[u8] = b"chiaro-seed-v1";
 /// The HKDF label of the deployment id.
@@ -77,6 +79,27 @@ pub fn recovery_message(
     message.extend_from_slice(deployment.as_bytes());
     message.extend_from_slice(session);
     message.extend_from_slice(seed_digest);
+    message
+}
+
+/// The message a workload owner signs (ECDSA P-256/SHA-256) for a client certificate
+/// (`docs/port-forward.md`): in the deployment `deployment`, whose latest transition is
+/// `latest`, over the session whose binding is `session`, for the uncompressed P-256 point
+/// `public_key` (65 bytes), valid until `not_after` (Unix seconds). The signature authorises
+/// nothing after the manifest changes, on another connection, or for another key.
+pub fn owner_client_cert_message(
+    deployment: &DeploymentId,
+    latest: &TransitionHash,
+    session: &[u8; 32],
+    public_key: &[u8; 65],
+    not_after: u64,
+) -> Vec<u8> {
+    let mut message = OWNER_CLIENT_CERT_CONTEXT.to_vec();
+    message.extend_from_slice(deployment.as_bytes());
+    message.extend_from_slice(latest.as_bytes());
+    message.extend_from_slice(session);
+    message.extend_from_slice(public_key);
+    message.extend_from_slice(&not_after.to_be_bytes());
     message
 }
 

@@ -375,6 +375,28 @@ fn attack_hand_edited_manifest_giving_two_entries_one_san_is_refused() {
 }
 
 #[test]
+fn attack_workload_san_in_the_reserved_owner_namespace_is_refused() {
+    // A workload with the owners' identity would pass a port-forward allow-list as the owner,
+    // and an owner's certificate would pass as that workload.
+    for san in [
+        chiaro_names::reserved::WORKLOAD_OWNER,
+        "Workload-Owner.Chiaro.Invalid.",
+        "other.chiaro.invalid",
+    ] {
+        let edited = with(valid(), &format!("/policies/{DB}/sans"), json!(["db", san]));
+        assert_eq!(
+            parse(&edited).unwrap_err(),
+            ManifestError::ReservedSan {
+                field: format!("policies[{DB:?}].sans"),
+                san: san.to_owned(),
+                domain: "chiaro.invalid",
+            },
+            "{edited}"
+        );
+    }
+}
+
+#[test]
 fn a_san_repeated_in_one_entry_in_another_spelling_is_refused() {
     let repeated = with(
         valid(),

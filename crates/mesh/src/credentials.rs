@@ -159,6 +159,27 @@ pub fn dns_names(certificate: &CertificateDer<'_>) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Whether an ingress entry whose allow-list is `allowed` (empty: any mesh certificate) admits
+/// the peer's end-entity `certificate`, which chained to the mesh CA. A certificate with a
+/// reserved identity ([`chiaro_names::reserved`]: a workload owner's client certificate) is
+/// admitted only by a list that names one of its reserved names, never as "any mesh
+/// certificate" and never by a workload name it might also carry; every other certificate by
+/// an empty list or one of its names.
+pub fn admits(certificate: &CertificateDer<'_>, allowed: &[String]) -> bool {
+    let reserved = dns_names(certificate)
+        .iter()
+        .any(|name| chiaro_names::reserved::is_reserved(name));
+    if reserved {
+        let named: Vec<String> = allowed
+            .iter()
+            .filter(|name| chiaro_names::reserved::is_reserved(name))
+            .cloned()
+            .collect();
+        return has_any_name(certificate, &named);
+    }
+    allowed.is_empty() || has_any_name(certificate, allowed)
+}
+
 /// Whether the end-entity certificate `certificate` is valid for one of `names`.
 pub fn has_any_name(certificate: &CertificateDer<'_>, names: &[String]) -> bool {
     let Ok(end_entity) = webpki::EndEntityCert::try_from(certificate) else {

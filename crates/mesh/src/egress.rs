@@ -11,6 +11,7 @@ use rustls::pki_types::ServerName;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsConnector;
 
+use crate::MeshError;
 use crate::credentials::SharedTls;
 use crate::events::{Event, Events};
 use crate::ingress::HANDSHAKE_TIMEOUT;
@@ -18,6 +19,27 @@ use crate::pipe::{pipe, read_ahead};
 use crate::workers::Workers;
 use chiaro_accept::{AcceptBackoff, accept};
 use chiaro_pod::EgressRule;
+
+/// Refuses an egress entry whose SAN is a reserved identity (`chiaro_names::reserved`): that
+/// names a workload owner's client certificate, never a server. (Such a certificate could not
+/// serve anyway: it is for client authentication only, and the handshake requires server
+/// authentication.)
+///
+/// # Errors
+/// [`MeshError::Config`] naming the entry.
+pub fn check_san(rule: &EgressRule) -> Result<(), MeshError> {
+    if chiaro_names::reserved::is_reserved(&rule.san) {
+        return Err(MeshError::Config {
+            annotation: chiaro_pod::annotations::MESH_EGRESS_ANNOTATION.to_owned(),
+            entry: rule.name.clone(),
+            reason: format!(
+                "SAN {:?} is a reserved identity (a workload owner's), never a server's",
+                rule.san
+            ),
+        });
+    }
+    Ok(())
+}
 
 /// One outbound entry being served.
 #[derive(Debug)]

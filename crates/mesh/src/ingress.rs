@@ -1,7 +1,8 @@
 //! Inbound: every connection to the pod is terminated here. For a port with TLS (the default)
 //! the peer must complete mutual TLS with a certificate from the current mesh CA, within
-//! [`HANDSHAKE_TIMEOUT`], and carry one of the entry's allowed SANs if it has a list; only then
-//! are bytes forwarded, in plaintext, to the workload. A port opted out with `#false` is
+//! [`HANDSHAKE_TIMEOUT`], and carry one of the entry's allowed SANs if it has a list (a
+//! certificate with a reserved identity, a workload owner's, only where the list names it:
+//! [`crate::credentials::admits`]); only then are bytes forwarded, in plaintext, to the workload. A port opted out with `#false` is
 //! forwarded as is.
 //!
 //! Where to: a redirected connection goes to the address it was sent to (its original
@@ -23,7 +24,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::MeshError;
 use crate::admission::{Caps, Gate, Pass};
-use crate::credentials::{SharedTls, dns_names, has_any_name};
+use crate::credentials::{SharedTls, admits, dns_names};
 use crate::events::{Event, Events};
 use crate::pipe::{pipe, read_ahead};
 use crate::workers::Workers;
@@ -322,13 +323,16 @@ impl Ingress {
         let Some(certificate) = certificate else {
             return;
         };
-        if !rule.allowed.is_empty() && !has_any_name(&certificate, &rule.allowed) {
+        if !admits(&certificate, &rule.allowed) {
+            let reason = if rule.allowed.is_empty() {
+                "carries a reserved identity, which only an allow-list that names it admits"
+                    .to_owned()
+            } else {
+                format!("has none of the allowed names {:?}", rule.allowed)
+            };
             self.refuse(
                 peer,
-                format!(
-                    "{}: the peer's certificate has none of the allowed names {:?}",
-                    rule.name, rule.allowed
-                ),
+                format!("{}: the peer's certificate {reason}", rule.name),
             );
             return;
         }

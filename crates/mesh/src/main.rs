@@ -170,9 +170,13 @@ fn shared(flags: &Flags) -> anyhow::Result<Shared> {
 
 /// The annotations and the probe table, parsed with the syntax generate checked them with.
 fn config(flags: &Flags) -> anyhow::Result<Config> {
+    let egress_rules = parse_egress(&flags.egress)?;
+    for rule in &egress_rules {
+        chiaro_mesh::egress::check_san(rule)?;
+    }
     Ok(Config {
         ingress_rules: parse_ingress(&flags.ingress)?,
-        egress_rules: parse_egress(&flags.egress)?,
+        egress_rules,
         probes: Arc::new(ProbeTable::parse(&flags.probes)?),
         idle: Duration::from_secs(flags.idle_secs),
     })

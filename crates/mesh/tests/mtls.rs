@@ -261,6 +261,120 @@ async fn a_san_not_on_the_allow_list_is_refused() {
     assert_eq!(exchange(admin, b"admin here").await, b"admin here");
 }
 
+/// Writes a workload owner's client certificate as the Coordinator issues it: the reserved
+/// identity (and `extra_names`, which the Coordinator never adds), client authentication only.
+fn owner_credentials(ca: &Ca, dir: &Path, extra_names: &[&str]) {
+    let mut names = vec![chiaro_names::reserved::WORKLOAD_OWNER];
+    names.extend_from_slice(extra_names);
+    ca.credentials_for(dir, &names, &[rcgen::ExtendedKeyUsagePurpose::ClientAuth]);
+}
+
+/// A client holding a workload owner's certificate (plus `extra_names`) connects straight to
+/// `server` (as `chiaro port-forward` does); what it read back.
+async fn as_owner(ca: &Ca, server: &ServerPod, extra_names: &[&str]) -> std::io::Result<Vec<u8>> {
+    let owner = scratch("owner");
+    owner_credentials(ca, &owner, extra_names);
+    direct(server.ingress, &ca.pem, Some(&owner)).await
+}
+
+#[tokio::test]
+async fn attack_owner_certificate_on_a_port_without_an_allow_list_is_refused() {
+    // "Any mesh certificate" means any workload's: an owner's certificate is no workload.
+    let ca = Ca::new();
+    let server = server_pod(&ca, &["api"], mtls).await;
+    let result = as_owner(&ca, &server, &[]).await;
+    assert!(
+        result.is_err() || result.as_ref().unwrap().is_empty(),
+        "{result:?}"
+    );
+    refusal_recorded(&server).await;
+    assert_eq!(server.connections.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn attack_owner_certificate_with_a_workload_name_is_refused_where_only_that_name_is_allowed()
+{
+    // The Coordinator never issues such a certificate; the proxy does not rely on that.
+    let ca = Ca::new();
+    let server = server_pod(&ca, &["api"], |port| IngressRule {
+        allowed: vec!["admin.shop".to_owned()],
+        ..mtls(port)
+    })
+    .await;
+    let result = as_owner(&ca, &server, &["admin.shop"]).await;
+    assert!(
+        result.is_err() || result.as_ref().unwrap().is_empty(),
+        "{result:?}"
+    );
+    refusal_recorded(&server).await;
+    assert_eq!(server.connections.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn an_owner_certificate_is_admitted_where_the_allow_list_names_it() {
+    let ca = Ca::new();
+    let server = server_pod(&ca, &["api"], |port| IngressRule {
+        allowed: vec![chiaro_names::reserved::WORKLOAD_OWNER.to_owned()],
+        ..mtls(port)
+    })
+    .await;
+    assert_eq!(as_owner(&ca, &server, &[]).await.unwrap(), b"sneak");
+    // A workload is not the owner.
+    let (egress, _) = client_pod(&ca, &["web"], server.ingress, "api").await;
+    assert!(exchange(egress, b"as the owner").await.is_empty());
+    assert_eq!(server.connections.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn attack_owner_certificate_as_a_server_is_refused_at_egress() {
+    // Whoever holds an owner's certificate cannot pose as a server to a workload, even under
+    // the reserved name (which no egress entry may require: `check_san`): it is for client
+    // authentication only.
+    let ca = Ca::new();
+    let dir = scratch("owner-server");
+    owner_credentials(&ca, &dir, &[]);
+    let (echo, connections) = echo_server().await;
+    let tls = Arc::new(SharedTls::load(&dir).unwrap());
+    let ingress = Arc::new(Ingress::new(
+        vec![IngressRule {
+            allowed: vec!["web".to_owned()],
+            ..mtls(echo.port())
+        }],
+        tls,
+        Duration::from_secs(60),
+        Events::quiet(),
+        Workers::current(),
+    ));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(ingress.serve(
+        listener,
+        Destination::Fixed {
+            port: echo.port(),
+            target: echo,
+        },
+    ));
+    let (egress, _) = client_pod(
+        &ca,
+        &["web"],
+        address,
+        chiaro_names::reserved::WORKLOAD_OWNER,
+    )
+    .await;
+    assert!(exchange(egress, b"secret for a workload").await.is_empty());
+    assert_eq!(connections.load(Ordering::SeqCst), 0);
+    let rule = chiaro_pod::EgressRule {
+        name: "owner".to_owned(),
+        local: "127.0.0.1:9000".parse().unwrap(),
+        remote: address.to_string(),
+        san: chiaro_names::reserved::WORKLOAD_OWNER.to_owned(),
+    };
+    let refused = chiaro_mesh::egress::check_san(&rule)
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("reserved identity"), "{refused}");
+}
+
 #[tokio::test]
 async fn egress_refuses_a_server_with_another_identity() {
     let ca = Ca::new();

@@ -549,6 +549,17 @@ fn mesh_annotations_are_checked_as_the_sidecar_reads_them() {
         clashes[0]
     );
 
+    // An owner's client certificate never serves: no egress may require its identity.
+    let owner_as_server = APP.replace(
+        "annotations: {chiaro.dev/mesh-ingress: \"web#8080#true\"}",
+        "annotations: {chiaro.dev/mesh-ingress: \"web#8080#true\", chiaro.dev/mesh-egress: \"db#127.0.0.1:5432#db.shop:5432#workload-owner.chiaro.invalid\"}",
+    );
+    let error = generate(&owner_as_server).unwrap_err().to_string();
+    assert!(
+        error.contains("chiaro.dev/mesh-egress") && error.contains("reserved identity"),
+        "{error}"
+    );
+
     for (from, to) in [
         ("\"web#8080#true\"", "\"web#15006#true\""),
         (

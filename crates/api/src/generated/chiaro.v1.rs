@@ -98,6 +98,33 @@ pub struct RecoverRequest {
 }
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct RecoverResponse {}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct NewOwnerClientCertRequest {
+    /// The key the certificate is for: an uncompressed P-256 point (65 bytes).
+    #[prost(bytes = "vec", tag = "1")]
+    pub public_key: ::prost::alloc::vec::Vec<u8>,
+    /// The end of the certificate's validity (Unix seconds); at most an hour from now.
+    #[prost(uint64, tag = "2")]
+    pub not_after: u64,
+    /// A workload-owner key the current manifest lists, and its ECDSA P-256/SHA-256 signature
+    /// (DER) over "chiaro-owner-client-cert-v1" || deployment id (32 bytes) || latest
+    /// transition hash (32 bytes) || this connection's session binding (32 bytes) ||
+    /// public_key (65 bytes) || not_after (8 bytes, big-endian).
+    #[prost(message, optional, tag = "3")]
+    pub owner: ::core::option::Option<OwnerSignature>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct NewOwnerClientCertResponse {
+    /// The client certificate (DER).
+    #[prost(bytes = "vec", tag = "1")]
+    pub certificate: ::prost::alloc::vec::Vec<u8>,
+    /// The mesh CA certificate (DER) that issued it.
+    #[prost(bytes = "vec", tag = "2")]
+    pub mesh_ca: ::prost::alloc::vec::Vec<u8>,
+    /// The latest transition hash it was issued under.
+    #[prost(bytes = "vec", tag = "3")]
+    pub transition_hash: ::prost::alloc::vec::Vec<u8>,
+}
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct NewMeshCertRequest {}
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -310,6 +337,33 @@ pub mod user_api_client {
             req.extensions_mut().insert(GrpcMethod::new("chiaro.v1.UserApi", "Recover"));
             self.inner.unary(req, path, codec).await
         }
+        /// A short-lived client certificate from the current mesh CA for a key the caller holds,
+        /// with the reserved identity of a workload owner (docs/port-forward.md), for an owner key
+        /// the current manifest lists.
+        pub async fn new_owner_client_cert(
+            &mut self,
+            request: impl tonic::IntoRequest<super::NewOwnerClientCertRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::NewOwnerClientCertResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/chiaro.v1.UserApi/NewOwnerClientCert",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("chiaro.v1.UserApi", "NewOwnerClientCert"));
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -350,6 +404,16 @@ pub mod user_api_server {
             &self,
             request: tonic::Request<super::RecoverRequest>,
         ) -> std::result::Result<tonic::Response<super::RecoverResponse>, tonic::Status>;
+        /// A short-lived client certificate from the current mesh CA for a key the caller holds,
+        /// with the reserved identity of a workload owner (docs/port-forward.md), for an owner key
+        /// the current manifest lists.
+        async fn new_owner_client_cert(
+            &self,
+            request: tonic::Request<super::NewOwnerClientCertRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::NewOwnerClientCertResponse>,
+            tonic::Status,
+        >;
     }
     /// For workload owners, seed-share owners and anyone verifying the deployment.
     #[derive(Debug)]
@@ -546,6 +610,51 @@ pub mod user_api_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = RecoverSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/chiaro.v1.UserApi/NewOwnerClientCert" => {
+                    #[allow(non_camel_case_types)]
+                    struct NewOwnerClientCertSvc<T: UserApi>(pub Arc<T>);
+                    impl<
+                        T: UserApi,
+                    > tonic::server::UnaryService<super::NewOwnerClientCertRequest>
+                    for NewOwnerClientCertSvc<T> {
+                        type Response = super::NewOwnerClientCertResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::NewOwnerClientCertRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as UserApi>::new_owner_client_cert(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = NewOwnerClientCertSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

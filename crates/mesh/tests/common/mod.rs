@@ -26,11 +26,23 @@ impl Ca {
 
     /// Writes `dir/tls/{cert,key,mesh-ca}.pem` for a workload with `names`.
     pub(crate) fn credentials(&self, dir: &Path, names: &[&str]) {
+        self.credentials_for(dir, names, &[]);
+    }
+
+    /// Writes `dir/tls/{cert,key,mesh-ca}.pem` for a certificate with `names` and the
+    /// extended key usages `usages` (none: any).
+    pub(crate) fn credentials_for(
+        &self,
+        dir: &Path,
+        names: &[&str],
+        usages: &[rcgen::ExtendedKeyUsagePurpose],
+    ) {
         let key = rcgen::KeyPair::generate().unwrap();
         let mut params = rcgen::CertificateParams::new(
             names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>(),
         )
         .unwrap();
+        params.extended_key_usages = usages.to_vec();
         params.distinguished_name.push(
             rcgen::DnType::CommonName,
             names.first().copied().unwrap_or("leaf"),

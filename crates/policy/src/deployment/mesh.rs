@@ -60,6 +60,21 @@ pub(super) fn check_mesh_annotations(
     };
     let ingress = parse_ingress(&mesh.ingress).map_err(|e| invalid(MESH_INGRESS_ANNOTATION, e))?;
     let egress = parse_egress(&mesh.egress).map_err(|e| invalid(MESH_EGRESS_ANNOTATION, e))?;
+    // A reserved identity names a workload owner's client certificate, never a server.
+    if let Some(rule) = egress
+        .iter()
+        .find(|rule| chiaro_names::reserved::is_reserved(&rule.san))
+    {
+        return Err(PolicyError::Input(chiaro_k8s::K8sError::Invalid {
+            at: at.clone(),
+            path: format!("spec.template.metadata.annotations[{MESH_EGRESS_ANNOTATION}]"),
+            detail: format!(
+                "entry {:?}: SAN {:?} is a reserved identity (a workload owner's client \
+                 certificate), never a server's",
+                rule.name, rule.san
+            ),
+        }));
+    }
     let declared = workload.pod_spec.container_ports();
     // The proxy's own ports: a workload listening there would take the redirected connections
     // (15006) or be reached around the redirect (15021) once the proxy is gone.
