@@ -59,6 +59,11 @@ pub enum Command {
     Verify(VerifyDeploymentArgs),
     /// Give a restarted Coordinator its seed back from a seed share.
     Recover(RecoverArgs),
+    /// Forward a local port to a confidential pod: through an untrusted forwarder, in TLS from
+    /// here to the pod's mesh proxy, which must prove the workload's identity under the
+    /// attested Coordinator's mesh CA; this side proves a workload owner (a short-lived client
+    /// certificate the Coordinator issues for the owner key).
+    PortForward(PortForwardArgs),
     /// Generate keys for workload owners and seed-share owners.
     #[command(subcommand)]
     Keygen(KeygenCommand),
@@ -621,6 +626,49 @@ pub struct SetArgs {
     /// Where to write the seed shares the first manifest returns.
     #[arg(long, default_value = ".")]
     pub seed_shares_dir: PathBuf,
+}
+
+/// `chiaro port-forward`
+#[derive(Debug, Args)]
+pub struct PortForwardArgs {
+    /// The Coordinator.
+    #[command(flatten)]
+    pub coordinator: CoordinatorArgs,
+    /// `pod/NAME` or `svc/NAME` (a bare NAME is a pod). The server identity to require is
+    /// derived from it and the verified manifest alone: `pod/NAME` names the workload whose
+    /// pods are named `WORKLOAD` or `WORKLOAD-…`, `svc/NAME` the Service.
+    pub target: String,
+    /// `LOCAL:REMOTE`, or `REMOTE` for the same port here (LOCAL 0: any free port).
+    pub ports: String,
+    /// The target's namespace.
+    #[arg(short = 'n', long, default_value = "default")]
+    pub namespace: String,
+    /// A workload-owner key (PKCS#8 PEM) the current manifest lists: it signs the request for
+    /// the client certificate the target's ingress allow-list must name
+    /// (`workload-owner.chiaro.invalid`).
+    #[arg(long, value_name = "FILE")]
+    pub workload_owner_key: PathBuf,
+    /// Require this server identity instead of the one TARGET gives: a SAN of exactly one
+    /// entry of the verified manifest.
+    #[arg(long, value_name = "SAN")]
+    pub server_name: Option<String>,
+    /// Where to listen here (loopback by default: whoever connects uses the owner's identity).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub address: std::net::IpAddr,
+    /// The forwarder to connect to (`chiaro-forwarder`, untrusted: it carries ciphertext).
+    /// Required for now: the cluster leg (`kubectl port-forward` to the forwarder `chiaro
+    /// install` provides) is not built yet.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub forwarder: String,
+    /// Where the forwarder connects: the pod's address and REMOTE (routing only, untrusted; in
+    /// local mode the report's `ingress` address).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub to: String,
+    /// How long each owner client certificate lives, in seconds (60 to 3600); a new one is
+    /// requested when less than a minute is left.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(60..=3600))]
+    pub certificate_lifetime: u64,
 }
 
 /// `chiaro verify`

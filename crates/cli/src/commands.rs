@@ -12,6 +12,7 @@ mod keygen;
 mod local;
 mod measure;
 mod policy;
+mod port_forward;
 mod registry_source;
 
 use crate::cli::{
@@ -38,6 +39,7 @@ pub(crate) fn run(cli: &Cli) -> Outcome {
         Command::Set(args) => deployment::set(args, printer),
         Command::Verify(args) => deployment::verify(args, printer),
         Command::Recover(args) => deployment::recover(args, printer),
+        Command::PortForward(args) => port_forward::run(args, printer),
         Command::Keygen(KeygenCommand::WorkloadOwner(args)) => {
             keygen::workload_owner(args, printer)
         }

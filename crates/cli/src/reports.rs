@@ -8,6 +8,7 @@ mod install;
 mod keys;
 mod local;
 mod measure;
+mod port_forward;
 
 pub use deployment::{HistoryStep, SetReport, VerifyReport};
 pub use generate::GenerateSummary;
@@ -18,6 +19,7 @@ pub use local::{
     StoryStep, TamperDecision, TamperReport, TrafficCheck, TrafficKind,
 };
 pub use measure::{GuestSummary, Launch, MeasuredGuest, MeasurementExplained};
+pub use port_forward::{ForwardedConnection, PortForwardReport};
 
 use serde::{Deserialize, Serialize};
 

@@ -73,14 +73,14 @@ enum Refused {
 }
 
 /// What `GetManifests` returned, decoded.
-struct Fetched {
-    state: CoordinatorState,
-    history: WireHistory,
-    root_ca: Vec<u8>,
-    mesh_ca: Vec<u8>,
+pub(crate) struct Fetched {
+    pub(crate) state: CoordinatorState,
+    pub(crate) history: WireHistory,
+    pub(crate) root_ca: Vec<u8>,
+    pub(crate) mesh_ca: Vec<u8>,
 }
 
-async fn fetch(client: &mut UserApiClient<Channel>) -> anyhow::Result<Fetched> {
+pub(crate) async fn fetch(client: &mut UserApiClient<Channel>) -> anyhow::Result<Fetched> {
     let response = client
         .get_manifests(GetManifestsRequest {})
         .await
@@ -97,7 +97,7 @@ async fn fetch(client: &mut UserApiClient<Channel>) -> anyhow::Result<Fetched> {
 
 /// Verifies the history and compares it with the record. A rollback is refused unless
 /// `allow_rollback`; another deployment always is.
-fn checked(
+pub(crate) fn checked(
     history: WireHistory,
     record: Option<&DeploymentRecord>,
     record_path: &Path,
@@ -413,13 +413,13 @@ pub(crate) fn recover(args: &RecoverArgs, printer: Printer) -> anyhow::Result<Ou
 }
 
 /// A workload owner's signing key.
-struct OwnerSigner {
+pub(crate) struct OwnerSigner {
     key: ring::signature::EcdsaKeyPair,
     spki: Vec<u8>,
 }
 
 impl OwnerSigner {
-    fn read(path: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn read(path: &Path) -> anyhow::Result<Self> {
         let pkcs8 = read_pem(path, "PRIVATE KEY")?;
         let key = ring::signature::EcdsaKeyPair::from_pkcs8(
             &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
@@ -435,11 +435,11 @@ impl OwnerSigner {
         Ok(Self { key, spki })
     }
 
-    fn digest(&self) -> KeyDigest {
+    pub(crate) fn digest(&self) -> KeyDigest {
         KeyDigest::new(sha2::Sha256::digest(&self.spki).into())
     }
 
-    fn sign(&self, message: &[u8]) -> anyhow::Result<OwnerSignature> {
+    pub(crate) fn sign(&self, message: &[u8]) -> anyhow::Result<OwnerSignature> {
         let signature = self
             .key
             .sign(&ring::rand::SystemRandom::new(), message)
@@ -503,15 +503,21 @@ fn finish(
                 printer.line(&format!("note: {note}"));
             }
             printer.input_error(&error);
-            if error
-                .chain()
-                .any(|cause| cause.downcast_ref::<Refused>().is_some())
-            {
-                Outcome::Rejected
-            } else {
-                outcome_of(&error)
-            }
+            failure_outcome(&error)
         }
+    }
+}
+
+/// The exit for a failed deployment command: a refused deployment or Coordinator is a
+/// rejection (3), anything else a failure (1).
+pub(crate) fn failure_outcome(error: &anyhow::Error) -> Outcome {
+    if error
+        .chain()
+        .any(|cause| cause.downcast_ref::<Refused>().is_some())
+    {
+        Outcome::Rejected
+    } else {
+        outcome_of(error)
     }
 }
 

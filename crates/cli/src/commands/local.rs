@@ -75,6 +75,7 @@ pub(crate) fn run(args: &LocalRunArgs, printer: Printer) -> anyhow::Result<Outco
     let report = RunReport {
         work_dir: work.dir.display().to_string(),
         network: network.kind(),
+        coordinator: coordinator.user_api,
         owner_key_digest: owners.workload.manifest_workload_owner_key_digest,
         installed,
         pods: started.runs,

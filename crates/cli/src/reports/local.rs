@@ -15,6 +15,9 @@ pub struct RunReport {
     pub work_dir: String,
     /// How the pods were networked.
     pub network: PodNetworking,
+    /// The Coordinator's user API (for `chiaro verify`, `set` or `port-forward` while
+    /// `--keep-running` keeps it).
+    pub coordinator: SocketAddr,
     /// The workload owner's key digest.
     pub owner_key_digest: KeyDigest,
     /// What `set` installed.

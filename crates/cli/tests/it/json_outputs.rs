@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use chiaro::reports::{
-    ContainerOutcome, ContainerRun, GenerateSummary, HistoryStep, HttpAnswer, PodNetworking,
-    PodRun, RunReport, SeedShareOwnerKey, SetReport, Shown, StandInServer, StoryStep,
-    TamperDecision, TamperReport, TrafficCheck, TrafficKind, VerifyReport, WorkloadOwnerKey,
+    ContainerOutcome, ContainerRun, ForwardedConnection, GenerateSummary, HistoryStep, HttpAnswer,
+    PodNetworking, PodRun, PortForwardReport, RunReport, SeedShareOwnerKey, SetReport, Shown,
+    StandInServer, StoryStep, TamperDecision, TamperReport, TrafficCheck, TrafficKind,
+    VerifyReport, WorkloadOwnerKey,
 };
 use chiaro_manifest::{DeploymentId, KeyDigest, ManifestHash, PolicyHash, TransitionHash};
 use chiaro_policy::{VmSize, WorkloadReport};
@@ -164,6 +165,7 @@ fn the_local_run_report_is_the_golden_json() {
         &RunReport {
             work_dir: ".chiaro-local".to_owned(),
             network: PodNetworking::Loopback,
+            coordinator: address("127.0.0.1:30001"),
             owner_key_digest: KeyDigest::new([0x55; 32]),
             installed: set_report(),
             pods: vec![PodRun {
@@ -274,5 +276,43 @@ fn the_local_tamper_report_is_the_golden_json() {
                 },
             ],
         },
+    );
+}
+
+#[test]
+fn the_port_forward_report_and_its_connection_events_are_the_golden_json() {
+    check(
+        "port-forward",
+        &PortForwardReport {
+            listening: address("127.0.0.1:40123"),
+            target: "pod/web-7d9f8c6b5d-q8x2z".to_owned(),
+            namespace: "pf".to_owned(),
+            server_name: "web.pf.svc.cluster.local".to_owned(),
+            forwarder: "127.0.0.1:15100".to_owned(),
+            routing: "10.0.3.7:8080".to_owned(),
+            deployment: DeploymentId::new([0x11; 32]),
+            latest_transition: TransitionHash::new([0x22; 32]),
+            owner_certificate_not_after: 1_800_000_000,
+            notes: vec!["WARNING: the INSECURE simulated TEE".to_owned()],
+        },
+    );
+    check(
+        "port-forward-connections",
+        &vec![
+            ForwardedConnection::Closed {
+                connection: 1,
+                bytes_up: 78,
+                bytes_down: 190,
+            },
+            ForwardedConnection::Refused {
+                connection: 2,
+                error: "refused: the server's certificate is not for the target's identity"
+                    .to_owned(),
+            },
+            ForwardedConnection::Failed {
+                connection: 3,
+                error: "reaching the forwarder at 127.0.0.1:15100: connection refused".to_owned(),
+            },
+        ],
     );
 }

@@ -17,6 +17,7 @@ mod json_outputs;
 mod local;
 mod measure;
 mod policy;
+mod port_forward;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -520,3 +520,152 @@ fn attack_pod_under_the_coordinators_policy_gets_no_credentials() {
     ok_process(&deployment.initializer(WEB, "tee.json", "web", "20"));
     std::fs::remove_dir_all(&deployment.dir).unwrap();
 }
+
+/// `NewOwnerClientCert` over the real user API (attested TLS, gRPC): the owner's request on
+/// its own connection gets a certificate; the same signed request replayed by the host on a
+/// connection of its own is refused (the signature names the owner's session binding), and so
+/// is a request signed by a key the manifest does not list (the host's).
+#[test]
+fn attack_owner_cert_request_replayed_on_another_connection_or_by_a_stranger_is_refused_over_grpc()
+{
+    use std::sync::Arc;
+
+    use chiaro_api::v1::user_api_client::UserApiClient;
+    use chiaro_api::v1::{GetManifestsRequest, NewOwnerClientCertRequest};
+
+    let (deployment, _, _, _) = owners_deployment();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let reference = chiaro_manifest::CoordinatorReference::parse(&read(
+        &deployment.path("coordinator-reference.json"),
+    ))
+    .unwrap();
+    let validator = Arc::new(
+        chiaro_api::validation::reference_validator(reference.reference_values()).unwrap(),
+    );
+    let connect = || {
+        let tls = Arc::new(
+            chiaro_atls::ClientConfig::new(
+                validator.clone(),
+                None,
+                chiaro_coordinator::app::system_clock(),
+            )
+            .unwrap(),
+        );
+        let (channel, session) = runtime
+            .block_on(chiaro_api::transport::bound_channel(
+                deployment.user_api,
+                tls,
+            ))
+            .unwrap();
+        (UserApiClient::new(channel), session)
+    };
+    let (mut owner_client, owner_session) = connect();
+    let fetched = runtime
+        .block_on(owner_client.get_manifests(GetManifestsRequest {}))
+        .unwrap()
+        .into_inner();
+    let history = chiaro_api::history::history_from_wire(fetched.history.as_ref()).unwrap();
+    let latest = history.steps.last().unwrap().0.transition.hash();
+    let session_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let point: [u8; 65] = session_key.public_key_raw().try_into().unwrap();
+    #[expect(clippy::disallowed_methods, reason = "the test's clock, as the CLI's")]
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let not_after = now + 600;
+    let signed_by = |spki: Vec<u8>, key: &ring::signature::EcdsaKeyPair, session: [u8; 32]| {
+        let message = chiaro_manifest::owner_client_cert_message(
+            &history.deployment,
+            &latest,
+            &session,
+            &point,
+            not_after,
+        );
+        let signature = key
+            .sign(&ring::rand::SystemRandom::new(), &message)
+            .unwrap();
+        NewOwnerClientCertRequest {
+            public_key: point.to_vec(),
+            not_after,
+            owner: Some(chiaro_api::history::owner_to_wire(
+                &chiaro_manifest::OwnerSignature::new(spki, signature.as_ref().to_vec()),
+            )),
+        }
+    };
+    let (spki, key) = owner_signer(&deployment);
+    let owners_request = signed_by(spki, &key, *owner_session.current().unwrap().as_bytes());
+
+    // The host replays the owner's signed request on its own attested connection.
+    let (mut host_client, host_session) = connect();
+    let Err(replayed) = runtime.block_on(host_client.new_owner_client_cert(owners_request.clone()))
+    else {
+        panic!("the owner's request was honoured on the host's connection");
+    };
+    assert_eq!(
+        replayed.code(),
+        tonic::Code::PermissionDenied,
+        "{replayed:?}"
+    );
+
+    // The host signs with a key of its own, over its own connection.
+    let (host_digest, _) = keys_named(&deployment, "host-owner.pem", "host-share.pem");
+    let host_key = chiaro_manifest::KeyDigest::from_hex(&host_digest).unwrap();
+    assert!(
+        !deployment_lists(&fetched, &host_key),
+        "the host's key is not the manifest's"
+    );
+    let host_pkcs8 =
+        rustls::pki_types::pem::PemObject::from_pem_file(deployment.path("host-owner.pem"))
+            .map(|der: rustls::pki_types::PrivatePkcs8KeyDer<'static>| der)
+            .unwrap();
+    let host_signer = ring::signature::EcdsaKeyPair::from_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        host_pkcs8.secret_pkcs8_der(),
+        &ring::rand::SystemRandom::new(),
+    )
+    .unwrap();
+    let host_spki = rcgen::PublicKeyData::subject_public_key_info(
+        &rcgen::KeyPair::try_from(host_pkcs8.secret_pkcs8_der()).unwrap(),
+    );
+    let strangers = signed_by(
+        host_spki,
+        &host_signer,
+        *host_session.current().unwrap().as_bytes(),
+    );
+    let Err(stranger) = runtime.block_on(host_client.new_owner_client_cert(strangers)) else {
+        panic!("a key the manifest does not list got an owner certificate");
+    };
+    assert_eq!(
+        stranger.code(),
+        tonic::Code::PermissionDenied,
+        "{stranger:?}"
+    );
+
+    // The owner, on the connection it signed for, gets one.
+    let issued = runtime
+        .block_on(owner_client.new_owner_client_cert(owners_request))
+        .unwrap()
+        .into_inner();
+    assert_eq!(issued.mesh_ca, fetched.mesh_ca);
+    assert_eq!(issued.transition_hash, latest.as_bytes());
+    assert!(!issued.certificate.is_empty());
+    std::fs::remove_dir_all(&deployment.dir).unwrap();
+}
+
+/// Whether the latest manifest of `fetched` lists `owner`.
+fn deployment_lists(
+    fetched: &chiaro_api::v1::GetManifestsResponse,
+    owner: &chiaro_manifest::KeyDigest,
+) -> bool {
+    let history = chiaro_api::history::history_from_wire(fetched.history.as_ref()).unwrap();
+    let (_, latest) = history.steps.last().unwrap();
+    latest
+        .as_ref()
+        .unwrap()
+        .workload_owner_key_digests()
+        .contains(owner)
+}
