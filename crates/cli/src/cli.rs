@@ -20,6 +20,12 @@ pub(crate) const DEFAULT_VOLUME_IMAGE: &str = concat!(
     "ghcr.io/chiaro-dev/chiaro-volume:",
     env!("CARGO_PKG_VERSION")
 );
+/// The forwarder image `install` deploys unless told otherwise (`chiaro port-forward`'s
+/// untrusted forwarder).
+pub(crate) const DEFAULT_FORWARDER_IMAGE: &str = concat!(
+    "ghcr.io/chiaro-dev/chiaro-forwarder:",
+    env!("CARGO_PKG_VERSION")
+);
 /// The Coordinator image `install` deploys unless told otherwise.
 pub(crate) const DEFAULT_COORDINATOR_IMAGE: &str = concat!(
     "ghcr.io/chiaro-dev/chiaro-coordinator:",
@@ -304,6 +310,10 @@ pub struct InstallArgs {
     /// The Coordinator's image (resolved and pinned by digest).
     #[arg(long, default_value = DEFAULT_COORDINATOR_IMAGE)]
     pub coordinator_image: String,
+    /// The image of `chiaro port-forward`'s forwarder (a plain pod that carries TLS records:
+    /// not pinned, nothing trusts it).
+    #[arg(long, default_value = DEFAULT_FORWARDER_IMAGE)]
+    pub forwarder_image: String,
     /// The platform the runtime class `chiaro-cc` (and the Coordinator) runs on.
     #[arg(long, value_enum, default_value = "snp")]
     pub platform: PlatformChoice,
@@ -655,15 +665,22 @@ pub struct PortForwardArgs {
     /// Where to listen here (loopback by default: whoever connects uses the owner's identity).
     #[arg(long, default_value = "127.0.0.1")]
     pub address: std::net::IpAddr,
-    /// The forwarder to connect to (`chiaro-forwarder`, untrusted: it carries ciphertext).
-    /// Required for now: the cluster leg (`kubectl port-forward` to the forwarder `chiaro
-    /// install` provides) is not built yet.
+    /// A forwarder to connect to (`chiaro-forwarder`, untrusted: it carries TLS records);
+    /// default: `kubectl port-forward` to the one `chiaro install` deployed in
+    /// `--chiaro-namespace` (in local mode, the forwarder's address).
     #[arg(long, value_name = "HOST:PORT")]
-    pub forwarder: String,
-    /// Where the forwarder connects: the pod's address and REMOTE (routing only, untrusted; in
-    /// local mode the report's `ingress` address).
+    pub forwarder: Option<String>,
+    /// Where the forwarder connects (routing only, untrusted); default: the pod's IP from
+    /// `kubectl get pod` with REMOTE (`pod/NAME`), or the Service's cluster DNS name with
+    /// REMOTE (`svc/NAME`). In local mode: the report's `ingress` address.
     #[arg(long, value_name = "HOST:PORT")]
-    pub to: String,
+    pub to: Option<String>,
+    /// Chiaro's namespace, where `chiaro install` put the forwarder.
+    #[arg(long, default_value = crate::commands::install::DEFAULT_NAMESPACE)]
+    pub chiaro_namespace: String,
+    /// The kubectl to run (its context and credentials as configured).
+    #[arg(long, default_value = "kubectl")]
+    pub kubectl: String,
     /// How long each owner client certificate lives, in seconds (60 to 3600); a new one is
     /// requested when less than a minute is left.
     #[arg(long, value_name = "SECONDS", default_value_t = 600,

@@ -11,4 +11,8 @@
 pub mod forward;
 pub mod request;
 
+/// The port the forwarder listens on, on loopback, in its pod: `chiaro install`'s Deployment
+/// runs it there and `chiaro port-forward` has `kubectl port-forward` reach it there.
+pub const PORT: u16 = 15100;
+
 pub use request::{ForwardRequest, RequestError};

@@ -1,4 +1,4 @@
-//! `chiaro-forwarder [--listen ADDR]`: the untrusted TCP forwarder of `chiaro port-forward`.
+//! `chiaro-forwarder [--listen ADDR | --version]`: the untrusted TCP forwarder of `chiaro port-forward`.
 //!
 //! It listens on loopback by default: in its pod, `kubectl port-forward` reaches it there, and
 //! no other pod can use it as a relay. One line per connection on stderr. Exit 64 on a usage
@@ -8,14 +8,23 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: chiaro-forwarder [--listen ADDR] (default 127.0.0.1:15100)";
-const DEFAULT_LISTEN: &str = "127.0.0.1:15100";
-
 fn main() -> ExitCode {
-    let listen = match listen_address(std::env::args().skip(1).collect()) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args == ["--version"] {
+        let _ = writeln!(
+            std::io::stdout().lock(),
+            "chiaro-forwarder {}",
+            env!("CARGO_PKG_VERSION")
+        );
+        return ExitCode::SUCCESS;
+    }
+    let listen = match listen_address(args) {
         Ok(listen) => listen,
         Err(error) => {
-            log(&format!("{error}\n{USAGE}"));
+            log(&format!(
+                "{error}\nusage: chiaro-forwarder [--listen ADDR] (default 127.0.0.1:{})",
+                chiaro_forwarder::PORT
+            ));
             return ExitCode::from(64);
         }
     };
@@ -34,7 +43,10 @@ fn main() -> ExitCode {
 
 fn listen_address(args: Vec<String>) -> Result<SocketAddr, String> {
     match args.as_slice() {
-        [] => Ok(DEFAULT_LISTEN.parse().map_err(|e| format!("{e}"))?),
+        [] => Ok(SocketAddr::from((
+            std::net::Ipv4Addr::LOCALHOST,
+            chiaro_forwarder::PORT,
+        ))),
         [flag, address] if flag == "--listen" => address
             .parse()
             .map_err(|e| format!("--listen {address:?}: {e}")),

@@ -37,6 +37,11 @@ pub struct User {
 impl User {
     /// Root: what a program needs that creates configfs-tsm reports or installs firewall rules.
     pub const ROOT: Self = Self { uid: 0, gid: 0 };
+    /// Nobody (65534): a program that needs no privilege.
+    pub const NOBODY: Self = Self {
+        uid: 65534,
+        gid: 65534,
+    };
 }
 
 /// An image as the bytes of its three blobs.

@@ -28,6 +28,9 @@ pub enum Component {
     /// The volume owner of pods with encrypted volumes, with the cryptsetup and mke2fs it
     /// runs.
     Volume,
+    /// `chiaro port-forward`'s forwarder: a plain pod outside every TCB, which carries TLS
+    /// records.
+    Forwarder,
 }
 
 /// A file of a locked Debian package, as extracted.
@@ -66,11 +69,12 @@ pub struct Stamp {
 
 impl Component {
     /// Every image.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::Coordinator,
         Self::Initializer,
         Self::Mesh,
         Self::Volume,
+        Self::Forwarder,
     ];
 
     /// The image's (and repository's) name.
@@ -80,6 +84,7 @@ impl Component {
             Self::Initializer => "chiaro-initializer",
             Self::Mesh => "chiaro-mesh",
             Self::Volume => "chiaro-volume",
+            Self::Forwarder => "chiaro-forwarder",
         }
     }
 
@@ -91,6 +96,7 @@ impl Component {
             Self::Initializer => &["chiaro-initializer", "chiaro-start"],
             Self::Mesh => &["chiaro-mesh"],
             Self::Volume => &["chiaro-volume"],
+            Self::Forwarder => &["chiaro-forwarder"],
         }
     }
 
@@ -101,7 +107,7 @@ impl Component {
     /// and its loader, and the extensions `standard`, `tcp` and `REDIRECT` (a link to `NAT`).
     pub const fn debian_paths(self) -> &'static [(&'static str, bool)] {
         match self {
-            Self::Coordinator | Self::Initializer => &[],
+            Self::Coordinator | Self::Initializer | Self::Forwarder => &[],
             Self::Mesh => &[
                 (XTABLES, true),
                 ("usr/lib/x86_64-linux-gnu/libxtables.so.12", false),
@@ -167,9 +173,13 @@ impl Component {
     /// Who it runs as: root, each for a reason. The Coordinator and the initializer create
     /// configfs-tsm reports (`/sys/kernel/config/tsm/report` is root's; generate runs the
     /// initializer with `runAsUser: 0` and no capabilities); the mesh installs its redirect
-    /// with iptables (`CAP_NET_ADMIN`, the one capability generate grants it).
+    /// with iptables (`CAP_NET_ADMIN`, the one capability generate grants it); the volume
+    /// owner sets up device-mapper. The forwarder needs nothing: nobody.
     pub const fn user(self) -> User {
-        User::ROOT
+        match self {
+            Self::Forwarder => User::NOBODY,
+            Self::Coordinator | Self::Initializer | Self::Mesh | Self::Volume => User::ROOT,
+        }
     }
 
     /// The environment: `PATH` for the mesh and the volume owner, which run iptables, cryptsetup
@@ -178,7 +188,7 @@ impl Component {
         match self {
             Self::Mesh => vec!["PATH=/usr/local/bin:/usr/sbin".to_owned()],
             Self::Volume => vec!["PATH=/usr/local/bin:/sbin".to_owned()],
-            Self::Coordinator | Self::Initializer => Vec::new(),
+            Self::Coordinator | Self::Initializer | Self::Forwarder => Vec::new(),
         }
     }
 
@@ -241,7 +251,7 @@ impl Component {
                 // mke2fs checks that the device is not mounted through the mount table.
                 entries.push(Entry::symlink("etc/mtab", "../proc/self/mounts"));
             }
-            Self::Initializer => {}
+            Self::Initializer | Self::Forwarder => {}
         }
         if self.needs_ca_bundle() {
             entries.push(Entry::file(

@@ -190,7 +190,8 @@ async fn needs_images_needs_registry_pushed_images_are_read_back_by_skopeo_and_t
         assert_eq!(resolved.digest, digest);
         let entrypoint = format!("/usr/local/bin/{}", component.name());
         assert_eq!(resolved.config.entrypoint, [entrypoint.as_str()]);
-        assert_eq!(resolved.config.user, "0:0");
+        let user = component.user();
+        assert_eq!(resolved.config.user, format!("{}:{}", user.uid, user.gid));
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -47,6 +47,7 @@ pub const IMAGE_BINARIES: &[&str] = &[
     "chiaro-start",
     "chiaro-mesh",
     "chiaro-volume",
+    "chiaro-forwarder",
 ];
 
 /// The tools the image tests read images back with: `skopeo` (registries and layouts),

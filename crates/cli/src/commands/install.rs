@@ -24,7 +24,7 @@ use crate::reports::InstallSummary;
 #[cfg(test)]
 pub(crate) use objects::CONTAINER;
 pub(crate) use objects::{
-    COORDINATOR, DEFAULT_NAMESPACE, Handler, InstallPlan, defaults, mesh_address,
+    COORDINATOR, DEFAULT_NAMESPACE, FORWARDER, Handler, InstallPlan, defaults, mesh_address,
 };
 
 /// The file name the Coordinator's generated documents carry in errors.
@@ -157,6 +157,7 @@ fn plan(args: &InstallArgs) -> InstallPlan {
         coordinator_image: args.coordinator_image.clone(),
         coordinator_memory: args.coordinator_memory.clone(),
         coordinator_cpu: args.coordinator_cpu.clone(),
+        forwarder_image: args.forwarder_image.clone(),
     }
 }
 
@@ -181,8 +182,9 @@ pub(crate) fn install(
         .next()
         .context("generation returned no file")?;
     let cluster = new_documents("cluster", &plan.cluster_documents())?;
+    let forwarder = new_documents("forwarder", &plan.forwarder_documents())?;
     Ok(Installed {
-        text: format!("{cluster}---\n{}", coordinator.text),
+        text: format!("{cluster}---\n{}---\n{forwarder}", coordinator.text),
         coordinator,
         policy_hash: generated.policy_hash,
         sans: generated.sans,

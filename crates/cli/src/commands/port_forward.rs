@@ -5,6 +5,7 @@
 //! forwarder.
 
 mod identity;
+mod kubectl;
 mod owner_cert;
 mod tunnel;
 
@@ -52,12 +53,22 @@ enum NotOurs {
 pub(crate) fn run(args: &PortForwardArgs, printer: Printer) -> anyhow::Result<Outcome> {
     let resource = Resource::parse(&args.target)?;
     let ports = Ports::parse(&args.ports)?;
-    let request = routing(&args.to)?;
+    let request = match &args.to {
+        Some(to) => routing(to)?,
+        None => cluster_routing(args, &resource, ports.remote)?,
+    };
     let signer = OwnerSigner::read(&args.workload_owner_key)?;
     let record_path = &args.coordinator.deployment;
     let record = DeploymentRecord::read(record_path)?;
     let target = Target::from_args(&args.coordinator)?;
     let mut notes = target.warnings();
+    let (forwarder, kubectl_leg) = match &args.forwarder {
+        Some(forwarder) => (forwarder.clone(), None),
+        None => {
+            let leg = kubectl::forward_to_forwarder(&args.kubectl, &args.chiaro_namespace)?;
+            (leg.address.clone(), Some(leg))
+        }
+    };
     let runtime = runtime()?;
     let session = runtime.block_on(async {
         let (mut client, binding) = target.connect_bound().await?;
@@ -108,7 +119,7 @@ pub(crate) fn run(args: &PortForwardArgs, printer: Printer) -> anyhow::Result<Ou
             .await
             .with_context(|| format!("listening on {}:{}", args.address, ports.local))?;
         let tunnel = Tunnel {
-            forwarder: args.forwarder.clone(),
+            forwarder: forwarder.clone(),
             request: request.clone(),
             server_name: ServerName::try_from(server_name.clone())
                 .with_context(|| format!("{server_name} is not a DNS name"))?,
@@ -134,7 +145,7 @@ pub(crate) fn run(args: &PortForwardArgs, printer: Printer) -> anyhow::Result<Ou
         target: args.target.clone(),
         namespace: args.namespace.clone(),
         server_name,
-        forwarder: args.forwarder.clone(),
+        forwarder,
         routing: request.to_string(),
         deployment: *verified.deployment(),
         latest_transition: verified.latest_hash(),
@@ -142,6 +153,8 @@ pub(crate) fn run(args: &PortForwardArgs, printer: Printer) -> anyhow::Result<Ou
         notes,
     };
     printer.result(&serde_json::to_value(&report)?, &text(&report));
+    // Dropped (killed) when the forward ends.
+    let _kubectl = kubectl_leg;
     runtime.block_on(serve(
         listener,
         Arc::new(tunnel),
@@ -160,6 +173,21 @@ fn routing(to: &str) -> anyhow::Result<ForwardRequest> {
         .parse()
         .with_context(|| format!("--to {to:?}: {port:?} is not a port"))?;
     ForwardRequest::new(host, port).with_context(|| format!("--to {to:?}"))
+}
+
+/// Where the forwarder connects in a cluster: the pod's IP (`kubectl get pod`), or the
+/// Service's cluster DNS name, with the remote port. Routing only: whatever answers must
+/// prove the identity the user named.
+fn cluster_routing(
+    args: &PortForwardArgs,
+    resource: &Resource,
+    remote: u16,
+) -> anyhow::Result<ForwardRequest> {
+    let host = match resource {
+        Resource::Pod(pod) => kubectl::pod_ip(&args.kubectl, pod, &args.namespace)?.to_string(),
+        Resource::Service(service) => format!("{service}.{}.svc.cluster.local", args.namespace),
+    };
+    ForwardRequest::new(&host, remote).with_context(|| format!("routing to {host}"))
 }
 
 /// Prints `error` and its exit: a deployment, Coordinator or certificate refused is 3.

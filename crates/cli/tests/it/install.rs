@@ -264,7 +264,8 @@ fn needs_registry_needs_schemas_install_writes_what_kubernetes_accepts_and_pins_
             "RuntimeClass",
             "StatefulSet",
             "Service",
-            "Service"
+            "Service",
+            "Deployment"
         ]
     );
     assert!(

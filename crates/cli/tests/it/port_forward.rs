@@ -130,6 +130,11 @@ impl Deployment {
     /// Fails when the forwarder is not built beside `chiaro` (as the Coordinator, the
     /// initializer and the mesh proxy must be for local mode).
     fn start(name: &str) -> Self {
+        Self::start_on(name, "loopback")
+    }
+
+    /// [`Deployment::start`] with `--network NETWORK`.
+    fn start_on(name: &str, network: &str) -> Self {
         let forwarder_binary = sibling("chiaro-forwarder").unwrap_or_else(|| {
             panic!("chiaro-forwarder is not built beside chiaro: `cargo build --workspace --bins` (scripts/test does)")
         });
@@ -142,7 +147,7 @@ impl Deployment {
             .arg(&app)
             .arg("--work-dir")
             .arg(&work)
-            .args(["--network", "loopback", "--keep-running"])
+            .args(["--network", network, "--keep-running"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -207,6 +212,17 @@ impl Deployment {
         to: SocketAddr,
         owner_key: &Path,
     ) -> Forward {
+        let extra = [
+            "--forwarder".to_owned(),
+            forwarder.to_string(),
+            "--to".to_owned(),
+            to.to_string(),
+        ];
+        self.port_forward_with(workload, owner_key, &extra)
+    }
+
+    /// `chiaro port-forward pod/POD 0:8080` of `workload`'s pod with `extra` arguments.
+    fn port_forward_with(&self, workload: &str, owner_key: &Path, extra: &[String]) -> Forward {
         let (pod, _) = self.pod(workload);
         let mut child = Command::new(env!("CARGO_BIN_EXE_chiaro"))
             .args(["--output", "json", "port-forward"])
@@ -219,10 +235,7 @@ impl Deployment {
             .arg(self.work.join("deployment.json"))
             .arg("--workload-owner-key")
             .arg(owner_key)
-            .arg("--forwarder")
-            .arg(forwarder.to_string())
-            .arg("--to")
-            .arg(to.to_string())
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -595,5 +608,78 @@ fn attack_owner_key_the_manifest_does_not_list_is_refused() {
     assert!(
         !said.iter().any(|line| line.contains("listening")),
         "{said:#?}"
+    );
+}
+
+/// The cluster leg, with a stand-in for kubectl (there is no cluster here: an INSECURE shell
+/// script that answers as kubectl does and records how it was called). The CLI runs
+/// `kubectl port-forward` to install's forwarder Deployment and reads where it listens, asks
+/// `kubectl get pod` for the pod's IP, and reaches the pod there: as root, local mode's pods
+/// have their own network namespaces and IPs, and the mesh proxy takes port 8080 transparently,
+/// as in a cluster.
+#[test]
+fn needs_root_port_forward_through_kubectl_reaches_the_pod_at_its_ip() {
+    chiaro_test_support::prerequisite::Prerequisite::Root.require();
+    let deployment = Deployment::start_on("kubectl", "namespaces");
+    let (pod, _) = deployment.pod("web");
+    let pod_ip = deployment
+        .report
+        .pods
+        .iter()
+        .find(|run| run.workload == "web")
+        .and_then(|run| {
+            run.containers
+                .iter()
+                .find_map(|container| match &container.outcome {
+                    ContainerOutcome::StandIn { servers } => {
+                        servers.first().map(|s| s.address.ip())
+                    }
+                    _ => None,
+                })
+        })
+        .unwrap();
+    assert!(
+        !pod_ip.is_loopback(),
+        "the pod has its own address: {pod_ip}"
+    );
+    let dir = deployment.work.join("kubectl");
+    std::fs::create_dir_all(&dir).unwrap();
+    let calls = dir.join("calls");
+    let kubectl = dir.join("kubectl");
+    std::fs::write(
+        &kubectl,
+        format!(
+            "#!/bin/sh\n\
+             # INSECURE test stand-in for kubectl (no cluster here).\n\
+             echo \"$*\" >> {calls}\n\
+             case \"$1\" in\n\
+             port-forward) echo \"Forwarding from 127.0.0.1:{port} -> 15100\"; exec sleep 600 ;;\n\
+             get) printf %s {pod_ip} ;;\n\
+             *) exit 1 ;;\n\
+             esac\n",
+            calls = calls.display(),
+            port = deployment.forwarder.port(),
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &kubectl,
+        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755),
+    )
+    .unwrap();
+    let extra = ["--kubectl".to_owned(), kubectl.display().to_string()];
+    let forward = deployment.port_forward_with("web", &deployment.owner_key(), &extra);
+    let report = forward.report();
+    assert_eq!(report.routing, format!("{pod_ip}:8080"));
+    let answer = get(report.listening).unwrap();
+    assert!(answer.contains(&stand_in_body("web")), "{answer}");
+    let calls = std::fs::read_to_string(&calls).unwrap();
+    assert_eq!(
+        calls.lines().collect::<Vec<_>>(),
+        [
+            format!("get pod {pod} -n pf -o jsonpath={{.status.podIP}}"),
+            "port-forward -n chiaro deployment/chiaro-forwarder :15100 --address 127.0.0.1"
+                .to_owned(),
+        ]
     );
 }

@@ -1,5 +1,6 @@
 //! The objects a cluster needs for Chiaro, as Kubernetes documents: Chiaro's namespace, its
-//! RuntimeClasses, and the Coordinator (a StatefulSet with its Services). Pure: options in,
+//! RuntimeClasses, the Coordinator (a StatefulSet with its Services) and the untrusted
+//! forwarder of `chiaro port-forward` (a plain Deployment). Pure: options in,
 //! documents out; the Coordinator's policy is generated from these by
 //! `chiaro_policy::generate_coordinator`, the same stages as every workload's.
 
@@ -19,6 +20,9 @@ pub(crate) const COORDINATOR: &str = "chiaro-coordinator";
 pub(crate) const READY_SERVICE: &str = "chiaro-coordinator-ready";
 /// The Coordinator's container.
 pub(crate) const CONTAINER: &str = "coordinator";
+/// The forwarder's Deployment (and container), which `chiaro port-forward` reaches with
+/// `kubectl port-forward`.
+pub(crate) const FORWARDER: &str = "chiaro-forwarder";
 /// The label every object of Chiaro's carries.
 const PART_OF: (&str, &str) = ("app.kubernetes.io/part-of", "chiaro");
 /// The label selecting the Coordinator's pods.
@@ -101,6 +105,9 @@ pub(crate) struct InstallPlan {
     pub(crate) coordinator_memory: String,
     /// The Coordinator's CPU (request = limit).
     pub(crate) coordinator_cpu: String,
+    /// The forwarder's image, as given: it is not pinned, because nothing trusts it (it
+    /// carries TLS records, `docs/port-forward.md`).
+    pub(crate) forwarder_image: String,
 }
 
 impl InstallPlan {
@@ -213,6 +220,47 @@ impl InstallPlan {
         })
     }
 
+    /// The forwarder: a plain (runc) Deployment, outside every TCB. It listens on its pod's
+    /// loopback only (`kubectl port-forward` reaches it there; no other pod can use it as a
+    /// relay), has no Service, no account token, no capabilities, and runs as nobody.
+    pub(crate) fn forwarder_documents(&self) -> Vec<Value> {
+        let listen = format!("127.0.0.1:{}", chiaro_forwarder::PORT);
+        let resources = json!({"memory": "32Mi", "cpu": "100m"});
+        vec![json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": FORWARDER, "namespace": self.namespace, "labels": labels(&[(NAME_LABEL, FORWARDER)])},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {NAME_LABEL: FORWARDER}},
+                "template": {
+                    "metadata": {"labels": labels(&[(NAME_LABEL, FORWARDER)])},
+                    "spec": {
+                        "automountServiceAccountToken": false,
+                        "enableServiceLinks": false,
+                        "securityContext": {
+                            "runAsNonRoot": true,
+                            "runAsUser": 65534,
+                            "runAsGroup": 65534,
+                            "seccompProfile": {"type": "RuntimeDefault"},
+                        },
+                        "containers": [{
+                            "name": FORWARDER,
+                            "image": self.forwarder_image,
+                            "args": ["--listen", listen],
+                            "resources": {"requests": resources, "limits": resources},
+                            "securityContext": {
+                                "allowPrivilegeEscalation": false,
+                                "readOnlyRootFilesystem": true,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                        }],
+                    },
+                },
+            },
+        })]
+    }
+
     fn service(&self, name: &str, not_ready_too: bool, ports: &[(&str, u16)]) -> Value {
         let ports: Vec<Value> = ports
             .iter()
@@ -255,6 +303,7 @@ mod tests {
             coordinator_image: "chiaro/coordinator:0.1".to_owned(),
             coordinator_memory: defaults::COORDINATOR_MEMORY.to_owned(),
             coordinator_cpu: defaults::COORDINATOR_CPU.to_owned(),
+            forwarder_image: "chiaro/forwarder:0.1".to_owned(),
         }
     }
 

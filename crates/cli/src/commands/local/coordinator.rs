@@ -92,6 +92,7 @@ fn plan() -> InstallPlan {
         coordinator_image: LOCAL_COORDINATOR_IMAGE.to_owned(),
         coordinator_memory: defaults::COORDINATOR_MEMORY.to_owned(),
         coordinator_cpu: defaults::COORDINATOR_CPU.to_owned(),
+        forwarder_image: crate::cli::DEFAULT_FORWARDER_IMAGE.to_owned(),
     }
 }
 
