@@ -15,7 +15,8 @@ use crate::MeshError;
 use crate::credentials::SharedTls;
 use crate::events::{Event, Events};
 use crate::ingress::HANDSHAKE_TIMEOUT;
-use crate::pipe::{pipe, read_ahead};
+use crate::metrics::{Refusal, Side};
+use crate::pipe::{Workload, pipe, read_ahead};
 use crate::workers::Workers;
 use chiaro_accept::{AcceptBackoff, accept};
 use chiaro_pod::EgressRule;
@@ -83,8 +84,9 @@ impl Egress {
             });
             if let Err(error) = moved {
                 self.events.record(Event::Refused {
-                    side: "egress",
+                    side: Side::Egress,
                     peer: peer.to_string(),
+                    kind: Refusal::Worker,
                     reason: format!("handing the connection to a worker: {error}"),
                 });
             }
@@ -94,47 +96,55 @@ impl Egress {
     async fn handle(&self, stream: TcpStream) {
         let _open = self.events.open();
         let _ = stream.set_nodelay(true);
-        let refuse = |reason: String| {
+        let refuse = |kind: Refusal, reason: String| {
             self.events.record(Event::Refused {
-                side: "egress",
+                side: Side::Egress,
                 peer: self.rule.remote.clone(),
+                kind,
                 reason: format!("{}: {reason}", self.rule.name),
             });
         };
         let Ok(name) = ServerName::try_from(self.rule.san.clone()) else {
-            refuse(format!(
-                "{:?} is not a DNS name or IP address",
-                self.rule.san
-            ));
+            refuse(
+                Refusal::BadName,
+                format!("{:?} is not a DNS name or IP address", self.rule.san),
+            );
             return;
         };
         let upstream = match TcpStream::connect(&self.rule.remote).await {
             Ok(upstream) => upstream,
             Err(error) => {
-                refuse(format!("connecting: {error}"));
+                refuse(Refusal::RemoteUnreachable, format!("connecting: {error}"));
                 return;
             }
         };
         let _ = upstream.set_nodelay(true);
         let connector = TlsConnector::from(Arc::clone(&self.tls.current().client));
+        let started = tokio::time::Instant::now();
         let handshake = connector.connect(name, read_ahead(upstream));
         let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
             Ok(Ok(tls)) => tls,
             Ok(Err(error)) => {
-                refuse(format!("TLS: {error}"));
+                self.events.handshake(Side::Egress, started.elapsed());
+                refuse(Refusal::Handshake, format!("TLS: {error}"));
                 return;
             }
             Err(_) => {
-                refuse(format!("no TLS handshake within {HANDSHAKE_TIMEOUT:?}"));
+                refuse(
+                    Refusal::HandshakeTimeout,
+                    format!("no TLS handshake within {HANDSHAKE_TIMEOUT:?}"),
+                );
                 return;
             }
         };
+        self.events.handshake(Side::Egress, started.elapsed());
         self.events.record(Event::Accepted {
-            side: "egress",
+            side: Side::Egress,
             rule: self.rule.name.clone(),
             peer: self.rule.remote.clone(),
             identity: Some(self.rule.san.clone()),
         });
-        let _ = pipe(stream, tls, self.idle).await;
+        let totals = self.events.totals(Side::Egress);
+        let _ = pipe(stream, tls, self.idle, totals, Workload::First).await;
     }
 }

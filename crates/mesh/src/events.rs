@@ -1,16 +1,20 @@
-//! What the proxy did with each connection: counted, and written to stderr one line each.
+//! What the proxy did with each connection: counted ([`crate::metrics`]), and written to
+//! stderr one line each.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use crate::metrics::{Metrics, Refusal, Side};
+use crate::pipe::Totals;
 
 /// One connection's fate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// Forwarded.
     Accepted {
-        /// `ingress` or `egress`.
-        side: &'static str,
+        /// Ingress or egress.
+        side: Side,
         /// The entry.
         rule: String,
         /// The other end.
@@ -21,11 +25,13 @@ pub enum Event {
     },
     /// Refused, and why.
     Refused {
-        /// `ingress`, `egress` or `status`.
-        side: &'static str,
+        /// Where.
+        side: Side,
         /// The other end.
         peer: String,
-        /// Why.
+        /// Why, as counted.
+        kind: Refusal,
+        /// Why, in words.
         reason: String,
     },
 }
@@ -35,8 +41,7 @@ pub enum Event {
 pub struct Events {
     accepted: Arc<AtomicU64>,
     refused: Arc<AtomicU64>,
-    open: Arc<AtomicU64>,
-    accept_failures: Arc<AtomicU64>,
+    metrics: Arc<Metrics>,
     /// Woken on every recorded event, for [`Events::until`].
     recorded: Arc<tokio::sync::Notify>,
     quiet: bool,
@@ -44,11 +49,11 @@ pub struct Events {
 
 /// Counts a connection as open until dropped.
 #[derive(Debug)]
-pub struct OpenConnection(Arc<AtomicU64>);
+pub struct OpenConnection(Arc<Metrics>);
 
 impl Drop for OpenConnection {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -63,11 +68,16 @@ impl Events {
 
     /// Records `event`.
     pub fn record(&self, event: Event) {
-        let counter = match &event {
-            Event::Accepted { .. } => &self.accepted,
-            Event::Refused { .. } => &self.refused,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        match &event {
+            Event::Accepted { side, .. } => {
+                self.accepted.fetch_add(1, Ordering::Relaxed);
+                self.metrics.accepted(*side);
+            }
+            Event::Refused { side, kind, .. } => {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                self.metrics.refused(*side, *kind);
+            }
+        }
         self.recorded.notify_waiters();
         if !self.quiet {
             let line = match event {
@@ -77,12 +87,13 @@ impl Events {
                     peer,
                     identity,
                 } => format!(
-                    "{side} {rule}: {peer} accepted{}",
+                    "{} {rule}: {peer} accepted{}",
+                    side.name(),
                     identity.map(|i| format!(" ({i})")).unwrap_or_default()
                 ),
-                Event::Refused { side, peer, reason } => {
-                    format!("{side}: {peer} refused: {reason}")
-                }
+                Event::Refused {
+                    side, peer, reason, ..
+                } => format!("{}: {peer} refused: {reason}", side.name()),
             };
             use std::io::Write as _;
             let _ = writeln!(std::io::stderr().lock(), "chiaro-mesh: {line}");
@@ -92,7 +103,7 @@ impl Events {
     /// A listener's `accept` failed; the loop pauses for `pause` (`None`: an error of that one
     /// connection, no pause). Logged as `SIDE: accept failed: ERROR; pausing PAUSE`.
     pub fn accept_failed(&self, side: &str, error: &std::io::Error, pause: Option<Duration>) {
-        self.accept_failures.fetch_add(1, Ordering::Relaxed);
+        self.metrics.accept_failures.fetch_add(1, Ordering::Relaxed);
         if !self.quiet {
             let pause = pause.map_or_else(|| "no pause".to_owned(), |p| format!("pausing {p:?}"));
             use std::io::Write as _;
@@ -105,18 +116,35 @@ impl Events {
 
     /// Failed accepts so far, on every listener.
     pub fn accept_failures(&self) -> u64 {
-        self.accept_failures.load(Ordering::Relaxed)
+        self.metrics.accept_failures.load(Ordering::Relaxed)
     }
 
     /// Marks a connection open for as long as the returned guard lives.
     pub fn open(&self) -> OpenConnection {
-        self.open.fetch_add(1, Ordering::Relaxed);
-        OpenConnection(Arc::clone(&self.open))
+        self.metrics.open.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(Arc::clone(&self.metrics))
     }
 
     /// Connections open now.
     pub fn open_connections(&self) -> u64 {
-        self.open.load(Ordering::Relaxed)
+        self.metrics.open.load(Ordering::Relaxed)
+    }
+
+    /// A TLS handshake of `side` took `took` (completed or failed).
+    pub fn handshake(&self, side: Side, took: Duration) {
+        self.metrics.handshake(side, took);
+    }
+
+    /// Where a connection of `side` counts the bytes it moves (to the workload, from it).
+    pub fn totals(&self, side: Side) -> Totals<'_> {
+        Totals {
+            counters: self.metrics.bytes(side),
+        }
+    }
+
+    /// The counters, for `/metrics`.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Connections forwarded so far.

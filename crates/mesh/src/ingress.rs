@@ -26,7 +26,8 @@ use crate::MeshError;
 use crate::admission::{Caps, Gate, Pass};
 use crate::credentials::{SharedTls, admits, dns_names};
 use crate::events::{Event, Events};
-use crate::pipe::{pipe, read_ahead};
+use crate::metrics::{Refusal, Side};
+use crate::pipe::{Workload, pipe, read_ahead};
 use crate::workers::Workers;
 use chiaro_accept::{AcceptBackoff, accept};
 use chiaro_pod::IngressRule;
@@ -199,10 +200,11 @@ impl Ingress {
             })
     }
 
-    fn refuse(&self, peer: SocketAddr, reason: String) {
+    fn refuse(&self, peer: SocketAddr, kind: Refusal, reason: String) {
         self.events.record(Event::Refused {
-            side: "ingress",
+            side: Side::Ingress,
             peer: peer.to_string(),
+            kind,
             reason,
         });
     }
@@ -219,7 +221,11 @@ impl Ingress {
                 Ok(pass) => pass,
                 Err(full) => {
                     drop(stream);
-                    self.refuse(peer, format!("before the handshake: {full}"));
+                    self.refuse(
+                        peer,
+                        Refusal::Capacity,
+                        format!("before the handshake: {full}"),
+                    );
                     continue;
                 }
             };
@@ -228,7 +234,11 @@ impl Ingress {
                 ingress.handle(stream, peer, destination, pass).await;
             });
             if let Err(error) = moved {
-                self.refuse(peer, format!("handing the connection to a worker: {error}"));
+                self.refuse(
+                    peer,
+                    Refusal::Worker,
+                    format!("handing the connection to a worker: {error}"),
+                );
             }
         }
     }
@@ -269,7 +279,7 @@ impl Ingress {
         let (port, workload) = match Self::target(&stream, destination) {
             Ok(target) => target,
             Err(refusal) => {
-                self.refuse(peer, refusal.to_string());
+                self.refuse(peer, Refusal::NotForwarded, refusal.to_string());
                 return;
             }
         };
@@ -285,34 +295,38 @@ impl Ingress {
             if let Some(upstream) = upstream {
                 let _ = upstream.set_nodelay(true);
                 self.events.record(Event::Accepted {
-                    side: "ingress",
+                    side: Side::Ingress,
                     rule: rule.name.clone(),
                     peer: peer.to_string(),
                     identity: None,
                 });
-                let _ = pipe(stream, upstream, self.idle).await;
+                let totals = self.events.totals(Side::Ingress);
+                let _ = pipe(stream, upstream, self.idle, totals, Workload::Second).await;
             }
             return;
         }
         let acceptor = TlsAcceptor::from(Arc::clone(&self.tls.current().server));
+        let started = tokio::time::Instant::now();
         let handshake = tokio::time::timeout(deadline, acceptor.accept(read_ahead(stream)));
         let tls = tokio::select! {
             done = handshake => match done {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(error)) => {
-                    self.refuse(peer, format!("{}: TLS: {error}", rule.name));
+                    self.events.handshake(Side::Ingress, started.elapsed());
+                    self.refuse(peer, Refusal::Handshake, format!("{}: TLS: {error}", rule.name));
                     return;
                 }
                 Err(_) => {
-                    self.refuse(peer, format!("{}: no TLS handshake within {deadline:?}", rule.name));
+                    self.refuse(peer, Refusal::HandshakeTimeout, format!("{}: no TLS handshake within {deadline:?}", rule.name));
                     return;
                 }
             },
             () = pass.evicted() => {
-                self.refuse(peer, format!("{}: handshake ended to make room for another source", rule.name));
+                self.refuse(peer, Refusal::Capacity, format!("{}: handshake ended to make room for another source", rule.name));
                 return;
             }
         };
+        self.events.handshake(Side::Ingress, started.elapsed());
         drop(pass);
         let certificate = tls
             .get_ref()
@@ -332,6 +346,7 @@ impl Ingress {
             };
             self.refuse(
                 peer,
+                Refusal::NotAllowed,
                 format!("{}: the peer's certificate {reason}", rule.name),
             );
             return;
@@ -339,18 +354,20 @@ impl Ingress {
         let Ok(upstream) = TcpStream::connect(workload).await else {
             self.refuse(
                 peer,
+                Refusal::WorkloadUnreachable,
                 format!("{}: the workload does not listen on {workload}", rule.name),
             );
             return;
         };
         let _ = upstream.set_nodelay(true);
         self.events.record(Event::Accepted {
-            side: "ingress",
+            side: Side::Ingress,
             rule: rule.name.clone(),
             peer: peer.to_string(),
             identity: Some(dns_names(&certificate).join(",")),
         });
-        let _ = pipe(tls, upstream, self.idle).await;
+        let totals = self.events.totals(Side::Ingress);
+        let _ = pipe(tls, upstream, self.idle, totals, Workload::Second).await;
     }
 }
 

@@ -12,7 +12,8 @@
 //! - [`egress`]: loopback listeners whose connections leave with mutual TLS to a named peer.
 //! - [`pipe`]: the byte copy: both directions, one bounded buffer each (plus a read-ahead under
 //!   TLS), records gathered into one write, half-close, idle timeout.
-//! - [`events`]: what happened to each connection.
+//! - [`events`]: what happened to each connection; [`metrics`]: its counters and their
+//!   Prometheus exposition (`/metrics` on the status port).
 //! - [`redirect`]: transparent ingress: the pod's firewall rules, installed before the proxy
 //!   listens (fail closed).
 //! - [`app_probes`]: the workload's HTTP and TCP probes, run by the proxy for the kubelet
@@ -51,6 +52,7 @@ pub mod egress;
 mod error;
 pub mod events;
 pub mod ingress;
+pub mod metrics;
 pub mod pipe;
 pub mod redirect;
 pub mod status;

@@ -37,6 +37,23 @@ pub struct Moved {
     pub backward: u64,
 }
 
+/// Where a connection's bytes are also counted for the whole proxy: to the workload, from it
+/// ([`crate::metrics`]; none in tests).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Totals<'a> {
+    /// The two counters, when counted.
+    pub counters: Option<&'a [AtomicU64; 2]>,
+}
+
+/// Which side of a [`pipe`] the workload is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// The first (`a`): egress.
+    First,
+    /// The second (`b`): ingress.
+    Second,
+}
+
 /// How a connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ended {
@@ -50,6 +67,7 @@ async fn one_way<R, W>(
     mut from: R,
     mut to: W,
     moved: Arc<AtomicU64>,
+    total: Option<&AtomicU64>,
     activity: Arc<AtomicU64>,
     start: Instant,
 ) -> std::io::Result<()>
@@ -80,6 +98,9 @@ where
         if let Some(gathered) = buffer.get(..read).filter(|gathered| !gathered.is_empty()) {
             to.write_all(gathered).await?;
             moved.fetch_add(read as u64, Ordering::Relaxed);
+            if let Some(total) = total {
+                total.fetch_add(read as u64, Ordering::Relaxed);
+            }
             activity.store(
                 u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
                 Ordering::Relaxed,
@@ -109,11 +130,18 @@ async fn ready_now<R: AsyncRead + Unpin>(
     .await
 }
 
-/// Copies `a` ↔ `b` until both directions ended, an error, or `idle` without a byte.
+/// Copies `a` ↔ `b` until both directions ended, an error, or `idle` without a byte; the bytes
+/// also count in `totals`, where `workload` says which side the workload is.
 ///
 /// # Errors
 /// The first I/O error of either direction.
-pub async fn pipe<A, B>(a: A, b: B, idle: Duration) -> std::io::Result<Ended>
+pub async fn pipe<A, B>(
+    a: A,
+    b: B,
+    idle: Duration,
+    totals: Totals<'_>,
+    workload: Workload,
+) -> std::io::Result<Ended>
 where
     A: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,
@@ -128,12 +156,22 @@ where
         forward: forward.load(Ordering::Relaxed),
         backward: backward.load(Ordering::Relaxed),
     };
+    // [to the workload, from it]
+    let [to_workload, from_workload] = match totals.counters {
+        Some([to, from]) => [Some(to), Some(from)],
+        None => [None, None],
+    };
+    let (a_to_b, b_to_a) = match workload {
+        Workload::First => (from_workload, to_workload),
+        Workload::Second => (to_workload, from_workload),
+    };
     let both = async {
         tokio::try_join!(
             one_way(
                 a_read,
                 b_write,
                 Arc::clone(&forward),
+                a_to_b,
                 Arc::clone(&activity),
                 start
             ),
@@ -141,6 +179,7 @@ where
                 b_read,
                 a_write,
                 Arc::clone(&backward),
+                b_to_a,
                 Arc::clone(&activity),
                 start
             ),
@@ -177,7 +216,13 @@ mod tests {
     async fn bytes_flow_both_ways_and_half_close_passes_through() {
         let (mut client, proxy_a) = duplex(64);
         let (proxy_b, mut server) = duplex(64);
-        let task = tokio::spawn(pipe(proxy_a, proxy_b, Duration::from_secs(5)));
+        let task = tokio::spawn(pipe(
+            proxy_a,
+            proxy_b,
+            Duration::from_secs(5),
+            Totals::default(),
+            Workload::Second,
+        ));
         client.write_all(b"request").await.unwrap();
         client.shutdown().await.unwrap();
         let mut got = Vec::new();
@@ -213,12 +258,21 @@ mod tests {
             let first: &[u8] = &record;
             let side_a = tokio::io::join(first.chain(second), tokio::io::sink());
             let (proxy_b, mut server) = duplex(4 * BUFFER);
-            let (ended, got) = tokio::join!(pipe(side_a, proxy_b, Duration::from_secs(5)), async {
-                let mut got = Vec::new();
-                server.read_to_end(&mut got).await.unwrap();
-                server.shutdown().await.unwrap();
-                got
-            });
+            let (ended, got) = tokio::join!(
+                pipe(
+                    side_a,
+                    proxy_b,
+                    Duration::from_secs(5),
+                    Totals::default(),
+                    Workload::Second
+                ),
+                async {
+                    let mut got = Vec::new();
+                    server.read_to_end(&mut got).await.unwrap();
+                    server.shutdown().await.unwrap();
+                    got
+                }
+            );
             assert!(
                 got == expected,
                 "{} bytes arrived, {} sent",
@@ -239,7 +293,13 @@ mod tests {
     async fn an_idle_connection_is_closed() {
         let (mut client, proxy_a) = duplex(64);
         let (proxy_b, _server) = duplex(64);
-        let task = tokio::spawn(pipe(proxy_a, proxy_b, Duration::from_secs(30)));
+        let task = tokio::spawn(pipe(
+            proxy_a,
+            proxy_b,
+            Duration::from_secs(30),
+            Totals::default(),
+            Workload::Second,
+        ));
         client.write_all(b"x").await.unwrap();
         tokio::time::sleep(Duration::from_secs(31)).await;
         assert!(matches!(task.await.unwrap().unwrap(), Ended::Idle(_)));

@@ -26,8 +26,12 @@ use chiaro_pod::ProbeTable;
 use chiaro_pod::layout::READY_PATH;
 use tokio::net::{TcpListener, TcpStream};
 
+/// Where the status port serves the proxy's counters ([`crate::metrics`], Prometheus text).
+pub const METRICS_PATH: &str = "/metrics";
+
 use crate::admission::{Caps, Gate, Pass};
 use crate::events::{Event, Events};
+use crate::metrics::{Refusal, Side};
 use crate::{MeshError, app_probes};
 use chiaro_accept::http1::{self, Response, Status};
 use chiaro_accept::{AcceptBackoff, accept};
@@ -106,8 +110,9 @@ impl StatusPort {
                 Err(full) => {
                     drop(stream);
                     self.events.record(Event::Refused {
-                        side: "status",
+                        side: Side::Status,
                         peer: peer.to_string(),
+                        kind: Refusal::Capacity,
                         reason: full.to_string(),
                     });
                     continue;
@@ -124,7 +129,8 @@ impl StatusPort {
             () = self.respond(&mut stream) => {}
             () = pass.evicted() => {
                 self.events.record(Event::Refused {
-                    side: "status",
+                    side: Side::Status,
+                    kind: Refusal::Capacity,
                     peer: peer.map_or_else(|_| "?".to_owned(), |peer| peer.to_string()),
                     reason: "ended to make room for another source".to_owned(),
                 });
@@ -151,6 +157,7 @@ impl StatusPort {
         const UNAVAILABLE: Status = Status::ServiceUnavailable;
         match (path, self.probes.get(path)) {
             ("/healthz", _) => (OK, "serving".to_owned()),
+            (METRICS_PATH, _) => (OK, self.events.metrics().render()),
             (READY_PATH, _) if self.readiness.is_ready() => (OK, "ready".to_owned()),
             (READY_PATH, _) => (UNAVAILABLE, "not ready".to_owned()),
             (_, Some(probe)) => match host {
@@ -160,7 +167,10 @@ impl StatusPort {
                 },
                 Err(error) => (UNAVAILABLE, format!("no address to probe: {error}")),
             },
-            _ => (Status::NotFound, "try /ready or /healthz".to_owned()),
+            _ => (
+                Status::NotFound,
+                format!("try {READY_PATH}, /healthz or {METRICS_PATH}"),
+            ),
         }
     }
 }
