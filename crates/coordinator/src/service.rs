@@ -107,6 +107,7 @@ impl UserApi for UserService {
             root_ca: installed.root_ca,
             mesh_ca: installed.mesh_ca,
             transition_hash: installed.transition.as_bytes().to_vec(),
+            unchanged: installed.unchanged,
         }))
     }
 
@@ -132,6 +133,7 @@ impl UserApi for UserService {
             )),
             root_ca: snapshot.root_ca,
             mesh_ca: snapshot.mesh_ca,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
         }))
     }
 

@@ -93,8 +93,10 @@ pub struct Installed {
     pub root_ca: Vec<u8>,
     /// The new mesh CA certificate.
     pub mesh_ca: Vec<u8>,
-    /// The new latest transition.
+    /// The new latest transition (the current one when unchanged).
     pub transition: TransitionHash,
+    /// The manifest was the latest one already: nothing was appended or rotated.
+    pub unchanged: bool,
 }
 
 /// What a workload receives.
@@ -407,6 +409,14 @@ impl Coordinator {
                     &previous,
                     &manifest.hash(),
                 )?;
+                if manifest.hash() == current.hash() {
+                    // Authorised like an update, but a no-op: no transition in the history, no
+                    // new mesh CA (which would make every workload fetch new credentials).
+                    return Ok(Installed {
+                        unchanged: true,
+                        ..installed(ready, Vec::new())
+                    });
+                }
                 if manifest.seed_share_owner_keys() != current.seed_share_owner_keys() {
                     return Err(CoreError::SeedShareOwnersChanged);
                 }
@@ -591,6 +601,7 @@ fn installed(ready: &Ready, seed_shares: Vec<EncryptedShare>) -> Installed {
         root_ca: ready.root.certificate().to_vec(),
         mesh_ca: ready.mesh.certificate().to_vec(),
         transition: ready.history.latest_hash(),
+        unchanged: false,
     }
 }
 

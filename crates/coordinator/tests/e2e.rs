@@ -17,7 +17,8 @@ mod harness;
 use std::path::PathBuf;
 
 use harness::{
-    API, DB, Deployment, UNKNOWN, WEB, http_get, ok, ok_process, owner_keys, read, start_on,
+    API, DB, Deployment, UNKNOWN, WEB, http_get, keys_named, ok, ok_process, owner_keys, read,
+    start_on,
 };
 
 #[test]
@@ -314,5 +315,47 @@ fn a_corrupted_or_truncated_state_file_never_serves() {
     ]));
     child.kill().unwrap();
     child.wait().unwrap();
+    std::fs::remove_dir_all(&deployment.dir).unwrap();
+}
+
+/// `chiaro set` of the manifest the Coordinator already has: reported unchanged, no step added
+/// to the history or the record, the mesh CA kept. A manifest the Coordinator refuses (here:
+/// one that changes the seed-share owners) exits 3, as the README says of a refusal.
+#[test]
+fn set_of_the_current_manifest_changes_nothing_and_a_refused_one_exits_3() {
+    let mut deployment = Deployment::new();
+    let (owner_digest, share_owner) = owner_keys(&deployment);
+    let manifest = deployment.manifest("manifest.json", "web", &owner_digest, &share_owner);
+    deployment.start_coordinator();
+    let first = ok(&deployment.set(&manifest, "owner.pem"));
+    assert_eq!(first["fields"]["unchanged"], false);
+    let verified = || {
+        ok(&deployment.chiaro(&[
+            "verify",
+            "--out",
+            deployment.path("verify").to_str().unwrap(),
+        ]))
+    };
+    let before = verified();
+    let mesh_ca = || read(&deployment.path("verify/mesh-ca.pem"));
+    let ca_before = mesh_ca();
+
+    let again = ok(&deployment.set(&manifest, "owner.pem"));
+    assert_eq!(again["fields"]["unchanged"], true, "{again}");
+    assert_eq!(again["fields"]["transition"], first["fields"]["transition"]);
+    let after = verified();
+    assert_eq!(after["fields"]["manifests"], before["fields"]["manifests"]);
+    assert_eq!(after["fields"]["manifests"], 1);
+    assert_eq!(mesh_ca(), ca_before, "nothing rotated");
+
+    let (_, other_share_owner) = keys_named(&deployment, "owner-2.pem", "share-owner-2.pem");
+    let changed = deployment.manifest("changed.json", "web", &owner_digest, &other_share_owner);
+    let refused = deployment.set(&changed, "owner.pem");
+    assert_eq!(
+        refused.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&refused.stdout)
+    );
     std::fs::remove_dir_all(&deployment.dir).unwrap();
 }

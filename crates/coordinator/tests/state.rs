@@ -365,6 +365,34 @@ fn updates_need_a_listed_owner_signature_and_rotate_only_the_mesh_ca() {
     assert_eq!(coordinator.snapshot().steps.len(), 2);
 }
 
+/// `set` of the manifest that is already the latest, signed by an owner: a no-op. No
+/// transition is appended (the history does not grow with repeated deploys) and no mesh CA is
+/// rotated (which would make every workload fetch new credentials); unsigned it is refused as
+/// any update is.
+#[test]
+fn setting_the_latest_manifest_again_adds_no_transition_and_rotates_nothing() {
+    let coordinator = Coordinator::open(store("unchanged")).unwrap();
+    let text = manifest(Some(&the_owner().0), "web");
+    let first = install(&coordinator, &text);
+    assert!(!first.unchanged);
+    assert!(matches!(
+        coordinator.set_manifest(&text, None, now()),
+        Err(CoreError::Unauthorised(_))
+    ));
+    let (stranger_spki, stranger) = owner();
+    let forged = sign(&stranger, &stranger_spki, &coordinator, &text);
+    assert!(matches!(
+        coordinator.set_manifest(&text, Some(&forged), now()),
+        Err(CoreError::Unauthorised(_))
+    ));
+    let again = install(&coordinator, &text);
+    assert!(again.unchanged);
+    assert_eq!(again.transition, first.transition, "no new transition");
+    assert_eq!(again.mesh_ca, first.mesh_ca, "the mesh CA stays");
+    assert!(again.seed_shares.is_empty(), "shares are handed out once");
+    assert_eq!(coordinator.snapshot().steps.len(), 1);
+}
+
 #[test]
 fn a_manifest_without_owners_is_immutable() {
     let coordinator = Coordinator::open(store("immutable")).unwrap();

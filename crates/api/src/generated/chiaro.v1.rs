@@ -62,9 +62,12 @@ pub struct SetManifestResponse {
     /// The new mesh CA certificate (DER).
     #[prost(bytes = "vec", tag = "3")]
     pub mesh_ca: ::prost::alloc::vec::Vec<u8>,
-    /// The new latest transition hash.
+    /// The new latest transition hash (the current one when unchanged).
     #[prost(bytes = "vec", tag = "4")]
     pub transition_hash: ::prost::alloc::vec::Vec<u8>,
+    /// The manifest was the latest one already: nothing was appended, nothing rotated.
+    #[prost(bool, tag = "5")]
+    pub unchanged: bool,
 }
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct GetManifestsRequest {}
@@ -82,6 +85,9 @@ pub struct GetManifestsResponse {
     /// The current mesh CA certificate (DER); empty when uninitialized.
     #[prost(bytes = "vec", tag = "4")]
     pub mesh_ca: ::prost::alloc::vec::Vec<u8>,
+    /// The Coordinator's version (its Cargo package version).
+    #[prost(string, tag = "5")]
+    pub version: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct RecoverRequest {

@@ -59,6 +59,8 @@ enum Refused {
     NotEndorsed,
     #[error("the Coordinator's signed history is refused")]
     History(#[source] ManifestError),
+    #[error("the Coordinator refused the manifest: {0}")]
+    Manifest(String),
     #[error(
         "the Coordinator is uninitialized, but {record} records deployment {recorded}: its state \
          was wiped, or this is another Coordinator (the recorded one may still run). To create a \
@@ -232,20 +234,28 @@ pub(crate) fn install(args: &SetArgs) -> anyhow::Result<(Vec<String>, anyhow::Re
             ),
         };
         let owner = signer.sign(&update_message(&deployment, &previous, &manifest.hash()))?;
-        let response = client
+        let response = match client
             .set_manifest(SetManifestRequest {
                 manifest: text.into_bytes(),
                 owner: Some(owner_to_wire(&owner)),
             })
             .await
-            .context("the Coordinator refused the manifest")?
-            .into_inner();
+        {
+            Ok(response) => response.into_inner(),
+            // The Coordinator judged the manifest or its signature: a refusal (exit 3).
+            Err(status) if refusal_code(status.code()) => {
+                return Err(Refused::Manifest(status.message().to_owned()).into());
+            }
+            Err(status) => {
+                return Err(anyhow::Error::from(status).context("installing the manifest"));
+            }
+        };
         let written = write_shares(&args.seed_shares_dir, &response.seed_shares)?;
         let transition = hex::encode(&response.transition_hash);
         DeploymentRecord {
             deployment_id: deployment.to_string(),
             latest_transition: transition.clone(),
-            steps: steps + 1,
+            steps: if response.unchanged { steps } else { steps + 1 },
         }
         .write(record_path)?;
         Ok::<_, anyhow::Error>(SetReport {
@@ -254,6 +264,7 @@ pub(crate) fn install(args: &SetArgs) -> anyhow::Result<(Vec<String>, anyhow::Re
             manifest: manifest.hash(),
             seed_shares: written,
             record: record_path.display().to_string(),
+            unchanged: response.unchanged,
         })
     });
     Ok((notes, result))
@@ -506,6 +517,17 @@ fn finish(
             failure_outcome(&error)
         }
     }
+}
+
+/// Whether the Coordinator's answer `code` judged the request (the manifest, its signature, the
+/// deployment's state) rather than failed to serve it.
+fn refusal_code(code: tonic::Code) -> bool {
+    matches!(
+        code,
+        tonic::Code::InvalidArgument
+            | tonic::Code::PermissionDenied
+            | tonic::Code::FailedPrecondition
+    )
 }
 
 /// The exit for a failed deployment command: a refused deployment or Coordinator is a

@@ -16,6 +16,8 @@ pub struct SetReport {
     pub seed_shares: Vec<String>,
     /// This machine's record of the deployment.
     pub record: String,
+    /// The manifest was the latest one already: no transition was added, nothing rotated.
+    pub unchanged: bool,
 }
 
 /// What `chiaro verify` reports.

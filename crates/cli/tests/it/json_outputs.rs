@@ -50,6 +50,7 @@ fn set_report() -> SetReport {
         manifest: ManifestHash::new([0x33; 32]),
         seed_shares: vec![format!("seed-shares/seed-share-{}.bin", "44".repeat(32))],
         record: "chiaro-deployment.json".to_owned(),
+        unchanged: false,
     }
 }
 
