@@ -36,8 +36,9 @@ pub(crate) const DEFAULT_COORDINATOR_IMAGE: &str = concat!(
 #[derive(Debug, Parser)]
 #[command(name = "chiaro", version, about)]
 pub struct Cli {
-    /// Output format.
-    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    /// Output format of the command's result: text for people, or one JSON or YAML document
+    /// (the types in `chiaro::reports`).
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
     /// The command.
     #[command(subcommand)]
@@ -49,8 +50,10 @@ pub struct Cli {
 pub enum OutputFormat {
     /// Human-readable text.
     Text,
-    /// One JSON document on stdout.
+    /// One JSON document on stdout (one line).
     Json,
+    /// One YAML document on stdout.
+    Yaml,
 }
 
 /// Top-level commands.
@@ -90,6 +93,34 @@ pub enum Command {
     /// Run a whole deployment on this machine with no cluster and an INSECURE simulated TEE.
     #[command(subcommand)]
     Local(LocalCommand),
+    /// This CLI's version, commit and target; with `-c`, the attested Coordinator's version too.
+    Version(VersionArgs),
+    /// A shell completion script on stdout (e.g. `source <(chiaro completion bash)`).
+    Completion(CompletionArgs),
+}
+
+/// `chiaro version`
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Also ask this Coordinator (its user API), after attesting it.
+    #[arg(
+        short = 'c',
+        long,
+        value_name = "HOST:PORT",
+        requires = "coordinator_reference"
+    )]
+    pub coordinator: Option<String>,
+    /// The reference values the Coordinator's evidence must satisfy (as for `set`).
+    #[arg(long, value_name = "FILE")]
+    pub coordinator_reference: Option<PathBuf>,
+}
+
+/// `chiaro completion`
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// `chiaro local …`
@@ -291,7 +322,7 @@ pub struct InstallArgs {
     #[arg(short = 'n', long, default_value = crate::commands::install::DEFAULT_NAMESPACE)]
     pub namespace: String,
     /// Where to write the objects (one YAML file for `kubectl apply -f`).
-    #[arg(short = 'o', long, default_value = "chiaro-install.yaml")]
+    #[arg(long, default_value = "chiaro-install.yaml")]
     pub out: PathBuf,
     /// The manifest: its Coordinator entry becomes the generated Coordinator's policy.
     #[arg(short = 'm', long, default_value = "manifest.json")]

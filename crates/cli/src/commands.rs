@@ -14,6 +14,7 @@ mod measure;
 mod policy;
 mod port_forward;
 mod registry_source;
+mod version;
 
 use crate::cli::{
     Cli, Command, EvidenceCommand, KeygenCommand, LocalCommand, MeasureCommand, PolicyCommand,
@@ -56,6 +57,8 @@ pub(crate) fn run(cli: &Cli) -> Outcome {
         Command::Local(LocalCommand::Tamper(args)) => local::tamper(args, printer),
         Command::Local(LocalCommand::StandIn(args)) => local::stand_in_process(args),
         Command::Local(LocalCommand::Get(args)) => local::get_process(args, printer),
+        Command::Version(args) => version::version(args, printer),
+        Command::Completion(args) => Ok(version::completion(args)),
     };
     result.unwrap_or_else(|error| {
         if is_network_failure(&error) {

@@ -24,8 +24,8 @@ impl Printer {
     /// A decoded piece of evidence.
     pub(crate) fn show(self, kind: &str, fields: &Value, notes: &[String]) {
         match self.format {
-            OutputFormat::Json => {
-                stdout(&json!({ "kind": kind, "fields": fields, "notes": notes }).to_string());
+            OutputFormat::Json | OutputFormat::Yaml => {
+                self.document(&json!({ "kind": kind, "fields": fields, "notes": notes }));
             }
             OutputFormat::Text => {
                 let mut text = format!("{kind}\n");
@@ -41,17 +41,14 @@ impl Printer {
     /// A verification result.
     pub(crate) fn verdict(self, result: &Result<Claims, Error>, notes: &[String]) {
         match (self.format, result) {
-            (OutputFormat::Json, Ok(claims)) => {
-                stdout(&json!({ "verdict": "verified", "claims": claims, "notes": notes }).to_string());
+            (OutputFormat::Json | OutputFormat::Yaml, Ok(claims)) => {
+                self.document(&json!({ "verdict": "verified", "claims": claims, "notes": notes }));
             }
-            (OutputFormat::Json, Err(error)) => stdout(
-                &json!({
-                    "verdict": error.kind(),
-                    "error": { "kind": error.kind(), "check": error.check(), "message": chain(error) },
-                    "notes": notes,
-                })
-                .to_string(),
-            ),
+            (OutputFormat::Json | OutputFormat::Yaml, Err(error)) => self.document(&json!({
+                "verdict": error.kind(),
+                "error": { "kind": error.kind(), "check": error.check(), "message": chain(error) },
+                "notes": notes,
+            })),
             (OutputFormat::Text, Ok(claims)) => {
                 let mut text = String::from("verified\n");
                 render(&json!(claims), 1, &mut text);
@@ -61,7 +58,12 @@ impl Printer {
                 stdout(text.trim_end());
             }
             (OutputFormat::Text, Err(error)) => {
-                let mut text = format!("{}: {}\n  check: {}\n", error.kind(), chain(error), error.check());
+                let mut text = format!(
+                    "{}: {}\n  check: {}\n",
+                    error.kind(),
+                    chain(error),
+                    error.check()
+                );
                 for note in notes {
                     text.push_str(&format!("note: {note}\n"));
                 }
@@ -73,7 +75,7 @@ impl Printer {
     /// A command's result: `json` on stdout as one document, or `text` as it is.
     pub(crate) fn result(self, json: &Value, text: &str) {
         match self.format {
-            OutputFormat::Json => stdout(&json.to_string()),
+            OutputFormat::Json | OutputFormat::Yaml => self.document(json),
             OutputFormat::Text => stdout(text.trim_end()),
         }
     }
@@ -89,6 +91,7 @@ impl Printer {
     pub(crate) fn note(self, json: &Value, text: &str) {
         match self.format {
             OutputFormat::Json => stderr(&json.to_string()),
+            OutputFormat::Yaml => stderr(yaml(json).trim_end()),
             OutputFormat::Text => stderr(text.trim_end()),
         }
     }
@@ -123,10 +126,27 @@ impl Printer {
 
     fn error(self, kind: &str, error: &anyhow::Error) {
         match self.format {
-            OutputFormat::Json => stdout(&json!({ "verdict": "error", "error": { "kind": kind, "message": chiaro_pod::with_causes(error.as_ref()) } }).to_string()),
+            OutputFormat::Json | OutputFormat::Yaml => self.document(&json!({ "verdict": "error", "error": { "kind": kind, "message": chiaro_pod::with_causes(error.as_ref()) } })),
             OutputFormat::Text => stderr(&format!("error: {}", chiaro_pod::with_causes(error.as_ref()))),
         }
     }
+}
+
+impl Printer {
+    /// A structured result on stdout: one JSON document on one line, or one YAML document.
+    fn document(self, value: &Value) {
+        match self.format {
+            OutputFormat::Yaml => stdout(yaml(value).trim_end()),
+            OutputFormat::Json | OutputFormat::Text => stdout(&value.to_string()),
+        }
+    }
+}
+
+/// `value` as one YAML document, written as generate writes Kubernetes YAML (strings that YAML
+/// 1.1 would read as booleans or numbers are quoted).
+fn yaml(value: &Value) -> String {
+    chiaro_k8s::new_documents("output", std::slice::from_ref(value))
+        .unwrap_or_else(|error| format!("# cannot render YAML: {error}\n{value}"))
 }
 
 /// The error and its sources, outermost first.

@@ -9,6 +9,7 @@ mod keys;
 mod local;
 mod measure;
 mod port_forward;
+mod version;
 
 pub use deployment::{HistoryStep, SetReport, VerifyReport};
 pub use generate::GenerateSummary;
@@ -20,6 +21,7 @@ pub use local::{
 };
 pub use measure::{GuestSummary, Launch, MeasuredGuest, MeasurementExplained};
 pub use port_forward::{ForwardedConnection, PortForwardReport};
+pub use version::{CoordinatorVersion, VersionReport};
 
 use serde::{Deserialize, Serialize};
 

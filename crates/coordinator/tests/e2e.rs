@@ -348,6 +348,24 @@ fn set_of_the_current_manifest_changes_nothing_and_a_refused_one_exits_3() {
     assert_eq!(after["fields"]["manifests"], 1);
     assert_eq!(mesh_ca(), ca_before, "nothing rotated");
 
+    // `chiaro version -c` asks the attested Coordinator.
+    let version = deployment.chiaro(&[
+        "version",
+        "-c",
+        &deployment.user_api.to_string(),
+        "--coordinator-reference",
+        deployment
+            .path("coordinator-reference.json")
+            .to_str()
+            .unwrap(),
+    ]);
+    let version = harness::json(&version);
+    assert_eq!(
+        version["coordinator"]["version"],
+        env!("CARGO_PKG_VERSION"),
+        "{version}"
+    );
+
     let (_, other_share_owner) = keys_named(&deployment, "owner-2.pem", "share-owner-2.pem");
     let changed = deployment.manifest("changed.json", "web", &owner_digest, &other_share_owner);
     let refused = deployment.set(&changed, "owner.pem");

@@ -60,7 +60,7 @@ pub(super) fn install<'a>(
         &registry.host,
     ];
     let paths = [
-        ("-o", path_str(&out).to_owned()),
+        ("--out", path_str(&out).to_owned()),
         ("-m", path_str(&manifest).to_owned()),
         ("--coordinator-reference", path_str(&reference).to_owned()),
         ("--cache-dir", path_str(&dir.join("cache")).to_owned()),

@@ -6,6 +6,7 @@
     reason = "test helpers fail loudly"
 )]
 
+mod conventions;
 mod deploy_guide;
 mod evidence_show;
 mod evidence_verify;
