@@ -40,6 +40,10 @@ pub struct Cli {
     /// (the types in `chiaro::reports`).
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// A config file whose values are the flags' defaults (default: `$CHIARO_CONFIG`, else
+    /// `chiaro.toml` here if there is one).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,

@@ -9,6 +9,7 @@
 
 mod cli;
 mod commands;
+mod config;
 mod exit;
 mod input;
 mod output;
@@ -18,14 +19,27 @@ pub use cli::Cli;
 pub use exit::Outcome;
 
 use std::ffi::OsString;
+use std::io::Write as _;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory as _, FromArgMatches as _};
 
-/// Parses `args`, runs the command and returns its exit code (the whole binary, testable in
-/// process).
+/// Parses `args` (with `chiaro.toml`'s values as the flags' defaults, [`config`]), runs the
+/// command and returns its exit code (the whole binary, testable in process).
 pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let command = match config::load(&args) {
+        Ok(Some(config)) => config.apply(Cli::command()),
+        Ok(None) => Cli::command(),
+        Err(error) => {
+            let _ = writeln!(std::io::stderr().lock(), "error: {error:#}");
+            return ExitCode::from(Outcome::Usage.code());
+        }
+    };
+    let parsed = command
+        .try_get_matches_from(args)
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(error) => {
             let code = if error.use_stderr() {

@@ -377,3 +377,56 @@ fn set_of_the_current_manifest_changes_nothing_and_a_refused_one_exits_3() {
     );
     std::fs::remove_dir_all(&deployment.dir).unwrap();
 }
+
+/// `chiaro.toml` gives the flags their defaults: with the Coordinator, its reference and the
+/// record in the file, `verify` needs no flag; a flag on the command line overrides the file
+/// (a wrong address in the file, the right one on the command line, works; the other way round
+/// fails); a misspelt key is refused naming the file, line and column (exit 64).
+#[test]
+fn a_config_file_gives_the_flags_defaults_and_flags_override_it() {
+    let mut deployment = Deployment::new();
+    let (owner_digest, share_owner) = owner_keys(&deployment);
+    let manifest = deployment.manifest("manifest.json", "web", &owner_digest, &share_owner);
+    deployment.start_coordinator();
+    ok(&deployment.set(&manifest, "owner.pem"));
+    let config = |address: &str| {
+        format!(
+            "coordinator = \"{address}\"\ncoordinator_reference = \"coordinator-reference.json\"\n\
+             deployment = \"record.json\"\nworkload_owner_key = \"owner.pem\"\n"
+        )
+    };
+    let file = deployment.path("chiaro.toml");
+    let run = |args: &[&str]| {
+        std::process::Command::new(harness::binary("chiaro"))
+            .args(["-o", "json", "--config", file.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = deployment.path("verify-config");
+    let verify = ["verify", "--out", out.to_str().unwrap()];
+    std::fs::write(&file, config(&deployment.user_api.to_string())).unwrap();
+    let verified = ok(&run(&verify));
+    assert_eq!(verified["fields"]["manifests"], 1, "{verified}");
+
+    // Nothing listens on port 9 of loopback.
+    std::fs::write(&file, config("127.0.0.1:9")).unwrap();
+    let refused = run(&verify);
+    assert_eq!(refused.status.code(), Some(1), "the file's address is used");
+    let overridden = run(&[&verify[..], &["-c", &deployment.user_api.to_string()]].concat());
+    ok(&overridden);
+
+    std::fs::write(&file, config(&deployment.user_api.to_string())).unwrap();
+    let wrong = run(&[&verify[..], &["-c", "127.0.0.1:9"]].concat());
+    assert_eq!(wrong.status.code(), Some(1), "the flag wins over the file");
+
+    std::fs::write(&file, "coordinator = \"x:1\"\ncoordinater = \"typo\"\n").unwrap();
+    let typo = run(&verify);
+    assert_eq!(typo.status.code(), Some(64));
+    let said = String::from_utf8_lossy(&typo.stderr);
+    assert!(
+        said.contains(&format!("{}:2:1:", file.display())) && said.contains("coordinater"),
+        "{said}"
+    );
+    std::fs::remove_dir_all(&deployment.dir).unwrap();
+}
