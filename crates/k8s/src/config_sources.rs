@@ -122,6 +122,6 @@ mod tests {
         )
         .unwrap();
         let error = ConfigSources::default().add(&docs[0]).unwrap_err();
-        assert_eq!(error.to_string(), "s.yaml:0:data.a: not base64");
+        assert_eq!(error.to_string(), "s.yaml:1:1:data.a: not base64");
     }
 }

@@ -5,21 +5,26 @@ use std::fmt;
 
 use crate::error::K8sError;
 
-/// Where a document is: file name, 0-based index among the file's documents and, for an item
-/// of a `kind: List`, its index among the items.
+/// Where a document is: file name, 0-based index among the file's documents, the line and
+/// column it starts at and, for an item of a `kind: List`, its index among the items. Shown as
+/// `FILE:LINE:COLUMN` (`:items[N]`), as editors and compilers name places.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DocumentId {
     /// The file name as the user gave it (`-` for standard input).
     pub file: String,
     /// 0-based position of the document in the file.
     pub index: usize,
+    /// 1-based line of the file where the document's content starts.
+    pub line: usize,
+    /// 1-based column (in characters) where it starts.
+    pub column: usize,
     /// 0-based position among the `items` of the `kind: List` document `index`.
     pub item: Option<usize>,
 }
 
 impl fmt::Display for DocumentId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file, self.index)?;
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)?;
         match self.item {
             Some(item) => write!(f, ":items[{item}]"),
             None => Ok(()),
@@ -80,28 +85,69 @@ pub(crate) fn is_list(value: &serde_json::Value) -> bool {
 /// a YAML file (empty and null ones left out, as `kubectl` skips them), the one value of a JSON
 /// file ([`FileFormat::of`] `file`).
 pub(crate) fn read_values(file: &str, text: &str) -> Result<Vec<serde_json::Value>, K8sError> {
-    let values: Vec<serde_json::Value> = match FileFormat::of(file) {
+    Ok(read_located(file, text)?
+        .into_iter()
+        .map(|(value, _)| value)
+        .collect())
+}
+
+/// [`read_values`], each with the 1-based line and column where it starts.
+fn read_located(
+    file: &str,
+    text: &str,
+) -> Result<Vec<(serde_json::Value, (usize, usize))>, K8sError> {
+    let values: Vec<(serde_json::Value, (usize, usize))> = match FileFormat::of(file) {
         FileFormat::Json => {
-            vec![serde_json::from_str(text).map_err(|error| K8sError::Json {
+            let value = serde_json::from_str(text).map_err(|error| K8sError::Json {
                 file: file.to_owned(),
+                line: error.line().max(1),
+                column: error.column().max(1),
                 detail: error.to_string(),
-            })?]
+            })?;
+            vec![(value, start_of_json(text))]
         }
         FileFormat::Yaml => {
             // Kubernetes reads YAML 1.1 (go-yaml): `0755` is octal 493, as `kubectl` sends it.
             let options = serde_saphyr::options! { legacy_octal_numbers: true };
-            serde_saphyr::from_multiple_with_options(text, options).map_err(|error| {
-                K8sError::Yaml {
-                    file: file.to_owned(),
-                    detail: error.to_string(),
-                }
-            })?
+            let documents: Vec<serde_saphyr::Spanned<serde_json::Value>> =
+                serde_saphyr::from_multiple_with_options(text, options).map_err(|error| {
+                    let (line, column) = error
+                        .location()
+                        .map_or((1, 1), |at| (at.line() as usize, at.column() as usize));
+                    K8sError::Yaml {
+                        file: file.to_owned(),
+                        line: line.max(1),
+                        column: column.max(1),
+                        detail: error.to_string(),
+                    }
+                })?;
+            documents
+                .into_iter()
+                .map(|spanned| {
+                    let at = spanned.referenced;
+                    let place = (at.line() as usize, at.column() as usize);
+                    (spanned.value, (place.0.max(1), place.1.max(1)))
+                })
+                .collect()
         }
     };
     Ok(values
         .into_iter()
-        .filter(|value| !value.is_null())
+        .filter(|(value, _)| !value.is_null())
         .collect())
+}
+
+/// Where a JSON text's value starts: its first character that is not white space.
+fn start_of_json(text: &str) -> (usize, usize) {
+    let mut place = (1, 1);
+    for character in text.chars() {
+        match character {
+            '\n' => place = (place.0 + 1, 1),
+            ' ' | '\t' | '\r' | '\u{feff}' => place.1 += 1,
+            _ => break,
+        }
+    }
+    place
 }
 
 /// Splits `text` into its documents, in order: the YAML documents of the file (the value of a
@@ -109,10 +155,12 @@ pub(crate) fn read_values(file: &str, text: &str) -> Result<Vec<serde_json::Valu
 /// documents (`kubectl` skips them too) and are left out.
 pub fn read_documents(file: &str, text: &str) -> Result<Vec<Document>, K8sError> {
     let mut documents = Vec::new();
-    for (index, value) in read_values(file, text)?.into_iter().enumerate() {
+    for (index, (value, (line, column))) in read_located(file, text)?.into_iter().enumerate() {
         let id = |item| DocumentId {
             file: file.to_owned(),
             index,
+            line,
+            column,
             item,
         };
         if !is_list(&value) {
@@ -150,7 +198,8 @@ mod tests {
         let text = "a: 1\n---\nb: \"yes\"\nc: \"0755\"\nd: yes\n";
         let docs = read_documents("f.yaml", text).unwrap();
         assert_eq!(docs.len(), 2);
-        assert_eq!(docs[1].id.to_string(), "f.yaml:1");
+        assert_eq!(docs[1].id.to_string(), "f.yaml:3:1");
+        assert_eq!(docs[1].id.index, 1);
         assert_eq!(docs[1].value["b"], serde_json::json!("yes"));
         assert_eq!(docs[1].value["c"], serde_json::json!("0755"));
         assert_eq!(docs[1].value["d"], serde_json::json!(true));
@@ -196,11 +245,17 @@ on: on
         let text = "kind: Service\napiVersion: v1\nmetadata: {name: s}\n---\napiVersion: v1\nkind: List\nmetadata: {resourceVersion: \"\"}\nitems:\n- {kind: ConfigMap, apiVersion: v1, metadata: {name: a}}\n- {kind: Secret, apiVersion: v1, metadata: {name: b}}\n";
         let docs = read_documents("l.yaml", text).unwrap();
         let ids: Vec<String> = docs.iter().map(|d| d.id.to_string()).collect();
-        assert_eq!(ids, ["l.yaml:0", "l.yaml:1:items[0]", "l.yaml:1:items[1]"]);
+        assert_eq!(
+            ids,
+            ["l.yaml:1:1", "l.yaml:5:1:items[0]", "l.yaml:5:1:items[1]"]
+        );
         assert_eq!(docs[2].name(), Some("b"));
         let error =
             read_documents("l.yaml", "apiVersion: v1\nkind: List\nitems: {a: 1}\n").unwrap_err();
-        assert!(error.to_string().starts_with("l.yaml:0:items: "), "{error}");
+        assert!(
+            error.to_string().starts_with("l.yaml:1:1:items: "),
+            "{error}"
+        );
     }
 
     #[test]
@@ -210,22 +265,43 @@ on: on
             r#"{"apiVersion": "v1", "kind": "List", "items": [{"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "p"}}]}"#,
         )
         .unwrap();
-        assert_eq!(docs[0].id.to_string(), "p.json:0:items[0]");
+        assert_eq!(docs[0].id.to_string(), "p.json:1:1:items[0]");
         let one = read_documents("p.json", r#"{"kind": "Pod", "apiVersion": "v1"}"#).unwrap();
         assert_eq!(one.len(), 1);
         let error = read_documents("p.json", "kind: Pod\n").unwrap_err();
         assert!(
-            error.to_string().starts_with("p.json: not valid JSON"),
+            error.to_string().starts_with("p.json:1:1: not valid JSON"),
+            "{error}"
+        );
+        let indented = read_documents("q.json", "\n\n  {\"kind\": \"Pod\"}").unwrap();
+        assert_eq!(indented[0].id.to_string(), "q.json:3:3");
+    }
+
+    #[test]
+    fn broken_yaml_names_the_file_line_and_column() {
+        let error = read_documents("bad.yaml", "a: [1, 2\n").unwrap_err();
+        assert!(error.to_string().starts_with("bad.yaml:"), "{error}");
+        // In the second document: the line counts from the top of the file.
+        let text =
+            "kind: ConfigMap\napiVersion: v1\n---\nkind: Pod\nmetadata:\n  name: [a\n  x: y\n";
+        let error = read_documents("two.yaml", text).unwrap_err();
+        let K8sError::Yaml { line, column, .. } = &error else {
+            panic!("{error}");
+        };
+        assert!(*line >= 6, "{error}");
+        assert!(
+            error
+                .to_string()
+                .starts_with(&format!("two.yaml:{line}:{column}: not valid YAML")),
             "{error}"
         );
     }
 
     #[test]
-    fn broken_yaml_names_the_file() {
-        let error = read_documents("bad.yaml", "a: [1, 2\n").unwrap_err();
-        assert!(
-            error.to_string().starts_with("bad.yaml: not valid YAML"),
-            "{error}"
-        );
+    fn the_second_document_is_named_by_its_line_and_column() {
+        let text = "# comment\nkind: ConfigMap\napiVersion: v1\n---\n\nkind: Pod\n";
+        let docs = read_documents("two.yaml", text).unwrap();
+        assert_eq!(docs[0].id.to_string(), "two.yaml:2:1");
+        assert_eq!(docs[1].id.to_string(), "two.yaml:6:1");
     }
 }

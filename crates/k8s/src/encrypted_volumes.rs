@@ -356,7 +356,7 @@ mod tests {
         for mode in ["Filesystem", "null"] {
             let error = stateful_set("data", mode, "[]").unwrap_err().to_string();
             assert!(
-                error.starts_with("db.yaml:0:spec.volumeClaimTemplates[0].spec.volumeMode: not supported: volume claim template \"data\": an encrypted volume must be a raw block device"),
+                error.starts_with("db.yaml:1:1:spec.volumeClaimTemplates[0].spec.volumeMode: not supported: volume claim template \"data\": an encrypted volume must be a raw block device"),
                 "{mode}: {error}"
             );
         }
@@ -372,7 +372,7 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            error.starts_with("db.yaml:0:spec.template.spec.volumes[0].persistentVolumeClaim: not supported: volume \"logs\": the host would see and change"),
+            error.starts_with("db.yaml:1:1:spec.template.spec.volumes[0].persistentVolumeClaim: not supported: volume \"logs\": the host would see and change"),
             "{error}"
         );
     }
@@ -441,7 +441,7 @@ mod tests {
         assert!(workload(&with_device("/dev/chiaro-volumes/data")).is_ok());
         let error = workload(&with_device("/dev/xvda")).unwrap_err().to_string();
         assert!(
-            error.starts_with("db.yaml:0:spec.template.spec.containers[0].volumeDevices[0]: not supported: raw block device \"data\""),
+            error.starts_with("db.yaml:1:1:spec.template.spec.containers[0].volumeDevices[0]: not supported: raw block device \"data\""),
             "{error}"
         );
     }

@@ -7,19 +7,35 @@ use crate::fields::SpecObject;
 #[derive(Debug, thiserror::Error)]
 pub enum K8sError {
     /// The text is not YAML.
-    #[error("{file}: not valid YAML: {detail}")]
+    #[error("{file}:{line}:{column}: not valid YAML: {detail}")]
     Yaml {
         /// The file name as given.
         file: String,
+        /// 1-based line of the error.
+        line: usize,
+        /// 1-based column of the error.
+        column: usize,
         /// The parser's message, with line and column.
         detail: String,
     },
     /// A `.json` file is not JSON.
-    #[error("{file}: not valid JSON: {detail}")]
+    #[error("{file}:{line}:{column}: not valid JSON: {detail}")]
     Json {
         /// The file name as given.
         file: String,
+        /// 1-based line of the error.
+        line: usize,
+        /// 1-based column of the error.
+        column: usize,
         /// The parser's message, with line and column.
+        detail: String,
+    },
+    /// A document cannot be written back.
+    #[error("{file}: cannot write: {detail}")]
+    Write {
+        /// The file name as given.
+        file: String,
+        /// Why.
         detail: String,
     },
     /// A document is not a Kubernetes object (no `kind` or `apiVersion`, or not a mapping).

@@ -428,6 +428,8 @@ mod tests {
         DocumentId {
             file: "f.yaml".to_owned(),
             index: 2,
+            line: 1,
+            column: 1,
             item: None,
         }
     }
@@ -593,7 +595,8 @@ mod tests {
             json!(MOUNT);
         let error = inject(&mut value, WorkloadKind::Deployment, &injection(), &at()).unwrap_err();
         assert!(
-            error.to_string().contains("f.yaml:2") && error.to_string().contains("containers[web]"),
+            error.to_string().contains("f.yaml:1:1:")
+                && error.to_string().contains("containers[web]"),
             "{error}"
         );
     }

@@ -307,6 +307,8 @@ mod tests {
         DocumentId {
             file: "app.yaml".to_owned(),
             index: 0,
+            line: 1,
+            column: 1,
             item: None,
         }
     }
@@ -361,7 +363,7 @@ mod tests {
             let error = move_probes(&mut bad, &ProbeTable::default(), &at()).unwrap_err();
             assert_eq!(
                 error.to_string(),
-                format!("app.yaml:0:web.livenessProbe: {BAD_PORT}")
+                format!("app.yaml:1:1:web.livenessProbe: {BAD_PORT}")
             );
         }
     }
@@ -374,7 +376,7 @@ mod tests {
         let error = move_probes(&mut bad, &ProbeTable::default(), &at()).unwrap_err();
         assert_eq!(
             error.to_string(),
-            "app.yaml:0:web.livenessProbe: httpGet: header \"X\" is not a plain HTTP header"
+            "app.yaml:1:1:web.livenessProbe: httpGet: header \"X\" is not a plain HTTP header"
         );
         let mut spaced = spec(json!({"httpGet": {"port": 8080, "path": "/a b"}}));
         assert!(move_probes(&mut spaced, &ProbeTable::default(), &at()).is_err());

@@ -212,6 +212,8 @@ mod tests {
         DocumentId {
             file: "f.yaml".to_owned(),
             index: 0,
+            line: 1,
+            column: 1,
             item: None,
         }
     }

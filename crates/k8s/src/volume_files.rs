@@ -364,7 +364,7 @@ mod tests {
         assert!(
             error
                 .to_string()
-                .starts_with("pod.yaml:0:spec.volumes[0].configMap: "),
+                .starts_with("pod.yaml:1:1:spec.volumes[0].configMap: "),
             "{error}"
         );
     }

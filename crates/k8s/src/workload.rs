@@ -416,7 +416,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             error.to_string(),
-            "w.yaml:0:spec.containers[0].frobnicate: not a field of Container; misspelt? (Chiaro refuses fields it does not know: the policy it generates would not cover them)"
+            "w.yaml:1:1:spec.containers[0].frobnicate: not a field of Container; misspelt? (Chiaro refuses fields it does not know: the policy it generates would not cover them)"
         );
         let error = workload(
             "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  hostNetwrok: true\n  containers: [{name: c, image: x}]\n",
@@ -425,7 +425,7 @@ mod tests {
         assert!(
             error
                 .to_string()
-                .starts_with("w.yaml:0:spec.hostNetwrok: not a field of PodSpec; misspelt?"),
+                .starts_with("w.yaml:1:1:spec.hostNetwrok: not a field of PodSpec; misspelt?"),
             "{error}"
         );
     }
@@ -439,7 +439,7 @@ mod tests {
         let text = error.to_string();
         assert!(
             text.starts_with(
-                "w.yaml:0:spec.template.spec.hostUsers: valid Kubernetes, but not supported by Chiaro yet: user namespaces"
+                "w.yaml:1:1:spec.template.spec.hostUsers: valid Kubernetes, but not supported by Chiaro yet: user namespaces"
             ),
             "{text}"
         );
@@ -449,7 +449,7 @@ mod tests {
         .unwrap_err();
         assert!(
             error.to_string().starts_with(
-                "w.yaml:0:spec.containers[0].volumeDevices[0]: not supported: raw block device \"d\": the host would see and change its data in plain; mark the volume for encryption"
+                "w.yaml:1:1:spec.containers[0].volumeDevices[0]: not supported: raw block device \"d\": the host would see and change its data in plain; mark the volume for encryption"
             ),
             "{error}"
         );
@@ -471,7 +471,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             error.to_string(),
-            "w.yaml:0:spec.volumeClaimTemplates[0]: not supported: volume claim template \"data\": the host would see and change the data of a persistent volume in plain; mark it for encryption (annotation chiaro.dev/encrypted-volumes on the pod template, docs/volumes.md)"
+            "w.yaml:1:1:spec.volumeClaimTemplates[0]: not supported: volume claim template \"data\": the host would see and change the data of a persistent volume in plain; mark it for encryption (annotation chiaro.dev/encrypted-volumes on the pod template, docs/volumes.md)"
         );
         let error = workload(
             "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers: [{name: c, image: x}]\n      volumes:\n      - {name: cache, emptyDir: {}}\n      - {name: data, persistentVolumeClaim: {claimName: data}}\n",
@@ -479,7 +479,7 @@ mod tests {
         .unwrap_err();
         assert!(
             error.to_string().starts_with(
-                "w.yaml:0:spec.template.spec.volumes[1].persistentVolumeClaim: not supported: volume \"data\": the host would see and change the data of a persistent volume in plain; mark it for encryption"
+                "w.yaml:1:1:spec.template.spec.volumes[1].persistentVolumeClaim: not supported: volume \"data\": the host would see and change the data of a persistent volume in plain; mark it for encryption"
             ),
             "{error}"
         );
@@ -499,7 +499,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             error.to_string(),
-            "w.yaml:0: kind \"Deploymnet\" has spec.template.spec.runtimeClassName: \"chiaro-cc\", but generate rewrites only Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job and CronJob; check the kind's spelling, or generate the workloads this object creates"
+            "w.yaml:1:1: kind \"Deploymnet\" has spec.template.spec.runtimeClassName: \"chiaro-cc\", but generate rewrites only Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job and CronJob; check the kind's spelling, or generate the workloads this object creates"
         );
         let crd = "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers: [{name: c, image: x}]\n";
         assert!(

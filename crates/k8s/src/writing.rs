@@ -16,7 +16,7 @@ use crate::{Document, K8sError};
 /// into their List; a `.json` file is written as JSON ([`FileFormat::of`]).
 ///
 /// # Errors
-/// [`K8sError::Yaml`] if a value cannot be serialised (it always can for JSON values), or
+/// [`K8sError::Write`] if a value cannot be serialised (it always can for JSON values), or
 /// `original` is not the text `before` was read from.
 pub fn write_documents(
     file: &str,
@@ -54,7 +54,7 @@ pub fn write_documents(
 /// `chiaro install` writes. `file` names them in errors.
 ///
 /// # Errors
-/// [`K8sError::Yaml`] if a value cannot be serialised (it always can for JSON values).
+/// [`K8sError::Write`] if a value cannot be serialised (it always can for JSON values).
 pub fn new_documents(file: &str, values: &[Value]) -> Result<String, K8sError> {
     yaml_text(file, "", &[], values)
 }
@@ -70,12 +70,12 @@ fn json_text(
         return Ok(original.to_owned());
     }
     let [value] = after else {
-        return Err(K8sError::Json {
+        return Err(K8sError::Write {
             file: file.to_owned(),
             detail: "a JSON file holds one value".to_owned(),
         });
     };
-    let mut text = serde_json::to_string_pretty(value).map_err(|error| K8sError::Json {
+    let mut text = serde_json::to_string_pretty(value).map_err(|error| K8sError::Write {
         file: file.to_owned(),
         detail: error.to_string(),
     })?;
@@ -125,7 +125,7 @@ fn serialise(file: &str, value: &Value) -> Result<String, K8sError> {
     // Long one-line strings (initdata, pinned images) stay on one line rather than folded;
     // strings with newlines still become literal blocks.
     let options = serde_saphyr::ser_options! { folded_wrap_chars: usize::MAX / 2 };
-    serde_saphyr::to_string_with_options(value, options).map_err(|error| K8sError::Yaml {
+    serde_saphyr::to_string_with_options(value, options).map_err(|error| K8sError::Write {
         file: file.to_owned(),
         detail: error.to_string(),
     })
@@ -260,7 +260,7 @@ mod tests {
         );
         let again = read_documents("f", &written).unwrap();
         assert_eq!(again.len(), 3);
-        assert_eq!(again[1].id.to_string(), "f:0:items[1]");
+        assert_eq!(again[1].id.to_string(), "f:2:1:items[1]");
         assert_eq!(again[1].value["data"]["k"], "v");
         assert_eq!(again[0].value, documents[0].value);
         let top = read_values("f", &written).unwrap();

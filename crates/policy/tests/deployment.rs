@@ -500,7 +500,7 @@ fn problems_name_the_file_and_document() {
     let error = generate_deployment(&input, &pins(&images), None, &options(false, true))
         .unwrap_err()
         .to_string();
-    assert!(error.contains("app.yaml:2"), "{error}");
+    assert!(error.contains("app.yaml:14:1:"), "{error}");
     assert!(error.contains("privileged"), "{error}");
 
     let mut missing = pins(&images);
@@ -521,8 +521,9 @@ fn mesh_annotations_are_checked_as_the_sidecar_reads_them() {
     let bad = APP.replace("\"web#8080#true\"", "\"web#8080#maybe\"");
     let error = generate(&bad).unwrap_err().to_string();
     assert!(
-        error.starts_with("app.yaml:2:spec.template.metadata.annotations[chiaro.dev/mesh-ingress]")
-            && error.contains("TLS \"maybe\""),
+        error.starts_with(
+            "app.yaml:14:1:spec.template.metadata.annotations[chiaro.dev/mesh-ingress]"
+        ) && error.contains("TLS \"maybe\""),
         "{error}"
     );
 
@@ -715,9 +716,9 @@ fn attack_service_named_like_another_workload_gets_no_shared_san() {
         + &shop_deployment("api", "api", "");
     let ((san, first, first_source, second, second_source), message) = shared_san(&text);
     assert_eq!(san, "api");
-    assert_eq!(first, "Deployment shop/web (app.yaml:1)");
+    assert_eq!(first, "Deployment shop/web (app.yaml:9:1)");
     assert_eq!(first_source, SanSource::Service("api".to_owned()));
-    assert_eq!(second, "Deployment shop/api (app.yaml:2)");
+    assert_eq!(second, "Deployment shop/api (app.yaml:23:1)");
     assert_eq!(second_source, SanSource::WorkloadName);
     assert!(
         message.contains("Service \"api\", which selects its pods")
@@ -733,9 +734,9 @@ fn attack_selector_matching_two_workloads_gets_no_shared_san() {
         + &shop_deployment("web-canary", "web-canary", "");
     let ((san, first, first_source, second, second_source), message) = shared_san(&text);
     assert_eq!(san, "front");
-    assert_eq!(first, "Deployment shop/web (app.yaml:1)");
+    assert_eq!(first, "Deployment shop/web (app.yaml:9:1)");
     assert_eq!(first_source, SanSource::Service("front".to_owned()));
-    assert_eq!(second, "Deployment shop/web-canary (app.yaml:2)");
+    assert_eq!(second, "Deployment shop/web-canary (app.yaml:23:1)");
     assert_eq!(second_source, SanSource::Service("front".to_owned()));
     assert!(
         message.contains("narrow the Service's selector"),
@@ -752,9 +753,9 @@ fn attack_sans_annotation_naming_another_workload_gets_no_shared_san() {
             + &shop_deployment("web", "web", &format!("chiaro.dev/sans: \"{extra}\""));
         let ((san, first, first_source, second, second_source), _) = shared_san(&text);
         assert_eq!(san, extra);
-        assert_eq!(first, "Deployment shop/api (app.yaml:0)");
+        assert_eq!(first, "Deployment shop/api (app.yaml:2:1)");
         assert_eq!(first_source, SanSource::WorkloadName);
-        assert_eq!(second, "Deployment shop/web (app.yaml:1)");
+        assert_eq!(second, "Deployment shop/web (app.yaml:16:1)");
         assert_eq!(second_source, SanSource::Annotation);
     }
 }
@@ -810,7 +811,7 @@ fn a_sans_annotation_that_is_no_san_is_refused_at_generate() {
         assert!(
             error.contains("chiaro.dev/sans")
                 && error.contains(bad)
-                && error.contains("app.yaml:0"),
+                && error.contains("app.yaml:2:1"),
             "{error}"
         );
     }
@@ -877,7 +878,7 @@ fn a_kind_generate_cannot_rewrite_is_refused_before_any_image_is_resolved() {
         .to_string();
     assert!(
         error.starts_with(
-            "app.yaml:1: kind \"Deploymnet\" has spec.template.spec.runtimeClassName: \"chiaro-cc\""
+            "app.yaml:8:1: kind \"Deploymnet\" has spec.template.spec.runtimeClassName: \"chiaro-cc\""
         ),
         "{error}"
     );
@@ -956,7 +957,7 @@ fn a_limit_below_its_request_or_a_foreign_base_is_refused_by_file_document_conta
         .unwrap_err()
         .to_string();
     assert!(
-        error.contains("app.yaml:2")
+        error.contains("app.yaml:14:1:")
             && error.contains("container \"web\": resources.limits.memory")
             && error.contains("below the request"),
         "{error}"
@@ -983,7 +984,7 @@ fn a_limit_below_its_request_or_a_foreign_base_is_refused_by_file_document_conta
         .unwrap_err()
         .to_string();
     assert!(
-        error.contains("app.yaml:2") && error.contains("--vm-base-memory"),
+        error.contains("app.yaml:14:1:") && error.contains("--vm-base-memory"),
         "{error}"
     );
 }
@@ -1059,7 +1060,7 @@ fn secret_volume_files_are_reported_and_a_missing_configmap_names_its_volume() {
         .to_string();
     assert!(
         error.starts_with(
-            "app.yaml:2:spec.template.spec.volumes[0]: volume \"files\": ConfigMap \"web-config\" \
+            "app.yaml:14:1:spec.template.spec.volumes[0]: volume \"files\": ConfigMap \"web-config\" \
              is not among the inputs"
         ),
         "{error}"

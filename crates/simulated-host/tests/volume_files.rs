@@ -485,7 +485,7 @@ fn a_configmap_not_in_the_input_is_an_error_naming_the_volume_unless_left_unpinn
     let error = generated_with(&without, &GenerateOptions::default()).unwrap_err();
     assert_eq!(
         error.to_string(),
-        "pod.yaml:0:spec.template.spec.volumes[0]: volume \"config\": ConfigMap \"app-config\" is \
+        "pod.yaml:2:1:spec.template.spec.volumes[0]: volume \"config\": ConfigMap \"app-config\" is \
          not among the inputs; pass its YAML too, or --unpinned-volume config to leave the \
          volume's files unpinned"
     );

@@ -181,7 +181,7 @@ fn needs_registry_unresolvable_images_and_unsupported_fields_are_refused_by_name
     let (code, stdout, stderr) = chiaro(&args);
     assert_eq!(code, 64, "{stdout}{stderr}");
     assert!(
-        stderr.contains("privileged.yaml:1") && stderr.contains("privileged"),
+        stderr.contains("privileged.yaml:9:1:") && stderr.contains("privileged"),
         "{stderr}"
     );
     assert_eq!(
@@ -396,7 +396,7 @@ fn needs_registry_the_vm_base_comes_from_the_flags_and_the_summary_gives_each_vm
     let (code, stdout, stderr) = chiaro(&again);
     assert_eq!(code, 64, "{stdout}{stderr}");
     assert!(
-        stderr.contains("app.yaml:1") && stderr.contains("--vm-base-vcpus"),
+        stderr.contains("app.yaml:9:1:") && stderr.contains("--vm-base-vcpus"),
         "{stderr}"
     );
 

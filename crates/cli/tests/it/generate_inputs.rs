@@ -193,8 +193,8 @@ fn needs_registry_lists_and_json_files_are_generated_and_written_back_in_place()
     let summary: GenerateSummary = serde_json::from_str(&stdout).unwrap();
     let ats: Vec<&str> = summary.workloads.iter().map(|w| w.at.as_str()).collect();
     assert_eq!(ats.len(), 2, "{ats:?}");
-    assert!(ats[0].ends_with("app.json:0:items[1]"), "{ats:?}");
-    assert!(ats[1].ends_with("web.yaml:0:items[1]"), "{ats:?}");
+    assert!(ats[0].ends_with("app.json:1:1:items[1]"), "{ats:?}");
+    assert!(ats[1].ends_with("web.yaml:2:1:items[1]"), "{ats:?}");
 
     let written: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("app.json")).unwrap()).unwrap();
@@ -259,7 +259,7 @@ fn a_kind_generate_cannot_rewrite_with_the_runtime_class_is_an_error_naming_kind
     let (code, stderr) = refused(&APP.replace("kind: Deployment", "kind: Deploymnet"), &[]);
     assert_eq!(code, 64, "{stderr}");
     assert!(
-        stderr.contains("f.yaml:1: kind \"Deploymnet\" has spec.template.spec.runtimeClassName: \"chiaro-cc\", but generate rewrites only Pod, Deployment"),
+        stderr.contains("f.yaml:8:1: kind \"Deploymnet\" has spec.template.spec.runtimeClassName: \"chiaro-cc\", but generate rewrites only Pod, Deployment"),
         "{stderr}"
     );
     let rollout = "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers: [{name: c, image: x}]\n";
@@ -267,7 +267,7 @@ fn a_kind_generate_cannot_rewrite_with_the_runtime_class_is_an_error_naming_kind
     assert_eq!(code, 64, "{stderr}");
     assert!(
         stderr.contains(
-            "f.yaml:0: kind \"Rollout\" has spec.template.spec.containers: a pod template"
+            "f.yaml:1:1: kind \"Rollout\" has spec.template.spec.containers: a pod template"
         ),
         "{stderr}"
     );
@@ -284,7 +284,7 @@ fn fields_kubernetes_has_but_chiaro_does_not_support_are_told_apart_from_misspel
     );
     assert_eq!(code, 64, "{stderr}");
     assert!(
-        stderr.contains("f.yaml:1:spec.template.spec.hostUsers: valid Kubernetes, but not supported by Chiaro yet: user namespaces"),
+        stderr.contains("f.yaml:8:1:spec.template.spec.hostUsers: valid Kubernetes, but not supported by Chiaro yet: user namespaces"),
         "{stderr}"
     );
     let (code, stderr) = refused(
@@ -297,7 +297,7 @@ fn fields_kubernetes_has_but_chiaro_does_not_support_are_told_apart_from_misspel
     assert_eq!(code, 64, "{stderr}");
     assert!(
         stderr.contains(
-            "f.yaml:1:spec.template.spec.containers[0].workdir: not a field of Container; misspelt?"
+            "f.yaml:8:1:spec.template.spec.containers[0].workdir: not a field of Container; misspelt?"
         ),
         "{stderr}"
     );
@@ -312,7 +312,7 @@ fn unmarked_volume_claim_templates_are_refused_naming_the_template() {
     let (code, stderr) = refused(&stateful, &[]);
     assert_eq!(code, 64, "{stderr}");
     assert!(
-        stderr.contains("f.yaml:1:spec.volumeClaimTemplates[0]: not supported: volume claim template \"data\": the host would see and change the data of a persistent volume in plain; mark it for encryption"),
+        stderr.contains("f.yaml:8:1:spec.volumeClaimTemplates[0]: not supported: volume claim template \"data\": the host would see and change the data of a persistent volume in plain; mark it for encryption"),
         "{stderr}"
     );
 }

@@ -117,7 +117,7 @@ fn the_generate_summary_is_the_golden_json() {
         &GenerateSummary {
             workloads: vec![
                 WorkloadReport {
-                    at: "app.yaml:1".to_owned(),
+                    at: "app.yaml:9:1".to_owned(),
                     kind: "Deployment".to_owned(),
                     name: "web".to_owned(),
                     namespace: "shop".to_owned(),
@@ -133,7 +133,7 @@ fn the_generate_summary_is_the_golden_json() {
                     }),
                 },
                 WorkloadReport {
-                    at: "app.yaml:2".to_owned(),
+                    at: "app.yaml:31:1".to_owned(),
                     kind: "Pod".to_owned(),
                     name: "plain".to_owned(),
                     namespace: "default".to_owned(),
