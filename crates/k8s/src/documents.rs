@@ -91,12 +91,17 @@ pub(crate) fn read_values(file: &str, text: &str) -> Result<Vec<serde_json::Valu
         .collect())
 }
 
+/// A value and the 1-based line and column where it starts.
+type Located = (serde_json::Value, (usize, usize));
+
+/// A parser's 1-based line or column as an index (at least 1).
+fn position(at: u64) -> usize {
+    usize::try_from(at).unwrap_or(usize::MAX).max(1)
+}
+
 /// [`read_values`], each with the 1-based line and column where it starts.
-fn read_located(
-    file: &str,
-    text: &str,
-) -> Result<Vec<(serde_json::Value, (usize, usize))>, K8sError> {
-    let values: Vec<(serde_json::Value, (usize, usize))> = match FileFormat::of(file) {
+fn read_located(file: &str, text: &str) -> Result<Vec<Located>, K8sError> {
+    let values: Vec<Located> = match FileFormat::of(file) {
         FileFormat::Json => {
             let value = serde_json::from_str(text).map_err(|error| K8sError::Json {
                 file: file.to_owned(),
@@ -113,11 +118,11 @@ fn read_located(
                 serde_saphyr::from_multiple_with_options(text, options).map_err(|error| {
                     let (line, column) = error
                         .location()
-                        .map_or((1, 1), |at| (at.line() as usize, at.column() as usize));
+                        .map_or((1, 1), |at| (position(at.line()), position(at.column())));
                     K8sError::Yaml {
                         file: file.to_owned(),
-                        line: line.max(1),
-                        column: column.max(1),
+                        line,
+                        column,
                         detail: error.to_string(),
                     }
                 })?;
@@ -125,8 +130,7 @@ fn read_located(
                 .into_iter()
                 .map(|spanned| {
                     let at = spanned.referenced;
-                    let place = (at.line() as usize, at.column() as usize);
-                    (spanned.value, (place.0.max(1), place.1.max(1)))
+                    (spanned.value, (position(at.line()), position(at.column())))
                 })
                 .collect()
         }
