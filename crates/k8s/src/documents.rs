@@ -143,11 +143,11 @@ fn read_located(file: &str, text: &str) -> Result<Vec<Located>, K8sError> {
 
 /// Where a JSON text's value starts: its first character that is not white space.
 fn start_of_json(text: &str) -> (usize, usize) {
-    let mut place = (1, 1);
+    let mut place: (usize, usize) = (1, 1);
     for character in text.chars() {
         match character {
-            '\n' => place = (place.0 + 1, 1),
-            ' ' | '\t' | '\r' | '\u{feff}' => place.1 += 1,
+            '\n' => place = (place.0.saturating_add(1), 1),
+            ' ' | '\t' | '\r' | '\u{feff}' => place.1 = place.1.saturating_add(1),
             _ => break,
         }
     }
