@@ -37,15 +37,19 @@ use tunnel::{LegError, Tunnel, client_config};
 
 /// A new owner certificate is requested when the current one has less than this left.
 const RENEW_BEFORE_SECS: u64 = 60;
+/// How long asking the Coordinator for an owner certificate may take (the host can stall it;
+/// the connection that waits then fails instead of every later one hanging).
+const ISSUE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Why the deployment is not one to forward into (exit 3).
 #[derive(Debug, thiserror::Error)]
 enum NotOurs {
     #[error(
-        "no step of the Coordinator's history is signed by this workload-owner key, and no \
-         --deployment record pins it: this is not a deployment you created"
+        "no --deployment record ({0}): port-forward reaches only a deployment this machine \
+         pinned (by `chiaro set`, or `chiaro verify -m manifest.json`): an owner key may have \
+         signed several, and the host chooses which Coordinator answers"
     )]
-    NotEndorsed,
+    NoRecord(String),
     #[error("the current manifest does not list this workload-owner key ({0})")]
     NotAnOwner(String),
 }
@@ -60,6 +64,13 @@ pub(crate) fn run(args: &PortForwardArgs, printer: Printer) -> anyhow::Result<Ou
     let signer = OwnerSigner::read(&args.workload_owner_key)?;
     let record_path = &args.coordinator.deployment;
     let record = DeploymentRecord::read(record_path)?;
+    if record.is_none() {
+        return Ok(refused_or_failed(
+            printer,
+            &[],
+            &NotOurs::NoRecord(record_path.display().to_string()).into(),
+        ));
+    }
     let target = Target::from_args(&args.coordinator)?;
     let mut notes = target.warnings();
     let (forwarder, kubectl_leg) = match &args.forwarder {
@@ -86,9 +97,6 @@ pub(crate) fn run(args: &PortForwardArgs, printer: Printer) -> anyhow::Result<Ou
             false,
             &mut notes,
         )?;
-        if record.is_none() && !verified.is_endorsed_by(&[signer.digest()]) {
-            return Err(NotOurs::NotEndorsed.into());
-        }
         let latest = verified
             .latest_manifest()
             .context("the Coordinator has no manifest")?;
@@ -328,14 +336,20 @@ impl Credentials {
             latest: self.latest,
             mesh_ca: &self.mesh_ca,
         };
-        let identity = owner_cert::request(
+        let request = owner_cert::request(
             &mut self.client,
             &self.binding,
             &self.signer,
             &binding,
             now.saturating_add(self.lifetime),
-        )
-        .await?;
+        );
+        let identity = tokio::time::timeout(ISSUE_TIMEOUT, request)
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "the Coordinator issued no owner certificate within {ISSUE_TIMEOUT:?}"
+                )
+            })??;
         let not_after = identity.not_after;
         let config = client_config(&self.mesh_ca, identity)?;
         self.current = Some((Arc::clone(&config), not_after));

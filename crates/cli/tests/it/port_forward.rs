@@ -683,3 +683,38 @@ fn needs_root_port_forward_through_kubectl_reaches_the_pod_at_its_ip() {
         ]
     );
 }
+
+/// Without a deployment record, port-forward refuses before it connects (exit 3): an owner key
+/// may have signed several deployments (staging, an old one the host still runs), and the host
+/// chooses which Coordinator answers, so only a deployment this machine pinned is reached.
+#[test]
+fn attack_port_forward_without_a_deployment_record_is_refused() {
+    let dir = std::env::temp_dir().join(format!("chiaro-pf-norecord-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("owner.pem");
+    let (code, _, stderr) =
+        super::chiaro(&["keygen", "workload-owner", "--out", super::path_str(&key)]);
+    assert_eq!(code, 0, "{stderr}");
+    let reference = dir.join("reference.json");
+    std::fs::write(&reference, "{}").unwrap();
+    let (code, stdout, stderr) = super::chiaro(&[
+        "port-forward",
+        "pod/web",
+        "8080",
+        "-c",
+        "127.0.0.1:9",
+        "--coordinator-reference",
+        super::path_str(&reference),
+        "--deployment",
+        super::path_str(&dir.join("none.json")),
+        "--workload-owner-key",
+        super::path_str(&key),
+        "--forwarder",
+        "127.0.0.1:9",
+        "--to",
+        "127.0.0.1:9",
+    ]);
+    assert_eq!(code, 3, "{stdout}{stderr}");
+    assert!(stderr.contains("no --deployment record"), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}

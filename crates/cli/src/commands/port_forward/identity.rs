@@ -101,6 +101,36 @@ fn cluster_name(name: &str, namespace: &str) -> String {
     format!("{name}.{namespace}.svc.cluster.local")
 }
 
+/// The characters Kubernetes draws the generated parts of pod names from (no vowels, no
+/// `0`, `1`, `3`: `k8s.io/apimachinery/pkg/util/rand`).
+const GENERATED: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+/// Whether `pod` is a name a controller gives the pods of workload `workload`: the name itself
+/// (a bare Pod), `WORKLOAD-ORDINAL` (StatefulSet), `WORKLOAD-XXXXX` (DaemonSet, Job,
+/// ReplicaSet), `WORKLOAD-HASH-XXXXX` (Deployment: a pod-template hash of 5 to 10 characters)
+/// or `WORKLOAD-TIME-XXXXX` (CronJob). A mere prefix is not enough: `web-api-…` is no pod of
+/// `web`.
+fn is_pod_of(pod: &str, workload: &str) -> bool {
+    if pod == workload {
+        return true;
+    }
+    let Some(rest) = pod
+        .strip_prefix(workload)
+        .and_then(|rest| rest.strip_prefix('-'))
+    else {
+        return false;
+    };
+    let generated = |part: &str, lengths: std::ops::RangeInclusive<usize>| {
+        lengths.contains(&part.len()) && part.bytes().all(|b| GENERATED.contains(&b))
+    };
+    let ordinal = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    match rest.split('-').collect::<Vec<_>>().as_slice() {
+        [one] => ordinal(one) || generated(one, 5..=5),
+        [hash, suffix] => (generated(hash, 5..=10) || ordinal(hash)) && generated(suffix, 5..=5),
+        _ => false,
+    }
+}
+
 /// The SAN the target's server certificate must carry: `explicit` if given (a SAN of exactly
 /// one manifest entry), else the one `resource` names in `namespace`.
 pub(crate) fn server_identity(
@@ -132,38 +162,22 @@ pub(crate) fn server_identity(
         };
         match resource {
             Resource::Service(service) => name == service,
-            Resource::Pod(pod) => {
-                pod == name
-                    || pod
-                        .strip_prefix(name)
-                        .is_some_and(|rest| rest.starts_with('-'))
-            }
+            Resource::Pod(pod) => is_pod_of(pod, name),
         }
     };
-    // Per entry, the longest SAN that fits (a pod of `web-api` fits `web` too, by prefix).
     let mut candidates: Vec<&String> = workloads()
-        .filter_map(|entry| {
-            entry
-                .sans
-                .iter()
-                .filter(|san| fits(san))
-                .max_by_key(|san| san.len())
-        })
+        .filter_map(|entry| entry.sans.iter().find(|san| fits(san)))
         .collect();
     candidates.sort();
-    let longest = candidates.iter().map(|san| san.len()).max();
-    let best: Vec<&String> = candidates
-        .iter()
-        .copied()
-        .filter(|san| Some(san.len()) == longest)
-        .collect();
-    match best.as_slice() {
+    match candidates.as_slice() {
         [] => Err(IdentityError::NoSuchWorkload {
             resource: resource.describe(),
             namespace: namespace.to_owned(),
             expected: match resource {
                 Resource::Service(name) => cluster_name(name, namespace),
-                Resource::Pod(name) => format!("WORKLOAD{suffix}, {name} = WORKLOAD[-…]"),
+                Resource::Pod(name) => format!(
+                    "WORKLOAD{suffix}, {name} a name the controller of WORKLOAD gives its pods"
+                ),
             },
         }),
         [one] => Ok((*one).clone()),
@@ -213,7 +227,7 @@ mod tests {
             "web.pf.svc.cluster.local"
         );
         assert_eq!(identity("web", "pf").unwrap(), "web.pf.svc.cluster.local");
-        // By the longest name: a pod of web-api is not web's.
+        // By the shape of generated names: a pod of web-api is not web's.
         assert_eq!(
             identity("pod/web-api-5c4b9-x2x2x", "pf").unwrap(),
             "web-api.pf.svc.cluster.local"
@@ -243,7 +257,22 @@ mod tests {
             identity("pod/webserver", "pf"),
             Err(IdentityError::NoSuchWorkload { .. })
         ));
-        // db-x-1 fits the entry of db-x (longer) only; db-x fits db and db-x: db-x wins.
+        // db-x-1 is a pod of db-x, not of db (`x-1` is no generated part). A pod of a workload
+        // the manifest does not have is no pod of one whose name is a prefix of its name (the
+        // host's routing would otherwise decide which it reaches).
+        for other in [
+            "pod/web-admin-7d9f8c6b5d-q8x2z",
+            "pod/web-ab",
+            "pod/web-7d9f8-x-y",
+        ] {
+            assert!(
+                matches!(
+                    identity(other, "pf"),
+                    Err(IdentityError::NoSuchWorkload { .. })
+                ),
+                "{other}"
+            );
+        }
         assert_eq!(
             identity("pod/db-x-1", "pf").unwrap(),
             "db-x.pf.svc.cluster.local"

@@ -17,7 +17,10 @@ use crate::commands::deployment::OwnerSigner;
 /// Why the Coordinator's answer is not taken.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum OwnerCertRefused {
-    #[error("the Coordinator refused the owner client certificate: {0}")]
+    #[error(
+        "the Coordinator refused the owner client certificate: {0} (a forward verifies the \
+         deployment once, at its start: after a manifest update, run it again)"
+    )]
     Coordinator(String),
     #[error(
         "the Coordinator issued the owner certificate under transition {actual}, not the \
