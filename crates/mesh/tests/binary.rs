@@ -34,15 +34,10 @@ async fn get(address: SocketAddr, path: &str) -> String {
     answer
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn ready_serves_then_drains_on_sigterm() {
-    let ca = Ca::new();
-    let (server, client) = (scratch("bin-server"), scratch("bin-client"));
-    ca.credentials(&server, &["api"]);
-    ca.credentials(&client, &["web"]);
-
+/// An echo server on loopback; its address.
+async fn echo_server() -> SocketAddr {
     let echo = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let echo_address = echo.local_addr().unwrap();
+    let address = echo.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
             let (mut stream, _) = echo.accept().await.unwrap();
@@ -56,17 +51,27 @@ async fn ready_serves_then_drains_on_sigterm() {
             });
         }
     });
+    address
+}
 
+/// `chiaro-mesh` with the credentials in `server`, one fixed ingress to `echo` and `extra`
+/// arguments, once its status port says it is ready: the process, its status port and its
+/// ingress.
+async fn ready_proxy(
+    server: &std::path::Path,
+    echo: SocketAddr,
+    extra: &[&str],
+) -> (std::process::Child, SocketAddr, SocketAddr) {
     let (status, ingress) = (free(), free());
-    let mut proxy = Command::new(env!("CARGO_BIN_EXE_chiaro-mesh"))
+    let proxy = Command::new(env!("CARGO_BIN_EXE_chiaro-mesh"))
         .args(["--credentials", server.to_str().unwrap()])
         .args(["--status", &status.to_string()])
         .args(["--ingress", ""])
         .args([
             "--ingress-port",
-            &format!("{ingress}={}@{echo_address}", echo_address.port()),
+            &format!("{ingress}={}@{echo}", echo.port()),
         ])
-        .args(["--drain-secs", "20"])
+        .args(extra)
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -75,6 +80,18 @@ async fn ready_serves_then_drains_on_sigterm() {
         assert!(Instant::now() < deadline, "never ready");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    (proxy, status, ingress)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ready_serves_then_drains_on_sigterm() {
+    let ca = Ca::new();
+    let (server, client) = (scratch("bin-server"), scratch("bin-client"));
+    ca.credentials(&server, &["api"]);
+    ca.credentials(&client, &["web"]);
+
+    let echo = echo_server().await;
+    let (mut proxy, status, ingress) = ready_proxy(&server, echo, &["--drain-secs", "20"]).await;
     assert!(get(status, "/healthz").await.starts_with("HTTP/1.1 200"));
 
     let (local, _tls) = egress_to(&client, ingress, "api").await;
@@ -134,38 +151,8 @@ async fn metrics_count_connections_bytes_refusals_and_handshakes() {
     let (server, client) = (scratch("metrics-server"), scratch("metrics-client"));
     ca.credentials(&server, &["api"]);
     ca.credentials(&client, &["web"]);
-    let echo = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let echo_address = echo.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let (mut stream, _) = echo.accept().await.unwrap();
-            tokio::spawn(async move {
-                let mut buffer = [0u8; 1024];
-                while let Ok(n) = stream.read(&mut buffer).await {
-                    if n == 0 || stream.write_all(&buffer[..n]).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    let (status, ingress) = (free(), free());
-    let mut proxy = Command::new(env!("CARGO_BIN_EXE_chiaro-mesh"))
-        .args(["--credentials", server.to_str().unwrap()])
-        .args(["--status", &status.to_string()])
-        .args(["--ingress", ""])
-        .args([
-            "--ingress-port",
-            &format!("{ingress}={}@{echo_address}", echo_address.port()),
-        ])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !get(status, "/ready").await.starts_with("HTTP/1.1 200") {
-        assert!(Instant::now() < deadline, "never ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let echo = echo_server().await;
+    let (mut proxy, status, ingress) = ready_proxy(&server, echo, &[]).await;
 
     let (local, _tls) = egress_to(&client, ingress, "api").await;
     let mut open = TcpStream::connect(local).await.unwrap();

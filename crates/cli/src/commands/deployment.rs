@@ -75,14 +75,14 @@ enum Refused {
 }
 
 /// What `GetManifests` returned, decoded.
-pub(crate) struct Fetched {
-    pub(crate) state: CoordinatorState,
-    pub(crate) history: WireHistory,
+struct Fetched {
+    state: CoordinatorState,
+    history: WireHistory,
     pub(crate) root_ca: Vec<u8>,
     pub(crate) mesh_ca: Vec<u8>,
 }
 
-pub(crate) async fn fetch(client: &mut UserApiClient<Channel>) -> anyhow::Result<Fetched> {
+async fn fetch(client: &mut UserApiClient<Channel>) -> anyhow::Result<Fetched> {
     let response = client
         .get_manifests(GetManifestsRequest {})
         .await
@@ -97,9 +97,47 @@ pub(crate) async fn fetch(client: &mut UserApiClient<Channel>) -> anyhow::Result
     })
 }
 
+/// The CA certificates a ready Coordinator serves with its history.
+pub(crate) struct Cas {
+    pub(crate) root_ca: Vec<u8>,
+    pub(crate) mesh_ca: Vec<u8>,
+}
+
+/// A ready Coordinator's deployment, its history verified and compared with the record
+/// (a rollback refused).
+pub(crate) struct ReadyDeployment {
+    pub(crate) history: VerifiedHistory,
+    pub(crate) cas: Cas,
+}
+
+/// Fetches the deployment `client` serves and checks it: ready, its history verified, the
+/// record's deployment, not rolled back.
+pub(crate) async fn ready_deployment(
+    client: &mut UserApiClient<Channel>,
+    record: Option<&DeploymentRecord>,
+    record_path: &Path,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<ReadyDeployment> {
+    let fetched = fetch(client).await?;
+    if fetched.state != CoordinatorState::Ready {
+        bail!(
+            "the Coordinator is {}, not ready",
+            fetched.state.as_str_name()
+        );
+    }
+    let history = checked(fetched.history, record, record_path, false, notes)?;
+    Ok(ReadyDeployment {
+        history,
+        cas: Cas {
+            root_ca: fetched.root_ca,
+            mesh_ca: fetched.mesh_ca,
+        },
+    })
+}
+
 /// Verifies the history and compares it with the record. A rollback is refused unless
 /// `allow_rollback`; another deployment always is.
-pub(crate) fn checked(
+fn checked(
     history: WireHistory,
     record: Option<&DeploymentRecord>,
     record_path: &Path,
@@ -290,20 +328,8 @@ pub(crate) fn verified(
     let mut notes = target.warnings();
     let result = runtime()?.block_on(async {
         let mut client = target.connect().await?;
-        let fetched = fetch(&mut client).await?;
-        if fetched.state != CoordinatorState::Ready {
-            bail!(
-                "the Coordinator is {}, not ready",
-                fetched.state.as_str_name()
-            );
-        }
-        let verified = checked(
-            fetched.history,
-            record.as_ref(),
-            record_path,
-            false,
-            &mut notes,
-        )?;
+        let ready = ready_deployment(&mut client, record.as_ref(), record_path, &mut notes).await?;
+        let (verified, fetched) = (ready.history, ready.cas);
         let latest = verified
             .latest_manifest()
             .context("the Coordinator has no manifest")?;

@@ -13,9 +13,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use chiaro_api::transport::ChannelSession;
-use chiaro_api::v1::CoordinatorState;
 use chiaro_api::v1::user_api_client::UserApiClient;
 use chiaro_forwarder::ForwardRequest;
 use rustls::ClientConfig;
@@ -25,7 +24,7 @@ use tonic::transport::Channel;
 
 use crate::cli::PortForwardArgs;
 use crate::commands::coordinator_client::{Target, runtime};
-use crate::commands::deployment::{OwnerSigner, checked, failure_outcome, fetch};
+use crate::commands::deployment::{OwnerSigner, failure_outcome, ready_deployment};
 use crate::commands::deployment_record::DeploymentRecord;
 use crate::exit::Outcome;
 use crate::input;
@@ -83,20 +82,8 @@ pub(crate) fn run(args: &PortForwardArgs, printer: Printer) -> anyhow::Result<Ou
     let runtime = runtime()?;
     let session = runtime.block_on(async {
         let (mut client, binding) = target.connect_bound().await?;
-        let fetched = fetch(&mut client).await?;
-        if fetched.state != CoordinatorState::Ready {
-            bail!(
-                "the Coordinator is {}, not ready",
-                fetched.state.as_str_name()
-            );
-        }
-        let verified = checked(
-            fetched.history,
-            record.as_ref(),
-            record_path,
-            false,
-            &mut notes,
-        )?;
+        let ready = ready_deployment(&mut client, record.as_ref(), record_path, &mut notes).await?;
+        let (verified, fetched) = (ready.history, ready.cas);
         let latest = verified
             .latest_manifest()
             .context("the Coordinator has no manifest")?;
