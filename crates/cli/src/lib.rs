@@ -24,7 +24,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory as _, FromArgMatches as _};
 
-/// Parses `args` (with `chiaro.toml`'s values as the flags' defaults, [`config`]), runs the
+/// Parses `args` (with `chiaro.toml`'s values as the flags' defaults, `config`), runs the
 /// command and returns its exit code (the whole binary, testable in process).
 pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let args: Vec<OsString> = args.into_iter().collect();
