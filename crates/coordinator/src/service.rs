@@ -16,6 +16,7 @@ use chiaro_atls::{Basis, Clock, EvidenceBundle, Judgement, ValidationError, Vali
 use chiaro_attest::UnixTime;
 use tonic::{Request, Response, Status};
 
+use crate::audit;
 use crate::metrics::{Metrics, Operation};
 use crate::state::{Coordinator, CoreError, OwnerCertRequest, RecoveryProof, State};
 
@@ -79,22 +80,28 @@ impl UserApi for UserService {
         &self,
         request: Request<SetManifestRequest>,
     ) -> Result<Response<SetManifestResponse>, Status> {
+        let peer = peer_address(&request);
+        let refused = |status: Status| {
+            audit::manifest_refused(status.message(), peer);
+            status
+        };
         let request = request.into_inner();
         let text = manifest_text("manifest", &request.manifest)
-            .map_err(|e| Status::invalid_argument(e.to_string()))?
+            .map_err(|e| refused(Status::invalid_argument(e.to_string())))?
             .to_owned();
         let owner = request
             .owner
             .as_ref()
             .map(|owner| owner_from_wire("owner", Some(owner)))
             .transpose()
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            .map_err(|e| refused(Status::invalid_argument(e.to_string())))?;
         let (coordinator, now) = (Arc::clone(&self.coordinator), (self.clock)());
         let installed =
             blocking(move || coordinator.set_manifest(&text, owner.as_ref(), now)).await?;
         self.metrics
             .count(Operation::SetManifest, installed.is_ok());
-        let installed = installed.map_err(status)?;
+        let installed = installed.map_err(|error| refused(status(error)))?;
+        audit::manifest_transition(&installed, peer);
         Ok(Response::new(SetManifestResponse {
             seed_shares: installed
                 .seed_shares
@@ -141,12 +148,14 @@ impl UserApi for UserService {
         &self,
         request: Request<RecoverRequest>,
     ) -> Result<Response<RecoverResponse>, Status> {
+        let peer = peer_address(&request);
         let session = request
             .extensions()
             .get::<PeerInfo>()
             .and_then(|peer| peer.session)
             .ok_or_else(|| Status::unauthenticated("not an attested connection"))?;
         let request = request.into_inner();
+        let owner = audit::key_digest(&request.owner_public_key);
         let proof = RecoveryProof {
             public_key: request.owner_public_key,
             signature: request.owner_signature,
@@ -155,7 +164,13 @@ impl UserApi for UserService {
         let coordinator = Arc::clone(&self.coordinator);
         let recovered = blocking(move || coordinator.recover(&request.seed, &proof)).await?;
         self.metrics.count(Operation::Recover, recovered.is_ok());
-        recovered.map_err(status)?;
+        match recovered.map_err(status) {
+            Ok(()) => audit::recovery(&owner, Ok(()), peer),
+            Err(status) => {
+                audit::recovery(&owner, Err(status.message()), peer);
+                return Err(status);
+            }
+        }
         Ok(Response::new(RecoverResponse {}))
     }
 
@@ -207,19 +222,25 @@ impl MeshApi for MeshService {
             .get::<PeerInfo>()
             .cloned()
             .ok_or_else(|| Status::unauthenticated("not an attested connection"))?;
+        let (address, judged_under) = (peer.address, peer.judged_under);
         let claims = peer
             .claims
             .ok_or_else(|| Status::unauthenticated("the workload did not attest"))?;
+        let init_data = claims.init_data;
         let key = peer
             .tls_public_key
             .ok_or_else(|| Status::unauthenticated("the workload presented no TLS key"))?;
         let (coordinator, now) = (Arc::clone(&self.coordinator), (self.clock)());
         let credentials =
-            blocking(move || coordinator.new_mesh_cert(&claims, peer.judged_under, &key, now))
-                .await?;
+            blocking(move || coordinator.new_mesh_cert(&claims, judged_under, &key, now)).await?;
         self.metrics
             .count(Operation::NewMeshCert, credentials.is_ok());
-        let credentials = credentials.map_err(status)?;
+        let credentials = credentials.map_err(|error| {
+            let status = status(error);
+            audit::mesh_cert_refused(Some(&init_data), status.message(), address);
+            status
+        })?;
+        audit::mesh_cert_issued(&credentials, judged_under, address);
         Ok(Response::new(NewMeshCertResponse {
             certificate: credentials.certificate,
             mesh_ca: credentials.mesh_ca,
@@ -287,6 +308,14 @@ impl Validator for ManifestValidator {
     }
 }
 
+/// The caller's address, as the attested listener saw it.
+fn peer_address<T>(request: &Request<T>) -> Option<std::net::SocketAddr> {
+    request
+        .extensions()
+        .get::<PeerInfo>()
+        .and_then(|peer| peer.address)
+}
+
 /// Runs a Coordinator operation off the async runtime: operations write and fsync the store,
 /// sign, and encrypt seed shares, which would stall the runtime's workers (and every
 /// connection on them). The operation's own outcome is returned for the caller to count; a
@@ -297,9 +326,7 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(operation)
         .await
         .map_err(|error| {
-            crate::app::log(&format!(
-                "internal error: a Coordinator operation did not finish: {error}"
-            ));
+            tracing::error!(%error, "internal error: a Coordinator operation did not finish");
             Status::internal("internal error")
         })
 }
@@ -312,7 +339,7 @@ fn status(error: CoreError) -> Status {
         }
         // The host's doing, logged as such; the caller may retry as before.
         CoreError::StoreChanged => {
-            crate::app::log(&format!("refused an operation: {error}"));
+            tracing::error!(%error, "refused an operation");
             Status::unavailable(error.to_string())
         }
         CoreError::NotInRecovery | CoreError::SeedShareOwnersChanged => {
@@ -328,7 +355,7 @@ fn status(error: CoreError) -> Status {
         | CoreError::CoordinatorPolicy
         | CoreError::WrongSeed(_) => Status::permission_denied(crate::app::chain(&error)),
         CoreError::History(_) | CoreError::Seed(_) | CoreError::Ca(_) => {
-            crate::app::log(&format!("internal error: {error:?}"));
+            tracing::error!(error = ?error, "internal error");
             Status::internal("internal error")
         }
     }
