@@ -358,7 +358,12 @@ pub(crate) fn report(metrics: &Metrics, api: Api, event: ListenerEvent) {
     let listener = api.label();
     match event {
         ListenerEvent::NotAttested { address, error } => {
-            crate::audit::attestation_refused(listener, address, &chain(&error));
+            crate::audit::AttestationRefused {
+                listener,
+                peer: address,
+                reason: &chain(&error),
+            }
+            .log();
         }
         ListenerEvent::OverCap { address, cap } if count.is_power_of_two() => tracing::warn!(
             listener,

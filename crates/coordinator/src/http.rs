@@ -36,7 +36,11 @@ pub async fn serve(listener: TcpListener, readiness: Readiness, metrics: Arc<Met
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
             drop(stream);
             let cap = Cap::Connections;
-            report(&metrics, Api::Status, ListenerEvent::OverCap { address, cap });
+            report(
+                &metrics,
+                Api::Status,
+                ListenerEvent::OverCap { address, cap },
+            );
             continue;
         };
         let readiness = readiness.clone();

@@ -14,6 +14,7 @@ use chiaro_api::v1::{
 use chiaro_api::wire::manifest_text;
 use chiaro_atls::{Basis, Clock, EvidenceBundle, Judgement, ValidationError, Validator};
 use chiaro_attest::UnixTime;
+use chiaro_manifest::KeyDigest;
 use tonic::{Request, Response, Status};
 
 use crate::audit;
@@ -82,7 +83,11 @@ impl UserApi for UserService {
     ) -> Result<Response<SetManifestResponse>, Status> {
         let peer = peer_address(&request);
         let refused = |status: Status| {
-            audit::manifest_refused(status.message(), peer);
+            audit::ManifestRefused {
+                reason: status.message(),
+                peer,
+            }
+            .log();
             status
         };
         let request = request.into_inner();
@@ -101,7 +106,15 @@ impl UserApi for UserService {
         self.metrics
             .count(Operation::SetManifest, installed.is_ok());
         let installed = installed.map_err(|error| refused(status(error)))?;
-        audit::manifest_transition(&installed, peer);
+        audit::ManifestTransition {
+            index: installed.index,
+            manifest: installed.manifest,
+            transition: installed.transition,
+            owner: installed.owner,
+            unchanged: installed.unchanged,
+            peer,
+        }
+        .log();
         Ok(Response::new(SetManifestResponse {
             seed_shares: installed
                 .seed_shares
@@ -165,9 +178,19 @@ impl UserApi for UserService {
         let recovered = blocking(move || coordinator.recover(&request.seed, &proof)).await?;
         self.metrics.count(Operation::Recover, recovered.is_ok());
         match recovered.map_err(status) {
-            Ok(()) => audit::recovery(&owner, Ok(()), peer),
+            Ok(()) => audit::Recovery {
+                owner,
+                outcome: Ok(()),
+                peer,
+            }
+            .log(),
             Err(status) => {
-                audit::recovery(&owner, Err(status.message()), peer);
+                audit::Recovery {
+                    owner,
+                    outcome: Err(status.message()),
+                    peer,
+                }
+                .log();
                 return Err(status);
             }
         }
@@ -178,20 +201,36 @@ impl UserApi for UserService {
         &self,
         request: Request<NewOwnerClientCertRequest>,
     ) -> Result<Response<NewOwnerClientCertResponse>, Status> {
+        let peer = peer_address(&request);
+        let refused = |owner: Option<KeyDigest>, status: Status| {
+            audit::OwnerCert {
+                owner,
+                outcome: Err(status.message()),
+                peer,
+            }
+            .log();
+            status
+        };
         let session = request
             .extensions()
             .get::<PeerInfo>()
             .and_then(|peer| peer.session)
-            .ok_or_else(|| Status::unauthenticated("not an attested connection"))?;
+            .ok_or_else(|| refused(None, Status::unauthenticated("not an attested connection")))?;
         let request = request.into_inner();
         let public_key = <[u8; 65]>::try_from(request.public_key.as_slice())
             .ok()
             .filter(|point| point.first() == Some(&0x04))
             .ok_or_else(|| {
-                Status::invalid_argument("public_key: not an uncompressed P-256 point (65 bytes)")
+                refused(
+                    None,
+                    Status::invalid_argument(
+                        "public_key: not an uncompressed P-256 point (65 bytes)",
+                    ),
+                )
             })?;
         let owner = owner_from_wire("owner", request.owner.as_ref())
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            .map_err(|e| refused(None, Status::invalid_argument(e.to_string())))?;
+        let signer = owner.signer();
         let request = OwnerCertRequest {
             public_key,
             not_after: request.not_after,
@@ -202,7 +241,13 @@ impl UserApi for UserService {
         let issued = blocking(move || coordinator.new_owner_client_cert(&request, now)).await?;
         self.metrics
             .count(Operation::NewOwnerClientCert, issued.is_ok());
-        let issued = issued.map_err(status)?;
+        let issued = issued.map_err(|error| refused(Some(signer), status(error)))?;
+        audit::OwnerCert {
+            owner: Some(signer),
+            outcome: Ok((&issued.serial, issued.not_after)),
+            peer,
+        }
+        .log();
         Ok(Response::new(NewOwnerClientCertResponse {
             certificate: issued.certificate,
             mesh_ca: issued.mesh_ca,
@@ -237,10 +282,22 @@ impl MeshApi for MeshService {
             .count(Operation::NewMeshCert, credentials.is_ok());
         let credentials = credentials.map_err(|error| {
             let status = status(error);
-            audit::mesh_cert_refused(Some(&init_data), status.message(), address);
+            audit::MeshCertRefused {
+                init_data: Some(&init_data),
+                reason: status.message(),
+                peer: address,
+            }
+            .log();
             status
         })?;
-        audit::mesh_cert_issued(&credentials, judged_under, address);
+        audit::MeshCertIssued {
+            policy_hash: credentials.policy_hash,
+            sans: &credentials.sans,
+            serial: &credentials.serial,
+            transition: judged_under,
+            peer: address,
+        }
+        .log();
         Ok(Response::new(NewMeshCertResponse {
             certificate: credentials.certificate,
             mesh_ca: credentials.mesh_ca,

@@ -151,6 +151,10 @@ pub struct OwnerCertRequest {
 pub struct OwnerClientCert {
     /// The certificate (DER).
     pub certificate: Vec<u8>,
+    /// Its serial number (big-endian bytes).
+    pub serial: Vec<u8>,
+    /// The end of its validity (Unix seconds).
+    pub not_after: u64,
     /// The mesh CA certificate that issued it.
     pub mesh_ca: Vec<u8>,
     /// The latest transition it was issued under.
@@ -558,8 +562,11 @@ impl Coordinator {
             now,
             request.not_after,
         )?;
+        let serial = crate::ca::serial(&certificate)?;
         Ok(OwnerClientCert {
             certificate,
+            serial,
+            not_after: request.not_after,
             mesh_ca: ready.mesh.certificate().to_vec(),
             transition: latest,
         })

@@ -41,7 +41,9 @@ pub struct LogFlags {
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
     /// `RUST_LOG` is not `LEVEL` or `TARGET=LEVEL,...`.
-    #[error("{LEVELS_ENV}={value:?} is not LEVEL or TARGET=LEVEL,... (levels: off, error, warn, info, debug, trace)")]
+    #[error(
+        "{LEVELS_ENV}={value:?} is not LEVEL or TARGET=LEVEL,... (levels: off, error, warn, info, debug, trace)"
+    )]
     Levels {
         /// What it holds.
         value: String,
