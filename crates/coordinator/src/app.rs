@@ -183,12 +183,12 @@ pub async fn run(config: Config, listeners: Listeners) -> anyhow::Result<()> {
         addresses.write(path)?;
         tracing::info!(path = %path.display(), "ready file written");
     }
-    let status = Status {
+    let readiness = Readiness {
         coordinator: Arc::clone(&coordinator),
         evidence: Arc::clone(&evidence),
     };
     tokio::select! {
-        result = serve(coordinator, status, tls, listeners, config.limits) => result,
+        result = serve(coordinator, readiness, tls, listeners, config.limits) => result,
         () = evidence_check::watch(evidence, issuer) => Ok(()),
     }
 }
@@ -257,7 +257,7 @@ fn log_addresses(addresses: &BoundAddresses) {
 
 /// What the status port answers from: the state and whether evidence can be produced.
 #[derive(Debug, Clone)]
-pub struct Status {
+pub struct Readiness {
     /// The Coordinator.
     pub coordinator: Arc<Coordinator>,
     /// The last check of the evidence source.
@@ -267,7 +267,7 @@ pub struct Status {
 /// Serves the user and mesh APIs, each behind its own admission, and the status port.
 async fn serve(
     coordinator: Arc<Coordinator>,
-    status: Status,
+    readiness: Readiness,
     tls: AttestedTls,
     listeners: Listeners,
     limits: Limits,
@@ -303,7 +303,7 @@ async fn serve(
             mesh_admission,
             events(Api::Mesh),
         ));
-    let status = crate::http::serve(listeners.status, status, metrics);
+    let status = crate::http::serve(listeners.status, readiness, metrics);
     tokio::select! {
         result = user => result.context("user API")?,
         result = mesh => result.context("mesh API")?,

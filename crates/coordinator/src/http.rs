@@ -14,7 +14,7 @@ use chiaro_api::endpoints;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
-use crate::app::{Status as Readiness, report};
+use crate::app::{Readiness, report};
 use crate::metrics::{Api, Metrics};
 
 /// Requests served at once: probes and scrapes need a few.
