@@ -1,7 +1,8 @@
-//! What every Chiaro binary's `main` shares at its edge, defined once:
+//! What a Chiaro binary's `main` shares at its edge, defined once (the Coordinator and the
+//! initializer use it; the mesh proxy, the volume owner and the CLI not yet):
 //!
-//! - [`format`]: the log set-up. Every daemon and the CLI log through `tracing` to stderr with
-//!   a level and a UTC timestamp; `RUST_LOG` sets the levels (`LEVEL` or
+//! - [`mod@format`]: the log set-up. `tracing` events to stderr with a level and a UTC
+//!   timestamp; `RUST_LOG` sets the levels (`LEVEL` or
 //!   `TARGET=LEVEL,...`, default `info`), and `--log-format text|json` (or
 //!   `CHIARO_LOG_FORMAT`) the line format, JSON for log collectors (`docs/observability.md`).
 //! - [`usage`]: a command line the binary cannot take exits 64 (`EX_USAGE`), not clap's 2;
