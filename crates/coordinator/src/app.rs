@@ -14,6 +14,7 @@ use chiaro_attest::UnixTime;
 use chiaro_guest_issuer::EvidenceSource;
 use tokio::net::TcpListener;
 
+use crate::evidence_check::{self, EvidenceCheck};
 use crate::metrics::{Api, Metrics};
 use crate::service::{ManifestValidator, MeshService, UserService};
 use crate::state::Coordinator;
@@ -129,12 +130,6 @@ impl LimitFlags {
     }
 }
 
-/// Writes one log line to stderr.
-pub fn log(line: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "chiaro-coordinator: {line}");
-}
-
 /// The system clock, read here and nowhere else in the Coordinator.
 pub fn system_clock() -> Clock {
     Arc::new(|| {
@@ -163,8 +158,8 @@ pub async fn run(config: Config, listeners: Listeners) -> anyhow::Result<()> {
     }
     let coordinator = open_state(config.state_dir.clone()).await?;
     if config.evidence.is_insecure() {
-        log(
-            "WARNING: INSECURE simulated TEE: this Coordinator's evidence proves nothing about hardware",
+        tracing::warn!(
+            "INSECURE simulated TEE: this Coordinator's evidence proves nothing about hardware"
         );
     }
     warn_if_few_descriptors(config.limits);
@@ -172,15 +167,30 @@ pub async fn run(config: Config, listeners: Listeners) -> anyhow::Result<()> {
         .evidence
         .issuer(system_clock())
         .context("setting up this process's evidence")?;
-    let tls = AttestedTls::new(issuer, &coordinator, config.limits, system_clock())?;
+    // Readiness is decided before anyone is told where to connect.
+    let evidence = EvidenceCheck::new();
+    evidence.check(&issuer).await;
+    let tls = AttestedTls::new(
+        Arc::clone(&issuer),
+        &coordinator,
+        config.limits,
+        system_clock(),
+    )?;
     let addresses =
         BoundAddresses::of(&listeners.user_api, &listeners.mesh_api, &listeners.status)?;
     log_addresses(&addresses);
     if let Some(path) = &config.ready_file {
         addresses.write(path)?;
-        log(&format!("ready file {} written", path.display()));
+        tracing::info!(path = %path.display(), "ready file written");
     }
-    serve(coordinator, tls, listeners, config.limits).await
+    let readiness = Readiness {
+        coordinator: Arc::clone(&coordinator),
+        evidence: Arc::clone(&evidence),
+    };
+    tokio::select! {
+        result = serve(coordinator, readiness, tls, listeners, config.limits) => result,
+        () = evidence_check::watch(evidence, issuer) => Ok(()),
+    }
 }
 
 /// Opens the store and loads the persisted state, off the runtime (it reads and re-hashes
@@ -193,7 +203,11 @@ async fn open_state(state_dir: PathBuf) -> anyhow::Result<Arc<Coordinator>> {
     })
     .await
     .context("loading the persisted state did not finish")??;
-    log(&format!("state {} in {shown}", coordinator.state_name()));
+    tracing::info!(
+        state = coordinator.state_name(),
+        dir = shown,
+        "state loaded"
+    );
     Ok(Arc::new(coordinator))
 }
 
@@ -233,19 +247,27 @@ impl AttestedTls {
 }
 
 fn log_addresses(addresses: &BoundAddresses) {
-    log(&format!(
-        "user API on {}, mesh API on {}",
-        addresses.user_api, addresses.mesh_api
-    ));
-    log(&format!(
-        "status (/healthz, /readyz, /metrics) on {}",
-        addresses.status
-    ));
+    tracing::info!(
+        user_api = %addresses.user_api,
+        mesh_api = %addresses.mesh_api,
+        status = %addresses.status,
+        "serving (status: /healthz, /readyz, /metrics)"
+    );
+}
+
+/// What the status port answers from: the state and whether evidence can be produced.
+#[derive(Debug, Clone)]
+pub struct Readiness {
+    /// The Coordinator.
+    pub coordinator: Arc<Coordinator>,
+    /// The last check of the evidence source.
+    pub evidence: Arc<EvidenceCheck>,
 }
 
 /// Serves the user and mesh APIs, each behind its own admission, and the status port.
 async fn serve(
     coordinator: Arc<Coordinator>,
+    readiness: Readiness,
     tls: AttestedTls,
     listeners: Listeners,
     limits: Limits,
@@ -255,9 +277,9 @@ async fn serve(
         Arc::clone(&user_admission),
         Arc::clone(&mesh_admission),
     ));
-    let events = |api: Api, name: &'static str| {
+    let events = |api: Api| {
         let metrics = Arc::clone(&metrics);
-        move |event: ListenerEvent| report(&metrics, api, name, event)
+        move |event: ListenerEvent| report(&metrics, api, event)
     };
     let user_service = UserService::new(
         Arc::clone(&coordinator),
@@ -270,7 +292,7 @@ async fn serve(
             listeners.user_api,
             tls.user,
             user_admission,
-            events(Api::User, "user API"),
+            events(Api::User),
         ));
     let mesh_service = MeshService::new(Arc::clone(&coordinator), tls.clock, Arc::clone(&metrics));
     let mesh = server()
@@ -279,9 +301,9 @@ async fn serve(
             listeners.mesh_api,
             tls.mesh,
             mesh_admission,
-            events(Api::Mesh, "mesh API"),
+            events(Api::Mesh),
         ));
-    let status = crate::http::serve(listeners.status, coordinator, metrics);
+    let status = crate::http::serve(listeners.status, readiness, metrics);
     tokio::select! {
         result = user => result.context("user API")?,
         result = mesh => result.context("mesh API")?,
@@ -302,9 +324,11 @@ fn warn_if_few_descriptors(limits: Limits) {
         .as_deref()
         .and_then(soft_descriptor_limit);
     if let Some(soft) = soft.filter(|soft| *soft < budget) {
-        log(&format!(
-            "WARNING: {soft} descriptors (soft RLIMIT_NOFILE), fewer than the {budget} the connection caps may use: running out of descriptors, not the caps, will bound connections"
-        ));
+        tracing::warn!(
+            soft,
+            budget,
+            "fewer descriptors (soft RLIMIT_NOFILE) than the connection caps may use: running out of descriptors, not the caps, will bound connections"
+        );
     }
 }
 
@@ -326,27 +350,38 @@ fn server() -> tonic::transport::Server {
         .max_connection_age_grace(MAX_CONNECTION_AGE_GRACE)
 }
 
-/// Counts a listener's event and logs it; refusals by a cap and evictions are logged at their
-/// 1st, 2nd, 4th, 8th... occurrence only, so a flood cannot flood the log.
-pub(crate) fn report(metrics: &Metrics, api: Api, name: &str, event: ListenerEvent) {
+/// Counts a listener's event and logs it (a refused attestation in the audit log); refusals by
+/// a cap and evictions are logged at their 1st, 2nd, 4th, 8th... occurrence only, so a flood
+/// cannot flood the log.
+pub(crate) fn report(metrics: &Metrics, api: Api, event: ListenerEvent) {
     let count = metrics.listener_event(api, &event);
+    let listener = api.label();
     match event {
         ListenerEvent::NotAttested { address, error } => {
-            log(&format!("{name}: refused {address}: {}", chain(&error)));
+            crate::audit::AttestationRefused {
+                listener,
+                peer: address,
+                reason: &chain(&error),
+            }
+            .log();
         }
-        ListenerEvent::OverCap { address, cap } if count.is_power_of_two() => log(&format!(
-            "{name}: closed {address} at once: the {} cap is full ({count} such so far)",
-            cap.label()
-        )),
-        ListenerEvent::Evicted { address } if count.is_power_of_two() => log(&format!(
-            "{name}: ended the unauthenticated exchange of {address} for a source holding fewer ({count} so far)"
-        )),
+        ListenerEvent::OverCap { address, cap } if count.is_power_of_two() => tracing::warn!(
+            listener,
+            peer = %address,
+            cap = cap.label(),
+            count,
+            "connection closed at once: the cap is full"
+        ),
+        ListenerEvent::Evicted { address } if count.is_power_of_two() => tracing::warn!(
+            listener,
+            peer = %address,
+            count,
+            "unauthenticated exchange ended for a source holding fewer"
+        ),
         ListenerEvent::AcceptFailed {
             error,
             pause: Some(pause),
-        } => log(&format!(
-            "{name}: accept failed: {error}; pausing {pause:?}"
-        )),
+        } => tracing::warn!(listener, %error, ?pause, "accept failed; pausing"),
         ListenerEvent::OverCap { .. }
         | ListenerEvent::Evicted { .. }
         | ListenerEvent::AcceptFailed { pause: None, .. } => {}

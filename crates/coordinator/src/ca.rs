@@ -264,6 +264,15 @@ fn certificate_time(secs: u64) -> Result<time::OffsetDateTime, CaError> {
         .ok_or(CaError::Time(secs))
 }
 
+/// The serial number of `certificate` (DER), big-endian.
+///
+/// # Errors
+/// [`CaError::Malformed`]: it does not decode.
+pub fn serial(certificate: &[u8]) -> Result<Vec<u8>, CaError> {
+    let cert = x509_cert::Certificate::from_der(certificate).map_err(CaError::Malformed)?;
+    Ok(cert.tbs_certificate().serial_number().as_bytes().to_vec())
+}
+
 fn check_key(certificate: &[u8], key: &KeyPair, what: &'static str) -> Result<(), CaError> {
     let cert = x509_cert::Certificate::from_der(certificate).map_err(CaError::Malformed)?;
     let stored = cert

@@ -14,15 +14,14 @@ use chiaro_api::endpoints;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
-use crate::app::report;
+use crate::app::{Readiness, report};
 use crate::metrics::{Api, Metrics};
-use crate::state::Coordinator;
 
 /// Requests served at once: probes and scrapes need a few.
 pub const MAX_CONNECTIONS: usize = 64;
 
 /// Serves the status port; it does not return.
-pub async fn serve(listener: TcpListener, coordinator: Arc<Coordinator>, metrics: Arc<Metrics>) {
+pub async fn serve(listener: TcpListener, readiness: Readiness, metrics: Arc<Metrics>) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut backoff = AcceptBackoff::default();
     loop {
@@ -30,7 +29,6 @@ pub async fn serve(listener: TcpListener, coordinator: Arc<Coordinator>, metrics
             report(
                 &metrics,
                 Api::Status,
-                "status port",
                 ListenerEvent::AcceptFailed { error, pause },
             );
         })
@@ -41,17 +39,16 @@ pub async fn serve(listener: TcpListener, coordinator: Arc<Coordinator>, metrics
             report(
                 &metrics,
                 Api::Status,
-                "status port",
                 ListenerEvent::OverCap { address, cap },
             );
             continue;
         };
-        let coordinator = Arc::clone(&coordinator);
+        let readiness = readiness.clone();
         let metrics = Arc::clone(&metrics);
         tokio::spawn(async move {
             let _ = tokio::time::timeout(
                 Duration::from_secs(5),
-                respond(stream, &coordinator, &metrics),
+                respond(stream, &readiness, &metrics),
             )
             .await;
             drop(slot);
@@ -61,21 +58,23 @@ pub async fn serve(listener: TcpListener, coordinator: Arc<Coordinator>, metrics
 
 async fn respond(
     mut stream: TcpStream,
-    coordinator: &Coordinator,
+    readiness: &Readiness,
     metrics: &Metrics,
 ) -> std::io::Result<()> {
     let Some(request) = http1::read_request(&mut stream).await? else {
         return Ok(());
     };
-    let state = coordinator.state_name();
+    let state = readiness.coordinator.state_name();
     let response = match (request.method, request.path.as_str()) {
         (Method::Get, endpoints::HEALTHZ_PATH) => Response::text(Status::Ok, "ok\n"),
-        (Method::Get, endpoints::READYZ_PATH) if state == "ready" => {
-            Response::text(Status::Ok, format!("{state}\n"))
-        }
-        (Method::Get, endpoints::READYZ_PATH) => {
-            Response::text(Status::ServiceUnavailable, format!("{state}\n"))
-        }
+        (Method::Get, endpoints::READYZ_PATH) => match readiness.evidence.outcome() {
+            Err(reason) => Response::text(
+                Status::ServiceUnavailable,
+                format!("cannot produce evidence: {reason}\n"),
+            ),
+            Ok(()) if state == "ready" => Response::text(Status::Ok, format!("{state}\n")),
+            Ok(()) => Response::text(Status::ServiceUnavailable, format!("{state}\n")),
+        },
         (Method::Get, endpoints::METRICS_PATH) => Response {
             status: Status::Ok,
             content_type: "text/plain; version=0.0.4",

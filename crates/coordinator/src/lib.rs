@@ -4,8 +4,10 @@
 //! - The core: the [`seed`] and what it derives, the certificate authorities in [`ca`], the
 //!   persisted [`history`] behind the storage port [`store::Store`] (the state directory,
 //!   [`store::DirStore`], is the embedded default backend), and the state machine in [`state`].
-//! - The shell: the gRPC [`service`]s (each operation run off the async runtime), the status
-//!   port ([`http`], [`metrics`]), and [`app::run`], which serves listeners its caller bound
+//! - The shell: the gRPC [`service`]s (each operation run off the async runtime), the
+//!   [`audit`] log of every transition, recovery, refused attestation and issued certificate,
+//!   the status port ([`http`], [`metrics`]; ready only while [`evidence_check`] can produce
+//!   evidence), and [`app::run`], which serves listeners its caller bound
 //!   (the binary binds its flags' addresses; tests bind port 0) and, when asked, reports
 //!   their bound addresses in a ready file (`chiaro_api::ready`, which its launchers read).
 //!
@@ -30,7 +32,9 @@
 )]
 
 pub mod app;
+pub mod audit;
 pub mod ca;
+pub mod evidence_check;
 pub mod history;
 pub mod http;
 pub mod metrics;

@@ -1,4 +1,5 @@
-//! `chiaro-coordinator`: parse flags, run, map the outcome to an exit code.
+//! `chiaro-coordinator`: parse flags, set up the log, run, map the outcome to an exit code (1: it
+//! failed; 64: a command line or `RUST_LOG` it cannot take).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,6 +8,7 @@ use std::process::ExitCode;
 use chiaro_api::endpoints;
 use chiaro_coordinator::app::{self, Config, LimitFlags, Listeners};
 use chiaro_guest_issuer::{EvidenceSource, flags};
+use chiaro_log::{LogFlags, usage};
 use clap::Parser;
 
 /// The Chiaro Coordinator.
@@ -42,6 +44,8 @@ struct Flags {
     insecure_simulated_host_data: Option<chiaro_attest::HostData>,
     #[command(flatten)]
     limits: LimitFlags,
+    #[command(flatten)]
+    log: LogFlags,
 }
 
 /// `0.0.0.0:port`.
@@ -51,7 +55,13 @@ fn on_every_address(port: u16) -> SocketAddr {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let flags = Flags::parse();
+    let flags = match usage::parse::<Flags>() {
+        Ok(flags) => flags,
+        Err(code) => return code,
+    };
+    if let Err(code) = flags.log.init("chiaro-coordinator") {
+        return code;
+    }
     let evidence = EvidenceSource::from_flags(
         flags.insecure_simulated_tee,
         flags.insecure_simulated_measurement,
@@ -70,7 +80,7 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            app::log(&format!("error: {error:#}"));
+            tracing::error!("{error:#}");
             ExitCode::FAILURE
         }
     }

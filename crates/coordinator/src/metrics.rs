@@ -59,7 +59,7 @@ pub enum Api {
 }
 
 impl Api {
-    fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Self::User => "user",
             Self::Mesh => "mesh",

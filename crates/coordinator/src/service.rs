@@ -14,8 +14,10 @@ use chiaro_api::v1::{
 use chiaro_api::wire::manifest_text;
 use chiaro_atls::{Basis, Clock, EvidenceBundle, Judgement, ValidationError, Validator};
 use chiaro_attest::UnixTime;
+use chiaro_manifest::KeyDigest;
 use tonic::{Request, Response, Status};
 
+use crate::audit;
 use crate::metrics::{Metrics, Operation};
 use crate::state::{Coordinator, CoreError, OwnerCertRequest, RecoveryProof, State};
 
@@ -79,22 +81,40 @@ impl UserApi for UserService {
         &self,
         request: Request<SetManifestRequest>,
     ) -> Result<Response<SetManifestResponse>, Status> {
+        let peer = peer_address(&request);
+        let refused = |status: Status| {
+            audit::ManifestRefused {
+                reason: status.message(),
+                peer,
+            }
+            .log();
+            status
+        };
         let request = request.into_inner();
         let text = manifest_text("manifest", &request.manifest)
-            .map_err(|e| Status::invalid_argument(e.to_string()))?
+            .map_err(|e| refused(Status::invalid_argument(e.to_string())))?
             .to_owned();
         let owner = request
             .owner
             .as_ref()
             .map(|owner| owner_from_wire("owner", Some(owner)))
             .transpose()
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            .map_err(|e| refused(Status::invalid_argument(e.to_string())))?;
         let (coordinator, now) = (Arc::clone(&self.coordinator), (self.clock)());
         let installed =
             blocking(move || coordinator.set_manifest(&text, owner.as_ref(), now)).await?;
         self.metrics
             .count(Operation::SetManifest, installed.is_ok());
-        let installed = installed.map_err(status)?;
+        let installed = installed.map_err(|error| refused(status(error)))?;
+        audit::ManifestTransition {
+            index: installed.index,
+            manifest: installed.manifest,
+            transition: installed.transition,
+            owner: installed.owner,
+            unchanged: installed.unchanged,
+            peer,
+        }
+        .log();
         Ok(Response::new(SetManifestResponse {
             seed_shares: installed
                 .seed_shares
@@ -141,12 +161,14 @@ impl UserApi for UserService {
         &self,
         request: Request<RecoverRequest>,
     ) -> Result<Response<RecoverResponse>, Status> {
+        let peer = peer_address(&request);
         let session = request
             .extensions()
             .get::<PeerInfo>()
             .and_then(|peer| peer.session)
             .ok_or_else(|| Status::unauthenticated("not an attested connection"))?;
         let request = request.into_inner();
+        let owner = audit::key_digest(&request.owner_public_key);
         let proof = RecoveryProof {
             public_key: request.owner_public_key,
             signature: request.owner_signature,
@@ -155,7 +177,23 @@ impl UserApi for UserService {
         let coordinator = Arc::clone(&self.coordinator);
         let recovered = blocking(move || coordinator.recover(&request.seed, &proof)).await?;
         self.metrics.count(Operation::Recover, recovered.is_ok());
-        recovered.map_err(status)?;
+        match recovered.map_err(status) {
+            Ok(()) => audit::Recovery {
+                owner,
+                outcome: Ok(()),
+                peer,
+            }
+            .log(),
+            Err(status) => {
+                audit::Recovery {
+                    owner,
+                    outcome: Err(status.message()),
+                    peer,
+                }
+                .log();
+                return Err(status);
+            }
+        }
         Ok(Response::new(RecoverResponse {}))
     }
 
@@ -163,20 +201,36 @@ impl UserApi for UserService {
         &self,
         request: Request<NewOwnerClientCertRequest>,
     ) -> Result<Response<NewOwnerClientCertResponse>, Status> {
+        let peer = peer_address(&request);
+        let refused = |owner: Option<KeyDigest>, status: Status| {
+            audit::OwnerCert {
+                owner,
+                outcome: Err(status.message()),
+                peer,
+            }
+            .log();
+            status
+        };
         let session = request
             .extensions()
             .get::<PeerInfo>()
             .and_then(|peer| peer.session)
-            .ok_or_else(|| Status::unauthenticated("not an attested connection"))?;
+            .ok_or_else(|| refused(None, Status::unauthenticated("not an attested connection")))?;
         let request = request.into_inner();
         let public_key = <[u8; 65]>::try_from(request.public_key.as_slice())
             .ok()
             .filter(|point| point.first() == Some(&0x04))
             .ok_or_else(|| {
-                Status::invalid_argument("public_key: not an uncompressed P-256 point (65 bytes)")
+                refused(
+                    None,
+                    Status::invalid_argument(
+                        "public_key: not an uncompressed P-256 point (65 bytes)",
+                    ),
+                )
             })?;
         let owner = owner_from_wire("owner", request.owner.as_ref())
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            .map_err(|e| refused(None, Status::invalid_argument(e.to_string())))?;
+        let signer = owner.signer();
         let request = OwnerCertRequest {
             public_key,
             not_after: request.not_after,
@@ -187,7 +241,13 @@ impl UserApi for UserService {
         let issued = blocking(move || coordinator.new_owner_client_cert(&request, now)).await?;
         self.metrics
             .count(Operation::NewOwnerClientCert, issued.is_ok());
-        let issued = issued.map_err(status)?;
+        let issued = issued.map_err(|error| refused(Some(signer), status(error)))?;
+        audit::OwnerCert {
+            owner: Some(signer),
+            outcome: Ok((&issued.serial, issued.not_after)),
+            peer,
+        }
+        .log();
         Ok(Response::new(NewOwnerClientCertResponse {
             certificate: issued.certificate,
             mesh_ca: issued.mesh_ca,
@@ -207,19 +267,37 @@ impl MeshApi for MeshService {
             .get::<PeerInfo>()
             .cloned()
             .ok_or_else(|| Status::unauthenticated("not an attested connection"))?;
+        let (address, judged_under) = (peer.address, peer.judged_under);
         let claims = peer
             .claims
             .ok_or_else(|| Status::unauthenticated("the workload did not attest"))?;
+        let init_data = claims.init_data;
         let key = peer
             .tls_public_key
             .ok_or_else(|| Status::unauthenticated("the workload presented no TLS key"))?;
         let (coordinator, now) = (Arc::clone(&self.coordinator), (self.clock)());
         let credentials =
-            blocking(move || coordinator.new_mesh_cert(&claims, peer.judged_under, &key, now))
-                .await?;
+            blocking(move || coordinator.new_mesh_cert(&claims, judged_under, &key, now)).await?;
         self.metrics
             .count(Operation::NewMeshCert, credentials.is_ok());
-        let credentials = credentials.map_err(status)?;
+        let credentials = credentials.map_err(|error| {
+            let status = status(error);
+            audit::MeshCertRefused {
+                init_data: Some(&init_data),
+                reason: status.message(),
+                peer: address,
+            }
+            .log();
+            status
+        })?;
+        audit::MeshCertIssued {
+            policy_hash: credentials.policy_hash,
+            sans: &credentials.sans,
+            serial: &credentials.serial,
+            transition: judged_under,
+            peer: address,
+        }
+        .log();
         Ok(Response::new(NewMeshCertResponse {
             certificate: credentials.certificate,
             mesh_ca: credentials.mesh_ca,
@@ -287,6 +365,14 @@ impl Validator for ManifestValidator {
     }
 }
 
+/// The caller's address, as the attested listener saw it.
+fn peer_address<T>(request: &Request<T>) -> Option<std::net::SocketAddr> {
+    request
+        .extensions()
+        .get::<PeerInfo>()
+        .and_then(|peer| peer.address)
+}
+
 /// Runs a Coordinator operation off the async runtime: operations write and fsync the store,
 /// sign, and encrypt seed shares, which would stall the runtime's workers (and every
 /// connection on them). The operation's own outcome is returned for the caller to count; a
@@ -297,9 +383,7 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(operation)
         .await
         .map_err(|error| {
-            crate::app::log(&format!(
-                "internal error: a Coordinator operation did not finish: {error}"
-            ));
+            tracing::error!(%error, "internal error: a Coordinator operation did not finish");
             Status::internal("internal error")
         })
 }
@@ -312,7 +396,7 @@ fn status(error: CoreError) -> Status {
         }
         // The host's doing, logged as such; the caller may retry as before.
         CoreError::StoreChanged => {
-            crate::app::log(&format!("refused an operation: {error}"));
+            tracing::error!(%error, "refused an operation");
             Status::unavailable(error.to_string())
         }
         CoreError::NotInRecovery | CoreError::SeedShareOwnersChanged => {
@@ -328,7 +412,7 @@ fn status(error: CoreError) -> Status {
         | CoreError::CoordinatorPolicy
         | CoreError::WrongSeed(_) => Status::permission_denied(crate::app::chain(&error)),
         CoreError::History(_) | CoreError::Seed(_) | CoreError::Ca(_) => {
-            crate::app::log(&format!("internal error: {error:?}"));
+            tracing::error!(error = ?error, "internal error");
             Status::internal("internal error")
         }
     }

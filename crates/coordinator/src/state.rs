@@ -8,8 +8,9 @@ use chiaro_api::validation::{ReferenceError, reference_validator};
 use chiaro_atls::ReferenceValidator;
 use chiaro_attest::{Claims, UnixTime, Verified};
 use chiaro_manifest::{
-    DeploymentId, KeyDigest, Manifest, ManifestHash, OwnerSignature, ReferenceValueSets, Role,
-    SignedStep, TransitionHash, owner_client_cert_message, recovery_message, update_message,
+    DeploymentId, KeyDigest, Manifest, ManifestHash, OwnerSignature, PolicyHash,
+    ReferenceValueSets, Role, SignedStep, TransitionHash, owner_client_cert_message,
+    recovery_message, update_message,
 };
 use sha2::{Digest, Sha256};
 
@@ -97,6 +98,12 @@ pub struct Installed {
     pub transition: TransitionHash,
     /// The manifest was the latest one already: nothing was appended or rotated.
     pub unchanged: bool,
+    /// Its place in the history: 1 for the first manifest.
+    pub index: usize,
+    /// The installed manifest's hash.
+    pub manifest: ManifestHash,
+    /// The workload-owner key that signed it.
+    pub owner: KeyDigest,
 }
 
 /// What a workload receives.
@@ -115,6 +122,12 @@ pub struct MeshCredentials {
     pub deployment: DeploymentId,
     /// The history's steps, oldest first.
     pub steps: Vec<SignedStep>,
+    /// The workload's policy hash (its manifest entry).
+    pub policy_hash: PolicyHash,
+    /// The names its certificate carries (the entry's SANs).
+    pub sans: Vec<String>,
+    /// The certificate's serial number (big-endian bytes).
+    pub serial: Vec<u8>,
 }
 
 /// The longest an owner client certificate may live.
@@ -138,6 +151,10 @@ pub struct OwnerCertRequest {
 pub struct OwnerClientCert {
     /// The certificate (DER).
     pub certificate: Vec<u8>,
+    /// Its serial number (big-endian bytes).
+    pub serial: Vec<u8>,
+    /// The end of its validity (Unix seconds).
+    pub not_after: u64,
     /// The mesh CA certificate that issued it.
     pub mesh_ca: Vec<u8>,
     /// The latest transition it was issued under.
@@ -387,7 +404,7 @@ impl Coordinator {
                         })
                     })
                     .collect::<Result<Vec<_>, SeedError>>()?;
-                let installed = installed(&ready, seed_shares);
+                let installed = installed(&ready, seed_shares, &manifest, owner);
                 *phase = Phase::Ready(Box::new(ready));
                 Ok(installed)
             }
@@ -414,7 +431,7 @@ impl Coordinator {
                     // new mesh CA (which would make every workload fetch new credentials).
                     return Ok(Installed {
                         unchanged: true,
-                        ..installed(ready, Vec::new())
+                        ..installed(ready, Vec::new(), &manifest, owner)
                     });
                 }
                 if manifest.seed_share_owner_keys() != current.seed_share_owner_keys() {
@@ -423,7 +440,7 @@ impl Coordinator {
                 let root = RootCa::restore(&ready.seed, &ready.history.root_ca)?;
                 let next =
                     self.install(ready.seed.clone(), root, previous, &manifest, owner, now)?;
-                let installed = installed(&next, Vec::new());
+                let installed = installed(&next, Vec::new(), &manifest, owner);
                 **ready = next;
                 Ok(installed)
             }
@@ -483,11 +500,12 @@ impl Coordinator {
             .history
             .latest_manifest()
             .ok_or(CoreError::NotReady("without history"))?;
-        let (_, entry) = manifest.entry_for(claims).ok_or(CoreError::UnknownPolicy)?;
+        let (policy_hash, entry) = manifest.entry_for(claims).ok_or(CoreError::UnknownPolicy)?;
         if entry.role == Role::Coordinator {
             return Err(CoreError::CoordinatorPolicy);
         }
         let certificate = ready.mesh.issue(public_key, entry, now)?;
+        let serial = crate::ca::serial(&certificate)?;
         let workload_secret = entry
             .workload_secret_id
             .as_deref()
@@ -506,6 +524,9 @@ impl Coordinator {
                 .iter()
                 .map(|(step, _)| step.clone())
                 .collect(),
+            policy_hash,
+            sans: entry.sans.clone(),
+            serial,
         })
     }
 
@@ -541,8 +562,11 @@ impl Coordinator {
             now,
             request.not_after,
         )?;
+        let serial = crate::ca::serial(&certificate)?;
         Ok(OwnerClientCert {
             certificate,
+            serial,
+            not_after: request.not_after,
             mesh_ca: ready.mesh.certificate().to_vec(),
             transition: latest,
         })
@@ -595,13 +619,21 @@ impl Coordinator {
     }
 }
 
-fn installed(ready: &Ready, seed_shares: Vec<EncryptedShare>) -> Installed {
+fn installed(
+    ready: &Ready,
+    seed_shares: Vec<EncryptedShare>,
+    manifest: &Manifest,
+    owner: &OwnerSignature,
+) -> Installed {
     Installed {
         seed_shares,
         root_ca: ready.root.certificate().to_vec(),
         mesh_ca: ready.mesh.certificate().to_vec(),
         transition: ready.history.latest_hash(),
         unchanged: false,
+        index: ready.history.verified.steps().len(),
+        manifest: manifest.hash(),
+        owner: owner.signer(),
     }
 }
 

@@ -39,9 +39,8 @@ fn the_reported_addresses_are_the_ones_served() {
     // The Coordinator's own log names each listener at the address reported for it.
     wait_for_line(
         &lines,
-        &format!("user API on {user_api}, mesh API on {mesh_api}"),
+        &format!("user_api={user_api} mesh_api={mesh_api} status={status}"),
     );
-    wait_for_line(&lines, &format!("on {status}"));
     deployment.kill_coordinator();
     std::fs::remove_dir_all(&deployment.dir).unwrap();
 }

@@ -33,12 +33,6 @@ pub struct Config {
     pub patience: Duration,
 }
 
-/// Writes one log line to stderr.
-pub fn log(line: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "chiaro-initializer: {line}");
-}
-
 fn system_clock() -> Clock {
     Arc::new(|| {
         #[expect(
@@ -61,7 +55,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let key = rcgen::KeyPair::generate().context("generating the mesh key")?;
     let identity = TlsIdentity::from_pkcs8(&key.serialize_der())?;
     if config.evidence.is_insecure() {
-        log("WARNING: INSECURE simulated TEE: this pod's evidence proves nothing about hardware");
+        tracing::warn!("INSECURE simulated TEE: this pod's evidence proves nothing about hardware");
     }
     let issuer = config
         .evidence
@@ -90,10 +84,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 {
                     return Err(error.context("the Coordinator did not become ready in time"));
                 }
-                log(&format!(
+                tracing::warn!(
+                    ?delay,
                     "retrying in {delay:?}: {}",
                     chiaro_pod::with_causes(error.as_ref())
-                ));
+                );
                 tokio::time::sleep(delay).await;
                 delay = delay.saturating_mul(2).min(Duration::from_secs(5));
             }
@@ -114,11 +109,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // Last: the workload's processes start only through this binary, so they cannot run before
     // the credentials are in place.
     let gate = files::install_start_gate(&config.out, &config.start_binary)?;
-    log(&format!(
-        "credentials written to {}, start gate installed at {}",
-        config.out.root().display(),
-        gate.display()
-    ));
+    tracing::info!(
+        credentials = %config.out.root().display(),
+        start_gate = %gate.display(),
+        "credentials written, start gate installed"
+    );
     Ok(())
 }
 
@@ -138,13 +133,13 @@ fn check_deployment(
         &anchor.owner_key_digests,
     )
     .context("refusing the Coordinator's credentials: not this pod's deployment")?;
-    log(&format!(
-        "deployment {} (history of {} steps, step {} signed by pinned owner {})",
-        history.deployment,
-        history.steps.len(),
-        endorsement.step,
-        endorsement.signer
-    ));
+    tracing::info!(
+        deployment = %history.deployment,
+        steps = history.steps.len(),
+        endorsed_step = endorsement.step,
+        pinned_owner = %endorsement.signer,
+        "the history is this pod's deployment's"
+    );
     Ok(())
 }
 

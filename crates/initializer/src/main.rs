@@ -1,4 +1,5 @@
-//! `chiaro-initializer`: parse flags, run, map the outcome to an exit code.
+//! `chiaro-initializer`: parse flags, set up the log, run, map the outcome to an exit code (1:
+//! it failed; 64: a command line or `RUST_LOG` it cannot take).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use chiaro_guest_issuer::{EvidenceSource, flags};
 use chiaro_initializer::app::{self, Config};
+use chiaro_log::{LogFlags, usage};
 use chiaro_pod::layout::{MOUNT, START_GATE_NAME};
 use chiaro_pod::{CredentialsDir, env, with_causes};
 use clap::Parser;
@@ -60,6 +62,8 @@ struct Flags {
     /// With --insecure-simulated-tee: the HOST_DATA (this pod's policy hash) to report (64 hex).
     #[arg(long = flags::INSECURE_SIMULATED_HOST_DATA, value_name = "HEX", requires = "insecure_simulated_tee")]
     insecure_simulated_host_data: Option<chiaro_attest::HostData>,
+    #[command(flatten)]
+    log: LogFlags,
 }
 
 fn config(flags: Flags) -> anyhow::Result<Config> {
@@ -112,14 +116,21 @@ fn resolve(coordinator: &str) -> anyhow::Result<SocketAddr> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let result = match config(Flags::parse()) {
+    let flags = match usage::parse::<Flags>() {
+        Ok(flags) => flags,
+        Err(code) => return code,
+    };
+    if let Err(code) = flags.log.init("chiaro-initializer") {
+        return code;
+    }
+    let result = match config(flags) {
         Ok(config) => app::run(config).await,
         Err(error) => Err(error),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            app::log(&format!("error: {}", with_causes(error.as_ref())));
+            tracing::error!("{}", with_causes(error.as_ref()));
             ExitCode::FAILURE
         }
     }

@@ -77,7 +77,8 @@ fn attack_descriptor_exhaustion_backs_off() {
     // Far fewer descriptors than the caps allow connections, so the flood exhausts them; the
     // long deadline keeps it in place (nothing frees a descriptor until it ends).
     deployment.descriptor_limit = Some(64);
-    deployment.coordinator_flags = flags(&["--pre-auth-timeout-secs", "600"]);
+    deployment.coordinator_flags =
+        flags(&["--pre-auth-timeout-secs", "600", "--log-format", "json"]);
     let (log, lines) = mpsc::channel();
     deployment.log = Some(log);
     set_up(&mut deployment);
@@ -93,21 +94,26 @@ fn attack_descriptor_exhaustion_backs_off() {
         let line = lines
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .expect("the mesh API's accept loop never reached its longest pause (1 s)");
-        if line.starts_with("chiaro-coordinator: mesh API: accept failed") {
-            let longest = line.ends_with("; pausing 1s");
+        let line: AcceptLine = serde_json::from_str(&line).unwrap();
+        if line.listener.as_deref() == Some("mesh")
+            && let Some(pause) = line.pause.clone()
+        {
             // A descriptor freed meanwhile (another connection of the test closing) lets one
             // accept through, which resets the backoff: count the failures in a row since.
-            if line.ends_with("; pausing 10ms") {
+            if pause == "10ms" {
                 failures.clear();
             }
             failures.push(line);
-            if longest {
+            if pause == "1s" {
                 break;
             }
         }
     }
     assert!(
-        failures.iter().all(|line| line.contains("os error 24")),
+        failures.iter().all(|line| line
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("os error 24"))),
         "{failures:#?}"
     );
     // Pauses of 10, 20, ..., 640 ms, then 1 s: the eighth failure in a row. A loop retrying at
@@ -127,6 +133,14 @@ fn attack_descriptor_exhaustion_backs_off() {
     );
     assert!(pauses >= 8 && errors >= pauses, "{text}");
     std::fs::remove_dir_all(&deployment.dir).unwrap();
+}
+
+/// The fields of a failed accept's log line (`--log-format json`).
+#[derive(Debug, Clone, serde::Deserialize)]
+struct AcceptLine {
+    listener: Option<String>,
+    pause: Option<String>,
+    error: Option<String>,
 }
 
 fn flags(flags: &[&str]) -> Vec<String> {

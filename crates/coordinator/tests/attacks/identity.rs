@@ -37,7 +37,13 @@ fn message(output: &std::process::Output) -> String {
 /// The owner's deployment, installed, with one pod started; the Coordinator is running.
 /// Returns it, its manifest, and the owner's key digest and seed-share key.
 fn owners_deployment() -> (Deployment, std::path::PathBuf, String, String) {
-    let mut deployment = Deployment::new();
+    owners_deployment_in(Deployment::new())
+}
+
+/// As [`owners_deployment`], in `deployment` (with its Coordinator flags and log).
+fn owners_deployment_in(
+    mut deployment: Deployment,
+) -> (Deployment, std::path::PathBuf, String, String) {
     let (owner_digest, share_owner) = owner_keys(&deployment);
     let manifest = deployment.manifest("manifest.json", "web", &owner_digest, &share_owner);
     deployment.start_coordinator();
@@ -533,7 +539,12 @@ fn attack_owner_cert_request_replayed_on_another_connection_or_by_a_stranger_is_
     use chiaro_api::v1::user_api_client::UserApiClient;
     use chiaro_api::v1::{GetManifestsRequest, NewOwnerClientCertRequest};
 
-    let (deployment, _, _, _) = owners_deployment();
+    // The Coordinator's JSON log, to read its owner-certificate audit events back.
+    let (sender, log) = std::sync::mpsc::channel();
+    let mut logged = Deployment::new();
+    logged.log = Some(sender);
+    logged.coordinator_flags = vec!["--log-format".to_owned(), "json".to_owned()];
+    let (deployment, _, owner_digest, _) = owners_deployment_in(logged);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -653,7 +664,58 @@ fn attack_owner_cert_request_replayed_on_another_connection_or_by_a_stranger_is_
     assert_eq!(issued.mesh_ca, fetched.mesh_ca);
     assert_eq!(issued.transition_hash, latest.as_bytes());
     assert!(!issued.certificate.is_empty());
+
+    // Audited: both refusals (with the signer's digest and the reason), then the issue (with
+    // the owner's digest, the certificate's serial and end).
+    let serial = hex::encode(chiaro_coordinator::ca::serial(&issued.certificate).unwrap());
+    let mut refusals = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let issued_event = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let raw = log
+            .recv_timeout(left)
+            .expect("no owner_cert_issued audit event");
+        let line: OwnerCertLine = serde_json::from_str(&raw).unwrap();
+        if line.target != chiaro_coordinator::audit::TARGET {
+            continue;
+        }
+        match line.event.as_deref() {
+            Some(chiaro_coordinator::audit::event::OWNER_CERT_REFUSED) => refusals.push(line),
+            Some(chiaro_coordinator::audit::event::OWNER_CERT_ISSUED) => break line,
+            _ => {}
+        }
+    };
+    assert_eq!(
+        issued_event.owner_key_digest.as_deref(),
+        Some(owner_digest.as_str())
+    );
+    assert_eq!(issued_event.serial.as_deref(), Some(serial.as_str()));
+    assert_eq!(issued_event.not_after, Some(not_after));
+    let refused_by: Vec<_> = refusals
+        .iter()
+        .map(|line| line.owner_key_digest.as_deref())
+        .collect();
+    assert_eq!(
+        refused_by,
+        [Some(owner_digest.as_str()), Some(host_digest.as_str())],
+        "{refusals:?}"
+    );
+    assert!(
+        refusals.iter().all(|line| line.reason.is_some()),
+        "{refusals:?}"
+    );
     std::fs::remove_dir_all(&deployment.dir).unwrap();
+}
+
+/// The fields of the owner-certificate audit events (`docs/observability.md`).
+#[derive(Debug, serde::Deserialize)]
+struct OwnerCertLine {
+    target: String,
+    event: Option<String>,
+    owner_key_digest: Option<String>,
+    serial: Option<String>,
+    not_after: Option<u64>,
+    reason: Option<String>,
 }
 
 /// Whether the latest manifest of `fetched` lists `owner`.
