@@ -2,7 +2,7 @@
 //! stderr one line each.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::metrics::{Metrics, Refusal, Side};
@@ -39,8 +39,6 @@ pub enum Event {
 /// Counters and the log, shared by every listener.
 #[derive(Debug, Clone, Default)]
 pub struct Events {
-    accepted: Arc<AtomicU64>,
-    refused: Arc<AtomicU64>,
     metrics: Arc<Metrics>,
     /// Woken on every recorded event, for [`Events::until`].
     recorded: Arc<tokio::sync::Notify>,
@@ -69,14 +67,8 @@ impl Events {
     /// Records `event`.
     pub fn record(&self, event: Event) {
         match &event {
-            Event::Accepted { side, .. } => {
-                self.accepted.fetch_add(1, Ordering::Relaxed);
-                self.metrics.accepted(*side);
-            }
-            Event::Refused { side, kind, .. } => {
-                self.refused.fetch_add(1, Ordering::Relaxed);
-                self.metrics.refused(*side, *kind);
-            }
+            Event::Accepted { side, .. } => self.metrics.accepted(*side),
+            Event::Refused { side, kind, .. } => self.metrics.refused(*side, *kind),
         }
         self.recorded.notify_waiters();
         if !self.quiet {
@@ -149,12 +141,12 @@ impl Events {
 
     /// Connections forwarded so far.
     pub fn accepted(&self) -> u64 {
-        self.accepted.load(Ordering::Relaxed)
+        self.metrics.accepted_total()
     }
 
     /// Connections refused so far.
     pub fn refused(&self) -> u64 {
-        self.refused.load(Ordering::Relaxed)
+        self.metrics.refused_total()
     }
 
     /// Returns once `done` holds of these counters, looking again after each recorded event

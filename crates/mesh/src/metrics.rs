@@ -180,6 +180,23 @@ impl Metrics {
         }
     }
 
+    /// Connections forwarded so far, on every side.
+    pub fn accepted_total(&self) -> u64 {
+        self.accepted
+            .iter()
+            .map(|counter| counter.load(Ordering::Relaxed))
+            .fold(0, u64::saturating_add)
+    }
+
+    /// Connections refused so far, on every side and for every reason.
+    pub fn refused_total(&self) -> u64 {
+        self.refused
+            .iter()
+            .flatten()
+            .map(|counter| counter.load(Ordering::Relaxed))
+            .fold(0, u64::saturating_add)
+    }
+
     /// Connections refused so far by `side` for `reason`.
     pub fn refusals(&self, side: Side, reason: Refusal) -> u64 {
         self.refused

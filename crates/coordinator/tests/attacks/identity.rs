@@ -276,13 +276,7 @@ fn attack_connection_held_across_a_manifest_update_gets_no_certificate() {
         .unwrap();
     // The host relays a genuine pod's attested connection and holds it open: its evidence was
     // judged under the first manifest.
-    let reference = chiaro_manifest::CoordinatorReference::parse(&read(
-        &deployment.path("coordinator-reference.json"),
-    ))
-    .unwrap();
-    let validator = Arc::new(
-        chiaro_api::validation::reference_validator(reference.reference_values()).unwrap(),
-    );
+    let validator = coordinator_validator(&deployment);
     let tee =
         InsecureSimulatedTee::from_insecure_json(&read(&deployment.path("tee.json"))).unwrap();
     let launch = SimulatedLaunch {
@@ -388,6 +382,20 @@ fn attack_host_deployment_listing_the_owner_gets_no_record_and_no_signature() {
     std::fs::remove_dir_all(&deployment.dir).unwrap();
 }
 
+/// A validator of the deployment's Coordinator, from the reference values it was given
+/// (`coordinator-reference.json`), as a client of the user or mesh API builds it.
+fn coordinator_validator(
+    deployment: &Deployment,
+) -> std::sync::Arc<chiaro_atls::ReferenceValidator> {
+    let reference = chiaro_manifest::CoordinatorReference::parse(&read(
+        &deployment.path("coordinator-reference.json"),
+    ))
+    .unwrap();
+    std::sync::Arc::new(
+        chiaro_api::validation::reference_validator(reference.reference_values()).unwrap(),
+    )
+}
+
 /// The deployment's owner's signing key (`owner.pem`, as `chiaro keygen` wrote it): its
 /// SubjectPublicKeyInfo and the key.
 fn owner_signer(deployment: &Deployment) -> (Vec<u8>, ring::signature::EcdsaKeyPair) {
@@ -439,13 +447,7 @@ fn attack_hand_edited_manifest_giving_two_workloads_one_san_is_refused_by_the_co
         .enable_all()
         .build()
         .unwrap();
-    let reference = chiaro_manifest::CoordinatorReference::parse(&read(
-        &deployment.path("coordinator-reference.json"),
-    ))
-    .unwrap();
-    let validator = Arc::new(
-        chiaro_api::validation::reference_validator(reference.reference_values()).unwrap(),
-    );
+    let validator = coordinator_validator(&deployment);
     let tls = Arc::new(
         chiaro_atls::ClientConfig::new(validator, None, chiaro_coordinator::app::system_clock())
             .unwrap(),
@@ -549,13 +551,7 @@ fn attack_owner_cert_request_replayed_on_another_connection_or_by_a_stranger_is_
         .enable_all()
         .build()
         .unwrap();
-    let reference = chiaro_manifest::CoordinatorReference::parse(&read(
-        &deployment.path("coordinator-reference.json"),
-    ))
-    .unwrap();
-    let validator = Arc::new(
-        chiaro_api::validation::reference_validator(reference.reference_values()).unwrap(),
-    );
+    let validator = coordinator_validator(&deployment);
     let connect = || {
         let tls = Arc::new(
             chiaro_atls::ClientConfig::new(
