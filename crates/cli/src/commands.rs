@@ -9,10 +9,12 @@ mod evidence_verify;
 mod generate;
 pub(crate) mod install;
 mod keygen;
+#[cfg(target_os = "linux")]
 mod local;
 mod measure;
 mod policy;
 mod port_forward;
+mod private_key_file;
 mod registry_source;
 mod version;
 
@@ -53,10 +55,7 @@ pub(crate) fn run(cli: &Cli) -> Outcome {
         Command::Generate(args) => generate::run(args, printer),
         Command::Measure(MeasureCommand::Snp(args)) => measure::snp(args, printer),
         Command::Measure(MeasureCommand::Explain(args)) => measure::explain(args, printer),
-        Command::Local(LocalCommand::Run(args)) => local::run(args, printer),
-        Command::Local(LocalCommand::Tamper(args)) => local::tamper(args, printer),
-        Command::Local(LocalCommand::StandIn(args)) => local::stand_in_process(args),
-        Command::Local(LocalCommand::Get(args)) => local::get_process(args, printer),
+        Command::Local(command) => local_mode(command, printer),
         Command::Version(args) => version::version(args, printer),
         Command::Completion(args) => Ok(version::completion(args)),
     };
@@ -70,6 +69,35 @@ pub(crate) fn run(cli: &Cli) -> Outcome {
         }
     })
 }
+
+/// `chiaro local …`: network namespaces, iptables and the Linux binaries of the Coordinator, the
+/// initializer and the mesh proxy.
+#[cfg(target_os = "linux")]
+fn local_mode(command: &LocalCommand, printer: Printer) -> anyhow::Result<Outcome> {
+    match command {
+        LocalCommand::Run(args) => local::run(args, printer),
+        LocalCommand::Tamper(args) => local::tamper(args, printer),
+        LocalCommand::StandIn(args) => local::stand_in_process(args),
+        LocalCommand::Get(args) => local::get_process(args, printer),
+    }
+}
+
+/// `chiaro local …` elsewhere: a usage error (exit 64) that says why.
+#[cfg(not(target_os = "linux"))]
+fn local_mode(_: &LocalCommand, _: Printer) -> anyhow::Result<Outcome> {
+    Err(NeedsLinux.into())
+}
+
+/// Local mode asked for on an operating system other than Linux.
+#[cfg(not(target_os = "linux"))]
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "chiaro local needs Linux: its pods are Linux processes in network namespaces, behind \
+     iptables rules, and its Coordinator, initializer and mesh proxy are Linux binaries; this is \
+     {os}. Every other command works here.",
+    os = std::env::consts::OS
+)]
+struct NeedsLinux;
 
 /// Whether a command failed because a registry could not be reached (the network failed, not
 /// the input: exit 1, not 64).

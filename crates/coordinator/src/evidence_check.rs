@@ -6,65 +6,103 @@
 //! The evidence it asks for carries zero report data: it binds no TLS session, so it can
 //! authenticate no connection, and it is dropped at once.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use chiaro_atls::Issuer;
+use chiaro_atls::{IssueError, Issuer};
 use chiaro_attest::ReportData;
+use tokio::sync::watch::{Receiver, Sender};
 
 /// How often the evidence source is asked again.
 pub const RECHECK: Duration = Duration::from_secs(60);
 
-/// The last outcome of asking for evidence.
+/// What the last request for evidence showed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EvidenceOutcome {
+    /// Nothing yet: not ready.
+    NotAskedYet,
+    /// The source produced evidence: ready, as far as evidence goes.
+    Produced,
+    /// The source failed: not ready.
+    Failed {
+        /// Its error and causes.
+        reason: String,
+    },
+}
+
+impl EvidenceOutcome {
+    /// Why this outcome makes the Coordinator not ready (`None`: it does not).
+    pub fn unready_reason(&self) -> Option<&str> {
+        match self {
+            Self::NotAskedYet => Some("the evidence source was not asked yet"),
+            Self::Produced => None,
+            Self::Failed { reason } => Some(reason),
+        }
+    }
+}
+
+/// The last outcome of asking for evidence, and who waits for its changes.
 #[derive(Debug)]
 pub struct EvidenceCheck {
-    last: Mutex<Result<(), String>>,
+    last: Sender<EvidenceOutcome>,
 }
 
 impl EvidenceCheck {
     /// Not checked yet: not ready.
     pub fn new() -> Arc<Self> {
         Arc::new(Self {
-            last: Mutex::new(Err("the evidence source was not asked yet".to_owned())),
+            last: Sender::new(EvidenceOutcome::NotAskedYet),
         })
     }
 
-    /// `Ok` when the last request for evidence succeeded, else why it failed.
-    ///
-    /// # Errors
-    /// Why the last request failed (its error and causes).
-    pub fn outcome(&self) -> Result<(), String> {
-        self.lock().clone()
+    /// The last outcome.
+    pub fn outcome(&self) -> EvidenceOutcome {
+        self.last.borrow().clone()
+    }
+
+    /// The outcomes from now on, each change as it happens.
+    pub fn subscribe(&self) -> Receiver<EvidenceOutcome> {
+        self.last.subscribe()
     }
 
     /// Asks `issuer` for evidence, off the async runtime, and keeps the outcome; logs a change.
+    /// A source that is busy issuing evidence at its bound (`IssueError::Busy`) was not asked:
+    /// the last outcome stands.
     pub async fn check(&self, issuer: &Arc<dyn Issuer>) {
         let issuer = Arc::clone(issuer);
-        let outcome = tokio::task::spawn_blocking(move || {
-            issuer
-                .issue(&ReportData::new([0; ReportData::LEN]))
-                .map(drop)
-                .map_err(|error| crate::app::chain(&error))
+        let asked = tokio::task::spawn_blocking(move || {
+            issuer.issue(&ReportData::new([0; ReportData::LEN]))
         })
-        .await
-        .unwrap_or_else(|error| Err(format!("the evidence request did not finish: {error}")));
-        let mut last = self.lock();
-        if *last != outcome {
+        .await;
+        let outcome = match asked {
+            Ok(Ok(_evidence)) => EvidenceOutcome::Produced,
+            Ok(Err(IssueError::Busy { in_flight, max })) => {
+                tracing::debug!(in_flight, max, "evidence source busy: readiness unchanged");
+                return;
+            }
+            Ok(Err(error)) => EvidenceOutcome::Failed {
+                reason: crate::app::chain(&error),
+            },
+            Err(error) => EvidenceOutcome::Failed {
+                reason: format!("the evidence request did not finish: {error}"),
+            },
+        };
+        self.last.send_if_modified(|last| {
+            if *last == outcome {
+                return false;
+            }
             match &outcome {
-                Ok(()) => tracing::info!("the evidence source works: ready to attest"),
-                Err(reason) => {
+                EvidenceOutcome::Produced => {
+                    tracing::info!("the evidence source works: ready to attest");
+                }
+                EvidenceOutcome::Failed { reason } => {
                     tracing::error!(reason, "cannot produce evidence: not ready");
                 }
+                EvidenceOutcome::NotAskedYet => {}
             }
-        }
-        *last = outcome;
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Result<(), String>> {
-        // The value is replaced whole; a panic elsewhere cannot leave it half-written.
-        self.last
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            *last = outcome;
+            true
+        });
     }
 }
 

@@ -67,14 +67,16 @@ async fn respond(
     let state = readiness.coordinator.state_name();
     let response = match (request.method, request.path.as_str()) {
         (Method::Get, endpoints::HEALTHZ_PATH) => Response::text(Status::Ok, "ok\n"),
-        (Method::Get, endpoints::READYZ_PATH) => match readiness.evidence.outcome() {
-            Err(reason) => Response::text(
-                Status::ServiceUnavailable,
-                format!("cannot produce evidence: {reason}\n"),
-            ),
-            Ok(()) if state == "ready" => Response::text(Status::Ok, format!("{state}\n")),
-            Ok(()) => Response::text(Status::ServiceUnavailable, format!("{state}\n")),
-        },
+        (Method::Get, endpoints::READYZ_PATH) => {
+            match readiness.evidence.outcome().unready_reason() {
+                Some(reason) => Response::text(
+                    Status::ServiceUnavailable,
+                    format!("cannot produce evidence: {reason}\n"),
+                ),
+                None if state == "ready" => Response::text(Status::Ok, format!("{state}\n")),
+                None => Response::text(Status::ServiceUnavailable, format!("{state}\n")),
+            }
+        }
         (Method::Get, endpoints::METRICS_PATH) => Response {
             status: Status::Ok,
             content_type: "text/plain; version=0.0.4",

@@ -275,10 +275,11 @@ impl Client {
     }
 }
 
-/// The system's root certificates (those that load; none on a machine without any).
+/// The system's root certificates (those that load; none on a machine without any):
+/// on macOS a PEM bundle, elsewhere `rustls-native-certs` (`roots.rs`).
 pub fn system_roots() -> RootCertStore {
     let mut roots = RootCertStore::empty();
-    for certificate in rustls_native_certs::load_native_certs().certs {
+    for certificate in crate::roots::system_certificates() {
         let _ = roots.add(certificate);
     }
     roots

@@ -26,6 +26,7 @@ mod error;
 mod method;
 mod policy;
 mod response;
+mod roots;
 mod url;
 
 pub use client::{Client, system_roots};

@@ -1,5 +1,6 @@
 //! Test fixtures for Chiaro's tests. Never a dependency of production code.
 //!
+//! - [`cross`]: the CLI built for the other targets, the Windows one run under wine.
 //! - [`fake_kds`]: a loopback HTTPS server standing in for AMD's KDS.
 //! - [`oci_registry`]: a real `docker-registry` on loopback, with images the tests push.
 //! - [`golden`]: golden files checked in beside the tests, rewritten with `CHIARO_BLESS=1`.
@@ -20,6 +21,7 @@
     reason = "test fixtures fail loudly on broken vectors"
 )]
 
+pub mod cross;
 pub mod fake_kds;
 pub mod genpolicy_cases;
 pub mod golden;

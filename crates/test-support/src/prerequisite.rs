@@ -71,6 +71,22 @@ pub const CRYPTSETUP_TOOLS: &[&str] = &["cryptsetup"];
 /// owner runs and a static busybox for the init script.
 pub const VM_TOOLS: &[&str] = &["qemu-system-x86_64", "cryptsetup", "mke2fs", "busybox"];
 
+/// The targets `scripts/cross` builds the CLI for, beside this machine's own: static Linux on
+/// both architectures, macOS on both, Windows.
+pub const CROSS_TARGETS: &[&str] = &[
+    "x86_64-unknown-linux-musl",
+    "aarch64-unknown-linux-musl",
+    "x86_64-apple-darwin",
+    "aarch64-apple-darwin",
+    "x86_64-pc-windows-gnu",
+];
+
+/// Debian's `wine64` (package `wine64`), which runs the Windows binary here.
+pub const WINE: &str = "/usr/lib/wine/wine64";
+
+/// The tools the cross tests use: [`WINE`], and `file`, which reads the binaries' headers.
+pub const CROSS_TOOLS: &[&str] = &[WINE, "file"];
+
 /// Something a test needs that the toolchain does not bring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Prerequisite {
@@ -95,11 +111,14 @@ pub enum Prerequisite {
     /// [`VM_TOOLS`] on `PATH` (busybox the static one) and Debian's kernel with its modules
     /// extracted by `scripts/test` into [`vm_kernel_dir`] (with `modules.dep`).
     Vm,
+    /// The CLI built by `scripts/cross` for every [`CROSS_TARGETS`] entry ([`cross_binary`]),
+    /// the test-only `bcryptprimitives.dll` beside the Windows one, and [`CROSS_TOOLS`].
+    Cross,
 }
 
 impl Prerequisite {
     /// Every prerequisite.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Vectors,
         Self::Registry,
         Self::Root,
@@ -108,6 +127,7 @@ impl Prerequisite {
         Self::SnpMeasure,
         Self::Cryptsetup,
         Self::Vm,
+        Self::Cross,
     ];
 
     /// The word in the name of every test that needs it.
@@ -121,6 +141,7 @@ impl Prerequisite {
             Self::SnpMeasure => "needs_snp_oracle",
             Self::Cryptsetup => "needs_cryptsetup",
             Self::Vm => "needs_vm",
+            Self::Cross => "needs_cross",
         }
     }
 
@@ -146,6 +167,7 @@ impl Prerequisite {
             Self::SnpMeasure => snp_measure_absence(),
             Self::Cryptsetup => tools_absence(CRYPTSETUP_TOOLS, "cryptsetup-bin"),
             Self::Vm => vm_absence(),
+            Self::Cross => cross_absence(),
         }
     }
 
@@ -254,6 +276,35 @@ fn images_absence() -> Option<String> {
         .filter(|tool| !on_path(tool))
         .collect();
     (!tools.is_empty()).then(|| format!("not installed: {}", tools.join(", ")))
+}
+
+/// Where `scripts/cross` puts the CLI for `target`: `$CARGO_TARGET_DIR/cross-cli/TARGET/chiaro`
+/// (`chiaro.exe` on Windows).
+pub fn cross_binary(target: &str) -> PathBuf {
+    let name = if target.contains("windows") {
+        "chiaro.exe"
+    } else {
+        "chiaro"
+    };
+    target_dir().join("cross-cli").join(target).join(name)
+}
+
+fn cross_absence() -> Option<String> {
+    let mut absent: Vec<String> = CROSS_TARGETS
+        .iter()
+        .map(|target| cross_binary(target))
+        .filter(|binary| !binary.is_file())
+        .map(|binary| binary.display().to_string())
+        .collect();
+    let windows = cross_binary("x86_64-pc-windows-gnu");
+    let stand_in = windows.with_file_name("bcryptprimitives.dll");
+    if !stand_in.is_file() {
+        absent.push(stand_in.display().to_string());
+    }
+    if !absent.is_empty() {
+        return Some(format!("not built: {} (scripts/cross)", absent.join(", ")));
+    }
+    tools_absence(CROSS_TOOLS, "wine64 file")
 }
 
 /// Where `scripts/test` installs [`SNP_MEASURE`]: a virtual environment in the target

@@ -35,6 +35,10 @@ pub(crate) struct Installed {
     /// The YAML of every object (the cluster's, then the Coordinator's).
     pub(crate) text: String,
     /// The Coordinator's documents as generated (pinned image, initdata annotation).
+    #[cfg_attr(
+        not(target_os = "linux"),
+        expect(dead_code, reason = "local mode reads them, and it needs Linux")
+    )]
     pub(crate) coordinator: SourceFile,
     /// The Coordinator's policy hash.
     pub(crate) policy_hash: PolicyHash,

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::cli::KeygenArgs;
 use crate::commands::generate::{manifest, write_atomically};
+use crate::commands::private_key_file;
 use crate::exit::Outcome;
 use crate::output::Printer;
 use crate::reports::{SeedShareOwnerKey, WorkloadOwnerKey};
@@ -103,16 +104,7 @@ fn write_key_pair(out: &Path, private_pkcs8: &[u8], public_spki: &[u8]) -> anyho
     if out.exists() {
         bail!("{} exists; not overwriting a key", out.display());
     }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(out)
-        .with_context(|| format!("creating {}", out.display()))?;
+    let mut file = private_key_file::create(out)?;
     file.write_all(pem("PRIVATE KEY", private_pkcs8).as_bytes())
         .with_context(|| format!("writing {}", out.display()))?;
     let public_path = out.with_extension("pub");

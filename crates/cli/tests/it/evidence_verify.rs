@@ -1,50 +1,79 @@
 //! `chiaro evidence verify` gives each vector's README outcome as an exit code and JSON verdict.
 
-use chiaro_test_support::snp_cases::{Encoding, Expected, SNP_CASES};
-use chiaro_test_support::tdx_sets::{TDX_SETS, TdxExpected};
+use std::path::Path;
+
+use chiaro_test_support::snp_cases::{Encoding, Expected, SNP_CASES, SnpCase};
+use chiaro_test_support::tdx_sets::{TDX_SETS, TdxExpected, TdxSet};
 use chiaro_test_support::vectors;
 use serde_json::Value;
 
 use crate::{chiaro, path_str, scratch_file};
 
+/// `evidence verify snp` of `case` (in the vectors at `dir`), its JSON verdict asked for.
+pub(super) fn snp_args(case: &SnpCase, dir: &Path) -> Vec<String> {
+    let reference = scratch_file(
+        &format!("snp-reference-{}.json", case.row),
+        &format!(
+            r#"{{"snp": [{{"allow_debug": {}, "allowed_vmpls": [{}]}}]}}"#,
+            case.debug, case.vmpl
+        ),
+    );
+    let offset = match case.encoding {
+        Encoding::At(offset) => offset.to_string(),
+        _ => "0".to_owned(),
+    };
+    let mut args = vec![
+        "--output".to_owned(),
+        "json".to_owned(),
+        "evidence".to_owned(),
+        "verify".to_owned(),
+        "snp".to_owned(),
+        "--report".to_owned(),
+        path_str(&dir.join(case.report)).to_owned(),
+        "--report-offset".to_owned(),
+        offset,
+        "--vcek".to_owned(),
+        path_str(&dir.join(case.vek)).to_owned(),
+        "--reference".to_owned(),
+        path_str(&reference).to_owned(),
+        "--at".to_owned(),
+        case.at.to_owned(),
+    ];
+    if let Some(chain) = case.chain {
+        args.extend(["--chain".to_owned(), path_str(&dir.join(chain)).to_owned()]);
+    }
+    args
+}
+
+/// `evidence verify tdx` of `set` (in the vectors at `dir`), its JSON verdict asked for.
+pub(super) fn tdx_args(set: &TdxSet, dir: &Path) -> Vec<String> {
+    let collateral = scratch_file(
+        &format!("collateral-{}.json", set.name),
+        &set.collateral_json(dir),
+    );
+    [
+        "--output",
+        "json",
+        "evidence",
+        "verify",
+        "tdx",
+        "--quote",
+        path_str(&dir.join(set.quote)),
+        "--collateral",
+        path_str(&collateral),
+        "--at",
+        set.at,
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
 #[test]
 fn needs_vectors_every_snp_vector_gives_its_exit_code() {
     let dir = vectors::dir();
     for case in SNP_CASES {
-        let reference = scratch_file(
-            &format!("snp-reference-{}.json", case.row),
-            &format!(
-                r#"{{"snp": [{{"allow_debug": {}, "allowed_vmpls": [{}]}}]}}"#,
-                case.debug, case.vmpl
-            ),
-        );
-        let report = dir.join(case.report);
-        let vek = dir.join(case.vek);
-        let offset = match case.encoding {
-            Encoding::At(offset) => offset.to_string(),
-            _ => "0".to_owned(),
-        };
-        let mut args = vec![
-            "--output",
-            "json",
-            "evidence",
-            "verify",
-            "snp",
-            "--report",
-            path_str(&report),
-            "--report-offset",
-            &offset,
-            "--vcek",
-            path_str(&vek),
-            "--reference",
-            path_str(&reference),
-            "--at",
-            case.at,
-        ];
-        let chain = case.chain.map(|chain| dir.join(chain));
-        if let Some(chain) = &chain {
-            args.extend(["--chain", path_str(chain)]);
-        }
+        let args = snp_args(&case, &dir);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let (code, stdout, stderr) = chiaro(&args);
         let json: Value = serde_json::from_str(&stdout)
             .unwrap_or_else(|e| panic!("row {}: {e}: {stdout} {stderr}", case.row));
@@ -121,24 +150,9 @@ fn needs_vectors_a_debug_guest_is_rejected_without_reference_values() {
 fn needs_vectors_every_tdx_set_gives_its_exit_code() {
     let dir = vectors::dir();
     for set in &TDX_SETS {
-        let collateral = scratch_file(
-            &format!("collateral-{}.json", set.name),
-            &set.collateral_json(&dir),
-        );
-        let quote = dir.join(set.quote);
-        let (code, stdout, stderr) = chiaro(&[
-            "--output",
-            "json",
-            "evidence",
-            "verify",
-            "tdx",
-            "--quote",
-            path_str(&quote),
-            "--collateral",
-            path_str(&collateral),
-            "--at",
-            set.at,
-        ]);
+        let args = tdx_args(set, &dir);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, stdout, stderr) = chiaro(&args);
         let json: Value = serde_json::from_str(&stdout)
             .unwrap_or_else(|e| panic!("set {}: {e}: {stdout} {stderr}", set.name));
         let (expected_code, expected_check) = match set.expected {

@@ -7,6 +7,7 @@
 )]
 
 mod conventions;
+mod cross;
 mod deploy_guide;
 mod evidence_show;
 mod evidence_verify;

@@ -2,6 +2,7 @@
 //! with that case's real requests.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use chiaro_k8s::{ConfigSources, Document, Workload, read_documents};
 use chiaro_policy::{AgentPolicy, GenerateOptions, ImageConfig, Initdata, generate};
@@ -43,18 +44,29 @@ fn policy_of(document: &Document, images: &BTreeMap<String, ImageConfig>) -> Age
     AgentPolicy::new(&generated.data).unwrap()
 }
 
+/// The case's generated policy and its allowed and denied request, as files for `policy eval`.
+pub(super) fn gid_case_files() -> (PathBuf, [PathBuf; 2]) {
+    let (_, policy, cases) = case();
+    (
+        scratch_file("gid.rego", policy.text()),
+        [
+            scratch_file("gid-allowed.json", &cases[0].to_string()),
+            scratch_file("gid-denied.json", &cases[1].to_string()),
+        ],
+    )
+}
+
 #[test]
 fn needs_vectors_eval_allows_the_real_request_and_explains_the_denial() {
-    let (_, policy, cases) = case();
-    let policy_file = scratch_file("gid.rego", policy.text());
-    let allowed = scratch_file("gid-allowed.json", &cases[0].to_string());
+    let (policy_file, requests) = gid_case_files();
+    let [allowed, denied] = &requests;
     let (code, stdout, stderr) = chiaro(&[
         "policy",
         "eval",
         "--policy",
         path_str(&policy_file),
         "--request",
-        path_str(&allowed),
+        path_str(allowed),
         "--output",
         "json",
     ]);
@@ -63,14 +75,13 @@ fn needs_vectors_eval_allows_the_real_request_and_explains_the_denial() {
     assert_eq!(result["kind"], "allowed");
     assert_eq!(result["fields"]["state"]["created"]["gid"], "gid");
 
-    let denied = scratch_file("gid-denied.json", &cases[1].to_string());
     let (code, stdout, _) = chiaro(&[
         "policy",
         "eval",
         "--policy",
         path_str(&policy_file),
         "--request",
-        path_str(&denied),
+        path_str(denied),
     ]);
     assert_eq!(code, 3, "{stdout}");
     assert!(
@@ -172,7 +183,7 @@ fn needs_vectors_bad_input_is_a_usage_error_that_names_it() {
 
 /// A file with two Pods, `alpha` and `beta`, each carrying the policy generated for it in its
 /// initdata annotation (no registry needed), and their policy hashes.
-fn two_annotated_workloads() -> (std::path::PathBuf, BTreeMap<String, String>) {
+fn two_annotated_workloads() -> (PathBuf, BTreeMap<String, String>) {
     let mut text = String::new();
     let mut hashes = BTreeMap::new();
     for name in ["alpha", "beta"] {

@@ -60,6 +60,17 @@ pub(crate) struct Deployment {
     pub(crate) descriptor_limit: Option<u32>,
     /// When set, the Coordinator's stderr lines go here (and on to the test's stderr).
     pub(crate) log: Option<mpsc::Sender<String>>,
+    /// Which build of the CLI runs `chiaro` commands.
+    pub(crate) cli: Cli,
+}
+
+/// A build of the CLI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cli {
+    /// This workspace's, for this machine.
+    Linux,
+    /// `scripts/cross`'s `chiaro.exe`, under wine (`chiaro_test_support::cross`).
+    WindowsUnderWine,
 }
 
 impl Deployment {
@@ -94,6 +105,7 @@ impl Deployment {
             coordinator_flags: Vec::new(),
             descriptor_limit: None,
             log: None,
+            cli: Cli::Linux,
         }
     }
 
@@ -200,7 +212,10 @@ impl Deployment {
 
     /// The CLI with the deployment record `record` (another machine's, or the host's).
     pub(crate) fn chiaro_with_record(&self, args: &[&str], record: &str) -> Output {
-        let mut command = Command::new(binary("chiaro"));
+        let mut command = match self.cli {
+            Cli::Linux => Command::new(binary("chiaro")),
+            Cli::WindowsUnderWine => chiaro_test_support::cross::windows_chiaro(),
+        };
         command.args(["--output", "json"]).args(args);
         if ["set", "verify", "recover"].contains(&args[0]) {
             command.args([
