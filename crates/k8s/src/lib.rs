@@ -7,7 +7,7 @@
 //! `chiaro-pod`, which the pod's own binaries share without this crate's YAML parser.
 //!
 //! Pure: no I/O. Callers pass file contents and names; errors name the file, the document and the
-//! field path.
+//! field path, and [`K8sError::at_field`] narrows their line and column to the field's.
 //!
 //! What it does not do: it does not talk to a cluster, does not apply defaults the API server
 //! would apply beyond those the kubelet's container runtime observably uses, and does not accept
@@ -26,6 +26,7 @@ mod config_sources;
 mod documents;
 mod encrypted_volumes;
 mod error;
+mod field_position;
 mod fields;
 mod injection;
 mod namespace;

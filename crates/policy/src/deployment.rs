@@ -235,6 +235,13 @@ pub fn images_to_resolve(
     files: &[SourceFile],
     options: &DeploymentOptions,
 ) -> Result<Vec<String>, PolicyError> {
+    images_of(files, options).map_err(|error| at_field(error, files))
+}
+
+fn images_of(
+    files: &[SourceFile],
+    options: &DeploymentOptions,
+) -> Result<Vec<String>, PolicyError> {
     let parsed = parse(files, options)?;
     let mut images = BTreeSet::new();
     for document in parsed.documents.iter().flatten() {
@@ -271,6 +278,33 @@ pub fn images_to_resolve(
 /// # Errors
 /// [`PolicyError`] naming the file, document and field of the first problem.
 pub fn generate_deployment(
+    files: &[SourceFile],
+    pins: &BTreeMap<String, ImagePin>,
+    manifest: &ExistingManifest,
+    options: &DeploymentOptions,
+) -> Result<GeneratedDeployment, PolicyError> {
+    generate_in_stages(files, pins, manifest, options).map_err(|error| at_field(error, files))
+}
+
+/// An input error pointed at the field it names, in the file it came from (both entry points
+/// map their errors through it).
+fn at_field(error: PolicyError, files: &[SourceFile]) -> PolicyError {
+    match error {
+        PolicyError::Input(error) => {
+            let text = files
+                .iter()
+                .find(|file| error.file() == Some(file.name.as_str()))
+                .map(|file| file.text.as_str());
+            PolicyError::Input(match text {
+                Some(text) => error.at_field(text),
+                None => error,
+            })
+        }
+        other => other,
+    }
+}
+
+fn generate_in_stages(
     files: &[SourceFile],
     pins: &BTreeMap<String, ImagePin>,
     manifest: &ExistingManifest,

@@ -522,7 +522,7 @@ fn mesh_annotations_are_checked_as_the_sidecar_reads_them() {
     let error = generate(&bad).unwrap_err().to_string();
     assert!(
         error.starts_with(
-            "app.yaml:14:1:spec.template.metadata.annotations[chiaro.dev/mesh-ingress]"
+            "app.yaml:22:46:spec.template.metadata.annotations[chiaro.dev/mesh-ingress]"
         ) && error.contains("TLS \"maybe\""),
         "{error}"
     );
@@ -811,7 +811,7 @@ fn a_sans_annotation_that_is_no_san_is_refused_at_generate() {
         assert!(
             error.contains("chiaro.dev/sans")
                 && error.contains(bad)
-                && error.contains("app.yaml:2:1"),
+                && error.contains("app.yaml:10:38"),
             "{error}"
         );
     }
@@ -878,7 +878,7 @@ fn a_kind_generate_cannot_rewrite_is_refused_before_any_image_is_resolved() {
         .to_string();
     assert!(
         error.starts_with(
-            "app.yaml:8:1: kind \"Deploymnet\" has spec.template.spec.runtimeClassName: \"chiaro-cc\""
+            "app.yaml:16:25: kind \"Deploymnet\" has spec.template.spec.runtimeClassName: \"chiaro-cc\""
         ),
         "{error}"
     );

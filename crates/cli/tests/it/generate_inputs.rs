@@ -259,7 +259,7 @@ fn a_kind_generate_cannot_rewrite_with_the_runtime_class_is_an_error_naming_kind
     let (code, stderr) = refused(&APP.replace("kind: Deployment", "kind: Deploymnet"), &[]);
     assert_eq!(code, 64, "{stderr}");
     assert!(
-        stderr.contains("f.yaml:8:1: kind \"Deploymnet\" has spec.template.spec.runtimeClassName: \"chiaro-cc\", but generate rewrites only Pod, Deployment"),
+        stderr.contains("f.yaml:16:25: kind \"Deploymnet\" has spec.template.spec.runtimeClassName: \"chiaro-cc\", but generate rewrites only Pod, Deployment"),
         "{stderr}"
     );
     let rollout = "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers: [{name: c, image: x}]\n";
@@ -267,7 +267,7 @@ fn a_kind_generate_cannot_rewrite_with_the_runtime_class_is_an_error_naming_kind
     assert_eq!(code, 64, "{stderr}");
     assert!(
         stderr.contains(
-            "f.yaml:1:1: kind \"Rollout\" has spec.template.spec.containers: a pod template"
+            "f.yaml:7:19: kind \"Rollout\" has spec.template.spec.containers: a pod template"
         ),
         "{stderr}"
     );
@@ -284,7 +284,7 @@ fn fields_kubernetes_has_but_chiaro_does_not_support_are_told_apart_from_misspel
     );
     assert_eq!(code, 64, "{stderr}");
     assert!(
-        stderr.contains("f.yaml:8:1:spec.template.spec.hostUsers: valid Kubernetes, but not supported by Chiaro yet: user namespaces"),
+        stderr.contains("f.yaml:17:18:spec.template.spec.hostUsers: valid Kubernetes, but not supported by Chiaro yet: user namespaces"),
         "{stderr}"
     );
     let (code, stderr) = refused(
@@ -297,7 +297,7 @@ fn fields_kubernetes_has_but_chiaro_does_not_support_are_told_apart_from_misspel
     assert_eq!(code, 64, "{stderr}");
     assert!(
         stderr.contains(
-            "f.yaml:8:1:spec.template.spec.containers[0].workdir: not a field of Container; misspelt?"
+            "f.yaml:20:18:spec.template.spec.containers[0].workdir: not a field of Container; misspelt?"
         ),
         "{stderr}"
     );
@@ -312,7 +312,7 @@ fn unmarked_volume_claim_templates_are_refused_naming_the_template() {
     let (code, stderr) = refused(&stateful, &[]);
     assert_eq!(code, 64, "{stderr}");
     assert!(
-        stderr.contains("f.yaml:8:1:spec.volumeClaimTemplates[0]: not supported: volume claim template \"data\": the host would see and change the data of a persistent volume in plain; mark it for encryption"),
+        stderr.contains("f.yaml:15:5:spec.volumeClaimTemplates[0]: not supported: volume claim template \"data\": the host would see and change the data of a persistent volume in plain; mark it for encryption"),
         "{stderr}"
     );
 }
