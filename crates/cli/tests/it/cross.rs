@@ -18,7 +18,9 @@ use chiaro_test_support::vectors;
 use serde_json::json;
 
 use super::evidence_verify::{snp_args, tdx_args};
-use super::generate_real_apps::{copy_with_stand_ins, yaml_files};
+use super::generate_real_apps::{
+    copy_with_stand_ins, generate_args as real_apps_generate_args, yaml_files,
+};
 use super::{path_str, scratch_file};
 
 /// What a run printed and how it ended.
@@ -152,21 +154,13 @@ fn needs_cross_needs_registry_generate_of_emojivoto_from_a_filled_cache_writes_t
     registry.push_image("chiaro/mesh", "0.1", &chiaro_config("/mesh"));
     let online = root.join("online");
     copy_with_stand_ins(&registry, &example, &online, &[]);
-    let source = root.join("source");
-    copy_with_stand_ins(&registry, &example, &source, &[]);
-    let filled = linux(&generate_args(
+    // The input as it was before generate rewrote it, for the offline runs below.
+    let source = files(&online);
+    let filled = linux(&real_apps_generate_args(
+        &registry,
         &online,
         &cache,
-        &[
-            "--registry-mirror".to_owned(),
-            format!("*={}", registry.host),
-            "--insecure-registry".to_owned(),
-            registry.host.clone(),
-            "--initializer-image".to_owned(),
-            "chiaro/initializer:0.1".to_owned(),
-            "--mesh-image".to_owned(),
-            "chiaro/mesh:0.1".to_owned(),
-        ],
+        &["--mesh-image", "chiaro/mesh:0.1"],
     ));
     assert!(filled.status.success(), "{filled:?}");
     drop(registry);
@@ -190,8 +184,8 @@ fn needs_cross_needs_registry_generate_of_emojivoto_from_a_filled_cache_writes_t
     let on = |system: &str| {
         let dir = root.join(system);
         std::fs::create_dir_all(&dir).unwrap();
-        for (name, bytes) in files(&source) {
-            let mut text = String::from_utf8(bytes).unwrap();
+        for (name, bytes) in &source {
+            let mut text = String::from_utf8(bytes.clone()).unwrap();
             for (reference, image) in &pinned {
                 text = text.replace(
                     &format!("image: {reference}\n"),
