@@ -95,8 +95,13 @@ pub(crate) fn read_values(file: &str, text: &str) -> Result<Vec<serde_json::Valu
 type Located = (serde_json::Value, (usize, usize));
 
 /// A parser's 1-based line or column as an index (at least 1).
-fn position(at: u64) -> usize {
+pub(crate) fn position(at: u64) -> usize {
     usize::try_from(at).unwrap_or(usize::MAX).max(1)
+}
+
+/// How Kubernetes reads YAML: 1.1 (go-yaml), so `0755` is octal 493, as `kubectl` sends it.
+pub(crate) fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! { legacy_octal_numbers: true }
 }
 
 /// [`read_values`], each with the 1-based line and column where it starts.
@@ -112,20 +117,20 @@ fn read_located(file: &str, text: &str) -> Result<Vec<Located>, K8sError> {
             vec![(value, start_of_json(text))]
         }
         FileFormat::Yaml => {
-            // Kubernetes reads YAML 1.1 (go-yaml): `0755` is octal 493, as `kubectl` sends it.
-            let options = serde_saphyr::options! { legacy_octal_numbers: true };
             let documents: Vec<serde_saphyr::Spanned<serde_json::Value>> =
-                serde_saphyr::from_multiple_with_options(text, options).map_err(|error| {
-                    let (line, column) = error
-                        .location()
-                        .map_or((1, 1), |at| (position(at.line()), position(at.column())));
-                    K8sError::Yaml {
-                        file: file.to_owned(),
-                        line,
-                        column,
-                        detail: error.to_string(),
-                    }
-                })?;
+                serde_saphyr::from_multiple_with_options(text, yaml_options()).map_err(
+                    |error| {
+                        let (line, column) = error
+                            .location()
+                            .map_or((1, 1), |at| (position(at.line()), position(at.column())));
+                        K8sError::Yaml {
+                            file: file.to_owned(),
+                            line,
+                            column,
+                            detail: error.to_string(),
+                        }
+                    },
+                )?;
             documents
                 .into_iter()
                 .map(|spanned| {

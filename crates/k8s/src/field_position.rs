@@ -6,13 +6,14 @@
 //! A field path is what this crate's errors write: keys joined by `.` (a key may hold dots
 //! itself, as annotation keys do: the longest key that matches is taken), `[N]` for the Nth
 //! element of a list and `[NAME]` for the element whose `name` is NAME (containers, volumes,
-//! env; of a mapping, the entry whose key is NAME, as annotation keys are written). Where the path leaves what the document holds (a field that is missing), the position
-//! is that of the deepest part that is there.
+//! env; of a mapping, the entry whose key is NAME, as annotation keys are written). Where the
+//! path leaves what the document holds (a field that is missing), the position is that of the
+//! deepest part that is there.
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
-use crate::documents::DocumentId;
+use crate::documents::{DocumentId, position, yaml_options};
 use crate::error::K8sError;
 
 /// A YAML node with where each of its children is written; scalars keep their text, to match
@@ -29,9 +30,8 @@ enum Node {
 /// the text does not read (the error then keeps the document's position) or the path names no
 /// part of the document.
 pub(crate) fn locate(text: &str, at: &DocumentId, path: &str) -> Option<(usize, usize)> {
-    let options = serde_saphyr::options! { legacy_octal_numbers: true };
     let documents: Vec<Spanned<Node>> =
-        serde_saphyr::from_multiple_with_options(text, options).ok()?;
+        serde_saphyr::from_multiple_with_options(text, yaml_options()).ok()?;
     // The documents as `read_documents` counts them: null ones are not documents.
     let document = documents
         .iter()
@@ -124,11 +124,6 @@ fn named<'a>(node: &'a Node, name: &str) -> Option<&'a Spanned<Node>> {
         child(&item.value, "name")
             .is_some_and(|value| matches!(&value.value, Node::Scalar(text) if text == name))
     })
-}
-
-/// A parser's 1-based line or column as an index (at least 1).
-fn position(at: u64) -> usize {
-    usize::try_from(at).unwrap_or(usize::MAX).max(1)
 }
 
 impl K8sError {
