@@ -3,10 +3,7 @@
 
 use std::process::Command;
 
-use crate::prerequisite::{Prerequisite, WINE, cross_binary};
-
-/// The Windows target.
-pub const WINDOWS: &str = "x86_64-pc-windows-gnu";
+use crate::prerequisite::{Prerequisite, WINDOWS, WINE, cross_binary};
 
 /// `chiaro.exe` under wine, its debug channels quiet (wine's own messages would mix with the
 /// CLI's stderr). Claims [`Prerequisite::Cross`].

@@ -78,8 +78,11 @@ pub const CROSS_TARGETS: &[&str] = &[
     "aarch64-unknown-linux-musl",
     "x86_64-apple-darwin",
     "aarch64-apple-darwin",
-    "x86_64-pc-windows-gnu",
+    WINDOWS,
 ];
+
+/// The Windows target of [`CROSS_TARGETS`], whose binary runs here under [`WINE`].
+pub const WINDOWS: &str = "x86_64-pc-windows-gnu";
 
 /// Debian's `wine64` (package `wine64`), which runs the Windows binary here.
 pub const WINE: &str = "/usr/lib/wine/wine64";
@@ -296,7 +299,7 @@ fn cross_absence() -> Option<String> {
         .filter(|binary| !binary.is_file())
         .map(|binary| binary.display().to_string())
         .collect();
-    let windows = cross_binary("x86_64-pc-windows-gnu");
+    let windows = cross_binary(WINDOWS);
     let stand_in = windows.with_file_name("bcryptprimitives.dll");
     if !stand_in.is_file() {
         absent.push(stand_in.display().to_string());
